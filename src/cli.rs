@@ -1,0 +1,482 @@
+//! The command line: a stable interface that scripts and tests use (DESIGN.md, "CLI").
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::engine::{self, Emitter, Outcome, Resumed, RunOptions};
+use crate::events::{CommandKind, Event, exit, whoami};
+use crate::pipeline::{self, Pipeline, Variables};
+use crate::report::Report;
+use crate::store::{Journal, NewRun, Store};
+
+/// glidepath: release infrastructure and application together, gated on SLOs and error budgets.
+#[derive(Debug, Parser)]
+#[command(name = "glidepath", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The journal database (default: $GLIDEPATH_HOME/journal.db or the user data directory).
+    #[arg(long, global = true, env = "GLIDEPATH_JOURNAL", value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run a pipeline.
+    Run(RunArgs),
+    /// Validate a pipeline and print its plan, changing nothing.
+    Check {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Set a template variable (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
+    },
+    /// Continue an interrupted run from its last committed event.
+    Resume {
+        /// The run (default: the newest unfinished run).
+        run: Option<i64>,
+        #[command(flatten)]
+        flags: DriveFlags,
+    },
+    /// Approve what a running pipeline waits for.
+    Approve {
+        /// The run.
+        run: i64,
+    },
+    /// Decline what a running pipeline waits for.
+    Reject {
+        /// The run.
+        run: i64,
+    },
+    /// List runs, or show one run's events.
+    History {
+        /// Show this run's events.
+        run: Option<i64>,
+        /// Print JSON (the run's report with RUN, else the run list).
+        #[arg(long)]
+        json: bool,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Print the JSON Schema of pipeline files.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The pipeline file.
+    pipeline: PathBuf,
+    /// Set a template variable (repeatable); wins over spec.variables.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    sets: Vec<(String, String)>,
+    /// Run only this stage.
+    #[arg(long, value_name = "STAGE")]
+    stage: Option<String>,
+    #[command(flatten)]
+    flags: DriveFlags,
+}
+
+#[derive(Debug, clap::Args)]
+struct DriveFlags {
+    /// Print progress instead of opening the cockpit (for CI).
+    #[arg(long)]
+    headless: bool,
+    /// Approve manual approvals without asking.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Write the JSON report here when the run ends.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+}
+
+fn parse_set(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, found `{s}`")),
+    }
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Exit {
+    /// Process exit code.
+    pub code: i32,
+    /// What to print on stderr.
+    pub message: String,
+}
+
+fn bad_input(message: impl Into<String>) -> Exit {
+    Exit {
+        code: exit::BAD_INPUT,
+        message: message.into(),
+    }
+}
+
+fn infra(e: impl std::fmt::Display) -> Exit {
+    Exit {
+        code: exit::INFRA,
+        message: e.to_string(),
+    }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("GLIDEPATH_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INFRA;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            e.code
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
+    let journal_path = cli
+        .journal
+        .clone()
+        .unwrap_or_else(crate::store::default_path);
+    match cli.command {
+        Cmd::Schema => {
+            let schema = serde_json::to_string_pretty(&pipeline::json_schema()).map_err(infra)?;
+            println!("{schema}");
+            Ok(exit::OK)
+        }
+        Cmd::Check { pipeline, sets } => {
+            let p = load(&pipeline, sets)?;
+            print!("{}", p.plan());
+            println!(
+                "ok: {} is valid ({} stages, {} steps)",
+                pipeline.display(),
+                p.stages.len(),
+                p.stages.iter().map(|s| s.steps.len()).sum::<usize>()
+            );
+            Ok(exit::OK)
+        }
+        Cmd::Run(args) => {
+            let p = load(&args.pipeline, args.sets)?;
+            if let Some(stage) = &args.stage
+                && !p.stages.iter().any(|s| &s.name == stage)
+            {
+                let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+                return Err(bad_input(format!(
+                    "--stage {stage}: no such stage; the pipeline has {}",
+                    names.join(", ")
+                )));
+            }
+            let store = Store::open(&journal_path).map_err(infra)?;
+            let path = std::fs::canonicalize(&args.pipeline).unwrap_or(args.pipeline.clone());
+            let run = store
+                .create_run(&NewRun {
+                    pipeline: &p.name,
+                    service: &p.service,
+                    path: &path.display().to_string(),
+                    source: &p.source,
+                    sets: &p.sets,
+                    stage: args.stage.as_deref(),
+                })
+                .map_err(infra)?;
+            let options = RunOptions {
+                stage: args.stage,
+                auto_approve: args.flags.auto_approve,
+                resumed: None,
+            };
+            drive(p, &journal_path, run, 1, options, &args.flags).await
+        }
+        Cmd::Resume { run, flags } => {
+            let store = Store::open(&journal_path).map_err(infra)?;
+            let run = match run {
+                Some(r) => r,
+                None => store
+                    .last_unfinished()
+                    .map_err(infra)?
+                    .ok_or_else(|| bad_input("no unfinished run to resume"))?,
+            };
+            let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+            if let Some(code) = record.exit_code {
+                return Err(bad_input(format!(
+                    "run {run} already finished ({}, exit {code}); nothing to resume",
+                    record.status
+                )));
+            }
+            if let Some(pid) = record.pid
+                && pid != std::process::id()
+                && process_alive(pid)
+            {
+                return Err(bad_input(format!(
+                    "run {run} is still being driven by process {pid}; resume it only after that process has stopped"
+                )));
+            }
+            let vars = Variables::from_sets(record.sets.clone());
+            let p = pipeline::load_str(&record.source, Path::new(&record.path), &vars)
+                .map_err(|e| bad_input(e.to_string()))?;
+            let events = store.events(run).map_err(infra)?;
+            let next_seq = events.last().map(|e| e.seq + 1).unwrap_or(1);
+            store.claim_run(run).map_err(infra)?;
+            let options = RunOptions {
+                stage: record.stage.clone(),
+                auto_approve: flags.auto_approve,
+                resumed: Some(Resumed::from_events(&events)),
+            };
+            drive(p, &journal_path, run, next_seq, options, &flags).await
+        }
+        Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
+        Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
+        Cmd::History { run, json, limit } => history(&journal_path, run, json, limit),
+    }
+}
+
+fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
+    let sets: BTreeMap<String, String> = sets.into_iter().collect();
+    pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Runs (or resumes) a run headless: progress on stderr, verdict on stdout.
+async fn drive(
+    p: Pipeline,
+    journal_path: &Path,
+    run: i64,
+    next_seq: u64,
+    options: RunOptions,
+    flags: &DriveFlags,
+) -> std::result::Result<i32, Exit> {
+    if !flags.headless {
+        eprintln!("note: the interactive cockpit is not part of this build yet; running headless");
+    }
+    let journal = Journal::open(journal_path).map_err(infra)?;
+    let emitter = Emitter::new(run, next_seq, Some(journal));
+    let mut printer = None;
+    let handle = engine::start_with(Arc::new(p), emitter, options, |tx| {
+        printer = Some(tokio::spawn(crate::headless::print(tx.subscribe())));
+    });
+    let inbox = tokio::spawn(forward_inbox(
+        journal_path.to_owned(),
+        run,
+        handle.commands.clone(),
+    ));
+    let signals = tokio::spawn(abort_on_signal(handle.commands.clone()));
+    let outcome: Outcome = handle.wait().await;
+    inbox.abort();
+    signals.abort();
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
+    let store = Store::open(journal_path).map_err(infra)?;
+    let events = store.events(run).map_err(infra)?;
+    let report = Report::from_events(run, &events);
+    if let Some(path) = &flags.report {
+        report
+            .write_json(path)
+            .with_context(|| format!("writing the report to {}", path.display()))
+            .map_err(infra)?;
+    }
+    println!("run {run} {}: {}", outcome.status, outcome.reason);
+    Ok(outcome.exit_code)
+}
+
+/// Commands left in the journal by `glidepath approve` and friends reach the engine here.
+async fn forward_inbox(
+    path: PathBuf,
+    run: i64,
+    tx: tokio::sync::mpsc::UnboundedSender<crate::events::Command>,
+) {
+    let Ok(store) = Store::open(&path) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        match store.take_commands(run) {
+            Ok(commands) => {
+                for c in commands {
+                    if tx.send(c).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot read commands from the journal: {e}"),
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM aborts the run cleanly (journaled); a second one exits at once.
+async fn abort_on_signal(tx: tokio::sync::mpsc::UnboundedSender<crate::events::Command>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    let mut seen = 0;
+    loop {
+        let name = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        seen += 1;
+        if seen > 1 {
+            std::process::exit(exit::ABORTED);
+        }
+        let _ = tx.send(crate::events::Command::new(
+            CommandKind::Abort,
+            format!("{name} ({})", whoami()),
+        ));
+    }
+}
+
+/// Leaves a command for a run and reports whether the engine took it.
+async fn send(journal_path: &Path, run: i64, kind: CommandKind) -> std::result::Result<i32, Exit> {
+    let store = Store::open(journal_path).map_err(infra)?;
+    let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    if record.exit_code.is_some() {
+        return Err(bad_input(format!(
+            "run {run} has already finished ({})",
+            record.status
+        )));
+    }
+    let last = store
+        .events(run)
+        .map_err(infra)?
+        .last()
+        .map(|e| e.seq)
+        .unwrap_or(0);
+    let who = whoami();
+    store.send_command(run, kind, &who).map_err(infra)?;
+    // Wait a little for the engine's answer, so the operator knows it took effect.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for env in store.events_after(run, last).map_err(infra)? {
+            if let Event::Operator {
+                command,
+                who: w,
+                accepted,
+                reason,
+            } = env.event
+                && command == kind
+                && w == who
+            {
+                return if accepted {
+                    println!("run {run}: {kind} accepted");
+                    Ok(exit::OK)
+                } else {
+                    println!("run {run}: {kind} refused: {}", reason.unwrap_or_default());
+                    Ok(exit::FAILED)
+                };
+            }
+        }
+    }
+    println!(
+        "run {run}: {kind} queued; no process is driving the run right now, it takes effect when the run is resumed"
+    );
+    Ok(exit::OK)
+}
+
+fn history(
+    journal_path: &Path,
+    run: Option<i64>,
+    json: bool,
+    limit: usize,
+) -> std::result::Result<i32, Exit> {
+    let store = Store::open(journal_path).map_err(infra)?;
+    match run {
+        None => {
+            let runs = store.runs(limit).map_err(infra)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs).map_err(infra)?);
+                return Ok(exit::OK);
+            }
+            println!(
+                "{:>5}  {:<20} {:<20} {:<14} {:>9}",
+                "RUN", "PIPELINE", "STARTED (UTC)", "OUTCOME", "DURATION"
+            );
+            for r in runs {
+                let duration = r
+                    .finished_ms
+                    .map(|f| {
+                        pipeline::units::format_duration(Duration::from_millis(
+                            (f - r.started_ms).max(0) as u64,
+                        ))
+                    })
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:>5}  {:<20} {:<20} {:<14} {:>9}",
+                    r.id,
+                    r.pipeline,
+                    timestamp(r.started_ms),
+                    r.status.word(),
+                    duration
+                );
+            }
+            Ok(exit::OK)
+        }
+        Some(id) => {
+            store.run(id).map_err(|e| bad_input(e.to_string()))?;
+            let events = store.events(id).map_err(infra)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&Report::from_events(id, &events))
+                        .map_err(infra)?
+                );
+                return Ok(exit::OK);
+            }
+            for env in &events {
+                if let Some(line) = crate::headless::line(env) {
+                    println!("{line}");
+                }
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+fn timestamp(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| ms.to_string())
+}

@@ -1,0 +1,455 @@
+//! The one vocabulary shared by the engine, the steps, the journal, the reports and the UI:
+//! events flow out of a run, commands flow in. Nothing here knows who produces or consumes.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The state of a run, a stage or a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Not started.
+    Pending,
+    /// Working.
+    Running,
+    /// Waiting for `approve` or `reject`.
+    WaitingForApproval,
+    /// Held by the operator or by a pause step.
+    Paused,
+    /// Done, good.
+    Passed,
+    /// Done, acceptable with reservations.
+    Warning,
+    /// Done, bad.
+    Failed,
+    /// Not run.
+    Skipped,
+    /// Stopped by the operator.
+    Aborted,
+    /// Undone after a failure or on request.
+    RolledBack,
+}
+
+impl Status {
+    /// True once nothing more will happen.
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            Status::Pending | Status::Running | Status::WaitingForApproval | Status::Paused
+        )
+    }
+
+    /// The glyph that carries the state without colour.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Status::Pending => "○",
+            Status::Running => "▶",
+            Status::WaitingForApproval => "?",
+            Status::Paused => "⏸",
+            Status::Passed => "✓",
+            Status::Warning => "⚠",
+            Status::Failed => "✗",
+            Status::Skipped => "-",
+            Status::Aborted => "■",
+            Status::RolledBack => "↺",
+        }
+    }
+
+    /// The word used in files and output.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::WaitingForApproval => "waiting-for-approval",
+            Status::Paused => "paused",
+            Status::Passed => "passed",
+            Status::Warning => "warning",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Aborted => "aborted",
+            Status::RolledBack => "rolled-back",
+        }
+    }
+
+    /// Parses [`Status::word`].
+    pub fn from_word(word: &str) -> Option<Status> {
+        ALL_STATUSES.iter().copied().find(|s| s.word() == word)
+    }
+}
+
+const ALL_STATUSES: [Status; 10] = [
+    Status::Pending,
+    Status::Running,
+    Status::WaitingForApproval,
+    Status::Paused,
+    Status::Passed,
+    Status::Warning,
+    Status::Failed,
+    Status::Skipped,
+    Status::Aborted,
+    Status::RolledBack,
+];
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// A gate's decision. No data is `Error`, never `Pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Met the pass criteria.
+    Pass,
+    /// Met only the warning criteria.
+    Warning,
+    /// Met neither.
+    Fail,
+    /// Could not be judged (no data, unreachable source).
+    Error,
+}
+
+impl Verdict {
+    /// The word used in files and output.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Warning => "warning",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+        }
+    }
+
+    /// The step status this verdict gives.
+    pub fn status(self) -> Status {
+        match self {
+            Verdict::Pass => Status::Passed,
+            Verdict::Warning => Status::Warning,
+            Verdict::Fail | Verdict::Error => Status::Failed,
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// One line of evidence behind a verdict: what was checked, found and expected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What was checked (`GET /healthz`, `error_ratio`, `stage/step`).
+    pub check: String,
+    /// This check's own verdict.
+    pub verdict: Verdict,
+    /// The value found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// What was required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// The query that produced the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Anything else a person needs to understand it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Evidence {
+    /// Evidence with the check, its verdict and the value found.
+    pub fn new(check: impl Into<String>, verdict: Verdict, value: impl Into<String>) -> Self {
+        Evidence {
+            check: check.into(),
+            verdict,
+            value: Some(value.into()),
+            expected: None,
+            query: None,
+            detail: None,
+        }
+    }
+
+    /// Adds what was required.
+    pub fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    /// Adds a detail.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// A stage as announced at the start of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagePlan {
+    /// Stage name.
+    pub name: String,
+    /// Steps as (name, kind, description).
+    pub steps: Vec<StepPlan>,
+}
+
+/// A step as announced at the start of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepPlan {
+    /// Step name.
+    pub name: String,
+    /// Step kind word.
+    pub kind: String,
+    /// What it will do.
+    pub description: String,
+}
+
+/// What happened. Every event is journaled before the engine acts on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A run began (or was resumed).
+    RunStarted {
+        /// Pipeline name.
+        pipeline: String,
+        /// Service name.
+        service: String,
+        /// What will run.
+        stages: Vec<StagePlan>,
+        /// True when continuing an interrupted run.
+        resumed: bool,
+    },
+    /// The run as a whole was paused or resumed by the operator.
+    RunState {
+        /// `paused` or `running`.
+        status: Status,
+    },
+    /// A stage began.
+    StageStarted {
+        /// Stage name.
+        stage: String,
+    },
+    /// A stage ended.
+    StageFinished {
+        /// Stage name.
+        stage: String,
+        /// How it ended.
+        status: Status,
+    },
+    /// A step began.
+    StepStarted {
+        /// Stage name.
+        stage: String,
+        /// Step name.
+        step: String,
+        /// Step kind word.
+        kind: String,
+    },
+    /// A running step changed state (waiting for approval, paused, running again).
+    StepState {
+        /// Stage name.
+        stage: String,
+        /// Step name.
+        step: String,
+        /// The new state.
+        status: Status,
+        /// Why, for a person.
+        message: String,
+    },
+    /// A step ended.
+    StepFinished {
+        /// Stage name.
+        stage: String,
+        /// Step name.
+        step: String,
+        /// How it ended.
+        status: Status,
+        /// The gate verdict, for steps that judge.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<Verdict>,
+        /// One line for a person.
+        summary: String,
+        /// The checks behind the verdict.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence: Vec<Evidence>,
+    },
+    /// A line of output from a step.
+    Log {
+        /// Stage name.
+        stage: String,
+        /// Step name.
+        step: String,
+        /// Where it came from (`stdout`, `stderr`, `http`, `load`...).
+        source: String,
+        /// The line.
+        line: String,
+    },
+    /// An operator command, accepted or refused.
+    Operator {
+        /// The command.
+        command: CommandKind,
+        /// Who sent it.
+        who: String,
+        /// Whether it took effect.
+        accepted: bool,
+        /// Why it was refused, or a note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The run ended.
+    RunFinished {
+        /// How it ended.
+        status: Status,
+        /// The process exit code this outcome maps to.
+        exit_code: i32,
+        /// Why, for a person.
+        reason: String,
+    },
+}
+
+impl Event {
+    /// The snake_case type tag, as stored in the journal.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::RunState { .. } => "run_state",
+            Event::StageStarted { .. } => "stage_started",
+            Event::StageFinished { .. } => "stage_finished",
+            Event::StepStarted { .. } => "step_started",
+            Event::StepState { .. } => "step_state",
+            Event::StepFinished { .. } => "step_finished",
+            Event::Log { .. } => "log",
+            Event::Operator { .. } => "operator",
+            Event::RunFinished { .. } => "run_finished",
+        }
+    }
+
+    /// The stage and step the event concerns, if any.
+    pub fn location(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Event::StageStarted { stage } | Event::StageFinished { stage, .. } => {
+                (Some(stage), None)
+            }
+            Event::StepStarted { stage, step, .. }
+            | Event::StepState { stage, step, .. }
+            | Event::StepFinished { stage, step, .. }
+            | Event::Log { stage, step, .. } => (Some(stage), Some(step)),
+            _ => (None, None),
+        }
+    }
+}
+
+/// An event with its place in the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The run.
+    pub run: i64,
+    /// Position in the run's event sequence, from 1.
+    pub seq: u64,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What an operator can ask of a running pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandKind {
+    /// Hold the run before its next step, and freeze pause countdowns.
+    Pause,
+    /// Undo `pause`, or end a `pause: {}` step.
+    Resume,
+    /// Approve what waits for approval.
+    Approve,
+    /// Decline what waits for approval.
+    Reject,
+    /// Stop the run now.
+    Abort,
+    /// Undo the current stage and stop.
+    Rollback,
+    /// Skip the current pause.
+    Promote,
+}
+
+impl CommandKind {
+    /// The word used on the command line and in the journal.
+    pub fn word(self) -> &'static str {
+        match self {
+            CommandKind::Pause => "pause",
+            CommandKind::Resume => "resume",
+            CommandKind::Approve => "approve",
+            CommandKind::Reject => "reject",
+            CommandKind::Abort => "abort",
+            CommandKind::Rollback => "rollback",
+            CommandKind::Promote => "promote",
+        }
+    }
+
+    /// Parses [`CommandKind::word`].
+    pub fn from_word(word: &str) -> Option<CommandKind> {
+        [
+            CommandKind::Pause,
+            CommandKind::Resume,
+            CommandKind::Approve,
+            CommandKind::Reject,
+            CommandKind::Abort,
+            CommandKind::Rollback,
+            CommandKind::Promote,
+        ]
+        .into_iter()
+        .find(|c| c.word() == word)
+    }
+}
+
+impl fmt::Display for CommandKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// An operator command with who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// What is asked.
+    pub kind: CommandKind,
+    /// Who asked (`user@host`, `tui`, `test`).
+    pub who: String,
+}
+
+impl Command {
+    /// A command from `who`.
+    pub fn new(kind: CommandKind, who: impl Into<String>) -> Self {
+        Command {
+            kind,
+            who: who.into(),
+        }
+    }
+}
+
+/// The exit codes of the CLI (DESIGN.md).
+pub mod exit {
+    /// Released or passed.
+    pub const OK: i32 = 0;
+    /// A gate failed, or the run was rolled back.
+    pub const FAILED: i32 = 1;
+    /// Bad input: config or flags.
+    pub const BAD_INPUT: i32 = 2;
+    /// Aborted by the operator.
+    pub const ABORTED: i32 = 3;
+    /// Infrastructure error: cluster, Prometheus, journal.
+    pub const INFRA: i32 = 4;
+}
+
+/// `user@host`, for operator actions.
+pub fn whoami() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}

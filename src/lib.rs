@@ -1,0 +1,24 @@
+//! glidepath: a terminal delivery cockpit.
+//!
+//! Module map (DESIGN.md, "Architecture"): events flow out of the engine, commands flow in.
+//! - [`pipeline`]: the pipeline file model, loading with file:line:col errors, templating,
+//!   the JSON Schema.
+//! - [`events`]: events and commands, the vocabulary every other module shares.
+//! - [`engine`]: the run state machine, operator commands, timeouts, failure policies, resume.
+//! - [`steps`]: one module per step kind; each reports only through its context.
+//! - [`store`]: the SQLite journal, run history and the command inbox.
+//! - [`report`]: reports built from a run's events (JSON).
+//! - [`headless`]: the CI runner's printer.
+//! - [`yaml`]: YAML with positions, shared by every file glidepath reads.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod cli;
+pub mod engine;
+pub mod events;
+pub mod headless;
+pub mod pipeline;
+pub mod report;
+pub mod steps;
+pub mod store;
+pub mod yaml;

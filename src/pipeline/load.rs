@@ -1,0 +1,659 @@
+//! Loading a pipeline file: YAML with positions, `${var}` templating, deserialization and
+//! the checks serde cannot make (one kind per step, unique names, files that exist, gate
+//! references). Every error names the file, line and column.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::model::{
+    CommandLine, HttpSuite, HttpSuiteRef, OnFailure, PipelineFile, StepSpec, Target,
+};
+use super::{Pipeline, Stage, Step, StepKind};
+use crate::yaml::{self, Pos, Spanned};
+
+/// A pipeline file that could not be loaded: where, and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file at fault (the pipeline or a file it references).
+    pub file: PathBuf,
+    /// Line and column, when the error concerns a place in the file.
+    pub pos: Option<Pos>,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                p.line,
+                p.col,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Where template variables come from, besides the file's own `spec.variables`.
+#[derive(Debug, Clone, Default)]
+pub struct Variables {
+    /// `--set k=v` values; they win over the file's.
+    pub sets: BTreeMap<String, String>,
+    /// Read the process environment for names neither `--set` nor the file defines.
+    pub use_env: bool,
+}
+
+impl Variables {
+    /// `--set` values and the environment, as the CLI uses them.
+    pub fn from_sets(sets: BTreeMap<String, String>) -> Self {
+        Variables {
+            sets,
+            use_env: true,
+        }
+    }
+}
+
+/// Loads, templates and validates a pipeline file.
+pub fn load_file(path: &Path, vars: &Variables) -> Result<Pipeline, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+        file: path.to_owned(),
+        pos: None,
+        message: format!("cannot read the pipeline file: {e}"),
+    })?;
+    load_str(&text, path, vars)
+}
+
+/// Loads a pipeline from text; `path` names it in errors and anchors relative file paths.
+pub fn load_str(text: &str, path: &Path, vars: &Variables) -> Result<Pipeline, LoadError> {
+    let at = |e: yaml::Error| LoadError {
+        file: path.to_owned(),
+        pos: e.pos,
+        message: e.message,
+    };
+    let mut root = yaml::parse_one(text).map_err(at)?;
+    let file_vars = read_file_variables(&root).map_err(at)?;
+    let lookup = Lookup {
+        vars,
+        file_vars: &file_vars,
+    };
+    substitute(&mut root, &lookup).map_err(at)?;
+    let file: PipelineFile = yaml::from_node(&root).map_err(at)?;
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Validator {
+        path,
+        base_dir: &base_dir,
+        lookup: &lookup,
+    }
+    .pipeline(file, text)
+}
+
+/// The file's own `spec.variables`, read before templating so `${name}` can use them.
+fn read_file_variables(root: &yaml::Node) -> Result<BTreeMap<String, String>, yaml::Error> {
+    let Some(vars) = root.get("spec").and_then(|s| s.get("variables")) else {
+        return Ok(BTreeMap::new());
+    };
+    yaml::from_node::<BTreeMap<String, String>>(vars)
+}
+
+struct Lookup<'a> {
+    vars: &'a Variables,
+    file_vars: &'a BTreeMap<String, String>,
+}
+
+impl Lookup<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.vars
+            .sets
+            .get(name)
+            .or_else(|| self.file_vars.get(name))
+            .cloned()
+            .or_else(|| {
+                if self.vars.use_env {
+                    std::env::var(name).ok()
+                } else {
+                    None
+                }
+            })
+    }
+}
+
+/// Replaces `${name}` in every scalar except `spec.variables` itself; `$${` is a literal `${`.
+fn substitute(root: &mut yaml::Node, lookup: &Lookup<'_>) -> Result<(), yaml::Error> {
+    // The variables block holds the raw values; templating it would make order matter.
+    let saved = root.get("spec").and_then(|s| s.get("variables")).cloned();
+    root.scalars_mut(&mut |text, plain, pos| {
+        if text.contains('$') {
+            *text = render(text, plain, pos, lookup)?;
+        }
+        Ok(())
+    })?;
+    if let (Some(saved), Some(spec)) = (saved, root.get_mut("spec"))
+        && let Some(vars) = spec.get_mut("variables")
+    {
+        *vars = saved;
+    }
+    Ok(())
+}
+
+fn render(text: &str, plain: bool, pos: Pos, lookup: &Lookup<'_>) -> Result<String, yaml::Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut offset = 0;
+    // Column of a character inside the scalar; exact for one-line scalars.
+    let col_of = |i: usize| {
+        let quote = usize::from(!plain);
+        if text[..i].contains('\n') {
+            pos
+        } else {
+            Pos {
+                line: pos.line,
+                col: pos.col + quote + text[..i].chars().count(),
+            }
+        }
+    };
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix("${") {
+            out.push_str("${");
+            offset += i + 3;
+            rest = tail;
+            continue;
+        }
+        let Some(body) = after.strip_prefix('{') else {
+            out.push('$');
+            offset += i + 1;
+            rest = after;
+            continue;
+        };
+        let start = offset + i;
+        let Some(end) = body.find('}') else {
+            return Err(yaml::Error::at(
+                col_of(start),
+                "`${` is not closed; write `${name}`, or `$${` for a literal `${`",
+            ));
+        };
+        let name = body[..end].trim();
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid {
+            return Err(yaml::Error::at(
+                col_of(start),
+                format!(
+                    "`${{{name}}}` is not a variable name; names start with a letter and hold letters, digits, `_`, `-` and `.`"
+                ),
+            ));
+        }
+        match lookup.get(name) {
+            Some(value) => out.push_str(&value),
+            None => {
+                let mut known: Vec<&str> = lookup.file_vars.keys().map(String::as_str).collect();
+                known.extend(lookup.vars.sets.keys().map(String::as_str));
+                let hint = yaml::closest(name, &known)
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                return Err(yaml::Error::at(
+                    col_of(start),
+                    format!(
+                        "unknown variable `{name}`{hint}; define it under spec.variables, pass --set {name}=VALUE, or set it in the environment"
+                    ),
+                ));
+            }
+        }
+        offset += i + 2 + end + 1;
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    base_dir: &'a Path,
+    lookup: &'a Lookup<'a>,
+}
+
+const KINDS: &[&str] = &[
+    "preflight",
+    "infra",
+    "monitoring",
+    "deploy",
+    "test",
+    "chaos",
+    "evaluate",
+    "approval",
+    "gate",
+    "release",
+    "command",
+    "pause",
+];
+
+impl Validator<'_> {
+    fn err(&self, pos: Pos, message: impl Into<String>) -> LoadError {
+        LoadError {
+            file: self.path.to_owned(),
+            pos: Some(pos),
+            message: message.into(),
+        }
+    }
+
+    fn pipeline(&self, file: PipelineFile, source: &str) -> Result<Pipeline, LoadError> {
+        if file.api_version.value != "glidepath/v1" {
+            return Err(self.err(
+                file.api_version.pos,
+                format!(
+                    "unsupported apiVersion `{}`; expected `glidepath/v1`",
+                    file.api_version.value
+                ),
+            ));
+        }
+        if file.kind.value != "Pipeline" {
+            return Err(self.err(
+                file.kind.pos,
+                format!(
+                    "kind `{}` is not a pipeline; expected `Pipeline`",
+                    file.kind.value
+                ),
+            ));
+        }
+        self.name(&file.metadata.name, "pipeline")?;
+        if file.spec.stages.is_empty() {
+            return Err(self.err(
+                file.metadata.name.pos,
+                "the pipeline has no stages; add at least one under spec.stages",
+            ));
+        }
+        if let Some(contract) = &file.spec.contract {
+            if let Some(f) = &contract.file {
+                self.exists(f)?;
+            }
+            contract
+                .policies
+                .iter()
+                .try_for_each(|p| self.exists(p).map(drop))?;
+        }
+        let mut stage_names: HashMap<&str, Pos> = HashMap::new();
+        let mut stages = Vec::new();
+        let mut earlier: Vec<(String, Vec<String>)> = Vec::new();
+        for stage in &file.spec.stages {
+            self.name(&stage.name, "stage")?;
+            if let Some(first) = stage_names.insert(&stage.name.value, stage.name.pos) {
+                return Err(self.err(
+                    stage.name.pos,
+                    format!("duplicate stage name `{}` (first used on line {}); stage names must be unique", stage.name.value, first.line),
+                ));
+            }
+            if stage.steps.is_empty() {
+                return Err(self.err(
+                    stage.name.pos,
+                    format!(
+                        "stage `{}` has no steps; add at least one under steps",
+                        stage.name.value
+                    ),
+                ));
+            }
+            let mut step_names: HashMap<String, Pos> = HashMap::new();
+            let mut steps = Vec::new();
+            for spec in &stage.steps {
+                let step = self.step(spec)?;
+                if let Some(first) = step_names.insert(step.name.clone(), step.pos) {
+                    return Err(self.err(
+                        step.pos,
+                        format!(
+                            "duplicate step name `{}` in stage `{}` (first used on line {}); give one of them a different `name:`",
+                            step.name, stage.name.value, first.line
+                        ),
+                    ));
+                }
+                if let StepKind::Gate(gate) = &step.kind {
+                    let this_stage: Vec<&str> =
+                        steps.iter().map(|s: &Step| s.name.as_str()).collect();
+                    for r in &gate.steps {
+                        self.gate_reference(r, &stage.name.value, &this_stage, &earlier)?;
+                    }
+                }
+                steps.push(step);
+            }
+            earlier.push((
+                stage.name.value.clone(),
+                steps.iter().map(|s| s.name.clone()).collect(),
+            ));
+            stages.push(Stage {
+                name: stage.name.value.clone(),
+                protected: stage.protected,
+                target: stage.target.clone().or_else(|| file.spec.target.clone()),
+                prometheus: stage
+                    .prometheus
+                    .clone()
+                    .or_else(|| file.spec.prometheus.clone()),
+                steps,
+            });
+        }
+        let service = file
+            .spec
+            .service
+            .clone()
+            .unwrap_or_else(|| file.metadata.name.value.clone());
+        Ok(Pipeline {
+            name: file.metadata.name.value.clone(),
+            service,
+            path: self.path.to_owned(),
+            base_dir: self.base_dir.to_owned(),
+            source: source.to_owned(),
+            sets: self.lookup.vars.sets.clone(),
+            stages,
+            file,
+        })
+    }
+
+    /// Names become Kubernetes labels and report keys: lowercase DNS labels.
+    fn name(&self, name: &Spanned<String>, what: &str) -> Result<(), LoadError> {
+        let n = &name.value;
+        let ok = !n.is_empty()
+            && n.len() <= 63
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !n.starts_with('-')
+            && !n.ends_with('-');
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(
+                name.pos,
+                format!("invalid {what} name `{n}`; use lowercase letters, digits and `-` (at most 63, not starting or ending with `-`)"),
+            ))
+        }
+    }
+
+    fn exists(&self, file: &Spanned<String>) -> Result<PathBuf, LoadError> {
+        let full = self.base_dir.join(&file.value);
+        if full.exists() {
+            Ok(full)
+        } else {
+            Err(self.err(
+                file.pos,
+                format!("file `{}` does not exist (looked for {}); paths are relative to the pipeline file", file.value, full.display()),
+            ))
+        }
+    }
+
+    fn step(&self, spec: &Spanned<StepSpec>) -> Result<Step, LoadError> {
+        let s = &spec.value;
+        let present: Vec<&str> = [
+            s.preflight.is_some(),
+            s.infra.is_some(),
+            s.monitoring.is_some(),
+            s.deploy.is_some(),
+            s.test.is_some(),
+            s.chaos.is_some(),
+            s.evaluate.is_some(),
+            s.approval.is_some(),
+            s.gate.is_some(),
+            s.release.is_some(),
+            s.command.is_some(),
+            s.pause.is_some(),
+        ]
+        .iter()
+        .zip(KINDS)
+        .filter_map(|(set, kind)| set.then_some(*kind))
+        .collect();
+        let kind_name = match present.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(self.err(
+                    spec.pos,
+                    format!(
+                        "this step has no kind; expected exactly one of {}",
+                        KINDS
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            [a, b, ..] => {
+                return Err(self.err(spec.pos, format!("a step has exactly one kind, found `{a}` and `{b}`; split it into two steps")));
+            }
+        };
+        let (name, pos) = match &s.name {
+            Some(n) => {
+                self.name(n, "step")?;
+                (n.value.clone(), spec.pos)
+            }
+            None => (kind_name.to_owned(), spec.pos),
+        };
+        let kind = self.kind(s, spec.pos)?;
+        Ok(Step {
+            name,
+            kind,
+            timeout: s.timeout.map(|t| t.get()),
+            on_failure: s.on_failure.unwrap_or(OnFailure::Stop),
+            pos,
+        })
+    }
+
+    fn kind(&self, s: &StepSpec, pos: Pos) -> Result<StepKind, LoadError> {
+        if let Some(c) = &s.command {
+            match &c.run.value {
+                CommandLine::Line(_) if !c.shell => {
+                    return Err(self.err(
+                        c.run.pos,
+                        "`run` is a single string, which needs `shell: true`; give a list such as [program, arg] to run without a shell",
+                    ));
+                }
+                CommandLine::Args(args) if args.is_empty() => {
+                    return Err(self.err(c.run.pos, "`run` is empty; expected [program, arg, ...]"));
+                }
+                CommandLine::Line(line) if line.trim().is_empty() => {
+                    return Err(self.err(c.run.pos, "`run` is empty; expected a shell line"));
+                }
+                _ => {}
+            }
+            if let Some(dir) = &c.workdir {
+                let full = self.exists(dir)?;
+                if !full.is_dir() {
+                    return Err(self.err(
+                        dir.pos,
+                        format!("workdir `{}` is not a directory", dir.value),
+                    ));
+                }
+            }
+            return Ok(StepKind::Command(c.clone()));
+        }
+        if let Some(t) = &s.test {
+            let kinds: Vec<&str> = [
+                ("http", t.http.is_some()),
+                ("load", t.load.is_some()),
+                ("job", t.job.is_some()),
+            ]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| *k)
+            .collect();
+            if kinds.len() != 1 {
+                return Err(self.err(
+                    pos,
+                    if kinds.is_empty() {
+                        "a test needs exactly one of `http`, `load` or `job`".to_owned()
+                    } else {
+                        format!("a test has exactly one of `http`, `load` or `job`, found `{}` and `{}`; split it into two steps", kinds[0], kinds[1])
+                    },
+                ));
+            }
+            if let Some(http) = &t.http {
+                let suite = match http {
+                    HttpSuiteRef::Inline(suite) => (**suite).clone(),
+                    HttpSuiteRef::File(f) => self.suite_file(f)?,
+                };
+                return Ok(StepKind::Http(suite));
+            }
+            return Ok(StepKind::Test(t.clone()));
+        }
+        if let Some(g) = &s.gate {
+            if g.error_budget.is_some() && !g.steps.is_empty() {
+                return Err(self.err(pos, "a gate judges either `steps` or `errorBudget`, not both; split it into two gates"));
+            }
+            if let Some(b) = &g.error_budget {
+                self.exists(&b.slo)?;
+            }
+            return Ok(StepKind::Gate(g.clone()));
+        }
+        if let Some(a) = &s.approval {
+            return Ok(StepKind::Approval(a.clone()));
+        }
+        if let Some(p) = &s.pause {
+            return Ok(StepKind::Pause(p.clone()));
+        }
+        if let Some(d) = &s.deploy {
+            d.manifests
+                .iter()
+                .try_for_each(|m| self.exists(m).map(drop))?;
+            return Ok(StepKind::Deploy(d.clone()));
+        }
+        if let Some(i) = &s.infra {
+            if i.manifests.is_empty() && i.render.is_none() {
+                return Err(self.err(pos, "an infra step needs `manifests` or `render`"));
+            }
+            i.manifests
+                .iter()
+                .try_for_each(|m| self.exists(m).map(drop))?;
+            return Ok(StepKind::Infra(i.clone()));
+        }
+        if let Some(m) = &s.monitoring {
+            self.exists(&m.slo)?;
+            return Ok(StepKind::Monitoring(m.clone()));
+        }
+        if let Some(e) = &s.evaluate {
+            self.exists(&e.slo)?;
+            if let Some(sli) = &e.sli {
+                self.exists(sli)?;
+            }
+            return Ok(StepKind::Evaluate(e.clone()));
+        }
+        if let Some(c) = &s.chaos {
+            if c.count.is_some() == c.percent.is_some() {
+                return Err(self.err(
+                    pos,
+                    "a chaos step needs exactly one of `count` or `percent`",
+                ));
+            }
+            return Ok(StepKind::Chaos(c.clone()));
+        }
+        if let Some(r) = &s.release {
+            return self.release(r, pos);
+        }
+        if let Some(p) = &s.preflight {
+            return Ok(StepKind::Preflight(p.clone()));
+        }
+        Err(self.err(pos, "this step has no kind"))
+    }
+
+    fn release(&self, r: &super::model::ReleaseStep, pos: Pos) -> Result<StepKind, LoadError> {
+        match (&r.canary, &r.blue_green) {
+            (Some(c), None) => {
+                if c.steps.is_empty() {
+                    return Err(self.err(
+                        pos,
+                        "a canary needs at least one step such as { weight: 10 }",
+                    ));
+                }
+                for step in &c.steps {
+                    match (&step.value.weight, &step.value.pause) {
+                        (Some(w), None) if *w <= 100 => {}
+                        (Some(w), None) => {
+                            return Err(self.err(
+                                step.pos,
+                                format!("weight {w} is out of range; expected 0 to 100"),
+                            ));
+                        }
+                        (None, Some(_)) => {}
+                        _ => return Err(self.err(
+                            step.pos,
+                            "a canary step is exactly one of `weight: N` or `pause: DURATION | {}`",
+                        )),
+                    }
+                }
+                if let Some(a) = &c.analysis {
+                    self.exists(&a.slo)?;
+                }
+            }
+            (None, Some(bg)) => {
+                if let Some(a) = &bg.analysis {
+                    self.exists(&a.slo)?;
+                }
+            }
+            _ => return Err(self.err(pos, "a release is exactly one of `canary` or `blueGreen`")),
+        }
+        Ok(StepKind::Release(r.clone()))
+    }
+
+    fn suite_file(&self, f: &Spanned<String>) -> Result<HttpSuite, LoadError> {
+        let full = self.exists(f)?;
+        let text = std::fs::read_to_string(&full)
+            .map_err(|e| self.err(f.pos, format!("cannot read smoke suite `{}`: {e}", f.value)))?;
+        let at = |e: yaml::Error| LoadError {
+            file: full.clone(),
+            pos: e.pos,
+            message: e.message,
+        };
+        let mut node = yaml::parse_one(&text).map_err(at)?;
+        substitute(&mut node, self.lookup).map_err(at)?;
+        yaml::from_node(&node).map_err(at)
+    }
+
+    fn gate_reference(
+        &self,
+        r: &Spanned<String>,
+        stage: &str,
+        this_stage: &[&str],
+        earlier: &[(String, Vec<String>)],
+    ) -> Result<(), LoadError> {
+        let found = match r.value.split_once('/') {
+            None => this_stage.contains(&r.value.as_str()),
+            Some((s, step)) => {
+                s == stage && this_stage.contains(&step)
+                    || earlier
+                        .iter()
+                        .any(|(name, steps)| name == s && steps.iter().any(|x| x == step))
+            }
+        };
+        if found {
+            Ok(())
+        } else {
+            let mut known: Vec<String> = this_stage.iter().map(|s| (*s).to_owned()).collect();
+            for (s, steps) in earlier {
+                known.extend(steps.iter().map(|x| format!("{s}/{x}")));
+            }
+            let refs: Vec<&str> = known.iter().map(String::as_str).collect();
+            let hint = yaml::closest(&r.value, &refs)
+                .map(|k| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            Err(self.err(
+                r.pos,
+                format!(
+                    "gate refers to `{}`{hint}, which is not an earlier step; expected `step` from this stage or `stage/step` from an earlier one",
+                    r.value
+                ),
+            ))
+        }
+    }
+}
+
+/// True when the target is the embedded sandbox.
+pub fn is_sandbox(target: Option<&Target>) -> bool {
+    matches!(target, Some(Target::Sandbox(_)))
+}

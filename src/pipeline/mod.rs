@@ -1,0 +1,244 @@
+//! Pipelines: the file model, loading with file:line:col errors, templating, the JSON
+//! Schema, and the validated form the engine runs.
+
+pub mod load;
+pub mod model;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use load::{LoadError, Variables, load_file, load_str};
+use model::{
+    ApprovalStep, ChaosStep, CommandStep, DeployStep, EvaluateStep, GateStep, HttpSuite, InfraStep,
+    MonitoringStep, OnFailure, PauseStep, PipelineFile, PreflightStep, Prometheus, ReleaseStep,
+    Target, TestStep,
+};
+
+/// A loaded, validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// `metadata.name`.
+    pub name: String,
+    /// The service it releases.
+    pub service: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Relative paths in the file are relative to this folder.
+    pub base_dir: PathBuf,
+    /// The file's text, before templating (kept so a run can be resumed as it started).
+    pub source: String,
+    /// The `--set` values it was loaded with.
+    pub sets: BTreeMap<String, String>,
+    /// Stages in order.
+    pub stages: Vec<Stage>,
+    /// The file as written (after templating).
+    pub file: PipelineFile,
+}
+
+/// A validated stage.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Unique name.
+    pub name: String,
+    /// Destructive actions need the service name typed.
+    pub protected: bool,
+    /// The stage's target (its own, or the pipeline's).
+    pub target: Option<Target>,
+    /// The stage's Prometheus (its own, or the pipeline's).
+    pub prometheus: Option<Prometheus>,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+}
+
+/// A validated step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Unique within its stage.
+    pub name: String,
+    /// What it does.
+    pub kind: StepKind,
+    /// Fails when running longer.
+    pub timeout: Option<Duration>,
+    /// What a failure does to the run.
+    pub on_failure: OnFailure,
+    /// Where it is written.
+    pub pos: crate::yaml::Pos,
+}
+
+/// What a step does. `test` with `http` is resolved to [`StepKind::Http`] at load.
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    /// Platform contract checks.
+    Preflight(PreflightStep),
+    /// Infrastructure manifests.
+    Infra(InfraStep),
+    /// Prometheus rules.
+    Monitoring(MonitoringStep),
+    /// Application rollout.
+    Deploy(DeployStep),
+    /// An HTTP smoke suite (loaded, with files resolved).
+    Http(HttpSuite),
+    /// Load or Job tests.
+    Test(TestStep),
+    /// Pod deletion.
+    Chaos(ChaosStep),
+    /// SLO quality gate.
+    Evaluate(EvaluateStep),
+    /// Manual or automatic approval.
+    Approval(ApprovalStep),
+    /// Gate on outcomes or budget.
+    Gate(GateStep),
+    /// Canary or blue-green.
+    Release(ReleaseStep),
+    /// A program.
+    Command(CommandStep),
+    /// A wait.
+    Pause(PauseStep),
+}
+
+impl StepKind {
+    /// The word used in files and output.
+    pub fn word(&self) -> &'static str {
+        match self {
+            StepKind::Preflight(_) => "preflight",
+            StepKind::Infra(_) => "infra",
+            StepKind::Monitoring(_) => "monitoring",
+            StepKind::Deploy(_) => "deploy",
+            StepKind::Http(_) => "test",
+            StepKind::Test(t) if t.load.is_some() => "test",
+            StepKind::Test(_) => "test",
+            StepKind::Chaos(_) => "chaos",
+            StepKind::Evaluate(_) => "evaluate",
+            StepKind::Approval(_) => "approval",
+            StepKind::Gate(_) => "gate",
+            StepKind::Release(_) => "release",
+            StepKind::Command(_) => "command",
+            StepKind::Pause(_) => "pause",
+        }
+    }
+
+    /// One line on what the step will do or touch, for `check` and the UI.
+    pub fn describe(&self) -> String {
+        match self {
+            StepKind::Preflight(_) => "check the platform contract and policies".into(),
+            StepKind::Infra(i) => format!("apply {} and wait until ready", list(&i.manifests)),
+            StepKind::Monitoring(m) => format!("generate Prometheus rules from {}", m.slo.value),
+            StepKind::Deploy(d) => format!("apply {} and wait for the rollout", list(&d.manifests)),
+            StepKind::Http(s) => {
+                let n = s.checks.len();
+                format!(
+                    "HTTP smoke suite: {n} check{}",
+                    if n == 1 { "" } else { "s" }
+                )
+            }
+            StepKind::Test(t) => match (&t.load, &t.job) {
+                (Some(l), _) => format!("load test {} for {}", l.url, l.duration),
+                (_, Some(j)) => format!("Job with image {}", j.image),
+                _ => "test".into(),
+            },
+            StepKind::Chaos(c) => format!("delete pods matching {} for {}", c.selector, c.duration),
+            StepKind::Evaluate(e) => format!("SLO gate from {}", e.slo.value),
+            StepKind::Approval(a) => {
+                format!("approval (pass: {:?}, warning: {:?})", a.pass, a.warning).to_lowercase()
+            }
+            StepKind::Gate(g) => match &g.error_budget {
+                Some(b) => format!("error-budget gate from {}", b.slo.value),
+                None if g.steps.is_empty() => "gate on every earlier step of this stage".into(),
+                None => format!(
+                    "gate on {}",
+                    g.steps
+                        .iter()
+                        .map(|s| s.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            StepKind::Release(r) => match (&r.canary, &r.blue_green) {
+                (Some(c), _) => format!("canary in {} steps", c.steps.len()),
+                (_, Some(b)) => format!("blue-green via {}", b.active_service),
+                _ => "release".into(),
+            },
+            StepKind::Command(c) => match &c.run.value {
+                model::CommandLine::Args(a) => format!("run {}", a.join(" ")),
+                model::CommandLine::Line(l) => format!("run sh -c {l:?}"),
+            },
+            StepKind::Pause(p) => match p.duration {
+                Some(d) => format!("pause {d}"),
+                None => "pause until the operator resumes".into(),
+            },
+        }
+    }
+}
+
+fn list(items: &[crate::yaml::Spanned<String>]) -> String {
+    items
+        .iter()
+        .map(|s| s.value.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Pipeline {
+    /// Finds a step by stage and step name.
+    pub fn step(&self, stage: &str, step: &str) -> Option<&Step> {
+        self.stages
+            .iter()
+            .find(|s| s.name == stage)?
+            .steps
+            .iter()
+            .find(|s| s.name == step)
+    }
+
+    /// The plan, as `glidepath check` prints it.
+    pub fn plan(&self) -> String {
+        let mut out = format!("pipeline {} (service {})\n", self.name, self.service);
+        for stage in &self.stages {
+            let target = match &stage.target {
+                Some(Target::Sandbox(_)) => "sandbox".to_owned(),
+                Some(Target::Cluster(c)) => format!(
+                    "{}/{}",
+                    c.context.as_deref().unwrap_or("current-context"),
+                    c.namespace.as_deref().unwrap_or("default")
+                ),
+                None => "local, no cluster".to_owned(),
+            };
+            out.push_str(&format!(
+                "  stage {} → {target}{}\n",
+                stage.name,
+                if stage.protected { " (protected)" } else { "" }
+            ));
+            for step in &stage.steps {
+                let mut extra = String::new();
+                if let Some(t) = step.timeout {
+                    extra.push_str(&format!(", timeout {}", units::format_duration(t)));
+                }
+                if step.on_failure != OnFailure::Stop {
+                    extra.push_str(&format!(", on failure {:?}", step.on_failure).to_lowercase());
+                }
+                out.push_str(&format!(
+                    "    {:<10} {:<14} {}{extra}\n",
+                    step.kind.word(),
+                    step.name,
+                    step.kind.describe()
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The JSON Schema of the pipeline file, for editors and CI.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(PipelineFile);
+    let mut value = serde_json::to_value(schema).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "$id".into(),
+            "https://glidepath.dev/schema/pipeline-v1.json".into(),
+        );
+        obj.insert("title".into(), "glidepath pipeline (glidepath/v1)".into());
+    }
+    value
+}

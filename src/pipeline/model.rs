@@ -1,0 +1,848 @@
+//! The pipeline file, as written: `apiVersion: glidepath/v1`, `kind: Pipeline`.
+//!
+//! These types are what the loader deserializes and what `glidepath schema` exports. Fields
+//! are camelCase in files. Positions ([`Spanned`]) are kept where later validation needs to
+//! point back at the source.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::units::{Percent, Span};
+use crate::yaml::Spanned;
+
+/// A whole pipeline file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PipelineFile {
+    /// Always `glidepath/v1`.
+    pub api_version: Spanned<String>,
+    /// Always `Pipeline`.
+    pub kind: Spanned<String>,
+    /// Name and labels.
+    pub metadata: Metadata,
+    /// What the pipeline does.
+    pub spec: Spec,
+}
+
+/// Name and descriptive labels of a pipeline.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metadata {
+    /// The pipeline's name; also the service name unless `spec.service` is given.
+    pub name: Spanned<String>,
+    /// A sentence for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The body of a pipeline.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Spec {
+    /// The service this pipeline releases (defaults to `metadata.name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Where the pipeline runs, unless a stage says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// The Prometheus that feeds the gates, unless a stage says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<Prometheus>,
+    /// The platform contract checked by `preflight` steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Contract>,
+    /// Values for `${name}` in this file. `--set name=value` overrides them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+    /// Stages, run in order.
+    pub stages: Vec<Stage>,
+}
+
+/// A cluster to deliver to, or the embedded sandbox.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum Target {
+    /// The word `sandbox`: glidepath's embedded cluster.
+    Sandbox(SandboxWord),
+    /// A cluster from a kubeconfig.
+    Cluster(ClusterTarget),
+}
+
+/// The literal `sandbox`.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub enum SandboxWord {
+    /// The embedded sandbox.
+    #[serde(rename = "sandbox")]
+    Sandbox,
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Target;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`sandbox` or a mapping with `context` and `namespace`")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Target, E> {
+                if s == "sandbox" {
+                    Ok(Target::Sandbox(SandboxWord::Sandbox))
+                } else {
+                    Err(E::custom(format!(
+                        "unknown target `{s}`; expected `sandbox` or a mapping such as {{ context: prod-eu, namespace: shop }}"
+                    )))
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Target, A::Error> {
+                ClusterTarget::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Target::Cluster)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A Kubernetes cluster reached through a kubeconfig.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterTarget {
+    /// The kubeconfig context (defaults to the current context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The namespace the service lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A kubeconfig file other than the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
+}
+
+/// How to reach Prometheus.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Prometheus {
+    /// Base URL, such as `http://prometheus.monitoring:9090`.
+    pub url: String,
+    /// Name of an environment variable holding a bearer token (never written to files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+    /// Extra request headers; values may name an environment variable as `env:NAME`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Per-query timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
+    /// PEM file of a CA to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Skip TLS verification (named so nobody sets it by accident).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
+}
+
+/// What the platform promises: versions, classes, CRDs and policies.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    /// A `kind: PlatformContract` file whose promises are added to the ones below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<Spanned<String>>,
+    /// A semver range for the Kubernetes server, such as `>=1.27`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<String>,
+    /// StorageClasses that must exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage_classes: Vec<String>,
+    /// IngressClasses that must exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress_classes: Vec<String>,
+    /// GatewayClasses that must exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_classes: Vec<String>,
+    /// PriorityClasses that must exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priority_classes: Vec<String>,
+    /// CRDs that must exist and be Established.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crds: Vec<String>,
+    /// Namespaces that must exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Rego policy files evaluated over the rendered manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Spanned<String>>,
+}
+
+/// One stage: an environment the release passes through.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Stage {
+    /// Unique within the pipeline.
+    pub name: Spanned<String>,
+    /// Overrides the pipeline's target for this stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// Overrides the pipeline's Prometheus for this stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<Prometheus>,
+    /// Destructive operator actions require typing the service name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub protected: bool,
+    /// Steps, run in order.
+    pub steps: Vec<Spanned<StepSpec>>,
+}
+
+/// What to do when a step fails.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum OnFailure {
+    /// Stop the run; it fails (the default).
+    #[default]
+    Stop,
+    /// Record the failure as a warning and go on.
+    Continue,
+    /// Roll the stage back and stop the run.
+    Rollback,
+}
+
+/// A step as written: common fields plus exactly one kind.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StepSpec {
+    /// Unique within the stage; defaults to the kind (`deploy`, `test`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Spanned<String>>,
+    /// The step fails when it runs longer than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
+    /// What a failure does to the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+    /// Platform contract and policy checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<PreflightStep>,
+    /// Apply infrastructure and wait until it is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infra: Option<InfraStep>,
+    /// Generate and apply Prometheus rules for an SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringStep>,
+    /// Apply the application and wait for the rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeployStep>,
+    /// Smoke (http), load, in-cluster Job tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestStep>,
+    /// Kill pods while something else runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<ChaosStep>,
+    /// An SLO quality gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluate: Option<EvaluateStep>,
+    /// Manual or automatic approval of the previous result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalStep>,
+    /// A gate on earlier steps' outcomes or on the error budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateStep>,
+    /// Canary or blue-green traffic shifting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseStep>,
+    /// Run a program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandStep>,
+    /// Wait for a duration, or for the operator (`pause: {}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseStep>,
+}
+
+/// `preflight`: check the platform contract and policies before anything changes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PreflightStep {
+    /// Also check every manifest later steps of the stage will apply (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests: Option<bool>,
+    /// Also check the permissions the run needs (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<bool>,
+}
+
+/// Readiness to wait for after applying.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WaitFor {
+    /// A status condition type that must be True, such as `Ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// A JSONPath expression and value instead, such as `{.status.phase}=Bound`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonpath: Option<String>,
+    /// Give up after this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
+}
+
+/// `infra`: server-side apply of infrastructure manifests, then wait for readiness.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InfraStep {
+    /// Files or folders of manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<Spanned<String>>,
+    /// A command whose output is the manifests (`helm template ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render: Option<Vec<String>>,
+    /// What "ready" means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_for: Option<WaitFor>,
+    /// Delete objects removed from the set since the last apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+}
+
+/// `monitoring`: Prometheus recording and alerting rules from an SLO file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MonitoringStep {
+    /// The SLO file.
+    pub slo: Spanned<String>,
+    /// Write a rules file here instead of applying a PrometheusRule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// `deploy`: apply the application and wait for its rollout.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeployStep {
+    /// Files or folders of manifests.
+    pub manifests: Vec<Spanned<String>>,
+    /// The image to set on the workload's containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Wait for readiness this long at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_for: Option<WaitFor>,
+}
+
+/// `test`: exactly one of `http`, `load` or `job`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TestStep {
+    /// An HTTP smoke suite: a file path or inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpSuiteRef>,
+    /// A load test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadTest>,
+    /// A Kubernetes Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobTest>,
+}
+
+/// A smoke suite given as a file path or written inline.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HttpSuiteRef {
+    /// A path, relative to the pipeline file, of a suite file.
+    File(Spanned<String>),
+    /// The suite itself.
+    Inline(Box<HttpSuite>),
+}
+
+impl<'de> Deserialize<'de> for HttpSuiteRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Spanned::<PathOr<HttpSuite>>::deserialize(d)?;
+        Ok(match raw.value {
+            PathOr::Path(path) => HttpSuiteRef::File(Spanned {
+                pos: raw.pos,
+                value: path,
+            }),
+            PathOr::Inline(suite) => HttpSuiteRef::Inline(suite),
+        })
+    }
+}
+
+/// A file path (a string) or the thing itself (a mapping), told apart by the YAML node.
+enum PathOr<T> {
+    Path(String),
+    Inline(Box<T>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for PathOr<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = PathOr<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a file path or an inline definition")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<PathOr<T>, E> {
+                Ok(PathOr::Path(s.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PathOr<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|t| PathOr::Inline(Box::new(t)))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// An HTTP smoke suite.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpSuite {
+    /// Prefix for relative request URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Defaults for every check.
+    #[serde(default)]
+    pub defaults: HttpDefaults,
+    /// The checks, run in order.
+    pub checks: Vec<Spanned<HttpCheck>>,
+}
+
+/// Defaults shared by the checks of a suite.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpDefaults {
+    /// Per-request timeout (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
+    /// Attempts after the first (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Wait before the first retry; doubles each time (default 500ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Span>,
+    /// Headers sent with every request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// One request and what its answer must look like.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpCheck {
+    /// Shown in output and reports.
+    pub name: String,
+    /// HTTP method (default GET).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Absolute, or relative to `baseUrl`.
+    pub url: String,
+    /// Request headers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// A request body sent as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// A request body sent as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// What the response must satisfy.
+    #[serde(default)]
+    pub expect: HttpExpect,
+    /// Overrides the suite's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
+    /// Overrides the suite's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Overrides the suite's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Span>,
+}
+
+/// Expectations on a response. With none given, any 2xx passes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpExpect {
+    /// Accepted status codes (default: any 2xx).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub status: Vec<u16>,
+    /// Text the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// JSON pointers and the values found there must equal, such as `/status: ok`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub json: BTreeMap<String, serde_json::Value>,
+    /// The response must arrive within this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency: Option<Span>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<u16>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a status code such as 200, or a list of them")
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Vec<u16>, E> {
+            match u16::try_from(n) {
+                Ok(code) if (100..=599).contains(&code) => Ok(vec![code]),
+                _ => Err(E::custom(format!(
+                    "`{n}` is not an HTTP status code; expected 100 to 599"
+                ))),
+            }
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Vec<u16>, E> {
+            self.visit_u64(u64::try_from(n).unwrap_or(0))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u16>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(code) = seq.next_element::<u16>()? {
+                out.push(code);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// A load test (run by the load generator).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadTest {
+    /// Target URL.
+    pub url: String,
+    /// How long to send.
+    pub duration: Span,
+    /// Requests per second (open model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Connections sending as fast as they can (closed model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u32>,
+    /// Time excluded from the results at the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Span>,
+    /// Limits on results, such as `latency_p95_ms: 300`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thresholds: BTreeMap<String, f64>,
+}
+
+/// A test run as a Kubernetes Job.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JobTest {
+    /// Container image.
+    pub image: String,
+    /// Command and arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// `chaos`: delete pods of a workload at an interval.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChaosStep {
+    /// A label selector of the pods to kill, such as `app=checkout`.
+    pub selector: String,
+    /// How many pods each time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Or what share of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<Percent>,
+    /// Time between kills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Span>,
+    /// How long chaos lasts.
+    pub duration: Span,
+}
+
+/// `evaluate`: an SLO quality gate.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EvaluateStep {
+    /// The SLO file (glidepath, Keptn slo.yaml or OpenSLO).
+    pub slo: Spanned<String>,
+    /// Keptn's sli.yaml, when `slo` is a Keptn slo.yaml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sli: Option<Spanned<String>>,
+    /// The window the SLIs are measured over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Span>,
+}
+
+/// Whether a result is approved by itself or waits for a person.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ApprovalMode {
+    /// Approved without asking.
+    Automatic,
+    /// Waits for `approve` or `reject`.
+    Manual,
+}
+
+/// `approval`: Keptn's rule. A failed previous result is declined automatically.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApprovalStep {
+    /// When the previous result passed (default manual).
+    #[serde(default = "manual")]
+    pub pass: ApprovalMode,
+    /// When the previous result was a warning (default manual).
+    #[serde(default = "manual")]
+    pub warning: ApprovalMode,
+    /// A sentence shown to the approver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn manual() -> ApprovalMode {
+    ApprovalMode::Manual
+}
+
+/// The least verdict a gate accepts.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum MinVerdict {
+    /// Only `pass`.
+    #[default]
+    Pass,
+    /// `pass` or `warning`.
+    Warning,
+}
+
+/// `gate`: on earlier steps' outcomes, or on the error budget.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GateStep {
+    /// Earlier steps to judge, as `step` (this stage) or `stage/step`.
+    /// Default: every earlier step of this stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Spanned<String>>,
+    /// The least verdict accepted (default `pass`).
+    #[serde(default)]
+    pub at_least: MinVerdict,
+    /// Hold the release when the error budget is too low or burning too fast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_budget: Option<ErrorBudgetGate>,
+}
+
+/// Error-budget limits.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ErrorBudgetGate {
+    /// The SLO file with the service level.
+    pub slo: Spanned<String>,
+    /// The least budget that must remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_remaining: Option<Percent>,
+    /// The highest burn rate accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_burn_rate: Option<f64>,
+}
+
+/// `release`: canary or blue-green.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReleaseStep {
+    /// Shift traffic in steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+    /// Switch between two colours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreen>,
+}
+
+/// How traffic is split.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Router {
+    /// Ratio of canary to stable ready replicas.
+    #[default]
+    Replicas,
+    /// Weights on a Gateway API HTTPRoute's backendRefs.
+    GatewayApi,
+}
+
+/// Repeated SLO analysis during a release.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Analysis {
+    /// The SLO file.
+    pub slo: Spanned<String>,
+    /// Time between evaluations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Span>,
+    /// Failed evaluations tolerated before rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_limit: Option<u32>,
+    /// Inconclusive evaluations tolerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive_limit: Option<u32>,
+}
+
+/// Canary release settings.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Canary {
+    /// The traffic router.
+    #[serde(default)]
+    pub router: Router,
+    /// Analysis run under the steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// Weights and pauses, in order.
+    pub steps: Vec<Spanned<CanaryStep>>,
+}
+
+/// One canary step: `weight: N` or `pause: DURATION | {}`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CanaryStep {
+    /// Send this percentage of traffic to the canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u8>,
+    /// Wait, or wait for the operator with `{}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseStep>,
+}
+
+/// Blue-green settings.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BlueGreen {
+    /// The Service users reach.
+    pub active_service: String,
+    /// The Service that reaches the new colour before promotion.
+    pub preview_service: String,
+    /// Analysis before promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// Keep the old colour this long after the switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay: Option<Span>,
+}
+
+/// `command`: run a program.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommandStep {
+    /// The program and its arguments, or with `shell: true` a shell line.
+    pub run: Spanned<CommandLine>,
+    /// Run `run` through `sh -c` (only then may it be a single string).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shell: bool,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Working directory, relative to the pipeline file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<Spanned<String>>,
+    /// A program run when the stage is rolled back after this step succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Spanned<CommandLine>>,
+}
+
+/// An argument list, or one string for the shell.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum CommandLine {
+    /// `[program, arg, ...]`.
+    Args(Vec<String>),
+    /// A shell line (needs `shell: true`).
+    Line(String),
+}
+
+impl<'de> Deserialize<'de> for CommandLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CommandLine;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list such as [program, arg] or, with `shell: true`, one string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<CommandLine, E> {
+                Ok(CommandLine::Line(s.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CommandLine, A::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    args.push(arg);
+                }
+                Ok(CommandLine::Args(args))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `pause`: a duration such as `2m`, or `{}` to wait for the operator.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct PauseStep {
+    /// How long; none means until the operator resumes or promotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Span>,
+}
+
+impl<'de> Deserialize<'de> for PauseStep {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            #[serde(default)]
+            duration: Option<Span>,
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PauseStep;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration such as `2m`, or `{}` to wait for the operator")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<PauseStep, E> {
+                super::units::parse_duration(s)
+                    .map(|d| PauseStep {
+                        duration: Some(Span(d)),
+                    })
+                    .map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<PauseStep, E> {
+                Err(E::custom(format!(
+                    "invalid duration `{n}`; a pause needs a unit, such as `{n}s`"
+                )))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<PauseStep, E> {
+                self.visit_i64(n as i64)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<PauseStep, E> {
+                Ok(PauseStep { duration: None })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PauseStep, A::Error> {
+                let long = Long::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(PauseStep {
+                    duration: long.duration,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

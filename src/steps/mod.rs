@@ -1,0 +1,224 @@
+//! One module per step kind. A step sees the world only through its [`StepCtx`]: it reports
+//! progress as events and receives the operator's signals, and never imports the engine.
+
+pub mod approval;
+pub mod command;
+pub mod gate;
+pub mod http;
+pub mod pause;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::events::{Event, Evidence, Status, Verdict};
+use crate::pipeline::StepKind;
+
+/// What the operator sends to the running step (the engine decides when it applies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// Approve the pending approval.
+    Approve(String),
+    /// Decline the pending approval.
+    Reject(String),
+    /// End the current pause (resume or promote).
+    Continue(String),
+}
+
+/// The phase a running step reports, so the engine knows which commands apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Working.
+    Running,
+    /// Waiting for approve or reject.
+    WaitingForApproval,
+    /// In a pause that resume or promote ends.
+    Paused,
+}
+
+/// How a step reports: events out, its phase for the engine.
+#[derive(Clone)]
+pub struct StepIo {
+    stage: String,
+    step: String,
+    emit: Arc<dyn Fn(Event) + Send + Sync>,
+    phase: Arc<watch::Sender<Phase>>,
+}
+
+impl StepIo {
+    /// Builds the reporter for one step; `emit` journals and broadcasts.
+    pub fn new(
+        stage: &str,
+        step: &str,
+        emit: Arc<dyn Fn(Event) + Send + Sync>,
+        phase: watch::Sender<Phase>,
+    ) -> Self {
+        StepIo {
+            stage: stage.to_owned(),
+            step: step.to_owned(),
+            emit,
+            phase: Arc::new(phase),
+        }
+    }
+
+    /// A line of output.
+    pub fn log(&self, source: &str, line: impl Into<String>) {
+        let mut line = line.into();
+        if line.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push_str(" …(truncated)");
+        }
+        (self.emit)(Event::Log {
+            stage: self.stage.clone(),
+            step: self.step.clone(),
+            source: source.to_owned(),
+            line,
+        });
+    }
+
+    /// Announces a new phase (waiting for approval, paused, running again).
+    pub fn set_phase(&self, phase: Phase, message: impl Into<String>) {
+        self.phase.send_replace(phase);
+        let status = match phase {
+            Phase::Running => Status::Running,
+            Phase::WaitingForApproval => Status::WaitingForApproval,
+            Phase::Paused => Status::Paused,
+        };
+        (self.emit)(Event::StepState {
+            stage: self.stage.clone(),
+            step: self.step.clone(),
+            status,
+            message: message.into(),
+        });
+    }
+}
+
+/// Log lines longer than this are cut, so one runaway line cannot fill memory.
+const MAX_LINE: usize = 8 * 1024;
+
+/// An earlier step's outcome, as gates and approvals see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorOutcome {
+    /// Stage name.
+    pub stage: String,
+    /// Step name.
+    pub step: String,
+    /// Step kind word.
+    pub kind: String,
+    /// How it ended.
+    pub status: Status,
+    /// Its verdict, when it judged.
+    pub verdict: Option<Verdict>,
+}
+
+/// Everything a step may use.
+pub struct StepCtx {
+    /// Stage name.
+    pub stage: String,
+    /// Step name.
+    pub step: String,
+    /// Relative paths are relative to this folder (the pipeline file's).
+    pub base_dir: PathBuf,
+    /// Reporting.
+    pub io: StepIo,
+    /// Operator signals the engine forwards.
+    pub signals: mpsc::UnboundedReceiver<Signal>,
+    /// True while the operator holds the run.
+    pub paused: watch::Receiver<bool>,
+    /// Manual approvals pass by themselves (`--auto-approve`).
+    pub auto_approve: bool,
+    /// Outcomes of the steps that ran before this one, in order.
+    pub prior: Vec<PriorOutcome>,
+}
+
+/// How a step ended, as the step reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    /// Passed, warning or failed.
+    pub status: Status,
+    /// The verdict, for steps that judge.
+    pub verdict: Option<Verdict>,
+    /// One line for a person.
+    pub summary: String,
+    /// The checks behind the verdict.
+    pub evidence: Vec<Evidence>,
+    /// The failure came from the platform (cluster, Prometheus), not from the release.
+    pub infra_error: bool,
+}
+
+impl StepResult {
+    /// A step that passed.
+    pub fn passed(summary: impl Into<String>) -> Self {
+        StepResult {
+            status: Status::Passed,
+            verdict: None,
+            summary: summary.into(),
+            evidence: Vec::new(),
+            infra_error: false,
+        }
+    }
+
+    /// A step that failed.
+    pub fn failed(summary: impl Into<String>) -> Self {
+        StepResult {
+            status: Status::Failed,
+            verdict: None,
+            summary: summary.into(),
+            evidence: Vec::new(),
+            infra_error: false,
+        }
+    }
+
+    /// A step whose outcome is a verdict.
+    pub fn judged(verdict: Verdict, summary: impl Into<String>, evidence: Vec<Evidence>) -> Self {
+        StepResult {
+            status: verdict.status(),
+            verdict: Some(verdict),
+            summary: summary.into(),
+            evidence,
+            infra_error: false,
+        }
+    }
+}
+
+/// Runs a step to its end. The engine owns timeouts and cancellation (by dropping this).
+pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
+    match kind {
+        StepKind::Command(c) => command::run(c, ctx).await,
+        StepKind::Http(suite) => http::run(suite, ctx).await,
+        StepKind::Approval(a) => approval::run(a, ctx).await,
+        StepKind::Gate(g) if g.error_budget.is_none() => gate::run(g, ctx),
+        StepKind::Pause(p) => pause::run(p, ctx).await,
+        other => StepResult {
+            status: Status::Failed,
+            verdict: None,
+            summary: format!(
+                "`{}` steps are not available on this target in this version of glidepath",
+                other.word()
+            ),
+            evidence: Vec::new(),
+            infra_error: true,
+        },
+    }
+}
+
+/// Undoes a step that had succeeded, when its stage is rolled back. Returns what was done.
+pub async fn rollback(kind: &StepKind, ctx: &mut StepCtx) -> Option<StepResult> {
+    match kind {
+        StepKind::Command(c) => command::rollback(c, ctx).await,
+        _ => None,
+    }
+}
+
+/// Waits for the next operator signal; a closed channel means nobody will ever send one.
+pub(crate) async fn next_signal(signals: &mut mpsc::UnboundedReceiver<Signal>) -> Signal {
+    match signals.recv().await {
+        Some(signal) => signal,
+        None => std::future::pending().await,
+    }
+}
