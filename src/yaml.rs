@@ -354,7 +354,11 @@ impl Builder {
 }
 
 fn earlier(a: Pos, b: Pos) -> Pos {
-    if (b.line, b.col) < (a.line, a.col) { b } else { a }
+    if (b.line, b.col) < (a.line, a.col) {
+        b
+    } else {
+        a
+    }
 }
 
 impl MarkedEventReceiver for Builder {

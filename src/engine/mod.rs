@@ -513,13 +513,13 @@ impl Engine {
         }
     }
 
-    /// Holds before a step while the run is paused, still answering commands.
+    /// Holds before a step while the run is paused, still answering commands. Only a
+    /// command can end the hold, so waiting on the command channel is enough.
     async fn wait_while_paused(&mut self) -> Flow<()> {
         while *self.paused_rx.borrow() {
-            let mut paused = self.paused_rx.clone();
-            tokio::select! {
-                _ = paused.changed() => {}
-                Some(command) = self.commands.recv() => self.on_command(command, None)?,
+            match self.commands.recv().await {
+                Some(command) => self.on_command(command, None)?,
+                None => std::future::pending::<()>().await,
             }
         }
         Ok(())

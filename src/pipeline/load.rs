@@ -272,7 +272,7 @@ impl Validator<'_> {
         self.name(&file.metadata.name, "pipeline")?;
         if file.spec.stages.is_empty() {
             return Err(self.err(
-                file.metadata.name.pos,
+                file.spec.stages.pos,
                 "the pipeline has no stages; add at least one under spec.stages",
             ));
         }
@@ -288,7 +288,7 @@ impl Validator<'_> {
         let mut stage_names: HashMap<&str, Pos> = HashMap::new();
         let mut stages = Vec::new();
         let mut earlier: Vec<(String, Vec<String>)> = Vec::new();
-        for stage in &file.spec.stages {
+        for stage in file.spec.stages.iter() {
             self.name(&stage.name, "stage")?;
             if let Some(first) = stage_names.insert(&stage.name.value, stage.name.pos) {
                 return Err(self.err(

@@ -60,7 +60,7 @@ pub struct Spec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
     /// Stages, run in order.
-    pub stages: Vec<Stage>,
+    pub stages: Spanned<Vec<Stage>>,
 }
 
 /// A cluster to deliver to, or the embedded sandbox.

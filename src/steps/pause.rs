@@ -26,7 +26,7 @@ pub async fn run(p: &PauseStep, ctx: &mut StepCtx) -> StepResult {
         .set_phase(Phase::Paused, format!("pausing {}", format_duration(total)));
     let mut remaining = total;
     loop {
-        if *ctx.paused.borrow() {
+        if *ctx.paused.borrow_and_update() {
             // Held by the operator: the countdown stands still until the hold ends.
             tokio::select! {
                 changed = ctx.paused.changed() => if changed.is_err() { std::future::pending::<()>().await },

@@ -1,0 +1,148 @@
+//! Pipeline files: every invalid fixture gives its exact message (file:line:col), every
+//! valid one loads, and the examples in config/ pass `check`.
+
+use std::path::{Path, PathBuf};
+
+use glidepath::pipeline::{self, Variables};
+
+fn fixtures(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn no_env() -> Variables {
+    Variables {
+        sets: Default::default(),
+        use_env: false,
+    }
+}
+
+#[test]
+fn every_invalid_fixture_gives_its_exact_message() {
+    let files = fixtures("tests/fixtures/invalid");
+    assert!(
+        files.len() >= 25,
+        "keep at least 25 invalid fixtures, found {}",
+        files.len()
+    );
+    let mut mismatches = Vec::new();
+    for file in &files {
+        let expected_path = file.with_extension("err");
+        let expected = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{} has no {}", file.display(), expected_path.display()));
+        match pipeline::load_file(file, &no_env()) {
+            Ok(_) => mismatches.push(format!(
+                "{}: loaded, but should fail with\n  {}",
+                file.display(),
+                expected.trim()
+            )),
+            Err(e) if e.to_string() != expected.trim() => mismatches.push(format!(
+                "{}:\n  expected {}\n  actual   {e}",
+                file.display(),
+                expected.trim()
+            )),
+            Err(_) => {}
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn every_error_names_file_line_and_column() {
+    for file in fixtures("tests/fixtures/invalid") {
+        let err = pipeline::load_file(&file, &no_env()).unwrap_err();
+        assert!(
+            err.pos.is_some_and(|p| p.line > 0 && p.col > 0),
+            "{}: no position in {err}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn valid_fixtures_and_examples_load() {
+    let mut files = fixtures("tests/fixtures/valid");
+    files.extend(fixtures("config"));
+    assert!(!files.is_empty());
+    for file in files {
+        if let Err(e) = pipeline::load_file(&file, &no_env()) {
+            panic!("{e}");
+        }
+    }
+}
+
+#[test]
+fn set_wins_over_file_variables_and_env_fills_the_rest() {
+    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  variables: { version: \"1\" }\n  stages:\n    - name: dev\n      steps:\n        - command: { run: [echo, \"${version}\", \"${GLIDEPATH_TEST_HOME_VAR}\", \"$${literal}\"] }\n";
+    // SAFETY: tests in this binary do not read this variable concurrently.
+    unsafe { std::env::set_var("GLIDEPATH_TEST_HOME_VAR", "from-env") };
+    let vars = Variables::from_sets([("version".to_owned(), "2".to_owned())].into());
+    let p = pipeline::load_str(text, Path::new("p.yaml"), &vars).unwrap();
+    let pipeline::StepKind::Command(c) = &p.stages[0].steps[0].kind else {
+        panic!("not a command")
+    };
+    assert_eq!(
+        c.run.value,
+        pipeline::model::CommandLine::Args(vec![
+            "echo".into(),
+            "2".into(),
+            "from-env".into(),
+            "${literal}".into()
+        ])
+    );
+}
+
+#[test]
+fn durations_and_percentages_load() {
+    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  stages:\n    - name: dev\n      steps:\n        - pause: 1h30m\n          timeout: 2h\n        - gate: { errorBudget: { slo: pipeline_files.rs, minRemaining: 25% } }\n";
+    let p = pipeline::load_str(text, Path::new("tests/p.yaml"), &no_env()).unwrap();
+    let step = &p.stages[0].steps[0];
+    assert_eq!(step.timeout, Some(std::time::Duration::from_secs(7200)));
+    let pipeline::StepKind::Pause(pause) = &step.kind else {
+        panic!()
+    };
+    assert_eq!(
+        pause.duration.map(|d| d.get()),
+        Some(std::time::Duration::from_secs(5400))
+    );
+    let pipeline::StepKind::Gate(g) = &p.stages[0].steps[1].kind else {
+        panic!()
+    };
+    assert_eq!(
+        g.error_budget
+            .as_ref()
+            .unwrap()
+            .min_remaining
+            .unwrap()
+            .fraction(),
+        0.25
+    );
+}
+
+#[test]
+fn schema_describes_every_step_kind() {
+    let schema = pipeline::json_schema();
+    let text = schema.to_string();
+    for kind in [
+        "preflight",
+        "infra",
+        "monitoring",
+        "deploy",
+        "test",
+        "chaos",
+        "evaluate",
+        "approval",
+        "gate",
+        "release",
+        "command",
+        "pause",
+    ] {
+        assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
+    }
+    assert_eq!(schema["title"], "glidepath pipeline (glidepath/v1)");
+}
