@@ -482,10 +482,13 @@ impl<T: serde::Serialize> serde::Serialize for Spanned<T> {
 
 impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
     fn inline_schema() -> bool {
-        true
+        T::inline_schema()
     }
     fn schema_name() -> std::borrow::Cow<'static, str> {
         T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
     }
     fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
         T::json_schema(g)

@@ -794,7 +794,7 @@ impl<'de> Deserialize<'de> for CommandLine {
 }
 
 /// `pause`: a duration such as `2m`, or `{}` to wait for the operator.
-#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PauseStep {
     /// How long; none means until the operator resumes or promotes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -844,5 +844,22 @@ impl<'de> Deserialize<'de> for PauseStep {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for PauseStep {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PauseStep".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let duration = g.subschema_for::<Span>();
+        schemars::json_schema!({
+            "description": "A duration such as `2m`, or `{}` (or `{ duration: 2m }`) to wait for the operator",
+            "anyOf": [
+                duration,
+                { "type": "object", "additionalProperties": false, "properties": { "duration": duration } },
+                { "type": "null" }
+            ]
+        })
     }
 }
