@@ -67,6 +67,11 @@ enum Cmd {
     },
     /// Print the JSON Schema of pipeline files.
     Schema,
+    /// Run the bundled example pipeline (config/hello.yaml), no cluster needed.
+    Demo {
+        #[command(flatten)]
+        flags: DriveFlags,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -196,18 +201,8 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                     names.join(", ")
                 )));
             }
-            let store = Store::open(&journal_path).map_err(infra)?;
             let path = std::fs::canonicalize(&args.pipeline).unwrap_or(args.pipeline.clone());
-            let run = store
-                .create_run(&NewRun {
-                    pipeline: &p.name,
-                    service: &p.service,
-                    path: &path.display().to_string(),
-                    source: &p.source,
-                    sets: &p.sets,
-                    stage: args.stage.as_deref(),
-                })
-                .map_err(infra)?;
+            let run = new_run(&journal_path, &p, &path, args.stage.as_deref())?;
             let options = RunOptions {
                 stage: args.stage,
                 auto_approve: args.flags.auto_approve,
@@ -252,15 +247,57 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             };
             drive(p, &journal_path, run, next_seq, options, &flags).await
         }
+        Cmd::Demo { flags } => {
+            // The example ships inside the binary; its commands run in a scratch folder.
+            let dir = std::env::temp_dir().join(format!("glidepath-demo-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(infra)?;
+            let path = dir.join("hello.yaml");
+            std::fs::write(&path, DEMO_PIPELINE).map_err(infra)?;
+            let p =
+                pipeline::load_str(DEMO_PIPELINE, &path, &Variables::from_sets(BTreeMap::new()))
+                    .map_err(|e| bad_input(e.to_string()))?;
+            let run = new_run(&journal_path, &p, &path, None)?;
+            let options = RunOptions {
+                stage: None,
+                auto_approve: flags.auto_approve,
+                resumed: None,
+            };
+            let code = drive(p, &journal_path, run, 1, options, &flags).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            code
+        }
         Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
         Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
         Cmd::History { run, json, limit } => history(&journal_path, run, json, limit),
     }
 }
 
+/// The example pipeline `glidepath demo` runs.
+const DEMO_PIPELINE: &str = include_str!("../config/hello.yaml");
+
 fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
     pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
+}
+
+/// Records a new run of `p` in the journal.
+fn new_run(
+    journal_path: &Path,
+    p: &Pipeline,
+    path: &Path,
+    stage: Option<&str>,
+) -> std::result::Result<i64, Exit> {
+    let store = Store::open(journal_path).map_err(infra)?;
+    store
+        .create_run(&NewRun {
+            pipeline: &p.name,
+            service: &p.service,
+            path: &path.display().to_string(),
+            source: &p.source,
+            sets: &p.sets,
+            stage,
+        })
+        .map_err(infra)
 }
 
 fn process_alive(pid: u32) -> bool {
