@@ -370,9 +370,8 @@ spec:
           command: { run: [echo, shipped] }
 "#;
 
-#[test]
-fn approve_from_another_terminal_reaches_the_headless_run() {
-    let home = Home::new();
+/// Starts the approval pipeline headless and returns once its approval waits.
+fn start_waiting_for_approval(home: &Home) -> std::process::Child {
     let pipeline = home.write("gate.yaml", APPROVAL);
     let child = home
         .cmd(&["run", pipeline.to_str().unwrap(), "--headless"])
@@ -383,7 +382,14 @@ fn approve_from_another_terminal_reaches_the_headless_run() {
     home.wait_report(1, "the approval to wait", |r| {
         status(r, "prod", "approval").as_deref() == Some("waiting-for-approval")
     });
-    // A command that does not apply is refused with its reason.
+    child
+}
+
+#[test]
+fn approve_from_another_terminal_reaches_the_headless_run() {
+    let home = Home::new();
+    let child = start_waiting_for_approval(&home);
+    // A run that does not exist is bad input.
     let out = home.run(&["reject", "2"]);
     assert_eq!(out.status.code(), Some(2), "no run 2");
     let out = home.run(&["approve", "1"]);
@@ -414,16 +420,7 @@ fn approve_from_another_terminal_reaches_the_headless_run() {
 #[test]
 fn reject_from_another_terminal_fails_the_run() {
     let home = Home::new();
-    let pipeline = home.write("gate.yaml", APPROVAL);
-    let child = home
-        .cmd(&["run", pipeline.to_str().unwrap(), "--headless"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    home.wait_report(1, "the approval to wait", |r| {
-        status(r, "prod", "approval").as_deref() == Some("waiting-for-approval")
-    });
+    let child = start_waiting_for_approval(&home);
     let out = home.run(&["reject", "1"]);
     assert_eq!(stdout(&out).trim(), "run 1: reject accepted");
     let out = child.wait_with_output().unwrap();
@@ -538,4 +535,49 @@ fn a_sigkilled_run_resumes_without_repeating_finished_steps() {
         "a finished run cannot be resumed: {}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_command_that_times_out_or_is_killed_is_reported_as_such() {
+    let home = Home::new();
+    let pipeline = home.write(
+        "p.yaml",
+        r#"apiVersion: glidepath/v1
+kind: Pipeline
+metadata: { name: stuck }
+spec:
+  stages:
+    - name: dev
+      steps:
+        - name: hangs
+          command: { run: "sleep 30 & sleep 30; echo never", shell: true }
+          timeout: 1s
+          onFailure: continue
+        - name: killed
+          command: { run: "kill -9 $$", shell: true }
+          onFailure: continue
+"#,
+    );
+    let started = Instant::now();
+    let out = home.run(&["run", pipeline.to_str().unwrap(), "--headless"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the timeout stopped the whole process group"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "continue: the run ends with warnings: {}",
+        stderr(&out)
+    );
+    let report = home.report(1);
+    assert_eq!(
+        step(&report, "dev", "hangs")["summary"],
+        "timed out after 1s; the step was stopped"
+    );
+    assert_eq!(
+        step(&report, "dev", "killed")["summary"],
+        "`sh -c \"kill -9 $$\"` was killed by signal 9"
+    );
+    assert_eq!(report["status"], "warning");
 }

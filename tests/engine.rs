@@ -434,7 +434,11 @@ async fn a_step_that_outlives_its_timeout_fails() {
     let (outcome, events) = start(p, RunOptions::default()).finish().await;
     assert_eq!(
         finished(&events, "soak"),
-        (Status::Failed, None, "timed out after 1m".into())
+        (
+            Status::Failed,
+            None,
+            "timed out after 1m; the step was stopped".into()
+        )
     );
     assert_eq!((outcome.status, outcome.exit_code), (Status::Failed, 1));
     assert!(begun.elapsed() < Duration::from_secs(61));

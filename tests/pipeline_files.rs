@@ -128,20 +128,7 @@ fn durations_and_percentages_load() {
 fn schema_describes_every_step_kind() {
     let schema = pipeline::json_schema();
     let text = schema.to_string();
-    for kind in [
-        "preflight",
-        "infra",
-        "monitoring",
-        "deploy",
-        "test",
-        "chaos",
-        "evaluate",
-        "approval",
-        "gate",
-        "release",
-        "command",
-        "pause",
-    ] {
+    for kind in pipeline::STEP_KINDS {
         assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
     }
     assert_eq!(schema["title"], "glidepath pipeline (glidepath/v1)");

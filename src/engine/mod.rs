@@ -491,9 +491,10 @@ impl Engine {
                 Some(limit) => match tokio::time::timeout(limit, steps::run(&kind, &mut ctx)).await
                 {
                     Ok(result) => result,
-                    Err(_) => {
-                        StepResult::failed(format!("timed out after {}", format_duration(limit)))
-                    }
+                    Err(_) => StepResult::failed(format!(
+                        "timed out after {}; the step was stopped",
+                        format_duration(limit)
+                    )),
                 },
                 None => steps::run(&kind, &mut ctx).await,
             }

@@ -226,7 +226,8 @@ struct Validator<'a> {
     lookup: &'a Lookup<'a>,
 }
 
-const KINDS: &[&str] = &[
+/// Every step kind, as written in files.
+pub const STEP_KINDS: &[&str] = &[
     "preflight",
     "infra",
     "monitoring",
@@ -407,7 +408,7 @@ impl Validator<'_> {
             s.pause.is_some(),
         ]
         .iter()
-        .zip(KINDS)
+        .zip(STEP_KINDS)
         .filter_map(|(set, kind)| set.then_some(*kind))
         .collect();
         let kind_name = match present.as_slice() {
@@ -417,7 +418,7 @@ impl Validator<'_> {
                     spec.pos,
                     format!(
                         "this step has no kind; expected exactly one of {}",
-                        KINDS
+                        STEP_KINDS
                             .iter()
                             .map(|k| format!("`{k}`"))
                             .collect::<Vec<_>>()
