@@ -67,10 +67,34 @@ enum Cmd {
     },
     /// Print the JSON Schema of pipeline files.
     Schema,
+    /// The embedded Kubernetes sandbox.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCmd,
+    },
     /// Run the bundled example pipeline (config/hello.yaml), no cluster needed.
     Demo {
         #[command(flatten)]
         flags: DriveFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCmd {
+    /// Serve the Kubernetes API on 127.0.0.1 until Ctrl-C; kubectl and kube-rs work against it.
+    Serve {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Where to write the kubeconfig (context `glidepath-sandbox`).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig_out: Option<PathBuf>,
+        /// Keep objects in this file across restarts.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// What the cluster holds at start: `platform` (CRDs, classes, a namespace) or `empty`.
+        #[arg(long, default_value = "platform", value_parser = ["platform", "empty"])]
+        preset: String,
     },
 }
 
@@ -266,6 +290,15 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             let _ = std::fs::remove_dir_all(&dir);
             code
         }
+        Cmd::Sandbox {
+            command:
+                SandboxCmd::Serve {
+                    port,
+                    kubeconfig_out,
+                    state,
+                    preset,
+                },
+        } => serve_sandbox(port, kubeconfig_out, state, &preset).await,
         Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
         Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
         Cmd::History { run, json, limit } => history(&journal_path, run, json, limit),
@@ -278,6 +311,98 @@ const DEMO_PIPELINE: &str = include_str!("../config/hello.yaml");
 fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
     pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
+}
+
+async fn serve_sandbox(
+    port: u16,
+    kubeconfig_out: Option<PathBuf>,
+    state: Option<PathBuf>,
+    preset: &str,
+) -> std::result::Result<i32, Exit> {
+    use crate::sandbox::{Cluster, Sandbox, Timing};
+    let cluster = Cluster::new(32, Timing::default());
+    let restored = match &state {
+        Some(path) if path.exists() => cluster
+            .load(path)
+            .map_err(|e| bad_input(format!("--state {}: {e}", path.display())))?,
+        _ => 0,
+    };
+    if restored == 0 && preset == "platform" {
+        crate::sandbox::preset::platform(&cluster);
+    }
+    let sandbox = Sandbox::start(port, cluster.clone())
+        .await
+        .map_err(|e| infra(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let kubeconfig = kubeconfig_out
+        .unwrap_or_else(|| crate::store::default_path().with_file_name("sandbox.kubeconfig"));
+    sandbox
+        .write_kubeconfig(&kubeconfig)
+        .map_err(|e| infra(format!("cannot write {}: {e}", kubeconfig.display())))?;
+    println!(
+        "glidepath sandbox: Kubernetes API on {} (v1.{})",
+        sandbox.url(),
+        cluster.minor
+    );
+    if restored > 0 {
+        println!(
+            "restored {restored} objects from {}",
+            state
+                .as_deref()
+                .map(Path::display)
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "kubeconfig: {}  (context glidepath-sandbox)",
+        kubeconfig.display()
+    );
+    println!("try:  export KUBECONFIG={}", kubeconfig.display());
+    println!("      kubectl get nodes,storageclasses,crds");
+    println!(
+        "Ctrl-C stops it{}",
+        if state.is_some() {
+            " and saves its objects"
+        } else {
+            ""
+        }
+    );
+    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    let mut saved_rv = 0;
+    let save = |saved_rv: &mut u64| -> std::result::Result<(), Exit> {
+        if let Some(path) = &state {
+            let rv = cluster.store().rv();
+            if rv != *saved_rv {
+                cluster
+                    .save(path)
+                    .map_err(|e| infra(format!("cannot save {}: {e}", path.display())))?;
+                *saved_rv = rv;
+            }
+        }
+        Ok(())
+    };
+    let stop = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut i), Ok(mut t)) => {
+                tokio::select! { _ = i.recv() => {}, _ = t.recv() => {} }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticker.tick() => save(&mut saved_rv)?,
+        }
+    }
+    save(&mut saved_rv)?;
+    drop(sandbox);
+    Ok(exit::OK)
 }
 
 /// Records a new run of `p` in the journal.

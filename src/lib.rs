@@ -9,6 +9,7 @@
 //! - [`store`]: the SQLite journal, run history and the command inbox.
 //! - [`report`]: reports built from a run's events (JSON).
 //! - [`headless`]: the CI runner's printer.
+//! - [`sandbox`]: the embedded Kubernetes API server with simulated controllers.
 //! - [`yaml`]: YAML with positions, shared by every file glidepath reads.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -19,6 +20,7 @@ pub mod events;
 pub mod headless;
 pub mod pipeline;
 pub mod report;
+pub mod sandbox;
 pub mod steps;
 pub mod store;
 pub mod yaml;

@@ -1,0 +1,851 @@
+//! The Kubernetes REST API over HTTP: routing, CRUD, patches, server-side apply,
+//! subresources and watch. Every error is a real `Status` with the code kubectl prints.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio_stream::StreamExt;
+
+use super::Cluster;
+use super::discovery::{self, Format};
+use super::kinds::{Kind, Verbs};
+use super::patch;
+use super::selector::{FieldSelector, LabelSelector};
+use super::store::{ApiError, ChangeKind, Key};
+
+/// The largest request body accepted (the real API server's limit is 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Answers one request.
+pub async fn handle(
+    axum::extract::State(cluster): axum::extract::State<Arc<Cluster>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let req = Request {
+        method,
+        path: uri.path().to_owned(),
+        query,
+        accept,
+        content_type,
+        body,
+    };
+    match route(&cluster, &req).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(&e),
+    }
+}
+
+struct Request {
+    method: Method,
+    path: String,
+    query: HashMap<String, String>,
+    accept: String,
+    content_type: String,
+    body: Bytes,
+}
+
+impl Request {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn dry_run(&self) -> bool {
+        self.param("dryRun") == Some("All")
+    }
+
+    fn json_body(&self) -> Result<Value, ApiError> {
+        if self
+            .content_type
+            .starts_with("application/vnd.kubernetes.protobuf")
+        {
+            return Err(ApiError {
+                code: 415,
+                reason: "UnsupportedMediaType",
+                message: "the sandbox speaks JSON only; protobuf request bodies are not supported"
+                    .into(),
+                details: None,
+            });
+        }
+        if self.body.is_empty() {
+            return Err(ApiError::bad_request(
+                "the request body is empty; expected a JSON object",
+            ));
+        }
+        serde_json::from_slice(&self.body).or_else(|e| {
+            // Server-side apply may send YAML.
+            if self
+                .content_type
+                .starts_with("application/apply-patch+yaml")
+            {
+                let text = std::str::from_utf8(&self.body)
+                    .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
+                crate::yaml::parse_one(text)
+                    .map(|n| n.to_json())
+                    .map_err(|y| {
+                        ApiError::bad_request(format!(
+                            "the request body is neither JSON nor YAML: {y}"
+                        ))
+                    })
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "the request body is not valid JSON: {e}"
+                )))
+            }
+        })
+    }
+}
+
+/// The JSON response with a status code.
+pub fn json_response(code: StatusCode, value: &Value) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn error_response(e: &ApiError) -> Response {
+    json_response(
+        StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &e.status(),
+    )
+}
+
+/// A resource URL, parsed.
+struct Target {
+    kind: Kind,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+enum Resolved {
+    Done(Response),
+    Resource(Target),
+}
+
+/// Answers discovery and finds the resource a URL names. Synchronous, so the registry lock
+/// is never held across an await.
+fn resolve(cluster: &Arc<Cluster>, req: &Request) -> Result<Resolved, ApiError> {
+    let parts: Vec<&str> = req
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let registry = cluster.registry();
+    let format = Format::negotiate(&req.accept);
+    let discovery = |v: Value, ct: &'static str| {
+        Ok(Resolved::Done(
+            (StatusCode::OK, [(header::CONTENT_TYPE, ct)], v.to_string()).into_response(),
+        ))
+    };
+    let found = |v: Option<Value>| {
+        v.map(|d| Resolved::Done(json_response(StatusCode::OK, &d)))
+            .ok_or_else(|| not_found_path(&req.path))
+    };
+    match parts.as_slice() {
+        ["version"] => return discovery(discovery::version(cluster.minor), "application/json"),
+        ["healthz" | "livez" | "readyz"] => {
+            return Ok(Resolved::Done((StatusCode::OK, "ok").into_response()));
+        }
+        ["api"] => return discovery(discovery::core(&registry, format), format.content_type()),
+        ["apis"] => return discovery(discovery::groups(&registry, format), format.content_type()),
+        ["openapi", "v2"] => {
+            // A zero-length protobuf is a valid empty document: kubectl 1.27/1.28 validate nothing.
+            return Ok(Resolved::Done(
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
+                    Vec::<u8>::new(),
+                )
+                    .into_response(),
+            ));
+        }
+        ["openapi", "v3"] => {
+            return discovery(discovery::openapi_v3_index(&registry), "application/json");
+        }
+        ["openapi", "v3", "api", v] => {
+            return found(discovery::openapi_v3_group_version(&registry, "", v));
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            return found(discovery::openapi_v3_group_version(&registry, g, v));
+        }
+        ["api", v] => {
+            return found(discovery::resource_list(&registry, "", v));
+        }
+        ["apis", g] => {
+            return found(
+                registry
+                    .groups()
+                    .into_iter()
+                    .find(|(name, _)| name == g)
+                    .map(|(name, versions)| discovery::api_group(&name, &versions)),
+            );
+        }
+        ["apis", g, v] => {
+            return found(discovery::resource_list(&registry, g, v));
+        }
+        _ => {}
+    }
+    let (group, version, rest) = match parts.as_slice() {
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(not_found_path(&req.path)),
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, plural, more @ ..] if !matches!(*plural, "status" | "finalize") => {
+            (Some((*ns).to_owned()), {
+                let mut r = vec![*plural];
+                r.extend_from_slice(more);
+                r
+            })
+        }
+        other => (None, other.to_vec()),
+    };
+    let (plural, name, sub) = match rest.as_slice() {
+        [plural] => (*plural, None, None),
+        [plural, name] => (*plural, Some((*name).to_owned()), None),
+        [plural, name, sub] => (*plural, Some((*name).to_owned()), Some((*sub).to_owned())),
+        _ => return Err(not_found_path(&req.path)),
+    };
+    let kind = registry
+        .by_plural(group, version, plural)
+        .cloned()
+        .ok_or_else(|| not_found_path(&req.path))?;
+    if namespace.is_some() && !kind.namespaced {
+        return Err(not_found_path(&req.path));
+    }
+    if let Some(s) = &sub
+        && !kind.subresources.contains(s)
+    {
+        return Err(not_found_path(&req.path));
+    }
+    Ok(Resolved::Resource(Target {
+        kind,
+        namespace,
+        name,
+        sub,
+    }))
+}
+
+async fn route(cluster: &Arc<Cluster>, req: &Request) -> Result<Response, ApiError> {
+    let target = match resolve(cluster, req)? {
+        Resolved::Done(response) => return Ok(response),
+        Resolved::Resource(target) => target,
+    };
+    if target.kind.verbs == Verbs::CreateOnly {
+        return match (&req.method, &target.name) {
+            (&Method::POST, None) => review(req, &target),
+            _ => Err(ApiError::method_not_allowed(format!(
+                "{} only accepts create",
+                target.kind.qualified()
+            ))),
+        };
+    }
+    match (&req.method, &target.name, target.sub.as_deref()) {
+        (&Method::GET, None, _) if is_true(req.param("watch")) => {
+            watch(cluster, req, &target).await
+        }
+        (&Method::GET, None, _) => list(cluster, req, &target),
+        (&Method::GET, Some(_), Some("log")) => {
+            super::logs::serve(
+                cluster,
+                req.param("follow").is_some_and(|f| is_true(Some(f))),
+                req.param("tailLines"),
+                &target.namespace,
+                target.name.as_deref(),
+            )
+            .await
+        }
+        (&Method::GET, Some(name), sub) => {
+            let obj = cluster
+                .get(&key(&target, name))
+                .ok_or_else(|| ApiError::not_found(&target.kind.qualified(), name))?;
+            Ok(json_response(
+                StatusCode::OK,
+                &project(&obj, sub, &target.kind),
+            ))
+        }
+        (&Method::POST, None, None) => create(cluster, req, &target),
+        (&Method::PUT, Some(name), sub) => update(cluster, req, &target, name, sub),
+        (&Method::PATCH, Some(name), sub) => patch_object(cluster, req, &target, name, sub),
+        (&Method::DELETE, Some(name), None) => delete(cluster, req, &target, name),
+        (&Method::DELETE, None, None) => delete_collection(cluster, req, &target),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "{} is not supported on {}",
+            req.method, req.path
+        ))),
+    }
+}
+
+fn is_true(v: Option<&str>) -> bool {
+    matches!(v, Some("true" | "1"))
+}
+
+fn not_found_path(path: &str) -> ApiError {
+    ApiError {
+        code: 404,
+        reason: "NotFound",
+        message: format!("the server could not find the requested resource ({path})"),
+        details: None,
+    }
+}
+
+fn key(t: &Target, name: &str) -> Key {
+    Key {
+        group: t.kind.group.clone(),
+        plural: t.kind.plural.clone(),
+        namespace: t.namespace.clone().unwrap_or_default(),
+        name: name.to_owned(),
+    }
+}
+
+/// The object as a subresource shows it: `scale` is an autoscaling/v1 Scale.
+fn project(obj: &Value, sub: Option<&str>, kind: &Kind) -> Value {
+    match sub {
+        Some("scale") => {
+            let selector = obj
+                .pointer("/spec/selector")
+                .and_then(|s| super::selector::from_label_selector_json(s).ok())
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            json!({
+                "kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {
+                    "name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
+                    "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"],
+                    "creationTimestamp": obj["metadata"]["creationTimestamp"],
+                },
+                "spec": { "replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0)) },
+                "status": { "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector },
+            })
+        }
+        _ => {
+            let _ = kind;
+            obj.clone()
+        }
+    }
+}
+
+fn selectors(req: &Request) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let labels = LabelSelector::parse(req.param("labelSelector").unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(req.param("fieldSelector").unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((labels, fields))
+}
+
+fn selected(obj: &Value, labels: &LabelSelector, fields: &FieldSelector) -> bool {
+    let empty = serde_json::Map::new();
+    let obj_labels = obj
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    labels.matches(obj_labels) && fields.matches(obj)
+}
+
+fn list(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, ApiError> {
+    let (labels, fields) = selectors(req)?;
+    let (items, rv) = cluster.list(&t.kind, t.namespace.as_deref());
+    let mut items: Vec<Arc<Value>> = items
+        .into_iter()
+        .filter(|o| selected(o, &labels, &fields))
+        .collect();
+    // `continue` carries the last key returned; items are in key order.
+    if let Some(token) = req.param("continue") {
+        let after = token
+            .split_once(':')
+            .map(|(_, k)| k.to_owned())
+            .unwrap_or_default();
+        items.retain(|o| list_key(o).as_str() > after.as_str());
+    }
+    let mut metadata = json!({ "resourceVersion": rv.to_string() });
+    if let Some(limit) = req
+        .param("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        if let Some(last) = items.last() {
+            metadata["continue"] = json!(format!("{rv}:{}", list_key(last)));
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+    }
+    let body = json!({
+        "kind": format!("{}List", t.kind.kind),
+        "apiVersion": t.kind.api_version(),
+        "metadata": metadata,
+        "items": items.iter().map(|o| o.as_ref()).collect::<Vec<_>>(),
+    });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+fn list_key(o: &Value) -> String {
+    format!(
+        "{}/{}",
+        o.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        o.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    )
+}
+
+async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, ApiError> {
+    let (labels, fields) = selectors(req)?;
+    let from: Option<u64> = match req.param("resourceVersion") {
+        None | Some("0") => None,
+        Some(rv) => Some(
+            rv.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+        ),
+    };
+    let bookmarks = is_true(req.param("allowWatchBookmarks"));
+    let timeout = req
+        .param("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    // Subscribe and snapshot under one lock, so no change falls between them.
+    let (mut rx, initial, current_rv) = {
+        let store = cluster.store();
+        let rx = store.subscribe();
+        let initial: Vec<(ChangeKind, Arc<Value>)> = match from {
+            None => store
+                .list(&t.kind.group, &t.kind.plural, t.namespace.as_deref())
+                .into_iter()
+                .map(|o| (ChangeKind::Added, o))
+                .collect(),
+            Some(rv) => match store.changes_since(rv) {
+                Some(changes) => changes
+                    .into_iter()
+                    .filter(|c| c.key.group == t.kind.group && c.key.plural == t.kind.plural)
+                    .filter(|c| t.namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns))
+                    .map(|c| (c.kind, c.object))
+                    .collect(),
+                None => {
+                    let gone = ApiError::gone(rv);
+                    let line =
+                        json!({ "type": "ERROR", "object": gone.status() }).to_string() + "\n";
+                    return Ok((
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        line,
+                    )
+                        .into_response());
+                }
+            },
+        };
+        (rx, initial, store.rv())
+    };
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    let kind = t.kind.clone();
+    let namespace = t.namespace.clone();
+    let name_filter = t.name.clone();
+    tokio::spawn(async move {
+        let send = |kind: ChangeKind, obj: &Value| {
+            let line = json!({ "type": kind.word(), "object": obj }).to_string() + "\n";
+            Bytes::from(line)
+        };
+        for (k, obj) in &initial {
+            if selected(obj, &labels, &fields)
+                && name_filter
+                    .as_ref()
+                    .is_none_or(|n| obj["metadata"]["name"] == **n)
+                && tx.send(Ok(send(*k, obj))).await.is_err()
+            {
+                return;
+            }
+        }
+        let deadline = timeout.map(|d| tokio::time::Instant::now() + d);
+        let mut last_rv = current_rv;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok(),
+                    None => Some(rx.recv().await),
+                }
+            };
+            tokio::select! {
+                change = next => match change {
+                    None => return, // timeoutSeconds reached: the client reconnects
+                    Some(Ok(c)) => {
+                        last_rv = c.rv;
+                        let ours = c.key.group == kind.group && c.key.plural == kind.plural
+                            && namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns);
+                        if ours && selected(&c.object, &labels, &fields) && tx.send(Ok(send(c.kind, &c.object))).await.is_err() {
+                            return;
+                        }
+                    }
+                    // A watcher that fell too far behind is closed; it relists, as with a real server.
+                    Some(Err(_)) => return,
+                },
+                _ = tick.tick(), if bookmarks => {
+                    let mark = json!({ "type": "BOOKMARK", "object": {
+                        "kind": kind.kind, "apiVersion": kind.api_version(),
+                        "metadata": { "resourceVersion": last_rv.to_string() },
+                    }});
+                    if tx.send(Ok(Bytes::from(mark.to_string() + "\n"))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(out).map(|r| r);
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+/// Checks apiVersion/kind of a body against the URL's resource.
+fn check_type(body: &Value, kind: &Kind) -> Result<(), ApiError> {
+    let av = body
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let k = body.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if !av.is_empty() && av != kind.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            kind.api_version()
+        )));
+    }
+    if !k.is_empty() && k != kind.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            kind.kind
+        )));
+    }
+    Ok(())
+}
+
+fn create(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, ApiError> {
+    let mut body = req.json_body()?;
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    check_type(&body, &t.kind)?;
+    let obj = cluster.create(
+        &t.kind,
+        t.namespace.as_deref(),
+        &mut body,
+        req.dry_run(),
+        req.param("fieldManager"),
+    )?;
+    Ok(json_response(StatusCode::CREATED, &obj))
+}
+
+fn update(
+    cluster: &Arc<Cluster>,
+    req: &Request,
+    t: &Target,
+    name: &str,
+    sub: Option<&str>,
+) -> Result<Response, ApiError> {
+    let body = req.json_body()?;
+    let k = key(t, name);
+    match sub {
+        Some("scale") => {
+            let replicas = body
+                .pointer("/spec/replicas")
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request("a Scale needs spec.replicas"))?;
+            let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| {
+                live["spec"]["replicas"] = replicas.clone();
+                Ok(())
+            })?;
+            Ok(json_response(
+                StatusCode::OK,
+                &project(&obj, Some("scale"), &t.kind),
+            ))
+        }
+        Some("status") => {
+            check_type(&body, &t.kind)?;
+            let status = body.get("status").cloned().unwrap_or(json!({}));
+            let want_rv = body
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| {
+                check_rv(live, want_rv.as_deref(), &t.kind, name)?;
+                live["status"] = status.clone();
+                Ok(())
+            })?;
+            Ok(json_response(StatusCode::OK, &obj))
+        }
+        _ => {
+            check_type(&body, &t.kind)?;
+            if body
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n != name)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    body["metadata"]["name"]
+                )));
+            }
+            if cluster.get(&k).is_none() {
+                return Err(ApiError::not_found(&t.kind.qualified(), name));
+            }
+            let want_rv = body
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| {
+                check_rv(live, want_rv.as_deref(), &t.kind, name)?;
+                replace_keeping_system_fields(live, body.clone(), &t.kind);
+                Ok(())
+            })?;
+            Ok(json_response(StatusCode::OK, &obj))
+        }
+    }
+}
+
+fn check_rv(live: &Value, want: Option<&str>, kind: &Kind, name: &str) -> Result<(), ApiError> {
+    match want {
+        Some(rv)
+            if live
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                != Some(rv) =>
+        {
+            Err(ApiError::conflict(&kind.qualified(), name))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A PUT replaces the object, but uid, creation time and (with a status subresource) the
+/// status stay the server's.
+fn replace_keeping_system_fields(live: &mut Value, mut new: Value, kind: &Kind) {
+    for field in ["uid", "creationTimestamp", "generation", "managedFields"] {
+        if let Some(v) = live.pointer(&format!("/metadata/{field}")).cloned() {
+            new["metadata"][field] = v;
+        }
+    }
+    new["metadata"]["namespace"] = live["metadata"]["namespace"].clone();
+    if kind.subresources.iter().any(|s| s == "status") {
+        match live.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+    }
+    new["apiVersion"] = json!(kind.api_version());
+    new["kind"] = json!(kind.kind);
+    *live = new;
+}
+
+fn patch_object(
+    cluster: &Arc<Cluster>,
+    req: &Request,
+    t: &Target,
+    name: &str,
+    sub: Option<&str>,
+) -> Result<Response, ApiError> {
+    let ct = req
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let body = req.json_body()?;
+    let k = key(t, name);
+    let builtin = super::kinds::builtins()
+        .iter()
+        .any(|b| b.group == t.kind.group && b.plural == t.kind.plural);
+    if ct == "application/apply-patch+yaml" {
+        let manager = req.param("fieldManager").ok_or_else(|| {
+            ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+        })?;
+        check_type(&body, &t.kind)?;
+        if sub.is_none() && cluster.get(&k).is_none() {
+            let mut obj = body.clone();
+            obj["metadata"]["name"] = json!(name);
+            let created = cluster.create(
+                &t.kind,
+                t.namespace.as_deref(),
+                &mut obj,
+                req.dry_run(),
+                Some(manager),
+            )?;
+            return Ok(json_response(StatusCode::CREATED, &created));
+        }
+        let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| {
+            let merged = match sub {
+                Some("status") => {
+                    let mut m = live.clone();
+                    m["status"] = patch::server_side_apply(
+                        &live["status"],
+                        body.get("status").unwrap_or(&json!({})),
+                    );
+                    m
+                }
+                _ => patch::server_side_apply(live, &body),
+            };
+            *live = merged;
+            super::record_manager(live, manager, "Apply", &t.kind);
+            Ok(())
+        })?;
+        return Ok(json_response(StatusCode::OK, &project(&obj, sub, &t.kind)));
+    }
+    let apply = |live: &mut Value, doc: &Value| -> Result<(), ApiError> {
+        match ct.as_str() {
+            "application/merge-patch+json" => {
+                patch::merge_patch(live, doc);
+                Ok(())
+            }
+            "application/strategic-merge-patch+json" if builtin => {
+                patch::strategic_merge_patch(live, doc).map_err(|e| ApiError::bad_request(e.to_string()))
+            }
+            "application/strategic-merge-patch+json" => Err(ApiError {
+                code: 415,
+                reason: "UnsupportedMediaType",
+                message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
+                details: None,
+            }),
+            "application/json-patch+json" => patch::json_patch(live, doc).map_err(|e| ApiError {
+                code: 422,
+                reason: "Invalid",
+                message: e.to_string(),
+                details: None,
+            }),
+            other => Err(ApiError {
+                code: 415,
+                reason: "UnsupportedMediaType",
+                message: format!("the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"),
+                details: None,
+            }),
+        }
+    };
+    let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| match sub {
+        Some("scale") => {
+            let mut scale = project(live, Some("scale"), &t.kind);
+            apply(&mut scale, &body)?;
+            live["spec"]["replicas"] = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+            Ok(())
+        }
+        _ => {
+            let before_status = live.get("status").cloned();
+            apply(live, &body)?;
+            if sub.is_none() && t.kind.subresources.iter().any(|s| s == "status") {
+                // Status changes go through the status subresource only.
+                match before_status {
+                    Some(s) => live["status"] = s,
+                    None => {
+                        if let Some(o) = live.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            if let Some(manager) = req.param("fieldManager") {
+                super::record_manager(live, manager, "Update", &t.kind);
+            }
+            Ok(())
+        }
+    })?;
+    Ok(json_response(StatusCode::OK, &project(&obj, sub, &t.kind)))
+}
+
+fn delete(
+    cluster: &Arc<Cluster>,
+    req: &Request,
+    t: &Target,
+    name: &str,
+) -> Result<Response, ApiError> {
+    let options: Value = if req.body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&req.body).unwrap_or(json!({}))
+    };
+    let policy = options
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .or(req.param("propagationPolicy"))
+        .unwrap_or("Background")
+        .to_owned();
+    let obj = cluster.delete(&key(t, name), &t.kind, policy == "Orphan", req.dry_run())?;
+    Ok(json_response(StatusCode::OK, &obj))
+}
+
+fn delete_collection(
+    cluster: &Arc<Cluster>,
+    req: &Request,
+    t: &Target,
+) -> Result<Response, ApiError> {
+    let (labels, fields) = selectors(req)?;
+    let (items, _) = cluster.list(&t.kind, t.namespace.as_deref());
+    let mut deleted = Vec::new();
+    for o in items.into_iter().filter(|o| selected(o, &labels, &fields)) {
+        let name = o
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let ns = o
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let k = Key {
+            group: t.kind.group.clone(),
+            plural: t.kind.plural.clone(),
+            namespace: ns.unwrap_or_default(),
+            name,
+        };
+        deleted.push(cluster.delete(&k, &t.kind, false, req.dry_run())?);
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": {}, "items": deleted }),
+    ))
+}
+
+/// SelfSubjectAccessReview: the sandbox has one all-powerful user, so every review is allowed.
+fn review(req: &Request, t: &Target) -> Result<Response, ApiError> {
+    let mut body = req.json_body()?;
+    check_type(&body, &t.kind)?;
+    body["status"] =
+        json!({ "allowed": true, "reason": "the glidepath sandbox grants every request" });
+    Ok(json_response(StatusCode::CREATED, &body))
+}

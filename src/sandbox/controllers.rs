@@ -1,0 +1,966 @@
+//! Simulated controllers with realistic timing: Deployments roll out through ReplicaSets
+//! (maxSurge/maxUnavailable honoured), pods start and pass readiness (or crash-loop, as
+//! annotated), Jobs run pods that succeed or fail and write logs, CRDs become Established
+//! and their objects Ready. Also the API server's defaulting and validation per kind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::annotations as ann;
+use super::kinds::{self, Kind};
+use super::selector::from_label_selector_json;
+use super::store::{ApiError, Key};
+use super::{Cluster, now_rfc3339, random_suffix};
+
+/// Defaulting and validation at create time, as the API server does them.
+pub fn default_object(kind: &Kind, obj: &mut Value) -> Result<(), ApiError> {
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let invalid = |m: &str| ApiError::invalid(&kind.kind, &name, m.to_owned());
+    match (kind.group.as_str(), kind.kind.as_str()) {
+        ("", "Namespace") => {
+            obj["status"] = json!({ "phase": "Active" });
+            obj["spec"] = json!({ "finalizers": ["kubernetes"] });
+        }
+        ("", "Pod") => {
+            if obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
+                return Err(invalid("spec.containers: Required value"));
+            }
+            if obj.get("status").is_none_or(|s| s.get("phase").is_none()) {
+                obj["status"] = json!({ "phase": "Pending", "conditions": [] });
+            }
+        }
+        ("", "Service") => {
+            if obj.pointer("/spec/type").is_none() {
+                obj["spec"]["type"] = json!("ClusterIP");
+            }
+            if obj.pointer("/spec/clusterIP").is_none() {
+                let n = super::next_random();
+                obj["spec"]["clusterIP"] =
+                    json!(format!("10.96.{}.{}", (n >> 8) % 250 + 1, n % 250 + 1));
+            }
+            if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+                for p in ports {
+                    if p.get("protocol").is_none() {
+                        p["protocol"] = json!("TCP");
+                    }
+                    if p.get("targetPort").is_none() {
+                        p["targetPort"] = p["port"].clone();
+                    }
+                }
+            }
+            obj["status"] = json!({ "loadBalancer": {} });
+        }
+        ("", "PersistentVolumeClaim") => obj["status"] = json!({ "phase": "Pending" }),
+        ("apps", "Deployment" | "ReplicaSet") => {
+            if obj.pointer("/spec/replicas").is_none() {
+                obj["spec"]["replicas"] = json!(1);
+            }
+            let selector = obj
+                .pointer("/spec/selector")
+                .ok_or_else(|| invalid("spec.selector: Required value"))?;
+            let selector = from_label_selector_json(selector)
+                .map_err(|e| invalid(&format!("spec.selector: Invalid value: {e}")))?;
+            let empty = serde_json::Map::new();
+            let labels = obj
+                .pointer("/spec/template/metadata/labels")
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
+            if !selector.matches(labels) {
+                return Err(invalid(
+                    "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`",
+                ));
+            }
+            if kind.kind == "Deployment" {
+                if obj.pointer("/spec/strategy/type").is_none() {
+                    obj["spec"]["strategy"] = json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" } });
+                }
+                for (field, v) in [
+                    ("revisionHistoryLimit", 10),
+                    ("progressDeadlineSeconds", 600),
+                ] {
+                    if obj["spec"].get(field).is_none() {
+                        obj["spec"][field] = json!(v);
+                    }
+                }
+            }
+        }
+        ("batch", "Job") => {
+            let uid = obj.pointer("/metadata/uid").cloned().unwrap_or(json!(""));
+            if obj.pointer("/spec/selector").is_none() {
+                obj["spec"]["selector"] =
+                    json!({ "matchLabels": { "batch.kubernetes.io/controller-uid": uid } });
+            }
+            let labels = &mut obj["spec"]["template"]["metadata"]["labels"];
+            for (k, v) in [
+                ("batch.kubernetes.io/controller-uid", uid.clone()),
+                ("controller-uid", uid),
+                ("batch.kubernetes.io/job-name", json!(name)),
+                ("job-name", json!(name)),
+            ] {
+                labels[k] = v;
+            }
+            for (field, v) in [("backoffLimit", 6), ("completions", 1), ("parallelism", 1)] {
+                if obj["spec"].get(field).is_none() {
+                    obj["spec"][field] = json!(v);
+                }
+            }
+            if obj.pointer("/spec/template/spec/restartPolicy").is_none() {
+                obj["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+            }
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            kinds::from_crd(obj).map_err(|e| invalid(&e))?;
+            obj["status"] = json!({ "conditions": [], "acceptedNames": { "kind": "", "plural": "" }, "storedVersions": [] });
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Runs every controller, forever, at the cluster's tick.
+pub async fn run(cluster: Arc<Cluster>) {
+    let mut state = State::default();
+    let mut tick = tokio::time::interval(cluster.timing.tick);
+    loop {
+        tick.tick().await;
+        state.reconcile(&cluster);
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// When each object (by uid) was first seen, for time-based transitions.
+    seen: HashMap<String, Instant>,
+    next_node: usize,
+}
+
+fn uid(o: &Value) -> String {
+    o.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn name(o: &Value) -> String {
+    o.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn namespace(o: &Value) -> String {
+    o.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
+    o.pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+}
+
+fn flag(o: &Value, key: &str) -> bool {
+    annotation(o, key) == Some("true")
+}
+
+fn duration_annotation(o: &Value, key: &str) -> Option<Duration> {
+    annotation(o, key).and_then(|d| crate::pipeline::units::parse_duration(d).ok())
+}
+
+fn owned_by(o: &Value, owner_uid: &str) -> bool {
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
+}
+
+fn owner_ref(owner: &Value, kind: &str, api_version: &str) -> Value {
+    json!([{ "apiVersion": api_version, "kind": kind, "name": name(owner), "uid": uid(owner), "controller": true, "blockOwnerDeletion": true }])
+}
+
+fn builtin(cluster: &Cluster, group: &str, plural: &str) -> Option<Kind> {
+    cluster
+        .registry()
+        .all()
+        .iter()
+        .find(|k| k.group == group && k.plural == plural)
+        .cloned()
+}
+
+fn key_of(kind: &Kind, o: &Value) -> Key {
+    Key {
+        group: kind.group.clone(),
+        plural: kind.plural.clone(),
+        namespace: namespace(o),
+        name: name(o),
+    }
+}
+
+fn pod_ready(p: &Value) -> bool {
+    p.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+fn condition(kind: &str, status: bool, reason: &str, message: &str) -> Value {
+    json!({ "type": kind, "status": if status { "True" } else { "False" }, "reason": reason, "message": message,
+        "lastTransitionTime": now_rfc3339(), "lastUpdateTime": now_rfc3339() })
+}
+
+/// Resolves an int-or-percent (`25%` or `1`) against a total; percentages round as asked.
+fn int_or_percent(v: Option<&Value>, total: i64, default: &str, round_up: bool) -> i64 {
+    let text = match v {
+        Some(Value::Number(n)) => return n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) => s.clone(),
+        _ => default.to_owned(),
+    };
+    match text.strip_suffix('%').and_then(|p| p.parse::<f64>().ok()) {
+        Some(p) => {
+            let x = p * total as f64 / 100.0;
+            (if round_up { x.ceil() } else { x.floor() }) as i64
+        }
+        None => text.parse().unwrap_or(0),
+    }
+}
+
+fn template_hash(template: &Value) -> String {
+    let text = template.to_string();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..10)
+        .map(|_| {
+            let c = ALPHABET[(h % ALPHABET.len() as u64) as usize] as char;
+            h /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+impl State {
+    fn age(&mut self, o: &Value) -> Duration {
+        self.seen
+            .entry(uid(o))
+            .or_insert_with(Instant::now)
+            .elapsed()
+    }
+
+    fn reconcile(&mut self, cluster: &Cluster) {
+        establish_crds(cluster);
+        self.deployments(cluster);
+        self.replicasets(cluster);
+        self.jobs(cluster);
+        self.pods(cluster);
+        self.custom_resources(cluster);
+        // Forget objects that are gone, so the map stays bounded.
+        let live: std::collections::HashSet<String> =
+            cluster.store().all().map(|(_, o)| uid(o)).collect();
+        self.seen.retain(|u, _| live.contains(u));
+    }
+
+    fn deployments(&mut self, cluster: &Cluster) {
+        let (Some(dk), Some(rk)) = (
+            builtin(cluster, "apps", "deployments"),
+            builtin(cluster, "apps", "replicasets"),
+        ) else {
+            return;
+        };
+        let (deployments, _) = cluster.list(&dk, None);
+        for d in deployments {
+            let ns = namespace(&d);
+            let (all_rs, _) = cluster.list(&rk, Some(&ns));
+            let owned: Vec<Arc<Value>> = all_rs
+                .into_iter()
+                .filter(|rs| owned_by(rs, &uid(&d)))
+                .collect();
+            let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+            let hash = template_hash(&template);
+            let desired = d
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let current = owned
+                .iter()
+                .find(|rs| {
+                    rs.pointer("/metadata/labels/pod-template-hash")
+                        .and_then(Value::as_str)
+                        == Some(hash.as_str())
+                })
+                .cloned();
+            let revision = owned
+                .iter()
+                .filter_map(|rs| {
+                    annotation(rs, "deployment.kubernetes.io/revision")
+                        .and_then(|r| r.parse::<i64>().ok())
+                })
+                .max()
+                .unwrap_or(0);
+            let new_rs = match current {
+                Some(rs) => rs,
+                None => {
+                    let mut t = template.clone();
+                    t["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+                    let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+                    selector["matchLabels"]["pod-template-hash"] = json!(hash);
+                    let mut labels = t["metadata"]["labels"].clone();
+                    labels["pod-template-hash"] = json!(hash);
+                    let mut rs = json!({
+                        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                        "metadata": {
+                            "name": format!("{}-{hash}", name(&d)), "namespace": ns, "labels": labels,
+                            "annotations": { "deployment.kubernetes.io/revision": (revision + 1).to_string() },
+                            "ownerReferences": owner_ref(&d, "Deployment", "apps/v1"),
+                        },
+                        "spec": { "replicas": 0, "selector": selector, "template": t },
+                    });
+                    match cluster.create(&rk, Some(&ns), &mut rs, false, None) {
+                        Ok(rs) => Arc::new(rs),
+                        Err(e) => {
+                            tracing::warn!(
+                                "sandbox: cannot create a ReplicaSet for {}: {}",
+                                name(&d),
+                                e.message
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            let olds: Vec<&Arc<Value>> =
+                owned.iter().filter(|rs| uid(rs) != uid(&new_rs)).collect();
+            let replicas_of = |rs: &Value| {
+                rs.pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            };
+            let ready_of = |rs: &Value| {
+                rs.pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            };
+            let total: i64 = owned.iter().map(|rs| replicas_of(rs)).sum::<i64>()
+                + if owned.iter().any(|rs| uid(rs) == uid(&new_rs)) {
+                    0
+                } else {
+                    replicas_of(&new_rs)
+                };
+            let recreate =
+                d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+            let (max_surge, mut max_unavailable) = if recreate {
+                (0, desired)
+            } else {
+                (
+                    int_or_percent(
+                        d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+                        desired,
+                        "25%",
+                        true,
+                    ),
+                    int_or_percent(
+                        d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+                        desired,
+                        "25%",
+                        false,
+                    ),
+                )
+            };
+            if max_surge == 0 && max_unavailable == 0 {
+                max_unavailable = 1;
+            }
+            let old_total: i64 = olds.iter().map(|rs| replicas_of(rs)).sum();
+            let new_replicas = replicas_of(&new_rs);
+            // Scale the new ReplicaSet up within the surge (Recreate waits for the old to go).
+            let mut target_new = new_replicas;
+            if new_replicas > desired {
+                target_new = desired;
+            } else if !(recreate && old_total > 0) {
+                let room = desired + max_surge - total;
+                target_new = (new_replicas + room.max(0)).min(desired);
+            }
+            if target_new != new_replicas {
+                let _ = cluster.modify(&rk, &key_of(&rk, &new_rs), false, |o| {
+                    o["spec"]["replicas"] = json!(target_new);
+                    Ok(())
+                });
+            }
+            // Scale old ReplicaSets down as far as availability allows.
+            let ready_total: i64 = owned.iter().map(|rs| ready_of(rs)).sum();
+            let min_available = desired - max_unavailable;
+            // Unready old pods can always go; ready ones only while enough stay available.
+            let mut budget = (ready_total - min_available).max(0);
+            for rs in &olds {
+                let replicas = replicas_of(rs);
+                let ready = ready_of(rs).min(replicas);
+                let ready_cut = budget.min(ready);
+                budget -= ready_cut;
+                let cut = replicas - ready + ready_cut;
+                if cut > 0 {
+                    let _ = cluster.modify(&rk, &key_of(&rk, rs), false, |o| {
+                        o["spec"]["replicas"] = json!(replicas - cut);
+                        Ok(())
+                    });
+                }
+            }
+            // Status, from what the ReplicaSets report.
+            let status_of = |rs: &Value, f: &str| {
+                rs.pointer(&format!("/status/{f}"))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            };
+            let fresh: Vec<Arc<Value>> = cluster
+                .list(&rk, Some(&ns))
+                .0
+                .into_iter()
+                .filter(|rs| owned_by(rs, &uid(&d)))
+                .collect();
+            let replicas: i64 = fresh.iter().map(|rs| status_of(rs, "replicas")).sum();
+            let ready: i64 = fresh.iter().map(|rs| status_of(rs, "readyReplicas")).sum();
+            let available: i64 = fresh
+                .iter()
+                .map(|rs| status_of(rs, "availableReplicas"))
+                .sum();
+            let updated: i64 = fresh
+                .iter()
+                .filter(|rs| uid(rs) == uid(&new_rs))
+                .map(|rs| status_of(rs, "replicas"))
+                .sum();
+            let complete = updated == desired && replicas == desired && available == desired;
+            let generation = d
+                .pointer("/metadata/generation")
+                .cloned()
+                .unwrap_or(json!(1));
+            let rs_name = name(&new_rs);
+            let status = json!({
+                "observedGeneration": generation,
+                "replicas": replicas, "updatedReplicas": updated, "readyReplicas": ready,
+                "availableReplicas": available, "unavailableReplicas": (desired - available).max(0),
+                "conditions": [
+                    condition("Available", available >= min_available, if available >= min_available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+                        if available >= min_available { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." }),
+                    condition("Progressing", true, if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
+                        &if complete { format!("ReplicaSet \"{rs_name}\" has successfully progressed.") } else { format!("ReplicaSet \"{rs_name}\" is progressing.") }),
+                ],
+            });
+            set_status(cluster, &dk, &d, status);
+        }
+    }
+
+    fn replicasets(&mut self, cluster: &Cluster) {
+        let (Some(rk), Some(pk)) = (
+            builtin(cluster, "apps", "replicasets"),
+            builtin(cluster, "", "pods"),
+        ) else {
+            return;
+        };
+        let (sets, _) = cluster.list(&rk, None);
+        for rs in sets {
+            let ns = namespace(&rs);
+            let pods: Vec<Arc<Value>> = cluster
+                .list(&pk, Some(&ns))
+                .0
+                .into_iter()
+                .filter(|p| owned_by(p, &uid(&rs)))
+                .collect();
+            let want = rs
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let have = pods.len() as i64;
+            if have < want {
+                for _ in 0..(want - have) {
+                    let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+                    let mut pod = json!({
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {
+                            "name": format!("{}-{}", name(&rs), random_suffix()), "namespace": ns,
+                            "labels": template.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
+                            "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+                            "ownerReferences": owner_ref(&rs, "ReplicaSet", "apps/v1"),
+                        },
+                        "spec": template.get("spec").cloned().unwrap_or(json!({})),
+                    });
+                    if let Err(e) = cluster.create(&pk, Some(&ns), &mut pod, false, None) {
+                        tracing::warn!(
+                            "sandbox: cannot create a pod for {}: {}",
+                            name(&rs),
+                            e.message
+                        );
+                    }
+                }
+            } else if have > want {
+                // Unready and newest pods go first, as the ReplicaSet controller prefers.
+                let mut victims = pods.clone();
+                victims.sort_by_key(|p| {
+                    (
+                        pod_ready(p),
+                        std::cmp::Reverse(
+                            p.pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                                .and_then(|r| r.parse::<u64>().ok())
+                                .unwrap_or(0),
+                        ),
+                    )
+                });
+                for p in victims.into_iter().take((have - want) as usize) {
+                    let _ = cluster.delete(&key_of(&pk, &p), &pk, false, false);
+                }
+            }
+            let pods: Vec<Arc<Value>> = cluster
+                .list(&pk, Some(&ns))
+                .0
+                .into_iter()
+                .filter(|p| owned_by(p, &uid(&rs)))
+                .collect();
+            let ready = pods.iter().filter(|p| pod_ready(p)).count();
+            let status = json!({
+                "replicas": pods.len(), "fullyLabeledReplicas": pods.len(), "readyReplicas": ready,
+                "availableReplicas": ready, "observedGeneration": rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+            });
+            set_status(cluster, &rk, &rs, status);
+        }
+    }
+
+    fn jobs(&mut self, cluster: &Cluster) {
+        let (Some(jk), Some(pk)) = (
+            builtin(cluster, "batch", "jobs"),
+            builtin(cluster, "", "pods"),
+        ) else {
+            return;
+        };
+        let (jobs, _) = cluster.list(&jk, None);
+        for job in jobs {
+            let done = job
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter().any(|c| {
+                        (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                    })
+                });
+            if done {
+                continue;
+            }
+            let ns = namespace(&job);
+            let pods: Vec<Arc<Value>> = cluster
+                .list(&pk, Some(&ns))
+                .0
+                .into_iter()
+                .filter(|p| owned_by(p, &uid(&job)))
+                .collect();
+            let phase = |p: &Value| {
+                p.pointer("/status/phase")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count();
+            let failed = pods.iter().filter(|p| phase(p) == "Failed").count();
+            let active = pods.len() - succeeded - failed;
+            let backoff = job
+                .pointer("/spec/backoffLimit")
+                .and_then(Value::as_u64)
+                .unwrap_or(6) as usize;
+            let mut status = json!({
+                "active": active, "succeeded": succeeded, "failed": failed,
+                "startTime": job.pointer("/status/startTime").cloned().unwrap_or(json!(now_rfc3339())),
+            });
+            if succeeded > 0 {
+                status["completionTime"] = json!(now_rfc3339());
+                status["conditions"] = json!([
+                    condition(
+                        "SuccessCriteriaMet",
+                        true,
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods"
+                    ),
+                    condition(
+                        "Complete",
+                        true,
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods"
+                    ),
+                ]);
+            } else if failed > backoff {
+                status["conditions"] = json!([
+                    condition(
+                        "FailureTarget",
+                        true,
+                        "BackoffLimitExceeded",
+                        "Job has reached the specified backoff limit"
+                    ),
+                    condition(
+                        "Failed",
+                        true,
+                        "BackoffLimitExceeded",
+                        "Job has reached the specified backoff limit"
+                    ),
+                ]);
+            } else if active == 0 {
+                let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
+                let mut pod = json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {
+                        "name": format!("{}-{}", name(&job), random_suffix()), "namespace": ns,
+                        "labels": template.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
+                        "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+                        "ownerReferences": owner_ref(&job, "Job", "batch/v1"),
+                    },
+                    "spec": template.get("spec").cloned().unwrap_or(json!({})),
+                });
+                if let Err(e) = cluster.create(&pk, Some(&ns), &mut pod, false, None) {
+                    tracing::warn!(
+                        "sandbox: cannot create a pod for job {}: {}",
+                        name(&job),
+                        e.message
+                    );
+                }
+                status["active"] = json!(1);
+            }
+            set_status(cluster, &jk, &job, status);
+        }
+    }
+
+    fn pods(&mut self, cluster: &Cluster) {
+        let Some(pk) = builtin(cluster, "", "pods") else {
+            return;
+        };
+        let timing = cluster.timing;
+        let (pods, _) = cluster.list(&pk, None);
+        for p in pods {
+            let age = self.age(&p);
+            let phase = p
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("Pending")
+                .to_owned();
+            if matches!(phase.as_str(), "Succeeded" | "Failed") {
+                continue;
+            }
+            let containers: Vec<Value> = p
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let is_job = p
+                .pointer("/metadata/ownerReferences/0/kind")
+                .and_then(Value::as_str)
+                == Some("Job");
+            if phase == "Pending" {
+                if age < timing.pod_start {
+                    continue;
+                }
+                let node = format!("sandbox-node-{}", self.next_node % 3 + 1);
+                self.next_node += 1;
+                let ns = namespace(&p);
+                let pod_name = name(&p);
+                let lines: Vec<String> = match annotation(&p, ann::LOG) {
+                    Some(text) => text.lines().map(str::to_owned).collect(),
+                    None => containers
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} started from image {}",
+                                c["name"].as_str().unwrap_or("app"),
+                                c["image"].as_str().unwrap_or("unknown")
+                            )
+                        })
+                        .collect(),
+                };
+                cluster.append_logs(&ns, &pod_name, lines);
+                let n = super::next_random();
+                let status = json!({
+                    "phase": "Running", "podIP": format!("10.244.{}.{}", n % 250 + 1, (n >> 8) % 250 + 1), "hostIP": "192.168.49.2",
+                    "startTime": now_rfc3339(),
+                    "conditions": [
+                        condition("PodScheduled", true, "", ""), condition("Initialized", true, "", ""),
+                        condition("ContainersReady", false, "ContainersNotReady", "containers with unready status"),
+                        condition("Ready", false, "ContainersNotReady", "containers with unready status"),
+                    ],
+                    "containerStatuses": container_statuses(&containers, false, 0, None),
+                });
+                let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
+                    o["spec"]["nodeName"] = json!(node);
+                    o["status"] = status;
+                    Ok(())
+                });
+                continue;
+            }
+            let running_for = age.saturating_sub(timing.pod_start);
+            if is_job {
+                let lasts =
+                    duration_annotation(&p, ann::JOB_DURATION).unwrap_or(timing.job_duration);
+                if running_for >= lasts {
+                    let fail = flag(&p, ann::JOB_FAIL);
+                    let end = if fail { "Failed" } else { "Succeeded" };
+                    cluster.append_logs(
+                        &namespace(&p),
+                        &name(&p),
+                        [format!(
+                            "{} with exit code {}",
+                            if fail { "failed" } else { "completed" },
+                            u8::from(fail)
+                        )],
+                    );
+                    let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
+                        o["status"]["phase"] = json!(end);
+                        o["status"]["containerStatuses"] =
+                            container_statuses(&containers, false, 0, Some(i32::from(fail)));
+                        o["status"]["conditions"] = json!([
+                            condition("Ready", false, "PodCompleted", ""),
+                            condition("ContainersReady", false, "PodCompleted", "")
+                        ]);
+                        Ok(())
+                    });
+                }
+                continue;
+            }
+            if flag(&p, ann::CRASH_LOOP) {
+                // A restart every two seconds, reported the way kubectl shows it.
+                let restarts = (running_for.as_secs() / 2) as i64;
+                let current = p
+                    .pointer("/status/containerStatuses/0/restartCount")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(-1);
+                if restarts != current {
+                    let ns = namespace(&p);
+                    cluster.append_logs(
+                        &ns,
+                        &name(&p),
+                        ["panic: cannot connect to the database: connection refused".to_owned()],
+                    );
+                    let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
+                        o["status"]["containerStatuses"] = crash_statuses(&containers, restarts);
+                        Ok(())
+                    });
+                }
+                continue;
+            }
+            if pod_ready(&p) || flag(&p, ann::NEVER_READY) {
+                continue;
+            }
+            let ready_after = duration_annotation(&p, ann::READY_AFTER).unwrap_or(timing.pod_ready);
+            if running_for >= ready_after {
+                let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
+                    o["status"]["conditions"] = json!([
+                        condition("PodScheduled", true, "", ""),
+                        condition("Initialized", true, "", ""),
+                        condition("ContainersReady", true, "", ""),
+                        condition("Ready", true, "", ""),
+                    ]);
+                    o["status"]["containerStatuses"] =
+                        container_statuses(&containers, true, 0, None);
+                    Ok(())
+                });
+            }
+        }
+    }
+
+    fn custom_resources(&mut self, cluster: &Cluster) {
+        let builtins = kinds::builtins();
+        let custom: Vec<Kind> = cluster
+            .registry()
+            .all()
+            .iter()
+            .filter(|k| {
+                !builtins
+                    .iter()
+                    .any(|b| b.group == k.group && b.plural == k.plural)
+            })
+            .cloned()
+            .collect();
+        for kind in custom {
+            let (objects, _) = cluster.list(&kind, None);
+            for o in objects {
+                let has_ready = o
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready"));
+                if has_ready || flag(&o, ann::NEVER_READY) {
+                    continue;
+                }
+                let after = duration_annotation(&o, ann::READY_AFTER)
+                    .unwrap_or(cluster.timing.resource_ready);
+                if self.age(&o) < after {
+                    continue;
+                }
+                let generation = o
+                    .pointer("/metadata/generation")
+                    .cloned()
+                    .unwrap_or(json!(1));
+                let _ = cluster.modify(&kind, &key_of(&kind, &o), false, |x| {
+                    let mut ready = condition(
+                        "Ready",
+                        true,
+                        "Available",
+                        "provisioned by the glidepath sandbox",
+                    );
+                    ready["observedGeneration"] = generation.clone();
+                    let mut conditions = x
+                        .pointer("/status/conditions")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    conditions.push(ready);
+                    x["status"]["conditions"] = json!(conditions);
+                    Ok(())
+                });
+            }
+        }
+    }
+}
+
+fn set_status(cluster: &Cluster, kind: &Kind, o: &Value, mut status: Value) {
+    // Keep transition times stable when nothing changed, so updates are true no-ops.
+    if let (Some(old), Some(new)) = (
+        o.pointer("/status/conditions").and_then(Value::as_array),
+        status.get_mut("conditions").and_then(Value::as_array_mut),
+    ) {
+        for c in new.iter_mut() {
+            if let Some(prev) = old.iter().find(|p| {
+                p["type"] == c["type"] && p["status"] == c["status"] && p["reason"] == c["reason"]
+            }) {
+                c["lastTransitionTime"] = prev["lastTransitionTime"].clone();
+                c["lastUpdateTime"] = prev["lastUpdateTime"].clone();
+            }
+        }
+    }
+    if let Some(start) = o.pointer("/status/startTime") {
+        status["startTime"] = start.clone();
+    }
+    if o.get("status") == Some(&status) {
+        return;
+    }
+    let _ = cluster.modify(kind, &key_of(kind, o), false, |x| {
+        x["status"] = status;
+        Ok(())
+    });
+}
+
+fn container_statuses(
+    containers: &[Value],
+    ready: bool,
+    restarts: i64,
+    exit: Option<i32>,
+) -> Value {
+    json!(containers
+        .iter()
+        .map(|c| {
+            let state = match exit {
+                Some(code) => json!({ "terminated": { "exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "finishedAt": now_rfc3339() } }),
+                None => json!({ "running": { "startedAt": now_rfc3339() } }),
+            };
+            json!({ "name": c["name"], "image": c["image"], "imageID": "", "ready": ready, "started": exit.is_none(),
+                "restartCount": restarts, "state": state })
+        })
+        .collect::<Vec<_>>())
+}
+
+fn crash_statuses(containers: &[Value], restarts: i64) -> Value {
+    json!(containers
+        .iter()
+        .map(|c| json!({ "name": c["name"], "image": c["image"], "imageID": "", "ready": false, "started": false,
+            "restartCount": restarts,
+            "state": { "waiting": { "reason": "CrashLoopBackOff", "message": format!("back-off restarting failed container {}", c["name"].as_str().unwrap_or("app")) } },
+            "lastState": { "terminated": { "exitCode": 1, "reason": "Error", "finishedAt": now_rfc3339() } } }))
+        .collect::<Vec<_>>())
+}
+
+/// Establishes new CRDs and serves their kinds (also run synchronously by presets).
+pub fn establish_crds(cluster: &Cluster) {
+    let Some(kind) = builtin(cluster, "apiextensions.k8s.io", "customresourcedefinitions") else {
+        return;
+    };
+    let (crds, _) = cluster.list(&kind, None);
+    for crd in crds {
+        let established = crd
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+            });
+        let Ok(kinds) = kinds::from_crd(&crd) else {
+            continue;
+        };
+        if established {
+            // A sandbox restored from a state file re-registers what it served.
+            if cluster
+                .registry()
+                .by_plural(&kinds[0].group, &kinds[0].version, &kinds[0].plural)
+                .is_none()
+            {
+                cluster.register(kinds);
+            }
+            continue;
+        }
+        cluster.register(kinds);
+        let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+        let versions: Vec<Value> = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .map(|v| {
+                v.iter()
+                    .filter(|v| v["storage"] == true)
+                    .map(|v| v["name"].clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = cluster.modify(&kind, &key_of(&kind, &crd), false, |o| {
+            o["status"] = json!({
+                "conditions": [
+                    condition("NamesAccepted", true, "NoConflicts", "no conflicts found"),
+                    condition("Established", true, "InitialNamesAccepted", "the initial names have been accepted"),
+                ],
+                "acceptedNames": names,
+                "storedVersions": versions,
+            });
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn surge_and_unavailability_resolve_like_kubernetes() {
+        assert_eq!(int_or_percent(Some(&json!("25%")), 10, "25%", true), 3);
+        assert_eq!(int_or_percent(Some(&json!("25%")), 10, "25%", false), 2);
+        assert_eq!(int_or_percent(Some(&json!(2)), 10, "25%", true), 2);
+        assert_eq!(int_or_percent(None, 4, "25%", true), 1);
+    }
+
+    #[test]
+    fn template_hash_is_stable_and_sensitive() {
+        let a = template_hash(&json!({"spec": {"containers": [{"image": "a"}]}}));
+        assert_eq!(
+            a,
+            template_hash(&json!({"spec": {"containers": [{"image": "a"}]}}))
+        );
+        assert_ne!(
+            a,
+            template_hash(&json!({"spec": {"containers": [{"image": "b"}]}}))
+        );
+        assert_eq!(a.len(), 10);
+    }
+}

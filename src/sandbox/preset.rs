@@ -1,0 +1,124 @@
+//! The "platform" preset: what a platform team's cluster promises, so pre-flight checks have
+//! a real contract to check against. Gateway API and a database-claim CRD, storage and
+//! ingress classes, and an application namespace.
+
+use serde_json::{Value, json};
+
+use super::Cluster;
+use super::kinds::Kind;
+
+fn crd(group: &str, kind: &str, plural: &str, short: &[&str], scope: &str) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": { "name": format!("{plural}.{group}") },
+        "spec": {
+            "group": group, "scope": scope,
+            "names": { "kind": kind, "plural": plural, "singular": kind.to_lowercase(), "shortNames": short, "listKind": format!("{kind}List") },
+            "versions": [{ "name": "v1", "served": true, "storage": true, "subresources": { "status": {} },
+                "schema": { "openAPIV3Schema": { "type": "object", "x-kubernetes-preserve-unknown-fields": true } } }],
+        },
+    })
+}
+
+/// The CRDs of the preset (Gateway API and the database claim).
+pub fn crds() -> Vec<Value> {
+    vec![
+        crd(
+            "gateway.networking.k8s.io",
+            "GatewayClass",
+            "gatewayclasses",
+            &["gc"],
+            "Cluster",
+        ),
+        crd(
+            "gateway.networking.k8s.io",
+            "Gateway",
+            "gateways",
+            &["gtw"],
+            "Namespaced",
+        ),
+        crd(
+            "gateway.networking.k8s.io",
+            "HTTPRoute",
+            "httproutes",
+            &[],
+            "Namespaced",
+        ),
+        crd(
+            "platform.example.org",
+            "XDatabase",
+            "xdatabases",
+            &["xdb"],
+            "Namespaced",
+        ),
+    ]
+}
+
+fn create(cluster: &Cluster, group: &str, plural: &str, namespace: Option<&str>, mut obj: Value) {
+    let kind: Option<Kind> = cluster
+        .registry()
+        .all()
+        .iter()
+        .find(|k| k.group == group && k.plural == plural)
+        .cloned();
+    if let Some(kind) = kind
+        && let Err(e) = cluster.create(&kind, namespace, &mut obj, false, Some("glidepath-sandbox"))
+        && e.code != 409
+    {
+        tracing::warn!("sandbox preset: {}", e.message);
+    }
+}
+
+/// Loads the platform preset. CRDs become Established at the controllers' first tick.
+pub fn platform(cluster: &Cluster) {
+    for c in crds() {
+        create(
+            cluster,
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            None,
+            c,
+        );
+    }
+    super::controllers::establish_crds(cluster);
+    create(
+        cluster,
+        "gateway.networking.k8s.io",
+        "gatewayclasses",
+        None,
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+            "metadata": { "name": "glidepath-sandbox" }, "spec": { "controllerName": "sandbox.glidepath.dev/gateway" },
+        }),
+    );
+    create(
+        cluster,
+        "",
+        "namespaces",
+        None,
+        json!({ "metadata": { "name": "shop", "labels": { "team": "checkout" } } }),
+    );
+    for (name, default) in [("standard", true), ("fast-ssd", false)] {
+        create(
+            cluster,
+            "storage.k8s.io",
+            "storageclasses",
+            None,
+            json!({
+                "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": { "name": name, "annotations": { "storageclass.kubernetes.io/is-default-class": default.to_string() } },
+                "provisioner": "sandbox.glidepath.dev/hostpath", "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+            }),
+        );
+    }
+    create(
+        cluster,
+        "networking.k8s.io",
+        "ingressclasses",
+        None,
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": { "name": "nginx" }, "spec": { "controller": "k8s.io/ingress-nginx" },
+        }),
+    );
+}

@@ -1,0 +1,306 @@
+//! The sandbox's object store: every object as JSON, one resourceVersion counter, and a
+//! bounded log of changes that watches replay from and follow.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// Where an object lives: its resource and, for namespaced kinds, its namespace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    /// API group (empty for core).
+    pub group: String,
+    /// Plural resource name.
+    pub plural: String,
+    /// Namespace; empty for cluster-scoped kinds.
+    pub namespace: String,
+    /// Object name.
+    pub name: String,
+}
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Created.
+    Added,
+    /// Updated.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+impl ChangeKind {
+    /// The watch event type.
+    pub fn word(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "ADDED",
+            ChangeKind::Modified => "MODIFIED",
+            ChangeKind::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as watches see it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The resourceVersion the change produced.
+    pub rv: u64,
+    /// Added, modified or deleted.
+    pub kind: ChangeKind,
+    /// Which object.
+    pub key: Key,
+    /// The object after the change (before it, for deletions).
+    pub object: Arc<Value>,
+}
+
+/// An API error, answered as a `Status` object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// Machine-readable reason (`NotFound`, `Conflict`...).
+    pub reason: &'static str,
+    /// What a person reads.
+    pub message: String,
+    /// `details` of the Status, if any.
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    /// 404 for a missing object.
+    pub fn not_found(resource: &str, name: &str) -> Self {
+        ApiError {
+            code: 404,
+            reason: "NotFound",
+            message: format!("{resource} \"{name}\" not found"),
+            details: Some(
+                json!({ "name": name, "kind": resource.split('.').next().unwrap_or(resource) }),
+            ),
+        }
+    }
+
+    /// 409 for a name that is taken.
+    pub fn already_exists(resource: &str, name: &str) -> Self {
+        ApiError {
+            code: 409,
+            reason: "AlreadyExists",
+            message: format!("{resource} \"{name}\" already exists"),
+            details: Some(
+                json!({ "name": name, "kind": resource.split('.').next().unwrap_or(resource) }),
+            ),
+        }
+    }
+
+    /// 409 for a stale resourceVersion.
+    pub fn conflict(resource: &str, name: &str) -> Self {
+        ApiError {
+            code: 409,
+            reason: "Conflict",
+            message: format!(
+                "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+            details: Some(
+                json!({ "name": name, "kind": resource.split('.').next().unwrap_or(resource) }),
+            ),
+        }
+    }
+
+    /// 400 for a request that cannot be understood.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            code: 400,
+            reason: "BadRequest",
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// 422 for an object that fails validation.
+    pub fn invalid(kind: &str, name: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: format!("{kind} \"{name}\" is invalid: {message}"),
+            details: Some(
+                json!({ "name": name, "kind": kind, "causes": [{ "message": message }] }),
+            ),
+        }
+    }
+
+    /// 405 for a verb the resource does not serve.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        ApiError {
+            code: 405,
+            reason: "MethodNotAllowed",
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// 410 for a watch from a resourceVersion the log no longer holds.
+    pub fn gone(rv: u64) -> Self {
+        ApiError {
+            code: 410,
+            reason: "Expired",
+            message: format!("too old resource version: {rv}"),
+            details: None,
+        }
+    }
+
+    /// The `Status` body.
+    pub fn status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": self.message, "reason": self.reason, "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            s["details"] = d.clone();
+        }
+        s
+    }
+}
+
+/// How many changes the log keeps for watches that resume from a resourceVersion.
+const LOG_LIMIT: usize = 20_000;
+
+/// The objects and their change log.
+pub struct Store {
+    objects: BTreeMap<Key, Arc<Value>>,
+    rv: u64,
+    log: VecDeque<Change>,
+    tx: broadcast::Sender<Change>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(LOG_LIMIT);
+        Store {
+            objects: BTreeMap::new(),
+            rv: 1,
+            log: VecDeque::new(),
+            tx,
+        }
+    }
+}
+
+impl Store {
+    /// The current resourceVersion.
+    pub fn rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// Follows changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.tx.subscribe()
+    }
+
+    /// Changes after `rv`, or None when the log no longer reaches back that far.
+    pub fn changes_since(&self, rv: u64) -> Option<Vec<Change>> {
+        match self.log.front() {
+            Some(first) if first.rv > rv + 1 => None,
+            _ => Some(self.log.iter().filter(|c| c.rv > rv).cloned().collect()),
+        }
+    }
+
+    /// One object.
+    pub fn get(&self, key: &Key) -> Option<Arc<Value>> {
+        self.objects.get(key).cloned()
+    }
+
+    /// The objects of a resource, in one namespace or all.
+    pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == group
+                    && k.plural == plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Every object (for `--state` snapshots).
+    pub fn all(&self) -> impl Iterator<Item = (&Key, &Arc<Value>)> {
+        self.objects.iter()
+    }
+
+    /// Stores `object` under `key`, stamping a new resourceVersion, and records the change.
+    pub fn put(&mut self, key: Key, mut object: Value) -> Arc<Value> {
+        self.rv += 1;
+        object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let object = Arc::new(object);
+        let kind = if self.objects.insert(key.clone(), object.clone()).is_some() {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
+        self.record(Change {
+            rv: self.rv,
+            kind,
+            key,
+            object: object.clone(),
+        });
+        object
+    }
+
+    /// Removes an object and records the deletion.
+    pub fn remove(&mut self, key: &Key) -> Option<Arc<Value>> {
+        let old = self.objects.remove(key)?;
+        self.rv += 1;
+        let mut gone = (*old).clone();
+        gone["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let gone = Arc::new(gone);
+        self.record(Change {
+            rv: self.rv,
+            kind: ChangeKind::Deleted,
+            key: key.clone(),
+            object: gone.clone(),
+        });
+        Some(gone)
+    }
+
+    fn record(&mut self, change: Change) {
+        if self.log.len() >= LOG_LIMIT {
+            self.log.pop_front();
+        }
+        self.log.push_back(change.clone());
+        let _ = self.tx.send(change);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> Key {
+        Key {
+            group: String::new(),
+            plural: "configmaps".into(),
+            namespace: "default".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn versions_grow_and_the_log_replays() {
+        let mut s = Store::default();
+        let a = s.put(key("a"), json!({"metadata": {"name": "a"}}));
+        let rv_a: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        s.put(key("b"), json!({"metadata": {"name": "b"}}));
+        s.remove(&key("a"));
+        let since = s.changes_since(rv_a).unwrap();
+        assert_eq!(
+            since.iter().map(|c| c.kind).collect::<Vec<_>>(),
+            vec![ChangeKind::Added, ChangeKind::Deleted]
+        );
+        assert_eq!(s.list("", "configmaps", Some("default")).len(), 1);
+    }
+}
