@@ -114,6 +114,7 @@ impl Cluster {
             });
             let _ = cluster.create_builtin("Node", None, &mut node);
         }
+        preset::gateway_api(&cluster);
         cluster
     }
 
@@ -478,8 +479,19 @@ impl Kind {
     }
 }
 
-/// Records a field manager in `metadata.managedFields` (one entry per manager and operation).
+/// Records a field manager in `metadata.managedFields` (one entry per manager and
+/// operation). An existing entry is kept as it is, so repeating an apply changes nothing.
 pub fn record_manager(obj: &mut Value, manager: &str, operation: &str, kind: &Kind) {
+    let known = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|l| {
+            l.iter()
+                .any(|e| e["manager"] == manager && e["operation"] == operation)
+        });
+    if known {
+        return;
+    }
     let entry = json!({
         "manager": manager, "operation": operation, "apiVersion": kind.api_version(),
         "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": {},
@@ -489,7 +501,6 @@ pub fn record_manager(obj: &mut Value, manager: &str, operation: &str, kind: &Ki
         *fields = json!([]);
     }
     if let Some(list) = fields.as_array_mut() {
-        list.retain(|e| !(e["manager"] == manager && e["operation"] == operation));
         list.push(entry);
     }
 }

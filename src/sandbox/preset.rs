@@ -1,6 +1,6 @@
 //! The "platform" preset: what a platform team's cluster promises, so pre-flight checks have
-//! a real contract to check against. Gateway API and a database-claim CRD, storage and
-//! ingress classes, and an application namespace.
+//! a real contract to check against: a database-claim CRD, a GatewayClass, storage and
+//! ingress classes, and an application namespace. Gateway API itself is in every sandbox.
 
 use serde_json::{Value, json};
 
@@ -20,38 +20,39 @@ fn crd(group: &str, kind: &str, plural: &str, short: &[&str], scope: &str) -> Va
     })
 }
 
-/// The CRDs of the preset (Gateway API and the database claim).
-pub fn crds() -> Vec<Value> {
+/// Gateway API, which every sandbox serves (HTTPRoute weights are a traffic router).
+pub fn gateway_api_crds() -> Vec<Value> {
+    let g = "gateway.networking.k8s.io";
     vec![
-        crd(
-            "gateway.networking.k8s.io",
-            "GatewayClass",
-            "gatewayclasses",
-            &["gc"],
-            "Cluster",
-        ),
-        crd(
-            "gateway.networking.k8s.io",
-            "Gateway",
-            "gateways",
-            &["gtw"],
-            "Namespaced",
-        ),
-        crd(
-            "gateway.networking.k8s.io",
-            "HTTPRoute",
-            "httproutes",
-            &[],
-            "Namespaced",
-        ),
-        crd(
-            "platform.example.org",
-            "XDatabase",
-            "xdatabases",
-            &["xdb"],
-            "Namespaced",
-        ),
+        crd(g, "GatewayClass", "gatewayclasses", &["gc"], "Cluster"),
+        crd(g, "Gateway", "gateways", &["gtw"], "Namespaced"),
+        crd(g, "HTTPRoute", "httproutes", &[], "Namespaced"),
     ]
+}
+
+/// The platform's own CRDs: a database claim that infrastructure steps wait on.
+pub fn platform_crds() -> Vec<Value> {
+    vec![crd(
+        "platform.example.org",
+        "XDatabase",
+        "xdatabases",
+        &["xdb"],
+        "Namespaced",
+    )]
+}
+
+/// Installs Gateway API into a new cluster.
+pub fn gateway_api(cluster: &Cluster) {
+    for c in gateway_api_crds() {
+        create(
+            cluster,
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            None,
+            c,
+        );
+    }
+    super::controllers::establish_crds(cluster);
 }
 
 fn create(cluster: &Cluster, group: &str, plural: &str, namespace: Option<&str>, mut obj: Value) {
@@ -71,7 +72,7 @@ fn create(cluster: &Cluster, group: &str, plural: &str, namespace: Option<&str>,
 
 /// Loads the platform preset. CRDs become Established at the controllers' first tick.
 pub fn platform(cluster: &Cluster) {
-    for c in crds() {
+    for c in platform_crds() {
         create(
             cluster,
             "apiextensions.k8s.io",

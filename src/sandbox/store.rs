@@ -171,6 +171,7 @@ pub struct Store {
     objects: BTreeMap<Key, Arc<Value>>,
     rv: u64,
     log: VecDeque<Change>,
+    log_limit: usize,
     tx: broadcast::Sender<Change>,
 }
 
@@ -181,12 +182,21 @@ impl Default for Store {
             objects: BTreeMap::new(),
             rv: 1,
             log: VecDeque::new(),
+            log_limit: LOG_LIMIT,
             tx,
         }
     }
 }
 
 impl Store {
+    /// Keeps at most `limit` changes for resuming watches (older ones answer 410 Gone).
+    pub fn set_log_limit(&mut self, limit: usize) {
+        self.log_limit = limit.max(1);
+        while self.log.len() > self.log_limit {
+            self.log.pop_front();
+        }
+    }
+
     /// The current resourceVersion.
     pub fn rv(&self) -> u64 {
         self.rv
@@ -264,7 +274,7 @@ impl Store {
     }
 
     fn record(&mut self, change: Change) {
-        if self.log.len() >= LOG_LIMIT {
+        if self.log.len() >= self.log_limit {
             self.log.pop_front();
         }
         self.log.push_back(change.clone());

@@ -1,0 +1,301 @@
+//! The sandbox API at the HTTP level: bad input gets a `Status` with a 4xx code and never
+//! loses objects or panics the server; state survives a restart with `--state`.
+
+use std::time::Duration;
+
+use glidepath::sandbox::{Cluster, Sandbox, Timing};
+use serde_json::{Value, json};
+
+async fn start() -> Sandbox {
+    Sandbox::start(0, Cluster::new(32, Timing::default()))
+        .await
+        .unwrap()
+}
+
+async fn call(
+    s: &Sandbox,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let resp = CLIENT
+        .get_or_init(reqwest::Client::new)
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{path}", s.url()),
+        )
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn status(v: &Value) -> (&str, &str) {
+    assert_eq!(v["kind"], "Status", "{v}");
+    (
+        v["reason"].as_str().unwrap_or_default(),
+        v["message"].as_str().unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_status_errors() {
+    let s = start().await;
+    let cm = "/api/v1/namespaces/default/configmaps";
+    let (code, body) = call(&s, "POST", cm, "application/json", "{not json").await;
+    assert_eq!(code, 400);
+    assert!(
+        status(&body)
+            .1
+            .starts_with("the request body is not valid JSON"),
+        "{body}"
+    );
+
+    let (code, body) = call(
+        &s,
+        "POST",
+        cm,
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}"#,
+    )
+    .await;
+    assert_eq!((code, status(&body).0), (422, "Invalid"));
+    assert_eq!(
+        status(&body).1,
+        "ConfigMap \"\" is invalid: metadata.name: Required value: name or generateName is required"
+    );
+
+    let (code, body) = call(
+        &s,
+        "POST",
+        cm,
+        "application/json",
+        r#"{"apiVersion":"apps/v1","kind":"ConfigMap","metadata":{"name":"x"}}"#,
+    )
+    .await;
+    assert_eq!(
+        (code, status(&body).1),
+        (
+            400,
+            "the API version in the data (apps/v1) does not match the expected API version (v1)"
+        )
+    );
+
+    let (code, body) = call(
+        &s,
+        "POST",
+        cm,
+        "application/json",
+        r#"{"metadata":{"name":"Bad_Name"}}"#,
+    )
+    .await;
+    assert_eq!((code, status(&body).0), (422, "Invalid"));
+
+    let (code, body) = call(
+        &s,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!((code, status(&body).0), (404, "NotFound"));
+
+    let (code, body) = call(&s, "GET", &format!("{cm}?labelSelector=a%3Db%3Dc"), "", "").await;
+    assert_eq!((code, status(&body).0), (400, "BadRequest"));
+
+    let (code, body) = call(
+        &s,
+        "POST",
+        "/api/v1/namespaces/ghost/configmaps",
+        "application/json",
+        r#"{"metadata":{"name":"x"}}"#,
+    )
+    .await;
+    assert_eq!(
+        (code, status(&body).1),
+        (404, "namespaces \"ghost\" not found")
+    );
+
+    let (code, _) = call(
+        &s,
+        "POST",
+        cm,
+        "application/json",
+        vec![b'{'; 4 * 1024 * 1024],
+    )
+    .await;
+    assert_eq!(code, 413, "oversized bodies are refused");
+
+    let (code, body) = call(
+        &s,
+        "PATCH",
+        &format!("{cm}/missing"),
+        "application/merge-patch+json",
+        "{}",
+    )
+    .await;
+    assert_eq!((code, status(&body).0), (404, "NotFound"));
+
+    let (code, body) = call(
+        &s,
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/x",
+        "application/apply-patch+yaml",
+        "kind: Deployment\n",
+    )
+    .await;
+    assert_eq!(code, 400, "apply needs a field manager: {body}");
+
+    let (code, body) = call(
+        &s,
+        "POST",
+        cm,
+        "application/vnd.kubernetes.protobuf",
+        vec![0x6b, 0x38, 0x73, 0],
+    )
+    .await;
+    assert_eq!((code, status(&body).0), (415, "UnsupportedMediaType"));
+
+    // The server is still up and lost nothing.
+    let (code, body) = call(
+        &s,
+        "POST",
+        cm,
+        "application/json",
+        r#"{"metadata":{"name":"ok"}}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = call(&s, "GET", &format!("{cm}/ok"), "", "").await;
+    assert_eq!((code, body["metadata"]["name"].as_str()), (200, Some("ok")));
+}
+
+/// A deterministic stream of odd requests: none may crash the server or answer 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_requests_never_break_the_server() {
+    let s = start().await;
+    let paths = [
+        "/api/v1/namespaces/default/configmaps",
+        "/api/v1/namespaces/default/configmaps/x",
+        "/api/v1/namespaces/default/configmaps/x/status",
+        "/apis/apps/v1/namespaces/default/deployments/x/scale",
+        "/api/v1/namespaces/default/pods/x/log",
+        "/apis/apps/v1/deployments",
+        "/api/v1/namespaces",
+        "/apis/nope/v9/things",
+        "/api/v1/namespaces/default/configmaps/x/y/z",
+        "//api///v1",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+    ];
+    let bodies = [
+        "",
+        "{}",
+        "[]",
+        "null",
+        "42",
+        "{\"metadata\":null}",
+        "{\"metadata\":{\"name\":7}}",
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"replicas\":\"many\",\"selector\":5}}",
+        "[{\"op\":\"remove\",\"path\":\"/nope\"}]",
+        "[{\"op\":\"bogus\"}]",
+        "{\"$patch\":\"delete\"}",
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"group\":\"\",\"names\":{}}}",
+        "\u{0}\u{1}",
+    ];
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let types = [
+        "application/json",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/json-patch+json",
+        "application/apply-patch+yaml",
+        "text/plain",
+    ];
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for _ in 0..600 {
+        let (m, p, b, t) = (
+            methods[next(5)],
+            paths[next(paths.len())],
+            bodies[next(bodies.len())],
+            types[next(types.len())],
+        );
+        let query = [
+            "",
+            "?watch=false",
+            "?labelSelector=!!",
+            "?fieldManager=f",
+            "?dryRun=All",
+            "?limit=-1&continue=zz",
+        ][next(6)];
+        let (code, body) = call(&s, m, &format!("{p}{query}"), t, b).await;
+        assert!(
+            code < 500,
+            "{m} {p}{query} [{t}] {b:?} answered {code}: {body}"
+        );
+    }
+    let (code, _) = call(&s, "GET", "/version", "", "").await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.json");
+    {
+        let s = start().await;
+        let crd = glidepath::sandbox::preset::platform_crds().remove(0);
+        let (code, _) = call(
+            &s,
+            "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            "application/json",
+            crd.to_string(),
+        )
+        .await;
+        assert_eq!(code, 201);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let claim = json!({ "apiVersion": "platform.example.org/v1", "kind": "XDatabase", "metadata": { "name": "orders" } });
+        let (code, body) = call(
+            &s,
+            "POST",
+            "/apis/platform.example.org/v1/namespaces/default/xdatabases",
+            "application/json",
+            claim.to_string(),
+        )
+        .await;
+        assert_eq!(code, 201, "{body}");
+        s.cluster.save(&file).unwrap();
+    }
+    let cluster = Cluster::new(32, Timing::default());
+    assert!(cluster.load(&file).unwrap() > 0);
+    let s = Sandbox::start(0, cluster).await.unwrap();
+    let (code, body) = call(
+        &s,
+        "GET",
+        "/apis/platform.example.org/v1/namespaces/default/xdatabases/orders",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(
+        (code, body["metadata"]["name"].as_str()),
+        (200, Some("orders")),
+        "{body}"
+    );
+}
