@@ -373,10 +373,10 @@ fn selected(obj: &Value, labels: &LabelSelector, fields: &FieldSelector) -> bool
 
 fn list(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(req)?;
-    let (items, rv) = cluster.list(&t.kind, t.namespace.as_deref());
-    let mut items: Vec<Arc<Value>> = items
+    let (items, rv) = cluster.list_encoded(&t.kind, t.namespace.as_deref());
+    let mut items: Vec<(Arc<Value>, Bytes)> = items
         .into_iter()
-        .filter(|o| selected(o, &labels, &fields))
+        .filter(|(o, _)| selected(o, &labels, &fields))
         .collect();
     // `continue` carries the last key returned; items are in key order.
     if let Some(token) = req.param("continue") {
@@ -384,7 +384,7 @@ fn list(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, A
             .split_once(':')
             .map(|(_, k)| k.to_owned())
             .unwrap_or_default();
-        items.retain(|o| list_key(o).as_str() > after.as_str());
+        items.retain(|(o, _)| list_key(o).as_str() > after.as_str());
     }
     let mut metadata = json!({ "resourceVersion": rv.to_string() });
     if let Some(limit) = req
@@ -395,18 +395,32 @@ fn list(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, A
     {
         let remaining = items.len() - limit;
         items.truncate(limit);
-        if let Some(last) = items.last() {
+        if let Some((last, _)) = items.last() {
             metadata["continue"] = json!(format!("{rv}:{}", list_key(last)));
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
-    let body = json!({
-        "kind": format!("{}List", t.kind.kind),
-        "apiVersion": t.kind.api_version(),
-        "metadata": metadata,
-        "items": items.iter().map(|o| o.as_ref()).collect::<Vec<_>>(),
-    });
-    Ok(json_response(StatusCode::OK, &body))
+    // Items are sent as the bytes encoded when they were stored: a large list costs a copy,
+    // not an encoding of every object.
+    let head = json!({ "kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": metadata });
+    let head = head.to_string();
+    let mut out =
+        Vec::with_capacity(head.len() + items.iter().map(|(_, b)| b.len() + 1).sum::<usize>() + 16);
+    out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    out.extend_from_slice(b",\"items\":[");
+    for (i, (_, json)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(json);
+    }
+    out.extend_from_slice(b"]}");
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
 }
 
 fn list_key(o: &Value) -> String {
@@ -439,18 +453,18 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
     let (mut rx, initial, current_rv) = {
         let store = cluster.store();
         let rx = store.subscribe();
-        let initial: Vec<(ChangeKind, Arc<Value>)> = match from {
+        let initial: Vec<(ChangeKind, Arc<Value>, Bytes)> = match from {
             None => store
-                .list(&t.kind.group, &t.kind.plural, t.namespace.as_deref())
+                .list_encoded(&t.kind.group, &t.kind.plural, t.namespace.as_deref())
                 .into_iter()
-                .map(|o| (ChangeKind::Added, o))
+                .map(|(o, json)| (ChangeKind::Added, o, json))
                 .collect(),
             Some(rv) => match store.changes_since(rv) {
                 Some(changes) => changes
                     .into_iter()
                     .filter(|c| c.key.group == t.kind.group && c.key.plural == t.kind.plural)
                     .filter(|c| t.namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns))
-                    .map(|c| (c.kind, c.object))
+                    .map(|c| (c.kind, c.object, c.json))
                     .collect(),
                 None => {
                     let gone = ApiError::gone(rv);
@@ -472,16 +486,21 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
     let namespace = t.namespace.clone();
     let name_filter = t.name.clone();
     tokio::spawn(async move {
-        let send = |kind: ChangeKind, obj: &Value| {
-            let line = json!({ "type": kind.word(), "object": obj }).to_string() + "\n";
+        let send = |kind: ChangeKind, json: &[u8]| {
+            let mut line = Vec::with_capacity(json.len() + 32);
+            line.extend_from_slice(
+                format!("{{\"type\":\"{}\",\"object\":", kind.word()).as_bytes(),
+            );
+            line.extend_from_slice(json);
+            line.extend_from_slice(b"}\n");
             Bytes::from(line)
         };
-        for (k, obj) in &initial {
+        for (k, obj, json) in &initial {
             if selected(obj, &labels, &fields)
                 && name_filter
                     .as_ref()
                     .is_none_or(|n| obj["metadata"]["name"] == **n)
-                && tx.send(Ok(send(*k, obj))).await.is_err()
+                && tx.send(Ok(send(*k, json))).await.is_err()
             {
                 return;
             }
@@ -503,7 +522,7 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
                         last_rv = c.rv;
                         let ours = c.key.group == kind.group && c.key.plural == kind.plural
                             && namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns);
-                        if ours && selected(&c.object, &labels, &fields) && tx.send(Ok(send(c.kind, &c.object))).await.is_err() {
+                        if ours && selected(&c.object, &labels, &fields) && tx.send(Ok(send(c.kind, &c.json))).await.is_err() {
                             return;
                         }
                     }

@@ -147,6 +147,19 @@ impl Cluster {
         (store.list(&kind.group, &kind.plural, namespace), store.rv())
     }
 
+    /// Like [`Cluster::list`], with each object's JSON encoding.
+    pub fn list_encoded(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+    ) -> (Vec<(Arc<Value>, axum::body::Bytes)>, u64) {
+        let store = self.store();
+        (
+            store.list_encoded(&kind.group, &kind.plural, namespace),
+            store.rv(),
+        )
+    }
+
     fn kind_named(&self, kind: &str) -> Option<Kind> {
         self.registry()
             .all()

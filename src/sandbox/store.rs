@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -53,6 +54,8 @@ pub struct Change {
     pub key: Key,
     /// The object after the change (before it, for deletions).
     pub object: Arc<Value>,
+    /// The object as JSON, encoded once for every watcher.
+    pub json: Bytes,
 }
 
 /// An API error, answered as a `Status` object.
@@ -166,9 +169,27 @@ impl ApiError {
 /// How many changes the log keeps for watches that resume from a resourceVersion.
 const LOG_LIMIT: usize = 20_000;
 
+/// An object with its JSON encoding, made once when it is written: lists and watches send
+/// the bytes instead of encoding the same object again for every reader.
+#[derive(Clone)]
+struct Stored {
+    value: Arc<Value>,
+    json: Bytes,
+}
+
+impl Stored {
+    fn new(value: Value) -> Stored {
+        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        Stored {
+            value: Arc::new(value),
+            json,
+        }
+    }
+}
+
 /// The objects and their change log.
 pub struct Store {
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: BTreeMap<Key, Stored>,
     rv: u64,
     log: VecDeque<Change>,
     log_limit: usize,
@@ -217,33 +238,53 @@ impl Store {
 
     /// One object.
     pub fn get(&self, key: &Key) -> Option<Arc<Value>> {
-        self.objects.get(key).cloned()
+        self.objects.get(key).map(|s| s.value.clone())
     }
 
-    /// The objects of a resource, in one namespace or all.
-    pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
+    /// The objects of a resource, in one namespace or all, in key order, with their JSON.
+    /// Keys sort by resource first, so this reads one range of the map, not every object.
+    pub fn list_encoded(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> Vec<(Arc<Value>, Bytes)> {
+        let start = Key {
+            group: group.to_owned(),
+            plural: plural.to_owned(),
+            namespace: namespace.unwrap_or_default().to_owned(),
+            name: String::new(),
+        };
         self.objects
-            .iter()
-            .filter(|(k, _)| {
+            .range(start..)
+            .take_while(|(k, _)| {
                 k.group == group
                     && k.plural == plural
                     && namespace.is_none_or(|ns| k.namespace == ns)
             })
-            .map(|(_, v)| v.clone())
+            .map(|(_, s)| (s.value.clone(), s.json.clone()))
+            .collect()
+    }
+
+    /// The objects of a resource, in one namespace or all, in key order.
+    pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
+        self.list_encoded(group, plural, namespace)
+            .into_iter()
+            .map(|(v, _)| v)
             .collect()
     }
 
     /// Every object (for `--state` snapshots).
     pub fn all(&self) -> impl Iterator<Item = (&Key, &Arc<Value>)> {
-        self.objects.iter()
+        self.objects.iter().map(|(k, s)| (k, &s.value))
     }
 
     /// Stores `object` under `key`, stamping a new resourceVersion, and records the change.
     pub fn put(&mut self, key: Key, mut object: Value) -> Arc<Value> {
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        let object = Arc::new(object);
-        let kind = if self.objects.insert(key.clone(), object.clone()).is_some() {
+        let stored = Stored::new(object);
+        let kind = if self.objects.insert(key.clone(), stored.clone()).is_some() {
             ChangeKind::Modified
         } else {
             ChangeKind::Added
@@ -252,25 +293,27 @@ impl Store {
             rv: self.rv,
             kind,
             key,
-            object: object.clone(),
+            object: stored.value.clone(),
+            json: stored.json,
         });
-        object
+        stored.value
     }
 
     /// Removes an object and records the deletion.
     pub fn remove(&mut self, key: &Key) -> Option<Arc<Value>> {
         let old = self.objects.remove(key)?;
         self.rv += 1;
-        let mut gone = (*old).clone();
+        let mut gone = (*old.value).clone();
         gone["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        let gone = Arc::new(gone);
+        let stored = Stored::new(gone);
         self.record(Change {
             rv: self.rv,
             kind: ChangeKind::Deleted,
             key: key.clone(),
-            object: gone.clone(),
+            object: stored.value.clone(),
+            json: stored.json,
         });
-        Some(gone)
+        Some(stored.value)
     }
 
     fn record(&mut self, change: Change) {
