@@ -251,6 +251,14 @@ fn core_flows(env: &Env) {
         |t| t == "3",
     );
 
+    let yaml = env.ok(&["get", "cm", "cfg", "-n", "demo", "-o", "yaml"]);
+    assert!(
+        yaml.contains("kind: ConfigMap")
+            && yaml.contains("  k1: v1")
+            && yaml.contains("resourceVersion:"),
+        "{yaml}"
+    );
+
     let out = env.ok(&[
         "patch",
         "configmap",
