@@ -356,10 +356,16 @@ impl State {
                     .and_then(Value::as_i64)
                     .unwrap_or(0)
             };
+            // Readiness from the pods themselves: a ReplicaSet's status may lag a tick, and
+            // a stale count would let a rollout take down pods that are serving.
+            let pods_in_ns = builtin(cluster, "", "pods")
+                .map(|pk| cluster.list(&pk, Some(&ns)).0)
+                .unwrap_or_default();
             let ready_of = |rs: &Value| {
-                rs.pointer("/status/readyReplicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
+                pods_in_ns
+                    .iter()
+                    .filter(|p| owned_by(p, &uid(rs)) && pod_ready(p))
+                    .count() as i64
             };
             let total: i64 = owned.iter().map(|rs| replicas_of(rs)).sum::<i64>()
                 + if owned.iter().any(|rs| uid(rs) == uid(&new_rs)) {
