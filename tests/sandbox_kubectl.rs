@@ -251,6 +251,23 @@ fn core_flows(env: &Env) {
         |t| t == "3",
     );
 
+    // Server-side printing: the columns operators read.
+    let table = env.ok(&["get", "pods", "-n", "demo", "-l", "app=web"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert!(
+        table
+            .lines()
+            .skip(1)
+            .all(|l| l.contains("1/1") && l.contains("Running")),
+        "{table}"
+    );
+    let table = env.ok(&["get", "deploy", "web", "-n", "demo"]);
+    assert!(
+        table.starts_with("NAME") && table.contains("READY") && table.contains("3/3"),
+        "{table}"
+    );
+
     let yaml = env.ok(&["get", "cm", "cfg", "-n", "demo", "-o", "yaml"]);
     assert!(
         yaml.contains("kind: ConfigMap")
@@ -437,6 +454,12 @@ fn watch_sees_the_rollout(env: &Env) {
     watch.kill().unwrap();
     let out = watch.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|h| h.contains("READY") && h.contains("STATUS")),
+        "{text}"
+    );
     let names: std::collections::BTreeSet<&str> = text
         .lines()
         .skip(1)

@@ -288,6 +288,18 @@ async fn route(cluster: &Arc<Cluster>, req: &Request) -> Result<Response, ApiErr
             let obj = cluster
                 .get(&key(&target, name))
                 .ok_or_else(|| ApiError::not_found(&target.kind.qualified(), name))?;
+            if sub.is_none() && super::table::wanted(&req.accept) {
+                let rv = obj
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let t = super::table::table(
+                    &target.kind,
+                    std::iter::once(obj.as_ref()),
+                    json!({ "resourceVersion": rv }),
+                );
+                return Ok(json_response(StatusCode::OK, &t));
+            }
             Ok(json_response(
                 StatusCode::OK,
                 &project(&obj, sub, &target.kind),
@@ -400,6 +412,10 @@ fn list(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, A
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
+    if super::table::wanted(&req.accept) {
+        let t = super::table::table(&t.kind, items.iter().map(|(o, _)| o.as_ref()), metadata);
+        return Ok(json_response(StatusCode::OK, &t));
+    }
     // Items are sent as the bytes encoded when they were stored: a large list costs a copy,
     // not an encoding of every object.
     let head = json!({ "kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": metadata });
@@ -485,11 +501,23 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
     let kind = t.kind.clone();
     let namespace = t.namespace.clone();
     let name_filter = t.name.clone();
+    let as_table = super::table::wanted(&req.accept);
     tokio::spawn(async move {
-        let send = |kind: ChangeKind, json: &[u8]| {
+        // kubectl get -w asks for Table rows; other clients get the stored bytes.
+        let send = |change: ChangeKind, obj: &Value, json: &[u8]| {
+            if as_table {
+                let t = super::table::table(
+                    &kind,
+                    std::iter::once(obj),
+                    json!({ "resourceVersion": obj["metadata"]["resourceVersion"] }),
+                );
+                return Bytes::from(
+                    json!({ "type": change.word(), "object": t }).to_string() + "\n",
+                );
+            }
             let mut line = Vec::with_capacity(json.len() + 32);
             line.extend_from_slice(
-                format!("{{\"type\":\"{}\",\"object\":", kind.word()).as_bytes(),
+                format!("{{\"type\":\"{}\",\"object\":", change.word()).as_bytes(),
             );
             line.extend_from_slice(json);
             line.extend_from_slice(b"}\n");
@@ -500,7 +528,7 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
                 && name_filter
                     .as_ref()
                     .is_none_or(|n| obj["metadata"]["name"] == **n)
-                && tx.send(Ok(send(*k, json))).await.is_err()
+                && tx.send(Ok(send(*k, obj, json))).await.is_err()
             {
                 return;
             }
@@ -522,7 +550,7 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
                         last_rv = c.rv;
                         let ours = c.key.group == kind.group && c.key.plural == kind.plural
                             && namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns);
-                        if ours && selected(&c.object, &labels, &fields) && tx.send(Ok(send(c.kind, &c.json))).await.is_err() {
+                        if ours && selected(&c.object, &labels, &fields) && tx.send(Ok(send(c.kind, &c.object, &c.json))).await.is_err() {
                             return;
                         }
                     }

@@ -18,6 +18,7 @@ pub mod patch;
 pub mod preset;
 pub mod selector;
 pub mod store;
+pub mod table;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
