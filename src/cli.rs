@@ -67,6 +67,11 @@ enum Cmd {
     },
     /// Print the JSON Schema of pipeline files.
     Schema,
+    /// SLO quality gates and error budgets.
+    Slo {
+        #[command(subcommand)]
+        command: SloCmd,
+    },
     /// The embedded Kubernetes sandbox.
     Sandbox {
         #[command(subcommand)]
@@ -76,6 +81,31 @@ enum Cmd {
     Demo {
         #[command(flatten)]
         flags: DriveFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SloCmd {
+    /// Evaluate an SLO file against given SLI values (Keptn's quality-gate semantics).
+    Eval {
+        /// The SLO file: glidepath `kind: SLO`, Keptn slo.yaml, or OpenSLO.
+        #[arg(long, value_name = "FILE")]
+        slo: PathBuf,
+        /// Keptn's sli.yaml, for the queries shown beside a Keptn slo.yaml.
+        #[arg(long, value_name = "FILE")]
+        sli: Option<PathBuf>,
+        /// SLI values as JSON: {"sli": number or null}.
+        #[arg(long, value_name = "FILE")]
+        values: PathBuf,
+        /// Earlier evaluations, oldest first: [{"result": "pass", "sli_values": {...}}].
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+        /// Print the evaluation as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when the result is this bad or worse (for CI jobs).
+        #[arg(long, value_name = "RESULT", value_parser = ["warning", "fail"])]
+        fail_on: Option<String>,
     },
 }
 
@@ -290,6 +320,24 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             let _ = std::fs::remove_dir_all(&dir);
             code
         }
+        Cmd::Slo {
+            command:
+                SloCmd::Eval {
+                    slo,
+                    sli,
+                    values,
+                    history,
+                    json,
+                    fail_on,
+                },
+        } => slo_eval(
+            &slo,
+            sli.as_deref(),
+            &values,
+            history.as_deref(),
+            json,
+            fail_on.as_deref(),
+        ),
         Cmd::Sandbox {
             command:
                 SandboxCmd::Serve {
@@ -403,6 +451,112 @@ async fn serve_sandbox(
     save(&mut saved_rv)?;
     drop(sandbox);
     Ok(exit::OK)
+}
+
+fn slo_eval(
+    slo: &Path,
+    sli: Option<&Path>,
+    values: &Path,
+    history: Option<&Path>,
+    json: bool,
+    fail_on: Option<&str>,
+) -> std::result::Result<i32, Exit> {
+    use crate::events::Verdict;
+    use crate::slo::{HistoryEntry, Slo, evaluate};
+    let model = Slo::load(slo, sli).map_err(|e| bad_input(e.to_string()))?;
+    let read_json = |path: &Path, what: &str| -> std::result::Result<serde_json::Value, Exit> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| {
+            bad_input(format!(
+                "{}:{}:{}: the {what} is not valid JSON: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ))
+        })
+    };
+    let raw = read_json(values, "values file")?;
+    let object = raw.as_object().ok_or_else(|| {
+        bad_input(format!(
+            "{}: expected an object such as {{\"error_ratio\": 0.01}}",
+            values.display()
+        ))
+    })?;
+    let mut sli_values = BTreeMap::new();
+    for (k, v) in object {
+        let value = match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Number(n) => n.as_f64(),
+            other => {
+                return Err(bad_input(format!(
+                    "{}: value of `{k}` must be a number or null, found {other}",
+                    values.display()
+                )));
+            }
+        };
+        sli_values.insert(k.clone(), value);
+    }
+    for o in &model.objectives {
+        if !sli_values.contains_key(&o.sli) {
+            let known: Vec<&str> = sli_values.keys().map(String::as_str).collect();
+            let hint = crate::yaml::closest(&o.sli, &known)
+                .map(|k| format!(" (the values file has `{k}`)"))
+                .unwrap_or_default();
+            return Err(bad_input(format!(
+                "{}: no value for SLI `{}`{hint}; give it a number, or null for no data",
+                values.display(),
+                o.sli
+            )));
+        }
+    }
+    let history: Vec<HistoryEntry> = match history {
+        Some(path) => serde_json::from_value(read_json(path, "history file")?)
+            .map_err(|e| bad_input(format!("{}: expected [{{\"result\": \"pass\", \"sli_values\": {{...}}}}], oldest first: {e}", path.display())))?,
+        None => Vec::new(),
+    };
+    let evaluation = evaluate(&model, &sli_values, &history);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&evaluation).map_err(infra)?
+        );
+    } else {
+        println!(
+            "{:<28} {:>12} {:>8} {:>7}  PASS CRITERIA",
+            "OBJECTIVE", "VALUE", "STATUS", "SCORE"
+        );
+        for o in &evaluation.objectives {
+            let value = o
+                .value
+                .map(|v| format!("{v}"))
+                .unwrap_or_else(|| "no data".into());
+            let criteria: Vec<String> = o
+                .pass_targets
+                .iter()
+                .map(|t| format!("{}{}", t.criteria, if t.violated { " ✗" } else { "" }))
+                .collect();
+            println!(
+                "{:<28} {:>12} {:>8} {:>7}  {}{}",
+                o.display_name,
+                value,
+                format!("{:?}", o.status).to_lowercase(),
+                format!("{}/{}", o.score, o.weight),
+                criteria.join(", "),
+                if o.key_sli { "  (key)" } else { "" }
+            );
+        }
+        println!(
+            "result: {} (score {:.2}): {}",
+            evaluation.result, evaluation.score, evaluation.message
+        );
+    }
+    let failing = match fail_on {
+        Some("warning") => evaluation.result != Verdict::Pass,
+        Some("fail") => matches!(evaluation.result, Verdict::Fail | Verdict::Error),
+        _ => false,
+    };
+    Ok(if failing { exit::FAILED } else { exit::OK })
 }
 
 /// Records a new run of `p` in the journal.

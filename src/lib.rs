@@ -10,6 +10,7 @@
 //! - [`report`]: reports built from a run's events (JSON).
 //! - [`headless`]: the CI runner's printer.
 //! - [`sandbox`]: the embedded Kubernetes API server with simulated controllers.
+//! - [`slo`]: SLO files (glidepath, Keptn, OpenSLO), scoring, error budgets and burn rates.
 //! - [`yaml`]: YAML with positions, shared by every file glidepath reads.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -21,6 +22,7 @@ pub mod headless;
 pub mod pipeline;
 pub mod report;
 pub mod sandbox;
+pub mod slo;
 pub mod steps;
 pub mod store;
 pub mod yaml;
