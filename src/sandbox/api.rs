@@ -120,6 +120,28 @@ impl Request {
     }
 }
 
+/// Answers 413 from the Content-Length alone, before reading a body that is too large.
+pub async fn refuse_oversized(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        let e = ApiError {
+            code: 413,
+            reason: "RequestEntityTooLarge",
+            message: format!("the request body is larger than {MAX_BODY} bytes"),
+            details: None,
+        };
+        return error_response(&e);
+    }
+    next.run(req).await
+}
+
 /// The JSON response with a status code.
 pub fn json_response(code: StatusCode, value: &Value) -> Response {
     (

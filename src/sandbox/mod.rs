@@ -596,7 +596,8 @@ impl Sandbox {
         let app = axum::Router::new()
             .fallback(api::handle)
             .with_state(cluster.clone())
-            .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY));
+            .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
+            .layer(axum::middleware::from_fn(api::refuse_oversized));
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("sandbox API server stopped: {e}");
