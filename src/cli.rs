@@ -95,8 +95,25 @@ enum SloCmd {
         #[arg(long, value_name = "FILE")]
         sli: Option<PathBuf>,
         /// SLI values as JSON: {"sli": number or null}.
-        #[arg(long, value_name = "FILE")]
-        values: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "prometheus",
+            conflicts_with = "prometheus"
+        )]
+        values: Option<PathBuf>,
+        /// Measure the SLIs on this Prometheus instead.
+        #[arg(long, value_name = "URL")]
+        prometheus: Option<String>,
+        /// With --prometheus: evaluate at this time (unix seconds or RFC 3339) instead of now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// With --prometheus: the window SLIs are measured over (`${window}`).
+        #[arg(long, default_value = "5m")]
+        window: String,
+        /// With --prometheus: a query variable (`${service}`, `${version}`...), repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
         /// Earlier evaluations, oldest first: [{"result": "pass", "sli_values": {...}}].
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
@@ -106,6 +123,32 @@ enum SloCmd {
         /// Exit 1 when the result is this bad or worse (for CI jobs).
         #[arg(long, value_name = "RESULT", value_parser = ["warning", "fail"])]
         fail_on: Option<String>,
+    },
+    /// Error budget and burn rates of an SLO's service level, from Prometheus.
+    Budget {
+        /// The SLO file (with a service level).
+        #[arg(long, value_name = "FILE")]
+        slo: PathBuf,
+        /// The Prometheus to ask.
+        #[arg(long, value_name = "URL")]
+        prometheus: String,
+        /// Compute at this time (unix seconds or RFC 3339) instead of now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// A query variable, repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prometheus recording and burn-rate alerting rules for an SLO's service level.
+    Rules {
+        /// The SLO file (with a service level).
+        slo: PathBuf,
+        /// A query variable, repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
     },
 }
 
@@ -326,18 +369,63 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                     slo,
                     sli,
                     values,
+                    prometheus,
+                    at,
+                    window,
+                    sets,
                     history,
                     json,
                     fail_on,
                 },
-        } => slo_eval(
-            &slo,
-            sli.as_deref(),
-            &values,
-            history.as_deref(),
-            json,
-            fail_on.as_deref(),
-        ),
+        } => {
+            let source = match (values, prometheus) {
+                (Some(v), _) => SliSource::File(v),
+                (None, Some(url)) => SliSource::Prometheus {
+                    url,
+                    at,
+                    window,
+                    sets: sets.into_iter().collect(),
+                },
+                (None, None) => return Err(bad_input("give --values FILE or --prometheus URL")),
+            };
+            slo_eval(
+                &slo,
+                sli.as_deref(),
+                source,
+                history.as_deref(),
+                json,
+                fail_on.as_deref(),
+            )
+            .await
+        }
+        Cmd::Slo {
+            command:
+                SloCmd::Budget {
+                    slo,
+                    prometheus,
+                    at,
+                    sets,
+                    json,
+                },
+        } => {
+            slo_budget(
+                &slo,
+                &prometheus,
+                at.as_deref(),
+                sets.into_iter().collect(),
+                json,
+            )
+            .await
+        }
+        Cmd::Slo {
+            command: SloCmd::Rules { slo, sets },
+        } => {
+            let model = crate::slo::Slo::load(&slo, None).map_err(|e| bad_input(e.to_string()))?;
+            let rules = crate::slo::live::rules(&model, &sets.into_iter().collect())
+                .map_err(|e| bad_input(format!("{}: {e}", slo.display())))?;
+            print!("{}", crate::yaml::to_yaml_string(&rules));
+            Ok(exit::OK)
+        }
         Cmd::Sandbox {
             command:
                 SandboxCmd::Serve {
@@ -453,10 +541,80 @@ async fn serve_sandbox(
     Ok(exit::OK)
 }
 
-fn slo_eval(
+/// Where `slo eval` gets its SLI values.
+enum SliSource {
+    File(PathBuf),
+    Prometheus {
+        url: String,
+        at: Option<String>,
+        window: String,
+        sets: BTreeMap<String, String>,
+    },
+}
+
+fn prometheus_error(e: crate::metrics::QueryError) -> Exit {
+    match e {
+        crate::metrics::QueryError::Config(_) => bad_input(e.to_string()),
+        crate::metrics::QueryError::Api { status, .. } if status == 400 || status == 422 => {
+            bad_input(e.to_string())
+        }
+        other => infra(other),
+    }
+}
+
+async fn slo_budget(
+    slo: &Path,
+    url: &str,
+    at: Option<&str>,
+    sets: BTreeMap<String, String>,
+    json: bool,
+) -> std::result::Result<i32, Exit> {
+    let model = crate::slo::Slo::load(slo, None).map_err(|e| bad_input(e.to_string()))?;
+    let at = at
+        .map(crate::slo::live::parse_time)
+        .transpose()
+        .map_err(bad_input)?;
+    let client = crate::metrics::Client::new(url).map_err(prometheus_error)?;
+    let budget = match crate::slo::live::budget_at(&model, &client, &sets, at).await {
+        Ok(b) => b,
+        Err(crate::slo::live::BudgetError::Query(e)) => return Err(prometheus_error(e)),
+        Err(e) => return Err(bad_input(format!("{}: {e}", slo.display()))),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&budget).map_err(infra)?);
+        return Ok(exit::OK);
+    }
+    println!("{}", budget.describe());
+    println!(
+        "{:<12} {:<8} {:>10} {:>10}  {:>7}  ALERT",
+        "WINDOWS", "SEVERITY", "LONG", "SHORT", "FACTOR"
+    );
+    let rate = |r: Option<f64>| {
+        r.map(|v| format!("{v:.2}x"))
+            .unwrap_or_else(|| "no data".into())
+    };
+    for b in &budget.burn_rates {
+        println!(
+            "{:<12} {:<8} {:>10} {:>10}  {:>6}x  {}",
+            format!(
+                "{}/{}",
+                pipeline::units::format_duration(b.pair.long),
+                pipeline::units::format_duration(b.pair.short)
+            ),
+            format!("{:?}", b.pair.severity).to_lowercase(),
+            rate(b.long_rate),
+            rate(b.short_rate),
+            b.pair.factor,
+            if b.firing { "FIRING" } else { "-" }
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn slo_eval(
     slo: &Path,
     sli: Option<&Path>,
-    values: &Path,
+    source: SliSource,
     history: Option<&Path>,
     json: bool,
     fail_on: Option<&str>,
@@ -476,40 +634,64 @@ fn slo_eval(
             ))
         })
     };
-    let raw = read_json(values, "values file")?;
-    let object = raw.as_object().ok_or_else(|| {
-        bad_input(format!(
-            "{}: expected an object such as {{\"error_ratio\": 0.01}}",
-            values.display()
-        ))
-    })?;
-    let mut sli_values = BTreeMap::new();
-    for (k, v) in object {
-        let value = match v {
-            serde_json::Value::Null => None,
-            serde_json::Value::Number(n) => n.as_f64(),
-            other => {
-                return Err(bad_input(format!(
-                    "{}: value of `{k}` must be a number or null, found {other}",
-                    values.display()
-                )));
-            }
-        };
-        sli_values.insert(k.clone(), value);
-    }
-    for o in &model.objectives {
-        if !sli_values.contains_key(&o.sli) {
-            let known: Vec<&str> = sli_values.keys().map(String::as_str).collect();
-            let hint = crate::yaml::closest(&o.sli, &known)
-                .map(|k| format!(" (the values file has `{k}`)"))
-                .unwrap_or_default();
-            return Err(bad_input(format!(
-                "{}: no value for SLI `{}`{hint}; give it a number, or null for no data",
-                values.display(),
-                o.sli
-            )));
+    let sli_values = match source {
+        SliSource::Prometheus {
+            url,
+            at,
+            window,
+            sets,
+        } => {
+            let at = at
+                .as_deref()
+                .map(crate::slo::live::parse_time)
+                .transpose()
+                .map_err(bad_input)?;
+            let window = pipeline::units::parse_duration(&window)
+                .map_err(|e| bad_input(format!("--window: {e}")))?;
+            let client = crate::metrics::Client::new(&url).map_err(prometheus_error)?;
+            crate::slo::live::measure(&model, &client, &sets, window, at)
+                .await
+                .map_err(prometheus_error)?
         }
-    }
+        SliSource::File(values) => {
+            let values = values.as_path();
+            let raw = read_json(values, "values file")?;
+            let object = raw.as_object().ok_or_else(|| {
+                bad_input(format!(
+                    "{}: expected an object such as {{\"error_ratio\": 0.01}}",
+                    values.display()
+                ))
+            })?;
+            let mut sli_values = BTreeMap::new();
+            for (k, v) in object {
+                let value = match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::Number(n) => n.as_f64(),
+                    other => {
+                        return Err(bad_input(format!(
+                            "{}: value of `{k}` must be a number or null, found {other}",
+                            values.display()
+                        )));
+                    }
+                };
+                sli_values.insert(k.clone(), value);
+            }
+            for o in &model.objectives {
+                if !sli_values.contains_key(&o.sli) {
+                    let known: Vec<&str> = sli_values.keys().map(String::as_str).collect();
+                    let hint = crate::yaml::closest(&o.sli, &known)
+                        .map(|k| format!(" (the values file has `{k}`)"))
+                        .unwrap_or_default();
+                    return Err(bad_input(format!(
+                        "{}: no value for SLI `{}`{hint}; give it a number, or null for no data",
+                        values.display(),
+                        o.sli
+                    )));
+                }
+            }
+            sli_values
+        }
+    };
     let history: Vec<HistoryEntry> = match history {
         Some(path) => serde_json::from_value(read_json(path, "history file")?)
             .map_err(|e| bad_input(format!("{}: expected [{{\"result\": \"pass\", \"sli_values\": {{...}}}}], oldest first: {e}", path.display())))?,

@@ -901,6 +901,35 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de> {
     }
 }
 
+/// Writes JSON as block-style YAML (for files people read: rules, manifests).
+pub fn to_yaml_string(value: &serde_json::Value) -> String {
+    fn convert(v: &serde_json::Value) -> yaml_rust2::Yaml {
+        use yaml_rust2::Yaml;
+        match v {
+            serde_json::Value::Null => Yaml::Null,
+            serde_json::Value::Bool(b) => Yaml::Boolean(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Yaml::Integer(i),
+                None => Yaml::Real(n.to_string()),
+            },
+            serde_json::Value::String(s) => Yaml::String(s.clone()),
+            serde_json::Value::Array(a) => Yaml::Array(a.iter().map(convert).collect()),
+            serde_json::Value::Object(o) => Yaml::Hash(
+                o.iter()
+                    .map(|(k, v)| (Yaml::String(k.clone()), convert(v)))
+                    .collect(),
+            ),
+        }
+    }
+    let mut out = String::new();
+    let mut emitter = yaml_rust2::YamlEmitter::new(&mut out);
+    if emitter.dump(&convert(value)).is_err() {
+        return value.to_string();
+    }
+    let body = out.strip_prefix("---\n").unwrap_or(&out).to_owned();
+    body + "\n"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

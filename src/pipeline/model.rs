@@ -131,7 +131,16 @@ pub struct Prometheus {
     /// Name of an environment variable holding a bearer token (never written to files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_env: Option<String>,
-    /// Extra request headers; values may name an environment variable as `env:NAME`.
+    /// A file holding a bearer token (a mounted service-account token, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<String>,
+    /// HTTP basic auth; the password comes from the environment or a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// Attempts after the first on 5xx answers and timeouts (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Extra request headers; a value `env:NAME` or `file:PATH` is read from there and never logged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// Per-query timeout.
@@ -143,6 +152,20 @@ pub struct Prometheus {
     /// Skip TLS verification (named so nobody sets it by accident).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_verify: bool,
+}
+
+/// Basic auth for Prometheus.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// An environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// A file holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
 }
 
 /// What the platform promises: versions, classes, CRDs and policies.

@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod criteria;
 mod formats;
+pub mod live;
 pub mod score;
 
 use std::collections::BTreeMap;
@@ -131,7 +132,8 @@ pub struct ServiceLevel {
 impl ServiceLevel {
     /// The error budget: 1 - target.
     pub fn budget(&self) -> f64 {
-        1.0 - self.target
+        // Rounded so 1 - 0.999 is 0.001, not 0.0010000000000000009, in rules and output.
+        ((1.0 - self.target) * 1e12).round() / 1e12
     }
 
     /// The PromQL error ratio over `range` (a Prometheus duration such as `1h`), from the

@@ -1,0 +1,459 @@
+//! Against a real Prometheus (Debian's package, started here on a loopback port), given 31
+//! days of history with `promtool tsdb create-blocks-from openmetrics`: SLI values, burn
+//! rates and the remaining budget agree with values computed here from the generated
+//! series; the generated rules pass `promtool check rules`, and the page alert fires on the
+//! fast burn while the healthy service stays quiet. Bad Prometheus answers never pass.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use glidepath::events::Verdict;
+use glidepath::metrics::{Client, QueryError};
+use glidepath::slo::{Slo, evaluate, live};
+
+const STEP: u64 = 60;
+const DAYS: u64 = 31;
+const TOTAL_RPS: f64 = 10.0;
+
+/// Errors per second for a service at a time: a steady 0.05%, and for `checkout` a fast
+/// burn of 5% over the last two hours.
+fn error_rps(service: &str, t: u64, end: u64) -> f64 {
+    if service == "checkout" && t > end - 2 * 3600 {
+        0.5
+    } else {
+        0.005
+    }
+}
+
+struct History {
+    end: u64,
+    /// (service, code) -> counter value at each timestamp.
+    counters: BTreeMap<(String, String), Vec<(u64, f64)>>,
+}
+
+fn generate(end: u64) -> History {
+    let start = end - DAYS * 86_400;
+    let mut counters = BTreeMap::new();
+    for service in ["checkout", "search"] {
+        let (mut ok, mut bad) = (0.0, 0.0);
+        let mut good_points = Vec::new();
+        let mut bad_points = Vec::new();
+        let mut t = start;
+        while t <= end {
+            let e = error_rps(service, t, end);
+            ok += (TOTAL_RPS - e) * STEP as f64;
+            bad += e * STEP as f64;
+            good_points.push((t, ok));
+            bad_points.push((t, bad));
+            t += STEP;
+        }
+        counters.insert((service.to_owned(), "200".to_owned()), good_points);
+        counters.insert((service.to_owned(), "500".to_owned()), bad_points);
+    }
+    History { end, counters }
+}
+
+impl History {
+    fn openmetrics(&self) -> String {
+        let mut out = String::from(
+            "# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\n",
+        );
+        for ((service, code), points) in &self.counters {
+            for (t, v) in points {
+                out.push_str(&format!(
+                    "http_requests_total{{service=\"{service}\",code=\"{code}\"}} {v} {t}\n"
+                ));
+            }
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+
+    /// The error ratio Prometheus computes for `rate(errors[w]) / rate(all[w])` at the end:
+    /// extrapolation is the same for both series, so it is the ratio of the increases between
+    /// the first and last samples inside the window (closed at both ends in Prometheus 2.x).
+    fn ratio(&self, service: &str, window: u64) -> f64 {
+        let inc = |code: &str| {
+            let pts = &self.counters[&(service.to_owned(), code.to_owned())];
+            let inside: Vec<&(u64, f64)> = pts
+                .iter()
+                .filter(|(t, _)| *t >= self.end - window && *t <= self.end)
+                .collect();
+            inside.last().unwrap().1 - inside.first().unwrap().1
+        };
+        let (bad, good) = (inc("500"), inc("200"));
+        bad / (bad + good)
+    }
+}
+
+struct Prom {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prom {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_prometheus(history: &History, rules: Option<&str>) -> Prom {
+    assert!(
+        Command::new("prometheus").arg("--version").output().is_ok(),
+        "Debian's prometheus package is needed: apt-get install -y prometheus (.ci/run does it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let om = dir.path().join("history.om");
+    std::fs::write(&om, history.openmetrics()).unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new("promtool")
+        .args([
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--max-block-duration=720h",
+        ])
+        .arg(&om)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut config = String::from("global:\n  scrape_interval: 15s\n  evaluation_interval: 1s\n");
+    if let Some(rules) = rules {
+        let path = dir.path().join("rules.yaml");
+        std::fs::write(&path, rules).unwrap();
+        config.push_str(&format!("rule_files:\n  - {}\n", path.display()));
+    }
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg("--storage.tsdb.retention.time=90d")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking_get_ok(&format!("{url}/-/ready")).is_err() {
+        assert!(Instant::now() < deadline, "Prometheus did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Prom {
+        child,
+        url,
+        _dir: dir,
+    }
+}
+
+mod reqwest {
+    /// A readiness probe without an async runtime.
+    pub fn blocking_get_ok(url: &str) -> Result<(), ()> {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").ok_or(())?;
+        let (host, path) = rest.split_once('/').ok_or(())?;
+        let mut s = std::net::TcpStream::connect(host).map_err(|_| ())?;
+        s.write_all(format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+            .map_err(|_| ())?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).map_err(|_| ())?;
+        if buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+}
+
+fn now_minute() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    now - now % STEP - STEP
+}
+
+fn close(a: f64, b: f64) -> bool {
+    ((a - b) / b).abs() < 1e-9
+}
+
+const SLO: &str = r#"apiVersion: glidepath/v1
+kind: SLO
+metadata:
+  name: SERVICE
+spec:
+  slis:
+    error_ratio: sum(rate(http_requests_total{service="${service}",code=~"5.."}[${window}])) / sum(rate(http_requests_total{service="${service}"}[${window}]))
+  objectives:
+    - sli: error_ratio
+      pass: ["<=0.01"]
+      key: true
+  serviceLevel:
+    bad: sum(rate(http_requests_total{service="${service}",code=~"5.."}[${window}]))
+    total: sum(rate(http_requests_total{service="${service}"}[${window}]))
+    target: 99.9%
+    window: 30d
+"#;
+
+fn slo_for(dir: &Path, service: &str) -> Slo {
+    let path = dir.join(format!("{service}.yaml"));
+    std::fs::write(&path, SLO.replace("SERVICE", service)).unwrap();
+    Slo::load(&path, None).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sli_values_budget_burn_rates_and_alerts_match_the_generated_history() {
+    let history = generate(now_minute());
+    let dir = tempfile::tempdir().unwrap();
+    let checkout = slo_for(dir.path(), "checkout");
+    let search = slo_for(dir.path(), "search");
+    let mut groups = Vec::new();
+    for (slo, service) in [(&checkout, "checkout"), (&search, "search")] {
+        let vars = BTreeMap::from([("service".to_owned(), service.to_owned())]);
+        groups.push(live::rules(slo, &vars).unwrap()["groups"][0].clone());
+    }
+    let rules = glidepath::yaml::to_yaml_string(&serde_json::json!({ "groups": groups }));
+    let rules_path = dir.path().join("rules.yaml");
+    std::fs::write(&rules_path, &rules).unwrap();
+    let check = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&rules_path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let prom = start_prometheus(&history, Some(&rules));
+    let client = Client::new(&prom.url).unwrap();
+    let at = Some(history.end as f64);
+    let vars = BTreeMap::from([("service".to_owned(), "checkout".to_owned())]);
+
+    // The SLI over 5m: the fast burn, 5%.
+    let values = live::measure(&checkout, &client, &vars, Duration::from_secs(300), at)
+        .await
+        .unwrap();
+    let measured = values["error_ratio"].unwrap();
+    assert!(
+        close(measured, history.ratio("checkout", 300)),
+        "{measured} vs {}",
+        history.ratio("checkout", 300)
+    );
+    let evaluation = evaluate(&checkout, &values, &[]);
+    assert_eq!(evaluation.result, Verdict::Fail);
+
+    // Budget and every burn-rate window.
+    let budget = live::budget_at(&checkout, &client, &vars, at)
+        .await
+        .unwrap();
+    let expected_consumed = history.ratio("checkout", 30 * 86_400) / 0.001;
+    assert!(
+        close(budget.consumed.unwrap(), expected_consumed),
+        "{:?} vs {expected_consumed}",
+        budget.consumed
+    );
+    assert!(close(budget.remaining.unwrap(), 1.0 - expected_consumed));
+    for check in &budget.burn_rates {
+        for (rate, window) in [
+            (check.long_rate, check.pair.long),
+            (check.short_rate, check.pair.short),
+        ] {
+            let expected = history.ratio("checkout", window.as_secs()) / 0.001;
+            assert!(
+                close(rate.unwrap(), expected),
+                "{window:?}: {rate:?} vs {expected}"
+            );
+        }
+    }
+    assert!(budget.burn_rates[0].firing, "1h/5m burn at 50x pages");
+
+    let quiet = live::budget_at(
+        &search,
+        &client,
+        &BTreeMap::from([("service".to_owned(), "search".to_owned())]),
+        at,
+    )
+    .await
+    .unwrap();
+    assert!(
+        quiet.burn_rates.iter().all(|b| !b.firing),
+        "a steady 0.05% burns at 0.5x"
+    );
+    assert!(close(quiet.remaining.unwrap(), 0.5));
+
+    // The rules, evaluated live by Prometheus, fire the page for checkout only.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let firing = loop {
+        let alerts = client
+            .query("ALERTS{alertstate=\"firing\"}", None)
+            .await
+            .unwrap();
+        let names: Vec<String> = alerts
+            .iter()
+            .filter_map(|a| a.labels.get("alertname").cloned())
+            .collect();
+        if names.iter().any(|n| n == "CheckoutErrorBudgetBurnPage") || Instant::now() > deadline {
+            break names;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        firing.contains(&"CheckoutErrorBudgetBurnPage".to_owned()),
+        "{firing:?}"
+    );
+    assert!(
+        !firing.iter().any(|n| n.starts_with("Search")),
+        "{firing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_data_and_bad_queries_never_pass() {
+    let history = generate(now_minute());
+    let prom = start_prometheus(&history, None);
+    let client = Client::new(&prom.url).unwrap();
+    let at = Some(history.end as f64);
+    assert_eq!(
+        client
+            .value("sum(rate(http_requests_total{service=\"ghost\"}[5m]))", at)
+            .await
+            .unwrap(),
+        None,
+        "empty vector"
+    );
+    assert_eq!(
+        client.value("vector(0) / vector(0)", at).await.unwrap(),
+        None,
+        "NaN"
+    );
+    assert_eq!(
+        client.value("vector(1) / vector(0)", at).await.unwrap(),
+        None,
+        "+Inf"
+    );
+    match client.value("sum(rate(http_requests_total[5m]", at).await {
+        Err(QueryError::Api {
+            status, error_type, ..
+        }) => assert_eq!((status, error_type.as_str()), (400, "bad_data")),
+        other => panic!("expected bad_data, got {other:?}"),
+    }
+    match client.value("rate(http_requests_total[5m])", at).await {
+        Err(QueryError::BadResponse { detail, .. }) => {
+            assert!(detail.contains("returned 4 series"), "{detail}")
+        }
+        other => panic!("expected too many series, got {other:?}"),
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slo = slo_for(dir.path(), "ghost");
+    let values = live::measure(
+        &slo,
+        &client,
+        &BTreeMap::from([("service".to_owned(), "ghost".to_owned())]),
+        Duration::from_secs(300),
+        at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(evaluate(&slo, &values, &[]).result, Verdict::Error);
+}
+
+/// A server that answers like a broken Prometheus: HTML, 500s, or nothing.
+async fn broken(behaviour: &'static str) -> String {
+    use axum::http::StatusCode;
+    let app = axum::Router::new().fallback(move || async move {
+        match behaviour {
+            "html" => (StatusCode::OK, "<html><body>Login</body></html>").into_response_parts(),
+            "500" => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{\"status\":\"error\",\"errorType\":\"internal\",\"error\":\"boom\"}",
+            )
+                .into_response_parts(),
+            _ => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                (StatusCode::OK, "late").into_response_parts()
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+trait Parts {
+    fn into_response_parts(self) -> axum::response::Response;
+}
+
+impl Parts for (axum::http::StatusCode, &'static str) {
+    fn into_response_parts(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_prometheus_is_a_clear_error() {
+    let html = Client::new(&broken("html").await).unwrap();
+    match html.value("up", None).await {
+        Err(QueryError::BadResponse { detail, .. }) => assert!(
+            detail.starts_with("not the Prometheus API (the body starts \"<html>"),
+            "{detail}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let failing = Client::new(&broken("500").await).unwrap();
+    let started = Instant::now();
+    match failing.value("up", None).await {
+        Err(QueryError::Api {
+            status: 500, error, ..
+        }) => assert_eq!(error, "boom"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(200 + 400 + 800),
+        "5xx answers are retried with backoff"
+    );
+    let down = Client::new(&format!("http://127.0.0.1:{}", free_port())).unwrap();
+    assert!(matches!(
+        down.value("up", None).await,
+        Err(QueryError::Unreachable { .. })
+    ));
+    let settings = glidepath::pipeline::model::Prometheus {
+        url: broken("slow").await,
+        bearer_token_env: None,
+        bearer_token_file: None,
+        basic_auth: None,
+        retries: Some(0),
+        headers: BTreeMap::new(),
+        timeout: Some(glidepath::pipeline::units::Span(Duration::from_millis(300))),
+        ca_file: None,
+        insecure_skip_verify: false,
+    };
+    let slow = Client::from_settings(&settings).unwrap();
+    match slow.value("up", None).await {
+        Err(QueryError::Unreachable { reason, .. }) => assert_eq!(reason, "no answer in time"),
+        other => panic!("{other:?}"),
+    }
+}
