@@ -64,6 +64,9 @@ enum Cmd {
         /// How many runs to list.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Mark RUN's SLO evaluations invalid, so later comparisons leave them out.
+        #[arg(long, requires = "run")]
+        invalidate: bool,
     },
     /// Print the JSON Schema of pipeline files.
     Schema,
@@ -304,6 +307,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 stage: args.stage,
                 auto_approve: args.flags.auto_approve,
                 resumed: None,
+                journal: Some(journal_path.clone()),
             };
             drive(p, &journal_path, run, 1, options, &args.flags).await
         }
@@ -341,6 +345,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 stage: record.stage.clone(),
                 auto_approve: flags.auto_approve,
                 resumed: Some(Resumed::from_events(&events)),
+                journal: Some(journal_path.clone()),
             };
             drive(p, &journal_path, run, next_seq, options, &flags).await
         }
@@ -358,6 +363,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 stage: None,
                 auto_approve: flags.auto_approve,
                 resumed: None,
+                journal: Some(journal_path.clone()),
             };
             let code = drive(p, &journal_path, run, 1, options, &flags).await;
             let _ = std::fs::remove_dir_all(&dir);
@@ -437,7 +443,21 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
         } => serve_sandbox(port, kubeconfig_out, state, &preset).await,
         Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
         Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
-        Cmd::History { run, json, limit } => history(&journal_path, run, json, limit),
+        Cmd::History {
+            run: Some(run),
+            invalidate: true,
+            ..
+        } => {
+            let store = Store::open(&journal_path).map_err(infra)?;
+            let n = store
+                .invalidate(run)
+                .map_err(|e| bad_input(e.to_string()))?;
+            println!("run {run}: {n} evaluation(s) marked invalid; comparisons leave them out");
+            Ok(exit::OK)
+        }
+        Cmd::History {
+            run, json, limit, ..
+        } => history(&journal_path, run, json, limit),
     }
 }
 

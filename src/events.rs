@@ -185,6 +185,19 @@ impl Evidence {
     }
 }
 
+/// An SLO evaluation as the journal keeps it, per service and stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationRecord {
+    /// The service evaluated.
+    pub service: String,
+    /// The result.
+    pub result: Verdict,
+    /// The total score.
+    pub score: f64,
+    /// Every SLI value (None: no data).
+    pub sli_values: std::collections::BTreeMap<String, Option<f64>>,
+}
+
 /// A stage as announced at the start of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StagePlan {
@@ -273,6 +286,9 @@ pub enum Event {
         /// The checks behind the verdict.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         evidence: Vec<Evidence>,
+        /// An SLO evaluation's values, kept as history for relative criteria.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evaluation: Option<EvaluationRecord>,
     },
     /// A line of output from a step.
     Log {

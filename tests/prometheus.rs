@@ -457,3 +457,77 @@ async fn a_broken_prometheus_is_a_clear_error() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_pipeline_gates_on_slos_and_the_error_budget_and_keeps_history() {
+    let history = generate(now_minute());
+    let prom = start_prometheus(&history, None);
+    let home = tempfile::tempdir().unwrap();
+    for service in ["checkout", "search"] {
+        let slo = SLO
+            .replace("SERVICE", service)
+            .replace("${service}", service);
+        std::fs::write(home.path().join(format!("{service}.yaml")), slo).unwrap();
+    }
+    let pipeline = format!(
+        r#"apiVersion: glidepath/v1
+kind: Pipeline
+metadata: {{ name: shop }}
+spec:
+  prometheus: {{ url: "{url}" }}
+  stages:
+    - name: search
+      steps:
+        - name: slo
+          evaluate: {{ slo: search.yaml, window: 5m }}
+        - name: budget
+          gate: {{ errorBudget: {{ slo: search.yaml, minRemaining: 25%, maxBurnRate: 10 }} }}
+    - name: checkout
+      steps:
+        - name: budget
+          gate: {{ errorBudget: {{ slo: checkout.yaml, minRemaining: 25%, maxBurnRate: 10 }} }}
+"#,
+        url = prom.url
+    );
+    let path = home.path().join("shop.yaml");
+    std::fs::write(&path, pipeline).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_glidepath"))
+            .args(args)
+            .env("GLIDEPATH_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["run", path.to_str().unwrap(), "--headless"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the checkout budget burns too fast: {stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&run(&["history", "1", "--json"]).stdout).unwrap();
+    let step = |stage: usize, i: usize| report["stages"][stage]["steps"][i].clone();
+    assert_eq!(step(0, 0)["verdict"], "pass", "{}", step(0, 0));
+    assert!(
+        step(0, 0)["evidence"][0]["query"]
+            .as_str()
+            .is_some_and(|q| q.contains("service=\"search\"")),
+        "{}",
+        step(0, 0)
+    );
+    assert_eq!(step(0, 1)["verdict"], "pass", "{}", step(0, 1));
+    let held = step(1, 0);
+    assert_eq!(held["verdict"], "fail", "{held}");
+    assert!(
+        held["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("release held: burn rate 1h 50.00x")),
+        "{held}"
+    );
+    let out = run(&["history", "1", "--invalidate"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "run 1: 1 evaluation(s) marked invalid; comparisons leave them out"
+    );
+}

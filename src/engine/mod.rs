@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub auto_approve: bool,
     /// What an interrupted run had already done (from the journal).
     pub resumed: Option<Resumed>,
+    /// The journal file, where steps find evaluation history.
+    pub journal: Option<std::path::PathBuf>,
 }
 
 /// A run in progress: send commands, watch events, await the outcome.
@@ -335,6 +337,7 @@ impl Engine {
                 verdict: result.verdict,
                 summary: result.summary,
                 evidence: result.evidence,
+                evaluation: result.evaluation,
             })?;
             self.prior.push(PriorOutcome {
                 stage: stage.name.clone(),
@@ -394,6 +397,7 @@ impl Engine {
             verdict: None,
             summary,
             evidence: Vec::new(),
+            evaluation: None,
         })
     }
 
@@ -477,6 +481,10 @@ impl Engine {
             paused: self.paused_rx.clone(),
             auto_approve: self.options.auto_approve,
             prior: self.prior.clone(),
+            service: self.pipeline.service.clone(),
+            prometheus: stage.prometheus.clone(),
+            vars: self.pipeline.query_vars(stage),
+            journal: self.options.journal.clone(),
         };
         (ctx, phase_rx, sig_tx)
     }

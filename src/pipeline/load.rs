@@ -328,6 +328,20 @@ impl Validator<'_> {
                 }
                 steps.push(step);
             }
+            let has_prometheus = stage.prometheus.is_some() || file.spec.prometheus.is_some();
+            for step in &steps {
+                let needs = matches!(&step.kind, StepKind::Evaluate(_))
+                    || matches!(&step.kind, StepKind::Gate(g) if g.error_budget.is_some());
+                if needs && !has_prometheus {
+                    return Err(self.err(
+                        step.pos,
+                        format!(
+                            "step `{}` reads Prometheus, but stage `{}` has none; set spec.prometheus or the stage's prometheus",
+                            step.name, stage.name.value
+                        ),
+                    ));
+                }
+            }
             earlier.push((
                 stage.name.value.clone(),
                 steps.iter().map(|s| s.name.clone()).collect(),

@@ -191,6 +191,24 @@ impl Pipeline {
             .find(|s| s.name == step)
     }
 
+    /// Variables for query templates in a stage: the pipeline's variables (with `--set`),
+    /// then `service`, `stage` and the target's `namespace`.
+    pub fn query_vars(&self, stage: &Stage) -> BTreeMap<String, String> {
+        let mut vars = self.file.spec.variables.clone();
+        vars.extend(self.sets.clone());
+        vars.insert("service".into(), self.service.clone());
+        vars.insert("stage".into(), stage.name.clone());
+        let namespace = match &stage.target {
+            Some(Target::Cluster(c)) => c.namespace.clone(),
+            _ => None,
+        };
+        vars.insert(
+            "namespace".into(),
+            namespace.unwrap_or_else(|| "default".into()),
+        );
+        vars
+    }
+
     /// The plan, as `glidepath check` prints it.
     pub fn plan(&self) -> String {
         let mut out = format!("pipeline {} (service {})\n", self.name, self.service);

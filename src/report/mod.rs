@@ -195,6 +195,7 @@ impl Report {
                 verdict,
                 summary,
                 evidence,
+                ..
             } => {
                 if let Some(s) = self.step_mut(stage, step) {
                     s.status = *status;

@@ -3,6 +3,7 @@
 
 pub mod approval;
 pub mod command;
+pub mod evaluate;
 pub mod gate;
 pub mod http;
 pub mod pause;
@@ -134,6 +135,14 @@ pub struct StepCtx {
     pub auto_approve: bool,
     /// Outcomes of the steps that ran before this one, in order.
     pub prior: Vec<PriorOutcome>,
+    /// The service the pipeline releases.
+    pub service: String,
+    /// The stage's Prometheus, if any.
+    pub prometheus: Option<crate::pipeline::model::Prometheus>,
+    /// Query variables: `service`, `namespace`, `stage` and the pipeline's variables.
+    pub vars: std::collections::BTreeMap<String, String>,
+    /// The journal, for evaluation history (None in engine tests).
+    pub journal: Option<PathBuf>,
 }
 
 /// How a step ended, as the step reports it.
@@ -149,6 +158,8 @@ pub struct StepResult {
     pub evidence: Vec<Evidence>,
     /// The failure came from the platform (cluster, Prometheus), not from the release.
     pub infra_error: bool,
+    /// An SLO evaluation to keep as history.
+    pub evaluation: Option<crate::events::EvaluationRecord>,
 }
 
 impl StepResult {
@@ -160,6 +171,7 @@ impl StepResult {
             summary: summary.into(),
             evidence: Vec::new(),
             infra_error: false,
+            evaluation: None,
         }
     }
 
@@ -171,6 +183,7 @@ impl StepResult {
             summary: summary.into(),
             evidence: Vec::new(),
             infra_error: false,
+            evaluation: None,
         }
     }
 
@@ -182,6 +195,7 @@ impl StepResult {
             summary: summary.into(),
             evidence,
             infra_error: false,
+            evaluation: None,
         }
     }
 }
@@ -192,7 +206,11 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
         StepKind::Command(c) => command::run(c, ctx).await,
         StepKind::Http(suite) => http::run(suite, ctx).await,
         StepKind::Approval(a) => approval::run(a, ctx).await,
-        StepKind::Gate(g) if g.error_budget.is_none() => gate::run(g, ctx),
+        StepKind::Gate(g) => match &g.error_budget {
+            Some(b) => evaluate::budget_gate(b, ctx).await,
+            None => gate::run(g, ctx),
+        },
+        StepKind::Evaluate(e) => evaluate::run(e, ctx).await,
         StepKind::Pause(p) => pause::run(p, ctx).await,
         other => StepResult {
             status: Status::Failed,
@@ -203,6 +221,7 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
             ),
             evidence: Vec::new(),
             infra_error: true,
+            evaluation: None,
         },
     }
 }

@@ -96,6 +96,19 @@ CREATE TABLE IF NOT EXISTS gate_results (
     verdict TEXT NOT NULL,
     evidence TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    service TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    step TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    result TEXT NOT NULL,
+    score REAL NOT NULL,
+    sli_values TEXT NOT NULL,
+    invalid INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS evaluations_by_service ON evaluations (service, stage, id);
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id INTEGER NOT NULL,
@@ -320,6 +333,56 @@ impl Store {
         Ok(out)
     }
 
+    /// Earlier SLO evaluations of a service in a stage, oldest first, invalid ones marked.
+    pub fn evaluations(
+        &self,
+        service: &str,
+        stage: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::slo::HistoryEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT result, sli_values, invalid FROM evaluations WHERE service = ?1 AND stage = ?2 ORDER BY id DESC LIMIT ?3")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![service, stage, limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (result, values, invalid) = row.map_err(self.sql())?;
+            let result = match result.as_str() {
+                "pass" => crate::events::Verdict::Pass,
+                "warning" => crate::events::Verdict::Warning,
+                "fail" => crate::events::Verdict::Fail,
+                _ => crate::events::Verdict::Error,
+            };
+            out.push(crate::slo::HistoryEntry {
+                result,
+                sli_values: serde_json::from_str(&values).unwrap_or_default(),
+                invalid,
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Marks a run's evaluations invalid: comparisons leave them out. Returns how many.
+    pub fn invalidate(&self, run: i64) -> Result<usize> {
+        self.run(run)?;
+        self.conn
+            .execute(
+                "UPDATE evaluations SET invalid = 1 WHERE run_id = ?1",
+                [run],
+            )
+            .map_err(self.sql())
+    }
+
     /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -374,7 +437,7 @@ pub fn now_ms() -> i64 {
 type Ack = mpsc::SyncSender<std::result::Result<(), String>>;
 
 enum Msg {
-    Append(Envelope, Option<Ack>),
+    Append(Box<Envelope>, Option<Ack>),
     Stop,
 }
 
@@ -404,7 +467,7 @@ impl Journal {
     pub fn append_durable(&self, env: Envelope) -> Result<()> {
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
         self.tx
-            .send(Msg::Append(env, Some(ack_tx)))
+            .send(Msg::Append(Box::new(env), Some(ack_tx)))
             .map_err(|e| StoreError::Writer(e.to_string()))?;
         // Blocking on purpose: the engine must not act before the commit, and an async wait
         // would let paused test clocks jump ahead while the disk works.
@@ -418,7 +481,7 @@ impl Journal {
     /// Queues an event; it is committed with the next batch.
     pub fn append(&self, env: Envelope) -> Result<()> {
         self.tx
-            .send(Msg::Append(env, None))
+            .send(Msg::Append(Box::new(env), None))
             .map_err(|e| StoreError::Writer(e.to_string()))
     }
 }
@@ -460,7 +523,10 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: String) {
     }
 }
 
-fn write_batch(conn: &mut Connection, batch: &[(Envelope, Option<Ack>)]) -> rusqlite::Result<()> {
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[(Box<Envelope>, Option<Ack>)],
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
@@ -495,12 +561,19 @@ fn write_batch(conn: &mut Connection, batch: &[(Envelope, Option<Ack>)]) -> rusq
                     step,
                     verdict: Some(v),
                     evidence,
+                    evaluation,
                     ..
                 } => {
                     tx.execute(
                         "INSERT INTO gate_results (run_id, stage, step, at_ms, verdict, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         params![env.run, stage, step, env.at_ms, v.word(), serde_json::to_string(evidence).unwrap_or_default()],
                     )?;
+                    if let Some(e) = evaluation {
+                        tx.execute(
+                            "INSERT INTO evaluations (run_id, service, stage, step, at_ms, result, score, sli_values) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            params![env.run, e.service, stage, step, env.at_ms, e.result.word(), e.score, serde_json::to_string(&e.sli_values).unwrap_or_default()],
+                        )?;
+                    }
                 }
                 Event::RunFinished {
                     status, exit_code, ..

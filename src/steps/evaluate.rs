@@ -1,0 +1,194 @@
+//! `evaluate` (an SLO quality gate fed by Prometheus) and `gate: { errorBudget }` (hold a
+//! release while too little budget remains or it burns too fast). No data is an `error`.
+
+use std::time::Duration;
+
+use super::{StepCtx, StepResult};
+use crate::events::{EvaluationRecord, Evidence, Verdict};
+use crate::metrics::Client;
+use crate::pipeline::model::{ErrorBudgetGate, EvaluateStep};
+use crate::pipeline::units::format_duration;
+use crate::slo::{Slo, evaluate, live};
+
+/// How many earlier evaluations are read for relative criteria (Keptn compares at most a few).
+const HISTORY: usize = 50;
+
+fn infra(summary: String) -> StepResult {
+    StepResult {
+        infra_error: true,
+        ..StepResult::judged(Verdict::Error, summary, Vec::new())
+    }
+}
+
+fn setup(ctx: &StepCtx, slo: &str, sli: Option<&str>) -> Result<(Slo, Client), StepResult> {
+    let path = ctx.base_dir.join(slo);
+    let sli = sli.map(|s| ctx.base_dir.join(s));
+    let model = Slo::load(&path, sli.as_deref())
+        .map_err(|e| StepResult::judged(Verdict::Error, e.to_string(), Vec::new()))?;
+    let settings = ctx.prometheus.as_ref().ok_or_else(|| {
+        StepResult::judged(
+            Verdict::Error,
+            format!("stage {} has no prometheus to query", ctx.stage),
+            Vec::new(),
+        )
+    })?;
+    let client = Client::from_settings(settings).map_err(|e| infra(e.to_string()))?;
+    Ok((model, client))
+}
+
+/// Runs an SLO evaluation and keeps it as history.
+pub async fn run(e: &EvaluateStep, ctx: &mut StepCtx) -> StepResult {
+    let (slo, client) = match setup(ctx, &e.slo.value, e.sli.as_ref().map(|s| s.value.as_str())) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let window = e
+        .window
+        .map(|w| w.get())
+        .unwrap_or(Duration::from_secs(300));
+    let history = match &ctx.journal {
+        Some(path) => crate::store::Store::open(path)
+            .and_then(|s| s.evaluations(&ctx.service, &ctx.stage, HISTORY))
+            .unwrap_or_else(|err| {
+                ctx.io.log(
+                    "evaluate",
+                    format!("cannot read earlier evaluations ({err}); comparing with none"),
+                );
+                Vec::new()
+            }),
+        None => Vec::new(),
+    };
+    let values = match live::measure(&slo, &client, &ctx.vars, window, None).await {
+        Ok(v) => v,
+        Err(err) => return infra(format!("measuring {} failed: {err}", slo.name)),
+    };
+    let evaluation = evaluate(&slo, &values, &history);
+    for o in &evaluation.objectives {
+        ctx.io.log(
+            "evaluate",
+            format!(
+                "{} = {} → {:?}",
+                o.display_name,
+                o.value
+                    .map(|v| format!("{v}"))
+                    .unwrap_or_else(|| "no data".into()),
+                o.status
+            )
+            .to_lowercase(),
+        );
+    }
+    let summary = format!(
+        "{} over {}: score {:.1}, {} ({})",
+        slo.name,
+        format_duration(window),
+        evaluation.score,
+        evaluation.result,
+        evaluation.message
+    );
+    let mut result = StepResult::judged(evaluation.result, summary, evaluation.evidence());
+    result.evaluation = Some(EvaluationRecord {
+        service: ctx.service.clone(),
+        result: evaluation.result,
+        score: evaluation.score,
+        sli_values: values,
+    });
+    result
+}
+
+/// Holds the release when the budget is too low or burns too fast.
+pub async fn budget_gate(g: &ErrorBudgetGate, ctx: &mut StepCtx) -> StepResult {
+    let (slo, client) = match setup(ctx, &g.slo.value, None) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let budget = match live::budget_at(&slo, &client, &ctx.vars, None).await {
+        Ok(b) => b,
+        Err(live::BudgetError::Query(err)) => {
+            return infra(format!("error budget of {}: {err}", slo.name));
+        }
+        Err(err) => {
+            return StepResult::judged(
+                Verdict::Error,
+                format!("{}: {err}", g.slo.value),
+                Vec::new(),
+            );
+        }
+    };
+    let mut evidence = Vec::new();
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    let remaining_verdict = match (budget.remaining, g.min_remaining) {
+        (None, _) => Verdict::Error,
+        (Some(r), Some(min)) if r < min.fraction() => Verdict::Fail,
+        _ => Verdict::Pass,
+    };
+    let mut e = Evidence::new(
+        "budget remaining",
+        remaining_verdict,
+        budget
+            .remaining
+            .map(pct)
+            .unwrap_or_else(|| "no data".into()),
+    );
+    if let Some(min) = g.min_remaining {
+        e = e.expected(format!(">= {min}"));
+    }
+    evidence.push(e.detail(budget.describe()));
+    for b in &budget.burn_rates {
+        let over_limit = g
+            .max_burn_rate
+            .is_some_and(|max| b.long_rate.is_some_and(|r| r > max));
+        let verdict = if b.long_rate.is_none() {
+            Verdict::Error
+        } else if over_limit {
+            Verdict::Fail
+        } else if b.firing {
+            Verdict::Warning
+        } else {
+            Verdict::Pass
+        };
+        let rate = |r: Option<f64>| {
+            r.map(|v| format!("{v:.2}x"))
+                .unwrap_or_else(|| "no data".into())
+        };
+        let mut line = Evidence::new(
+            format!("burn rate {}", format_duration(b.pair.long)),
+            verdict,
+            rate(b.long_rate),
+        )
+        .detail(format!(
+            "{} window {}; alert at {}x on both",
+            format_duration(b.pair.short),
+            rate(b.short_rate),
+            b.pair.factor
+        ));
+        if let Some(max) = g.max_burn_rate {
+            line = line.expected(format!("<= {max}x"));
+        }
+        evidence.push(line);
+    }
+    let verdict = evidence
+        .iter()
+        .map(|e| e.verdict)
+        .max()
+        .unwrap_or(Verdict::Error);
+    // A pair firing is a warning unless the gate set its own limit; failing is for limits.
+    let summary = match verdict {
+        Verdict::Pass => format!(
+            "budget {} left, burning within limits",
+            budget.remaining.map(pct).unwrap_or_default()
+        ),
+        Verdict::Warning => "burn-rate alert firing; within the gate's limits".to_owned(),
+        Verdict::Fail => {
+            let failing: Vec<String> = evidence
+                .iter()
+                .filter(|e| e.verdict == Verdict::Fail)
+                .map(|e| format!("{} {}", e.check, e.value.clone().unwrap_or_default()))
+                .collect();
+            format!("release held: {}", failing.join(", "))
+        }
+        Verdict::Error => {
+            "no data for the error budget: a gate never passes on missing data".to_owned()
+        }
+    };
+    StepResult::judged(verdict, summary, evidence)
+}
