@@ -27,7 +27,30 @@ fn error_rps(service: &str, t: u64, end: u64) -> f64 {
     }
 }
 
+/// `payments` runs two versions for the last three hours: v1 fails 0.1% of requests, v2
+/// (the canary) 4%.
+fn versions(end: u64) -> Vec<(String, String, Vec<(u64, f64)>)> {
+    let mut out = Vec::new();
+    for (version, ratio) in [("v1", 0.001), ("v2", 0.04)] {
+        let (mut ok, mut bad) = (0.0, 0.0);
+        let (mut good_points, mut bad_points) = (Vec::new(), Vec::new());
+        let mut t = end - 3 * 3600;
+        while t <= end {
+            ok += TOTAL_RPS * (1.0 - ratio) * STEP as f64;
+            bad += TOTAL_RPS * ratio * STEP as f64;
+            good_points.push((t, ok));
+            bad_points.push((t, bad));
+            t += STEP;
+        }
+        out.push((version.to_owned(), "200".to_owned(), good_points));
+        out.push((version.to_owned(), "500".to_owned(), bad_points));
+    }
+    out
+}
+
 struct History {
+    /// payments: (version, code, points).
+    versions: Vec<(String, String, Vec<(u64, f64)>)>,
     end: u64,
     /// (service, code) -> counter value at each timestamp.
     counters: BTreeMap<(String, String), Vec<(u64, f64)>>,
@@ -52,7 +75,11 @@ fn generate(end: u64) -> History {
         counters.insert((service.to_owned(), "200".to_owned()), good_points);
         counters.insert((service.to_owned(), "500".to_owned()), bad_points);
     }
-    History { end, counters }
+    History {
+        end,
+        counters,
+        versions: versions(end),
+    }
 }
 
 impl History {
@@ -65,6 +92,11 @@ impl History {
                 out.push_str(&format!(
                     "http_requests_total{{service=\"{service}\",code=\"{code}\"}} {v} {t}\n"
                 ));
+            }
+        }
+        for (version, code, points) in &self.versions {
+            for (t, v) in points {
+                out.push_str(&format!("http_requests_total{{service=\"payments\",version=\"{version}\",code=\"{code}\"}} {v} {t}\n"));
             }
         }
         out.push_str("# EOF\n");
@@ -362,7 +394,10 @@ async fn no_data_and_bad_queries_never_pass() {
     }
     match client.value("rate(http_requests_total[5m])", at).await {
         Err(QueryError::BadResponse { detail, .. }) => {
-            assert!(detail.contains("returned 4 series"), "{detail}")
+            assert!(
+                detail.contains("series; an SLI must return one (aggregate it with sum or max)"),
+                "{detail}"
+            )
         }
         other => panic!("expected too many series, got {other:?}"),
     }
@@ -478,6 +513,8 @@ spec:
   stages:
     - name: search
       steps:
+        - name: rules
+          monitoring: {{ slo: search.yaml, output: search-rules.yaml }}
         - name: slo
           evaluate: {{ slo: search.yaml, window: 5m }}
         - name: budget
@@ -508,6 +545,22 @@ spec:
     let report: serde_json::Value =
         serde_json::from_slice(&run(&["history", "1", "--json"]).stdout).unwrap();
     let step = |stage: usize, i: usize| report["stages"][stage]["steps"][i].clone();
+    assert_eq!(step(0, 0)["status"], "passed", "{}", step(0, 0));
+    let check = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(home.path().join("search-rules.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // The monitoring step came first in the search stage.
+    let step = |stage: usize, i: usize| {
+        report["stages"][stage]["steps"][i + usize::from(stage == 0)].clone()
+    };
     assert_eq!(step(0, 0)["verdict"], "pass", "{}", step(0, 0));
     assert!(
         step(0, 0)["evidence"][0]["query"]
@@ -530,4 +583,112 @@ spec:
         String::from_utf8_lossy(&out.stdout).trim(),
         "run 1: 1 evaluation(s) marked invalid; comparisons leave them out"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_and_stable_are_measured_side_by_side() {
+    let history = generate(now_minute());
+    let prom = start_prometheus(&history, None);
+    let client = Client::new(&prom.url).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: glidepath/v1\nkind: SLO\nmetadata: { name: payments }\nspec:\n  slis:\n    error_ratio: sum(rate(http_requests_total{service=\"payments\",version=\"${version}\",code=~\"5..\"}[${window}])) / sum(rate(http_requests_total{service=\"payments\",version=\"${version}\"}[${window}]))\n  objectives:\n    - sli: error_ratio\n      pass: [\"<=0.01\"]\n",
+    )
+    .unwrap();
+    let slo = Slo::load(&path, None).unwrap();
+    let cmp = live::compare_versions(
+        &slo,
+        &client,
+        &BTreeMap::new(),
+        Duration::from_secs(300),
+        "v2",
+        "v1",
+        Some(history.end as f64),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cmp.len(), 1);
+    assert!(close(cmp[0].canary.unwrap(), 0.04), "{cmp:?}");
+    assert!(close(cmp[0].stable.unwrap(), 0.001), "{cmp:?}");
+}
+
+#[test]
+fn slo_eval_and_budget_commands_read_prometheus() {
+    let history = generate(now_minute());
+    let prom = start_prometheus(&history, None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkout.yaml");
+    std::fs::write(&path, SLO.replace("SERVICE", "checkout")).unwrap();
+    let at = history.end.to_string();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_glidepath"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let p = path.to_str().unwrap();
+    let out = run(&[
+        "slo",
+        "eval",
+        "--slo",
+        p,
+        "--prometheus",
+        &prom.url,
+        "--at",
+        &at,
+        "--set",
+        "service=checkout",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["result"], "fail");
+    assert!(close(
+        doc["objectives"][0]["value"].as_f64().unwrap(),
+        history.ratio("checkout", 300)
+    ));
+    let out = run(&[
+        "slo",
+        "budget",
+        "--slo",
+        p,
+        "--prometheus",
+        &prom.url,
+        "--at",
+        &at,
+        "--set",
+        "service=checkout",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["window"], "30d");
+    assert_eq!(doc["burn_rates"][0]["long"], "1h");
+    assert_eq!(doc["burn_rates"][0]["firing"], true);
+    let out = run(&[
+        "slo",
+        "budget",
+        "--slo",
+        p,
+        "--prometheus",
+        &format!("http://127.0.0.1:{}", free_port()),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "Prometheus down is an infrastructure error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach Prometheus"));
 }

@@ -55,6 +55,47 @@ pub async fn measure(
     Ok(out)
 }
 
+/// One SLI measured for the canary and for stable (the `${version}` variable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionComparison {
+    /// The SLI.
+    pub sli: String,
+    /// The canary's value.
+    pub canary: Option<f64>,
+    /// Stable's value.
+    pub stable: Option<f64>,
+}
+
+/// Measures every SLI for two versions, so a gate can say "canary 4.1% vs stable 0.1%".
+pub async fn compare_versions(
+    slo: &Slo,
+    client: &Client,
+    vars: &BTreeMap<String, String>,
+    window: Duration,
+    canary: &str,
+    stable: &str,
+    at: Option<f64>,
+) -> Result<Vec<VersionComparison>, QueryError> {
+    let with = |version: &str| {
+        let mut v = vars.clone();
+        v.insert("version".into(), version.to_owned());
+        v
+    };
+    let (c, s) = (
+        measure(slo, client, &with(canary), window, at).await?,
+        measure(slo, client, &with(stable), window, at).await?,
+    );
+    Ok(slo
+        .objectives
+        .iter()
+        .map(|o| VersionComparison {
+            sli: o.sli.clone(),
+            canary: c.get(&o.sli).copied().flatten(),
+            stable: s.get(&o.sli).copied().flatten(),
+        })
+        .collect())
+}
+
 /// The error budget now (or at `at`), from the service level's ratio queries.
 pub async fn budget_at(
     slo: &Slo,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{StepCtx, StepResult};
 use crate::events::{EvaluationRecord, Evidence, Verdict};
 use crate::metrics::Client;
-use crate::pipeline::model::{ErrorBudgetGate, EvaluateStep};
+use crate::pipeline::model::{ErrorBudgetGate, EvaluateStep, MonitoringStep};
 use crate::pipeline::units::format_duration;
 use crate::slo::{Slo, evaluate, live};
 
@@ -191,4 +191,39 @@ pub async fn budget_gate(g: &ErrorBudgetGate, ctx: &mut StepCtx) -> StepResult {
         }
     };
     StepResult::judged(verdict, summary, evidence)
+}
+
+/// `monitoring` with `output`: writes the SLO's recording and burn-rate alerting rules.
+pub fn monitoring(m: &MonitoringStep, ctx: &mut StepCtx) -> StepResult {
+    let Some(output) = &m.output else {
+        return StepResult::failed(
+            "a monitoring step without `output` applies a PrometheusRule, which needs a cluster target",
+        );
+    };
+    let model = match Slo::load(&ctx.base_dir.join(&m.slo.value), None) {
+        Ok(s) => s,
+        Err(e) => return StepResult::failed(e.to_string()),
+    };
+    let rules = match live::rules(&model, &ctx.vars) {
+        Ok(r) => r,
+        Err(e) => return StepResult::failed(format!("{}: {e}", m.slo.value)),
+    };
+    let path = ctx.base_dir.join(output);
+    let count = rules["groups"][0]["rules"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    match std::fs::write(&path, crate::yaml::to_yaml_string(&rules)) {
+        Ok(()) => {
+            ctx.io.log(
+                "monitoring",
+                format!("wrote {count} rules to {}", path.display()),
+            );
+            StepResult::passed(format!(
+                "{count} Prometheus rules for {} written to {output}",
+                model.name
+            ))
+        }
+        Err(e) => StepResult::failed(format!("cannot write {}: {e}", path.display())),
+    }
 }

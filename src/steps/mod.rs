@@ -211,6 +211,7 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
             None => gate::run(g, ctx),
         },
         StepKind::Evaluate(e) => evaluate::run(e, ctx).await,
+        StepKind::Monitoring(m) if m.output.is_some() => evaluate::monitoring(m, ctx),
         StepKind::Pause(p) => pause::run(p, ctx).await,
         other => StepResult {
             status: Status::Failed,
