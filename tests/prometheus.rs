@@ -29,7 +29,10 @@ fn error_rps(service: &str, t: u64, end: u64) -> f64 {
 
 /// `payments` runs two versions for the last three hours: v1 fails 0.1% of requests, v2
 /// (the canary) 4%.
-fn versions(end: u64) -> Vec<(String, String, Vec<(u64, f64)>)> {
+/// (version, code, counter points).
+type VersionSeries = Vec<(String, String, Vec<(u64, f64)>)>;
+
+fn versions(end: u64) -> VersionSeries {
     let mut out = Vec::new();
     for (version, ratio) in [("v1", 0.001), ("v2", 0.04)] {
         let (mut ok, mut bad) = (0.0, 0.0);
@@ -50,7 +53,7 @@ fn versions(end: u64) -> Vec<(String, String, Vec<(u64, f64)>)> {
 
 struct History {
     /// payments: (version, code, points).
-    versions: Vec<(String, String, Vec<(u64, f64)>)>,
+    versions: VersionSeries,
     end: u64,
     /// (service, code) -> counter value at each timestamp.
     counters: BTreeMap<(String, String), Vec<(u64, f64)>>,
