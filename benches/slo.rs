@@ -9,7 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use glidepath::events::Verdict;
-use glidepath::slo::{Aggregate, CompareWith, Comparison, Format, HistoryEntry, IncludeResults, Objective, Slo, TotalScore, criteria, evaluate, live};
+use glidepath::slo::{
+    Aggregate, CompareWith, Comparison, Format, HistoryEntry, IncludeResults, Objective, Slo,
+    TotalScore, criteria, evaluate, live,
+};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -37,19 +40,35 @@ fn big_slo() -> Slo {
         format: Format::Glidepath,
         slis: BTreeMap::new(),
         objectives,
-        total_score: TotalScore { pass: 90.0, warning: Some(75.0) },
-        comparison: Comparison { compare_with: CompareWith::SeveralResults, number_of_results: 20, include: IncludeResults::PassOrWarn, aggregate: Aggregate::P90 },
+        total_score: TotalScore {
+            pass: 90.0,
+            warning: Some(75.0),
+        },
+        comparison: Comparison {
+            compare_with: CompareWith::SeveralResults,
+            number_of_results: 20,
+            include: IncludeResults::PassOrWarn,
+            aggregate: Aggregate::P90,
+        },
         service_level: None,
     }
 }
 
 fn scoring() {
     let slo = big_slo();
-    let values: BTreeMap<String, Option<f64>> = (0..50).map(|i| (format!("sli_{i}"), Some(400.0 + i as f64))).collect();
+    let values: BTreeMap<String, Option<f64>> = (0..50)
+        .map(|i| (format!("sli_{i}"), Some(400.0 + i as f64)))
+        .collect();
     let history: Vec<HistoryEntry> = (0..20)
         .map(|h| HistoryEntry {
-            result: if h % 4 == 0 { Verdict::Warning } else { Verdict::Pass },
-            sli_values: (0..50).map(|i| (format!("sli_{i}"), Some(380.0 + (h * i % 40) as f64))).collect(),
+            result: if h % 4 == 0 {
+                Verdict::Warning
+            } else {
+                Verdict::Pass
+            },
+            sli_values: (0..50)
+                .map(|i| (format!("sli_{i}"), Some(380.0 + (h * i % 40) as f64)))
+                .collect(),
             invalid: false,
         })
         .collect();
@@ -60,34 +79,63 @@ fn scoring() {
         times.push(t.elapsed());
         assert_eq!(e.objectives.len(), 50);
     }
-    println!("score an SLO: 50 objectives, 20 history entries: median {:.3} ms over {} evaluations (target < 1 ms)", ms(median(times.clone())), times.len());
+    println!(
+        "score an SLO: 50 objectives, 20 history entries: median {:.3} ms over {} evaluations (target < 1 ms)",
+        ms(median(times.clone())),
+        times.len()
+    );
 }
 
 fn full_gate() {
-    if Command::new("prometheus").arg("--version").output().is_err() {
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         println!("full gate: skipped, prometheus is not installed (apt-get install -y prometheus)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let end = now - now % 60 - 60;
     let mut om = String::from("# TYPE http_requests_total counter\n");
     for (code, rps) in [("200", 9.99), ("500", 0.01)] {
         let mut v = 0.0;
         for t in (end - 6 * 3600..=end).step_by(60) {
             v += rps * 60.0;
-            om.push_str(&format!("http_requests_total{{service=\"checkout\",code=\"{code}\"}} {v} {t}\n"));
+            om.push_str(&format!(
+                "http_requests_total{{service=\"checkout\",code=\"{code}\"}} {v} {t}\n"
+            ));
         }
     }
     om.push_str("# EOF\n");
     std::fs::write(dir.path().join("h.om"), om).unwrap();
     let data = dir.path().join("data");
-    let ok = Command::new("promtool").args(["tsdb", "create-blocks-from", "openmetrics"]).arg(dir.path().join("h.om")).arg(&data).output().unwrap();
+    let ok = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(dir.path().join("h.om"))
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(ok.status.success());
-    std::fs::write(dir.path().join("p.yml"), "global:\n  scrape_interval: 15s\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.path().join("p.yml"),
+        "global:\n  scrape_interval: 15s\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new("prometheus")
-        .arg(format!("--config.file={}", dir.path().join("p.yml").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("p.yml").display()
+        ))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg("--storage.tsdb.retention.time=90d")
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -95,7 +143,10 @@ fn full_gate() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let client = glidepath::metrics::Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
         let ready = Instant::now();

@@ -7,6 +7,7 @@
 //! - [`engine`]: the run state machine, operator commands, timeouts, failure policies, resume.
 //! - [`steps`]: one module per step kind; each reports only through its context.
 //! - [`store`]: the SQLite journal, run history and the command inbox.
+//! - [`kube`]: kube-rs clients for targets, discovery checks, server-side apply.
 //! - [`metrics`]: the Prometheus HTTP API client.
 //! - [`report`]: reports built from a run's events (JSON).
 //! - [`headless`]: the CI runner's printer.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod engine;
 pub mod events;
 pub mod headless;
+pub mod kube;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;

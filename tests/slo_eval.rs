@@ -244,6 +244,12 @@ fn bad_slo_files_name_file_line_and_problem() {
             .contains("keptn-bad-criteria.yaml:2:5: invalid criterion `less than 1`"),
         "{err}"
     );
+    let err = Slo::load(&fixture("openslo-bad.yaml"), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("openslo-bad.yaml:6:20: budgetingMethod `Timeslices` is not supported"),
+        "{err}"
+    );
     let err = Slo::load(&fixture("native-unknown-sli.yaml"), None).unwrap_err();
     assert!(
         err.to_string().contains(

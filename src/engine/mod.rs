@@ -482,6 +482,7 @@ impl Engine {
             auto_approve: self.options.auto_approve,
             prior: self.prior.clone(),
             service: self.pipeline.service.clone(),
+            target: stage.target.clone(),
             prometheus: stage.prometheus.clone(),
             vars: self.pipeline.query_vars(stage),
             journal: self.options.journal.clone(),

@@ -193,13 +193,9 @@ pub async fn budget_gate(g: &ErrorBudgetGate, ctx: &mut StepCtx) -> StepResult {
     StepResult::judged(verdict, summary, evidence)
 }
 
-/// `monitoring` with `output`: writes the SLO's recording and burn-rate alerting rules.
-pub fn monitoring(m: &MonitoringStep, ctx: &mut StepCtx) -> StepResult {
-    let Some(output) = &m.output else {
-        return StepResult::failed(
-            "a monitoring step without `output` applies a PrometheusRule, which needs a cluster target",
-        );
-    };
+/// `monitoring`: the SLO's recording and burn-rate alerting rules, written to `output`, or
+/// applied as a PrometheusRule when the target's cluster serves that CRD.
+pub async fn monitoring(m: &MonitoringStep, ctx: &mut StepCtx) -> StepResult {
     let model = match Slo::load(&ctx.base_dir.join(&m.slo.value), None) {
         Ok(s) => s,
         Err(e) => return StepResult::failed(e.to_string()),
@@ -208,22 +204,56 @@ pub fn monitoring(m: &MonitoringStep, ctx: &mut StepCtx) -> StepResult {
         Ok(r) => r,
         Err(e) => return StepResult::failed(format!("{}: {e}", m.slo.value)),
     };
-    let path = ctx.base_dir.join(output);
     let count = rules["groups"][0]["rules"]
         .as_array()
         .map(Vec::len)
         .unwrap_or(0);
-    match std::fs::write(&path, crate::yaml::to_yaml_string(&rules)) {
+    if let Some(output) = &m.output {
+        let path = ctx.base_dir.join(output);
+        return match std::fs::write(&path, crate::yaml::to_yaml_string(&rules)) {
+            Ok(()) => {
+                ctx.io.log(
+                    "monitoring",
+                    format!("wrote {count} rules to {}", path.display()),
+                );
+                StepResult::passed(format!(
+                    "{count} Prometheus rules for {} written to {output}",
+                    model.name
+                ))
+            }
+            Err(e) => StepResult::failed(format!("cannot write {}: {e}", path.display())),
+        };
+    }
+    let client = match crate::kube::client(ctx.target.as_ref()).await {
+        Ok(c) => c,
+        Err(e) => return infra(e),
+    };
+    match crate::kube::served(&client, "monitoring.coreos.com/v1", "prometheusrules").await {
+        Ok(true) => {}
+        Ok(false) => {
+            return StepResult::failed(
+                "the cluster does not serve PrometheusRule (monitoring.coreos.com/v1); install the Prometheus Operator CRDs, or set `output` to write a rules file",
+            );
+        }
+        Err(e) => return infra(e),
+    }
+    let namespace = crate::kube::namespace(ctx.target.as_ref());
+    let name = format!("glidepath-slo-{}", model.name);
+    let object = serde_json::json!({
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+        "metadata": { "name": name, "namespace": namespace, "labels": { "app.kubernetes.io/managed-by": "glidepath" } },
+        "spec": rules,
+    });
+    match crate::kube::apply(&client, &object, "prometheusrules", Some(&namespace)).await {
         Ok(()) => {
             ctx.io.log(
                 "monitoring",
-                format!("wrote {count} rules to {}", path.display()),
+                format!("applied PrometheusRule {namespace}/{name} ({count} rules)"),
             );
             StepResult::passed(format!(
-                "{count} Prometheus rules for {} written to {output}",
-                model.name
+                "PrometheusRule {namespace}/{name} applied with {count} rules"
             ))
         }
-        Err(e) => StepResult::failed(format!("cannot write {}: {e}", path.display())),
+        Err(e) => infra(e),
     }
 }

@@ -137,6 +137,8 @@ pub struct StepCtx {
     pub prior: Vec<PriorOutcome>,
     /// The service the pipeline releases.
     pub service: String,
+    /// The stage's target, if any.
+    pub target: Option<crate::pipeline::model::Target>,
     /// The stage's Prometheus, if any.
     pub prometheus: Option<crate::pipeline::model::Prometheus>,
     /// Query variables: `service`, `namespace`, `stage` and the pipeline's variables.
@@ -211,7 +213,7 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
             None => gate::run(g, ctx),
         },
         StepKind::Evaluate(e) => evaluate::run(e, ctx).await,
-        StepKind::Monitoring(m) if m.output.is_some() => evaluate::monitoring(m, ctx),
+        StepKind::Monitoring(m) => evaluate::monitoring(m, ctx).await,
         StepKind::Pause(p) => pause::run(p, ctx).await,
         other => StepResult {
             status: Status::Failed,

@@ -1,0 +1,99 @@
+//! Kubernetes access for pipeline targets, through kube-rs: a client from the target's
+//! kubeconfig context (or the current context, or in-cluster config), discovery checks, and
+//! server-side apply with the field manager `glidepath`. Credentials are never printed.
+
+use ::kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use ::kube::config::{KubeConfigOptions, Kubeconfig};
+use ::kube::{Client, Config};
+use serde_json::Value;
+
+use crate::pipeline::model::Target;
+
+/// The field manager glidepath applies with.
+pub const FIELD_MANAGER: &str = "glidepath";
+
+/// A client for a pipeline target. `None` infers: in-cluster, else the current context.
+pub async fn client(target: Option<&Target>) -> Result<Client, String> {
+    let config = match target {
+        Some(Target::Sandbox(_)) => {
+            return Err("the `sandbox` target runs only inside `glidepath demo` in this version; point the stage at a kubeconfig context".into());
+        }
+        Some(Target::Cluster(c)) => {
+            let kubeconfig = match &c.kubeconfig {
+                Some(path) => {
+                    Kubeconfig::read_from(path).map_err(|e| format!("kubeconfig {path}: {e}"))?
+                }
+                None => Kubeconfig::read().map_err(|e| format!("kubeconfig: {e}"))?,
+            };
+            let options = KubeConfigOptions {
+                context: c.context.clone(),
+                ..KubeConfigOptions::default()
+            };
+            Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| format!("kubeconfig context: {e}"))?
+        }
+        None => Config::infer()
+            .await
+            .map_err(|e| format!("no cluster configuration found: {e}"))?,
+    };
+    Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))
+}
+
+/// The namespace a target names (default `default`).
+pub fn namespace(target: Option<&Target>) -> String {
+    match target {
+        Some(Target::Cluster(c)) => c.namespace.clone().unwrap_or_else(|| "default".into()),
+        _ => "default".into(),
+    }
+}
+
+/// Whether the cluster serves `plural` in `group/version`.
+pub async fn served(client: &Client, api_version: &str, plural: &str) -> Result<bool, String> {
+    match client.list_api_group_resources(api_version).await {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == plural)),
+        Err(::kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(format!("discovery of {api_version}: {e}")),
+    }
+}
+
+/// Server-side applies one object (namespaced by `namespace` when its kind is).
+pub async fn apply(
+    client: &Client,
+    object: &Value,
+    plural: &str,
+    namespace: Option<&str>,
+) -> Result<(), String> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .ok_or("the object has no metadata.name")?;
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let resource = ApiResource {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    };
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Apply(object),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| match e {
+        ::kube::Error::Api(s) => format!(
+            "{kind} {name}: {} ({}, HTTP {})",
+            s.message, s.reason, s.code
+        ),
+        other => format!("{kind} {name}: {other}"),
+    })
+}
