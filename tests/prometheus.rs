@@ -51,7 +51,49 @@ fn versions(end: u64) -> VersionSeries {
     out
 }
 
+/// Latency buckets of `checkout` for the last three hours: requests per second at or below
+/// each bound (cumulative, as Prometheus histograms are).
+const BUCKETS: [(&str, f64); 5] = [
+    ("0.1", 6.0),
+    ("0.25", 8.5),
+    ("0.5", 9.6),
+    ("1", 9.9),
+    ("+Inf", 10.0),
+];
+
+fn buckets(end: u64) -> Vec<(String, Vec<(u64, f64)>)> {
+    BUCKETS
+        .iter()
+        .map(|(le, rps)| {
+            let points = (end - 3 * 3600..=end)
+                .step_by(STEP as usize)
+                .enumerate()
+                .map(|(i, t)| (t, rps * STEP as f64 * (i + 1) as f64))
+                .collect();
+            ((*le).to_owned(), points)
+        })
+        .collect()
+}
+
+/// histogram_quantile as Prometheus defines it: find the bucket holding the rank and
+/// interpolate linearly inside it.
+fn quantile(q: f64) -> f64 {
+    let total = BUCKETS[BUCKETS.len() - 1].1;
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for (le, count) in BUCKETS {
+        let upper: f64 = le.parse().unwrap_or(f64::INFINITY);
+        if count >= rank {
+            return lower.0 + (upper - lower.0) * (rank - lower.1) / (count - lower.1);
+        }
+        lower = (upper, count);
+    }
+    f64::NAN
+}
+
 struct History {
+    /// checkout latency buckets: (le, counter points).
+    buckets: Vec<(String, Vec<(u64, f64)>)>,
     /// payments: (version, code, points).
     versions: VersionSeries,
     end: u64,
@@ -82,6 +124,7 @@ fn generate(end: u64) -> History {
         end,
         counters,
         versions: versions(end),
+        buckets: buckets(end),
     }
 }
 
@@ -95,6 +138,12 @@ impl History {
                 out.push_str(&format!(
                     "http_requests_total{{service=\"{service}\",code=\"{code}\"}} {v} {t}\n"
                 ));
+            }
+        }
+        out.push_str("# TYPE http_request_duration_seconds histogram\n");
+        for (le, points) in &self.buckets {
+            for (t, v) in points {
+                out.push_str(&format!("http_request_duration_seconds_bucket{{service=\"checkout\",le=\"{le}\"}} {v} {t}\n"));
             }
         }
         for (version, code, points) in &self.versions {
@@ -694,4 +743,46 @@ fn slo_eval_and_budget_commands_read_prometheus() {
         "Prometheus down is an infrastructure error"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach Prometheus"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p95_and_p99_from_histograms_match_the_buckets() {
+    let history = generate(now_minute());
+    let prom = start_prometheus(&history, None);
+    let client = Client::new(&prom.url).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latency.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: glidepath/v1\nkind: SLO\nmetadata: { name: latency }\nspec:\n  slis:\n    p95: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"checkout\"}[${window}])))\n    p99: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"checkout\"}[${window}])))\n  objectives:\n    - sli: p95\n      pass: [\"<0.3\"]\n    - sli: p99\n      pass: [\"<0.5\"]\n",
+    )
+    .unwrap();
+    let slo = Slo::load(&path, None).unwrap();
+    let values = live::measure(
+        &slo,
+        &client,
+        &BTreeMap::new(),
+        Duration::from_secs(300),
+        Some(history.end as f64),
+    )
+    .await
+    .unwrap();
+    // 95% of 10 rps is rank 9.5: inside (0.25, 0.5], 1.0 of 1.1 into it.
+    assert!(
+        close(values["p95"].unwrap(), quantile(0.95)),
+        "{values:?} vs {}",
+        quantile(0.95)
+    );
+    assert!(
+        close(values["p99"].unwrap(), quantile(0.99)),
+        "{values:?} vs {}",
+        quantile(0.99)
+    );
+    let e = evaluate(&slo, &values, &[]);
+    assert_eq!(
+        e.result,
+        Verdict::Fail,
+        "p99 is {:?}, above 0.5",
+        values["p99"]
+    );
 }
