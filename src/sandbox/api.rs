@@ -322,10 +322,7 @@ async fn route(cluster: &Arc<Cluster>, req: &Request) -> Result<Response, ApiErr
                 );
                 return Ok(json_response(StatusCode::OK, &t));
             }
-            Ok(json_response(
-                StatusCode::OK,
-                &project(&obj, sub, &target.kind),
-            ))
+            Ok(json_response(StatusCode::OK, &project(&obj, sub)))
         }
         (&Method::POST, None, None) => create(cluster, req, &target),
         (&Method::PUT, Some(name), sub) => update(cluster, req, &target, name, sub),
@@ -362,7 +359,7 @@ fn key(t: &Target, name: &str) -> Key {
 }
 
 /// The object as a subresource shows it: `scale` is an autoscaling/v1 Scale.
-fn project(obj: &Value, sub: Option<&str>, kind: &Kind) -> Value {
+fn project(obj: &Value, sub: Option<&str>) -> Value {
     match sub {
         Some("scale") => {
             let selector = obj
@@ -381,10 +378,7 @@ fn project(obj: &Value, sub: Option<&str>, kind: &Kind) -> Value {
                 "status": { "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector },
             })
         }
-        _ => {
-            let _ = kind;
-            obj.clone()
-        }
+        _ => obj.clone(),
     }
 }
 
@@ -658,10 +652,7 @@ fn update(
                 live["spec"]["replicas"] = replicas.clone();
                 Ok(())
             })?;
-            Ok(json_response(
-                StatusCode::OK,
-                &project(&obj, Some("scale"), &t.kind),
-            ))
+            Ok(json_response(StatusCode::OK, &project(&obj, Some("scale"))))
         }
         Some("status") => {
             check_type(&body, &t.kind)?;
@@ -796,7 +787,7 @@ fn patch_object(
             super::record_manager(live, manager, "Apply", &t.kind);
             Ok(())
         })?;
-        return Ok(json_response(StatusCode::OK, &project(&obj, sub, &t.kind)));
+        return Ok(json_response(StatusCode::OK, &project(&obj, sub)));
     }
     let apply = |live: &mut Value, doc: &Value| -> Result<(), ApiError> {
         match ct.as_str() {
@@ -829,7 +820,7 @@ fn patch_object(
     };
     let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| match sub {
         Some("scale") => {
-            let mut scale = project(live, Some("scale"), &t.kind);
+            let mut scale = project(live, Some("scale"));
             apply(&mut scale, &body)?;
             live["spec"]["replicas"] = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
             Ok(())
@@ -854,7 +845,7 @@ fn patch_object(
             Ok(())
         }
     })?;
-    Ok(json_response(StatusCode::OK, &project(&obj, sub, &t.kind)))
+    Ok(json_response(StatusCode::OK, &project(&obj, sub)))
 }
 
 fn delete(
