@@ -5,7 +5,10 @@
 //! Run: `cargo bench --bench slo` (release build; needs Debian's prometheus and promtool).
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+#[path = "../tests/support/prometheus.rs"]
+mod support;
 use std::time::{Duration, Instant};
 
 use glidepath::events::Verdict;
@@ -95,7 +98,6 @@ fn full_gate() {
         println!("full gate: skipped, prometheus is not installed (apt-get install -y prometheus)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -112,48 +114,14 @@ fn full_gate() {
         }
     }
     om.push_str("# EOF\n");
-    std::fs::write(dir.path().join("h.om"), om).unwrap();
-    let data = dir.path().join("data");
-    let ok = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(dir.path().join("h.om"))
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(ok.status.success());
-    std::fs::write(
-        dir.path().join("p.yml"),
-        "global:\n  scrape_interval: 15s\n",
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("p.yml").display()
-        ))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--storage.tsdb.retention.time=90d")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let prom = support::start(&om, None);
+    let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let client = glidepath::metrics::Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
-        let ready = Instant::now();
-        while client.value("vector(1)", None).await.is_err() {
-            assert!(ready.elapsed() < Duration::from_secs(30), "Prometheus did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let client = glidepath::metrics::Client::new(&prom.url).unwrap();
         let path = dir.path().join("slo.yaml");
         std::fs::write(
             &path,
@@ -172,8 +140,7 @@ fn full_gate() {
         }
         println!("full gate against a local Prometheus (2 SLIs, 2 queries): median {:.2} ms over {} gates", ms(median(times.clone())), times.len());
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(prom);
 }
 
 fn main() {

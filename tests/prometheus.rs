@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use glidepath::events::Verdict;
@@ -172,100 +172,13 @@ impl History {
     }
 }
 
-struct Prom {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
+#[path = "support/prometheus.rs"]
+mod support;
 
-impl Drop for Prom {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{Prom, free_port};
 
 fn start_prometheus(history: &History, rules: Option<&str>) -> Prom {
-    assert!(
-        Command::new("prometheus").arg("--version").output().is_ok(),
-        "Debian's prometheus package is needed: apt-get install -y prometheus (.ci/run does it)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let om = dir.path().join("history.om");
-    std::fs::write(&om, history.openmetrics()).unwrap();
-    let data = dir.path().join("data");
-    let out = Command::new("promtool")
-        .args([
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "--max-block-duration=720h",
-        ])
-        .arg(&om)
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut config = String::from("global:\n  scrape_interval: 15s\n  evaluation_interval: 1s\n");
-    if let Some(rules) = rules {
-        let path = dir.path().join("rules.yaml");
-        std::fs::write(&path, rules).unwrap();
-        config.push_str(&format!("rule_files:\n  - {}\n", path.display()));
-    }
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--storage.tsdb.retention.time=90d")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking_get_ok(&format!("{url}/-/ready")).is_err() {
-        assert!(Instant::now() < deadline, "Prometheus did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Prom {
-        child,
-        url,
-        _dir: dir,
-    }
-}
-
-mod reqwest {
-    /// A readiness probe without an async runtime.
-    pub fn blocking_get_ok(url: &str) -> Result<(), ()> {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://").ok_or(())?;
-        let (host, path) = rest.split_once('/').ok_or(())?;
-        let mut s = std::net::TcpStream::connect(host).map_err(|_| ())?;
-        s.write_all(format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-            .map_err(|_| ())?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).map_err(|_| ())?;
-        if buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200") {
-            Ok(())
-        } else {
-            Err(())
-        }
-    }
+    support::start(&history.openmetrics(), rules)
 }
 
 fn now_minute() -> u64 {
