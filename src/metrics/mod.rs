@@ -242,13 +242,13 @@ impl Client {
             reason: if e.is_timeout() {
                 "no answer in time".into()
             } else {
-                chain(&e)
+                error_chain(&e)
             },
         })?;
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(|e| QueryError::Unreachable {
             url: self.base.clone(),
-            reason: chain(&e),
+            reason: error_chain(&e),
         })?;
         let doc: serde_json::Value = match serde_json::from_str(&body) {
             Ok(d) => d,
@@ -335,7 +335,8 @@ impl Client {
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+/// An error with its sources (reqwest keeps "connection refused" two levels down).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -116,13 +116,16 @@ async fn run_check(
                 let status = resp.status().as_u16();
                 match resp.text().await {
                     Ok(body) => judge(check, status, &body, started.elapsed()),
-                    Err(e) => Err(format!("reading the body failed: {}", error_chain(&e))),
+                    Err(e) => Err(format!(
+                        "reading the body failed: {}",
+                        crate::metrics::error_chain(&e)
+                    )),
                 }
             }
             Err(e) => Err(if e.is_timeout() {
                 format!("no answer within {}", format_duration(timeout))
             } else {
-                error_chain(&e)
+                crate::metrics::error_chain(&e)
             }),
         };
         let took = started.elapsed();
@@ -239,19 +242,4 @@ fn describe_expectations(check: &HttpCheck) -> String {
         parts.push(format!("within {max}"));
     }
     parts.join(", ")
-}
-
-/// reqwest hides the cause (connection refused, DNS) in its source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
