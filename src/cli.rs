@@ -89,7 +89,7 @@ enum Cmd {
 
 #[derive(Debug, Subcommand)]
 enum SloCmd {
-    /// Evaluate an SLO file against given SLI values (Keptn's quality-gate semantics).
+    /// Evaluate an SLO file with SLI values from a file or from Prometheus (Keptn's semantics).
     Eval {
         /// The SLO file: glidepath `kind: SLO`, Keptn slo.yaml, or OpenSLO.
         #[arg(long, value_name = "FILE")]
