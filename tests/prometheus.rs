@@ -211,10 +211,15 @@ spec:
     window: 30d
 "#;
 
-fn slo_for(dir: &Path, service: &str) -> Slo {
-    let path = dir.join(format!("{service}.yaml"));
-    std::fs::write(&path, SLO.replace("SERVICE", service)).unwrap();
+/// Writes an SLO file and loads it.
+fn load_slo(dir: &Path, name: &str, text: &str) -> Slo {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).unwrap();
     Slo::load(&path, None).unwrap()
+}
+
+fn slo_for(dir: &Path, service: &str) -> Slo {
+    load_slo(dir, service, &SLO.replace("SERVICE", service))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,13 +561,11 @@ async fn canary_and_stable_are_measured_side_by_side() {
     let prom = start_prometheus(&history, None);
     let client = Client::new(&prom.url).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("payments.yaml");
-    std::fs::write(
-        &path,
+    let slo = load_slo(
+        dir.path(),
+        "payments",
         "apiVersion: glidepath/v1\nkind: SLO\nmetadata: { name: payments }\nspec:\n  slis:\n    error_ratio: sum(rate(http_requests_total{service=\"payments\",version=\"${version}\",code=~\"5..\"}[${window}])) / sum(rate(http_requests_total{service=\"payments\",version=\"${version}\"}[${window}]))\n  objectives:\n    - sli: error_ratio\n      pass: [\"<=0.01\"]\n",
-    )
-    .unwrap();
-    let slo = Slo::load(&path, None).unwrap();
+    );
     let cmp = live::compare_versions(
         &slo,
         &client,
@@ -664,13 +667,11 @@ async fn p95_and_p99_from_histograms_match_the_buckets() {
     let prom = start_prometheus(&history, None);
     let client = Client::new(&prom.url).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("latency.yaml");
-    std::fs::write(
-        &path,
+    let slo = load_slo(
+        dir.path(),
+        "latency",
         "apiVersion: glidepath/v1\nkind: SLO\nmetadata: { name: latency }\nspec:\n  slis:\n    p95: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"checkout\"}[${window}])))\n    p99: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"checkout\"}[${window}])))\n  objectives:\n    - sli: p95\n      pass: [\"<0.3\"]\n    - sli: p99\n      pass: [\"<0.5\"]\n",
-    )
-    .unwrap();
-    let slo = Slo::load(&path, None).unwrap();
+    );
     let values = live::measure(
         &slo,
         &client,

@@ -43,7 +43,12 @@ pub fn platform_crds() -> Vec<Value> {
 
 /// Installs Gateway API into a new cluster.
 pub fn gateway_api(cluster: &Cluster) {
-    for c in gateway_api_crds() {
+    install_crds(cluster, gateway_api_crds());
+}
+
+/// Creates CRDs and establishes them at once, so their kinds are served right away.
+fn install_crds(cluster: &Cluster, crds: Vec<Value>) {
+    for c in crds {
         create(
             cluster,
             "apiextensions.k8s.io",
@@ -70,18 +75,9 @@ fn create(cluster: &Cluster, group: &str, plural: &str, namespace: Option<&str>,
     }
 }
 
-/// Loads the platform preset. CRDs become Established at the controllers' first tick.
+/// Loads the platform preset; its CRDs are served as soon as this returns.
 pub fn platform(cluster: &Cluster) {
-    for c in platform_crds() {
-        create(
-            cluster,
-            "apiextensions.k8s.io",
-            "customresourcedefinitions",
-            None,
-            c,
-        );
-    }
-    super::controllers::establish_crds(cluster);
+    install_crds(cluster, platform_crds());
     create(
         cluster,
         "gateway.networking.k8s.io",
