@@ -171,6 +171,9 @@ enum SandboxCmd {
         /// What the cluster holds at start: `platform` (CRDs, classes, a namespace) or `empty`.
         #[arg(long, default_value = "platform", value_parser = ["platform", "empty"])]
         preset: String,
+        /// The story its traffic and platform tell (README.md, "Scenarios").
+        #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
+        scenario: String,
     },
 }
 
@@ -439,8 +442,9 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                     kubeconfig_out,
                     state,
                     preset,
+                    scenario,
                 },
-        } => serve_sandbox(port, kubeconfig_out, state, &preset).await,
+        } => serve_sandbox(port, kubeconfig_out, state, &preset, &scenario).await,
         Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
         Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
         Cmd::History {
@@ -474,9 +478,12 @@ async fn serve_sandbox(
     kubeconfig_out: Option<PathBuf>,
     state: Option<PathBuf>,
     preset: &str,
+    scenario: &str,
 ) -> std::result::Result<i32, Exit> {
-    use crate::sandbox::{Cluster, Sandbox, Timing};
-    let cluster = Cluster::new(32, Timing::default());
+    use crate::sandbox::{Cluster, Sandbox, Timing, scenario::Scenario};
+    let scenario = Scenario::named(scenario)
+        .ok_or_else(|| bad_input(format!("unknown scenario {scenario}")))?;
+    let cluster = Cluster::with_scenario(32, Timing::default(), scenario);
     let restored = match &state {
         Some(path) if path.exists() => cluster
             .load(path)
@@ -513,6 +520,15 @@ async fn serve_sandbox(
         "kubeconfig: {}  (context glidepath-sandbox)",
         kubeconfig.display()
     );
+    println!(
+        "prometheus: {}  (PromQL over simulated traffic; scrape {}/metrics)",
+        sandbox.url(),
+        sandbox.url()
+    );
+    println!(
+        "scenario: {} - {}",
+        cluster.telemetry.scenario.name, cluster.telemetry.scenario.summary
+    );
     println!("try:  export KUBECONFIG={}", kubeconfig.display());
     println!("      kubectl get nodes,storageclasses,crds");
     println!(
@@ -524,6 +540,8 @@ async fn serve_sandbox(
         }
     );
     let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    let mut endpoints_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut listed: Vec<(String, String, String, String)> = Vec::new();
     let mut saved_rv = 0;
     let save = |saved_rv: &mut u64| -> std::result::Result<(), Exit> {
         if let Some(path) = &state {
@@ -554,6 +572,13 @@ async fn serve_sandbox(
         tokio::select! {
             _ = &mut stop => break,
             _ = ticker.tick() => save(&mut saved_rv)?,
+            _ = endpoints_tick.tick() => {
+                let now = cluster.telemetry.endpoints();
+                for (kind, ns, name, url) in now.iter().filter(|e| !listed.contains(e)) {
+                    println!("endpoint: {kind} {ns}/{name} answers on {url}");
+                }
+                listed = now;
+            }
         }
     }
     save(&mut saved_rv)?;

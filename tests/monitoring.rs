@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
+use glidepath::sandbox::scenario::Scenario;
 use glidepath::sandbox::{Cluster, Sandbox, Timing, store::Key};
-use serde_json::json;
 
 const SLO: &str = "apiVersion: glidepath/v1\nkind: SLO\nmetadata: { name: checkout }\nspec:\n  serviceLevel:\n    bad: sum(rate(http_requests_total{service=\"${service}\",code=~\"5..\"}[${window}]))\n    total: sum(rate(http_requests_total{service=\"${service}\"}[${window}]))\n    target: 99.9%\n    window: 30d\n";
 
@@ -16,30 +16,15 @@ fn pipeline(kubeconfig: &str) -> String {
 }
 
 fn run(rt: &tokio::runtime::Runtime, with_crd: bool) -> (i32, String, Option<serde_json::Value>) {
+    // The platform preset serves PrometheusRule; the missing-infra scenario leaves it out.
+    let scenario = Scenario::named(if with_crd { "happy" } else { "missing-infra" }).unwrap();
     let sandbox = rt
-        .block_on(Sandbox::start(0, Cluster::new(32, Timing::default())))
+        .block_on(Sandbox::start(
+            0,
+            Cluster::with_scenario(32, Timing::default(), scenario),
+        ))
         .unwrap();
     glidepath::sandbox::preset::platform(&sandbox.cluster);
-    if with_crd {
-        let crd = json!({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": { "name": "prometheusrules.monitoring.coreos.com" },
-            "spec": { "group": "monitoring.coreos.com", "scope": "Namespaced",
-                "names": { "kind": "PrometheusRule", "plural": "prometheusrules" },
-                "versions": [{ "name": "v1", "served": true, "storage": true }] },
-        });
-        let kind = sandbox
-            .cluster
-            .registry()
-            .by_plural("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-            .cloned()
-            .unwrap();
-        sandbox
-            .cluster
-            .create(&kind, None, &mut crd.clone(), false, None)
-            .unwrap();
-        glidepath::sandbox::controllers::establish_crds(&sandbox.cluster);
-    }
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     sandbox.write_kubeconfig(&kubeconfig).unwrap();

@@ -192,15 +192,6 @@ fn owner_ref(owner: &Value, kind: &str, api_version: &str) -> Value {
     json!([{ "apiVersion": api_version, "kind": kind, "name": name(owner), "uid": uid(owner), "controller": true, "blockOwnerDeletion": true }])
 }
 
-fn builtin(cluster: &Cluster, group: &str, plural: &str) -> Option<Kind> {
-    cluster
-        .registry()
-        .all()
-        .iter()
-        .find(|k| k.group == group && k.plural == plural)
-        .cloned()
-}
-
 fn key_of(kind: &Kind, o: &Value) -> Key {
     Key {
         group: kind.group.clone(),
@@ -283,8 +274,8 @@ impl State {
 
     fn deployments(&mut self, cluster: &Cluster) {
         let (Some(dk), Some(rk)) = (
-            builtin(cluster, "apps", "deployments"),
-            builtin(cluster, "apps", "replicasets"),
+            cluster.kind("apps", "deployments"),
+            cluster.kind("apps", "replicasets"),
         ) else {
             return;
         };
@@ -358,7 +349,8 @@ impl State {
             };
             // Readiness from the pods themselves: a ReplicaSet's status may lag a tick, and
             // a stale count would let a rollout take down pods that are serving.
-            let pods_in_ns = builtin(cluster, "", "pods")
+            let pods_in_ns = cluster
+                .kind("", "pods")
                 .map(|pk| cluster.list(&pk, Some(&ns)).0)
                 .unwrap_or_default();
             let ready_of = |rs: &Value| {
@@ -476,8 +468,8 @@ impl State {
 
     fn replicasets(&mut self, cluster: &Cluster) {
         let (Some(rk), Some(pk)) = (
-            builtin(cluster, "apps", "replicasets"),
-            builtin(cluster, "", "pods"),
+            cluster.kind("apps", "replicasets"),
+            cluster.kind("", "pods"),
         ) else {
             return;
         };
@@ -550,10 +542,7 @@ impl State {
     }
 
     fn jobs(&mut self, cluster: &Cluster) {
-        let (Some(jk), Some(pk)) = (
-            builtin(cluster, "batch", "jobs"),
-            builtin(cluster, "", "pods"),
-        ) else {
+        let (Some(jk), Some(pk)) = (cluster.kind("batch", "jobs"), cluster.kind("", "pods")) else {
             return;
         };
         let (jobs, _) = cluster.list(&jk, None);
@@ -650,7 +639,7 @@ impl State {
     }
 
     fn pods(&mut self, cluster: &Cluster) {
-        let Some(pk) = builtin(cluster, "", "pods") else {
+        let Some(pk) = cluster.kind("", "pods") else {
             return;
         };
         let timing = cluster.timing;
@@ -808,7 +797,14 @@ impl State {
                     .pointer("/status/conditions")
                     .and_then(Value::as_array)
                     .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready"));
-                if has_ready || flag(&o, ann::NEVER_READY) {
+                if has_ready
+                    || flag(&o, ann::NEVER_READY)
+                    || cluster
+                        .telemetry
+                        .scenario
+                        .never_ready_kinds
+                        .contains(&kind.kind.as_str())
+                {
                     continue;
                 }
                 let after = duration_annotation(&o, ann::READY_AFTER)
@@ -900,7 +896,7 @@ fn crash_statuses(containers: &[Value], restarts: i64) -> Value {
 
 /// Establishes new CRDs and serves their kinds (also run synchronously by presets).
 pub fn establish_crds(cluster: &Cluster) {
-    let Some(kind) = builtin(cluster, "apiextensions.k8s.io", "customresourcedefinitions") else {
+    let Some(kind) = cluster.kind("apiextensions.k8s.io", "customresourcedefinitions") else {
         return;
     };
     let (crds, _) = cluster.list(&kind, None);

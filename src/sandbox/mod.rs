@@ -16,9 +16,15 @@ pub mod kinds;
 pub mod logs;
 pub mod patch;
 pub mod preset;
+pub mod prometheus;
+pub mod promql;
+pub mod scenario;
 pub mod selector;
 pub mod store;
 pub mod table;
+pub mod traffic;
+pub mod tsdb;
+pub mod workload;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -85,11 +91,19 @@ pub struct Cluster {
     pub minor: u32,
     /// Controller timing.
     pub timing: Timing,
+    /// Simulated traffic, endpoints and metrics.
+    pub telemetry: traffic::Telemetry,
 }
 
 impl Cluster {
-    /// An empty cluster with the `default` namespaces and a few nodes.
+    /// An empty cluster with the `default` namespaces and a few nodes, telling the `happy`
+    /// scenario.
     pub fn new(minor: u32, timing: Timing) -> Arc<Cluster> {
+        Cluster::with_scenario(minor, timing, scenario::Scenario::default())
+    }
+
+    /// An empty cluster telling `scenario`.
+    pub fn with_scenario(minor: u32, timing: Timing, scenario: scenario::Scenario) -> Arc<Cluster> {
         let cluster = Arc::new(Cluster {
             store: Mutex::new(Store::default()),
             registry: RwLock::new(Registry::default()),
@@ -97,6 +111,7 @@ impl Cluster {
             log_notify: tokio::sync::Notify::new(),
             minor,
             timing,
+            telemetry: traffic::Telemetry::new(scenario),
         });
         for ns in ["default", "kube-system", "kube-public"] {
             let mut obj =
@@ -127,6 +142,15 @@ impl Cluster {
     /// The registry of served kinds.
     pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
         self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The served kind `plural` of API group `group` (`""` for the core group).
+    pub fn kind(&self, group: &str, plural: &str) -> Option<Kind> {
+        self.registry()
+            .all()
+            .iter()
+            .find(|k| k.group == group && k.plural == plural)
+            .cloned()
     }
 
     /// Adds kinds (from an Established CRD).
@@ -586,6 +610,7 @@ pub struct Sandbox {
     pub addr: SocketAddr,
     server: tokio::task::JoinHandle<()>,
     controllers: tokio::task::JoinHandle<()>,
+    traffic: tokio::task::JoinHandle<()>,
 }
 
 impl Sandbox {
@@ -593,7 +618,7 @@ impl Sandbox {
     pub async fn start(port: u16, cluster: Arc<Cluster>) -> std::io::Result<Sandbox> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let app = axum::Router::new()
+        let app = prometheus::routes()
             .fallback(api::handle)
             .with_state(cluster.clone())
             .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
@@ -604,11 +629,13 @@ impl Sandbox {
             }
         });
         let controllers = tokio::spawn(controllers::run(cluster.clone()));
+        let traffic = tokio::spawn(traffic::run(cluster.clone()));
         Ok(Sandbox {
             cluster,
             addr,
             server,
             controllers,
+            traffic,
         })
     }
 
@@ -640,5 +667,6 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.server.abort();
         self.controllers.abort();
+        self.traffic.abort();
     }
 }

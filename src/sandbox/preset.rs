@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 
 use super::Cluster;
-use super::kinds::Kind;
 
 fn crd(group: &str, kind: &str, plural: &str, short: &[&str], scope: &str) -> Value {
     json!({
@@ -30,15 +29,33 @@ pub fn gateway_api_crds() -> Vec<Value> {
     ]
 }
 
-/// The platform's own CRDs: a database claim that infrastructure steps wait on.
+/// The platform's own CRDs: a database claim that infrastructure steps wait on, and the
+/// Prometheus operator's monitoring kinds.
 pub fn platform_crds() -> Vec<Value> {
-    vec![crd(
-        "platform.example.org",
-        "XDatabase",
-        "xdatabases",
-        &["xdb"],
-        "Namespaced",
-    )]
+    let m = "monitoring.coreos.com";
+    vec![
+        crd(
+            "platform.example.org",
+            "XDatabase",
+            "xdatabases",
+            &["xdb"],
+            "Namespaced",
+        ),
+        crd(
+            m,
+            "PrometheusRule",
+            "prometheusrules",
+            &["promrule"],
+            "Namespaced",
+        ),
+        crd(
+            m,
+            "ServiceMonitor",
+            "servicemonitors",
+            &["smon"],
+            "Namespaced",
+        ),
+    ]
 }
 
 /// Installs Gateway API into a new cluster.
@@ -61,13 +78,7 @@ fn install_crds(cluster: &Cluster, crds: Vec<Value>) {
 }
 
 fn create(cluster: &Cluster, group: &str, plural: &str, namespace: Option<&str>, mut obj: Value) {
-    let kind: Option<Kind> = cluster
-        .registry()
-        .all()
-        .iter()
-        .find(|k| k.group == group && k.plural == plural)
-        .cloned();
-    if let Some(kind) = kind
+    if let Some(kind) = cluster.kind(group, plural)
         && let Err(e) = cluster.create(&kind, namespace, &mut obj, false, Some("glidepath-sandbox"))
         && e.code != 409
     {
@@ -75,9 +86,21 @@ fn create(cluster: &Cluster, group: &str, plural: &str, namespace: Option<&str>,
     }
 }
 
-/// Loads the platform preset; its CRDs are served as soon as this returns.
+/// Loads the platform preset (less what the cluster's scenario leaves out); its CRDs are
+/// served as soon as this returns.
 pub fn platform(cluster: &Cluster) {
-    install_crds(cluster, platform_crds());
+    let missing = cluster.telemetry.scenario.missing_crds;
+    let crds = platform_crds()
+        .into_iter()
+        .filter(|c| {
+            let name = c
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            !missing.contains(&name)
+        })
+        .collect();
+    install_crds(cluster, crds);
     create(
         cluster,
         "gateway.networking.k8s.io",
