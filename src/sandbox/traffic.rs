@@ -133,8 +133,6 @@ pub struct VersionTarget {
     pub version: String,
     /// Ready pods.
     pub ready: u32,
-    /// Pods, ready or not.
-    pub pods: u32,
     /// How it behaves.
     pub behaviour: Behaviour,
     /// When the sandbox first saw it.
@@ -180,12 +178,12 @@ impl Entry {
         (self.kind, self.namespace.clone(), self.name.clone())
     }
 
-    /// Total pods behind it, ready or not.
-    pub fn pods(&self) -> u32 {
+    /// Total ready pods behind it.
+    pub fn ready(&self) -> u32 {
         self.backends
             .iter()
             .flat_map(|b| &b.versions)
-            .map(|v| v.pods)
+            .map(|v| v.ready)
             .sum()
     }
 }
@@ -203,7 +201,7 @@ pub struct Outcome {
     pub latency: f64,
 }
 
-/// The traffic routing table, rebuilt from cluster state twice a second.
+/// The traffic routing table, rebuilt from cluster state whenever it changes.
 #[derive(Debug, Default)]
 pub struct Topology {
     /// Every entry point.
@@ -236,8 +234,8 @@ struct Book {
     first_seen: HashMap<VersionKey, Instant>,
     /// The versions an app had when it first served: its stable versions.
     baseline: HashMap<(String, String), HashSet<String>>,
-    /// Series keys already given history.
-    backfilled: HashSet<VersionKey>,
+    /// Entry points already given history.
+    backfilled: HashSet<EntryId>,
 }
 
 /// Everything traffic-related in a cluster.
@@ -562,7 +560,6 @@ fn build_topology(cluster: &Cluster, tel: &Telemetry) -> Topology {
                 .find(|v| v.app == app && v.version == version)
             {
                 v.ready += ready;
-                v.pods += 1;
                 continue;
             }
             let key = (ns.to_owned(), app.clone(), version.clone());
@@ -579,19 +576,17 @@ fn build_topology(cluster: &Cluster, tel: &Telemetry) -> Topology {
                 app,
                 version,
                 ready,
-                pods: 1,
                 started,
             });
         }
         versions.sort_by(|a, b| (&a.app, &a.version).cmp(&(&b.app, &b.version)));
-        // An app's first versions are its stable ones (history is written for them before
-        // any live request is counted, so series never go back in time).
-        for v in &versions {
+        // The versions an app first serves with are its stable ones.
+        for v in versions.iter().filter(|v| v.ready > 0) {
             let app_key = (ns.to_owned(), v.app.clone());
             book.baseline.entry(app_key).or_insert_with(|| {
                 versions
                     .iter()
-                    .filter(|x| x.app == v.app)
+                    .filter(|x| x.app == v.app && x.ready > 0)
                     .map(|x| x.version.clone())
                     .collect()
             });
@@ -702,32 +697,29 @@ pub fn daily_shape(t_ms: i64) -> f64 {
 
 /// Gives `entry`'s versions that have no history yet 30 days of it, ending at `now`.
 fn backfill(tel: &Telemetry, entry: &Entry, now: i64) {
-    if entry.pods() == 0 || entry.rps <= 0.0 || !entry.simulated {
+    if entry.ready() == 0 || entry.rps <= 0.0 || !entry.simulated {
+        return;
+    }
+    if !lock(&tel.book).backfilled.insert(entry.id()) {
         return;
     }
     let total_weight: f64 = entry
         .backends
         .iter()
-        .filter(|b| !b.versions.is_empty())
+        .filter(|b| b.versions.iter().any(|v| v.ready > 0))
         .map(|b| b.weight)
         .sum();
     if total_weight <= 0.0 {
         return;
     }
     let mut parts: Vec<(VersionKey, f64, Conditions, u16)> = Vec::new();
-    {
-        let mut book = lock(&tel.book);
-        for b in &entry.backends {
-            let b_pods: u32 = b.versions.iter().map(|v| v.pods).sum();
-            for v in b.versions.iter().filter(|v| v.pods > 0) {
-                let key = (entry.namespace.clone(), v.app.clone(), v.version.clone());
-                if !book.backfilled.insert(key.clone()) {
-                    continue;
-                }
-                let share = b.weight / total_weight * f64::from(v.pods) / f64::from(b_pods);
-                let c = v.behaviour.conditions(Duration::ZERO, 0.0, v.pods);
-                parts.push((key, share, c, v.behaviour.error_code));
-            }
+    for b in &entry.backends {
+        let b_ready: u32 = b.versions.iter().map(|v| v.ready).sum();
+        for v in b.versions.iter().filter(|v| v.ready > 0) {
+            let key = (entry.namespace.clone(), v.app.clone(), v.version.clone());
+            let share = b.weight / total_weight * f64::from(v.ready) / f64::from(b_ready);
+            let c = v.behaviour.conditions(Duration::ZERO, 0.0, v.ready);
+            parts.push((key, share, c, v.behaviour.error_code));
         }
     }
     if parts.is_empty() {
@@ -862,12 +854,8 @@ impl History {
         let mut carry_b = vec![0.0f64; les.len()];
         let mut sum = 0.0;
         let start = self.times.first().map_or(0, |t| t - 60_000);
-        for l in [&ok_l, &err_l, &sum_l, &count_l]
-            .into_iter()
-            .chain(&bucket_l)
-        {
-            db.append(l, start, 0.0);
-        }
+        // Points per series: ok, errors, sum, count, then the buckets.
+        let mut points: Vec<Vec<(i64, f64)>> = vec![vec![(start, 0.0)]; 4 + les.len()];
         for (i, &t) in self.times.iter().enumerate() {
             let want_err = self.errors[i] * share + carry_err;
             let e = want_err.floor();
@@ -889,24 +877,33 @@ impl History {
             }
             let fine = t >= self.fine_from;
             if fine || i % 5 == 4 || i + 1 == self.times.len() {
-                db.append(&ok_l, t, ok);
-                db.append(&err_l, t, err);
-                db.append(&sum_l, t, sum);
-                db.append(&count_l, t, ok + err);
-                for (l, v) in bucket_l.iter().zip(&buckets) {
-                    db.append(l, t, *v);
+                for (p, v) in points
+                    .iter_mut()
+                    .zip([ok, err, sum, ok + err].iter().chain(&buckets))
+                {
+                    p.push((t, *v));
                 }
             }
         }
-        let code_ok = 200;
-        *counters.requests.entry((key.clone(), code_ok)).or_default() = ok;
+        // Live requests may have been counted already (a version's first requests fail
+        // before its pods are ready): history goes in before them and they continue it.
+        let mut points = points.into_iter();
+        for l in [&ok_l, &err_l, &sum_l, &count_l]
+            .into_iter()
+            .chain(&bucket_l)
+        {
+            db.prepend(l, points.next().unwrap_or_default());
+        }
+        *counters.requests.entry((key.clone(), 200)).or_default() += ok;
         *counters
             .requests
             .entry((key.clone(), error_code))
-            .or_default() = err;
+            .or_default() += err;
         let h = counters.durations.entry(key.clone()).or_default();
-        h.cumulative.copy_from_slice(&buckets);
-        h.sum = sum;
+        for (c, b) in h.cumulative.iter_mut().zip(&buckets) {
+            *c += b;
+        }
+        h.sum += sum;
     }
 }
 
@@ -1018,14 +1015,19 @@ pub async fn run(cluster: Arc<Cluster>) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut carry: HashMap<EntryId, f64> = HashMap::new();
-    let mut last_topology = Instant::now() - Duration::from_secs(10);
+    let mut last_topology = Instant::now();
+    let mut last_rv = u64::MAX;
     let mut last_scrape = Instant::now();
     let mut last_compact = Instant::now();
     let mut last_tick = Instant::now();
     loop {
         interval.tick().await;
         let tel = &cluster.telemetry;
-        if last_topology.elapsed() >= Duration::from_millis(500) {
+        // Rebuilt when anything changed in the cluster, and every second for readiness that
+        // changes with time alone.
+        let rv = cluster.store().rv();
+        if rv != last_rv || last_topology.elapsed() >= Duration::from_secs(1) {
+            last_rv = rv;
             last_topology = Instant::now();
             let topology = Arc::new(build_topology(&cluster, tel));
             let now = now_ms();
@@ -1093,7 +1095,6 @@ mod tests {
                     app: "checkout".into(),
                     version: "v1".into(),
                     ready: 3,
-                    pods: 3,
                     behaviour: Behaviour::default(),
                     started: Instant::now(),
                 }],

@@ -125,6 +125,28 @@ impl Db {
         true
     }
 
+    /// Puts a counter's older history in front of its series: points at or after the
+    /// series' first sample are dropped, and the series' samples are raised by the last
+    /// point kept, so the counter continues its history without a reset.
+    pub fn prepend(&mut self, labels: &Labels, points: Vec<(i64, f64)>) {
+        let Some(&i) = self.index.get(labels) else {
+            for (t, v) in points {
+                self.append(labels, t, v);
+            }
+            return;
+        };
+        let s = &mut self.series[i];
+        let first = s.t.first().copied().unwrap_or(i64::MAX);
+        let kept: Vec<(i64, f64)> = points.into_iter().take_while(|(t, _)| *t < first).collect();
+        let offset = kept.last().map_or(0.0, |(_, v)| *v);
+        let mut t: Vec<i64> = kept.iter().map(|(t, _)| *t).collect();
+        let mut v: Vec<f64> = kept.iter().map(|(_, v)| *v).collect();
+        t.extend_from_slice(&s.t);
+        v.extend(s.v.iter().map(|x| x + offset));
+        s.t = t;
+        s.v = v;
+    }
+
     /// Series named `name` (every series when `None`) whose labels satisfy `keep`.
     pub fn select<'a>(
         &'a self,
@@ -407,6 +429,18 @@ mod tests {
                 .zip(&s.v)
                 .all(|(t, v)| (*t / MINUTE) as f64 == *v)
         );
+    }
+
+    #[test]
+    fn prepended_history_continues_into_live_samples() {
+        let mut db = Db::default();
+        let l = labels("c_total", &[]);
+        db.append(&l, 100, 1.0);
+        db.append(&l, 200, 3.0);
+        db.prepend(&l, vec![(0, 0.0), (50, 40.0), (150, 60.0)]);
+        let s = &db.series()[0];
+        assert_eq!(s.t, vec![0, 50, 100, 200]);
+        assert_eq!(s.v, vec![0.0, 40.0, 41.0, 43.0]);
     }
 
     #[test]

@@ -63,6 +63,11 @@ pub fn start(openmetrics: &str, rules: Option<&str>) -> Prom {
         std::fs::write(&path, rules).unwrap();
         config.push_str(&format!("rule_files:\n  - {}\n", path.display()));
     }
+    launch(dir, &config, &data)
+}
+
+/// Writes the config and starts Prometheus on `data`, waiting until it is ready.
+fn launch(dir: tempfile::TempDir, config: &str, data: &std::path::Path) -> Prom {
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
     let port = free_port();
@@ -86,6 +91,16 @@ pub fn start(openmetrics: &str, rules: Option<&str>) -> Prom {
         url,
         _dir: dir,
     }
+}
+
+/// Starts Prometheus with no history, scraping `target` (`host:port`) every second.
+pub fn start_scraping(target: &str) -> Prom {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sandbox\n    static_configs:\n      - targets: ['{target}']\n"
+    );
+    let data = dir.path().join("data");
+    launch(dir, &config, &data)
 }
 
 /// `/-/ready` answers 200 (a plain probe, usable without an async runtime).
