@@ -8,6 +8,10 @@
 //! - [`store`]: objects, resourceVersions and the change log watches follow.
 //! - [`controllers`]: Deployments, ReplicaSets, Pods, Jobs, CRDs and custom resources.
 //! - [`patch`], [`selector`]: merge/strategic/JSON patch and label/field selectors.
+//! - [`traffic`]: simulated users, real loopback endpoints, metrics and 30-day history;
+//!   [`workload`]: how a version behaves; [`scenario`]: the story the sandbox tells.
+//! - [`tsdb`], [`promql`], [`prometheus`]: the metrics store, PromQL with Prometheus 2.42
+//!   semantics, and the Prometheus HTTP API on the same port.
 
 pub mod api;
 pub mod controllers;

@@ -383,6 +383,12 @@ impl Telemetry {
         }
     }
 
+    /// Gives `entry` 30 days of history ending at `now` (ms), once: what the sandbox does
+    /// when an entry point first has ready pods.
+    pub fn write_history(&self, entry: &Entry, now: i64) {
+        backfill(self, entry, now);
+    }
+
     /// Writes the current counters and cluster state into the store at `t`.
     pub fn scrape(&self, cluster: &Cluster, t: i64) {
         let mut samples = lock(&self.counters).samples();

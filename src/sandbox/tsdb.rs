@@ -130,8 +130,20 @@ impl Db {
     /// point kept, so the counter continues its history without a reset.
     pub fn prepend(&mut self, labels: &Labels, points: Vec<(i64, f64)>) {
         let Some(&i) = self.index.get(labels) else {
-            for (t, v) in points {
+            // A new series: take the points as they are, sized exactly.
+            let mut points = points;
+            points.dedup_by(|b, a| b.0 <= a.0);
+            if let Some((t, v)) = points.first().copied() {
                 self.append(labels, t, v);
+            }
+            if let Some(&i) = self.index.get(labels) {
+                let s = &mut self.series[i];
+                s.t.reserve_exact(points.len().saturating_sub(1));
+                s.v.reserve_exact(points.len().saturating_sub(1));
+                for (t, v) in points.into_iter().skip(1) {
+                    s.t.push(t);
+                    s.v.push(v);
+                }
             }
             return;
         };
