@@ -202,6 +202,9 @@ struct DriveFlags {
     /// Write the JSON report here when the run ends.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// The story the embedded sandbox tells, for stages with `target: sandbox`.
+    #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
+    scenario: String,
 }
 
 fn parse_set(s: &str) -> std::result::Result<(String, String), String> {
@@ -815,6 +818,78 @@ fn process_alive(pid: u32) -> bool {
 }
 
 /// Runs (or resumes) a run headless: progress on stderr, verdict on stdout.
+/// Starts the embedded sandbox when a stage targets it, and points those stages at it as at
+/// any cluster: a kubeconfig context (namespace: the pipeline's `namespace` variable, else
+/// `default`) and, unless the stage names another, the sandbox's Prometheus API.
+async fn embed_sandbox(
+    mut p: Pipeline,
+    scenario: &str,
+    journal_path: &Path,
+) -> std::result::Result<(Pipeline, Option<EmbeddedSandbox>), Exit> {
+    use crate::pipeline::model::{ClusterTarget, Target};
+    use crate::sandbox::{Cluster, Sandbox, Timing, scenario::Scenario};
+    if !p
+        .stages
+        .iter()
+        .any(|s| matches!(s.target, Some(Target::Sandbox(_))))
+    {
+        return Ok((p, None));
+    }
+    let scenario = Scenario::named(scenario)
+        .ok_or_else(|| bad_input(format!("unknown scenario {scenario}")))?;
+    let cluster = Cluster::with_scenario(32, Timing::default(), scenario);
+    crate::sandbox::preset::platform(&cluster);
+    let sandbox = Sandbox::start(0, cluster)
+        .await
+        .map_err(|e| infra(format!("cannot start the sandbox: {e}")))?;
+    let kubeconfig =
+        journal_path.with_file_name(format!("sandbox-run-{}.kubeconfig", std::process::id()));
+    sandbox
+        .write_kubeconfig(&kubeconfig)
+        .map_err(|e| infra(format!("cannot write {}: {e}", kubeconfig.display())))?;
+    let namespace = p
+        .file
+        .spec
+        .variables
+        .get("namespace")
+        .cloned()
+        .unwrap_or_else(|| "default".into());
+    let prometheus: crate::pipeline::model::Prometheus =
+        serde_json::from_value(serde_json::json!({ "url": sandbox.url() }))
+            .map_err(|e| infra(e.to_string()))?;
+    for stage in &mut p.stages {
+        if matches!(stage.target, Some(Target::Sandbox(_))) {
+            stage.target = Some(Target::Cluster(ClusterTarget {
+                context: Some("glidepath-sandbox".into()),
+                namespace: Some(namespace.clone()),
+                kubeconfig: Some(kubeconfig.display().to_string()),
+            }));
+            if stage.prometheus.is_none() {
+                stage.prometheus = Some(prometheus.clone());
+            }
+        }
+    }
+    Ok((
+        p,
+        Some(EmbeddedSandbox {
+            _sandbox: sandbox,
+            kubeconfig,
+        }),
+    ))
+}
+
+/// The sandbox a run started; its kubeconfig goes when it does.
+struct EmbeddedSandbox {
+    _sandbox: crate::sandbox::Sandbox,
+    kubeconfig: PathBuf,
+}
+
+impl Drop for EmbeddedSandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.kubeconfig);
+    }
+}
+
 async fn drive(
     p: Pipeline,
     journal_path: &Path,
@@ -826,6 +901,7 @@ async fn drive(
     if !flags.headless {
         eprintln!("note: the interactive cockpit is not part of this build yet; running headless");
     }
+    let (p, _sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
     let journal = Journal::open(journal_path).map_err(infra)?;
     let emitter = Emitter::new(run, next_seq, Some(journal));
     let mut printer = None;

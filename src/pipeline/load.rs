@@ -328,7 +328,10 @@ impl Validator<'_> {
                 }
                 steps.push(step);
             }
-            let has_prometheus = stage.prometheus.is_some() || file.spec.prometheus.is_some();
+            // The sandbox serves a Prometheus API of its own.
+            let has_prometheus = stage.prometheus.is_some()
+                || file.spec.prometheus.is_some()
+                || is_sandbox(stage.target.as_ref().or(file.spec.target.as_ref()));
             for step in &steps {
                 let needs = matches!(&step.kind, StepKind::Evaluate(_))
                     || matches!(&step.kind, StepKind::Gate(g) if g.error_budget.is_some());

@@ -32,6 +32,8 @@ use super::workload::{Behaviour, Conditions, Rng, annotation, annotations as ann
 pub const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// The `version` label of requests no version served (no ready pods).
+pub const NO_VERSION: &str = "none";
 /// Simulated requests per second of an entry point that does not say.
 pub const DEFAULT_RPS: f64 = 20.0;
 /// How often the store records the counters.
@@ -336,7 +338,7 @@ impl Telemetry {
             latency: 0.001,
         };
         if total <= 0.0 {
-            return unavailable(&entry.name, "none");
+            return unavailable(&entry.name, NO_VERSION);
         }
         let mut pick = rng.uniform() * total;
         let backend = entry
@@ -348,17 +350,17 @@ impl Telemetry {
             })
             .or_else(|| entry.backends.iter().rev().find(|b| b.weight > 0.0));
         let Some(backend) = backend else {
-            return unavailable(&entry.name, "none");
+            return unavailable(&entry.name, NO_VERSION);
         };
         let ready: u32 = backend.versions.iter().map(|v| v.ready).sum();
         if ready == 0 {
-            let (app, version) = backend
+            // No version served it: the gateway answered, so it is counted under the app
+            // with version "none" (a version's own series count only what it served).
+            let app = backend
                 .versions
                 .first()
-                .map_or((backend.service.as_str(), "none"), |v| {
-                    (v.app.as_str(), v.version.as_str())
-                });
-            return unavailable(app, version);
+                .map_or(backend.service.as_str(), |v| v.app.as_str());
+            return unavailable(app, NO_VERSION);
         }
         let mut pick = rng.uniform() * f64::from(ready);
         let target = backend
@@ -370,7 +372,7 @@ impl Telemetry {
             })
             .or_else(|| backend.versions.iter().rev().find(|v| v.ready > 0));
         let Some(v) = target else {
-            return unavailable(&backend.service, "none");
+            return unavailable(&backend.service, NO_VERSION);
         };
         let key = (entry.namespace.clone(), v.app.clone(), v.version.clone());
         let c = v
@@ -1155,7 +1157,7 @@ mod tests {
         e.backends[1].versions[0].ready = 0;
         let codes: Vec<u16> = (0..2_000)
             .map(|_| tel.route(&e, &mut rng))
-            .filter(|o| o.key.2 == "v2")
+            .filter(|o| o.key.2 != "v1")
             .map(|o| o.code)
             .collect();
         assert!(!codes.is_empty() && codes.iter().all(|c| *c == 503));

@@ -1,6 +1,7 @@
 //! One module per step kind. A step sees the world only through its [`StepCtx`]: it reports
 //! progress as events and receives the operator's signals, and never imports the engine.
 
+pub mod apply;
 pub mod approval;
 pub mod command;
 pub mod evaluate;
@@ -215,6 +216,8 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
         StepKind::Evaluate(e) => evaluate::run(e, ctx).await,
         StepKind::Monitoring(m) => evaluate::monitoring(m, ctx).await,
         StepKind::Pause(p) => pause::run(p, ctx).await,
+        StepKind::Infra(i) => apply::infra(i, ctx).await,
+        StepKind::Deploy(d) => apply::deploy(d, ctx).await,
         other => StepResult {
             status: Status::Failed,
             verdict: None,

@@ -1,0 +1,537 @@
+//! Objects as JSON, on any cluster: manifests read from files and folders (templated with
+//! the pipeline's variables), kinds resolved through discovery, server-side apply, reads,
+//! patches and deletes, and what "ready" means for each kind.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ::kube::Client;
+use ::kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
+use ::kube::discovery::{Scope, pinned_kind};
+use serde_json::Value;
+
+use super::FIELD_MANAGER;
+use crate::pipeline::model::{Target, WaitFor};
+
+/// A cluster a stage delivers to: a client, its namespace and the kinds resolved so far.
+pub struct Cluster {
+    /// The kube-rs client.
+    pub client: Client,
+    /// The namespace objects without one go to.
+    pub namespace: String,
+    kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+}
+
+/// Why a call to the cluster failed, worded for the operator.
+fn api_error(what: &str, e: ::kube::Error) -> String {
+    match e {
+        ::kube::Error::Api(s) if s.code == 403 => {
+            format!("{what}: forbidden ({})", s.message)
+        }
+        ::kube::Error::Api(s) => format!("{what}: {} ({}, HTTP {})", s.message, s.reason, s.code),
+        other => format!("{what}: {}", crate::metrics::error_chain(&other)),
+    }
+}
+
+/// `Kind namespace/name` for messages.
+pub fn describe(o: &Value) -> String {
+    let kind = o["kind"].as_str().unwrap_or("object");
+    let name = o
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    match o.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+impl Cluster {
+    /// Connects to a stage's target.
+    pub async fn connect(target: Option<&Target>) -> Result<Cluster, String> {
+        Ok(Cluster {
+            client: super::client(target).await?,
+            namespace: super::namespace(target),
+            kinds: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The resource of `apiVersion`/`kind` and whether it is namespaced, by discovery.
+    pub async fn resource(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, bool), String> {
+        let key = (api_version.to_owned(), kind.to_owned());
+        if let Some(found) = self.kinds.lock().map_err(|_| "poisoned")?.get(&key) {
+            return Ok(found.clone());
+        }
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, caps) = pinned_kind(&self.client, &gvk).await.map_err(|e| match e {
+            ::kube::Error::Discovery(_) | ::kube::Error::Api(_) => {
+                format!("the cluster does not serve {kind} in {api_version}")
+            }
+            other => api_error(&format!("discovery of {kind} in {api_version}"), other),
+        })?;
+        let found = (ar, caps.scope == Scope::Namespaced);
+        if let Ok(mut kinds) = self.kinds.lock() {
+            kinds.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// The API for `o`'s kind, in `o`'s namespace (or the target's), and `o`'s name.
+    async fn api_for(&self, o: &Value) -> Result<(Api<DynamicObject>, String), String> {
+        let api_version = o["apiVersion"]
+            .as_str()
+            .ok_or_else(|| format!("{}: no apiVersion", describe(o)))?;
+        let kind = o["kind"].as_str().ok_or("an object without kind")?;
+        let name = o
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("a {kind} without metadata.name"))?;
+        let (ar, namespaced) = self.resource(api_version, kind).await?;
+        let api = if namespaced {
+            let ns = o
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(&self.namespace);
+            Api::namespaced_with(self.client.clone(), ns, &ar)
+        } else {
+            Api::all_with(self.client.clone(), &ar)
+        };
+        Ok((api, name.to_owned()))
+    }
+
+    /// Fills in the target's namespace on a namespaced object that names none.
+    pub async fn place(&self, o: &mut Value) -> Result<(), String> {
+        let api_version = o["apiVersion"].as_str().unwrap_or_default().to_owned();
+        let kind = o["kind"].as_str().unwrap_or_default().to_owned();
+        let (_, namespaced) = self.resource(&api_version, &kind).await?;
+        if namespaced && o.pointer("/metadata/namespace").is_none() {
+            o["metadata"]["namespace"] = Value::String(self.namespace.clone());
+        }
+        Ok(())
+    }
+
+    /// Server-side applies `o` (field manager `glidepath`, forced: glidepath owns what it
+    /// applies); with `dry_run` the server validates and answers without storing.
+    pub async fn apply(&self, o: &Value, dry_run: bool) -> Result<Value, String> {
+        let (api, name) = self.api_for(o).await?;
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = dry_run;
+        api.patch(&name, &params, &Patch::Apply(o))
+            .await
+            .map_err(|e| api_error(&describe(o), e))
+            .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+    }
+
+    /// Creates `o`.
+    pub async fn create(&self, o: &Value) -> Result<Value, String> {
+        let (api, _) = self.api_for(o).await?;
+        let obj: DynamicObject = serde_json::from_value(o.clone()).map_err(|e| e.to_string())?;
+        api.create(&PostParams::default(), &obj)
+            .await
+            .map_err(|e| api_error(&describe(o), e))
+            .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+    }
+
+    /// The live object `o` names, if it exists.
+    pub async fn get(&self, o: &Value) -> Result<Option<Value>, String> {
+        let (api, name) = self.api_for(o).await?;
+        match api.get_opt(&name).await {
+            Ok(found) => found
+                .map(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+                .transpose(),
+            Err(e) => Err(api_error(&describe(o), e)),
+        }
+    }
+
+    /// A JSON merge patch of the object `o` names.
+    pub async fn merge(&self, o: &Value, patch: &Value) -> Result<Value, String> {
+        let (api, name) = self.api_for(o).await?;
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| api_error(&describe(o), e))
+            .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+    }
+
+    /// Deletes the object `o` names (absent is fine).
+    pub async fn delete(&self, o: &Value) -> Result<(), String> {
+        let (api, name) = self.api_for(o).await?;
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => Ok(()),
+            Err(::kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(api_error(&describe(o), e)),
+        }
+    }
+
+    /// Objects of a kind in the target's namespace matching a label selector.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        selector: &str,
+    ) -> Result<Vec<Value>, String> {
+        let (ar, namespaced) = self.resource(api_version, kind).await?;
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(self.client.clone(), &self.namespace, &ar)
+        } else {
+            Api::all_with(self.client.clone(), &ar)
+        };
+        let list = api
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(|e| api_error(&format!("list {kind}"), e))?;
+        list.items
+            .into_iter()
+            .map(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+            .collect()
+    }
+}
+
+/// An object to look up by identity.
+pub fn reference(api_version: &str, kind: &str, namespace: &str, name: &str) -> Value {
+    serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name, "namespace": namespace } })
+}
+
+/// Reads manifests from files and folders (`.yaml`, `.yml`, `.json`, sorted by name),
+/// `${var}` filled from `vars`; `List` objects are flattened and empty documents skipped.
+pub fn load_manifests(
+    paths: &[String],
+    base_dir: &Path,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<Value>, String> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        let full = base_dir.join(p);
+        if full.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&full)
+                .map_err(|e| format!("{}: {e}", full.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    matches!(
+                        p.extension().and_then(|e| e.to_str()),
+                        Some("yaml" | "yml" | "json")
+                    )
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(full);
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        out.extend(parse_manifests(
+            &crate::metrics::render(&text, vars),
+            &f.display().to_string(),
+        )?);
+    }
+    Ok(out)
+}
+
+/// Parses YAML (or JSON) text holding one or more manifests.
+pub fn parse_manifests(text: &str, origin: &str) -> Result<Vec<Value>, String> {
+    let docs = crate::yaml::parse_documents(text).map_err(|e| format!("{origin}:{e}"))?;
+    let mut out = Vec::new();
+    for doc in docs {
+        let v = doc.to_json();
+        if v.is_null() {
+            continue;
+        }
+        if !v.is_object() || v.get("kind").is_none() || v.get("apiVersion").is_none() {
+            return Err(format!(
+                "{origin}:{}: a manifest needs apiVersion and kind",
+                doc.pos.line
+            ));
+        }
+        if v["kind"].as_str().is_some_and(|k| k.ends_with("List"))
+            && let Some(items) = v.get("items").and_then(Value::as_array)
+        {
+            out.extend(items.iter().cloned());
+            continue;
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Sets `image` on a workload's containers: those of the same repository, else the first.
+pub fn set_image(o: &mut Value, image: &str) {
+    let repo = |i: &str| {
+        let no_digest = i.split('@').next().unwrap_or(i);
+        match no_digest.rsplit_once(':') {
+            Some((r, tag)) if !tag.contains('/') => r.to_owned(),
+            _ => no_digest.to_owned(),
+        }
+    };
+    let want = repo(image);
+    let Some(containers) = o
+        .pointer_mut("/spec/template/spec/containers")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let mut matched = false;
+    for c in containers.iter_mut() {
+        if c["image"].as_str().is_some_and(|i| repo(i) == want) {
+            c["image"] = Value::String(image.to_owned());
+            matched = true;
+        }
+    }
+    if !matched && let Some(first) = containers.first_mut() {
+        first["image"] = Value::String(image.to_owned());
+    }
+}
+
+/// Where an object stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// Ready.
+    Ready,
+    /// Not yet, and why.
+    Pending(String),
+    /// Will not get ready by waiting (a failed Job), and why.
+    Failed(String),
+}
+
+fn condition<'a>(o: &'a Value, kind: &str) -> Option<&'a Value> {
+    o.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == kind))
+}
+
+fn int(o: &Value, p: &str) -> i64 {
+    o.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Readiness of a live object: `wait` if given, else what its kind means by ready.
+pub fn readiness(o: &Value, wait: Option<&WaitFor>) -> Readiness {
+    if let Some(w) = wait {
+        if let Some(c) = &w.condition {
+            return match condition(o, c) {
+                Some(x) if x["status"] == "True" => Readiness::Ready,
+                Some(x) => Readiness::Pending(format!(
+                    "{c} is {}{}",
+                    x["status"].as_str().unwrap_or("Unknown"),
+                    x["message"]
+                        .as_str()
+                        .filter(|m| !m.is_empty())
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )),
+                None => Readiness::Pending(format!("no {c} condition yet")),
+            };
+        }
+        if let Some(expr) = &w.jsonpath {
+            let (path, want) = expr.split_once('=').unwrap_or((expr.as_str(), ""));
+            let got = jsonpath(o, path);
+            return if got.as_deref() == Some(want.trim()) || (want.is_empty() && got.is_some()) {
+                Readiness::Ready
+            } else {
+                Readiness::Pending(format!(
+                    "{} is {}",
+                    path.trim(),
+                    got.unwrap_or_else(|| "absent".into())
+                ))
+            };
+        }
+    }
+    let kind = o["kind"].as_str().unwrap_or_default();
+    let generation = int(o, "/metadata/generation");
+    let observed = o
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
+    match kind {
+        "Deployment" | "StatefulSet" | "ReplicaSet" => {
+            let want = o
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if observed.is_some_and(|g| g < generation) || observed.is_none() {
+                return Readiness::Pending("the controller has not seen the change yet".into());
+            }
+            let updated = if kind == "Deployment" {
+                int(o, "/status/updatedReplicas")
+            } else {
+                int(o, "/status/readyReplicas")
+            };
+            let available = if kind == "Deployment" {
+                int(o, "/status/availableReplicas")
+            } else {
+                int(o, "/status/readyReplicas")
+            };
+            let total = int(o, "/status/replicas");
+            if updated < want {
+                Readiness::Pending(format!("{updated} of {want} replicas updated"))
+            } else if total > want {
+                Readiness::Pending(format!("{} old replicas pending termination", total - want))
+            } else if available < want {
+                Readiness::Pending(format!("{available} of {want} updated replicas available"))
+            } else {
+                Readiness::Ready
+            }
+        }
+        "Job" => {
+            if condition(o, "Complete").is_some_and(|c| c["status"] == "True") {
+                Readiness::Ready
+            } else if let Some(c) = condition(o, "Failed").filter(|c| c["status"] == "True") {
+                Readiness::Failed(format!(
+                    "the Job failed: {}",
+                    c["message"].as_str().unwrap_or("")
+                ))
+            } else {
+                Readiness::Pending("the Job is running".into())
+            }
+        }
+        "CustomResourceDefinition" => match condition(o, "Established") {
+            Some(c) if c["status"] == "True" => Readiness::Ready,
+            _ => Readiness::Pending("not Established yet".into()),
+        },
+        "Namespace"
+        | "ConfigMap"
+        | "Secret"
+        | "Service"
+        | "ServiceAccount"
+        | "Role"
+        | "RoleBinding"
+        | "ClusterRole"
+        | "ClusterRoleBinding"
+        | "Ingress"
+        | "HTTPRoute"
+        | "NetworkPolicy"
+        | "PodDisruptionBudget"
+        | "HorizontalPodAutoscaler"
+        | "PersistentVolumeClaim"
+        | "StorageClass"
+        | "IngressClass"
+        | "PriorityClass"
+        | "PrometheusRule"
+        | "ServiceMonitor"
+        | "GatewayClass"
+        | "Gateway" => Readiness::Ready,
+        // A custom resource: its Ready (or Available) condition, for this generation.
+        _ => {
+            let c = condition(o, "Ready").or_else(|| condition(o, "Available"));
+            match c {
+                Some(c) if c["status"] == "True" => {
+                    let seen = c
+                        .get("observedGeneration")
+                        .and_then(Value::as_i64)
+                        .or(observed);
+                    if seen.is_some_and(|g| g < generation) {
+                        Readiness::Pending("Ready for an older generation".into())
+                    } else {
+                        Readiness::Ready
+                    }
+                }
+                Some(c) => Readiness::Pending(format!(
+                    "{} is {}{}",
+                    c["type"].as_str().unwrap_or("Ready"),
+                    c["status"].as_str().unwrap_or("Unknown"),
+                    c["message"]
+                        .as_str()
+                        .filter(|m| !m.is_empty())
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )),
+                None => Readiness::Pending("no Ready condition yet".into()),
+            }
+        }
+    }
+}
+
+/// A small JSONPath: `{.status.phase}` or `.status.conditions[0].type`.
+fn jsonpath(o: &Value, path: &str) -> Option<String> {
+    let p = path
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim_start_matches('.');
+    let mut cur = o;
+    for part in p.split('.').filter(|s| !s.is_empty()) {
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        cur = cur.get(name)?;
+        if let Some(i) = index {
+            cur = cur.get(i)?;
+        }
+    }
+    Some(match cur {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deployment_readiness_follows_the_rollout() {
+        let mut d = json!({ "kind": "Deployment", "metadata": { "generation": 2 }, "spec": { "replicas": 3 },
+            "status": { "observedGeneration": 1 } });
+        assert!(matches!(readiness(&d, None), Readiness::Pending(_)));
+        d["status"] = json!({ "observedGeneration": 2, "updatedReplicas": 3, "replicas": 4, "availableReplicas": 3 });
+        assert_eq!(
+            readiness(&d, None),
+            Readiness::Pending("1 old replicas pending termination".into())
+        );
+        d["status"]["replicas"] = json!(3);
+        assert_eq!(readiness(&d, None), Readiness::Ready);
+    }
+
+    #[test]
+    fn wait_for_a_condition_or_a_jsonpath() {
+        let o = json!({ "kind": "XDatabase", "metadata": { "generation": 1 },
+            "status": { "phase": "Bound", "conditions": [{ "type": "Ready", "status": "False", "message": "provisioning" }] } });
+        assert_eq!(
+            readiness(&o, None),
+            Readiness::Pending("Ready is False: provisioning".into())
+        );
+        let w = WaitFor {
+            condition: None,
+            jsonpath: Some("{.status.phase}=Bound".into()),
+            timeout: None,
+        };
+        assert_eq!(readiness(&o, Some(&w)), Readiness::Ready);
+    }
+
+    #[test]
+    fn images_replace_the_same_repository() {
+        let mut d = json!({ "spec": { "template": { "spec": { "containers": [
+            { "name": "proxy", "image": "envoy:1" }, { "name": "app", "image": "registry.example.org:5000/shop/checkout:1.0" } ] } } } });
+        set_image(&mut d, "registry.example.org:5000/shop/checkout:2.0");
+        assert_eq!(
+            d.pointer("/spec/template/spec/containers/1/image").unwrap(),
+            "registry.example.org:5000/shop/checkout:2.0"
+        );
+        assert_eq!(
+            d.pointer("/spec/template/spec/containers/0/image").unwrap(),
+            "envoy:1"
+        );
+    }
+
+    #[test]
+    fn manifests_split_documents_and_lists() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n---\n---\napiVersion: v1\nkind: List\nitems:\n  - { apiVersion: v1, kind: Secret, metadata: { name: b } }\n";
+        let m = parse_manifests(text, "x.yaml").unwrap();
+        assert_eq!(m.len(), 2);
+        assert!(
+            parse_manifests("a: 1\n", "x.yaml")
+                .unwrap_err()
+                .contains("apiVersion and kind")
+        );
+    }
+}

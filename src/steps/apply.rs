@@ -1,0 +1,334 @@
+//! `infra` and `deploy`: server-side apply of manifests, then a wait until every object is
+//! ready (infra: each object's readiness; deploy: the workloads' rollouts), streaming what
+//! is still pending and, for workloads, why their pods are not ready.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{StepCtx, StepResult};
+use crate::events::{Evidence, Verdict};
+use crate::kube::objects::{self, Cluster, Readiness, describe};
+use crate::pipeline::model::{DeployStep, InfraStep, WaitFor};
+use crate::pipeline::units::format_duration;
+
+/// How long a wait lasts when the step names no timeout.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+const POLL: Duration = Duration::from_millis(250);
+
+fn infra_failure(summary: impl Into<String>) -> StepResult {
+    StepResult {
+        infra_error: true,
+        ..StepResult::failed(summary)
+    }
+}
+
+/// Connects to the stage's cluster, as a step result on failure.
+pub async fn connect(ctx: &StepCtx) -> Result<Cluster, StepResult> {
+    Cluster::connect(ctx.target.as_ref())
+        .await
+        .map_err(infra_failure)
+}
+
+const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
+
+/// Reads the manifests a step names, placed in the target's namespace.
+pub async fn manifests(
+    ctx: &StepCtx,
+    cluster: &Cluster,
+    paths: &[String],
+    image: Option<&str>,
+) -> Result<Vec<Value>, StepResult> {
+    let mut objs =
+        objects::load_manifests(paths, &ctx.base_dir, &ctx.vars).map_err(StepResult::failed)?;
+    for o in &mut objs {
+        cluster.place(o).await.map_err(StepResult::failed)?;
+        if let Some(image) = image
+            && o["kind"].as_str().is_some_and(|k| WORKLOADS.contains(&k))
+        {
+            objects::set_image(o, image);
+        }
+    }
+    Ok(objs)
+}
+
+/// Applies `objs` in order, logging each.
+pub async fn apply_all(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), StepResult> {
+    for o in objs {
+        match cluster.apply(o, false).await {
+            Ok(_) => ctx.io.log("apply", format!("applied {}", describe(o))),
+            Err(e) => return Err(StepResult::failed(format!("apply failed: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+const READINESS_FAILING: &str = "running, readiness probe failing";
+
+/// Why a workload's pods are not ready, one line per pod with a reason.
+async fn pod_problems(cluster: &Cluster, workload: &Value) -> Vec<String> {
+    let Some(labels) = workload
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    let selector: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    let Ok(pods) = cluster.list("v1", "Pod", &selector.join(",")).await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in pods {
+        let name = p
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let statuses = p
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for c in &statuses {
+            if let Some(reason) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
+                let restarts = c["restartCount"].as_i64().unwrap_or(0);
+                out.push(format!("pod {name}: {reason} (restarts {restarts})"));
+            }
+        }
+        let conditions = p
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(c) = conditions
+            .iter()
+            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+        {
+            out.push(format!(
+                "pod {name}: unschedulable ({})",
+                c["message"].as_str().unwrap_or_default()
+            ));
+        } else if statuses
+            .iter()
+            .all(|c| c.pointer("/state/waiting").is_none())
+            && conditions
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "False")
+            && p.pointer("/status/phase") == Some(&Value::String("Running".into()))
+        {
+            out.push(format!("pod {name}: {READINESS_FAILING}"));
+        }
+    }
+    out
+}
+
+/// Waits until every object in `objs` is ready, or `timeout` passes. Returns one piece of
+/// evidence per object.
+pub async fn wait_ready(
+    ctx: &StepCtx,
+    cluster: &Cluster,
+    objs: &[Value],
+    wait: Option<&WaitFor>,
+    timeout: Duration,
+) -> Result<Vec<Evidence>, StepResult> {
+    let deadline = Instant::now() + timeout;
+    let mut said: HashSet<String> = HashSet::new();
+    let mut unready: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
+    loop {
+        let mut pending = Vec::new();
+        let mut evidence = Vec::new();
+        for o in objs {
+            let live = match cluster.get(o).await {
+                Ok(Some(live)) => live,
+                Ok(None) => {
+                    pending.push(format!("{}: not found", describe(o)));
+                    continue;
+                }
+                Err(e) => return Err(infra_failure(e)),
+            };
+            let is_workload = live["kind"]
+                .as_str()
+                .is_some_and(|k| WORKLOADS.contains(&k));
+            // An explicit condition applies to the objects that report it; workloads wait for
+            // their rollout.
+            let w = wait.filter(|_| !is_workload);
+            match objects::readiness(&live, w) {
+                Readiness::Ready => {
+                    evidence.push(Evidence::new(describe(o), Verdict::Pass, "ready"))
+                }
+                Readiness::Failed(why) => {
+                    return Err(StepResult::judged(
+                        Verdict::Fail,
+                        format!("{}: {why}", describe(o)),
+                        vec![Evidence::new(describe(o), Verdict::Fail, why)],
+                    ));
+                }
+                Readiness::Pending(why) => {
+                    let line = format!("{}: {why}", describe(o));
+                    if said.insert(line.clone()) {
+                        ctx.io.log("wait", format!("waiting for {line}"));
+                    }
+                    if is_workload {
+                        for problem in pod_problems(cluster, &live).await {
+                            // Readiness takes a moment on a healthy pod: only a lasting
+                            // failure is worth a line.
+                            let since =
+                                *unready.entry(problem.clone()).or_insert_with(Instant::now);
+                            let lasting = !problem.ends_with(READINESS_FAILING)
+                                || since.elapsed() >= Duration::from_secs(5);
+                            if lasting && said.insert(problem.clone()) {
+                                ctx.io.log("pods", problem);
+                            }
+                        }
+                    }
+                    pending.push(line);
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(evidence);
+        }
+        if Instant::now() >= deadline {
+            let mut ev = evidence;
+            ev.extend(pending.iter().map(|p| {
+                let (what, why) = p.split_once(": ").unwrap_or((p, ""));
+                Evidence::new(what, Verdict::Fail, why)
+            }));
+            return Err(StepResult::judged(
+                Verdict::Fail,
+                format!(
+                    "not ready after {}: {}",
+                    format_duration(timeout),
+                    pending.join("; ")
+                ),
+                ev,
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn timeout_of(w: Option<&WaitFor>) -> Duration {
+    w.and_then(|w| w.timeout)
+        .map(|t| t.get())
+        .unwrap_or(DEFAULT_WAIT)
+}
+
+/// Runs an `infra` step.
+pub async fn infra(step: &InfraStep, ctx: &mut StepCtx) -> StepResult {
+    let cluster = match connect(ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let paths: Vec<String> = step.manifests.iter().map(|m| m.value.clone()).collect();
+    let mut objs = match manifests(ctx, &cluster, &paths, None).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Some(render) = &step.render {
+        match rendered(ctx, render).await {
+            Ok(mut more) => {
+                for o in &mut more {
+                    if let Err(e) = cluster.place(o).await {
+                        return StepResult::failed(e);
+                    }
+                }
+                objs.extend(more);
+            }
+            Err(e) => return StepResult::failed(e),
+        }
+    }
+    if let Err(r) = apply_all(ctx, &cluster, &objs).await {
+        return r;
+    }
+    match wait_ready(
+        ctx,
+        &cluster,
+        &objs,
+        step.wait_for.as_ref(),
+        timeout_of(step.wait_for.as_ref()),
+    )
+    .await
+    {
+        Ok(evidence) => StepResult::judged(
+            Verdict::Pass,
+            format!("{} infrastructure objects applied and ready", objs.len()),
+            evidence,
+        ),
+        Err(r) => r,
+    }
+}
+
+/// The manifests a render command prints (`helm template ...`, `kubectl kustomize ...`).
+async fn rendered(ctx: &StepCtx, argv: &[String]) -> Result<Vec<Value>, String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("render: an empty command".into());
+    };
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(&ctx.base_dir)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("render: cannot run {program}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "render: {program} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    objects::parse_manifests(
+        &String::from_utf8_lossy(&out.stdout),
+        &format!("output of {program}"),
+    )
+}
+
+/// Runs a `deploy` step.
+pub async fn deploy(step: &DeployStep, ctx: &mut StepCtx) -> StepResult {
+    let cluster = match connect(ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let paths: Vec<String> = step.manifests.iter().map(|m| m.value.clone()).collect();
+    let objs = match manifests(ctx, &cluster, &paths, step.image.as_deref()).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Err(r) = apply_all(ctx, &cluster, &objs).await {
+        return r;
+    }
+    let workloads: Vec<Value> = objs
+        .iter()
+        .filter(|o| o["kind"].as_str().is_some_and(|k| WORKLOADS.contains(&k)))
+        .cloned()
+        .collect();
+    match wait_ready(
+        ctx,
+        &cluster,
+        &workloads,
+        None,
+        timeout_of(step.wait_for.as_ref()),
+    )
+    .await
+    {
+        Ok(evidence) => StepResult::judged(
+            Verdict::Pass,
+            format!(
+                "applied {} objects; {} rolled out",
+                objs.len(),
+                workloads
+                    .iter()
+                    .map(describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            evidence,
+        ),
+        Err(r) => r,
+    }
+}
