@@ -486,6 +486,7 @@ impl Engine {
             prometheus: stage.prometheus.clone(),
             vars: self.pipeline.query_vars(stage),
             journal: self.options.journal.clone(),
+            run: self.emitter.run(),
         };
         (ctx, phase_rx, sig_tx)
     }

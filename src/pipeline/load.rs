@@ -289,6 +289,7 @@ impl Validator<'_> {
         let mut stage_names: HashMap<&str, Pos> = HashMap::new();
         let mut stages = Vec::new();
         let mut earlier: Vec<(String, Vec<String>)> = Vec::new();
+        let mut last_deploy: Option<super::model::DeployStep> = None;
         for stage in file.spec.stages.iter() {
             self.name(&stage.name, "stage")?;
             if let Some(first) = stage_names.insert(&stage.name.value, stage.name.pos) {
@@ -309,7 +310,25 @@ impl Validator<'_> {
             let mut step_names: HashMap<String, Pos> = HashMap::new();
             let mut steps = Vec::new();
             for spec in &stage.steps {
-                let step = self.step(spec)?;
+                let mut step = self.step(spec)?;
+                match &mut step.kind {
+                    StepKind::Deploy(d) => last_deploy = Some(d.clone()),
+                    StepKind::Release(r) if r.manifests.is_empty() => match &last_deploy {
+                        Some(d) => {
+                            r.manifests = d.manifests.clone();
+                            if r.image.is_none() {
+                                r.image = d.image.clone();
+                            }
+                        }
+                        None => {
+                            return Err(self.err(
+                                step.pos,
+                                "a release needs `manifests` (the new version's Deployment and its Services), or an earlier deploy step to take them from",
+                            ));
+                        }
+                    },
+                    _ => {}
+                }
                 if let Some(first) = step_names.insert(step.name.clone(), step.pos) {
                     return Err(self.err(
                         step.pos,
@@ -581,6 +600,9 @@ impl Validator<'_> {
     }
 
     fn release(&self, r: &super::model::ReleaseStep, pos: Pos) -> Result<StepKind, LoadError> {
+        r.manifests
+            .iter()
+            .try_for_each(|m| self.exists(m).map(drop))?;
         match (&r.canary, &r.blue_green) {
             (Some(c), None) => {
                 if c.steps.is_empty() {

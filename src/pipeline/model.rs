@@ -682,6 +682,14 @@ pub struct ErrorBudgetGate {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReleaseStep {
+    /// The new version's manifests: one Deployment, and the Services and HTTPRoute it is
+    /// reached through. Default: those of the nearest earlier `deploy` step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<Spanned<String>>,
+    /// The image to set on the Deployment's containers. Default: the earlier `deploy`
+    /// step's, when the manifests come from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Shift traffic in steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<Canary>,
@@ -730,6 +738,18 @@ pub struct Canary {
     pub analysis: Option<Analysis>,
     /// Weights and pauses, in order.
     pub steps: Vec<Spanned<CanaryStep>>,
+    /// `gateway-api`: the HTTPRoute whose weights are set (default: the one in the
+    /// manifests, else the one named like the stable Service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// `gateway-api`: the Service of the stable version (default: the Service in the
+    /// manifests that selects the Deployment's pods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_service: Option<String>,
+    /// `gateway-api`: the Service of the canary (default: the stable one's name with
+    /// `-canary`; created when missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_service: Option<String>,
 }
 
 /// One canary step: `weight: N` or `pause: DURATION | {}`.

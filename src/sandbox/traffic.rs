@@ -72,7 +72,10 @@ struct Counters {
 }
 
 impl Counters {
-    fn observe(&mut self, key: &VersionKey, code: u16, secs: f64) {
+    /// Counts one request; the version's error series exists from its first request, as
+    /// a well-instrumented service initialises it, so error ratios read 0 rather than no data.
+    fn observe(&mut self, key: &VersionKey, code: u16, error_code: u16, secs: f64) {
+        self.requests.entry((key.clone(), error_code)).or_default();
         *self.requests.entry((key.clone(), code)).or_default() += 1.0;
         let h = self.durations.entry(key.clone()).or_default();
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -201,6 +204,8 @@ pub struct Outcome {
     pub code: u16,
     /// Latency, seconds.
     pub latency: f64,
+    /// The status code this version's errors get.
+    pub error_code: u16,
 }
 
 /// The traffic routing table, rebuilt from cluster state whenever it changes.
@@ -300,7 +305,7 @@ impl Telemetry {
     }
 
     fn count(&self, o: &Outcome) {
-        lock(&self.counters).observe(&o.key, o.code, o.latency);
+        lock(&self.counters).observe(&o.key, o.code, o.error_code, o.latency);
         let second = now_ms() / 1000;
         let mut meters = lock(&self.meters);
         let m = meters.entry(o.key.clone()).or_default();
@@ -336,6 +341,7 @@ impl Telemetry {
             key: (entry.namespace.clone(), app.to_owned(), version.to_owned()),
             code: 503,
             latency: 0.001,
+            error_code: 503,
         };
         if total <= 0.0 {
             return unavailable(&entry.name, NO_VERSION);
@@ -381,6 +387,7 @@ impl Telemetry {
         Outcome {
             code: c.sample_code(rng),
             latency: c.sample_latency(rng),
+            error_code: c.error_code,
             key,
         }
     }

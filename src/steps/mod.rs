@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod gate;
 pub mod http;
 pub mod pause;
+pub mod release;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -146,6 +147,8 @@ pub struct StepCtx {
     pub vars: std::collections::BTreeMap<String, String>,
     /// The journal, for evaluation history (None in engine tests).
     pub journal: Option<PathBuf>,
+    /// The run's id, recorded on what the step changes so a rollback undoes only its own.
+    pub run: i64,
 }
 
 /// How a step ended, as the step reports it.
@@ -218,6 +221,7 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
         StepKind::Pause(p) => pause::run(p, ctx).await,
         StepKind::Infra(i) => apply::infra(i, ctx).await,
         StepKind::Deploy(d) => apply::deploy(d, ctx).await,
+        StepKind::Release(r) => release::run(r, ctx).await,
         other => StepResult {
             status: Status::Failed,
             verdict: None,
@@ -236,6 +240,7 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
 pub async fn rollback(kind: &StepKind, ctx: &mut StepCtx) -> Option<StepResult> {
     match kind {
         StepKind::Command(c) => command::rollback(c, ctx).await,
+        StepKind::Release(r) => release::rollback(r, ctx).await,
         _ => None,
     }
 }

@@ -1,0 +1,796 @@
+//! `release`: a canary whose traffic steps the operator can pause, promote or roll back
+//! while an SLO analysis runs underneath, over two routers:
+//!
+//! - `replicas`: a `NAME-canary` Deployment beside the stable one; the Service selects both,
+//!   so traffic follows the ratio of ready replicas (canary = weight% of the stable count,
+//!   stable scaled down by as many);
+//! - `gateway-api`: the canary gets its own Service and the HTTPRoute's `backendRefs`
+//!   weights split traffic; the stable Service is pinned to the stable pods' template hash
+//!   for the duration, so it never reaches canary pods.
+//!
+//! Promotion rolls the new version out on the stable Deployment, moves all traffic back to
+//! it and removes the canary. Rollback (a failed analysis, the operator, or a later failure
+//! with `onFailure: rollback`) moves traffic to stable first, then removes the canary; it
+//! reads only the cluster, so it also works after a crash. Everything glidepath changes is
+//! marked with annotations naming the run.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::apply::{connect, manifests};
+use super::{StepCtx, StepResult};
+use crate::events::{Evidence, Verdict};
+use crate::kube::objects::{Cluster, Readiness, describe, readiness};
+use crate::metrics::Client;
+use crate::pipeline::model::{Analysis, Canary, ReleaseStep, Router};
+use crate::pipeline::units::format_duration;
+use crate::slo::{Slo, evaluate, live};
+
+/// The label that tells canary pods apart.
+pub const TRACK: &str = "glidepath.dev/track";
+/// On the stable Deployment during a canary: its replica count before the canary began.
+pub const STABLE_REPLICAS: &str = "glidepath.dev/stable-replicas";
+/// On the stable Deployment after a promotion: the pod template it replaced.
+pub const PREVIOUS_TEMPLATE: &str = "glidepath.dev/previous-template";
+/// On the stable Deployment after a promotion: `RUN/STAGE` that promoted it.
+pub const PROMOTED_BY: &str = "glidepath.dev/promoted-by";
+const HASH: &str = "pod-template-hash";
+const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the release works on.
+struct Plan {
+    cluster: Cluster,
+    /// The new version's Deployment (stable name).
+    deployment: Value,
+    /// The other manifests (Services, HTTPRoute).
+    others: Vec<Value>,
+    name: String,
+    namespace: String,
+    router: Router,
+    stable_service: Option<String>,
+    canary_service: String,
+    route: Option<String>,
+}
+
+fn meta<'a>(o: &'a Value, field: &str) -> &'a str {
+    o.pointer(&format!("/metadata/{field}"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn fail(summary: impl Into<String>) -> StepResult {
+    StepResult::failed(summary)
+}
+
+impl Plan {
+    async fn new(step: &ReleaseStep, ctx: &StepCtx) -> Result<Plan, StepResult> {
+        let cluster = connect(ctx).await?;
+        let paths: Vec<String> = step.manifests.iter().map(|m| m.value.clone()).collect();
+        let objs = manifests(ctx, &cluster, &paths, step.image.as_deref()).await?;
+        let (deployments, others): (Vec<Value>, Vec<Value>) =
+            objs.into_iter().partition(|o| o["kind"] == "Deployment");
+        let [deployment] = <[Value; 1]>::try_from(deployments).map_err(|d| {
+            fail(format!(
+                "a release needs exactly one Deployment in its manifests; found {}",
+                d.len()
+            ))
+        })?;
+        let name = meta(&deployment, "name").to_owned();
+        let namespace = meta(&deployment, "namespace").to_owned();
+        let canary = step.canary.as_ref();
+        let router = canary.map(|c| c.router).unwrap_or_default();
+        let pods = deployment
+            .pointer("/spec/template/metadata/labels")
+            .cloned()
+            .unwrap_or(json!({}));
+        let selects_pods = |svc: &Value| {
+            svc["kind"] == "Service"
+                && svc
+                    .pointer("/spec/selector")
+                    .and_then(Value::as_object)
+                    .is_some_and(|sel| {
+                        !sel.is_empty() && sel.iter().all(|(k, v)| pods.get(k) == Some(v))
+                    })
+        };
+        let stable_service = canary.and_then(|c| c.stable_service.clone()).or_else(|| {
+            others
+                .iter()
+                .find(|o| selects_pods(o))
+                .map(|o| meta(o, "name").to_owned())
+        });
+        let canary_service = canary
+            .and_then(|c| c.canary_service.clone())
+            .unwrap_or_else(|| format!("{}-canary", stable_service.as_deref().unwrap_or(&name)));
+        let route = canary.and_then(|c| c.route.clone()).or_else(|| {
+            others
+                .iter()
+                .find(|o| o["kind"] == "HTTPRoute")
+                .map(|o| meta(o, "name").to_owned())
+                .or_else(|| stable_service.clone())
+        });
+        if router == Router::GatewayApi && stable_service.is_none() {
+            return Err(fail(format!(
+                "the gateway-api router needs the stable Service: add one selecting {name}'s pods to the manifests, or set canary.stableService"
+            )));
+        }
+        Ok(Plan {
+            cluster,
+            deployment,
+            others,
+            name,
+            namespace,
+            router,
+            stable_service,
+            canary_service,
+            route,
+        })
+    }
+
+    fn object(&self, api_version: &str, kind: &str, name: &str) -> Value {
+        crate::kube::objects::reference(api_version, kind, &self.namespace, name)
+    }
+
+    fn stable_ref(&self) -> Value {
+        self.object("apps/v1", "Deployment", &self.name)
+    }
+
+    fn canary_ref(&self) -> Value {
+        self.object("apps/v1", "Deployment", &format!("{}-canary", self.name))
+    }
+
+    /// The canary Deployment: the new version, its pods labelled as the canary track.
+    fn canary(&self, replicas: i64) -> Value {
+        let mut c = self.deployment.clone();
+        c["metadata"]["name"] = Value::String(format!("{}-canary", self.name));
+        for path in [
+            "/spec/selector/matchLabels",
+            "/spec/template/metadata/labels",
+        ] {
+            if let Some(labels) = c.pointer_mut(path).and_then(Value::as_object_mut) {
+                labels.insert(TRACK.into(), Value::String("canary".into()));
+            }
+        }
+        c["spec"]["replicas"] = json!(replicas);
+        c
+    }
+
+    async fn live_stable(&self) -> Result<Option<Value>, StepResult> {
+        self.cluster
+            .get(&self.stable_ref())
+            .await
+            .map_err(infra_failure)
+    }
+
+    /// Sets the route's weights: `canary`% to the canary Service, the rest to stable.
+    async fn route_weights(&self, canary: u8) -> Result<(), String> {
+        let (Some(route), Some(stable)) = (&self.route, &self.stable_service) else {
+            return Ok(());
+        };
+        let r = self.object("gateway.networking.k8s.io/v1", "HTTPRoute", route);
+        let live = self
+            .cluster
+            .get(&r)
+            .await?
+            .ok_or_else(|| format!("HTTPRoute {}/{route} does not exist", self.namespace))?;
+        let mut rules = live
+            .pointer("/spec/rules")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut found = false;
+        for rule in &mut rules {
+            let refs = rule
+                .get("backendRefs")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let Some(stable_ref) = refs.iter().find(|b| b["name"] == stable.as_str()).cloned()
+            else {
+                continue;
+            };
+            found = true;
+            let mut out: Vec<Value> = refs
+                .into_iter()
+                .filter(|b| {
+                    b["name"] != stable.as_str() && b["name"] != self.canary_service.as_str()
+                })
+                .collect();
+            let mut s = stable_ref.clone();
+            s["weight"] = json!(100 - i64::from(canary));
+            out.push(s);
+            if canary > 0 {
+                let mut c = stable_ref;
+                c["name"] = Value::String(self.canary_service.clone());
+                c["weight"] = json!(i64::from(canary));
+                out.push(c);
+            }
+            rule["backendRefs"] = Value::Array(out);
+        }
+        if !found {
+            return Err(format!(
+                "HTTPRoute {route} has no backendRef to the stable Service {stable}"
+            ));
+        }
+        self.cluster
+            .merge(&r, &json!({ "spec": { "rules": rules } }))
+            .await
+            .map(drop)
+    }
+
+    /// Pins (or unpins, with `None`) the stable Service to one pod-template hash.
+    async fn pin_stable_service(&self, hash: Option<&str>) -> Result<(), String> {
+        let Some(svc) = &self.stable_service else {
+            return Ok(());
+        };
+        let s = self.object("v1", "Service", svc);
+        if self.cluster.get(&s).await?.is_none() {
+            return Ok(());
+        }
+        self.cluster
+            .merge(&s, &json!({ "spec": { "selector": { HASH: hash } } }))
+            .await
+            .map(drop)
+    }
+
+    /// The pod-template hash of the stable Deployment's current ReplicaSet.
+    async fn stable_hash(&self, stable: &Value) -> Result<Option<String>, String> {
+        let uid = meta(stable, "uid");
+        let labels = stable
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let sets = self.cluster.list("apps/v1", "ReplicaSet", &labels).await?;
+        Ok(sets
+            .iter()
+            .filter(|rs| {
+                rs.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|o| o.iter().any(|r| r["uid"] == uid))
+                    && rs
+                        .pointer("/spec/replicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0)
+                        > 0
+            })
+            .find_map(|rs| {
+                rs.pointer(&format!("/metadata/labels/{HASH}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }))
+    }
+
+    async fn scale(&self, o: &Value, replicas: i64) -> Result<(), String> {
+        self.cluster
+            .merge(o, &json!({ "spec": { "replicas": replicas } }))
+            .await
+            .map(drop)
+    }
+
+    /// Waits until the Deployment `o` names is rolled out.
+    async fn rolled_out(&self, ctx: &StepCtx, o: &Value, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            match self.cluster.get(o).await? {
+                Some(live) => match readiness(&live, None) {
+                    Readiness::Ready => return Ok(()),
+                    Readiness::Failed(why) => return Err(why),
+                    Readiness::Pending(why) => {
+                        if why != last {
+                            ctx.io
+                                .log("release", format!("waiting for {}: {why}", describe(o)));
+                            last = why;
+                        }
+                    }
+                },
+                None => return Err(format!("{} disappeared", describe(o))),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} not rolled out after {}: {last}",
+                    describe(o),
+                    format_duration(timeout)
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Moves `weight`% of traffic to the canary, out of `total` stable replicas.
+    async fn set_weight(&self, ctx: &StepCtx, weight: u8, total: i64) -> Result<(), String> {
+        let canary_replicas = if weight == 0 {
+            0
+        } else {
+            ((total * i64::from(weight)) as f64 / 100.0).ceil().max(1.0) as i64
+        };
+        self.cluster
+            .apply(&self.canary(canary_replicas), false)
+            .await?;
+        self.rolled_out(ctx, &self.canary_ref(), ROLLOUT_TIMEOUT)
+            .await?;
+        match self.router {
+            Router::Replicas => {
+                let stable = (total - canary_replicas).max(0);
+                self.scale(&self.stable_ref(), stable).await?;
+                self.rolled_out(ctx, &self.stable_ref(), ROLLOUT_TIMEOUT)
+                    .await?;
+                ctx.io.log(
+                    "traffic",
+                    format!("canary {weight}%: {canary_replicas} canary and {stable} stable replicas ready"),
+                );
+            }
+            Router::GatewayApi => {
+                self.route_weights(weight).await?;
+                ctx.io.log(
+                    "traffic",
+                    format!(
+                        "canary {weight}%: HTTPRoute {} weights {}/{} (stable/canary), {canary_replicas} canary replicas",
+                        self.route.as_deref().unwrap_or(""),
+                        100 - weight,
+                        weight
+                    ),
+                );
+            }
+        }
+        ctx.io
+            .set_phase(super::Phase::Running, format!("canary {weight}%"));
+        Ok(())
+    }
+
+    /// Traffic back on stable, then the canary removed. Idempotent; reads the cluster only.
+    async fn abort(&self, ctx: &StepCtx) -> Result<String, String> {
+        let canary = self.cluster.get(&self.canary_ref()).await?;
+        let Some(stable) = self.cluster.get(&self.stable_ref()).await? else {
+            return Ok("nothing to roll back".into());
+        };
+        let total = stable
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                STABLE_REPLICAS.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .and_then(|r| r.parse::<i64>().ok());
+        if canary.is_none() && total.is_none() {
+            return Ok("no canary in progress".into());
+        }
+        let started = Instant::now();
+        if self.router == Router::GatewayApi {
+            self.route_weights(0).await?;
+            ctx.io.log(
+                "traffic",
+                "all traffic back on stable (HTTPRoute weights 100/0)",
+            );
+        }
+        let total = total.unwrap_or_else(|| {
+            stable
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        });
+        let stable_ready = stable
+            .pointer("/status/readyReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if self.router == Router::Replicas && stable_ready == 0 {
+            // Nothing stable is serving: bring it back before the canary goes.
+            self.scale(&self.stable_ref(), total).await?;
+            self.rolled_out(ctx, &self.stable_ref(), ROLLOUT_TIMEOUT)
+                .await?;
+        }
+        self.cluster.delete(&self.canary_ref()).await?;
+        let back = started.elapsed();
+        self.scale(&self.stable_ref(), total).await?;
+        self.cluster
+            .merge(
+                &self.stable_ref(),
+                &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null } } }),
+            )
+            .await?;
+        if self.router == Router::GatewayApi {
+            self.pin_stable_service(None).await?;
+            self.cluster
+                .delete(&self.object("v1", "Service", &self.canary_service))
+                .await?;
+        }
+        ctx.io.log(
+            "traffic",
+            format!(
+                "canary removed; all traffic on stable after {} ms",
+                back.as_millis()
+            ),
+        );
+        Ok(format!(
+            "traffic back on stable in {} ms, canary removed",
+            back.as_millis()
+        ))
+    }
+
+    /// The new version becomes stable; the canary goes.
+    async fn promote(&self, ctx: &StepCtx, previous: &Value, total: i64) -> Result<(), String> {
+        if self.router == Router::GatewayApi {
+            // All traffic on the canary while the stable Deployment rolls to the new version.
+            self.route_weights(100).await?;
+            self.pin_stable_service(None).await?;
+        }
+        let mut next = self.deployment.clone();
+        next["spec"]["replicas"] = json!(total);
+        let template = previous
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or(json!({}));
+        next["metadata"]["annotations"][PREVIOUS_TEMPLATE] = Value::String(template.to_string());
+        next["metadata"]["annotations"][PROMOTED_BY] =
+            Value::String(format!("{}/{}", ctx.run, ctx.stage));
+        self.cluster.apply(&next, false).await?;
+        self.rolled_out(ctx, &self.stable_ref(), ROLLOUT_TIMEOUT)
+            .await?;
+        if self.router == Router::GatewayApi {
+            self.route_weights(0).await?;
+        }
+        self.cluster.delete(&self.canary_ref()).await?;
+        if self.router == Router::GatewayApi {
+            self.cluster
+                .delete(&self.object("v1", "Service", &self.canary_service))
+                .await?;
+        }
+        self.cluster
+            .merge(
+                &self.stable_ref(),
+                &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null } } }),
+            )
+            .await?;
+        ctx.io.log(
+            "traffic",
+            format!(
+                "promoted: {} runs the new version on {total} replicas",
+                self.name
+            ),
+        );
+        Ok(())
+    }
+}
+
+fn infra_failure(e: String) -> StepResult {
+    StepResult {
+        infra_error: true,
+        ..StepResult::failed(e)
+    }
+}
+
+/// One analysis run: the SLO's verdict over `window` for the canary's version.
+struct Analyst {
+    slo: Slo,
+    client: Client,
+    vars: std::collections::BTreeMap<String, String>,
+    window: Duration,
+    interval: Duration,
+    failure_limit: u32,
+    inconclusive_limit: u32,
+}
+
+impl Analyst {
+    fn new(a: &Analysis, ctx: &StepCtx) -> Result<Analyst, StepResult> {
+        let slo =
+            Slo::load(&ctx.base_dir.join(&a.slo.value), None).map_err(|e| fail(e.to_string()))?;
+        let settings = ctx.prometheus.as_ref().ok_or_else(|| {
+            fail(format!(
+                "stage {} has no prometheus for the analysis",
+                ctx.stage
+            ))
+        })?;
+        let client = Client::from_settings(settings).map_err(|e| infra_failure(e.to_string()))?;
+        let interval = a
+            .interval
+            .map(|i| i.get())
+            .unwrap_or(Duration::from_secs(30));
+        Ok(Analyst {
+            slo,
+            client,
+            vars: ctx.vars.clone(),
+            window: interval.max(Duration::from_secs(30)),
+            interval,
+            failure_limit: a.failure_limit.unwrap_or(0),
+            inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
+        })
+    }
+
+    /// Runs until the failures or inconclusive results pass their limits; returns why.
+    async fn watch(&self, ctx_io: &super::StepIo) -> (String, Vec<Evidence>) {
+        let (mut failed, mut inconclusive, mut n) = (0u32, 0u32, 0u32);
+        loop {
+            tokio::time::sleep(self.interval).await;
+            n += 1;
+            let verdict =
+                match live::measure(&self.slo, &self.client, &self.vars, self.window, None).await {
+                    Ok(values) => evaluate(&self.slo, &values, &[]),
+                    Err(e) => {
+                        inconclusive += 1;
+                        ctx_io.log("analysis", format!("analysis {n}: Prometheus failed: {e}"));
+                        if inconclusive > self.inconclusive_limit {
+                            return (
+                                format!(
+                                    "analysis inconclusive {inconclusive} times (limit {}): {e}",
+                                    self.inconclusive_limit
+                                ),
+                                Vec::new(),
+                            );
+                        }
+                        continue;
+                    }
+                };
+            ctx_io.log(
+                "analysis",
+                format!(
+                    "analysis {n}: score {:.1}, {} ({})",
+                    verdict.score, verdict.result, verdict.message
+                ),
+            );
+            match verdict.result {
+                Verdict::Pass | Verdict::Warning => {}
+                Verdict::Fail => failed += 1,
+                Verdict::Error => inconclusive += 1,
+            }
+            if failed > self.failure_limit {
+                return (
+                    format!(
+                        "analysis failed {failed} times (limit {}): {}",
+                        self.failure_limit, verdict.message
+                    ),
+                    verdict.evidence(),
+                );
+            }
+            if inconclusive > self.inconclusive_limit {
+                return (
+                    format!(
+                        "analysis inconclusive {inconclusive} times (limit {}): {}",
+                        self.inconclusive_limit, verdict.message
+                    ),
+                    verdict.evidence(),
+                );
+            }
+        }
+    }
+}
+
+/// Runs a release step.
+pub async fn run(step: &ReleaseStep, ctx: &mut StepCtx) -> StepResult {
+    let plan = match Plan::new(step, ctx).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match &step.canary {
+        Some(c) => canary(&plan, c, ctx).await,
+        None => StepResult {
+            infra_error: true,
+            ..fail(
+                "blue-green releases are not available in this version of glidepath; use a canary",
+            )
+        },
+    }
+}
+
+async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
+    for o in &plan.others {
+        if let Err(e) = plan.cluster.apply(o, false).await {
+            return fail(format!("apply failed: {e}"));
+        }
+    }
+    let previous = match plan.live_stable().await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            // Nothing to compare against: the first release goes straight out.
+            if let Err(e) = plan.cluster.apply(&plan.deployment, false).await {
+                return fail(format!("apply failed: {e}"));
+            }
+            return match plan
+                .rolled_out(ctx, &plan.stable_ref(), ROLLOUT_TIMEOUT)
+                .await
+            {
+                Ok(()) => StepResult::passed(format!(
+                    "first release of {}: no stable version to compare with, rolled out directly",
+                    plan.name
+                )),
+                Err(e) => fail(e),
+            };
+        }
+        Err(r) => return r,
+    };
+    let total = previous
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            STABLE_REPLICAS.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            previous
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        });
+    let analyst = match c
+        .analysis
+        .as_ref()
+        .map(|a| Analyst::new(a, ctx))
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    // Remember the stable size before anything changes, so a rollback after a crash knows it.
+    if let Err(e) = plan
+        .cluster
+        .merge(
+            &plan.stable_ref(),
+            &json!({ "metadata": { "annotations": { STABLE_REPLICAS: total.to_string() } } }),
+        )
+        .await
+    {
+        return infra_failure(e);
+    }
+    if plan.router == Router::GatewayApi {
+        let pinned = match plan.stable_hash(&previous).await {
+            Ok(h) => h,
+            Err(e) => return infra_failure(e),
+        };
+        let mut svc = match plan.others.iter().find(|o| {
+            o["kind"] == "Service"
+                && meta(o, "name") == plan.stable_service.as_deref().unwrap_or("")
+        }) {
+            Some(s) => s.clone(),
+            None => match plan
+                .cluster
+                .get(&plan.object(
+                    "v1",
+                    "Service",
+                    plan.stable_service.as_deref().unwrap_or(""),
+                ))
+                .await
+            {
+                Ok(Some(s)) => json!({ "apiVersion": "v1", "kind": "Service",
+                    "metadata": { "name": meta(&s, "name"), "namespace": plan.namespace },
+                    "spec": { "selector": s.pointer("/spec/selector").cloned().unwrap_or(json!({})), "ports": s.pointer("/spec/ports").cloned().unwrap_or(json!([])) } }),
+                Ok(None) => {
+                    return fail(format!(
+                        "Service {} does not exist",
+                        plan.stable_service.as_deref().unwrap_or("")
+                    ));
+                }
+                Err(e) => return infra_failure(e),
+            },
+        };
+        svc["metadata"]["name"] = Value::String(plan.canary_service.clone());
+        if let Some(a) = svc
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        {
+            a.remove(crate::sandbox::workload::annotations::ENDPOINT);
+        }
+        if let Some(sel) = svc
+            .pointer_mut("/spec/selector")
+            .and_then(Value::as_object_mut)
+        {
+            sel.insert(TRACK.into(), Value::String("canary".into()));
+        }
+        if let Err(e) = plan.cluster.apply(&svc, false).await {
+            return fail(format!("cannot create the canary Service: {e}"));
+        }
+        if let Err(e) = plan.pin_stable_service(pinned.as_deref()).await {
+            return infra_failure(e);
+        }
+    }
+    let io = ctx.io.clone();
+    let steps = async {
+        for s in &c.steps {
+            if let Some(w) = s.value.weight {
+                plan.set_weight(ctx, w, total).await?;
+            } else if let Some(p) = &s.value.pause {
+                let r = super::pause::run(p, ctx).await;
+                ctx.io.log("release", r.summary);
+                ctx.io.set_phase(super::Phase::Running, "canary running");
+            }
+        }
+        Ok::<(), String>(())
+    };
+    let outcome = match &analyst {
+        Some(a) => {
+            tokio::select! {
+                r = steps => r.map_err(|e| (e, Vec::new(), false)),
+                (why, evidence) = a.watch(&io) => Err((why, evidence, true)),
+            }
+        }
+        None => steps.await.map_err(|e| (e, Vec::new(), false)),
+    };
+    match outcome {
+        Ok(()) => match plan.promote(ctx, &previous, total).await {
+            Ok(()) => StepResult::judged(
+                Verdict::Pass,
+                format!(
+                    "canary of {} promoted after {} steps",
+                    plan.name,
+                    c.steps.len()
+                ),
+                vec![Evidence::new("canary", Verdict::Pass, "promoted")],
+            ),
+            Err(e) => fail(format!("promotion failed: {e}")),
+        },
+        Err((why, mut evidence, judged)) => {
+            let undone = plan
+                .abort(ctx)
+                .await
+                .unwrap_or_else(|e| format!("rollback failed too: {e}"));
+            evidence.push(Evidence::new("rollback", Verdict::Pass, undone.clone()));
+            let verdict = if judged {
+                Verdict::Fail
+            } else {
+                Verdict::Error
+            };
+            StepResult {
+                infra_error: !judged,
+                ..StepResult::judged(verdict, format!("{why}; rolled back: {undone}"), evidence)
+            }
+        }
+    }
+}
+
+/// Undoes a release when its stage is rolled back: an unfinished canary is aborted; a
+/// promotion this run made is reverted to the template it replaced.
+pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResult> {
+    let plan = match Plan::new(step, ctx).await {
+        Ok(p) => p,
+        Err(r) => return Some(r),
+    };
+    match plan.cluster.get(&plan.canary_ref()).await {
+        Ok(Some(_)) => {
+            return Some(match plan.abort(ctx).await {
+                Ok(s) => StepResult::passed(s),
+                Err(e) => fail(e),
+            });
+        }
+        Ok(None) => {}
+        Err(e) => return Some(infra_failure(e)),
+    }
+    let stable = match plan.live_stable().await {
+        Ok(Some(s)) => s,
+        Ok(None) => return None,
+        Err(r) => return Some(r),
+    };
+    let annotation = |k: &str| {
+        stable
+            .pointer(&format!("/metadata/annotations/{}", k.replace('/', "~1")))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    if annotation(PROMOTED_BY) != Some(format!("{}/{}", ctx.run, ctx.stage)) {
+        return None;
+    }
+    let template: Value =
+        annotation(PREVIOUS_TEMPLATE).and_then(|t| serde_json::from_str(&t).ok())?;
+    let patch = json!({
+        "metadata": { "annotations": { PREVIOUS_TEMPLATE: null, PROMOTED_BY: null } },
+        "spec": { "template": template },
+    });
+    if let Err(e) = plan.cluster.merge(&plan.stable_ref(), &patch).await {
+        return Some(fail(e));
+    }
+    Some(
+        match plan
+            .rolled_out(ctx, &plan.stable_ref(), ROLLOUT_TIMEOUT)
+            .await
+        {
+            Ok(()) => StepResult::passed(format!(
+                "{} restored to the version before this run",
+                plan.name
+            )),
+            Err(e) => fail(e),
+        },
+    )
+}
