@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::engine::{self, Emitter, Outcome, Resumed, RunOptions};
-use crate::events::{CommandKind, Event, exit, whoami};
+use crate::events::{CommandKind, Event, Verdict, exit, whoami};
 use crate::pipeline::{self, Pipeline, Variables};
 use crate::report::Report;
 use crate::store::{Journal, NewRun, Store};
@@ -74,6 +74,11 @@ enum Cmd {
     Slo {
         #[command(subcommand)]
         command: SloCmd,
+    },
+    /// Platform contracts: what a platform team promises feature teams.
+    Contract {
+        #[command(subcommand)]
+        command: ContractCmd,
     },
     /// The embedded Kubernetes sandbox.
     Sandbox {
@@ -152,6 +157,21 @@ enum SloCmd {
         /// A query variable, repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
         sets: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContractCmd {
+    /// Check a cluster against a `kind: PlatformContract` file: exit 0 kept, 1 broken.
+    Verify {
+        /// The contract file.
+        file: PathBuf,
+        /// The kubeconfig context (default: the current one).
+        #[arg(long)]
+        context: Option<String>,
+        /// A kubeconfig other than the default.
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<String>,
     },
 }
 
@@ -438,6 +458,14 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             print!("{}", crate::yaml::to_yaml_string(&rules));
             Ok(exit::OK)
         }
+        Cmd::Contract {
+            command:
+                ContractCmd::Verify {
+                    file,
+                    context,
+                    kubeconfig,
+                },
+        } => verify_contract(&file, context, kubeconfig).await,
         Cmd::Sandbox {
             command:
                 SandboxCmd::Serve {
@@ -474,6 +502,64 @@ const DEMO_PIPELINE: &str = include_str!("../config/hello.yaml");
 fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
     pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
+}
+
+/// `contract verify`: each promise checked, one line each; a broken promise exits 1.
+async fn verify_contract(
+    file: &Path,
+    context: Option<String>,
+    kubeconfig: Option<String>,
+) -> std::result::Result<i32, Exit> {
+    use crate::pipeline::model::{ClusterTarget, Target};
+    let contract = crate::steps::preflight::load_contract(file).map_err(bad_input)?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let target = Target::Cluster(ClusterTarget {
+        context,
+        namespace: None,
+        kubeconfig,
+    });
+    let cluster = crate::kube::objects::Cluster::connect(Some(&target))
+        .await
+        .map_err(infra)?;
+    let mut evidence = crate::steps::preflight::check_contract(&cluster, &contract).await;
+    for p in &contract.policies {
+        let path = base.join(&p.value);
+        let check = format!("policy {}", p.value);
+        evidence.push(
+            match crate::policy::violations(&[path], &serde_json::json!({})) {
+                Ok(_) => crate::events::Evidence::new(check, Verdict::Pass, "compiles"),
+                Err(e) => crate::events::Evidence::new(check, Verdict::Fail, e),
+            },
+        );
+    }
+    let broken = evidence
+        .iter()
+        .filter(|e| e.verdict != Verdict::Pass)
+        .count();
+    for e in &evidence {
+        println!(
+            "{} {}: {}{}",
+            if e.verdict == Verdict::Pass {
+                "✓"
+            } else {
+                "✗"
+            },
+            e.check,
+            e.value.as_deref().unwrap_or(""),
+            e.expected
+                .as_deref()
+                .filter(|_| e.verdict != Verdict::Pass)
+                .map(|x| format!(" (expected {x})"))
+                .unwrap_or_default()
+        );
+    }
+    if broken == 0 {
+        println!("contract kept: {} promises checked", evidence.len());
+        Ok(exit::OK)
+    } else {
+        println!("contract broken: {broken} of {} promises", evidence.len());
+        Ok(exit::FAILED)
+    }
 }
 
 async fn serve_sandbox(

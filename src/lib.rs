@@ -24,6 +24,7 @@ pub mod headless;
 pub mod kube;
 pub mod metrics;
 pub mod pipeline;
+pub mod policy;
 pub mod report;
 pub mod sandbox;
 pub mod slo;

@@ -487,6 +487,7 @@ impl Engine {
             vars: self.pipeline.query_vars(stage),
             journal: self.options.journal.clone(),
             run: self.emitter.run(),
+            pipeline: self.pipeline.clone(),
         };
         (ctx, phase_rx, sig_tx)
     }

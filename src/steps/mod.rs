@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod gate;
 pub mod http;
 pub mod pause;
+pub mod preflight;
 pub mod release;
 
 use std::path::PathBuf;
@@ -149,6 +150,8 @@ pub struct StepCtx {
     pub journal: Option<PathBuf>,
     /// The run's id, recorded on what the step changes so a rollback undoes only its own.
     pub run: i64,
+    /// The whole pipeline (pre-flight checks what later steps will apply).
+    pub pipeline: Arc<crate::pipeline::Pipeline>,
 }
 
 /// How a step ended, as the step reports it.
@@ -221,6 +224,7 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
         StepKind::Pause(p) => pause::run(p, ctx).await,
         StepKind::Infra(i) => apply::infra(i, ctx).await,
         StepKind::Deploy(d) => apply::deploy(d, ctx).await,
+        StepKind::Preflight(p) => preflight::run(p, ctx).await,
         StepKind::Release(r) => release::run(r, ctx).await,
         other => StepResult {
             status: Status::Failed,

@@ -1,0 +1,100 @@
+//! Policies written in Rego (OPA), evaluated in-process with `regorus` over rendered
+//! manifests. Each policy file declares a package with a `deny` set of messages (Rego v1:
+//! `deny contains msg if { ... }`); a message is a violation of the object given as
+//! `input`. Shipped examples: `config/policies/`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::events::{Evidence, Verdict};
+use crate::kube::objects::describe;
+
+/// Loads the policies; the packages found, with an engine holding them.
+fn engine(paths: &[PathBuf]) -> Result<(regorus::Engine, Vec<(String, String)>), String> {
+    let mut engine = regorus::Engine::new();
+    let mut packages = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let package = engine
+            .add_policy(p.display().to_string(), text)
+            .map_err(|e| format!("policy {}: {e}", p.display()))?;
+        let name = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        packages.push((name, package));
+    }
+    Ok((engine, packages))
+}
+
+/// The messages of every policy's `deny` set for one object, as `(policy, message)`.
+pub fn violations(paths: &[PathBuf], object: &Value) -> Result<Vec<(String, String)>, String> {
+    let (mut engine, packages) = engine(paths)?;
+    let input = regorus::Value::from_json_str(&object.to_string()).map_err(|e| e.to_string())?;
+    engine.set_input(input);
+    let mut out = Vec::new();
+    for (name, package) in packages {
+        let rule = format!("{package}.deny");
+        let denied = engine
+            .eval_rule(rule.clone())
+            .map_err(|e| format!("policy {name}: {rule}: {e}"))?;
+        let json = denied.to_json_str().map_err(|e| e.to_string())?;
+        match serde_json::from_str::<Value>(&json).map_err(|e| e.to_string())? {
+            Value::Array(messages) => {
+                for m in messages {
+                    out.push((
+                        name.clone(),
+                        m.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| m.to_string()),
+                    ));
+                }
+            }
+            Value::Null => {}
+            other => out.push((name.clone(), other.to_string())),
+        }
+    }
+    Ok(out)
+}
+
+/// One piece of evidence per object and policy: a pass, or each violation naming the object
+/// and the rule.
+pub fn check(paths: &[PathBuf], objects: &[Value]) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    for o in objects {
+        match violations(paths, o) {
+            Ok(v) => {
+                for name in &names {
+                    let mine: Vec<&String> = v
+                        .iter()
+                        .filter(|(n, _)| n == name)
+                        .map(|(_, m)| m)
+                        .collect();
+                    let check = format!("policy {name}: {}", describe(o));
+                    if mine.is_empty() {
+                        out.push(Evidence::new(check, Verdict::Pass, "no violation"));
+                    } else {
+                        for m in mine {
+                            out.push(Evidence::new(check.clone(), Verdict::Fail, m.clone()));
+                        }
+                    }
+                }
+            }
+            Err(e) => out.push(Evidence::new(
+                format!("policies: {}", describe(o)),
+                Verdict::Error,
+                e,
+            )),
+        }
+    }
+    out
+}

@@ -1,0 +1,508 @@
+//! `preflight`: the platform contract, checked before anything changes. Every check is a
+//! line of evidence with the value found: the server version against a semver range;
+//! StorageClasses, IngressClasses, GatewayClasses, PriorityClasses, CRDs (present and
+//! Established) and namespaces; every manifest later steps of the stage will apply (its
+//! kind is served, the classes it names exist, the server accepts it in a dry run); and the
+//! permissions the run needs (SelfSubjectAccessReview). One failing check fails the step,
+//! with every failing check listed.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::apply::connect;
+use super::{StepCtx, StepResult};
+use crate::events::{Evidence, Verdict};
+use crate::kube::objects::{Cluster, describe, load_manifests};
+use crate::pipeline::StepKind;
+use crate::pipeline::model::{Contract, PreflightStep};
+
+/// A `kind: PlatformContract` file: the platform team's promise, kept apart from pipelines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractFile {
+    /// `glidepath/v1`.
+    pub api_version: String,
+    /// `PlatformContract`.
+    pub kind: String,
+    /// Its name.
+    #[serde(default)]
+    pub metadata: Value,
+    /// The promises.
+    pub spec: Contract,
+}
+
+/// Reads a contract file.
+pub fn load_contract(path: &std::path::Path) -> Result<Contract, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: ContractFile =
+        crate::yaml::from_str(&text).map_err(|e| format!("{}:{e}", path.display()))?;
+    if file.kind != "PlatformContract" {
+        return Err(format!(
+            "{}: kind is {}; expected PlatformContract",
+            path.display(),
+            file.kind
+        ));
+    }
+    Ok(file.spec)
+}
+
+/// `a` with `b`'s promises added.
+fn merge(mut a: Contract, b: Contract) -> Contract {
+    a.kubernetes = a.kubernetes.or(b.kubernetes);
+    a.storage_classes.extend(b.storage_classes);
+    a.ingress_classes.extend(b.ingress_classes);
+    a.gateway_classes.extend(b.gateway_classes);
+    a.priority_classes.extend(b.priority_classes);
+    a.crds.extend(b.crds);
+    a.namespaces.extend(b.namespaces);
+    a.policies.extend(b.policies);
+    a
+}
+
+/// A version as `(major, minor, patch)` from `v1.32.4-gke.1` or `1.32`.
+fn version(s: &str) -> Option<(u64, u64, u64)> {
+    let s = s.trim().trim_start_matches(['v', 'V']);
+    let core = s.split(['-', '+']).next()?;
+    let mut parts = core
+        .split('.')
+        .map(|p| p.trim_end_matches('+').parse::<u64>());
+    let major = parts.next()?.ok()?;
+    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    Some((major, minor, patch))
+}
+
+/// Whether `found` satisfies a range such as `>=1.27, <1.34`, `^1.28`, `~1.29` or `1.32`.
+pub fn in_range(found: (u64, u64, u64), range: &str) -> Result<bool, String> {
+    let mut ok = true;
+    for c in range
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        let (op, rest) = [">=", "<=", ">", "<", "=", "^", "~"]
+            .iter()
+            .find_map(|op| c.strip_prefix(op).map(|r| (*op, r)))
+            .unwrap_or(("", c));
+        let v = version(rest).ok_or_else(|| format!("`{c}` is not a version constraint"))?;
+        let minor_only = rest.trim().trim_start_matches('v').split('.').count() < 3;
+        let holds = match op {
+            ">=" => found >= v,
+            "<=" => found <= v || (minor_only && (found.0, found.1) == (v.0, v.1)),
+            ">" => found > v && !(minor_only && (found.0, found.1) == (v.0, v.1)),
+            "<" => found < v,
+            "^" => found >= v && found.0 == v.0,
+            "~" => found >= v && (found.0, found.1) == (v.0, v.1),
+            _ if minor_only => (found.0, found.1) == (v.0, v.1),
+            _ => found == v,
+        };
+        ok &= holds;
+    }
+    Ok(ok)
+}
+
+fn pass(check: String, value: impl Into<String>) -> Evidence {
+    Evidence::new(check, Verdict::Pass, value)
+}
+
+fn failed(check: String, value: impl Into<String>, expected: impl Into<String>) -> Evidence {
+    Evidence {
+        expected: Some(expected.into()),
+        ..Evidence::new(check, Verdict::Fail, value)
+    }
+}
+
+fn established(o: &Value) -> bool {
+    o.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        })
+}
+
+/// Checks the cluster against a contract; one piece of evidence per promise.
+pub async fn check_contract(cluster: &Cluster, contract: &Contract) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    if let Some(range) = &contract.kubernetes {
+        let check = format!("Kubernetes version {range}");
+        match cluster.client.apiserver_version().await {
+            Ok(info) => {
+                let text = info.git_version.clone();
+                match (
+                    version(&text),
+                    in_range(version(&text).unwrap_or_default(), range),
+                ) {
+                    (Some(_), Ok(true)) => out.push(pass(check, text)),
+                    (Some(_), Ok(false)) => out.push(failed(check, text, range.clone())),
+                    (_, Err(e)) => out.push(failed(check, text, e)),
+                    (None, _) => out.push(failed(check, text, "a version the server reports")),
+                }
+            }
+            Err(e) => out.push(failed(
+                check,
+                format!("cannot read /version: {e}"),
+                range.clone(),
+            )),
+        }
+    }
+    let classes: [(&str, &str, &str, &Vec<String>); 4] = [
+        (
+            "storage.k8s.io/v1",
+            "StorageClass",
+            "StorageClass",
+            &contract.storage_classes,
+        ),
+        (
+            "networking.k8s.io/v1",
+            "IngressClass",
+            "IngressClass",
+            &contract.ingress_classes,
+        ),
+        (
+            "gateway.networking.k8s.io/v1",
+            "GatewayClass",
+            "GatewayClass",
+            &contract.gateway_classes,
+        ),
+        (
+            "scheduling.k8s.io/v1",
+            "PriorityClass",
+            "PriorityClass",
+            &contract.priority_classes,
+        ),
+    ];
+    for (api_version, kind, label, names) in classes {
+        for name in names.iter().collect::<BTreeSet<_>>() {
+            let check = format!("{label} {name}");
+            let o =
+                json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
+            match cluster.get(&o).await {
+                Ok(Some(_)) => out.push(pass(check, "present")),
+                Ok(None) => out.push(failed(check, "missing", "present")),
+                Err(e) => out.push(failed(check, e, "present")),
+            }
+        }
+    }
+    for name in contract.crds.iter().collect::<BTreeSet<_>>() {
+        let check = format!("CRD {name}");
+        let o = json!({ "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": { "name": name } });
+        match cluster.get(&o).await {
+            Ok(Some(crd)) if established(&crd) => out.push(pass(check, "Established")),
+            Ok(Some(_)) => out.push(failed(check, "present, not Established", "Established")),
+            Ok(None) => out.push(failed(check, "missing", "present and Established")),
+            Err(e) => out.push(failed(check, e, "present and Established")),
+        }
+    }
+    for name in contract.namespaces.iter().collect::<BTreeSet<_>>() {
+        let check = format!("Namespace {name}");
+        let o = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } });
+        match cluster.get(&o).await {
+            Ok(Some(_)) => out.push(pass(check, "present")),
+            Ok(None) => out.push(failed(check, "missing", "present")),
+            Err(e) => out.push(failed(check, e, "present")),
+        }
+    }
+    out
+}
+
+/// The class references a manifest makes: `(apiVersion, kind, name)`.
+fn references(o: &Value) -> Vec<(&'static str, &'static str, String)> {
+    let mut out = Vec::new();
+    let mut add = |api: &'static str, kind: &'static str, p: &str| {
+        if let Some(n) = o.pointer(p).and_then(Value::as_str) {
+            out.push((api, kind, n.to_owned()));
+        }
+    };
+    add(
+        "storage.k8s.io/v1",
+        "StorageClass",
+        "/spec/storageClassName",
+    );
+    add(
+        "networking.k8s.io/v1",
+        "IngressClass",
+        "/spec/ingressClassName",
+    );
+    add(
+        "gateway.networking.k8s.io/v1",
+        "GatewayClass",
+        "/spec/gatewayClassName",
+    );
+    add(
+        "scheduling.k8s.io/v1",
+        "PriorityClass",
+        "/spec/priorityClassName",
+    );
+    add(
+        "scheduling.k8s.io/v1",
+        "PriorityClass",
+        "/spec/template/spec/priorityClassName",
+    );
+    if let Some(claims) = o
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+    {
+        for c in claims {
+            if let Some(n) = c.pointer("/spec/storageClassName").and_then(Value::as_str) {
+                out.push(("storage.k8s.io/v1", "StorageClass", n.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// The manifests the steps after `this` in the stage will apply.
+pub fn stage_manifests(ctx: &StepCtx) -> Result<Vec<Value>, String> {
+    let Some(stage) = ctx.pipeline.stages.iter().find(|s| s.name == ctx.stage) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let after = stage
+        .steps
+        .iter()
+        .skip_while(|s| s.name != ctx.step)
+        .skip(1);
+    for step in after {
+        let (paths, image) = match &step.kind {
+            StepKind::Infra(i) => (
+                i.manifests
+                    .iter()
+                    .map(|m| m.value.clone())
+                    .collect::<Vec<_>>(),
+                None,
+            ),
+            StepKind::Deploy(d) => (
+                d.manifests.iter().map(|m| m.value.clone()).collect(),
+                d.image.clone(),
+            ),
+            StepKind::Release(r) => (
+                r.manifests.iter().map(|m| m.value.clone()).collect(),
+                r.image.clone(),
+            ),
+            _ => continue,
+        };
+        let mut objs = load_manifests(&paths, &ctx.base_dir, &ctx.vars)?;
+        if let Some(image) = image {
+            for o in &mut objs {
+                crate::kube::objects::set_image(o, &image);
+            }
+        }
+        out.extend(objs);
+    }
+    Ok(out)
+}
+
+/// Checks each manifest: kind served, classes present, accepted by a server dry run.
+async fn check_manifests(cluster: &Cluster, objs: &mut [Value]) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for o in objs.iter_mut() {
+        let what = describe(o);
+        if let Err(e) = cluster.place(o).await {
+            out.push(failed(
+                format!("{what}: kind served"),
+                e,
+                "served by the cluster",
+            ));
+            continue;
+        }
+        let what = describe(o);
+        for (api, kind, name) in references(o) {
+            let check = format!("{what}: {kind} {name}");
+            let r = json!({ "apiVersion": api, "kind": kind, "metadata": { "name": name } });
+            match cluster.get(&r).await {
+                Ok(Some(_)) => out.push(pass(check, "present")),
+                Ok(None) => out.push(failed(check, "missing", "present")),
+                Err(e) => out.push(failed(check, e, "present")),
+            }
+        }
+        match cluster.apply(o, true).await {
+            Ok(_) => out.push(pass(format!("{what}: server dry run"), "accepted")),
+            Err(e) => out.push(failed(format!("{what}: server dry run"), e, "accepted")),
+        }
+    }
+    out
+}
+
+/// Asks the server whether the run may do what it needs, per resource.
+async fn check_permissions(cluster: &Cluster, objs: &[Value]) -> Vec<Evidence> {
+    use std::collections::BTreeMap;
+    let mut wanted: BTreeMap<(String, String, String), BTreeSet<&str>> = BTreeMap::new();
+    for o in objs {
+        let api_version = o["apiVersion"].as_str().unwrap_or_default();
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let Ok((ar, _)) = cluster.resource(api_version, kind).await else {
+            continue;
+        };
+        let ns = o
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let verbs = wanted
+            .entry((ar.group.clone(), ar.plural.clone(), ns))
+            .or_default();
+        verbs.extend(["get", "create", "patch"]);
+        if kind == "Deployment" {
+            verbs.insert("delete");
+        }
+    }
+    use ::kube::api::{Api, PostParams};
+    use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+    let api: Api<SelfSubjectAccessReview> = Api::all(cluster.client.clone());
+    let mut out = Vec::new();
+    for ((group, resource, ns), verbs) in wanted {
+        for verb in verbs {
+            let review: Result<SelfSubjectAccessReview, _> = serde_json::from_value(json!({
+                "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "metadata": {},
+                "spec": { "resourceAttributes": { "group": group, "resource": resource, "verb": verb, "namespace": ns } },
+            }));
+            let check = format!(
+                "may {verb} {resource}{}{}",
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{group}")
+                },
+                if ns.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {ns}")
+                }
+            );
+            let answer = match review {
+                Ok(r) => api
+                    .create(&PostParams::default(), &r)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match answer.map(|r| r.status.unwrap_or_default()) {
+                Ok(status) if status.allowed => out.push(pass(check, "allowed")),
+                Ok(status) => out.push(failed(
+                    check,
+                    format!(
+                        "denied{}",
+                        status.reason.map(|x| format!(": {x}")).unwrap_or_default()
+                    ),
+                    "allowed",
+                )),
+                Err(e) => out.push(failed(check, e, "allowed")),
+            }
+        }
+    }
+    out
+}
+
+/// The pipeline's contract, with its contract file's promises added.
+pub fn contract_of(ctx: &StepCtx) -> Result<Contract, String> {
+    let Some(c) = ctx.pipeline.file.spec.contract.clone() else {
+        return Ok(Contract::default());
+    };
+    match &c.file {
+        Some(f) => Ok(merge(
+            c.clone(),
+            load_contract(&ctx.base_dir.join(&f.value))?,
+        )),
+        None => Ok(c),
+    }
+}
+
+/// Runs a `preflight` step.
+pub async fn run(step: &PreflightStep, ctx: &mut StepCtx) -> StepResult {
+    let contract = match contract_of(ctx) {
+        Ok(c) => c,
+        Err(e) => return StepResult::failed(e),
+    };
+    let cluster = match connect(ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut evidence = check_contract(&cluster, &contract).await;
+    let mut objs = match stage_manifests(ctx) {
+        Ok(o) => o,
+        Err(e) => return StepResult::failed(e),
+    };
+    if step.manifests.unwrap_or(true) {
+        evidence.extend(check_manifests(&cluster, &mut objs).await);
+    }
+    if step.permissions.unwrap_or(true) {
+        evidence.extend(check_permissions(&cluster, &objs).await);
+    }
+    if !contract.policies.is_empty() {
+        let paths: Vec<std::path::PathBuf> = contract
+            .policies
+            .iter()
+            .map(|p| ctx.base_dir.join(&p.value))
+            .collect();
+        evidence.extend(crate::policy::check(&paths, &objs));
+    }
+    for e in &evidence {
+        ctx.io.log(
+            "preflight",
+            format!(
+                "{} {}: {}",
+                if e.verdict == Verdict::Pass {
+                    "✓"
+                } else {
+                    "✗"
+                },
+                e.check,
+                e.value.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    let failing: Vec<String> = evidence
+        .iter()
+        .filter(|e| e.verdict != Verdict::Pass)
+        .map(|e| format!("{} ({})", e.check, e.value.as_deref().unwrap_or("")))
+        .collect();
+    if failing.is_empty() {
+        StepResult::judged(
+            Verdict::Pass,
+            format!("{} pre-flight checks passed", evidence.len()),
+            evidence,
+        )
+    } else {
+        let shown: Vec<&str> = failing.iter().take(5).map(String::as_str).collect();
+        let more = if failing.len() > 5 {
+            format!(" and {} more", failing.len() - 5)
+        } else {
+            String::new()
+        };
+        StepResult::judged(
+            Verdict::Fail,
+            format!(
+                "{} of {} pre-flight checks failed, nothing was changed: {}{more}",
+                failing.len(),
+                evidence.len(),
+                shown.join("; ")
+            ),
+            evidence,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_ranges() {
+        let v = version("v1.32.4-gke.100").unwrap();
+        assert_eq!(v, (1, 32, 4));
+        assert!(in_range(v, ">=1.27").unwrap());
+        assert!(in_range(v, ">=1.27, <1.34").unwrap());
+        assert!(!in_range(v, "<1.32").unwrap());
+        assert!(in_range(v, "<=1.32").unwrap());
+        assert!(in_range(v, "1.32").unwrap());
+        assert!(!in_range(v, "1.31").unwrap());
+        assert!(in_range(v, "~1.32").unwrap());
+        assert!(in_range(v, "^1.28").unwrap());
+        assert!(!in_range(v, ">1.32").unwrap());
+        assert!(in_range(v, "bogus").is_err());
+    }
+}
