@@ -45,7 +45,13 @@ pub fn load_contract(path: &std::path::Path) -> Result<Contract, String> {
             file.kind
         ));
     }
-    Ok(file.spec)
+    // Policy files are named relative to the contract file.
+    let mut spec = file.spec;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    for p in &mut spec.policies {
+        p.value = dir.join(&p.value).display().to_string();
+    }
+    Ok(spec)
 }
 
 /// `a` with `b`'s promises added.

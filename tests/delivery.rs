@@ -1,0 +1,326 @@
+//! Delivery on the sandbox, end to end: the glidepath binary drives a sandbox this test
+//! starts (through a kubeconfig, as any cluster), and the test reads the cluster afterwards.
+//! Pre-flight refuses a broken platform and changes nothing; a stuck claim times out in
+//! `infra`; `deploy` names crash-looping pods; canaries are promoted over the replicas router
+//! and rolled back over the gateway-api router with all traffic on stable; the operator rolls
+//! a paused canary back through the command channel.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glidepath::engine::{self, Emitter, RunOptions};
+use glidepath::events::{CommandKind, Event, Status};
+use glidepath::pipeline::{self, Variables};
+use glidepath::sandbox::scenario::Scenario;
+use glidepath::sandbox::store::Key;
+use glidepath::sandbox::{Cluster, Sandbox, Timing};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/delivery")
+}
+
+struct Env {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+async fn env(scenario: &str) -> Env {
+    let cluster = Cluster::with_scenario(32, Timing::default(), Scenario::named(scenario).unwrap());
+    glidepath::sandbox::preset::platform(&cluster);
+    let sandbox = Sandbox::start(0, cluster).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sandbox.write_kubeconfig(&kubeconfig).unwrap();
+    Env {
+        sandbox,
+        dir,
+        kubeconfig,
+    }
+}
+
+impl Env {
+    /// The pipeline text with `{target}`, `{prometheus}` and `{fixtures}` filled.
+    fn pipeline(&self, stages: &str, degrade_after: &str) -> String {
+        format!(
+            "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: checkout }}\nspec:\n  target: {{ context: glidepath-sandbox, namespace: shop, kubeconfig: {} }}\n  prometheus: {{ url: \"{}\" }}\n  variables: {{ version: \"2.0.0\", degrade_after: {degrade_after} }}\n  contract: {{ file: {}/platform-contract.yaml }}\n  stages:\n{}",
+            self.kubeconfig.display(),
+            self.sandbox.url(),
+            fixtures().display(),
+            stages.replace("{fixtures}", &fixtures().display().to_string())
+        )
+    }
+
+    /// Runs the binary on `pipeline`; (exit code, everything it printed).
+    async fn run(&self, pipeline: String, args: &[&str]) -> (i32, String) {
+        let path = self.dir.path().join("pipeline.yaml");
+        std::fs::write(&path, pipeline).unwrap();
+        let home = self.dir.path().to_owned();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_glidepath"))
+                .arg("run")
+                .arg(&path)
+                .arg("--headless")
+                .args(&args)
+                .env("GLIDEPATH_HOME", &home)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    fn get(&self, group: &str, plural: &str, name: &str) -> Option<Value> {
+        self.sandbox
+            .cluster
+            .get(&Key {
+                group: group.into(),
+                plural: plural.into(),
+                namespace: "shop".into(),
+                name: name.into(),
+            })
+            .map(|o| (*o).clone())
+    }
+}
+
+const BASELINE: &str = "    - name: baseline\n      steps:\n        - deploy: { manifests: [{fixtures}/baseline/], waitFor: { timeout: 30s } }\n";
+
+fn release(router: &str, steps: &str) -> String {
+    format!(
+        "    - name: prod\n      steps:\n        - release:\n            manifests: [{{fixtures}}/app/]\n            canary:\n              router: {router}\n              analysis: {{ slo: {{fixtures}}/slo.yaml, interval: 2s, failureLimit: 0, inconclusiveLimit: 1 }}\n              steps: {steps}\n          onFailure: rollback\n"
+    )
+}
+
+fn template_version(d: &Value) -> &str {
+    d.pointer("/spec/template/metadata/labels/version")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_lists_every_broken_promise_and_changes_nothing() {
+    let e = env("missing-infra").await;
+    let stages = "    - name: staging\n      steps:\n        - preflight: {}\n        - infra: { manifests: [{fixtures}/infra/claim.yaml] }\n        - deploy: { manifests: [{fixtures}/app/], image: \"docker.io/someone/checkout:1\" }\n";
+    let (code, out) = e.run(e.pipeline(stages, "1h"), &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("CRD prometheusrules.monitoring.coreos.com: missing"),
+        "{out}"
+    );
+    assert!(
+        out.contains("policy trusted-registries: Deployment shop/checkout"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert!(e.get("apps", "deployments", "checkout").is_none());
+    assert!(
+        e.get("platform.example.org", "xdatabases", "orders")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_claim_times_out_in_infra() {
+    let e = env("missing-infra").await;
+    let stages = "    - name: staging\n      steps:\n        - infra: { manifests: [{fixtures}/infra/claim.yaml], waitFor: { condition: Ready, timeout: 2s } }\n";
+    let started = Instant::now();
+    let (code, out) = e.run(e.pipeline(stages, "1h"), &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("not ready after 2s: XDatabase shop/orders"),
+        "{out}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_names_crash_looping_pods() {
+    let e = env("happy").await;
+    let manifest = e.dir.path().join("crashing.yaml");
+    let text = std::fs::read_to_string(fixtures().join("baseline/checkout.yaml"))
+        .unwrap()
+        .replace(
+            "      labels: { app: checkout, version: \"1.0.0\" }",
+            "      labels: { app: checkout, version: \"1.0.0\" }\n      annotations: { sandbox.glidepath.dev/crash-loop: \"true\" }",
+        );
+    assert!(text.contains("crash-loop"));
+    std::fs::write(&manifest, text).unwrap();
+    let stages = format!(
+        "    - name: staging\n      steps:\n        - deploy: {{ manifests: [{}], waitFor: {{ timeout: 4s }} }}\n",
+        manifest.display()
+    );
+    let (code, out) = e.run(e.pipeline(&stages, "1h"), &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CrashLoopBackOff"), "{out}");
+    assert!(
+        out.contains("not ready after 4s: Deployment shop/checkout"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_over_replicas_is_promoted() {
+    let e = env("happy").await;
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "replicas",
+            "[ { weight: 25 }, { pause: 2s }, { weight: 50 }, { pause: 2s }, { weight: 100 } ]"
+        )
+    );
+    let (code, out) = e.run(e.pipeline(&stages, "1h"), &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("canary 25%: 1 canary and 3 stable replicas ready"),
+        "{out}"
+    );
+    assert!(
+        out.contains("canary 50%: 2 canary and 2 stable replicas ready"),
+        "{out}"
+    );
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "2.0.0");
+    assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);
+    assert!(
+        stable
+            .pointer("/metadata/annotations/glidepath.dev~1promoted-by")
+            .is_some()
+    );
+    assert!(
+        stable
+            .pointer("/metadata/annotations/glidepath.dev~1stable-replicas")
+            .is_none()
+    );
+    assert!(e.get("apps", "deployments", "checkout-canary").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_canary_over_gateway_api_rolls_back_with_traffic_on_stable() {
+    let e = env("bad-canary").await;
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "gateway-api",
+            "[ { weight: 25 }, { pause: 10s }, { weight: 50 }, { pause: 10s }, { weight: 100 } ]"
+        )
+    );
+    let (code, out) = e.run(e.pipeline(&stages, "1s"), &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("analysis failed"), "{out}");
+    assert!(out.contains("all traffic back on stable"), "{out}");
+    let route = e
+        .get("gateway.networking.k8s.io", "httproutes", "checkout")
+        .unwrap();
+    let refs = route
+        .pointer("/spec/rules/0/backendRefs")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0]["name"], "checkout");
+    assert_eq!(refs[0]["weight"], 100);
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "1.0.0");
+    assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);
+    assert!(e.get("apps", "deployments", "checkout-canary").is_none());
+    assert!(e.get("", "services", "checkout-canary").is_none());
+    let svc = e.get("", "services", "checkout").unwrap();
+    assert!(
+        svc.pointer("/spec/selector/pod-template-hash").is_none(),
+        "{svc}"
+    );
+    // The users' traffic is back on stable: the canary version gets no more requests.
+    let client = glidepath::metrics::Client::new(&e.sandbox.url()).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let canary = client
+        .value(
+            r#"sum(increase(http_requests_total{version="2.0.0"}[1s]))"#,
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap_or(0.0);
+    assert_eq!(canary, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_rolls_a_paused_canary_back() {
+    let e = env("happy").await;
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "gateway-api",
+            "[ { weight: 20 }, { pause: {} }, { weight: 100 } ]"
+        )
+    );
+    let path = e.dir.path().join("pipeline.yaml");
+    std::fs::write(&path, e.pipeline(&stages, "1h")).unwrap();
+    let vars = Variables {
+        sets: Default::default(),
+        use_env: false,
+    };
+    let p = Arc::new(pipeline::load_file(&path, &vars).unwrap());
+    let mut rx = None;
+    let handle = engine::start_with(p, Emitter::new(1, 1, None), RunOptions::default(), |tx| {
+        rx = Some(tx.subscribe())
+    });
+    let mut rx = rx.unwrap();
+    loop {
+        let env = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("the canary never paused")
+            .unwrap();
+        if matches!(&env.event, Event::StepState { status: Status::Paused, stage, .. } if stage == "prod")
+        {
+            break;
+        }
+    }
+    let route = e
+        .get("gateway.networking.k8s.io", "httproutes", "checkout")
+        .unwrap();
+    let weights: Vec<i64> = route
+        .pointer("/spec/rules/0/backendRefs")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["weight"].as_i64().unwrap())
+        .collect();
+    assert_eq!(weights, vec![80, 20]);
+    handle
+        .commands
+        .send(glidepath::events::Command::new(
+            CommandKind::Rollback,
+            "test",
+        ))
+        .unwrap();
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Status::RolledBack, "{}", outcome.reason);
+    let route = e
+        .get("gateway.networking.k8s.io", "httproutes", "checkout")
+        .unwrap();
+    let refs = route
+        .pointer("/spec/rules/0/backendRefs")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0]["weight"], 100);
+    assert!(e.get("apps", "deployments", "checkout-canary").is_none());
+    assert_eq!(
+        template_version(&e.get("apps", "deployments", "checkout").unwrap()),
+        "1.0.0"
+    );
+}
