@@ -324,3 +324,58 @@ async fn the_operator_rolls_a_paused_canary_back() {
         "1.0.0"
     );
 }
+
+fn blue_green(delay: &str) -> String {
+    format!(
+        "    - name: prod\n      steps:\n        - release:\n            manifests: [{{fixtures}}/app/]\n            blueGreen:\n              activeService: checkout\n              previewService: checkout-preview\n              analysis: {{ slo: {{fixtures}}/slo.yaml, interval: 2s, failureLimit: 0, inconclusiveLimit: 1 }}\n              scaleDownDelay: {delay}\n          onFailure: rollback\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_switches_after_its_analysis_and_refuses_a_slow_version() {
+    let e = env("happy").await;
+    let (code, out) = e
+        .run(
+            e.pipeline(&format!("{BASELINE}{}", blue_green("2s")), "1h"),
+            &[],
+        )
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("switched Service checkout to the new version"),
+        "{out}"
+    );
+    assert_eq!(
+        template_version(&e.get("apps", "deployments", "checkout").unwrap()),
+        "2.0.0"
+    );
+    assert!(e.get("apps", "deployments", "checkout-preview").is_none());
+    let svc = e.get("", "services", "checkout").unwrap();
+    assert_eq!(
+        svc.pointer("/spec/selector").unwrap(),
+        &serde_json::json!({ "app": "checkout" })
+    );
+
+    // Four times slower: the analysis refuses the switch; users never left the old colour.
+    let e = env("slow-canary").await;
+    let (code, out) = e
+        .run(
+            e.pipeline(&format!("{BASELINE}{}", blue_green("2s")), "1h"),
+            &[],
+        )
+        .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("latency_p95_ms"), "{out}");
+    assert!(!out.contains("switched Service checkout"), "{out}");
+    assert_eq!(
+        template_version(&e.get("apps", "deployments", "checkout").unwrap()),
+        "1.0.0"
+    );
+    assert!(e.get("apps", "deployments", "checkout-preview").is_none());
+    assert!(e.get("", "services", "checkout-preview").is_none());
+    let svc = e.get("", "services", "checkout").unwrap();
+    assert_eq!(
+        svc.pointer("/spec/selector").unwrap(),
+        &serde_json::json!({ "app": "checkout" })
+    );
+}

@@ -24,7 +24,7 @@ use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
 use crate::kube::objects::{Cluster, Readiness, describe, readiness};
 use crate::metrics::Client;
-use crate::pipeline::model::{Analysis, Canary, ReleaseStep, Router};
+use crate::pipeline::model::{Analysis, BlueGreen, Canary, PauseStep, ReleaseStep, Router};
 use crate::pipeline::units::format_duration;
 use crate::slo::{Slo, evaluate, live};
 
@@ -52,6 +52,8 @@ struct Plan {
     stable_service: Option<String>,
     canary_service: String,
     route: Option<String>,
+    /// `canary`, or `preview` for blue-green: names the second Deployment and its pods.
+    track: &'static str,
 }
 
 fn meta<'a>(o: &'a Value, field: &str) -> &'a str {
@@ -94,14 +96,19 @@ impl Plan {
                         !sel.is_empty() && sel.iter().all(|(k, v)| pods.get(k) == Some(v))
                     })
         };
-        let stable_service = canary.and_then(|c| c.stable_service.clone()).or_else(|| {
-            others
-                .iter()
-                .find(|o| selects_pods(o))
-                .map(|o| meta(o, "name").to_owned())
-        });
-        let canary_service = canary
-            .and_then(|c| c.canary_service.clone())
+        let blue_green = step.blue_green.as_ref();
+        let stable_service = blue_green
+            .map(|b| b.active_service.clone())
+            .or_else(|| canary.and_then(|c| c.stable_service.clone()))
+            .or_else(|| {
+                others
+                    .iter()
+                    .find(|o| selects_pods(o))
+                    .map(|o| meta(o, "name").to_owned())
+            });
+        let canary_service = blue_green
+            .map(|b| b.preview_service.clone())
+            .or_else(|| canary.and_then(|c| c.canary_service.clone()))
             .unwrap_or_else(|| format!("{}-canary", stable_service.as_deref().unwrap_or(&name)));
         let route = canary.and_then(|c| c.route.clone()).or_else(|| {
             others
@@ -124,7 +131,12 @@ impl Plan {
             router,
             stable_service,
             canary_service,
-            route,
+            route: if blue_green.is_some() { None } else { route },
+            track: if blue_green.is_some() {
+                "preview"
+            } else {
+                "canary"
+            },
         })
     }
 
@@ -137,19 +149,23 @@ impl Plan {
     }
 
     fn canary_ref(&self) -> Value {
-        self.object("apps/v1", "Deployment", &format!("{}-canary", self.name))
+        self.object(
+            "apps/v1",
+            "Deployment",
+            &format!("{}-{}", self.name, self.track),
+        )
     }
 
     /// The canary Deployment: the new version, its pods labelled as the canary track.
     fn canary(&self, replicas: i64) -> Value {
         let mut c = self.deployment.clone();
-        c["metadata"]["name"] = Value::String(format!("{}-canary", self.name));
+        c["metadata"]["name"] = Value::String(format!("{}-{}", self.name, self.track));
         for path in [
             "/spec/selector/matchLabels",
             "/spec/template/metadata/labels",
         ] {
             if let Some(labels) = c.pointer_mut(path).and_then(Value::as_object_mut) {
-                labels.insert(TRACK.into(), Value::String("canary".into()));
+                labels.insert(TRACK.into(), Value::String(self.track.into()));
             }
         }
         c["spec"]["replicas"] = json!(replicas);
@@ -230,6 +246,74 @@ impl Plan {
         }
         self.cluster
             .merge(&s, &json!({ "spec": { "selector": { HASH: hash } } }))
+            .await
+            .map(drop)
+    }
+
+    /// Gives the second track its own Service (a copy of the stable one selecting the
+    /// track's pods) and pins the stable Service to the stable pods.
+    async fn split(&self, previous: &Value) -> Result<(), StepResult> {
+        let stable_name = self.stable_service.clone().unwrap_or_default();
+        let pinned = self.stable_hash(previous).await.map_err(infra_failure)?;
+        let declared = self
+            .others
+            .iter()
+            .find(|o| o["kind"] == "Service" && meta(o, "name") == stable_name)
+            .cloned();
+        let mut svc = match declared {
+            Some(s) => s,
+            None => match self
+                .cluster
+                .get(&self.object("v1", "Service", &stable_name))
+                .await
+            {
+                Ok(Some(s)) => json!({ "apiVersion": "v1", "kind": "Service",
+                    "metadata": { "name": stable_name, "namespace": self.namespace },
+                    "spec": { "selector": s.pointer("/spec/selector").cloned().unwrap_or(json!({})),
+                        "ports": s.pointer("/spec/ports").cloned().unwrap_or(json!([])) } }),
+                Ok(None) => return Err(fail(format!("Service {stable_name} does not exist"))),
+                Err(e) => return Err(infra_failure(e)),
+            },
+        };
+        svc["metadata"]["name"] = Value::String(self.canary_service.clone());
+        if let Some(a) = svc
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        {
+            a.remove(crate::sandbox::workload::annotations::ENDPOINT);
+        }
+        if let Some(sel) = svc
+            .pointer_mut("/spec/selector")
+            .and_then(Value::as_object_mut)
+        {
+            sel.remove(HASH);
+            sel.insert(TRACK.into(), Value::String(self.track.into()));
+        }
+        self.cluster
+            .apply(&svc, false)
+            .await
+            .map_err(|e| fail(format!("cannot create the {} Service: {e}", self.track)))?;
+        self.pin_stable_service(pinned.as_deref())
+            .await
+            .map_err(infra_failure)
+    }
+
+    /// Points the active Service at the preview pods (`true`), or back at the stable pods of
+    /// template `hash` (`false`).
+    async fn switch_active(&self, to_preview: bool, hash: Option<&str>) -> Result<(), String> {
+        let Some(svc) = &self.stable_service else {
+            return Ok(());
+        };
+        let selector = if to_preview {
+            json!({ TRACK: self.track, HASH: null })
+        } else {
+            json!({ TRACK: null, HASH: hash })
+        };
+        self.cluster
+            .merge(
+                &self.object("v1", "Service", svc),
+                &json!({ "spec": { "selector": selector } }),
+            )
             .await
             .map(drop)
     }
@@ -362,6 +446,16 @@ impl Plan {
             return Ok("no canary in progress".into());
         }
         let started = Instant::now();
+        let blue_green = self.track == "preview";
+        if blue_green {
+            // The active Service goes back to the old colour's pods at once.
+            let hash = self.stable_hash(&stable).await?;
+            self.switch_active(false, hash.as_deref()).await?;
+            ctx.io.log(
+                "traffic",
+                "all traffic back on the old colour (active Service switched back)",
+            );
+        }
         if self.router == Router::GatewayApi {
             self.route_weights(0).await?;
             ctx.io.log(
@@ -379,7 +473,7 @@ impl Plan {
             .pointer("/status/readyReplicas")
             .and_then(Value::as_i64)
             .unwrap_or(0);
-        if self.router == Router::Replicas && stable_ready == 0 {
+        if self.router == Router::Replicas && stable_ready == 0 && !blue_green {
             // Nothing stable is serving: bring it back before the canary goes.
             self.scale(&self.stable_ref(), total).await?;
             self.rolled_out(ctx, &self.stable_ref(), ROLLOUT_TIMEOUT)
@@ -394,7 +488,7 @@ impl Plan {
                 &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null } } }),
             )
             .await?;
-        if self.router == Router::GatewayApi {
+        if self.router == Router::GatewayApi || blue_green {
             self.pin_stable_service(None).await?;
             self.cluster
                 .delete(&self.object("v1", "Service", &self.canary_service))
@@ -403,13 +497,15 @@ impl Plan {
         ctx.io.log(
             "traffic",
             format!(
-                "canary removed; all traffic on stable after {} ms",
+                "{} removed; all traffic on stable after {} ms",
+                self.track,
                 back.as_millis()
             ),
         );
         Ok(format!(
-            "traffic back on stable in {} ms, canary removed",
-            back.as_millis()
+            "traffic back on stable in {} ms, {} removed",
+            back.as_millis(),
+            self.track
         ))
     }
 
@@ -435,8 +531,13 @@ impl Plan {
         if self.router == Router::GatewayApi {
             self.route_weights(0).await?;
         }
+        let blue_green = self.track == "preview";
+        if blue_green {
+            // The active Service selects the app again, all of it now the new version.
+            self.switch_active(false, None).await?;
+        }
         self.cluster.delete(&self.canary_ref()).await?;
-        if self.router == Router::GatewayApi {
+        if self.router == Router::GatewayApi || blue_green {
             self.cluster
                 .delete(&self.object("v1", "Service", &self.canary_service))
                 .await?;
@@ -500,6 +601,16 @@ impl Analyst {
             failure_limit: a.failure_limit.unwrap_or(0),
             inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
         })
+    }
+
+    /// Before a blue-green switch: three evaluations at the interval; too many failures or
+    /// inconclusive results refuse the switch.
+    async fn pre_promotion(&self, io: &super::StepIo) -> Result<(), (String, Vec<Evidence>)> {
+        let watch = self.watch(io);
+        match tokio::time::timeout(self.interval * 3 + self.interval / 2, watch).await {
+            Ok(failure) => Err(failure),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Runs until the failures or inconclusive results pass their limits; returns why.
@@ -568,54 +679,14 @@ pub async fn run(step: &ReleaseStep, ctx: &mut StepCtx) -> StepResult {
     };
     match &step.canary {
         Some(c) => canary(&plan, c, ctx).await,
-        None => StepResult {
-            infra_error: true,
-            ..fail(
-                "blue-green releases are not available in this version of glidepath; use a canary",
-            )
+        None => match &step.blue_green {
+            Some(bg) => blue_green(&plan, bg, ctx).await,
+            None => fail("a release is exactly one of `canary` or `blueGreen`"),
         },
     }
 }
 
 async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
-    for o in &plan.others {
-        if let Err(e) = plan.cluster.apply(o, false).await {
-            return fail(format!("apply failed: {e}"));
-        }
-    }
-    let previous = match plan.live_stable().await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            // Nothing to compare against: the first release goes straight out.
-            if let Err(e) = plan.cluster.apply(&plan.deployment, false).await {
-                return fail(format!("apply failed: {e}"));
-            }
-            return match plan
-                .rolled_out(ctx, &plan.stable_ref(), ROLLOUT_TIMEOUT)
-                .await
-            {
-                Ok(()) => StepResult::passed(format!(
-                    "first release of {}: no stable version to compare with, rolled out directly",
-                    plan.name
-                )),
-                Err(e) => fail(e),
-            };
-        }
-        Err(r) => return r,
-    };
-    let total = previous
-        .pointer(&format!(
-            "/metadata/annotations/{}",
-            STABLE_REPLICAS.replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        .and_then(|r| r.parse::<i64>().ok())
-        .unwrap_or_else(|| {
-            previous
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1)
-        });
     let analyst = match c
         .analysis
         .as_ref()
@@ -625,67 +696,14 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
         Ok(a) => a,
         Err(r) => return r,
     };
-    // Remember the stable size before anything changes, so a rollback after a crash knows it.
-    if let Err(e) = plan
-        .cluster
-        .merge(
-            &plan.stable_ref(),
-            &json!({ "metadata": { "annotations": { STABLE_REPLICAS: total.to_string() } } }),
-        )
-        .await
+    let (previous, total) = match begin(plan, ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if plan.router == Router::GatewayApi
+        && let Err(r) = plan.split(&previous).await
     {
-        return infra_failure(e);
-    }
-    if plan.router == Router::GatewayApi {
-        let pinned = match plan.stable_hash(&previous).await {
-            Ok(h) => h,
-            Err(e) => return infra_failure(e),
-        };
-        let mut svc = match plan.others.iter().find(|o| {
-            o["kind"] == "Service"
-                && meta(o, "name") == plan.stable_service.as_deref().unwrap_or("")
-        }) {
-            Some(s) => s.clone(),
-            None => match plan
-                .cluster
-                .get(&plan.object(
-                    "v1",
-                    "Service",
-                    plan.stable_service.as_deref().unwrap_or(""),
-                ))
-                .await
-            {
-                Ok(Some(s)) => json!({ "apiVersion": "v1", "kind": "Service",
-                    "metadata": { "name": meta(&s, "name"), "namespace": plan.namespace },
-                    "spec": { "selector": s.pointer("/spec/selector").cloned().unwrap_or(json!({})), "ports": s.pointer("/spec/ports").cloned().unwrap_or(json!([])) } }),
-                Ok(None) => {
-                    return fail(format!(
-                        "Service {} does not exist",
-                        plan.stable_service.as_deref().unwrap_or("")
-                    ));
-                }
-                Err(e) => return infra_failure(e),
-            },
-        };
-        svc["metadata"]["name"] = Value::String(plan.canary_service.clone());
-        if let Some(a) = svc
-            .pointer_mut("/metadata/annotations")
-            .and_then(Value::as_object_mut)
-        {
-            a.remove(crate::sandbox::workload::annotations::ENDPOINT);
-        }
-        if let Some(sel) = svc
-            .pointer_mut("/spec/selector")
-            .and_then(Value::as_object_mut)
-        {
-            sel.insert(TRACK.into(), Value::String("canary".into()));
-        }
-        if let Err(e) = plan.cluster.apply(&svc, false).await {
-            return fail(format!("cannot create the canary Service: {e}"));
-        }
-        if let Err(e) = plan.pin_stable_service(pinned.as_deref()).await {
-            return infra_failure(e);
-        }
+        return r;
     }
     let io = ctx.io.clone();
     let steps = async {
@@ -722,22 +740,164 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
             ),
             Err(e) => fail(format!("promotion failed: {e}")),
         },
-        Err((why, mut evidence, judged)) => {
-            let undone = plan
-                .abort(ctx)
-                .await
-                .unwrap_or_else(|e| format!("rollback failed too: {e}"));
-            evidence.push(Evidence::new("rollback", Verdict::Pass, undone.clone()));
-            let verdict = if judged {
-                Verdict::Fail
-            } else {
-                Verdict::Error
-            };
-            StepResult {
-                infra_error: !judged,
-                ..StepResult::judged(verdict, format!("{why}; rolled back: {undone}"), evidence)
-            }
+        Err((why, evidence, judged)) => rolled_back(plan, ctx, why, evidence, judged).await,
+    }
+}
+
+/// Applies the manifests the release carries besides its Deployment, and reads the live
+/// stable Deployment. `Err` ends the step: with the first release rolled out directly (there
+/// is nothing to compare it with), or with a failure.
+async fn begin(plan: &Plan, ctx: &StepCtx) -> Result<(Value, i64), StepResult> {
+    for o in &plan.others {
+        if let Err(e) = plan.cluster.apply(o, false).await {
+            return Err(fail(format!("apply failed: {e}")));
         }
+    }
+    let previous = match plan.live_stable().await? {
+        Some(p) => p,
+        None => {
+            if let Err(e) = plan.cluster.apply(&plan.deployment, false).await {
+                return Err(fail(format!("apply failed: {e}")));
+            }
+            return Err(
+                match plan
+                    .rolled_out(ctx, &plan.stable_ref(), ROLLOUT_TIMEOUT)
+                    .await
+                {
+                    Ok(()) => StepResult::passed(format!(
+                        "first release of {}: no stable version to compare with, rolled out directly",
+                        plan.name
+                    )),
+                    Err(e) => fail(e),
+                },
+            );
+        }
+    };
+    let total = previous
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            STABLE_REPLICAS.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            previous
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        });
+    // Remember the stable size before anything changes, so a rollback after a crash knows it.
+    plan.cluster
+        .merge(
+            &plan.stable_ref(),
+            &json!({ "metadata": { "annotations": { STABLE_REPLICAS: total.to_string() } } }),
+        )
+        .await
+        .map_err(infra_failure)?;
+    Ok((previous, total))
+}
+
+/// Blue-green: the new colour comes up beside the old behind the preview Service, the
+/// analysis runs against it, the active Service switches, and the old colour stays for the
+/// scale-down delay so a rollback is one selector change.
+async fn blue_green(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResult {
+    let analyst = match bg
+        .analysis
+        .as_ref()
+        .map(|a| Analyst::new(a, ctx))
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let (previous, total) = match begin(plan, ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(r) = plan.split(&previous).await {
+        return r;
+    }
+    let outcome: Result<(), (String, Vec<Evidence>, bool)> = async {
+        plan.cluster
+            .apply(&plan.canary(total), false)
+            .await
+            .map_err(|e| (e, Vec::new(), false))?;
+        plan.rolled_out(ctx, &plan.canary_ref(), ROLLOUT_TIMEOUT)
+            .await
+            .map_err(|e| (e, Vec::new(), false))?;
+        ctx.io.log(
+            "traffic",
+            format!(
+                "preview: {total} pods of the new version behind Service {}",
+                plan.canary_service
+            ),
+        );
+        if let Some(a) = &analyst {
+            a.pre_promotion(&ctx.io)
+                .await
+                .map_err(|(why, ev)| (why, ev, true))?;
+        }
+        plan.switch_active(true, None)
+            .await
+            .map_err(|e| (e, Vec::new(), false))?;
+        ctx.io.log(
+            "traffic",
+            format!(
+                "switched Service {} to the new version",
+                plan.stable_service.as_deref().unwrap_or("")
+            ),
+        );
+        ctx.io
+            .set_phase(super::Phase::Running, "switched; keeping the old colour");
+        let delay = bg
+            .scale_down_delay
+            .unwrap_or(crate::pipeline::units::Span(Duration::from_secs(30)));
+        let r = super::pause::run(
+            &PauseStep {
+                duration: Some(delay),
+            },
+            ctx,
+        )
+        .await;
+        ctx.io
+            .log("release", format!("old colour kept: {}", r.summary));
+        Ok(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => match plan.promote(ctx, &previous, total).await {
+            Ok(()) => StepResult::judged(
+                Verdict::Pass,
+                format!("blue-green release of {} switched and finished", plan.name),
+                vec![Evidence::new("blue-green", Verdict::Pass, "switched")],
+            ),
+            Err(e) => fail(format!("finishing the switch failed: {e}")),
+        },
+        Err((why, evidence, judged)) => rolled_back(plan, ctx, why, evidence, judged).await,
+    }
+}
+
+/// Rolls back after a failure and says so.
+async fn rolled_back(
+    plan: &Plan,
+    ctx: &StepCtx,
+    why: String,
+    mut evidence: Vec<Evidence>,
+    judged: bool,
+) -> StepResult {
+    let undone = plan
+        .abort(ctx)
+        .await
+        .unwrap_or_else(|e| format!("rollback failed too: {e}"));
+    evidence.push(Evidence::new("rollback", Verdict::Pass, undone.clone()));
+    let verdict = if judged {
+        Verdict::Fail
+    } else {
+        Verdict::Error
+    };
+    StepResult {
+        infra_error: !judged,
+        ..StepResult::judged(verdict, format!("{why}; rolled back: {undone}"), evidence)
     }
 }
 
