@@ -379,3 +379,30 @@ async fn blue_green_switches_after_its_analysis_and_refuses_a_slow_version() {
         &serde_json::json!({ "app": "checkout" })
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_tests_stream_logs_and_chaos_deletes_pods() {
+    let e = env("happy").await;
+    let stages = format!(
+        "{BASELINE}    - name: tests\n      steps:\n        - name: integration\n          test: {{ job: {{ image: \"registry.example.org/shop/tests:1\", command: [run-tests], annotations: {{ sandbox.glidepath.dev/log: \"suite checkout: 12 passed\\nall good\", sandbox.glidepath.dev/duration: 1s }} }} }}\n        - chaos: {{ selector: app=checkout, count: 1, interval: 1s, duration: 2500ms }}\n        - name: failing\n          test: {{ job: {{ image: \"registry.example.org/shop/tests:1\", annotations: {{ sandbox.glidepath.dev/fail: \"true\" }} }} }}\n"
+    );
+    let (code, out) = e.run(e.pipeline(&stages, "1h"), &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("suite checkout: 12 passed"), "{out}");
+    assert!(
+        out.contains("integration passed: Job glidepath-integration-"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("chaos: deleted pod checkout-").count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        out.contains("failing failed: Job glidepath-failing-"),
+        "{out}"
+    );
+    // The Deployment replaced what chaos deleted.
+    let d = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(d.pointer("/spec/replicas").unwrap(), 4);
+}

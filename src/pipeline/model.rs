@@ -573,6 +573,9 @@ pub struct JobTest {
     /// Environment.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Annotations on the Job's pod (`sidecar.istio.io/inject: "false"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// `chaos`: delete pods of a workload at an interval.

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod approval;
+pub mod cluster_tests;
 pub mod command;
 pub mod evaluate;
 pub mod gate;
@@ -225,6 +226,11 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
         StepKind::Infra(i) => apply::infra(i, ctx).await,
         StepKind::Deploy(d) => apply::deploy(d, ctx).await,
         StepKind::Preflight(p) => preflight::run(p, ctx).await,
+        StepKind::Chaos(c) => cluster_tests::chaos(c, ctx).await,
+        StepKind::Test(t) if t.job.is_some() => match &t.job {
+            Some(j) => cluster_tests::job(j, ctx).await,
+            None => StepResult::failed("a test step with nothing to run"),
+        },
         StepKind::Release(r) => release::run(r, ctx).await,
         other => StepResult {
             status: Status::Failed,

@@ -1,0 +1,187 @@
+//! Steps that act inside the cluster: `chaos` (delete pods of a workload at an interval
+//! while traffic flows; a later gate judges whether the service held its SLOs) and `test`
+//! with `job` (a Kubernetes Job whose pod logs stream into the test output; pass or fail
+//! from the Job's status).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::apply::connect;
+use super::{StepCtx, StepResult};
+use crate::events::{Evidence, Verdict};
+use crate::kube::objects::{Readiness, readiness};
+use crate::pipeline::model::{ChaosStep, JobTest};
+use crate::pipeline::units::format_duration;
+
+/// Runs a `chaos` step.
+pub async fn chaos(step: &ChaosStep, ctx: &mut StepCtx) -> StepResult {
+    let cluster = match connect(ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let interval = step
+        .interval
+        .map(|i| i.get())
+        .unwrap_or(Duration::from_secs(10));
+    let duration = step.duration.get();
+    let deadline = Instant::now() + duration;
+    let mut killed = Vec::new();
+    let mut seed = ctx.run as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    loop {
+        let pods = match cluster.list("v1", "Pod", &step.selector).await {
+            Ok(p) => p,
+            Err(e) => {
+                return StepResult {
+                    infra_error: true,
+                    ..StepResult::failed(e)
+                };
+            }
+        };
+        let mut alive: Vec<Value> = pods
+            .into_iter()
+            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+            .collect();
+        let n = match (step.count, step.percent) {
+            (Some(c), _) => c as usize,
+            (None, Some(p)) => ((alive.len() as f64) * p.fraction()).ceil() as usize,
+            _ => 1,
+        }
+        .min(alive.len());
+        if alive.is_empty() {
+            ctx.io
+                .log("chaos", format!("no pods match {}", step.selector));
+        }
+        for _ in 0..n {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let victim = alive.swap_remove((seed >> 33) as usize % alive.len());
+            let name = victim
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_owned();
+            match cluster.delete(&victim).await {
+                Ok(()) => {
+                    ctx.io.log("chaos", format!("deleted pod {name}"));
+                    killed.push(name);
+                }
+                Err(e) => ctx
+                    .io
+                    .log("chaos", format!("could not delete pod {name}: {e}")),
+            }
+        }
+        let now = Instant::now();
+        if now + interval > deadline {
+            tokio::time::sleep(deadline.saturating_duration_since(now)).await;
+            break;
+        }
+        tokio::time::sleep(interval).await;
+    }
+    StepResult::judged(
+        Verdict::Pass,
+        format!(
+            "deleted {} pods matching {} over {}",
+            killed.len(),
+            step.selector,
+            format_duration(duration)
+        ),
+        vec![Evidence::new(
+            "pods deleted",
+            Verdict::Pass,
+            killed.len().to_string(),
+        )],
+    )
+}
+
+/// Runs a `test` with `job`.
+pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
+    let cluster = match connect(ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let name = format!(
+        "glidepath-{}-{}-{}",
+        ctx.step
+            .to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+        ctx.run,
+        crate::sandbox::random_suffix()
+    );
+    let env: Vec<Value> = step
+        .env
+        .iter()
+        .map(|(k, v)| json!({ "name": k, "value": crate::metrics::render(v, &ctx.vars) }))
+        .collect();
+    let mut container = json!({ "name": "test", "image": crate::metrics::render(&step.image, &ctx.vars), "env": env });
+    if !step.command.is_empty() {
+        container["command"] = json!(
+            step.command
+                .iter()
+                .map(|c| crate::metrics::render(c, &ctx.vars))
+                .collect::<Vec<_>>()
+        );
+    }
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": { "name": name, "namespace": cluster.namespace, "labels": { "app.kubernetes.io/managed-by": "glidepath" } },
+        "spec": { "backoffLimit": 0, "ttlSecondsAfterFinished": 3600,
+            "template": { "metadata": { "labels": { "glidepath.dev/job": name }, "annotations": step.annotations },
+                "spec": { "restartPolicy": "Never", "containers": [container] } } },
+    });
+    if let Err(e) = cluster.create(&job).await {
+        return StepResult::failed(format!("cannot create the Job: {e}"));
+    }
+    ctx.io.log("job", format!("created Job {name}"));
+    let selector = format!("glidepath.dev/job={name}");
+    let mut printed = 0usize;
+    loop {
+        // Stream the pod's log lines as they appear.
+        if let Ok(pods) = cluster.list("v1", "Pod", &selector).await
+            && let Some(pod) = pods.first()
+            && let Some(pod_name) = pod.pointer("/metadata/name").and_then(Value::as_str)
+        {
+            let api: ::kube::Api<k8s_openapi::api::core::v1::Pod> =
+                ::kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
+            if let Ok(text) = api.logs(pod_name, &Default::default()).await {
+                for line in text.lines().skip(printed) {
+                    ctx.io.log("job", line.to_owned());
+                    printed += 1;
+                }
+            }
+        }
+        match cluster.get(&job).await {
+            Ok(Some(live)) => match readiness(&live, None) {
+                Readiness::Ready => {
+                    return StepResult::judged(
+                        Verdict::Pass,
+                        format!("Job {name} succeeded"),
+                        vec![Evidence::new(
+                            format!("Job {name}"),
+                            Verdict::Pass,
+                            "Complete",
+                        )],
+                    );
+                }
+                Readiness::Failed(why) => {
+                    return StepResult::judged(
+                        Verdict::Fail,
+                        format!("Job {name} failed: {why}"),
+                        vec![Evidence::new(format!("Job {name}"), Verdict::Fail, why)],
+                    );
+                }
+                Readiness::Pending(_) => {}
+            },
+            Ok(None) => return StepResult::failed(format!("Job {name} disappeared")),
+            Err(e) => {
+                return StepResult {
+                    infra_error: true,
+                    ..StepResult::failed(e)
+                };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
