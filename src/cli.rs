@@ -222,6 +222,9 @@ struct DriveFlags {
     /// Write the JSON report here when the run ends.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Take over the run lease of a service and stage from a driver that stopped.
+    #[arg(long)]
+    force_unlock: bool,
     /// The story the embedded sandbox tells, for stages with `target: sandbox`.
     #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
     scenario: String,
@@ -964,6 +967,46 @@ async fn embed_sandbox(
     ))
 }
 
+/// One driver at a time: the run's lease on every stage's cluster (see `kube::lease`).
+async fn acquire_leases(
+    p: &Pipeline,
+    run: i64,
+    journal: &Path,
+    force: bool,
+) -> std::result::Result<Vec<crate::kube::lease::Held>, Exit> {
+    use crate::pipeline::model::Target;
+    // The journal and run id name the driver: a resumed run is the same driver.
+    let holder = format!("{} (run {run} in {})", whoami(), journal.display());
+    let mut held = Vec::new();
+    for stage in &p.stages {
+        let Some(target @ Target::Cluster(_)) = &stage.target else {
+            continue;
+        };
+        let cluster = match crate::kube::objects::Cluster::connect(Some(target)).await {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                eprintln!("warning: stage {}: no run lease taken ({e})", stage.name);
+                continue;
+            }
+        };
+        let name = crate::kube::lease::name(&p.service, &stage.name);
+        match crate::kube::lease::acquire(cluster, &name, &holder, force).await {
+            Ok(h) => held.push(h),
+            Err(e) if e.contains("is being driven by") => {
+                for h in held {
+                    h.release().await;
+                }
+                return Err(Exit {
+                    code: exit::INFRA,
+                    message: e,
+                });
+            }
+            Err(e) => eprintln!("warning: stage {}: no run lease taken ({e})", stage.name),
+        }
+    }
+    Ok(held)
+}
+
 /// The sandbox a run started; its kubeconfig goes when it does.
 struct EmbeddedSandbox {
     _sandbox: crate::sandbox::Sandbox,
@@ -988,6 +1031,7 @@ async fn drive(
         eprintln!("note: the interactive cockpit is not part of this build yet; running headless");
     }
     let (p, _sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
+    let leases = acquire_leases(&p, run, journal_path, flags.force_unlock).await?;
     let journal = Journal::open(journal_path).map_err(infra)?;
     let emitter = Emitter::new(run, next_seq, Some(journal));
     let mut printer = None;
@@ -1001,6 +1045,9 @@ async fn drive(
     ));
     let signals = tokio::spawn(abort_on_signal(handle.commands.clone()));
     let outcome: Outcome = handle.wait().await;
+    for lease in leases {
+        lease.release().await;
+    }
     inbox.abort();
     signals.abort();
     if let Some(printer) = printer {

@@ -406,3 +406,90 @@ async fn job_tests_stream_logs_and_chaos_deletes_pods() {
     let d = e.get("apps", "deployments", "checkout").unwrap();
     assert_eq!(d.pointer("/spec/replicas").unwrap(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_driver_at_a_time() {
+    let e = env("happy").await;
+    let stages = "    - name: prod\n      steps:\n        - pause: ${hold}\n";
+    let path = e.dir.path().join("pipeline.yaml");
+    std::fs::write(&path, e.pipeline(stages, "1h")).unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--headless",
+            "--set",
+            "hold=30s",
+        ])
+        .env("GLIDEPATH_HOME", e.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while e
+        .get("coordination.k8s.io", "leases", "glidepath-checkout-prod")
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never took its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lease = e
+        .get("coordination.k8s.io", "leases", "glidepath-checkout-prod")
+        .unwrap();
+    assert!(
+        lease
+            .pointer("/spec/holderIdentity")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("(run 1 in ")
+    );
+    let second = e.dir.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--headless",
+            "--set",
+            "hold=1s",
+        ])
+        .env("GLIDEPATH_HOME", &second)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(4), "{text}");
+    assert!(text.contains("checkout-prod is being driven by"), "{text}");
+    assert!(text.contains("(run 1 in "), "{text}");
+    // The first driver dies without releasing: its lease is still fresh, so taking over
+    // needs --force-unlock.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let forced = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--headless",
+            "--set",
+            "hold=1s",
+            "--force-unlock",
+        ])
+        .env("GLIDEPATH_HOME", &second)
+        .output()
+        .unwrap();
+    assert_eq!(
+        forced.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    // A finished run releases its lease.
+    assert!(
+        e.get("coordination.k8s.io", "leases", "glidepath-checkout-prod")
+            .is_none()
+    );
+}

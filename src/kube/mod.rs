@@ -2,6 +2,7 @@
 //! kubeconfig context (or the current context, or in-cluster config), discovery checks, and
 //! server-side apply with the field manager `glidepath`. Credentials are never printed.
 
+pub mod lease;
 pub mod objects;
 
 use ::kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
