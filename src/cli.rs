@@ -75,6 +75,28 @@ enum Cmd {
         #[command(subcommand)]
         command: SloCmd,
     },
+    /// Roll a service back in an incident, from the cluster alone (no pipeline file): an
+    /// unfinished release is aborted with traffic moved to stable first, else the last
+    /// promotion is reverted.
+    Rollback {
+        /// The service (its Deployment's name).
+        service: String,
+        /// The stage whose target to use, when the current directory has no pipeline.
+        #[arg(long)]
+        stage: Option<String>,
+        /// The kubeconfig context (default: the current one).
+        #[arg(long)]
+        context: Option<String>,
+        /// The namespace (default: the context's, else `default`).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// A kubeconfig other than the default.
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Platform contracts: what a platform team promises feature teams.
     Contract {
         #[command(subcommand)]
@@ -461,6 +483,14 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             print!("{}", crate::yaml::to_yaml_string(&rules));
             Ok(exit::OK)
         }
+        Cmd::Rollback {
+            service,
+            stage,
+            context,
+            namespace,
+            kubeconfig,
+            yes,
+        } => rollback_service(&service, stage, context, namespace, kubeconfig, yes).await,
         Cmd::Contract {
             command:
                 ContractCmd::Verify {
@@ -505,6 +535,60 @@ const DEMO_PIPELINE: &str = include_str!("../config/hello.yaml");
 fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
     pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
+}
+
+/// `rollback SERVICE`.
+async fn rollback_service(
+    service: &str,
+    stage: Option<String>,
+    context: Option<String>,
+    namespace: Option<String>,
+    kubeconfig: Option<String>,
+    yes: bool,
+) -> std::result::Result<i32, Exit> {
+    use crate::pipeline::model::{ClusterTarget, Target};
+    use std::io::IsTerminal;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(bad_input(
+                "rollback asks for confirmation on a terminal; pass --yes to roll back without one",
+            ));
+        }
+        eprint!("roll back {service}? type its name to confirm: ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map_err(infra)?;
+        if answer.trim() != service {
+            eprintln!("not confirmed; nothing changed");
+            return Ok(exit::ABORTED);
+        }
+    }
+    let target = Target::Cluster(ClusterTarget {
+        context,
+        namespace,
+        kubeconfig,
+    });
+    let cluster = crate::kube::objects::Cluster::connect(Some(&target))
+        .await
+        .map_err(infra)?;
+    let (phase, _) = tokio::sync::watch::channel(crate::steps::Phase::Running);
+    let emit: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(|e| {
+        if let Event::Log { source, line, .. } = e {
+            println!("{source}: {line}");
+        }
+    });
+    let io = crate::steps::StepIo::new(stage.as_deref().unwrap_or("-"), "rollback", emit, phase);
+    let started = std::time::Instant::now();
+    match crate::steps::release::rollback_service(cluster, service, &io).await {
+        Ok(done) => {
+            println!(
+                "{done} ({} ms, by {})",
+                started.elapsed().as_millis(),
+                whoami()
+            );
+            Ok(exit::OK)
+        }
+        Err(e) => Err(infra(format!("rollback of {service} failed: {e}"))),
+    }
 }
 
 /// `contract verify`: each promise checked, one line each; a broken promise exits 1.

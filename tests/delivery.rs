@@ -202,6 +202,43 @@ async fn a_canary_over_replicas_is_promoted() {
             .is_none()
     );
     assert!(e.get("apps", "deployments", "checkout-canary").is_none());
+
+    // An incident: the operator rolls back from the cluster alone, no pipeline file.
+    let kubeconfig = e.kubeconfig.display().to_string();
+    let args = [
+        "rollback",
+        "checkout",
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "glidepath-sandbox",
+        "-n",
+        "shop",
+    ];
+    let refused = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "no terminal and no --yes");
+    let out = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(args)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("checkout rolled back from 2.0.0 to 1.0.0"),
+        "{text}"
+    );
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "1.0.0");
+    assert_eq!(stable.pointer("/status/availableReplicas").unwrap(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

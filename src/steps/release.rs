@@ -32,6 +32,9 @@ use crate::slo::{Slo, evaluate, live};
 pub const TRACK: &str = "glidepath.dev/track";
 /// On the stable Deployment during a canary: its replica count before the canary began.
 pub const STABLE_REPLICAS: &str = "glidepath.dev/stable-replicas";
+/// On the stable Deployment during a release: how traffic is split, so a rollback without
+/// the pipeline file (`glidepath rollback`) knows what to undo.
+pub const RELEASE: &str = "glidepath.dev/release";
 /// On the stable Deployment after a promotion: the pod template it replaced.
 pub const PREVIOUS_TEMPLATE: &str = "glidepath.dev/previous-template";
 /// On the stable Deployment after a promotion: `RUN/STAGE` that promoted it.
@@ -138,6 +141,60 @@ impl Plan {
                 "canary"
             },
         })
+    }
+
+    /// How this release splits traffic, as recorded on the stable Deployment.
+    fn info(&self) -> Value {
+        json!({
+            "router": if self.router == Router::GatewayApi { "gateway-api" } else { "replicas" },
+            "route": self.route, "stableService": self.stable_service,
+            "canaryService": self.canary_service, "track": self.track,
+        })
+    }
+
+    /// A plan for the release in progress (or last promoted) on `name`, from the cluster
+    /// alone.
+    async fn from_cluster(cluster: Cluster, name: &str) -> Result<(Plan, Value), String> {
+        let namespace = cluster.namespace.clone();
+        let stable = cluster
+            .get(&crate::kube::objects::reference(
+                "apps/v1",
+                "Deployment",
+                &namespace,
+                name,
+            ))
+            .await?
+            .ok_or_else(|| format!("Deployment {namespace}/{name} does not exist"))?;
+        let info: Value = stable
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                RELEASE.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or(json!({}));
+        let text = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_owned);
+        let plan = Plan {
+            cluster,
+            deployment: stable.clone(),
+            others: Vec::new(),
+            name: name.to_owned(),
+            namespace,
+            router: if text("router").as_deref() == Some("gateway-api") {
+                Router::GatewayApi
+            } else {
+                Router::Replicas
+            },
+            stable_service: text("stableService"),
+            canary_service: text("canaryService").unwrap_or_else(|| format!("{name}-canary")),
+            route: text("route"),
+            track: if text("track").as_deref() == Some("preview") {
+                "preview"
+            } else {
+                "canary"
+            },
+        };
+        Ok((plan, stable))
     }
 
     fn object(&self, api_version: &str, kind: &str, name: &str) -> Value {
@@ -359,7 +416,12 @@ impl Plan {
     }
 
     /// Waits until the Deployment `o` names is rolled out.
-    async fn rolled_out(&self, ctx: &StepCtx, o: &Value, timeout: Duration) -> Result<(), String> {
+    async fn rolled_out(
+        &self,
+        io: &super::StepIo,
+        o: &Value,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
@@ -369,8 +431,7 @@ impl Plan {
                     Readiness::Failed(why) => return Err(why),
                     Readiness::Pending(why) => {
                         if why != last {
-                            ctx.io
-                                .log("release", format!("waiting for {}: {why}", describe(o)));
+                            io.log("release", format!("waiting for {}: {why}", describe(o)));
                             last = why;
                         }
                     }
@@ -398,13 +459,13 @@ impl Plan {
         self.cluster
             .apply(&self.canary(canary_replicas), false)
             .await?;
-        self.rolled_out(ctx, &self.canary_ref(), ROLLOUT_TIMEOUT)
+        self.rolled_out(&ctx.io, &self.canary_ref(), ROLLOUT_TIMEOUT)
             .await?;
         match self.router {
             Router::Replicas => {
                 let stable = (total - canary_replicas).max(0);
                 self.scale(&self.stable_ref(), stable).await?;
-                self.rolled_out(ctx, &self.stable_ref(), ROLLOUT_TIMEOUT)
+                self.rolled_out(&ctx.io, &self.stable_ref(), ROLLOUT_TIMEOUT)
                     .await?;
                 ctx.io.log(
                     "traffic",
@@ -430,7 +491,7 @@ impl Plan {
     }
 
     /// Traffic back on stable, then the canary removed. Idempotent; reads the cluster only.
-    async fn abort(&self, ctx: &StepCtx) -> Result<String, String> {
+    async fn abort(&self, io: &super::StepIo) -> Result<String, String> {
         let canary = self.cluster.get(&self.canary_ref()).await?;
         let Some(stable) = self.cluster.get(&self.stable_ref()).await? else {
             return Ok("nothing to roll back".into());
@@ -451,14 +512,14 @@ impl Plan {
             // The active Service goes back to the old colour's pods at once.
             let hash = self.stable_hash(&stable).await?;
             self.switch_active(false, hash.as_deref()).await?;
-            ctx.io.log(
+            io.log(
                 "traffic",
                 "all traffic back on the old colour (active Service switched back)",
             );
         }
         if self.router == Router::GatewayApi {
             self.route_weights(0).await?;
-            ctx.io.log(
+            io.log(
                 "traffic",
                 "all traffic back on stable (HTTPRoute weights 100/0)",
             );
@@ -476,7 +537,7 @@ impl Plan {
         if self.router == Router::Replicas && stable_ready == 0 && !blue_green {
             // Nothing stable is serving: bring it back before the canary goes.
             self.scale(&self.stable_ref(), total).await?;
-            self.rolled_out(ctx, &self.stable_ref(), ROLLOUT_TIMEOUT)
+            self.rolled_out(io, &self.stable_ref(), ROLLOUT_TIMEOUT)
                 .await?;
         }
         self.cluster.delete(&self.canary_ref()).await?;
@@ -485,7 +546,7 @@ impl Plan {
         self.cluster
             .merge(
                 &self.stable_ref(),
-                &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null } } }),
+                &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null, RELEASE: null } } }),
             )
             .await?;
         if self.router == Router::GatewayApi || blue_green {
@@ -494,7 +555,7 @@ impl Plan {
                 .delete(&self.object("v1", "Service", &self.canary_service))
                 .await?;
         }
-        ctx.io.log(
+        io.log(
             "traffic",
             format!(
                 "{} removed; all traffic on stable after {} ms",
@@ -526,7 +587,7 @@ impl Plan {
         next["metadata"]["annotations"][PROMOTED_BY] =
             Value::String(format!("{}/{}", ctx.run, ctx.stage));
         self.cluster.apply(&next, false).await?;
-        self.rolled_out(ctx, &self.stable_ref(), ROLLOUT_TIMEOUT)
+        self.rolled_out(&ctx.io, &self.stable_ref(), ROLLOUT_TIMEOUT)
             .await?;
         if self.router == Router::GatewayApi {
             self.route_weights(0).await?;
@@ -545,7 +606,7 @@ impl Plan {
         self.cluster
             .merge(
                 &self.stable_ref(),
-                &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null } } }),
+                &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null, RELEASE: null } } }),
             )
             .await?;
         ctx.io.log(
@@ -761,7 +822,7 @@ async fn begin(plan: &Plan, ctx: &StepCtx) -> Result<(Value, i64), StepResult> {
             }
             return Err(
                 match plan
-                    .rolled_out(ctx, &plan.stable_ref(), ROLLOUT_TIMEOUT)
+                    .rolled_out(&ctx.io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
                     .await
                 {
                     Ok(()) => StepResult::passed(format!(
@@ -790,7 +851,10 @@ async fn begin(plan: &Plan, ctx: &StepCtx) -> Result<(Value, i64), StepResult> {
     plan.cluster
         .merge(
             &plan.stable_ref(),
-            &json!({ "metadata": { "annotations": { STABLE_REPLICAS: total.to_string() } } }),
+            &json!({ "metadata": { "annotations": {
+                STABLE_REPLICAS: total.to_string(),
+                RELEASE: plan.info().to_string(),
+            } } }),
         )
         .await
         .map_err(infra_failure)?;
@@ -822,7 +886,7 @@ async fn blue_green(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResul
             .apply(&plan.canary(total), false)
             .await
             .map_err(|e| (e, Vec::new(), false))?;
-        plan.rolled_out(ctx, &plan.canary_ref(), ROLLOUT_TIMEOUT)
+        plan.rolled_out(&ctx.io, &plan.canary_ref(), ROLLOUT_TIMEOUT)
             .await
             .map_err(|e| (e, Vec::new(), false))?;
         ctx.io.log(
@@ -886,7 +950,7 @@ async fn rolled_back(
     judged: bool,
 ) -> StepResult {
     let undone = plan
-        .abort(ctx)
+        .abort(&ctx.io)
         .await
         .unwrap_or_else(|e| format!("rollback failed too: {e}"));
     evidence.push(Evidence::new("rollback", Verdict::Pass, undone.clone()));
@@ -901,6 +965,54 @@ async fn rolled_back(
     }
 }
 
+/// `glidepath rollback SERVICE`: an unfinished canary or blue-green release on Deployment
+/// `name` is aborted (traffic to stable first); otherwise the last promotion is reverted to
+/// the version it replaced, which had passed its own gates. Needs only the cluster.
+pub async fn rollback_service(
+    cluster: Cluster,
+    name: &str,
+    io: &super::StepIo,
+) -> Result<String, String> {
+    let (mut plan, stable) = Plan::from_cluster(cluster, name).await?;
+    for track in ["canary", "preview"] {
+        plan.track = track;
+        if plan.cluster.get(&plan.canary_ref()).await?.is_some() {
+            return plan.abort(io).await;
+        }
+    }
+    let annotation = |k: &str| {
+        stable
+            .pointer(&format!("/metadata/annotations/{}", k.replace('/', "~1")))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let template: Value = annotation(PREVIOUS_TEMPLATE)
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| {
+            format!(
+                "{name} has no release in progress and no earlier version recorded by glidepath"
+            )
+        })?;
+    let from = stable
+        .pointer("/spec/template/metadata/labels/version")
+        .and_then(Value::as_str)
+        .unwrap_or("the current version")
+        .to_owned();
+    let to = template
+        .pointer("/metadata/labels/version")
+        .and_then(Value::as_str)
+        .unwrap_or("the previous version")
+        .to_owned();
+    let patch = json!({
+        "metadata": { "annotations": { PREVIOUS_TEMPLATE: null, PROMOTED_BY: null } },
+        "spec": { "template": template },
+    });
+    plan.cluster.merge(&plan.stable_ref(), &patch).await?;
+    plan.rolled_out(io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
+        .await?;
+    Ok(format!("{name} rolled back from {from} to {to}"))
+}
+
 /// Undoes a release when its stage is rolled back: an unfinished canary is aborted; a
 /// promotion this run made is reverted to the template it replaced.
 pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResult> {
@@ -910,7 +1022,7 @@ pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResul
     };
     match plan.cluster.get(&plan.canary_ref()).await {
         Ok(Some(_)) => {
-            return Some(match plan.abort(ctx).await {
+            return Some(match plan.abort(&ctx.io).await {
                 Ok(s) => StepResult::passed(s),
                 Err(e) => fail(e),
             });
@@ -943,7 +1055,7 @@ pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResul
     }
     Some(
         match plan
-            .rolled_out(ctx, &plan.stable_ref(), ROLLOUT_TIMEOUT)
+            .rolled_out(&ctx.io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
             .await
         {
             Ok(()) => StepResult::passed(format!(
