@@ -97,6 +97,18 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Show, object by object, what applying a stage would change on its target (server-side
+    /// dry run against the live objects); exit 1 when something would change.
+    Diff {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Only this stage.
+        #[arg(long)]
+        stage: Option<String>,
+        /// A variable, repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
+    },
     /// Platform contracts: what a platform team promises feature teams.
     Contract {
         #[command(subcommand)]
@@ -491,6 +503,14 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             kubeconfig,
             yes,
         } => rollback_service(&service, stage, context, namespace, kubeconfig, yes).await,
+        Cmd::Diff {
+            pipeline,
+            stage,
+            sets,
+        } => {
+            let p = load(&pipeline, sets)?;
+            diff(p, stage, &journal_path).await
+        }
         Cmd::Contract {
             command:
                 ContractCmd::Verify {
@@ -535,6 +555,73 @@ const DEMO_PIPELINE: &str = include_str!("../config/hello.yaml");
 fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
     pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
+}
+
+/// `diff PIPELINE`.
+async fn diff(
+    p: Pipeline,
+    only: Option<String>,
+    journal_path: &Path,
+) -> std::result::Result<i32, Exit> {
+    use crate::kube::objects::{Cluster, Comparison, describe, unified_diff};
+    if let Some(stage) = &only
+        && !p.stages.iter().any(|s| &s.name == stage)
+    {
+        return Err(bad_input(format!("--stage {stage}: no such stage")));
+    }
+    let (p, _sandbox) = embed_sandbox(p, "happy", journal_path).await?;
+    let (mut changed, mut same, mut new) = (0, 0, 0);
+    for stage in p
+        .stages
+        .iter()
+        .filter(|s| only.as_ref().is_none_or(|o| &s.name == o))
+    {
+        let cluster = Cluster::connect(stage.target.as_ref())
+            .await
+            .map_err(infra)?;
+        let vars = p.query_vars(stage);
+        for step in &stage.steps {
+            let objs = crate::steps::preflight::step_manifests(step, &p.base_dir, &vars)
+                .map_err(bad_input)?;
+            for mut o in objs {
+                cluster.place(&mut o).await.map_err(infra)?;
+                let what = describe(&o);
+                match cluster.compare(&o).await.map_err(infra)? {
+                    Comparison::Same => same += 1,
+                    Comparison::New(yaml) => {
+                        new += 1;
+                        print!(
+                            "{}",
+                            unified_diff(
+                                "",
+                                &yaml,
+                                &format!("{what} (absent)"),
+                                &format!("{what} ({}/{})", stage.name, step.name)
+                            )
+                        );
+                    }
+                    Comparison::Differs(live, yaml) => {
+                        changed += 1;
+                        print!(
+                            "{}",
+                            unified_diff(
+                                &live,
+                                &yaml,
+                                &format!("{what} (live)"),
+                                &format!("{what} ({}/{})", stage.name, step.name)
+                            )
+                        );
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{changed} objects would change, {new} would be created, {same} are unchanged");
+    Ok(if changed + new > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
 }
 
 /// `rollback SERVICE`.

@@ -530,3 +530,53 @@ async fn one_driver_at_a_time() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_shows_drift_object_by_object() {
+    let e = env("happy").await;
+    let (code, out) = e.run(e.pipeline(BASELINE, "1h"), &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let diff = |stages: &str| {
+        let path = e.dir.path().join("diff.yaml");
+        std::fs::write(&path, e.pipeline(stages, "1h")).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_glidepath"))
+            .arg("diff")
+            .arg(&path)
+            .env("GLIDEPATH_HOME", e.dir.path())
+            .output()
+            .unwrap()
+    };
+    // What is deployed is what the baseline says: nothing to show.
+    let same = diff(BASELINE);
+    let summary = String::from_utf8_lossy(&same.stderr);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}{summary}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    assert!(
+        summary.contains("0 objects would change, 0 would be created, 3 are unchanged"),
+        "{summary}"
+    );
+    // The next version differs in its template: a unified diff of the YAML, no status.
+    let next = diff(
+        "    - name: prod\n      steps:\n        - deploy: { manifests: [{fixtures}/app/] }\n",
+    );
+    let text = String::from_utf8_lossy(&next.stdout);
+    assert_eq!(next.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("--- Deployment shop/checkout (live)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+++ Deployment shop/checkout (prod/deploy)"),
+        "{text}"
+    );
+    assert!(text.contains("-        version: 1.0.0"), "{text}");
+    assert!(text.contains("+        version: 2.0.0"), "{text}");
+    assert!(
+        !text.contains("managedFields") && !text.contains("availableReplicas"),
+        "{text}"
+    );
+}

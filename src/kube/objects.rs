@@ -195,6 +195,74 @@ impl Cluster {
     }
 }
 
+/// How a manifest compares with the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Comparison {
+    /// Not in the cluster: applying creates it (the YAML it would have).
+    New(String),
+    /// Applying changes nothing.
+    Same,
+    /// Applying changes it: (live YAML, YAML after applying).
+    Differs(String, String),
+}
+
+/// An object as people compare it: no status, no server bookkeeping.
+pub fn comparable(o: &Value) -> Value {
+    let mut o = o.clone();
+    if let Some(obj) = o.as_object_mut() {
+        obj.remove("status");
+    }
+    if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "selfLink",
+        ] {
+            meta.remove(k);
+        }
+        if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            a.remove("deployment.kubernetes.io/revision");
+            a.retain(|k, _| !k.starts_with("sandbox.glidepath.dev/endpoint"));
+            if a.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    o
+}
+
+impl Cluster {
+    /// What applying `o` would change: a server-side dry run against the live object.
+    pub async fn compare(&self, o: &Value) -> Result<Comparison, String> {
+        let after = comparable(&self.apply(o, true).await?);
+        let desired = crate::yaml::to_yaml_string(&after);
+        match self.get(o).await? {
+            None => Ok(Comparison::New(desired)),
+            Some(live) => {
+                let live = crate::yaml::to_yaml_string(&comparable(&live));
+                Ok(if live == desired {
+                    Comparison::Same
+                } else {
+                    Comparison::Differs(live, desired)
+                })
+            }
+        }
+    }
+}
+
+/// A unified diff of two YAML texts, headed with what they are.
+pub fn unified_diff(before: &str, after: &str, from: &str, to: &str) -> String {
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(from, to)
+        .to_string()
+}
+
 /// An object to look up by identity.
 pub fn reference(api_version: &str, kind: &str, namespace: &str, name: &str) -> Value {
     serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name, "namespace": namespace } })

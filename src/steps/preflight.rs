@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::apply::connect;
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
-use crate::kube::objects::{Cluster, describe, load_manifests};
+use crate::kube::objects::{Cluster, Comparison, describe, load_manifests};
 use crate::pipeline::StepKind;
 use crate::pipeline::model::{Contract, PreflightStep};
 
@@ -260,43 +260,57 @@ fn references(o: &Value) -> Vec<(&'static str, &'static str, String)> {
     out
 }
 
-/// The manifests the steps after `this` in the stage will apply.
+/// The manifests a step applies (infra, deploy, release), image set, `${var}` filled.
+pub fn step_manifests(
+    step: &crate::pipeline::Step,
+    base_dir: &std::path::Path,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<Value>, String> {
+    let (paths, image) = match &step.kind {
+        StepKind::Infra(i) => (
+            i.manifests
+                .iter()
+                .map(|m| m.value.clone())
+                .collect::<Vec<_>>(),
+            None,
+        ),
+        StepKind::Deploy(d) => (
+            d.manifests.iter().map(|m| m.value.clone()).collect(),
+            d.image.clone(),
+        ),
+        StepKind::Release(r) => (
+            r.manifests.iter().map(|m| m.value.clone()).collect(),
+            r.image.clone(),
+        ),
+        _ => return Ok(Vec::new()),
+    };
+    let mut objs = load_manifests(&paths, base_dir, vars)?;
+    if let Some(image) = image {
+        for o in &mut objs {
+            if o["kind"]
+                .as_str()
+                .is_some_and(|k| ["Deployment", "StatefulSet", "DaemonSet"].contains(&k))
+            {
+                crate::kube::objects::set_image(o, &image);
+            }
+        }
+    }
+    Ok(objs)
+}
+
+/// The manifests the steps after this one in the stage will apply.
 pub fn stage_manifests(ctx: &StepCtx) -> Result<Vec<Value>, String> {
     let Some(stage) = ctx.pipeline.stages.iter().find(|s| s.name == ctx.stage) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    let after = stage
+    for step in stage
         .steps
         .iter()
         .skip_while(|s| s.name != ctx.step)
-        .skip(1);
-    for step in after {
-        let (paths, image) = match &step.kind {
-            StepKind::Infra(i) => (
-                i.manifests
-                    .iter()
-                    .map(|m| m.value.clone())
-                    .collect::<Vec<_>>(),
-                None,
-            ),
-            StepKind::Deploy(d) => (
-                d.manifests.iter().map(|m| m.value.clone()).collect(),
-                d.image.clone(),
-            ),
-            StepKind::Release(r) => (
-                r.manifests.iter().map(|m| m.value.clone()).collect(),
-                r.image.clone(),
-            ),
-            _ => continue,
-        };
-        let mut objs = load_manifests(&paths, &ctx.base_dir, &ctx.vars)?;
-        if let Some(image) = image {
-            for o in &mut objs {
-                crate::kube::objects::set_image(o, &image);
-            }
-        }
-        out.extend(objs);
+        .skip(1)
+    {
+        out.extend(step_manifests(step, &ctx.base_dir, &ctx.vars)?);
     }
     Ok(out)
 }
@@ -304,6 +318,7 @@ pub fn stage_manifests(ctx: &StepCtx) -> Result<Vec<Value>, String> {
 /// Checks each manifest: kind served, classes present, accepted by a server dry run.
 async fn check_manifests(cluster: &Cluster, objs: &mut [Value]) -> Vec<Evidence> {
     let mut out = Vec::new();
+    let (mut drifted, mut new) = (0, 0);
     for o in objs.iter_mut() {
         let what = describe(o);
         if let Err(e) = cluster.place(o).await {
@@ -324,10 +339,26 @@ async fn check_manifests(cluster: &Cluster, objs: &mut [Value]) -> Vec<Evidence>
                 Err(e) => out.push(failed(check, e, "present")),
             }
         }
-        match cluster.apply(o, true).await {
-            Ok(_) => out.push(pass(format!("{what}: server dry run"), "accepted")),
+        match cluster.compare(o).await {
+            Ok(c) => {
+                out.push(pass(format!("{what}: server dry run"), "accepted"));
+                match c {
+                    Comparison::Differs(..) => drifted += 1,
+                    Comparison::New(_) => new += 1,
+                    Comparison::Same => {}
+                }
+            }
             Err(e) => out.push(failed(format!("{what}: server dry run"), e, "accepted")),
         }
+    }
+    if !objs.is_empty() {
+        out.push(pass(
+            "drift".into(),
+            format!(
+                "{drifted} of {} objects differ from the cluster, {new} are new",
+                objs.len()
+            ),
+        ));
     }
     out
 }
