@@ -256,6 +256,10 @@ struct DriveFlags {
     /// Write the JSON report here when the run ends.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// The kubeconfig context for every stage that delivers to a cluster (instead of the
+    /// pipeline's, or the current one).
+    #[arg(long)]
+    context: Option<String>,
     /// Take over the run lease of a service and stage from a driver that stopped.
     #[arg(long)]
     force_unlock: bool,
@@ -1200,6 +1204,22 @@ async fn drive(
 ) -> std::result::Result<i32, Exit> {
     if !flags.headless {
         eprintln!("note: the interactive cockpit is not part of this build yet; running headless");
+    }
+    let mut p = p;
+    if let Some(context) = &flags.context {
+        use crate::pipeline::model::{ClusterTarget, Target};
+        for stage in &mut p.stages {
+            match &mut stage.target {
+                Some(Target::Cluster(c)) => c.context = Some(context.clone()),
+                t @ None => {
+                    *t = Some(Target::Cluster(ClusterTarget {
+                        context: Some(context.clone()),
+                        ..ClusterTarget::default()
+                    }))
+                }
+                Some(Target::Sandbox(_)) => {}
+            }
+        }
     }
     let (p, _sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
     let leases = acquire_leases(&p, run, journal_path, flags.force_unlock).await?;

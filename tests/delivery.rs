@@ -580,3 +580,92 @@ async fn diff_shows_drift_object_by_object() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infra_prunes_what_left_the_set() {
+    let e = env("happy").await;
+    let extra = e.dir.path().join("extra.yaml");
+    std::fs::write(&extra, "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: orders-settings }\ndata: { pool: \"10\" }\n").unwrap();
+    let stages = |files: &str| {
+        format!(
+            "    - name: staging\n      steps:\n        - infra: {{ manifests: [{files}], prune: true, waitFor: {{ timeout: 10s }} }}\n"
+        )
+    };
+    let both = format!("{{fixtures}}/infra/claim.yaml, {}", extra.display());
+    let (code, out) = e.run(e.pipeline(&stages(&both), "1h"), &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(e.get("", "configmaps", "orders-settings").is_some());
+    let (code, out) = e
+        .run(
+            e.pipeline(&stages("{fixtures}/infra/claim.yaml"), "1h"),
+            &[],
+        )
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("deleted ConfigMap shop/orders-settings, no longer in the set"),
+        "{out}"
+    );
+    assert!(e.get("", "configmaps", "orders-settings").is_none());
+    assert!(
+        e.get("platform.example.org", "xdatabases", "orders")
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_killed_mid_release_resumes_to_a_known_split() {
+    let e = env("happy").await;
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "gateway-api",
+            "[ { weight: 25 }, { pause: 3s }, { weight: 100 } ]"
+        )
+    );
+    let path = e.dir.path().join("pipeline.yaml");
+    std::fs::write(&path, e.pipeline(&stages, "1h")).unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(["run", path.to_str().unwrap(), "--headless"])
+        .env("GLIDEPATH_HOME", e.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let weights = |e: &Env| -> Vec<i64> {
+        e.get("gateway.networking.k8s.io", "httproutes", "checkout")
+            .and_then(|r| r.pointer("/spec/rules/0/backendRefs").cloned())
+            .and_then(|b| b.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|b| b["weight"].as_i64().unwrap_or(1))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while weights(&e) != vec![75, 25] {
+        assert!(Instant::now() < deadline, "the canary never reached 25%");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SIGKILL in the middle of the canary: nothing is cleaned up.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(e.get("apps", "deployments", "checkout-canary").is_some());
+    let resumed = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(["resume", "--headless"])
+        .env("GLIDEPATH_HOME", e.dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&resumed.stdout),
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{text}");
+    // The release continued from the split the cluster recorded and finished: all traffic
+    // on the promoted stable, no canary left, the replica count the release started from.
+    assert_eq!(weights(&e), vec![100]);
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "2.0.0");
+    assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);
+    assert!(e.get("apps", "deployments", "checkout-canary").is_none());
+}

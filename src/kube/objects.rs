@@ -37,6 +37,37 @@ fn api_error(what: &str, e: ::kube::Error) -> String {
     }
 }
 
+/// Whether an error is worth another try: throttling, server errors, lost connections.
+fn transient(e: &::kube::Error) -> bool {
+    match e {
+        ::kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        ::kube::Error::HyperError(_) | ::kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `call` until it succeeds, fails for good, or has failed transiently four times
+/// (backing off 200 ms, 400 ms, 800 ms, 1.6 s).
+async fn retry<T, F, Fut>(mut call: F) -> Result<T, ::kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ::kube::Error>>,
+{
+    let mut delay = std::time::Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if transient(&e) && attempt < 4 => {
+                tracing::debug!("transient API error, retrying in {delay:?}: {e}");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `Kind namespace/name` for messages.
 pub fn describe(o: &Value) -> String {
     let kind = o["kind"].as_str().unwrap_or("object");
@@ -125,7 +156,8 @@ impl Cluster {
         let (api, name) = self.api_for(o).await?;
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = dry_run;
-        api.patch(&name, &params, &Patch::Apply(o))
+        let body = Patch::Apply(o);
+        retry(|| api.patch(&name, &params, &body))
             .await
             .map_err(|e| api_error(&describe(o), e))
             .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
@@ -144,7 +176,7 @@ impl Cluster {
     /// The live object `o` names, if it exists.
     pub async fn get(&self, o: &Value) -> Result<Option<Value>, String> {
         let (api, name) = self.api_for(o).await?;
-        match api.get_opt(&name).await {
+        match retry(|| api.get_opt(&name)).await {
             Ok(found) => found
                 .map(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
                 .transpose(),
@@ -155,7 +187,8 @@ impl Cluster {
     /// A JSON merge patch of the object `o` names.
     pub async fn merge(&self, o: &Value, patch: &Value) -> Result<Value, String> {
         let (api, name) = self.api_for(o).await?;
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        let (params, body) = (PatchParams::default(), Patch::Merge(patch));
+        retry(|| api.patch(&name, &params, &body))
             .await
             .map_err(|e| api_error(&describe(o), e))
             .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
@@ -164,7 +197,8 @@ impl Cluster {
     /// Deletes the object `o` names (absent is fine).
     pub async fn delete(&self, o: &Value) -> Result<(), String> {
         let (api, name) = self.api_for(o).await?;
-        match api.delete(&name, &DeleteParams::background()).await {
+        let params = DeleteParams::background();
+        match retry(|| api.delete(&name, &params)).await {
             Ok(_) => Ok(()),
             Err(::kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(api_error(&describe(o), e)),
@@ -184,8 +218,8 @@ impl Cluster {
         } else {
             Api::all_with(self.client.clone(), &ar)
         };
-        let list = api
-            .list(&ListParams::default().labels(selector))
+        let params = ListParams::default().labels(selector);
+        let list = retry(|| api.list(&params))
             .await
             .map_err(|e| api_error(&format!("list {kind}"), e))?;
         list.items
@@ -545,6 +579,42 @@ fn jsonpath(o: &Value, path: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn api(code: u16) -> ::kube::Error {
+        let status: ::kube::core::Status = serde_json::from_value(
+            json!({ "status": "Failure", "message": "m", "reason": "r", "code": code }),
+        )
+        .unwrap();
+        ::kube::Error::Api(Box::new(status))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_and_others_are_not() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let r = retry(|| async {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Err(api(503)),
+                1 => Err(api(429)),
+                _ => Ok(7),
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let r: Result<(), _> = retry(|| async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(api(403))
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let r: Result<(), _> = retry(|| async { Err(api(500)) }).await;
+        assert!(
+            matches!(r, Err(::kube::Error::Api(s)) if s.code == 500),
+            "gives up after five tries"
+        );
+    }
 
     #[test]
     fn deployment_readiness_follows_the_rollout() {

@@ -245,6 +245,11 @@ pub async fn infra(step: &InfraStep, ctx: &mut StepCtx) -> StepResult {
     if let Err(r) = apply_all(ctx, &cluster, &objs).await {
         return r;
     }
+    if step.prune
+        && let Err(e) = prune(ctx, &cluster, &objs).await
+    {
+        return StepResult::failed(format!("prune failed: {e}"));
+    }
     match wait_ready(
         ctx,
         &cluster,
@@ -261,6 +266,41 @@ pub async fn infra(step: &InfraStep, ctx: &mut StepCtx) -> StepResult {
         ),
         Err(r) => r,
     }
+}
+
+/// Deletes what an earlier run of this step applied and the set no longer holds. The set
+/// is kept in a ConfigMap beside it, so any machine's next run sees it.
+async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), String> {
+    let name = crate::kube::lease::name(&ctx.service, &format!("{}-{}", ctx.stage, ctx.step))
+        .replacen("glidepath-", "glidepath-applied-", 1);
+    let record = objects::reference("v1", "ConfigMap", &cluster.namespace, &name);
+    let identity = |o: &Value| {
+        serde_json::json!({
+            "apiVersion": o["apiVersion"], "kind": o["kind"],
+            "metadata": { "name": o.pointer("/metadata/name"), "namespace": o.pointer("/metadata/namespace") },
+        })
+    };
+    let now: Vec<Value> = objs.iter().map(identity).collect();
+    let before: Vec<Value> = cluster
+        .get(&record)
+        .await?
+        .and_then(|cm| {
+            cm.pointer("/data/objects")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    for old in before.iter().filter(|o| !now.contains(o)) {
+        cluster.delete(old).await?;
+        ctx.io.log(
+            "prune",
+            format!("deleted {}, no longer in the set", describe(old)),
+        );
+    }
+    let mut cm = record.clone();
+    cm["data"] = serde_json::json!({ "objects": Value::Array(now).to_string() });
+    cluster.apply(&cm, false).await.map(drop)
 }
 
 /// The manifests a render command prints (`helm template ...`, `kubectl kustomize ...`).
