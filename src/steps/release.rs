@@ -965,6 +965,38 @@ async fn rolled_back(
     }
 }
 
+/// Puts the stable Deployment back on `template` as fast as the cluster allows: the whole
+/// previous version surges at once (no pod of the current one goes before a replacement is
+/// ready), then the Deployment's own strategy is restored.
+async fn restore(
+    plan: &Plan,
+    io: &super::StepIo,
+    stable: &Value,
+    template: Value,
+) -> Result<(), String> {
+    let strategy = stable
+        .pointer("/spec/strategy")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let patch = json!({
+        "metadata": { "annotations": { PREVIOUS_TEMPLATE: null, PROMOTED_BY: null } },
+        "spec": { "template": template,
+            "strategy": { "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "100%", "maxUnavailable": 0 } } },
+    });
+    plan.cluster.merge(&plan.stable_ref(), &patch).await?;
+    let rolled = plan
+        .rolled_out(io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
+        .await;
+    // The owner's strategy comes back whatever happened.
+    let back = match &strategy {
+        Value::Null => json!({ "spec": { "strategy": { "rollingUpdate": null } } }),
+        s => json!({ "spec": { "strategy": { "type": s.get("type").cloned().unwrap_or(Value::Null),
+            "rollingUpdate": s.get("rollingUpdate").cloned().unwrap_or(Value::Null) } } }),
+    };
+    plan.cluster.merge(&plan.stable_ref(), &back).await?;
+    rolled
+}
+
 /// `glidepath rollback SERVICE`: an unfinished canary or blue-green release on Deployment
 /// `name` is aborted (traffic to stable first); otherwise the last promotion is reverted to
 /// the version it replaced, which had passed its own gates. Needs only the cluster.
@@ -1003,13 +1035,7 @@ pub async fn rollback_service(
         .and_then(Value::as_str)
         .unwrap_or("the previous version")
         .to_owned();
-    let patch = json!({
-        "metadata": { "annotations": { PREVIOUS_TEMPLATE: null, PROMOTED_BY: null } },
-        "spec": { "template": template },
-    });
-    plan.cluster.merge(&plan.stable_ref(), &patch).await?;
-    plan.rolled_out(io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
-        .await?;
+    restore(&plan, io, &stable, template).await?;
     Ok(format!("{name} rolled back from {from} to {to}"))
 }
 
@@ -1046,23 +1072,11 @@ pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResul
     }
     let template: Value =
         annotation(PREVIOUS_TEMPLATE).and_then(|t| serde_json::from_str(&t).ok())?;
-    let patch = json!({
-        "metadata": { "annotations": { PREVIOUS_TEMPLATE: null, PROMOTED_BY: null } },
-        "spec": { "template": template },
-    });
-    if let Err(e) = plan.cluster.merge(&plan.stable_ref(), &patch).await {
-        return Some(fail(e));
-    }
-    Some(
-        match plan
-            .rolled_out(&ctx.io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
-            .await
-        {
-            Ok(()) => StepResult::passed(format!(
-                "{} restored to the version before this run",
-                plan.name
-            )),
-            Err(e) => fail(e),
-        },
-    )
+    Some(match restore(&plan, &ctx.io, &stable, template).await {
+        Ok(()) => StepResult::passed(format!(
+            "{} restored to the version before this run",
+            plan.name
+        )),
+        Err(e) => fail(e),
+    })
 }
