@@ -291,18 +291,10 @@ async fn a_bad_canary_over_gateway_api_rolls_back_with_traffic_on_stable() {
     assert_eq!(canary, 0.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_rolls_a_paused_canary_back() {
-    let e = env("happy").await;
-    let stages = format!(
-        "{BASELINE}{}",
-        release(
-            "gateway-api",
-            "[ { weight: 20 }, { pause: {} }, { weight: 100 } ]"
-        )
-    );
+/// Runs `stages` in this process until the prod stage pauses for the operator.
+async fn until_paused(e: &Env, stages: &str) -> engine::RunHandle {
     let path = e.dir.path().join("pipeline.yaml");
-    std::fs::write(&path, e.pipeline(&stages, "1h")).unwrap();
+    std::fs::write(&path, e.pipeline(stages, "1h")).unwrap();
     let vars = Variables {
         sets: Default::default(),
         use_env: false,
@@ -320,9 +312,22 @@ async fn the_operator_rolls_a_paused_canary_back() {
             .unwrap();
         if matches!(&env.event, Event::StepState { status: Status::Paused, stage, .. } if stage == "prod")
         {
-            break;
+            return handle;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_rolls_a_paused_canary_back() {
+    let e = env("happy").await;
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "gateway-api",
+            "[ { weight: 20 }, { pause: {} }, { weight: 100 } ]"
+        )
+    );
+    let handle = until_paused(&e, &stages).await;
     let route = e
         .get("gateway.networking.k8s.io", "httproutes", "checkout")
         .unwrap();
@@ -335,6 +340,13 @@ async fn the_operator_rolls_a_paused_canary_back() {
         .map(|b| b["weight"].as_i64().unwrap())
         .collect();
     assert_eq!(weights, vec![80, 20]);
+    // Hold and resume first: the release waits where it is.
+    for kind in [CommandKind::Pause, CommandKind::Resume] {
+        handle
+            .commands
+            .send(glidepath::events::Command::new(kind, "test"))
+            .unwrap();
+    }
     handle
         .commands
         .send(glidepath::events::Command::new(
@@ -667,5 +679,39 @@ async fn a_canary_killed_mid_release_resumes_to_a_known_split() {
     let stable = e.get("apps", "deployments", "checkout").unwrap();
     assert_eq!(template_version(&stable), "2.0.0");
     assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);
+    assert!(e.get("apps", "deployments", "checkout-canary").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_promotes_past_a_waiting_canary_step() {
+    let e = env("happy").await;
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "replicas",
+            "[ { weight: 50 }, { pause: {} }, { weight: 100 } ]"
+        )
+    );
+    let handle = until_paused(&e, &stages).await;
+    assert_eq!(
+        e.get("apps", "deployments", "checkout-canary")
+            .unwrap()
+            .pointer("/spec/replicas")
+            .unwrap(),
+        2
+    );
+    handle
+        .commands
+        .send(glidepath::events::Command::new(
+            CommandKind::Promote,
+            "test",
+        ))
+        .unwrap();
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Status::Passed, "{}", outcome.reason);
+    assert_eq!(
+        template_version(&e.get("apps", "deployments", "checkout").unwrap()),
+        "2.0.0"
+    );
     assert!(e.get("apps", "deployments", "checkout-canary").is_none());
 }
