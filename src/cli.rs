@@ -1112,10 +1112,9 @@ async fn embed_sandbox(
         .write_kubeconfig(&kubeconfig)
         .map_err(|e| infra(format!("cannot write {}: {e}", kubeconfig.display())))?;
     let namespace = p
-        .file
-        .spec
-        .variables
+        .sets
         .get("namespace")
+        .or_else(|| p.file.spec.variables.get("namespace"))
         .cloned()
         .unwrap_or_else(|| "default".into());
     let prometheus: crate::pipeline::model::Prometheus =
@@ -1145,6 +1144,7 @@ async fn embed_sandbox(
 /// One driver at a time: the run's lease on every stage's cluster (see `kube::lease`).
 async fn acquire_leases(
     p: &Pipeline,
+    only: Option<&str>,
     run: i64,
     journal: &Path,
     force: bool,
@@ -1153,7 +1153,7 @@ async fn acquire_leases(
     // The journal and run id name the driver: a resumed run is the same driver.
     let holder = format!("{} (run {run} in {})", whoami(), journal.display());
     let mut held = Vec::new();
-    for stage in &p.stages {
+    for stage in p.stages.iter().filter(|s| only.is_none_or(|o| s.name == o)) {
         let Some(target @ Target::Cluster(_)) = &stage.target else {
             continue;
         };
@@ -1222,7 +1222,14 @@ async fn drive(
         }
     }
     let (p, _sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
-    let leases = acquire_leases(&p, run, journal_path, flags.force_unlock).await?;
+    let leases = acquire_leases(
+        &p,
+        options.stage.as_deref(),
+        run,
+        journal_path,
+        flags.force_unlock,
+    )
+    .await?;
     let journal = Journal::open(journal_path).map_err(infra)?;
     let emitter = Emitter::new(run, next_seq, Some(journal));
     let mut printer = None;

@@ -84,9 +84,15 @@ pub fn describe(o: &Value) -> String {
 impl Cluster {
     /// Connects to a stage's target.
     pub async fn connect(target: Option<&Target>) -> Result<Cluster, String> {
+        let client = super::client(target).await?;
+        // The target's namespace, else the kubeconfig context's.
+        let namespace = match target {
+            Some(Target::Cluster(c)) if c.namespace.is_some() => super::namespace(target),
+            _ => client.default_namespace().to_owned(),
+        };
         Ok(Cluster {
-            client: super::client(target).await?,
-            namespace: super::namespace(target),
+            client,
+            namespace,
             kinds: Mutex::new(HashMap::new()),
         })
     }
@@ -189,6 +195,17 @@ impl Cluster {
         let (api, name) = self.api_for(o).await?;
         let (params, body) = (PatchParams::default(), Patch::Merge(patch));
         retry(|| api.patch(&name, &params, &body))
+            .await
+            .map_err(|e| api_error(&describe(o), e))
+            .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+    }
+
+    /// Replaces the object `o` names with `o` (a PUT: fields `o` lacks are gone), failing
+    /// with a conflict when it changed since `o`'s resourceVersion was read.
+    pub async fn replace(&self, o: &Value) -> Result<Value, String> {
+        let (api, name) = self.api_for(o).await?;
+        let obj: DynamicObject = serde_json::from_value(o.clone()).map_err(|e| e.to_string())?;
+        api.replace(&name, &PostParams::default(), &obj)
             .await
             .map_err(|e| api_error(&describe(o), e))
             .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
@@ -366,8 +383,9 @@ pub fn parse_manifests(text: &str, origin: &str) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// Sets `image` on a workload's containers: those of the same repository, else the first.
-pub fn set_image(o: &mut Value, image: &str) {
+/// Sets `image` on a workload's containers: those of the same repository, else (when
+/// `fallback`, for the only workload of a set) its first container.
+pub fn set_image(o: &mut Value, image: &str, fallback: bool) {
     let repo = |i: &str| {
         let no_digest = i.split('@').next().unwrap_or(i);
         match no_digest.rsplit_once(':') {
@@ -389,7 +407,10 @@ pub fn set_image(o: &mut Value, image: &str) {
             matched = true;
         }
     }
-    if !matched && let Some(first) = containers.first_mut() {
+    if !matched
+        && fallback
+        && let Some(first) = containers.first_mut()
+    {
         first["image"] = Value::String(image.to_owned());
     }
 }
@@ -413,6 +434,11 @@ fn condition<'a>(o: &'a Value, kind: &str) -> Option<&'a Value> {
 
 fn int(o: &Value, p: &str) -> i64 {
     o.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Whether `kind` is ready as soon as it is applied (it reports no readiness).
+pub fn ready_on_apply(kind: &str) -> bool {
+    readiness(&serde_json::json!({ "kind": kind }), None) == Readiness::Ready
 }
 
 /// Readiness of a live object: `wait` if given, else what its kind means by ready.
@@ -453,7 +479,42 @@ pub fn readiness(o: &Value, wait: Option<&WaitFor>) -> Readiness {
         .pointer("/status/observedGeneration")
         .and_then(Value::as_i64);
     match kind {
-        "Deployment" | "StatefulSet" | "ReplicaSet" => {
+        "DaemonSet" => {
+            if observed.is_none_or(|g| g < generation) {
+                return Readiness::Pending("the controller has not seen the change yet".into());
+            }
+            let want = int(o, "/status/desiredNumberScheduled");
+            let updated = int(o, "/status/updatedNumberScheduled");
+            let available = int(o, "/status/numberAvailable");
+            if updated < want {
+                Readiness::Pending(format!("{updated} of {want} nodes updated"))
+            } else if available < want {
+                Readiness::Pending(format!("{available} of {want} nodes available"))
+            } else {
+                Readiness::Ready
+            }
+        }
+        "StatefulSet" => {
+            let want = o
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if observed.is_none_or(|g| g < generation) {
+                return Readiness::Pending("the controller has not seen the change yet".into());
+            }
+            let updated = int(o, "/status/updatedReplicas");
+            let ready = int(o, "/status/readyReplicas");
+            let revisions_match =
+                o.pointer("/status/currentRevision") == o.pointer("/status/updateRevision");
+            if updated < want || !revisions_match {
+                Readiness::Pending(format!("{updated} of {want} replicas updated"))
+            } else if ready < want {
+                Readiness::Pending(format!("{ready} of {want} replicas ready"))
+            } else {
+                Readiness::Ready
+            }
+        }
+        "Deployment" | "ReplicaSet" => {
             let want = o
                 .pointer("/spec/replicas")
                 .and_then(Value::as_i64)
@@ -518,8 +579,24 @@ pub fn readiness(o: &Value, wait: Option<&WaitFor>) -> Readiness {
         | "PriorityClass"
         | "PrometheusRule"
         | "ServiceMonitor"
+        | "PodMonitor"
         | "GatewayClass"
-        | "Gateway" => Readiness::Ready,
+        | "Gateway"
+        | "ResourceQuota"
+        | "LimitRange"
+        | "CronJob"
+        | "Endpoints"
+        | "EndpointSlice"
+        | "ValidatingWebhookConfiguration"
+        | "MutatingWebhookConfiguration"
+        | "ValidatingAdmissionPolicy"
+        | "ValidatingAdmissionPolicyBinding"
+        | "ReferenceGrant"
+        | "GRPCRoute"
+        | "TCPRoute"
+        | "TLSRoute"
+        | "UDPRoute"
+        | "Lease" => Readiness::Ready,
         // A custom resource: its Ready (or Available) condition, for this generation.
         _ => {
             let c = condition(o, "Ready").or_else(|| condition(o, "Available"));
@@ -631,6 +708,26 @@ mod tests {
     }
 
     #[test]
+    fn daemonsets_statefulsets_and_kinds_without_status() {
+        let ds = json!({ "kind": "DaemonSet", "metadata": { "generation": 1 },
+            "status": { "observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberAvailable": 2 } });
+        assert_eq!(
+            readiness(&ds, None),
+            Readiness::Pending("2 of 3 nodes available".into())
+        );
+        let sts = json!({ "kind": "StatefulSet", "metadata": { "generation": 2 }, "spec": { "replicas": 3 },
+            "status": { "observedGeneration": 2, "readyReplicas": 3, "updatedReplicas": 0,
+                "currentRevision": "web-1", "updateRevision": "web-2" } });
+        assert!(
+            matches!(readiness(&sts, None), Readiness::Pending(_)),
+            "old pods ready is not rolled out"
+        );
+        assert!(
+            ready_on_apply("Secret") && ready_on_apply("CronJob") && !ready_on_apply("XDatabase")
+        );
+    }
+
+    #[test]
     fn wait_for_a_condition_or_a_jsonpath() {
         let o = json!({ "kind": "XDatabase", "metadata": { "generation": 1 },
             "status": { "phase": "Bound", "conditions": [{ "type": "Ready", "status": "False", "message": "provisioning" }] } });
@@ -650,7 +747,7 @@ mod tests {
     fn images_replace_the_same_repository() {
         let mut d = json!({ "spec": { "template": { "spec": { "containers": [
             { "name": "proxy", "image": "envoy:1" }, { "name": "app", "image": "registry.example.org:5000/shop/checkout:1.0" } ] } } } });
-        set_image(&mut d, "registry.example.org:5000/shop/checkout:2.0");
+        set_image(&mut d, "registry.example.org:5000/shop/checkout:2.0", true);
         assert_eq!(
             d.pointer("/spec/template/spec/containers/1/image").unwrap(),
             "registry.example.org:5000/shop/checkout:2.0"

@@ -43,22 +43,68 @@ pub async fn manifests(
 ) -> Result<Vec<Value>, StepResult> {
     let mut objs =
         objects::load_manifests(paths, &ctx.base_dir, &ctx.vars).map_err(StepResult::failed)?;
+    // Kinds that CRDs in the same set declare are placed once those CRDs are served.
+    let declared: Vec<String> = objs
+        .iter()
+        .filter(|o| o["kind"] == "CustomResourceDefinition")
+        .filter_map(|c| {
+            c.pointer("/spec/names/kind")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    let workloads = objs
+        .iter()
+        .filter(|o| o["kind"].as_str().is_some_and(|k| WORKLOADS.contains(&k)))
+        .count();
     for o in &mut objs {
-        cluster.place(o).await.map_err(StepResult::failed)?;
+        let kind = o["kind"].as_str().unwrap_or_default().to_owned();
+        if !declared.contains(&kind) {
+            cluster.place(o).await.map_err(StepResult::failed)?;
+        }
         if let Some(image) = image
-            && o["kind"].as_str().is_some_and(|k| WORKLOADS.contains(&k))
+            && WORKLOADS.contains(&kind.as_str())
         {
-            objects::set_image(o, image);
+            objects::set_image(o, image, workloads == 1);
         }
     }
     Ok(objs)
 }
 
-/// Applies `objs` in order, logging each.
-pub async fn apply_all(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), StepResult> {
-    for o in objs {
-        match cluster.apply(o, false).await {
-            Ok(_) => ctx.io.log("apply", format!("applied {}", describe(o))),
+/// Applies `objs`: Namespaces and CRDs first (waiting until the CRDs are Established, so
+/// custom resources of the same set can follow), then the rest in order, logging each.
+pub async fn apply_all(
+    ctx: &StepCtx,
+    cluster: &Cluster,
+    objs: &mut [Value],
+) -> Result<(), StepResult> {
+    let first = |o: &Value| o["kind"] == "Namespace" || o["kind"] == "CustomResourceDefinition";
+    let (early, late): (Vec<usize>, Vec<usize>) = (0..objs.len()).partition(|&i| first(&objs[i]));
+    for &i in &early {
+        match cluster.apply(&objs[i], false).await {
+            Ok(_) => ctx
+                .io
+                .log("apply", format!("applied {}", describe(&objs[i]))),
+            Err(e) => return Err(StepResult::failed(format!("apply failed: {e}"))),
+        }
+    }
+    let crds: Vec<Value> = early
+        .iter()
+        .map(|&i| objs[i].clone())
+        .filter(|o| o["kind"] == "CustomResourceDefinition")
+        .collect();
+    if !crds.is_empty() {
+        wait_ready(ctx, cluster, &crds, None, Duration::from_secs(60)).await?;
+    }
+    for &i in &late {
+        cluster
+            .place(&mut objs[i])
+            .await
+            .map_err(StepResult::failed)?;
+        match cluster.apply(&objs[i], false).await {
+            Ok(_) => ctx
+                .io
+                .log("apply", format!("applied {}", describe(&objs[i]))),
             Err(e) => return Err(StepResult::failed(format!("apply failed: {e}"))),
         }
     }
@@ -153,9 +199,10 @@ pub async fn wait_ready(
             let is_workload = live["kind"]
                 .as_str()
                 .is_some_and(|k| WORKLOADS.contains(&k));
-            // An explicit condition applies to the objects that report it; workloads wait for
-            // their rollout.
-            let w = wait.filter(|_| !is_workload);
+            // An explicit condition applies to the objects that report readiness (not to a
+            // Secret or a Service); workloads wait for their rollout.
+            let kind = live["kind"].as_str().unwrap_or_default();
+            let w = wait.filter(|_| !is_workload && !objects::ready_on_apply(kind));
             match objects::readiness(&live, w) {
                 Readiness::Ready => {
                     evidence.push(Evidence::new(describe(o), Verdict::Pass, "ready"))
@@ -242,7 +289,7 @@ pub async fn infra(step: &InfraStep, ctx: &mut StepCtx) -> StepResult {
             Err(e) => return StepResult::failed(e),
         }
     }
-    if let Err(r) = apply_all(ctx, &cluster, &objs).await {
+    if let Err(r) = apply_all(ctx, &cluster, &mut objs).await {
         return r;
     }
     if step.prune
@@ -335,11 +382,11 @@ pub async fn deploy(step: &DeployStep, ctx: &mut StepCtx) -> StepResult {
         Err(r) => return r,
     };
     let paths: Vec<String> = step.manifests.iter().map(|m| m.value.clone()).collect();
-    let objs = match manifests(ctx, &cluster, &paths, step.image.as_deref()).await {
+    let mut objs = match manifests(ctx, &cluster, &paths, step.image.as_deref()).await {
         Ok(o) => o,
         Err(r) => return r,
     };
-    if let Err(r) = apply_all(ctx, &cluster, &objs).await {
+    if let Err(r) = apply_all(ctx, &cluster, &mut objs).await {
         return r;
     }
     let workloads: Vec<Value> = objs

@@ -83,7 +83,14 @@ fn version(s: &str) -> Option<(u64, u64, u64)> {
 /// Whether `found` satisfies a range such as `>=1.27, <1.34`, `^1.28`, `~1.29` or `1.32`.
 pub fn in_range(found: (u64, u64, u64), range: &str) -> Result<bool, String> {
     let mut ok = true;
-    for c in range
+    // `>= 1.27` is `>=1.27`: an operator binds to the version after it.
+    let mut compact = range.to_owned();
+    for op in [">=", "<=", ">", "<", "=", "^", "~"] {
+        while compact.contains(&format!("{op} ")) {
+            compact = compact.replace(&format!("{op} "), op);
+        }
+    }
+    for c in compact
         .split([',', ' '])
         .map(str::trim)
         .filter(|c| !c.is_empty())
@@ -218,7 +225,12 @@ pub async fn check_contract(cluster: &Cluster, contract: &Contract) -> Vec<Evide
 fn references(o: &Value) -> Vec<(&'static str, &'static str, String)> {
     let mut out = Vec::new();
     let mut add = |api: &'static str, kind: &'static str, p: &str| {
-        if let Some(n) = o.pointer(p).and_then(Value::as_str) {
+        // An empty class name is a valid choice (no class), not a reference.
+        if let Some(n) = o
+            .pointer(p)
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
             out.push((api, kind, n.to_owned()));
         }
     };
@@ -286,13 +298,14 @@ pub fn step_manifests(
     };
     let mut objs = load_manifests(&paths, base_dir, vars)?;
     if let Some(image) = image {
-        for o in &mut objs {
-            if o["kind"]
+        let workload = |o: &Value| {
+            o["kind"]
                 .as_str()
                 .is_some_and(|k| ["Deployment", "StatefulSet", "DaemonSet"].contains(&k))
-            {
-                crate::kube::objects::set_image(o, &image);
-            }
+        };
+        let only_one = objs.iter().filter(|o| workload(o)).count() == 1;
+        for o in objs.iter_mut().filter(|o| workload(o)) {
+            crate::kube::objects::set_image(o, &image, only_one);
         }
     }
     Ok(objs)
@@ -541,5 +554,6 @@ mod tests {
         assert!(in_range(v, "^1.28").unwrap());
         assert!(!in_range(v, ">1.32").unwrap());
         assert!(in_range(v, "bogus").is_err());
+        assert!(in_range(v, ">= 1.27, < 1.34").unwrap());
     }
 }

@@ -378,6 +378,9 @@ impl Plan {
     /// The pod-template hash of the stable Deployment's current ReplicaSet.
     async fn stable_hash(&self, stable: &Value) -> Result<Option<String>, String> {
         let uid = meta(stable, "uid");
+        let revision = stable
+            .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+            .and_then(Value::as_str);
         let labels = stable
             .pointer("/spec/selector/matchLabels")
             .and_then(Value::as_object)
@@ -389,23 +392,45 @@ impl Plan {
             })
             .unwrap_or_default();
         let sets = self.cluster.list("apps/v1", "ReplicaSet", &labels).await?;
-        Ok(sets
+        let owned: Vec<&Value> = sets
             .iter()
             .filter(|rs| {
                 rs.pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
                     .is_some_and(|o| o.iter().any(|r| r["uid"] == uid))
+            })
+            .collect();
+        // The current ReplicaSet: the one of the Deployment's revision, else the one with
+        // pods (mid-rollout an old one may still have some, so the revision comes first).
+        let current = owned
+            .iter()
+            .find(|rs| {
+                revision.is_some()
                     && rs
-                        .pointer("/spec/replicas")
+                        .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                        .and_then(Value::as_str)
+                        == revision
+            })
+            .or_else(|| {
+                owned.iter().find(|rs| {
+                    rs.pointer("/spec/replicas")
                         .and_then(Value::as_i64)
                         .unwrap_or(0)
                         > 0
-            })
-            .find_map(|rs| {
-                rs.pointer(&format!("/metadata/labels/{HASH}"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            }))
+                })
+            });
+        let hash = current.and_then(|rs| {
+            rs.pointer(&format!("/metadata/labels/{HASH}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        if hash.is_none() {
+            return Err(format!(
+                "cannot tell the stable pods of {} apart (no current ReplicaSet with a {HASH}); the stable Service cannot be pinned",
+                self.name
+            ));
+        }
+        Ok(hash)
     }
 
     async fn scale(&self, o: &Value, replicas: i64) -> Result<(), String> {
@@ -449,6 +474,26 @@ impl Plan {
         }
     }
 
+    /// Fails when the release was rolled back from outside (`glidepath rollback` removed
+    /// the release's mark), so this run never undoes an operator's rollback.
+    async fn still_ours(&self) -> Result<(), String> {
+        let live = self.cluster.get(&self.stable_ref()).await?;
+        let marked = live
+            .as_ref()
+            .and_then(|l| {
+                l.pointer(&format!(
+                    "/metadata/annotations/{}",
+                    RELEASE.replace('/', "~1")
+                ))
+            })
+            .is_some();
+        if marked {
+            Ok(())
+        } else {
+            Err("the release was rolled back outside this run; nothing more is changed".into())
+        }
+    }
+
     /// Moves `weight`% of traffic to the canary, out of `total` stable replicas.
     async fn set_weight(&self, ctx: &StepCtx, weight: u8, total: i64) -> Result<(), String> {
         let canary_replicas = if weight == 0 {
@@ -463,7 +508,9 @@ impl Plan {
             .await?;
         match self.router {
             Router::Replicas => {
-                let stable = (total - canary_replicas).max(0);
+                // As Argo Rollouts rounds without a traffic router: both sides rounded up,
+                // so stable keeps serving until the canary takes everything.
+                let stable = ((total * (100 - i64::from(weight))) as f64 / 100.0).ceil() as i64;
                 self.scale(&self.stable_ref(), stable).await?;
                 self.rolled_out(&ctx.io, &self.stable_ref(), ROLLOUT_TIMEOUT)
                     .await?;
@@ -530,12 +577,9 @@ impl Plan {
                 .and_then(Value::as_i64)
                 .unwrap_or(1)
         });
-        let stable_ready = stable
-            .pointer("/status/readyReplicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        if self.router == Router::Replicas && stable_ready == 0 && !blue_green {
-            // Nothing stable is serving: bring it back before the canary goes.
+        if self.router == Router::Replicas && !blue_green {
+            // Stable gets its full capacity back before the canary's pods go, so users
+            // are never left with fewer pods than they had.
             self.scale(&self.stable_ref(), total).await?;
             self.rolled_out(io, &self.stable_ref(), ROLLOUT_TIMEOUT)
                 .await?;
@@ -573,7 +617,11 @@ impl Plan {
     /// The new version becomes stable; the canary goes.
     async fn promote(&self, ctx: &StepCtx, previous: &Value, total: i64) -> Result<(), String> {
         if self.router == Router::GatewayApi {
-            // All traffic on the canary while the stable Deployment rolls to the new version.
+            // All traffic on the canary while the stable Deployment rolls to the new version:
+            // first give the canary the full replica count.
+            self.scale(&self.canary_ref(), total).await?;
+            self.rolled_out(&ctx.io, &self.canary_ref(), ROLLOUT_TIMEOUT)
+                .await?;
             self.route_weights(100).await?;
             self.pin_stable_service(None).await?;
         }
@@ -636,6 +684,8 @@ struct Analyst {
     interval: Duration,
     failure_limit: u32,
     inconclusive_limit: u32,
+    /// Evaluations that passed (or warned) so far.
+    passed: std::sync::atomic::AtomicU32,
 }
 
 impl Analyst {
@@ -661,6 +711,7 @@ impl Analyst {
             interval,
             failure_limit: a.failure_limit.unwrap_or(0),
             inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
+            passed: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -671,6 +722,36 @@ impl Analyst {
         match tokio::time::timeout(self.interval * 3 + self.interval / 2, watch).await {
             Ok(failure) => Err(failure),
             Err(_) => Ok(()),
+        }
+    }
+
+    /// One evaluation now, when none has passed yet: no promotion without evidence.
+    async fn at_least_once(&self, io: &super::StepIo) -> Result<(), (String, Vec<Evidence>)> {
+        if self.passed.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return Ok(());
+        }
+        let values = live::measure(&self.slo, &self.client, &self.vars, self.window, None)
+            .await
+            .map_err(|e| {
+                (
+                    format!("the last analysis before promotion could not run: {e}"),
+                    Vec::new(),
+                )
+            })?;
+        let verdict = evaluate(&self.slo, &values, &[]);
+        io.log(
+            "analysis",
+            format!(
+                "analysis before promotion: score {:.1}, {} ({})",
+                verdict.score, verdict.result, verdict.message
+            ),
+        );
+        match verdict.result {
+            Verdict::Pass | Verdict::Warning => Ok(()),
+            _ => Err((
+                format!("analysis before promotion: {}", verdict.message),
+                verdict.evidence(),
+            )),
         }
     }
 
@@ -706,7 +787,10 @@ impl Analyst {
                 ),
             );
             match verdict.result {
-                Verdict::Pass | Verdict::Warning => {}
+                Verdict::Pass | Verdict::Warning => {
+                    self.passed
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 Verdict::Fail => failed += 1,
                 Verdict::Error => inconclusive += 1,
             }
@@ -770,6 +854,7 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
     let steps = async {
         for s in &c.steps {
             if let Some(w) = s.value.weight {
+                plan.still_ours().await?;
                 plan.set_weight(ctx, w, total).await?;
             } else if let Some(p) = &s.value.pause {
                 let r = super::pause::run(p, ctx).await;
@@ -779,7 +864,7 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
         }
         Ok::<(), String>(())
     };
-    let outcome = match &analyst {
+    let mut outcome = match &analyst {
         Some(a) => {
             tokio::select! {
                 r = steps => r.map_err(|e| (e, Vec::new(), false)),
@@ -788,8 +873,21 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
         }
         None => steps.await.map_err(|e| (e, Vec::new(), false)),
     };
+    if outcome.is_ok()
+        && let Some(a) = &analyst
+    {
+        outcome = a
+            .at_least_once(&ctx.io)
+            .await
+            .map_err(|(why, ev)| (why, ev, true));
+    }
     match outcome {
-        Ok(()) => match plan.promote(ctx, &previous, total).await {
+        Ok(()) => match async {
+            plan.still_ours().await?;
+            plan.promote(ctx, &previous, total).await
+        }
+        .await
+        {
             Ok(()) => StepResult::judged(
                 Verdict::Pass,
                 format!(
@@ -799,7 +897,16 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
                 ),
                 vec![Evidence::new("canary", Verdict::Pass, "promoted")],
             ),
-            Err(e) => fail(format!("promotion failed: {e}")),
+            Err(e) => {
+                rolled_back(
+                    plan,
+                    ctx,
+                    format!("promotion failed: {e}"),
+                    Vec::new(),
+                    false,
+                )
+                .await
+            }
         },
         Err((why, evidence, judged)) => rolled_back(plan, ctx, why, evidence, judged).await,
     }
@@ -809,12 +916,24 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
 /// stable Deployment. `Err` ends the step: with the first release rolled out directly (there
 /// is nothing to compare it with), or with a failure.
 async fn begin(plan: &Plan, ctx: &StepCtx) -> Result<(Value, i64), StepResult> {
+    let live = plan.live_stable().await?;
+    let resuming = live.as_ref().is_some_and(|l| {
+        l.pointer(&format!(
+            "/metadata/annotations/{}",
+            RELEASE.replace('/', "~1")
+        ))
+        .is_some()
+    });
     for o in &plan.others {
+        // A release already in progress (a resumed run) keeps the route's current split.
+        if resuming && o["kind"] == "HTTPRoute" {
+            continue;
+        }
         if let Err(e) = plan.cluster.apply(o, false).await {
             return Err(fail(format!("apply failed: {e}")));
         }
     }
-    let previous = match plan.live_stable().await? {
+    let previous = match live {
         Some(p) => p,
         None => {
             if let Err(e) = plan.cluster.apply(&plan.deployment, false).await {
@@ -901,6 +1020,9 @@ async fn blue_green(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResul
                 .await
                 .map_err(|(why, ev)| (why, ev, true))?;
         }
+        plan.still_ours()
+            .await
+            .map_err(|e| (e, Vec::new(), false))?;
         plan.switch_active(true, None)
             .await
             .map_err(|e| (e, Vec::new(), false))?;
@@ -949,18 +1071,23 @@ async fn rolled_back(
     mut evidence: Vec<Evidence>,
     judged: bool,
 ) -> StepResult {
-    let undone = plan
-        .abort(&ctx.io)
-        .await
-        .unwrap_or_else(|e| format!("rollback failed too: {e}"));
-    evidence.push(Evidence::new("rollback", Verdict::Pass, undone.clone()));
+    let (undone, rollback_ok) = match plan.abort(&ctx.io).await {
+        Ok(done) => (done, true),
+        Err(e) => (format!("rollback failed too: {e}"), false),
+    };
+    let rollback_verdict = if rollback_ok {
+        Verdict::Pass
+    } else {
+        Verdict::Error
+    };
+    evidence.push(Evidence::new("rollback", rollback_verdict, undone.clone()));
     let verdict = if judged {
         Verdict::Fail
     } else {
         Verdict::Error
     };
     StepResult {
-        infra_error: !judged,
+        infra_error: !judged || !rollback_ok,
         ..StepResult::judged(verdict, format!("{why}; rolled back: {undone}"), evidence)
     }
 }
@@ -978,12 +1105,26 @@ async fn restore(
         .pointer("/spec/strategy")
         .cloned()
         .unwrap_or(Value::Null);
-    let patch = json!({
-        "metadata": { "annotations": { PREVIOUS_TEMPLATE: null, PROMOTED_BY: null } },
-        "spec": { "template": template,
-            "strategy": { "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "100%", "maxUnavailable": 0 } } },
-    });
-    plan.cluster.merge(&plan.stable_ref(), &patch).await?;
+    // The whole template is replaced (a merge would keep what the newer version added, such
+    // as an init container), against the resourceVersion read.
+    let mut live = plan
+        .cluster
+        .get(&plan.stable_ref())
+        .await?
+        .ok_or_else(|| format!("{} disappeared", describe(&plan.stable_ref())))?;
+    live["spec"]["template"] = template;
+    live["spec"]["strategy"] = json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "100%", "maxUnavailable": 0 } });
+    if let Some(a) = live
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.remove(PREVIOUS_TEMPLATE);
+        a.remove(PROMOTED_BY);
+    }
+    if let Some(meta) = live.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    plan.cluster.replace(&live).await?;
     let rolled = plan
         .rolled_out(io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
         .await;
