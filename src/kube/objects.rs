@@ -110,7 +110,10 @@ impl Cluster {
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let (ar, caps) = pinned_kind(&self.client, &gvk).await.map_err(|e| match e {
-            ::kube::Error::Discovery(_) | ::kube::Error::Api(_) => {
+            ::kube::Error::Discovery(_) => {
+                format!("the cluster does not serve {kind} in {api_version}")
+            }
+            ::kube::Error::Api(s) if s.code == 404 => {
                 format!("the cluster does not serve {kind} in {api_version}")
             }
             other => api_error(&format!("discovery of {kind} in {api_version}"), other),

@@ -339,7 +339,12 @@ async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), S
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     for old in before.iter().filter(|o| !now.contains(o)) {
-        cluster.delete(old).await?;
+        match cluster.delete(old).await {
+            Ok(()) => {}
+            // Its kind is gone from the cluster (a CRD removed): so is the object.
+            Err(e) if e.contains("does not serve") => continue,
+            Err(e) => return Err(e),
+        }
         ctx.io.log(
             "prune",
             format!("deleted {}, no longer in the set", describe(old)),

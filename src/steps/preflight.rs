@@ -478,6 +478,11 @@ pub async fn run(step: &PreflightStep, ctx: &mut StepCtx) -> StepResult {
     };
     if step.manifests.unwrap_or(true) {
         evidence.extend(check_manifests(&cluster, &mut objs).await);
+    } else {
+        // Permissions are asked in the namespaces the objects will land in.
+        for o in &mut objs {
+            let _ = cluster.place(o).await;
+        }
     }
     if step.permissions.unwrap_or(true) {
         evidence.extend(check_permissions(&cluster, &objs).await);
