@@ -725,34 +725,57 @@ impl Analyst {
         }
     }
 
-    /// One evaluation now, when none has passed yet: no promotion without evidence.
+    /// When no evaluation has passed yet, evaluations at the interval until one passes (no
+    /// promotion without evidence): a failure, or more inconclusive results than the limit,
+    /// refuses the promotion.
     async fn at_least_once(&self, io: &super::StepIo) -> Result<(), (String, Vec<Evidence>)> {
-        if self.passed.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-            return Ok(());
+        let mut inconclusive = 0;
+        while self.passed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(self.interval).await;
+            let verdict =
+                match live::measure(&self.slo, &self.client, &self.vars, self.window, None).await {
+                    Ok(values) => evaluate(&self.slo, &values, &[]),
+                    Err(e) => {
+                        inconclusive += 1;
+                        if inconclusive > self.inconclusive_limit {
+                            return Err((
+                                format!("the analysis before promotion could not run: {e}"),
+                                Vec::new(),
+                            ));
+                        }
+                        continue;
+                    }
+                };
+            io.log(
+                "analysis",
+                format!(
+                    "analysis before promotion: score {:.1}, {} ({})",
+                    verdict.score, verdict.result, verdict.message
+                ),
+            );
+            match verdict.result {
+                Verdict::Pass | Verdict::Warning => return Ok(()),
+                Verdict::Fail => {
+                    return Err((
+                        format!("analysis before promotion: {}", verdict.message),
+                        verdict.evidence(),
+                    ));
+                }
+                Verdict::Error => {
+                    inconclusive += 1;
+                    if inconclusive > self.inconclusive_limit {
+                        return Err((
+                            format!(
+                                "analysis before promotion inconclusive: {}",
+                                verdict.message
+                            ),
+                            verdict.evidence(),
+                        ));
+                    }
+                }
+            }
         }
-        let values = live::measure(&self.slo, &self.client, &self.vars, self.window, None)
-            .await
-            .map_err(|e| {
-                (
-                    format!("the last analysis before promotion could not run: {e}"),
-                    Vec::new(),
-                )
-            })?;
-        let verdict = evaluate(&self.slo, &values, &[]);
-        io.log(
-            "analysis",
-            format!(
-                "analysis before promotion: score {:.1}, {} ({})",
-                verdict.score, verdict.result, verdict.message
-            ),
-        );
-        match verdict.result {
-            Verdict::Pass | Verdict::Warning => Ok(()),
-            _ => Err((
-                format!("analysis before promotion: {}", verdict.message),
-                verdict.evidence(),
-            )),
-        }
+        Ok(())
     }
 
     /// Runs until the failures or inconclusive results pass their limits; returns why.
