@@ -109,6 +109,30 @@ enum Cmd {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
         sets: Vec<(String, String)>,
     },
+    /// A quick load test of one URL (an operator's check during an incident): a progress
+    /// line per second, then a table (or JSON).
+    Load {
+        /// `http://host:port/path`.
+        url: String,
+        /// Open model: this many requests per second (latency from the intended send time).
+        #[arg(long, conflicts_with = "connections")]
+        rate: Option<f64>,
+        /// Closed model: this many connections sending as fast as they are answered.
+        #[arg(long)]
+        connections: Option<usize>,
+        /// How long (`30s`, `2m`).
+        #[arg(long, default_value = "10s", value_parser = crate::pipeline::units::parse_duration)]
+        duration: Duration,
+        /// Sent first and not counted.
+        #[arg(long, default_value = "0s", value_parser = crate::pipeline::units::parse_duration)]
+        warmup: Duration,
+        /// A request slower than this is a `timeout` error.
+        #[arg(long, default_value = "10s", value_parser = crate::pipeline::units::parse_duration)]
+        timeout: Duration,
+        /// The summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Platform contracts: what a platform team promises feature teams.
     Contract {
         #[command(subcommand)]
@@ -515,6 +539,15 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             let p = load(&pipeline, sets)?;
             diff(p, stage, &journal_path).await
         }
+        Cmd::Load {
+            url,
+            rate,
+            connections,
+            duration,
+            warmup,
+            timeout,
+            json,
+        } => load_test(url, rate, connections, duration, warmup, timeout, json).await,
         Cmd::Contract {
             command:
                 ContractCmd::Verify {
@@ -626,6 +659,78 @@ async fn diff(
     } else {
         exit::OK
     })
+}
+
+/// `load URL`.
+async fn load_test(
+    url: String,
+    rate: Option<f64>,
+    connections: Option<usize>,
+    duration: Duration,
+    warmup: Duration,
+    timeout: Duration,
+    json: bool,
+) -> std::result::Result<i32, Exit> {
+    use crate::loadgen::{Model, Plan};
+    let model = match rate {
+        Some(rate) => Model::Open {
+            rate,
+            connections: connections.unwrap_or(((rate / 10.0).ceil() as usize).clamp(4, 256)),
+        },
+        None => Model::Closed {
+            connections: connections.unwrap_or(10),
+        },
+    };
+    let plan = Plan {
+        url,
+        method: hyper::Method::GET,
+        headers: Vec::new(),
+        body: Default::default(),
+        duration,
+        warmup,
+        timeout,
+        model,
+    };
+    let summary = crate::loadgen::run(plan, |p| {
+        eprintln!(
+            "{:>4}s  {:>7} req/s  errors {:>5.2}%  p50 {:>8.2} ms  p95 {:>8.2} ms  p99 {:>8.2} ms",
+            p.second,
+            p.requests,
+            if p.requests == 0 {
+                0.0
+            } else {
+                100.0 * p.errors as f64 / p.requests as f64
+            },
+            p.p50_ms,
+            p.p95_ms,
+            p.p99_ms
+        );
+    })
+    .await
+    .map_err(bad_input)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary).map_err(infra)?);
+        return Ok(exit::OK);
+    }
+    let l = &summary.latency_ms;
+    println!(
+        "requests   {:>10}   ({:.1}/s over {:.1} s)",
+        summary.requests, summary.rps, summary.seconds
+    );
+    println!(
+        "errors     {:>10}   ({:.3}%)",
+        summary.errors.values().sum::<u64>(),
+        summary.error_ratio * 100.0
+    );
+    for (kind, n) in &summary.errors {
+        println!("  {kind:<8} {n:>10}");
+    }
+    println!("latency ms        min       p50       p90       p95       p99     p99.9       max");
+    println!(
+        "           {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        l.min, l.p50, l.p90, l.p95, l.p99, l.p999, l.max
+    );
+    Ok(exit::OK)
 }
 
 /// `rollback SERVICE`.

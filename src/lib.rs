@@ -22,6 +22,7 @@ pub mod engine;
 pub mod events;
 pub mod headless;
 pub mod kube;
+pub mod loadgen;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;

@@ -549,19 +549,6 @@ async fn a_gate_on_a_step_that_did_not_run_is_an_error_never_a_pass() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn steps_not_available_yet_say_so() {
-    let p = pipeline(
-        "    - name: dev\n      steps:\n        - name: load\n          test: { load: { url: \"http://127.0.0.1:9/\", duration: 1s, rate: 10 } }\n",
-    );
-    let (outcome, events) = start(p, RunOptions::default()).finish().await;
-    assert_eq!(
-        finished(&events, "load").2,
-        "`test` steps are not available on this target in this version of glidepath"
-    );
-    assert_eq!(outcome.exit_code, 4);
-}
-
-#[tokio::test(start_paused = true)]
 async fn resumed_runs_skip_finished_steps() {
     let p = pipeline(
         "    - name: dev\n      steps:\n        - name: one\n          command: { run: [echo, one] }\n        - name: two\n          command: { run: [echo, two] }\n",

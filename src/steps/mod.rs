@@ -8,6 +8,7 @@ pub mod command;
 pub mod evaluate;
 pub mod gate;
 pub mod http;
+pub mod loadtest;
 pub mod pause;
 pub mod preflight;
 pub mod release;
@@ -227,22 +228,12 @@ pub async fn run(kind: &StepKind, ctx: &mut StepCtx) -> StepResult {
         StepKind::Deploy(d) => apply::deploy(d, ctx).await,
         StepKind::Preflight(p) => preflight::run(p, ctx).await,
         StepKind::Chaos(c) => cluster_tests::chaos(c, ctx).await,
-        StepKind::Test(t) if t.job.is_some() => match &t.job {
-            Some(j) => cluster_tests::job(j, ctx).await,
-            None => StepResult::failed("a test step with nothing to run"),
+        StepKind::Test(t) => match (&t.job, &t.load) {
+            (Some(j), _) => cluster_tests::job(j, ctx).await,
+            (None, Some(l)) => loadtest::run(l, ctx).await,
+            (None, None) => StepResult::failed("a test step with nothing to run"),
         },
         StepKind::Release(r) => release::run(r, ctx).await,
-        other => StepResult {
-            status: Status::Failed,
-            verdict: None,
-            summary: format!(
-                "`{}` steps are not available on this target in this version of glidepath",
-                other.word()
-            ),
-            evidence: Vec::new(),
-            infra_error: true,
-            evaluation: None,
-        },
     }
 }
 
