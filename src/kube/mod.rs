@@ -19,7 +19,7 @@ pub const FIELD_MANAGER: &str = "glidepath";
 pub async fn client(target: Option<&Target>) -> Result<Client, String> {
     let config = match target {
         Some(Target::Sandbox(_)) => {
-            return Err("the `sandbox` target runs only inside `glidepath demo` in this version; point the stage at a kubeconfig context".into());
+            return Err("the `sandbox` target is started by `glidepath run`, which points the stage at it; here, name a kubeconfig context instead".into());
         }
         Some(Target::Cluster(c)) => {
             let kubeconfig = match &c.kubeconfig {

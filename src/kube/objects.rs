@@ -317,6 +317,20 @@ pub fn unified_diff(before: &str, after: &str, from: &str, to: &str) -> String {
         .to_string()
 }
 
+/// A label map (`{app: checkout}`) as a selector string (`app=checkout`), as list calls
+/// and kubectl's SELECTOR column write it. Empty when there is no map.
+pub fn label_selector(labels: Option<&Value>) -> String {
+    labels
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 /// An object to look up by identity.
 pub fn reference(api_version: &str, kind: &str, namespace: &str, name: &str) -> Value {
     serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name, "namespace": namespace } })

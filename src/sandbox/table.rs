@@ -250,16 +250,7 @@ fn cells(kind: &Kind, o: &Value, now: i64) -> Vec<Value> {
                         .join(",")
                 })
                 .unwrap_or_default();
-            let selector = o
-                .pointer("/spec/selector")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
+            let selector = crate::kube::objects::label_selector(o.pointer("/spec/selector"));
             vec![
                 name,
                 json!(text(o, "/spec/type")),

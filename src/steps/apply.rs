@@ -115,17 +115,11 @@ const READINESS_FAILING: &str = "running, readiness probe failing";
 
 /// Why a workload's pods are not ready, one line per pod with a reason.
 async fn pod_problems(cluster: &Cluster, workload: &Value) -> Vec<String> {
-    let Some(labels) = workload
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-    else {
+    let selector = objects::label_selector(workload.pointer("/spec/selector/matchLabels"));
+    if selector.is_empty() {
         return Vec::new();
-    };
-    let selector: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
-    let Ok(pods) = cluster.list("v1", "Pod", &selector.join(",")).await else {
+    }
+    let Ok(pods) = cluster.list("v1", "Pod", &selector).await else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::apply::{connect, manifests};
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
-use crate::kube::objects::{Cluster, Readiness, describe, readiness};
+use crate::kube::objects::{Cluster, Readiness, describe, label_selector, readiness};
 use crate::metrics::Client;
 use crate::pipeline::model::{Analysis, BlueGreen, Canary, PauseStep, ReleaseStep, Router};
 use crate::pipeline::units::format_duration;
@@ -381,16 +381,7 @@ impl Plan {
         let revision = stable
             .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
             .and_then(Value::as_str);
-        let labels = stable
-            .pointer("/spec/selector/matchLabels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
+        let labels = label_selector(stable.pointer("/spec/selector/matchLabels"));
         let sets = self.cluster.list("apps/v1", "ReplicaSet", &labels).await?;
         let owned: Vec<&Value> = sets
             .iter()
@@ -855,16 +846,7 @@ pub async fn run(step: &ReleaseStep, ctx: &mut StepCtx) -> StepResult {
 }
 
 async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
-    let analyst = match c
-        .analysis
-        .as_ref()
-        .map(|a| Analyst::new(a, ctx))
-        .transpose()
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let (previous, total) = match begin(plan, ctx).await {
+    let (analyst, previous, total) = match begin(plan, c.analysis.as_ref(), ctx).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -935,10 +917,17 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
     }
 }
 
-/// Applies the manifests the release carries besides its Deployment, and reads the live
-/// stable Deployment. `Err` ends the step: with the first release rolled out directly (there
+/// Sets up the analysis, applies the manifests the release carries besides its
+/// Deployment, and reads the live stable Deployment and its replica count. `Err` ends the
+/// step: with the first release rolled out directly (there
 /// is nothing to compare it with), or with a failure.
-async fn begin(plan: &Plan, ctx: &StepCtx) -> Result<(Value, i64), StepResult> {
+async fn begin(
+    plan: &Plan,
+    analysis: Option<&Analysis>,
+    ctx: &StepCtx,
+) -> Result<(Option<Analyst>, Value, i64), StepResult> {
+    // The analysis is set up first: a bad SLO file fails before anything changes.
+    let analyst = analysis.map(|a| Analyst::new(a, ctx)).transpose()?;
     let live = plan.live_stable().await?;
     let resuming = live.as_ref().is_some_and(|l| {
         l.pointer(&format!(
@@ -1000,23 +989,14 @@ async fn begin(plan: &Plan, ctx: &StepCtx) -> Result<(Value, i64), StepResult> {
         )
         .await
         .map_err(infra_failure)?;
-    Ok((previous, total))
+    Ok((analyst, previous, total))
 }
 
 /// Blue-green: the new colour comes up beside the old behind the preview Service, the
 /// analysis runs against it, the active Service switches, and the old colour stays for the
 /// scale-down delay so a rollback is one selector change.
 async fn blue_green(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResult {
-    let analyst = match bg
-        .analysis
-        .as_ref()
-        .map(|a| Analyst::new(a, ctx))
-        .transpose()
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let (previous, total) = match begin(plan, ctx).await {
+    let (analyst, previous, total) = match begin(plan, bg.analysis.as_ref(), ctx).await {
         Ok(x) => x,
         Err(r) => return r,
     };
