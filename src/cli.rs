@@ -795,7 +795,6 @@ async fn verify_contract(
 ) -> std::result::Result<i32, Exit> {
     use crate::pipeline::model::{ClusterTarget, Target};
     let contract = crate::steps::preflight::load_contract(file).map_err(bad_input)?;
-    let base = file.parent().unwrap_or(Path::new("."));
     let target = Target::Cluster(ClusterTarget {
         context,
         namespace: None,
@@ -806,7 +805,8 @@ async fn verify_contract(
         .map_err(infra)?;
     let mut evidence = crate::steps::preflight::check_contract(&cluster, &contract).await;
     for p in &contract.policies {
-        let path = base.join(&p.value);
+        // Resolved against the contract file's folder when it was read.
+        let path = PathBuf::from(&p.value);
         let check = format!("policy {}", p.value);
         evidence.push(
             match crate::policy::violations(&[path], &serde_json::json!({})) {

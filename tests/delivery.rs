@@ -715,3 +715,30 @@ async fn the_operator_promotes_past_a_waiting_canary_step() {
     );
     assert!(e.get("apps", "deployments", "checkout-canary").is_none());
 }
+
+#[test]
+fn the_example_preflight_runs_from_the_repository_root_on_the_sandbox() {
+    // As a newcomer types it: a relative pipeline path whose contract file names policies
+    // relative to itself.
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args([
+            "run",
+            "tests/fixtures/delivery/preflight.yaml",
+            "--headless",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GLIDEPATH_HOME", home.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("policy trusted-registries: Deployment shop/checkout: no violation"),
+        "{text}"
+    );
+}

@@ -447,11 +447,16 @@ async fn check_permissions(cluster: &Cluster, objs: &[Value]) -> Vec<Evidence> {
     out
 }
 
-/// The pipeline's contract, with its contract file's promises added.
+/// The pipeline's contract, with its contract file's promises added. Policy paths come out
+/// resolved: the pipeline's relative to its folder, the contract file's relative to that
+/// file.
 pub fn contract_of(ctx: &StepCtx) -> Result<Contract, String> {
-    let Some(c) = ctx.pipeline.file.spec.contract.clone() else {
+    let Some(mut c) = ctx.pipeline.file.spec.contract.clone() else {
         return Ok(Contract::default());
     };
+    for p in &mut c.policies {
+        p.value = ctx.base_dir.join(&p.value).display().to_string();
+    }
     match &c.file {
         Some(f) => Ok(merge(
             c.clone(),
@@ -491,7 +496,7 @@ pub async fn run(step: &PreflightStep, ctx: &mut StepCtx) -> StepResult {
         let paths: Vec<std::path::PathBuf> = contract
             .policies
             .iter()
-            .map(|p| ctx.base_dir.join(&p.value))
+            .map(|p| std::path::PathBuf::from(&p.value))
             .collect();
         evidence.extend(crate::policy::check(&paths, &objs));
     }
