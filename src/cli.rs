@@ -109,30 +109,9 @@ enum Cmd {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
         sets: Vec<(String, String)>,
     },
-    /// A quick load test of one URL (an operator's check during an incident): a progress
-    /// line per second, then a table (or JSON).
-    Load {
-        /// `http://host:port/path`.
-        url: String,
-        /// Open model: this many requests per second (latency from the intended send time).
-        #[arg(long, conflicts_with = "connections")]
-        rate: Option<f64>,
-        /// Closed model: this many connections sending as fast as they are answered.
-        #[arg(long)]
-        connections: Option<usize>,
-        /// How long (`30s`, `2m`).
-        #[arg(long, default_value = "10s", value_parser = crate::pipeline::units::parse_duration)]
-        duration: Duration,
-        /// Sent first and not counted.
-        #[arg(long, default_value = "0s", value_parser = crate::pipeline::units::parse_duration)]
-        warmup: Duration,
-        /// A request slower than this is a `timeout` error.
-        #[arg(long, default_value = "10s", value_parser = crate::pipeline::units::parse_duration)]
-        timeout: Duration,
-        /// The summary as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    /// A quick load test (an operator's check during an incident): a progress line per
+    /// second, then a table (or JSON). The engine behind `test: { load }` in pipelines.
+    Load(LoadArgs),
     /// Platform contracts: what a platform team promises feature teams.
     Contract {
         #[command(subcommand)]
@@ -148,6 +127,73 @@ enum Cmd {
         #[command(flatten)]
         flags: DriveFlags,
     },
+}
+
+/// `glidepath load`'s flags.
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// `http://` or `https://` URL (the server of `--requests` entries that give a path).
+    #[arg(required_unless_present = "requests")]
+    url: Option<String>,
+    /// Open model: this many requests per second (latency from the intended send time);
+    /// with --stage, the rate the ramp starts from.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Closed model: this many connections sending as fast as they are answered; with
+    /// --rate, the most requests in flight.
+    #[arg(long)]
+    connections: Option<u32>,
+    /// A ramp stage, repeatable: the rate moves linearly to RATE over DURATION (`30s:200`).
+    #[arg(long = "stage", value_name = "DURATION:RATE", value_parser = parse_ramp_stage)]
+    stages: Vec<crate::pipeline::model::RampStage>,
+    /// How long (`30s`, `2m`; default 10s; a ramp lasts as long as its stages).
+    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    duration: Option<Duration>,
+    /// Sent first and not counted.
+    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    warmup: Option<Duration>,
+    /// A request slower than this is a `timeout` error (default 10s).
+    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    timeout: Option<Duration>,
+    /// The method.
+    #[arg(short = 'X', long, default_value = "GET")]
+    method: String,
+    /// A header, repeatable (`-H 'Authorization: Bearer x'`).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The request body.
+    #[arg(long)]
+    body: Option<String>,
+    /// A YAML list of weighted requests (`- { method, path | url, headers, body, weight }`).
+    #[arg(long, value_name = "FILE")]
+    requests: Option<PathBuf>,
+    /// Speak HTTP/2 (ALPN over TLS, prior knowledge over cleartext).
+    #[arg(long)]
+    http2: bool,
+    /// Trust these PEM certificates besides the system's.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Accept any server certificate.
+    #[arg(long, short = 'k')]
+    insecure: bool,
+    /// Threads sending (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// The summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_ramp_stage(text: &str) -> std::result::Result<crate::pipeline::model::RampStage, String> {
+    let (duration, rate) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}`: expected DURATION:RATE, such as 30s:200"))?;
+    Ok(crate::pipeline::model::RampStage {
+        duration: crate::pipeline::units::Span(crate::pipeline::units::parse_duration(duration)?),
+        rate: rate
+            .parse()
+            .map_err(|_| format!("`{rate}` is not a number of requests per second"))?,
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -340,10 +386,15 @@ pub fn main() -> i32 {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("GLIDEPATH_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Cmd::Load(LoadArgs {
+        threads: Some(threads),
+        ..
+    }) = &cli.command
     {
+        builder.worker_threads((*threads).max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -539,15 +590,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             let p = load(&pipeline, sets)?;
             diff(p, stage, &journal_path).await
         }
-        Cmd::Load {
-            url,
-            rate,
-            connections,
-            duration,
-            warmup,
-            timeout,
-            json,
-        } => load_test(url, rate, connections, duration, warmup, timeout, json).await,
+        Cmd::Load(args) => load_test(args).await,
         Cmd::Contract {
             command:
                 ContractCmd::Verify {
@@ -662,35 +705,61 @@ async fn diff(
 }
 
 /// `load URL`.
-async fn load_test(
-    url: String,
-    rate: Option<f64>,
-    connections: Option<usize>,
-    duration: Duration,
-    warmup: Duration,
-    timeout: Duration,
-    json: bool,
-) -> std::result::Result<i32, Exit> {
-    use crate::loadgen::{Model, Plan};
-    let model = match rate {
-        Some(rate) => Model::Open {
-            rate,
-            connections: connections.unwrap_or(((rate / 10.0).ceil() as usize).clamp(4, 256)),
-        },
-        None => Model::Closed {
-            connections: connections.unwrap_or(10),
-        },
+async fn load_test(args: LoadArgs) -> std::result::Result<i32, Exit> {
+    use crate::pipeline::model::{LoadRequest, LoadTest};
+    use crate::pipeline::units::Span;
+    let mut requests: Vec<LoadRequest> = match &args.requests {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+            crate::yaml::from_str(&text)
+                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?
+        }
+        None => Vec::new(),
     };
-    let plan = Plan {
-        url,
-        method: hyper::Method::GET,
-        headers: Vec::new(),
-        body: Default::default(),
-        duration,
-        warmup,
-        timeout,
-        model,
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| bad_input(format!("header `{h}`: expected `Name: value`")))
+        })
+        .collect::<std::result::Result<std::collections::BTreeMap<_, _>, _>>()?;
+    if requests.is_empty() {
+        requests.push(LoadRequest {
+            method: Some(args.method.clone()),
+            headers,
+            body: args.body.clone(),
+            ..LoadRequest::default()
+        });
+    } else {
+        for r in &mut requests {
+            for (k, v) in &headers {
+                r.headers.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    let duration = match (&args.duration, args.stages.is_empty()) {
+        (None, true) => Some(Duration::from_secs(10)),
+        (d, _) => *d,
     };
+    let test = LoadTest {
+        url: args.url.clone(),
+        duration: duration.map(Span),
+        rate: args.rate,
+        stages: args.stages.clone(),
+        connections: args.connections,
+        warmup: args.warmup.map(Span),
+        timeout: args.timeout.map(Span),
+        http2: args.http2,
+        ca_file: args.ca_file.as_ref().map(|p| p.display().to_string()),
+        insecure_skip_verify: args.insecure,
+        requests,
+        thresholds: Default::default(),
+    };
+    let plan = crate::loadgen::plan_for(&test, Path::new(".")).map_err(bad_input)?;
+    let json = args.json;
     let summary = crate::loadgen::run(plan, |p| {
         eprintln!(
             "{:>4}s  {:>7} req/s  errors {:>5.2}%  p50 {:>8.2} ms  p95 {:>8.2} ms  p99 {:>8.2} ms",

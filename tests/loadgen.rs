@@ -29,14 +29,8 @@ async fn server(f: impl Fn(u64) -> (u16, Duration) + Send + Sync + 'static) -> S
 
 fn plan(url: &str, model: Model, seconds: f64) -> Plan {
     Plan {
-        url: url.to_owned(),
-        method: hyper::Method::GET,
-        headers: Vec::new(),
-        body: Default::default(),
-        duration: Duration::from_secs_f64(seconds),
-        warmup: Duration::ZERO,
         timeout: Duration::from_secs(5),
-        model,
+        ..Plan::get(url, model, Duration::from_secs_f64(seconds))
     }
 }
 
@@ -253,4 +247,235 @@ async fn a_load_step_fails_its_gate_when_p95_is_over_the_threshold() {
         "{}",
         outcome.reason
     );
+}
+
+/// A server that records what it receives: version, method, path, one header and the body.
+type Seen = Arc<std::sync::Mutex<Vec<(hyper::Version, String, String, String)>>>;
+
+fn recording_service(
+    seen: Seen,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = hyper::Response<http_body_util::Full<hyper::body::Bytes>>,
+    Error = std::convert::Infallible,
+    Future = impl Future<
+        Output = Result<
+            hyper::Response<http_body_util::Full<hyper::body::Bytes>>,
+            std::convert::Infallible,
+        >,
+    > + Send,
+> + Clone {
+    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let seen = seen.clone();
+        async move {
+            use http_body_util::BodyExt;
+            let (parts, body) = req.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let tag = parts
+                .headers
+                .get("x-tag")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            seen.lock().unwrap().push((
+                parts.version,
+                format!("{} {}", parts.method, parts.uri.path()),
+                tag,
+                String::from_utf8_lossy(&body).into_owned(),
+            ));
+            Ok(hyper::Response::new(http_body_util::Full::new(
+                hyper::body::Bytes::from_static(b"ok"),
+            )))
+        }
+    })
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on loopback, or TLS with ALPN when `cert`
+/// is given.
+async fn recording_server(cert: Option<&rcgen::CertifiedKey<rcgen::KeyPair>>) -> (u16, Seen) {
+    let seen: Seen = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = cert.map(|c| {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![c.cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(c.signing_key.serialize_der().into()),
+            )
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    });
+    let service = recording_service(seen.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, service) = (acceptor.clone(), service.clone());
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(tls) = a.accept(stream).await {
+                            let _ = builder
+                                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                                .await;
+                        }
+                    }
+                    None => {
+                        let _ = builder
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_requests_are_sent_in_proportion_with_their_method_headers_and_body() {
+    use glidepath::loadgen::Request;
+    let (port, seen) = recording_server(None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut p = plan(&base, Model::Closed { connections: 3 }, 1.0);
+    p.requests = vec![
+        Request {
+            weight: 3,
+            ..Request::get(format!("{base}/browse"))
+        },
+        Request {
+            method: hyper::Method::POST,
+            url: format!("{base}/cart"),
+            headers: vec![("x-tag".into(), "buyer".into())],
+            body: hyper::body::Bytes::from_static(b"{\"sku\":7}"),
+            weight: 1,
+        },
+    ];
+    let s = run(p, |_| {}).await.unwrap();
+    assert_eq!(s.error_ratio, 0.0, "{s:?}");
+    let seen = seen.lock().unwrap();
+    let browse = seen.iter().filter(|r| r.1 == "GET /browse").count() as f64;
+    let carts: Vec<_> = seen.iter().filter(|r| r.1 == "POST /cart").collect();
+    assert!(seen.len() > 100, "{}", seen.len());
+    let share = carts.len() as f64 / (browse + carts.len() as f64);
+    assert!((share - 0.25).abs() < 0.01, "cart share {share}");
+    assert!(carts.iter().all(|r| r.2 == "buyer" && r.3 == "{\"sku\":7}"));
+    assert!(seen.iter().all(|r| r.0 == hyper::Version::HTTP_11));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_by_prior_knowledge_over_cleartext() {
+    let (port, seen) = recording_server(None).await;
+    let mut p = plan(
+        &format!("http://127.0.0.1:{port}/h2"),
+        Model::Closed { connections: 2 },
+        0.5,
+    );
+    p.protocol = glidepath::loadgen::Protocol::Http2;
+    let s = run(p, |_| {}).await.unwrap();
+    assert!(s.requests > 10 && s.error_ratio == 0.0, "{s:?}");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.0 == hyper::Version::HTTP_2 && r.1 == "GET /h2")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_trusts_a_given_ca_refuses_an_unknown_one_and_negotiates_http2() {
+    use glidepath::loadgen::Protocol;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let (port, seen) = recording_server(Some(&cert)).await;
+    let url = format!("https://localhost:{port}/secure");
+    let https = |protocol: Protocol, ca_file: Option<&std::path::Path>, insecure: bool| {
+        let mut p = plan(&url, Model::Closed { connections: 2 }, 0.5);
+        p.protocol = protocol;
+        p.tls.ca_file = ca_file.map(|c| c.to_path_buf());
+        p.tls.insecure = insecure;
+        p
+    };
+    // Unknown issuer: every request is a `tls` error, and the test still ends on time.
+    let started = Instant::now();
+    let s = run(https(Protocol::Http1, None, false), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(s.error_ratio, 1.0, "{s:?}");
+    assert_eq!(s.errors.keys().collect::<Vec<_>>(), vec!["tls"], "{s:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(seen.lock().unwrap().is_empty());
+
+    // The CA file makes it trusted: HTTP/1.1, then HTTP/2 by ALPN.
+    for (protocol, version) in [
+        (Protocol::Http1, hyper::Version::HTTP_11),
+        (Protocol::Http2, hyper::Version::HTTP_2),
+    ] {
+        seen.lock().unwrap().clear();
+        let s = run(https(protocol, Some(&ca), false), |_| {})
+            .await
+            .unwrap();
+        assert!(s.requests > 10 && s.error_ratio == 0.0, "{s:?}");
+        assert!(seen.lock().unwrap().iter().all(|r| r.0 == version));
+    }
+    // --insecure accepts the certificate without the CA.
+    let s = run(https(Protocol::Http1, None, true), |_| {})
+        .await
+        .unwrap();
+    assert!(s.requests > 10 && s.error_ratio == 0.0, "{s:?}");
+    // A CA file that is not there is refused before anything is sent.
+    let missing = dir.path().join("missing.pem");
+    assert!(
+        run(https(Protocol::Http1, Some(&missing), false), |_| {})
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ramp_raises_the_rate_stage_by_stage() {
+    use glidepath::loadgen::RampStage;
+    let url = server(|_| (200, Duration::ZERO)).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let p = plan(
+        &url,
+        Model::Ramp {
+            from: 0.0,
+            stages: vec![
+                RampStage {
+                    duration: Duration::from_secs(2),
+                    rate: 200.0,
+                },
+                RampStage {
+                    duration: Duration::from_secs(1),
+                    rate: 200.0,
+                },
+            ],
+            connections: 8,
+        },
+        0.0,
+    );
+    let s = run(p, move |p| log.lock().unwrap().push(p.requests))
+        .await
+        .unwrap();
+    // 0 → 200/s over 2 s: 50 then 150 requests; then 200 on the plateau.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for (got, want) in seen.iter().zip([50, 150, 200]) {
+        assert!((*got as i64 - want).abs() <= 12, "{seen:?}");
+    }
+    assert!((s.requests as i64 - 400).abs() <= 12, "{s:?}");
+    assert!((s.seconds - 3.0).abs() < 1e-9);
 }

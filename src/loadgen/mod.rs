@@ -1,25 +1,37 @@
-//! An HTTP/1.1 (keep-alive) load generator on tokio and hyper, honest about latency.
+//! An HTTP load generator on tokio and hyper, honest about latency: HTTP/1.1 keep-alive or
+//! HTTP/2, cleartext or TLS (rustls).
 //!
 //! - Closed model: N connections each sending as fast as answers come (like wrk).
-//! - Open model: a constant arrival rate (like wrk2 or vegeta). Requests are scheduled at
-//!   their intended send times and latency is measured from that time, so a server that
-//!   stalls cannot hide the requests that queued behind the stall (coordinated omission).
+//! - Open model: a constant arrival rate (like wrk2 or vegeta), or a rate that ramps over
+//!   stages. Requests are scheduled at their intended send times and latency is measured
+//!   from that time, so a server that stalls cannot hide the requests that queued behind
+//!   the stall (coordinated omission).
+//! - Requests come from a weighted list (method, URL, headers, body).
 //!
 //! Every second a [`Progress`] is reported; the end brings a [`Summary`] from an HDR
 //! histogram (microseconds, three significant digits) with errors by kind: the status code,
-//! `timeout`, `connect`, or `io` (a closed connection, a reply that is not HTTP).
+//! `timeout`, `connect`, `tls`, or `io` (a closed connection, a reply that is not HTTP).
+
+mod conn;
+mod schedule;
+mod spec;
+
+pub use conn::{Protocol, Request, TlsOptions};
+pub use schedule::RampStage;
+pub use spec::plan_for;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use tokio::time::Instant;
 
+use conn::{Origin, Prepared, Sender};
+use schedule::Arrivals;
+
 /// How requests arrive.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Model {
     /// `connections` loops, each sending its next request when the last is answered.
     Closed {
@@ -33,20 +45,28 @@ pub enum Model {
         /// Connections (and so requests in flight) at most.
         connections: usize,
     },
+    /// An open model whose rate starts at `from` (during the warm-up too) and moves
+    /// linearly through the stages; the test lasts as long as the stages together.
+    Ramp {
+        /// Requests per second at the start.
+        from: f64,
+        /// Where the rate goes, stage by stage.
+        stages: Vec<RampStage>,
+        /// Connections (and so requests in flight) at most.
+        connections: usize,
+    },
 }
 
 /// What to send, how, and for how long.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// `http://host:port/path?query`.
-    pub url: String,
-    /// The method.
-    pub method: hyper::Method,
-    /// Extra headers.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Bytes,
-    /// How long to send (after the warm-up).
+    /// The requests, each sent in proportion to its weight.
+    pub requests: Vec<Request>,
+    /// HTTP/1.1 or HTTP/2.
+    pub protocol: Protocol,
+    /// How `https` servers are trusted.
+    pub tls: TlsOptions,
+    /// How long to send (after the warm-up); a ramp lasts as long as its stages.
     pub duration: Duration,
     /// Sent but not counted, at the start.
     pub warmup: Duration,
@@ -54,6 +74,29 @@ pub struct Plan {
     pub timeout: Duration,
     /// The arrival model.
     pub model: Model,
+}
+
+impl Plan {
+    /// GETs of one URL, with a 10 s timeout and no warm-up.
+    pub fn get(url: impl Into<String>, model: Model, duration: Duration) -> Self {
+        Plan {
+            requests: vec![Request::get(url)],
+            protocol: Protocol::Http1,
+            tls: TlsOptions::default(),
+            duration,
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+            model,
+        }
+    }
+
+    /// The measured part: the duration, or a ramp's stages together.
+    pub fn measured(&self) -> Duration {
+        match &self.model {
+            Model::Ramp { stages, .. } => stages.iter().map(|s| s.duration).sum(),
+            _ => self.duration,
+        }
+    }
 }
 
 /// One second of the test.
@@ -99,7 +142,7 @@ pub struct Latency {
 pub struct Summary {
     /// Requests counted (after the warm-up).
     pub requests: u64,
-    /// Errors by kind (`503`, `timeout`, `connect`, `io`).
+    /// Errors by kind (`503`, `timeout`, `connect`, `tls`, `io`).
     pub errors: BTreeMap<String, u64>,
     /// Seconds measured.
     pub seconds: f64,
@@ -144,7 +187,13 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     }
 }
 
-/// Shared results.
+/// How a request failed.
+enum Failure {
+    Status(u16),
+    Kind(&'static str),
+}
+
+/// One worker's results; the ticker takes each second's share once a second.
 struct Recorder {
     total: Histogram<u64>,
     second: Histogram<u64>,
@@ -154,205 +203,246 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn record(&mut self, latency: Duration, error: Option<String>) {
+    fn new() -> Self {
+        Recorder {
+            total: histogram(),
+            second: histogram(),
+            second_errors: 0,
+            requests: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    fn record(&mut self, latency: Duration, failure: Option<Failure>) {
         let us = (latency.as_micros() as u64).max(1);
         let _ = self.total.record(us);
         let _ = self.second.record(us);
         self.requests += 1;
-        if let Some(kind) = error {
+        if let Some(f) = failure {
+            let kind = match f {
+                Failure::Status(code) => code.to_string(),
+                Failure::Kind(kind) => kind.to_owned(),
+            };
             *self.errors.entry(kind).or_default() += 1;
             self.second_errors += 1;
         }
     }
 }
 
-/// Where requests go, parsed once.
-struct Target {
-    host: String,
-    port: u16,
-    authority: String,
-    path: String,
+/// What every worker shares: the prepared requests and how to reach their servers.
+struct Shared {
+    origins: Vec<Origin>,
+    requests: Vec<Prepared>,
+    /// Request index for each turn of a cycle as long as the weights together.
+    cycle: Vec<usize>,
+    protocol: Protocol,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+    measured_from: Instant,
 }
 
-fn target(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// URLs are supported by this load generator"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() {
-        return Err(format!("{url}: no host"));
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-            h.trim_start_matches('[').trim_end_matches(']').to_owned(),
-            p.parse::<u16>()
-                .map_err(|_| format!("{url}: bad port `{p}`"))?,
-        ),
-        _ => (authority.to_owned(), 80),
-    };
-    Ok(Target {
-        host,
-        port,
-        authority: authority.to_owned(),
-        path: path.to_owned(),
-    })
+/// One connection's loop state: its connections (one per server) and its results.
+struct Worker {
+    shared: Arc<Shared>,
+    conns: Vec<Option<Sender>>,
+    turn: usize,
+    rec: Arc<Mutex<Recorder>>,
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(t: &Target) -> Result<Sender, String> {
-    let stream = tokio::net::TcpStream::connect((t.host.as_str(), t.port))
-        .await
-        .map_err(|_| "connect".to_owned())?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|_| "connect".to_owned())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// One request on `conn` (connecting first when there is none); the error kind on failure.
-async fn once(plan: &Plan, t: &Target, conn: &mut Option<Sender>) -> Option<String> {
-    let work = async {
-        if conn.as_ref().is_none_or(|c| c.is_closed()) {
-            *conn = Some(connect(t).await?);
-        }
-        let Some(sender) = conn.as_mut() else {
-            return Err("connect".to_owned());
+impl Worker {
+    fn new(shared: Arc<Shared>, index: usize) -> (Self, Arc<Mutex<Recorder>>) {
+        let rec = Arc::new(Mutex::new(Recorder::new()));
+        let worker = Worker {
+            conns: shared.origins.iter().map(|_| None).collect(),
+            // Workers start at different places of the cycle, so a short test still
+            // sends every kind of request in proportion.
+            turn: index,
+            shared,
+            rec: rec.clone(),
         };
-        sender.ready().await.map_err(|_| "io".to_owned())?;
-        let mut req = hyper::Request::builder()
-            .method(plan.method.clone())
-            .uri(t.path.as_str())
-            .header(hyper::header::HOST, t.authority.as_str());
-        for (k, v) in &plan.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let req = req
-            .body(Full::new(plan.body.clone()))
-            .map_err(|_| "io".to_owned())?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|_| "io".to_owned())?;
-        let status = resp.status();
-        resp.into_body()
-            .collect()
-            .await
-            .map_err(|_| "io".to_owned())?;
-        Ok(status)
-    };
-    match tokio::time::timeout(plan.timeout, work).await {
-        Ok(Ok(status)) if status.is_client_error() || status.is_server_error() => {
-            Some(status.as_u16().to_string())
-        }
-        Ok(Ok(_)) => None,
-        Ok(Err(kind)) => {
-            *conn = None;
-            Some(kind)
-        }
-        Err(_) => {
-            *conn = None;
-            Some("timeout".into())
+        (worker, rec)
+    }
+
+    /// Sends the next request of the cycle (connecting first when needed).
+    async fn once(&mut self) -> Option<Failure> {
+        let s = &self.shared;
+        let req = &s.requests[s.cycle[self.turn % s.cycle.len()]];
+        self.turn = self.turn.wrapping_add(1);
+        let slot = &mut self.conns[req.origin];
+        let work = async {
+            if slot.as_ref().is_none_or(Sender::is_closed) {
+                *slot =
+                    Some(conn::connect(&s.origins[req.origin], s.protocol, s.tls.as_ref()).await?);
+            }
+            match slot.as_mut() {
+                Some(sender) => conn::send(sender, req).await,
+                None => Err("connect"),
+            }
+        };
+        let failure = match tokio::time::timeout(s.timeout, work).await {
+            Ok(Ok(status)) if status.is_client_error() || status.is_server_error() => {
+                return Some(Failure::Status(status.as_u16()));
+            }
+            Ok(Ok(_)) => return None,
+            Ok(Err(kind)) => Failure::Kind(kind),
+            Err(_) => Failure::Kind("timeout"),
+        };
+        // A connection that failed or timed out is not trusted again.
+        *slot = None;
+        Some(failure)
+    }
+
+    fn record(&self, at: Instant, failure: Option<Failure>) {
+        if at >= self.shared.measured_from
+            && let Ok(mut r) = self.rec.lock()
+        {
+            r.record(at.elapsed(), failure);
         }
     }
 }
 
-/// Runs the plan; `progress` hears about every second. Invalid URLs are refused at once;
-/// unreachable or misbehaving servers are counted as errors and the test ends on time.
+/// The request order of one cycle: weights 3 and 1 give `0 0 0 1`, spread so that each
+/// request's turns are as even as its weight allows.
+fn cycle(requests: &[Request]) -> Result<Vec<usize>, String> {
+    let total: u64 = requests.iter().map(|r| u64::from(r.weight)).sum();
+    if total == 0 {
+        return Err("every request has weight 0: nothing would be sent".into());
+    }
+    if total > 10_000 {
+        return Err(format!(
+            "the request weights add up to {total}; keep them below 10000 together"
+        ));
+    }
+    // Smooth weighted round robin (as nginx balances upstreams).
+    let mut current = vec![0i64; requests.len()];
+    let mut order = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        for (c, r) in current.iter_mut().zip(requests) {
+            *c += i64::from(r.weight);
+        }
+        let (best, _) = current
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i)))
+            .unwrap_or((0, &0));
+        current[best] -= total as i64;
+        order.push(best);
+    }
+    Ok(order)
+}
+
+/// A plan checked and ready to run.
+struct Compiled {
+    origins: Vec<Origin>,
+    requests: Vec<Prepared>,
+    cycle: Vec<usize>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    arrivals: Option<Arrivals>,
+}
+
+impl Plan {
+    /// Checks what can be checked before sending: URLs, headers, weights, rates and the
+    /// TLS files.
+    pub fn check(&self) -> Result<(), String> {
+        self.compile().map(|_| ())
+    }
+
+    fn compile(&self) -> Result<Compiled, String> {
+        let (origins, requests) = conn::prepare(&self.requests, self.protocol)?;
+        let tls = if origins.iter().any(|o| o.tls) {
+            Some(conn::tls_config(&self.tls, self.protocol)?)
+        } else {
+            None
+        };
+        let duration = self.measured();
+        if duration.is_zero() {
+            return Err("the test must last longer than zero seconds".into());
+        }
+        let arrivals = match &self.model {
+            Model::Closed { .. } => None,
+            Model::Open { rate, .. } => Some(Arrivals::new(
+                *rate,
+                self.warmup,
+                &[RampStage {
+                    duration,
+                    rate: *rate,
+                }],
+            )?),
+            Model::Ramp { from, stages, .. } => Some(Arrivals::new(*from, self.warmup, stages)?),
+        };
+        if let Model::Open { rate, .. } = self.model
+            && rate <= 0.0
+        {
+            return Err(format!(
+                "the rate must be a positive number of requests per second, not {rate}"
+            ));
+        }
+        Ok(Compiled {
+            origins,
+            requests,
+            cycle: cycle(&self.requests)?,
+            tls,
+            arrivals,
+        })
+    }
+}
+
+/// Runs the plan; `progress` hears about every second. Invalid URLs, headers, weights and
+/// rates are refused at once; unreachable or misbehaving servers are counted as errors and
+/// the test ends on time.
 pub async fn run(
     plan: Plan,
     progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> Result<Summary, String> {
-    let t = Arc::new(target(&plan.url)?);
-    let plan = Arc::new(plan);
-    let rec = Arc::new(Mutex::new(Recorder {
-        total: histogram(),
-        second: histogram(),
-        second_errors: 0,
-        requests: 0,
-        errors: BTreeMap::new(),
-    }));
+    let Compiled {
+        origins,
+        requests,
+        cycle,
+        tls,
+        arrivals,
+    } = plan.compile()?;
+    let duration = plan.measured();
+    let connections = match &plan.model {
+        Model::Closed { connections }
+        | Model::Open { connections, .. }
+        | Model::Ramp { connections, .. } => (*connections).max(1),
+    };
     let start = Instant::now();
     let measured_from = start + plan.warmup;
-    let end = measured_from + plan.duration;
-    let record = {
-        let rec = rec.clone();
-        move |at: Instant, latency: Duration, error: Option<String>| {
-            if at >= measured_from
-                && let Ok(mut r) = rec.lock()
-            {
-                r.record(latency, error);
-            }
-        }
-    };
-    // Per-second progress.
-    let ticker = {
-        let rec = rec.clone();
-        tokio::spawn(async move {
-            let mut second = 0;
-            let mut next = measured_from + Duration::from_secs(1);
-            while next <= end {
-                tokio::time::sleep_until(next).await;
-                second += 1;
-                let p = match rec.lock() {
-                    Ok(mut r) => {
-                        let p = Progress {
-                            second,
-                            requests: r.second.len(),
-                            errors: r.second_errors,
-                            p50_ms: ms(&r.second, 0.5),
-                            p95_ms: ms(&r.second, 0.95),
-                            p99_ms: ms(&r.second, 0.99),
-                        };
-                        r.second.reset();
-                        r.second_errors = 0;
-                        p
-                    }
-                    Err(_) => break,
-                };
-                progress(p);
-                next += Duration::from_secs(1);
-            }
-        })
-    };
+    let end = measured_from + duration;
+    let shared = Arc::new(Shared {
+        origins,
+        requests,
+        cycle,
+        protocol: plan.protocol,
+        tls,
+        timeout: plan.timeout,
+        measured_from,
+    });
+    let mut recorders = Vec::new();
     let mut workers = Vec::new();
-    match plan.model {
-        Model::Closed { connections } => {
-            for _ in 0..connections.max(1) {
-                let (plan, t, record) = (plan.clone(), t.clone(), record.clone());
+    match arrivals {
+        None => {
+            for i in 0..connections {
+                let (mut w, rec) = Worker::new(shared.clone(), i);
+                recorders.push(rec);
                 workers.push(tokio::spawn(async move {
-                    let mut conn = None;
                     while Instant::now() < end {
                         let sent = Instant::now();
-                        let error = once(&plan, &t, &mut conn).await;
-                        record(sent, sent.elapsed(), error);
+                        let failure = w.once().await;
+                        w.record(sent, failure);
                     }
                 }));
             }
         }
-        Model::Open { rate, connections } => {
-            if !(rate > 0.0 && rate.is_finite()) {
-                return Err(format!(
-                    "the rate must be a positive number of requests per second, not {rate}"
-                ));
-            }
+        Some(arrivals) => {
             // The scheduler releases intended send times; workers take them in order, so a
             // stall makes the queue grow and every queued request counts its wait.
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
-            let interval = Duration::from_secs_f64(1.0 / rate);
             workers.push(tokio::spawn(async move {
-                let mut i: u32 = 0;
-                loop {
-                    let intended = start + interval * i;
+                for offset in arrivals {
+                    let intended = start + offset;
                     if intended >= end {
                         break;
                     }
@@ -360,29 +450,62 @@ pub async fn run(
                     if tx.send(intended).is_err() {
                         break;
                     }
-                    i = i.saturating_add(1);
                 }
             }));
-            for _ in 0..connections.max(1) {
-                let (plan, t, record, rx) = (plan.clone(), t.clone(), record.clone(), rx.clone());
+            let give_up = end + plan.timeout;
+            for i in 0..connections {
+                let (mut w, rec) = Worker::new(shared.clone(), i);
+                recorders.push(rec);
+                let rx = rx.clone();
                 workers.push(tokio::spawn(async move {
-                    let mut conn = None;
                     loop {
                         let next = rx.lock().await.recv().await;
                         let Some(intended) = next else {
                             break;
                         };
-                        if Instant::now() >= end + plan.timeout {
+                        if Instant::now() >= give_up {
                             // Past the end: what is still queued is not sent.
                             continue;
                         }
-                        let error = once(&plan, &t, &mut conn).await;
-                        record(intended, intended.elapsed(), error);
+                        let failure = w.once().await;
+                        w.record(intended, failure);
                     }
                 }));
             }
         }
     }
+    // Per-second progress, from every worker's share of the second.
+    let ticker = {
+        let recorders = recorders.clone();
+        tokio::spawn(async move {
+            let mut second = 0;
+            let mut next = measured_from + Duration::from_secs(1);
+            let mut merged = histogram();
+            while next <= end {
+                tokio::time::sleep_until(next).await;
+                second += 1;
+                merged.reset();
+                let mut errors = 0;
+                for rec in &recorders {
+                    if let Ok(mut r) = rec.lock() {
+                        let _ = merged.add(&r.second);
+                        errors += r.second_errors;
+                        r.second.reset();
+                        r.second_errors = 0;
+                    }
+                }
+                progress(Progress {
+                    second,
+                    requests: merged.len(),
+                    errors,
+                    p50_ms: ms(&merged, 0.5),
+                    p95_ms: ms(&merged, 0.95),
+                    p99_ms: ms(&merged, 0.99),
+                });
+                next += Duration::from_secs(1);
+            }
+        })
+    };
     // Everything stops on time: at the end, plus one timeout for requests in flight.
     let deadline = end + plan.timeout + Duration::from_millis(100);
     for w in workers {
@@ -390,21 +513,29 @@ pub async fn run(
     }
     // The last second is reported before the summary.
     let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), ticker).await;
-    let r = rec
-        .lock()
-        .map_err(|_| "the recorder was poisoned".to_owned())?;
-    let seconds = plan.duration.as_secs_f64();
-    let errors: u64 = r.errors.values().sum();
-    let h = &r.total;
+    let mut total = Recorder::new();
+    for rec in &recorders {
+        let r = rec
+            .lock()
+            .map_err(|_| "a worker's recorder was poisoned".to_owned())?;
+        let _ = total.total.add(&r.total);
+        total.requests += r.requests;
+        for (kind, n) in &r.errors {
+            *total.errors.entry(kind.clone()).or_default() += n;
+        }
+    }
+    let seconds = duration.as_secs_f64();
+    let errors: u64 = total.errors.values().sum();
+    let h = &total.total;
     Ok(Summary {
-        requests: r.requests,
-        errors: r.errors.clone(),
+        requests: total.requests,
+        errors: total.errors.clone(),
         seconds,
-        rps: r.requests as f64 / seconds,
-        error_ratio: if r.requests == 0 {
+        rps: total.requests as f64 / seconds,
+        error_ratio: if total.requests == 0 {
             0.0
         } else {
-            errors as f64 / r.requests as f64
+            errors as f64 / total.requests as f64
         },
         latency_ms: Latency {
             min: if h.is_empty() {
@@ -421,4 +552,24 @@ pub async fn run(
             max: h.max() as f64 / 1000.0,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_become_an_even_cycle() {
+        let r = |w| Request {
+            weight: w,
+            ..Request::get("http://x/")
+        };
+        assert_eq!(cycle(&[r(3), r(1)]).unwrap(), vec![0, 0, 1, 0]);
+        assert_eq!(cycle(&[r(1), r(1)]).unwrap(), vec![0, 1]);
+        let c = cycle(&[r(5), r(0), r(2)]).unwrap();
+        assert_eq!(c.iter().filter(|&&i| i == 0).count(), 5);
+        assert_eq!(c.iter().filter(|&&i| i == 2).count(), 2);
+        assert!(!c.contains(&1));
+        assert!(cycle(&[r(0)]).is_err());
+    }
 }

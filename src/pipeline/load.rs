@@ -531,6 +531,10 @@ impl Validator<'_> {
                     },
                 ));
             }
+            if let Some(load) = &t.load {
+                crate::loadgen::plan_for(load, self.base_dir)
+                    .map_err(|e| self.err(pos, format!("load test: {e}")))?;
+            }
             if let Some(http) = &t.http {
                 let suite = match http {
                     HttpSuiteRef::Inline(suite) => (**suite).clone(),

@@ -134,7 +134,7 @@ impl StepKind {
                 )
             }
             StepKind::Test(t) => match (&t.load, &t.job) {
-                (Some(l), _) => format!("load test {} for {}", l.url, l.duration),
+                (Some(l), _) => l.describe(),
                 (_, Some(j)) => format!("Job with image {}", j.image),
                 _ => "test".into(),
             },

@@ -2,35 +2,15 @@
 //! (`load.error_ratio`, `load.rps`, `load.latency_p50_ms` ... `load.latency_p99_ms`) and
 //! the step's thresholds judge them: a latency or error limit is a maximum, `rps` a minimum.
 
-use std::time::Duration;
-
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
-use crate::loadgen::{Model, Plan};
 use crate::pipeline::model::LoadTest;
 
 /// Runs a load test step.
 pub async fn run(step: &LoadTest, ctx: &mut StepCtx) -> StepResult {
-    let model = match (step.rate, step.connections) {
-        (Some(rate), connections) => Model::Open {
-            rate,
-            connections: connections
-                .map(|c| c as usize)
-                .unwrap_or(((rate / 10.0).ceil() as usize).clamp(4, 256)),
-        },
-        (None, connections) => Model::Closed {
-            connections: connections.map(|c| c as usize).unwrap_or(10),
-        },
-    };
-    let plan = Plan {
-        url: step.url.clone(),
-        method: hyper::Method::GET,
-        headers: Vec::new(),
-        body: Default::default(),
-        duration: step.duration.get(),
-        warmup: step.warmup.map(|w| w.get()).unwrap_or(Duration::ZERO),
-        timeout: Duration::from_secs(10),
-        model,
+    let plan = match crate::loadgen::plan_for(step, &ctx.base_dir) {
+        Ok(p) => p,
+        Err(e) => return StepResult::failed(e),
     };
     let io = ctx.io.clone();
     let summary = match crate::loadgen::run(plan, move |p| {
