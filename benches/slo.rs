@@ -133,7 +133,7 @@ fn full_gate() {
         let mut times = Vec::new();
         for _ in 0..50 {
             let t = Instant::now();
-            let values = live::measure(&slo, &client, &vars, Duration::from_secs(300), Some(end as f64)).await.unwrap();
+            let values = live::measure(&slo, live::Sources::only(&client), &vars, Duration::from_secs(300), Some(end as f64)).await.unwrap();
             let e = evaluate(&slo, &values, &[]);
             times.push(t.elapsed());
             assert_eq!(e.result, Verdict::Pass);

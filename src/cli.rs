@@ -1135,9 +1135,15 @@ async fn slo_eval(
             let window = pipeline::units::parse_duration(&window)
                 .map_err(|e| bad_input(format!("--window: {e}")))?;
             let client = crate::metrics::Client::new(&url).map_err(prometheus_error)?;
-            crate::slo::live::measure(&model, &client, &sets, window, at)
-                .await
-                .map_err(prometheus_error)?
+            crate::slo::live::measure(
+                &model,
+                crate::slo::live::Sources::only(&client),
+                &sets,
+                window,
+                at,
+            )
+            .await
+            .map_err(prometheus_error)?
         }
         SliSource::File(values) => {
             let values = values.as_path();

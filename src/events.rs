@@ -216,6 +216,9 @@ pub struct StepPlan {
     pub kind: String,
     /// What it will do.
     pub description: String,
+    /// The `parallel` group it runs in, with the group's other steps at the same time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// What happened. Every event is journaled before the engine acts on it.
@@ -290,6 +293,16 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         evaluation: Option<EvaluationRecord>,
     },
+    /// Figures a step measured itself (a load test's `load.*` SLIs), which later gates of
+    /// the stage read like Prometheus SLIs. Journaled, so a resumed run still has them.
+    Measured {
+        /// Stage name.
+        stage: String,
+        /// Step name.
+        step: String,
+        /// SLI name → value.
+        values: std::collections::BTreeMap<String, f64>,
+    },
     /// A line of output from a step.
     Log {
         /// Stage name.
@@ -336,6 +349,7 @@ impl Event {
             Event::StepState { .. } => "step_state",
             Event::StepFinished { .. } => "step_finished",
             Event::Log { .. } => "log",
+            Event::Measured { .. } => "measured",
             Event::Operator { .. } => "operator",
             Event::RunFinished { .. } => "run_finished",
         }
@@ -350,6 +364,7 @@ impl Event {
             Event::StepStarted { stage, step, .. }
             | Event::StepState { stage, step, .. }
             | Event::StepFinished { stage, step, .. }
+            | Event::Measured { stage, step, .. }
             | Event::Log { stage, step, .. } => (Some(stage), Some(step)),
             _ => (None, None),
         }

@@ -76,6 +76,8 @@ pub fn line(env: &Envelope) -> Option<String> {
         Event::Log {
             step, source, line, ..
         } => format!("    │ {step} {source}: {line}"),
+        // The step's evidence shows the same figures when it finishes.
+        Event::Measured { .. } => return None,
         Event::Operator {
             command,
             who,

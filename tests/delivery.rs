@@ -742,3 +742,75 @@ fn the_example_preflight_runs_from_the_repository_root_on_the_sandbox() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_and_chaos_side_by_side_gate_on_the_load_results() {
+    let e = env("happy").await;
+    // Load on the Service's address (the sandbox serves it on loopback) while chaos kills
+    // pods, then a gate on what the load test measured.
+    let under_fire = |baseline: &str| {
+        format!(
+            "    - name: resilience\n      steps:\n        - deploy: {{ manifests: [{baseline}], waitFor: {{ timeout: 30s }} }}\n        - name: under-fire\n          parallel:\n            - name: load\n              test: {{ load: {{ url: \"http://checkout.shop/\", rate: 40, duration: 4s }} }}\n            - chaos: {{ selector: app=checkout, count: 1, interval: 1s, duration: 3500ms }}\n        - evaluate: {{ slo: {{fixtures}}/under-fire-slo.yaml }}\n"
+        )
+    };
+    let (code, out) = e
+        .run(e.pipeline(&under_fire("{fixtures}/baseline/"), "1h"), &[])
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "checkout.shop is sandbox Service shop/checkout: sending to http://127.0.0.1:"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.matches("chaos: deleted pod checkout-").count() >= 3,
+        "{out}"
+    );
+    assert!(out.contains("evaluate passed"), "{out}");
+
+    // With one replica, each kill is an outage the load test sees, and the gate fails.
+    let fragile = e.dir.path().join("fragile");
+    std::fs::create_dir_all(&fragile).unwrap();
+    for f in std::fs::read_dir(fixtures().join("baseline")).unwrap() {
+        let f = f.unwrap().path();
+        let text = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(
+            fragile.join(f.file_name().unwrap()),
+            text.replace("replicas: 4", "replicas: 1"),
+        )
+        .unwrap();
+    }
+    let (code, out) = e
+        .run(
+            e.pipeline(&under_fire(&fragile.display().to_string()), "1h"),
+            &[],
+        )
+        .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("evaluate failed"), "{out}");
+    assert!(out.contains("✗ load.error_ratio"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_analysis_reads_the_load_test_running_beside_it() {
+    let e = env("bad-canary").await;
+    // The release's analysis has no PromQL at all: its SLIs are the load test's figures,
+    // which the test running in the same group keeps current every second.
+    let stages = format!(
+        "{BASELINE}    - name: prod\n      steps:\n        - name: canary-under-load\n          parallel:\n            - name: load\n              test: {{ load: {{ url: \"http://checkout/\", rate: 40, duration: 30s }} }}\n            - release:\n                manifests: [{{fixtures}}/app/]\n                canary:\n                  router: replicas\n                  analysis: {{ slo: {{fixtures}}/under-fire-slo.yaml, interval: 2s, failureLimit: 0, inconclusiveLimit: 1 }}\n                  steps: [ {{ weight: 50 }}, {{ pause: 20s }}, {{ weight: 100 }} ]\n              onFailure: rollback\n"
+    );
+    let begun = std::time::Instant::now();
+    let (code, out) = e.run(e.pipeline(&stages, "1s"), &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("analysis failed"), "{out}");
+    assert!(out.contains("load.error_ratio"), "{out}");
+    // The failure stopped the load test beside it rather than letting it run on.
+    assert!(
+        out.contains("load aborted: stopped: `release` failed beside it"),
+        "{out}"
+    );
+    assert!(begun.elapsed() < Duration::from_secs(30), "{out}");
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "1.0.0");
+}

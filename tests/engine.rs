@@ -65,6 +65,14 @@ impl Run {
             .await;
     }
 
+    async fn ended(&mut self, step: &str) {
+        self.until(
+            &format!("{step} finished"),
+            |e| matches!(e, Event::StepFinished { step: s, .. } if s == step),
+        )
+        .await;
+    }
+
     async fn started(&mut self, step: &str) {
         self.until(
             &format!("{step} started"),
@@ -331,11 +339,7 @@ async fn pause_holds_the_next_step_until_resume() {
     run.operator(CommandKind::Pause).await;
     run.send(CommandKind::Approve);
     run.operator(CommandKind::Approve).await;
-    run.until(
-        "approval finished",
-        |e| matches!(e, Event::StepFinished { step, .. } if step == "approval"),
-    )
-    .await;
+    run.ended("approval").await;
     tokio::time::sleep(Duration::from_secs(3600)).await;
     assert!(
         !run.seen
@@ -372,11 +376,7 @@ async fn abort_while_paused_between_steps() {
     run.state("approval", Status::WaitingForApproval).await;
     run.send(CommandKind::Pause);
     run.send(CommandKind::Approve);
-    run.until(
-        "approval finished",
-        |e| matches!(e, Event::StepFinished { step, .. } if step == "approval"),
-    )
-    .await;
+    run.ended("approval").await;
     run.send(CommandKind::Abort);
     let (outcome, events) = run.finish().await;
     assert_eq!(outcome.status, Status::Aborted);
@@ -587,8 +587,8 @@ async fn resumed_runs_skip_finished_steps() {
 async fn rollback_before_anything_ran_is_refused() {
     // A run resumed in the paused state, before any step ran.
     let resumed = engine::Resumed {
-        finished: Vec::new(),
         paused: true,
+        ..Default::default()
     };
     let mut run = start(
         pipeline(MANUAL_APPROVAL),
@@ -608,4 +608,180 @@ async fn rollback_before_anything_ran_is_refused() {
     );
     run.send(CommandKind::Resume);
     assert_eq!(run.finish().await.0.status, Status::Passed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_parallel_group_runs_its_steps_at_the_same_time() {
+    let p = pipeline(
+        "    - name: prod\n      steps:\n        - name: under-fire\n          parallel:\n            - { name: short, pause: 10s }\n            - { name: long, pause: 20s }\n        - name: after\n          pause: 1s\n",
+    );
+    assert_eq!(p.stages[0].steps[0].group.as_deref(), Some("under-fire"));
+    assert_eq!(p.stages[0].steps[2].group, None);
+    let begun = Instant::now();
+    let run = start(p, RunOptions::default());
+    let (outcome, events) = run.finish().await;
+    assert_eq!(outcome.status, Status::Passed);
+    // Side by side: 20 s and the 1 s after, not 31 s.
+    assert_eq!(begun.elapsed().as_secs(), 21);
+    let order: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::StepStarted { step, .. } => Some(format!("start {step}")),
+            Event::StepFinished { step, .. } => Some(format!("end {step}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "start short",
+            "start long",
+            "end short",
+            "end long",
+            "start after",
+            "end after"
+        ]
+    );
+    // The plan says which steps share a group.
+    let groups: Vec<Option<String>> = events
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::RunStarted { stages, .. } => {
+                Some(stages[0].steps.iter().map(|s| s.group.clone()).collect())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        groups,
+        [Some("under-fire".into()), Some("under-fire".into()), None]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_in_a_group_stops_its_partners_and_the_stage() {
+    let p = pipeline(
+        "    - name: prod\n      steps:\n        - parallel:\n            - { name: slow, pause: 1h }\n            - { name: broken, timeout: 1s, pause: 10s }\n        - name: after\n          pause: 1s\n",
+    );
+    let begun = Instant::now();
+    let (outcome, events) = start(p, RunOptions::default()).finish().await;
+    assert_eq!(outcome.status, Status::Failed);
+    assert!(
+        outcome.reason.starts_with("prod/broken failed: timed out"),
+        "{}",
+        outcome.reason
+    );
+    let (status, _, summary) = finished(&events, "slow");
+    assert_eq!(status, Status::Aborted);
+    assert_eq!(summary, "stopped: `broken` failed beside it");
+    assert_eq!(finished(&events, "after").0, Status::Skipped);
+    assert_eq!(begun.elapsed().as_secs(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_continue_on_failure_step_in_a_group_leaves_its_partner_running() {
+    let p = pipeline(
+        "    - name: prod\n      steps:\n        - parallel:\n            - { name: slow, pause: 5s }\n            - { name: flaky, onFailure: continue, command: { run: [\"false\"] } }\n",
+    );
+    let (outcome, events) = start(p, RunOptions::default()).finish().await;
+    assert_eq!(outcome.status, Status::Warning);
+    assert_eq!(finished(&events, "slow").0, Status::Passed);
+    assert_eq!(finished(&events, "flaky").0, Status::Failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_reach_the_step_of_a_group_that_waits_for_them() {
+    let p = pipeline(
+        "    - name: prod\n      steps:\n        - parallel:\n            - { name: ticking, pause: 30s }\n            - { name: sign-off, approval: { pass: manual } }\n",
+    );
+    let mut run = start(p, RunOptions::default());
+    run.state("sign-off", Status::WaitingForApproval).await;
+    run.send(CommandKind::Approve);
+    assert_eq!(run.operator(CommandKind::Approve).await, (true, None));
+    run.ended("sign-off").await;
+    run.send(CommandKind::Approve);
+    let (accepted, reason) = run.operator(CommandKind::Approve).await;
+    assert!(!accepted);
+    assert_eq!(
+        reason.as_deref(),
+        Some("nothing is waiting for approval; step `ticking` is running")
+    );
+    // Resume ends the pause of the group's other step.
+    let begun = Instant::now();
+    run.send(CommandKind::Resume);
+    assert!(run.operator(CommandKind::Resume).await.0);
+    let (outcome, events) = run.finish().await;
+    assert!(begun.elapsed().as_secs() < 30);
+    assert_eq!(outcome.status, Status::Passed);
+    assert_eq!(finished(&events, "sign-off").0, Status::Passed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_group_runs_only_its_unfinished_steps() {
+    let p = pipeline(
+        "    - name: prod\n      steps:\n        - parallel:\n            - { name: done-before, pause: 1h }\n            - { name: again, pause: 2s }\n",
+    );
+    let resumed = engine::Resumed {
+        finished: vec![glidepath::steps::PriorOutcome {
+            stage: "prod".into(),
+            step: "done-before".into(),
+            kind: "pause".into(),
+            status: Status::Passed,
+            verdict: None,
+        }],
+        ..Default::default()
+    };
+    let begun = Instant::now();
+    let (outcome, events) = start(
+        p,
+        RunOptions {
+            resumed: Some(resumed),
+            ..Default::default()
+        },
+    )
+    .finish()
+    .await;
+    assert_eq!(outcome.status, Status::Passed);
+    assert_eq!(begun.elapsed().as_secs(), 2);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(&e.event, Event::StepStarted { step, .. } if step == "done-before"))
+    );
+}
+
+#[test]
+fn parallel_groups_are_checked_when_loaded() {
+    let load = |steps: &str| {
+        let text = format!(
+            "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: shop }}\nspec:\n  stages:\n    - name: prod\n      steps:\n{steps}"
+        );
+        let vars = Variables {
+            sets: Default::default(),
+            use_env: false,
+        };
+        pipeline::load_str(&text, Path::new("test.yaml"), &vars)
+            .map(|_| ())
+            .map_err(|e| e.message)
+    };
+    assert!(
+        load("        - parallel:\n            - { pause: 1s }\n")
+            .unwrap_err()
+            .contains("two or more steps")
+    );
+    assert!(
+        load("        - timeout: 1m\n          parallel:\n            - { name: a, pause: 1s }\n            - { name: b, pause: 1s }\n")
+            .unwrap_err()
+            .contains("a `name` and its steps only")
+    );
+    assert!(
+        load("        - parallel:\n            - { name: a, pause: 1s }\n            - parallel: [ { name: c, pause: 1s }, { name: d, pause: 1s } ]\n")
+            .unwrap_err()
+            .contains("do not nest")
+    );
+    assert!(
+        load("        - parallel:\n            - { name: a, pause: 1s }\n            - { name: a, pause: 2s }\n")
+            .unwrap_err()
+            .contains("duplicate step name `a`")
+    );
 }

@@ -479,3 +479,105 @@ async fn a_ramp_raises_the_rate_stage_by_stage() {
     assert!((s.requests as i64 - 400).abs() <= 12, "{s:?}");
     assert!((s.seconds - 3.0).abs() < 1e-9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluate_gate_judges_the_load_results_without_prometheus() {
+    use glidepath::engine::{self, Emitter, RunOptions};
+    use glidepath::events::{Event, Status, Verdict};
+    let url = server(|_| (200, Duration::from_millis(30))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let slo = |limit: u32| {
+        format!(
+            "apiVersion: glidepath/v1\nkind: SLO\nmetadata: {{ name: perf }}\nspec:\n  objectives:\n    - sli: load.latency_p95_ms\n      pass: [\"<{limit}\"]\n    - sli: load.error_ratio\n      pass: [\"<=0.01\"]\n"
+        )
+    };
+    std::fs::write(dir.path().join("lax.yaml"), slo(500)).unwrap();
+    std::fs::write(dir.path().join("strict.yaml"), slo(10)).unwrap();
+    let text = format!(
+        "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: shop }}\nspec:\n  stages:\n    - name: perf\n      steps:\n        - test: {{ load: {{ url: \"{url}\", duration: 1s, rate: 50 }} }}\n        - name: lax\n          evaluate: {{ slo: lax.yaml }}\n        - name: strict\n          evaluate: {{ slo: strict.yaml }}\n"
+    );
+    let vars = glidepath::pipeline::Variables {
+        sets: Default::default(),
+        use_env: false,
+    };
+    let p =
+        Arc::new(glidepath::pipeline::load_str(&text, &dir.path().join("p.yaml"), &vars).unwrap());
+    let mut rx = None;
+    let handle = engine::start_with(p, Emitter::new(1, 1, None), RunOptions::default(), |tx| {
+        rx = Some(tx.subscribe())
+    });
+    let mut rx = rx.unwrap();
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Status::Failed, "{}", outcome.reason);
+    assert!(
+        outcome.reason.starts_with("perf/strict failed"),
+        "{}",
+        outcome.reason
+    );
+    let mut verdicts = Vec::new();
+    let mut measured = None;
+    while let Ok(env) = rx.try_recv() {
+        match env.event {
+            Event::StepFinished {
+                step,
+                verdict: Some(v),
+                evidence,
+                ..
+            } if step != "test" => verdicts.push((step, v, evidence)),
+            Event::Measured { values, .. } => measured = Some(values),
+            _ => {}
+        }
+    }
+    // The load test journaled its SLIs; the lax gate passed on them, the strict one failed
+    // on p95 with the measured value as evidence.
+    let measured = measured.expect("the load test journals what it measured");
+    assert!(measured["load.latency_p95_ms"] >= 30.0, "{measured:?}");
+    assert_eq!(verdicts[0].0, "lax");
+    assert_eq!(verdicts[0].1, Verdict::Pass);
+    assert_eq!(verdicts[1].0, "strict");
+    assert_eq!(verdicts[1].1, Verdict::Fail);
+    let p95 = verdicts[1]
+        .2
+        .iter()
+        .find(|e| e.check.contains("load.latency_p95_ms"))
+        .unwrap();
+    assert_eq!(p95.verdict, Verdict::Fail);
+}
+
+#[test]
+fn load_tests_are_checked_when_the_pipeline_loads() {
+    let load = |test: &str| {
+        let text = format!(
+            "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: shop }}\nspec:\n  stages:\n    - name: perf\n      steps:\n        - test: {{ load: {test} }}\n"
+        );
+        let vars = glidepath::pipeline::Variables {
+            sets: Default::default(),
+            use_env: false,
+        };
+        glidepath::pipeline::load_str(&text, std::path::Path::new("p.yaml"), &vars)
+            .map(|_| ())
+            .map_err(|e| e.message)
+    };
+    load("{ url: \"http://shop/\", duration: 1s }").unwrap();
+    load("{ url: \"http://shop/\", rate: 5, stages: [ { duration: 10s, rate: 50 } ] }").unwrap();
+    let err = |test: &str| load(test).unwrap_err();
+    assert!(err("{ url: \"ftp://shop/\", duration: 1s }").contains("not http or https"));
+    assert!(err("{ url: \"http://shop/\" }").contains("needs a `duration`"));
+    assert!(
+        err("{ url: \"http://shop/\", duration: 1s, stages: [ { duration: 1s, rate: 5 } ] }")
+            .contains("leave `duration` out")
+    );
+    assert!(
+        err("{ url: \"http://shop/\", duration: 1s, thresholds: { latency_p95ms: 5 } }")
+            .contains("did you mean `latency_p95_ms`")
+    );
+    assert!(
+        err("{ url: \"http://shop/\", duration: 1s, requests: [ { path: /a, weight: 0 } ] }")
+            .contains("weight 0")
+    );
+    assert!(err("{ duration: 1s, requests: [ { path: /a } ] }").contains("needs the test's `url`"));
+    assert!(
+        err("{ url: \"https://shop/\", duration: 1s, caFile: missing.pem }")
+            .contains("missing.pem")
+    );
+}

@@ -255,9 +255,15 @@ async fn sli_values_budget_burn_rates_and_alerts_match_the_generated_history() {
     let vars = BTreeMap::from([("service".to_owned(), "checkout".to_owned())]);
 
     // The SLI over 5m: the fast burn, 5%.
-    let values = live::measure(&checkout, &client, &vars, Duration::from_secs(300), at)
-        .await
-        .unwrap();
+    let values = live::measure(
+        &checkout,
+        live::Sources::only(&client),
+        &vars,
+        Duration::from_secs(300),
+        at,
+    )
+    .await
+    .unwrap();
     let measured = values["error_ratio"].unwrap();
     assert!(
         close(measured, history.ratio("checkout", 300)),
@@ -375,7 +381,7 @@ async fn no_data_and_bad_queries_never_pass() {
     let slo = slo_for(dir.path(), "ghost");
     let values = live::measure(
         &slo,
-        &client,
+        live::Sources::only(&client),
         &BTreeMap::from([("service".to_owned(), "ghost".to_owned())]),
         Duration::from_secs(300),
         at,
@@ -674,7 +680,7 @@ async fn p95_and_p99_from_histograms_match_the_buckets() {
     );
     let values = live::measure(
         &slo,
-        &client,
+        live::Sources::only(&client),
         &BTreeMap::new(),
         Duration::from_secs(300),
         Some(history.end as f64),

@@ -104,6 +104,8 @@ pub fn start_with(
         paused_rx,
         prior: Vec::new(),
         warnings: 0,
+        measured: Default::default(),
+        resumed_measured: Default::default(),
     };
     let task = tokio::spawn(engine.run());
     RunHandle {
@@ -120,9 +122,12 @@ enum Interrupt {
     Journal(String),
 }
 
-enum StepEnd {
-    Done(StepResult),
-    Interrupted(Interrupt),
+/// What the stage needs to know of a step that ended.
+struct Ended {
+    status: Status,
+    summary: String,
+    infra_error: bool,
+    on_failure: OnFailure,
 }
 
 struct Engine {
@@ -136,6 +141,10 @@ struct Engine {
     paused_rx: watch::Receiver<bool>,
     prior: Vec<PriorOutcome>,
     warnings: usize,
+    /// The current stage's own measurements.
+    measured: steps::Measurements,
+    /// Measurements a resumed run's stages had before the interruption.
+    resumed_measured: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
 }
 
 type Flow<T> = Result<T, Interrupt>;
@@ -191,6 +200,9 @@ impl Engine {
     async fn drive(&mut self) -> Flow<Outcome> {
         let stages = self.stages();
         let resumed = self.options.resumed.take();
+        if let Some(r) = &resumed {
+            self.resumed_measured = r.measured.clone();
+        }
         let plans = stages
             .iter()
             .map(|s| StagePlan {
@@ -202,6 +214,7 @@ impl Engine {
                         name: st.name.clone(),
                         kind: st.kind.word().into(),
                         description: st.kind.describe(),
+                        group: st.group.clone(),
                     })
                     .collect(),
             })
@@ -258,6 +271,11 @@ impl Engine {
         stage: &Stage,
         done: &HashMap<(String, String), PriorOutcome>,
     ) -> Flow<StageEnd> {
+        self.measured = steps::Measurements::with(
+            self.resumed_measured
+                .remove(&stage.name)
+                .unwrap_or_default(),
+        );
         let all_done = stage
             .steps
             .iter()
@@ -268,37 +286,80 @@ impl Engine {
             })?;
         }
         let mut stage_status = Status::Passed;
-        for (i, step) in stage.steps.iter().enumerate() {
-            if let Some(prev) = done.get(&(stage.name.clone(), step.name.clone())) {
-                // Completed before the interruption: its events are in the journal already.
-                if prev.status == Status::Warning
-                    || (prev.status == Status::Failed && step.on_failure == OnFailure::Continue)
+        let mut i = 0;
+        while i < stage.steps.len() {
+            // A `parallel` group runs as one batch; any other step is a batch of one.
+            let end = match &stage.steps[i].group {
+                Some(g) => {
+                    i + stage.steps[i..]
+                        .iter()
+                        .take_while(|s| s.group.as_ref() == Some(g))
+                        .count()
+                }
+                None => i + 1,
+            };
+            let mut todo = Vec::new();
+            for step in &stage.steps[i..end] {
+                match done.get(&(stage.name.clone(), step.name.clone())) {
+                    // Completed before the interruption: its events are in the journal already.
+                    Some(prev) => {
+                        if prev.status == Status::Warning
+                            || (prev.status == Status::Failed
+                                && step.on_failure == OnFailure::Continue)
+                        {
+                            self.warnings += 1;
+                            stage_status = Status::Warning;
+                        }
+                        self.prior.push(prev.clone());
+                    }
+                    None => todo.push(step),
+                }
+            }
+            if todo.is_empty() {
+                i = end;
+                continue;
+            }
+            let mut started = false;
+            let (results, interrupt) = match self.wait_while_paused().await {
+                Ok(()) => {
+                    for step in &todo {
+                        self.emit(Event::StepStarted {
+                            stage: stage.name.clone(),
+                            step: step.name.clone(),
+                            kind: step.kind.word().into(),
+                        })?;
+                    }
+                    started = true;
+                    self.execute(stage, &todo).await?
+                }
+                Err(interrupt) => (Vec::new(), Some(interrupt)),
+            };
+            let unfinished: Vec<&Step> = todo
+                .iter()
+                .filter(|s| !results.iter().any(|(done, _)| done.name == s.name))
+                .copied()
+                .collect();
+            for (_, result) in &results {
+                if result.status == Status::Warning
+                    || (result.status == Status::Failed && result.on_failure == OnFailure::Continue)
                 {
                     self.warnings += 1;
                     stage_status = Status::Warning;
                 }
-                self.prior.push(prev.clone());
-                continue;
             }
-            let mut started = false;
-            let end = match self.wait_while_paused().await {
-                Ok(()) => {
-                    self.emit(Event::StepStarted {
-                        stage: stage.name.clone(),
-                        step: step.name.clone(),
-                        kind: step.kind.word().into(),
-                    })?;
-                    started = true;
-                    self.execute(stage, step).await
-                }
-                Err(interrupt) => StepEnd::Interrupted(interrupt),
-            };
-            let result = match end {
-                StepEnd::Done(result) => result,
-                StepEnd::Interrupted(Interrupt::Journal(e)) => return Err(Interrupt::Journal(e)),
-                StepEnd::Interrupted(Interrupt::Abort(who)) => {
-                    self.finish_step(stage, step, Status::Aborted, format!("aborted by {who}"))?;
-                    self.skip(stage, i + 1)?;
+            match interrupt {
+                None => {}
+                Some(Interrupt::Journal(e)) => return Err(Interrupt::Journal(e)),
+                Some(Interrupt::Abort(who)) => {
+                    for step in &unfinished {
+                        self.finish_step(
+                            stage,
+                            step,
+                            Status::Aborted,
+                            format!("aborted by {who}"),
+                        )?;
+                    }
+                    self.skip(stage, end)?;
                     self.emit(Event::StageFinished {
                         stage: stage.name.clone(),
                         status: Status::Aborted,
@@ -309,84 +370,91 @@ impl Engine {
                         reason: format!("aborted by {who}"),
                     }));
                 }
-                StepEnd::Interrupted(Interrupt::Rollback(who)) => {
-                    let why = format!(
-                        "rollback requested by {who} at {}/{}",
-                        stage.name, step.name
-                    );
-                    // A step cancelled mid-way is undone with the others; one never started is not.
+                Some(Interrupt::Rollback(who)) => {
+                    let at = unfinished
+                        .first()
+                        .map(|s| s.name.as_str())
+                        .unwrap_or(stage.steps[i].name.as_str());
+                    let why = format!("rollback requested by {who} at {}/{at}", stage.name);
+                    // Steps cancelled mid-way are undone with the others; ones never
+                    // started are not.
                     if started {
-                        self.finish_step(stage, step, Status::RolledBack, why.clone())?;
+                        for step in &unfinished {
+                            self.finish_step(stage, step, Status::RolledBack, why.clone())?;
+                        }
                     }
-                    self.rollback_stage(stage, if started { i + 1 } else { i }, &why)
-                        .await?;
+                    let undo = if started { end } else { i };
+                    self.rollback_stage(stage, undo, &why).await?;
                     return Ok(StageEnd::Stopped(Outcome {
                         status: Status::RolledBack,
                         exit_code: exit::FAILED,
                         reason: why,
                     }));
                 }
-            };
-            let failed = result.status == Status::Failed;
-            let infra = result.infra_error;
-            let summary = result.summary.clone();
-            self.emit(Event::StepFinished {
-                stage: stage.name.clone(),
-                step: step.name.clone(),
-                status: result.status,
-                verdict: result.verdict,
-                summary: result.summary,
-                evidence: result.evidence,
-                evaluation: result.evaluation,
-            })?;
-            self.prior.push(PriorOutcome {
-                stage: stage.name.clone(),
-                step: step.name.clone(),
-                kind: step.kind.word().into(),
-                status: result.status,
-                verdict: result.verdict,
-            });
-            if result.status == Status::Warning {
-                self.warnings += 1;
-                stage_status = Status::Warning;
             }
-            if !failed {
-                continue;
-            }
-            let why = format!("{}/{} failed: {summary}", stage.name, step.name);
-            match step.on_failure {
-                OnFailure::Continue => {
-                    self.warnings += 1;
-                    stage_status = Status::Warning;
-                }
-                OnFailure::Stop => {
-                    self.skip(stage, i + 1)?;
-                    self.emit(Event::StageFinished {
-                        stage: stage.name.clone(),
-                        status: Status::Failed,
-                    })?;
-                    let exit_code = if infra { exit::INFRA } else { exit::FAILED };
-                    return Ok(StageEnd::Stopped(Outcome {
-                        status: Status::Failed,
-                        exit_code,
-                        reason: why,
-                    }));
-                }
-                OnFailure::Rollback => {
-                    self.rollback_stage(stage, i + 1, &why).await?;
-                    return Ok(StageEnd::Stopped(Outcome {
-                        status: Status::RolledBack,
-                        exit_code: exit::FAILED,
-                        reason: format!("rolled back: {why}"),
-                    }));
+            // The first failure (in the order they ended) that stops the run decides.
+            let failure = results
+                .iter()
+                .find(|(_, r)| r.status == Status::Failed && r.on_failure != OnFailure::Continue);
+            if let Some((step, result)) = failure {
+                let why = format!("{}/{} failed: {}", stage.name, step.name, result.summary);
+                match result.on_failure {
+                    OnFailure::Continue => {}
+                    OnFailure::Stop => {
+                        self.skip(stage, end)?;
+                        self.emit(Event::StageFinished {
+                            stage: stage.name.clone(),
+                            status: Status::Failed,
+                        })?;
+                        let exit_code = if result.infra_error {
+                            exit::INFRA
+                        } else {
+                            exit::FAILED
+                        };
+                        return Ok(StageEnd::Stopped(Outcome {
+                            status: Status::Failed,
+                            exit_code,
+                            reason: why,
+                        }));
+                    }
+                    OnFailure::Rollback => {
+                        self.rollback_stage(stage, end, &why).await?;
+                        return Ok(StageEnd::Stopped(Outcome {
+                            status: Status::RolledBack,
+                            exit_code: exit::FAILED,
+                            reason: format!("rolled back: {why}"),
+                        }));
+                    }
                 }
             }
+            i = end;
         }
         self.emit(Event::StageFinished {
             stage: stage.name.clone(),
             status: stage_status,
         })?;
         Ok(StageEnd::Finished)
+    }
+
+    /// Journals a step's end and remembers it for later gates.
+    fn finished(&mut self, stage: &Stage, step: &Step, result: &StepResult) -> Flow<()> {
+        self.emit(Event::StepFinished {
+            stage: stage.name.clone(),
+            step: step.name.clone(),
+            status: result.status,
+            verdict: result.verdict,
+            summary: result.summary.clone(),
+            evidence: result.evidence.clone(),
+            evaluation: result.evaluation.clone(),
+        })?;
+        self.prior.push(PriorOutcome {
+            stage: stage.name.clone(),
+            step: step.name.clone(),
+            kind: step.kind.word().into(),
+            status: result.status,
+            verdict: result.verdict,
+        });
+        Ok(())
     }
 
     fn finish_step(&self, stage: &Stage, step: &Step, status: Status, summary: String) -> Flow<()> {
@@ -488,41 +556,85 @@ impl Engine {
             journal: self.options.journal.clone(),
             run: self.emitter.run(),
             pipeline: self.pipeline.clone(),
+            measured: self.measured.clone(),
         };
         (ctx, phase_rx, sig_tx)
     }
 
-    /// Runs one step while answering operator commands; enforces the step's timeout.
-    async fn execute(&mut self, stage: &Stage, step: &Step) -> StepEnd {
-        let (mut ctx, phase, signals) = self.context(stage, step);
-        let kind = step.kind.clone();
-        let timeout = step.timeout;
-        let work = async move {
-            match timeout {
-                Some(limit) => match tokio::time::timeout(limit, steps::run(&kind, &mut ctx)).await
-                {
-                    Ok(result) => result,
-                    Err(_) => StepResult::failed(format!(
-                        "timed out after {}; the step was stopped",
-                        format_duration(limit)
-                    )),
-                },
-                None => steps::run(&kind, &mut ctx).await,
-            }
-        };
-        tokio::pin!(work);
-        loop {
+    /// Runs a batch of steps (one, or a `parallel` group) at the same time while answering
+    /// operator commands; enforces each step's timeout. Each step's end is journaled as it
+    /// comes. A failure that stops the run cancels the batch's other steps (journaled as
+    /// aborted). Returns the ended steps in the order they ended, and the operator's
+    /// interrupt if one came first.
+    async fn execute<'s>(
+        &mut self,
+        stage: &Stage,
+        batch: &[&'s Step],
+    ) -> Flow<(Vec<(&'s Step, Ended)>, Option<Interrupt>)> {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let mut work = FuturesUnordered::new();
+        let mut running = Vec::new();
+        for (index, step) in batch.iter().enumerate() {
+            let (mut ctx, phase, signals) = self.context(stage, step);
+            let kind = step.kind.clone();
+            let timeout = step.timeout;
+            running.push((index, phase, signals));
+            work.push(async move {
+                let result = match timeout {
+                    Some(limit) => {
+                        match tokio::time::timeout(limit, steps::run(&kind, &mut ctx)).await {
+                            Ok(result) => result,
+                            Err(_) => StepResult::failed(format!(
+                                "timed out after {}; the step was stopped",
+                                format_duration(limit)
+                            )),
+                        }
+                    }
+                    None => steps::run(&kind, &mut ctx).await,
+                };
+                (index, result)
+            });
+        }
+        let mut ended = Vec::new();
+        while !work.is_empty() {
             tokio::select! {
-                result = &mut work => return StepEnd::Done(result),
+                Some((index, result)) = work.next() => {
+                    let step = batch[index];
+                    running.retain(|(i, _, _)| *i != index);
+                    self.finished(stage, step, &result)?;
+                    let stops = result.status == Status::Failed
+                        && step.on_failure != OnFailure::Continue;
+                    ended.push((step, Ended {
+                        status: result.status,
+                        summary: result.summary,
+                        infra_error: result.infra_error,
+                        on_failure: step.on_failure,
+                    }));
+                    if stops && !running.is_empty() {
+                        drop(work);
+                        for (i, _, _) in &running {
+                            self.finish_step(
+                                stage,
+                                batch[*i],
+                                Status::Aborted,
+                                format!("stopped: `{}` failed beside it", step.name),
+                            )?;
+                        }
+                        return Ok((ended, None));
+                    }
+                }
                 Some(command) = self.commands.recv() => {
-                    let current = *phase.borrow();
-                    match self.on_command(command, Some((step, current, &signals))) {
-                        Ok(()) => {}
-                        Err(interrupt) => return StepEnd::Interrupted(interrupt),
+                    let now: Vec<(&Step, Phase, &mpsc::UnboundedSender<Signal>)> = running
+                        .iter()
+                        .map(|(i, phase, tx)| (batch[*i], *phase.borrow(), tx))
+                        .collect();
+                    if let Err(interrupt) = self.on_command(command, &now) {
+                        return Ok((ended, Some(interrupt)));
                     }
                 }
             }
         }
+        Ok((ended, None))
     }
 
     /// Holds before a step while the run is paused, still answering commands. Only a
@@ -530,7 +642,7 @@ impl Engine {
     async fn wait_while_paused(&mut self) -> Flow<()> {
         while *self.paused_rx.borrow() {
             match self.commands.recv().await {
-                Some(command) => self.on_command(command, None)?,
+                Some(command) => self.on_command(command, &[])?,
                 None => std::future::pending::<()>().await,
             }
         }
@@ -542,13 +654,21 @@ impl Engine {
     fn on_command(
         &mut self,
         command: Command,
-        step: Option<(&Step, Phase, &mpsc::UnboundedSender<Signal>)>,
+        running: &[(&Step, Phase, &mpsc::UnboundedSender<Signal>)],
     ) -> Flow<()> {
         let Command { kind, who } = command;
         let paused = *self.paused_rx.borrow();
-        let what = step
-            .map(|(s, _, _)| format!("step `{}` is running", s.name))
-            .unwrap_or_else(|| "the run is paused between steps".into());
+        let what = match running {
+            [] => "the run is paused between steps".to_owned(),
+            [(s, _, _)] => format!("step `{}` is running", s.name),
+            many => format!(
+                "steps {} are running",
+                many.iter()
+                    .map(|(s, _, _)| format!("`{}`", s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         let refuse = |reason: String| Event::Operator {
             command: kind,
             who: who.clone(),
@@ -561,9 +681,16 @@ impl Engine {
             accepted: true,
             reason: note,
         };
-        let phase = step.map(|(_, p, _)| p);
-        let forward = |signal: Signal| {
-            if let Some((_, _, tx)) = step {
+        // A signal goes to the running step in the phase it ends.
+        let in_phase = |want: Phase| {
+            running
+                .iter()
+                .find(|(_, p, _)| *p == want)
+                .map(|(_, _, tx)| *tx)
+        };
+        let phase = |want: Phase| in_phase(want).map(|_| want);
+        let forward = |want: Phase, signal: Signal| {
+            if let Some(tx) = in_phase(want) {
                 let _ = tx.send(signal);
             }
         };
@@ -583,27 +710,30 @@ impl Engine {
                     status: Status::Running,
                 })
             }
-            CommandKind::Resume if phase == Some(Phase::Paused) => {
+            CommandKind::Resume if phase(Phase::Paused).is_some() => {
                 self.emit(accept(Some("ends the current pause".into())))?;
-                forward(Signal::Continue(who.clone()));
+                forward(Phase::Paused, Signal::Continue(who.clone()));
                 Ok(())
             }
             CommandKind::Resume => self.emit(refuse(format!("the run is not paused; {what}"))),
-            CommandKind::Promote if phase == Some(Phase::Paused) => {
+            CommandKind::Promote if phase(Phase::Paused).is_some() => {
                 self.emit(accept(None))?;
-                forward(Signal::Continue(who.clone()));
+                forward(Phase::Paused, Signal::Continue(who.clone()));
                 Ok(())
             }
             CommandKind::Promote => self.emit(refuse(format!("there is no pause to skip; {what}"))),
             CommandKind::Approve | CommandKind::Reject
-                if phase == Some(Phase::WaitingForApproval) =>
+                if phase(Phase::WaitingForApproval).is_some() =>
             {
                 self.emit(accept(None))?;
-                forward(if kind == CommandKind::Approve {
-                    Signal::Approve(who.clone())
-                } else {
-                    Signal::Reject(who.clone())
-                });
+                forward(
+                    Phase::WaitingForApproval,
+                    if kind == CommandKind::Approve {
+                        Signal::Approve(who.clone())
+                    } else {
+                        Signal::Reject(who.clone())
+                    },
+                );
                 Ok(())
             }
             CommandKind::Approve | CommandKind::Reject => {
@@ -613,9 +743,9 @@ impl Engine {
                 self.emit(accept(None))?;
                 Err(Interrupt::Abort(who))
             }
-            CommandKind::Rollback if step.is_none() && self.prior.is_empty() => self.emit(refuse(
-                "nothing has run yet, so there is nothing to roll back".into(),
-            )),
+            CommandKind::Rollback if running.is_empty() && self.prior.is_empty() => self.emit(
+                refuse("nothing has run yet, so there is nothing to roll back".into()),
+            ),
             CommandKind::Rollback => {
                 self.emit(accept(None))?;
                 Err(Interrupt::Rollback(who))

@@ -10,6 +10,8 @@ pub struct Resumed {
     pub finished: Vec<PriorOutcome>,
     /// The operator had paused the run.
     pub paused: bool,
+    /// Figures steps measured, by stage.
+    pub measured: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
 }
 
 impl Resumed {
@@ -43,6 +45,11 @@ impl Resumed {
                     });
                 }
                 Event::RunState { status } => out.paused = *status == Status::Paused,
+                Event::Measured { stage, values, .. } => out
+                    .measured
+                    .entry(stage.clone())
+                    .or_default()
+                    .extend(values.iter().map(|(k, v)| (k.clone(), *v))),
                 _ => {}
             }
         }

@@ -114,6 +114,8 @@ pub struct Progress {
     pub p95_ms: f64,
     /// 99th percentile.
     pub p99_ms: f64,
+    /// The measured part so far, as the final summary would say it now.
+    pub so_far: Summary,
 }
 
 /// Latency figures, milliseconds.
@@ -154,23 +156,37 @@ pub struct Summary {
     pub latency_ms: Latency,
 }
 
+/// The SLIs a load test measures, as `evaluate` and canary `analysis` objectives name them.
+pub const SLI_NAMES: [&str; 8] = [
+    "load.error_ratio",
+    "load.rps",
+    "load.latency_p50_ms",
+    "load.latency_p90_ms",
+    "load.latency_p95_ms",
+    "load.latency_p99_ms",
+    "load.latency_p999_ms",
+    "load.latency_max_ms",
+];
+
 impl Summary {
-    /// The results as SLIs: `load.error_ratio`, `load.rps`, `load.latency_p50_ms` ...
+    /// The results as SLIs, named as in [`SLI_NAMES`].
     pub fn slis(&self) -> BTreeMap<String, f64> {
         let l = &self.latency_ms;
-        [
-            ("load.error_ratio", self.error_ratio),
-            ("load.rps", self.rps),
-            ("load.latency_p50_ms", l.p50),
-            ("load.latency_p90_ms", l.p90),
-            ("load.latency_p95_ms", l.p95),
-            ("load.latency_p99_ms", l.p99),
-            ("load.latency_p999_ms", l.p999),
-            ("load.latency_max_ms", l.max),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        let values = [
+            self.error_ratio,
+            self.rps,
+            l.p50,
+            l.p90,
+            l.p95,
+            l.p99,
+            l.p999,
+            l.max,
+        ];
+        SLI_NAMES
+            .iter()
+            .zip(values)
+            .map(|(k, v)| ((*k).to_owned(), v))
+            .collect()
     }
 }
 
@@ -197,7 +213,7 @@ enum Failure {
 struct Recorder {
     total: Histogram<u64>,
     second: Histogram<u64>,
-    second_errors: u64,
+    second_errors: BTreeMap<String, u64>,
     requests: u64,
     errors: BTreeMap<String, u64>,
 }
@@ -207,7 +223,7 @@ impl Recorder {
         Recorder {
             total: histogram(),
             second: histogram(),
-            second_errors: 0,
+            second_errors: BTreeMap::new(),
             requests: 0,
             errors: BTreeMap::new(),
         }
@@ -223,8 +239,8 @@ impl Recorder {
                 Failure::Status(code) => code.to_string(),
                 Failure::Kind(kind) => kind.to_owned(),
             };
+            *self.second_errors.entry(kind.clone()).or_default() += 1;
             *self.errors.entry(kind).or_default() += 1;
-            self.second_errors += 1;
         }
     }
 }
@@ -480,27 +496,36 @@ pub async fn run(
         tokio::spawn(async move {
             let mut second = 0;
             let mut next = measured_from + Duration::from_secs(1);
-            let mut merged = histogram();
+            let mut this_second = Recorder::new();
+            let mut so_far = Recorder::new();
             while next <= end {
                 tokio::time::sleep_until(next).await;
                 second += 1;
-                merged.reset();
-                let mut errors = 0;
+                this_second.second.reset();
+                this_second.errors.clear();
                 for rec in &recorders {
                     if let Ok(mut r) = rec.lock() {
-                        let _ = merged.add(&r.second);
-                        errors += r.second_errors;
+                        let _ = this_second.second.add(&r.second);
                         r.second.reset();
-                        r.second_errors = 0;
+                        for (kind, n) in std::mem::take(&mut r.second_errors) {
+                            *this_second.errors.entry(kind).or_default() += n;
+                        }
                     }
                 }
+                let _ = so_far.total.add(&this_second.second);
+                so_far.requests += this_second.second.len();
+                for (kind, n) in &this_second.errors {
+                    *so_far.errors.entry(kind.clone()).or_default() += n;
+                }
+                let h = &this_second.second;
                 progress(Progress {
                     second,
-                    requests: merged.len(),
-                    errors,
-                    p50_ms: ms(&merged, 0.5),
-                    p95_ms: ms(&merged, 0.95),
-                    p99_ms: ms(&merged, 0.99),
+                    requests: h.len(),
+                    errors: this_second.errors.values().sum(),
+                    p50_ms: ms(h, 0.5),
+                    p95_ms: ms(h, 0.95),
+                    p99_ms: ms(h, 0.99),
+                    so_far: so_far.summary(Duration::from_secs(second)),
                 });
                 next += Duration::from_secs(1);
             }
@@ -524,34 +549,45 @@ pub async fn run(
             *total.errors.entry(kind.clone()).or_default() += n;
         }
     }
-    let seconds = duration.as_secs_f64();
-    let errors: u64 = total.errors.values().sum();
-    let h = &total.total;
-    Ok(Summary {
-        requests: total.requests,
-        errors: total.errors.clone(),
-        seconds,
-        rps: total.requests as f64 / seconds,
-        error_ratio: if total.requests == 0 {
-            0.0
-        } else {
-            errors as f64 / total.requests as f64
-        },
-        latency_ms: Latency {
-            min: if h.is_empty() {
+    Ok(total.summary(duration))
+}
+
+impl Recorder {
+    /// The figures of `total` over `measured`.
+    fn summary(&self, measured: Duration) -> Summary {
+        let seconds = measured.as_secs_f64();
+        let errors: u64 = self.errors.values().sum();
+        let h = &self.total;
+        Summary {
+            requests: self.requests,
+            errors: self.errors.clone(),
+            seconds,
+            rps: if seconds > 0.0 {
+                self.requests as f64 / seconds
+            } else {
+                0.0
+            },
+            error_ratio: if self.requests == 0 {
                 0.0
             } else {
-                h.min() as f64 / 1000.0
+                errors as f64 / self.requests as f64
             },
-            mean: h.mean() / 1000.0,
-            p50: ms(h, 0.5),
-            p90: ms(h, 0.9),
-            p95: ms(h, 0.95),
-            p99: ms(h, 0.99),
-            p999: ms(h, 0.999),
-            max: h.max() as f64 / 1000.0,
-        },
-    })
+            latency_ms: Latency {
+                min: if h.is_empty() {
+                    0.0
+                } else {
+                    h.min() as f64 / 1000.0
+                },
+                mean: h.mean() / 1000.0,
+                p50: ms(h, 0.5),
+                p90: ms(h, 0.9),
+                p95: ms(h, 0.95),
+                p99: ms(h, 0.99),
+                p999: ms(h, 0.999),
+                max: h.max() as f64 / 1000.0,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

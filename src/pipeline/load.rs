@@ -309,8 +309,7 @@ impl Validator<'_> {
             }
             let mut step_names: HashMap<String, Pos> = HashMap::new();
             let mut steps = Vec::new();
-            for spec in &stage.steps {
-                let mut step = self.step(spec)?;
+            for mut step in self.stage_steps(&stage.steps)? {
                 match &mut step.kind {
                     StepKind::Deploy(d) => last_deploy = Some(d.clone()),
                     StepKind::Release(r) if r.manifests.is_empty() => match &last_deploy {
@@ -352,8 +351,17 @@ impl Validator<'_> {
                 || file.spec.prometheus.is_some()
                 || is_sandbox(stage.target.as_ref().or(file.spec.target.as_ref()));
             for step in &steps {
-                let needs = matches!(&step.kind, StepKind::Evaluate(_))
-                    || matches!(&step.kind, StepKind::Gate(g) if g.error_budget.is_some());
+                let needs = match &step.kind {
+                    // An SLO of load-test SLIs only is judged without Prometheus.
+                    StepKind::Evaluate(e) => {
+                        let sli = e.sli.as_ref().map(|s| self.base_dir.join(&s.value));
+                        crate::slo::Slo::load(&self.base_dir.join(&e.slo.value), sli.as_deref())
+                            .map(|slo| slo.queries_prometheus())
+                            .unwrap_or(true)
+                    }
+                    StepKind::Gate(g) => g.error_budget.is_some(),
+                    _ => false,
+                };
                 if needs && !has_prometheus {
                     return Err(self.err(
                         step.pos,
@@ -453,7 +461,7 @@ impl Validator<'_> {
                 return Err(self.err(
                     spec.pos,
                     format!(
-                        "this step has no kind; expected exactly one of {}",
+                        "this step has no kind; expected exactly one of {}, or a `parallel` group",
                         STEP_KINDS
                             .iter()
                             .map(|k| format!("`{k}`"))
@@ -479,8 +487,64 @@ impl Validator<'_> {
             kind,
             timeout: s.timeout.map(|t| t.get()),
             on_failure: s.on_failure.unwrap_or(OnFailure::Stop),
+            group: None,
             pos,
         })
+    }
+
+    /// A stage's steps with `parallel` groups flattened: each of a group's steps carries
+    /// the group's name.
+    fn stage_steps(&self, specs: &[Spanned<StepSpec>]) -> Result<Vec<Step>, LoadError> {
+        let mut out = Vec::new();
+        let mut groups: HashMap<String, Pos> = HashMap::new();
+        for spec in specs {
+            let Some(inner) = &spec.value.parallel else {
+                out.push(self.step(spec)?);
+                continue;
+            };
+            let group = StepSpec {
+                name: None,
+                parallel: None,
+                ..spec.value.clone()
+            };
+            if serde_json::to_value(&group).is_ok_and(|v| v != serde_json::json!({})) {
+                return Err(self.err(
+                    spec.pos,
+                    "a `parallel` group has a `name` and its steps only; put timeouts and kinds on the steps inside it",
+                ));
+            }
+            let name = match &spec.value.name {
+                Some(n) => {
+                    self.name(n, "group")?;
+                    n.value.clone()
+                }
+                None => format!("parallel-{}", groups.len() + 1),
+            };
+            if let Some(first) = groups.insert(name.clone(), spec.pos) {
+                return Err(self.err(
+                    spec.pos,
+                    format!(
+                        "duplicate group name `{name}` (first used on line {})",
+                        first.line
+                    ),
+                ));
+            }
+            if inner.len() < 2 {
+                return Err(self.err(
+                    spec.pos,
+                    "a `parallel` group runs two or more steps at the same time; list them under it, or drop `parallel`",
+                ));
+            }
+            for s in inner {
+                if s.value.parallel.is_some() {
+                    return Err(self.err(s.pos, "`parallel` groups do not nest"));
+                }
+                let mut step = self.step(s)?;
+                step.group = Some(name.clone());
+                out.push(step);
+            }
+        }
+        Ok(out)
     }
 
     fn kind(&self, s: &StepSpec, pos: Pos) -> Result<StepKind, LoadError> {
@@ -534,6 +598,29 @@ impl Validator<'_> {
             if let Some(load) = &t.load {
                 crate::loadgen::plan_for(load, self.base_dir)
                     .map_err(|e| self.err(pos, format!("load test: {e}")))?;
+                for name in load.thresholds.keys() {
+                    let full = if name.starts_with("load.") {
+                        name.clone()
+                    } else {
+                        format!("load.{name}")
+                    };
+                    if !crate::loadgen::SLI_NAMES.contains(&full.as_str()) {
+                        let short: Vec<&str> = crate::loadgen::SLI_NAMES
+                            .iter()
+                            .map(|n| n.trim_start_matches("load."))
+                            .collect();
+                        let hint = yaml::closest(full.trim_start_matches("load."), &short)
+                            .map(|k| format!(" (did you mean `{k}`?)"))
+                            .unwrap_or_default();
+                        return Err(self.err(
+                            pos,
+                            format!(
+                                "load test: no result is called `{name}`{hint}; thresholds can limit {}",
+                                short.join(", ")
+                            ),
+                        ));
+                    }
+                }
             }
             if let Some(http) = &t.http {
                 let suite = match http {

@@ -63,6 +63,8 @@ pub struct Step {
     pub timeout: Option<Duration>,
     /// What a failure does to the run.
     pub on_failure: OnFailure,
+    /// The `parallel` group it runs in, with the group's other steps at the same time.
+    pub group: Option<String>,
     /// Where it is written.
     pub pos: crate::yaml::Pos,
 }

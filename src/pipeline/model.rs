@@ -283,6 +283,10 @@ pub struct StepSpec {
     /// Wait for a duration, or for the operator (`pause: {}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseStep>,
+    /// Steps that run at the same time (a load test while chaos kills pods); the group
+    /// ends when they all have. Its `name` labels the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<Vec<Spanned<StepSpec>>>,
 }
 
 /// `preflight`: check the platform contract and policies before anything changes.

@@ -68,6 +68,9 @@ pub struct StepReport {
     pub duration_ms: Option<i64>,
     /// The checks behind the verdict.
     pub evidence: Vec<Evidence>,
+    /// Figures the step measured itself (a load test's `load.*` SLIs).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub measured: std::collections::BTreeMap<String, f64>,
 }
 
 /// An operator command in the report.
@@ -154,6 +157,7 @@ impl Report {
                                 finished_ms: None,
                                 duration_ms: None,
                                 evidence: Vec::new(),
+                                measured: Default::default(),
                             })
                             .collect(),
                     })
@@ -227,6 +231,15 @@ impl Report {
                 self.exit_code = Some(*exit_code);
                 self.reason = Some(reason.clone());
                 self.finished_ms = Some(at);
+            }
+            Event::Measured {
+                stage,
+                step,
+                values,
+            } => {
+                if let Some(s) = self.step_mut(stage, step) {
+                    s.measured = values.clone();
+                }
             }
             Event::Log { .. } => {}
         }

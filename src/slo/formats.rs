@@ -393,8 +393,11 @@ fn native(path: &Path, node: &Node) -> Result<Slo, LoadError> {
     }
     let mut objectives = Vec::new();
     for o in &f.spec.objectives {
-        if !f.spec.slis.contains_key(&o.value.sli.value) {
-            let known: Vec<&str> = f.spec.slis.keys().map(String::as_str).collect();
+        let name = &o.value.sli.value;
+        let measured_by_load = crate::loadgen::SLI_NAMES.contains(&name.as_str());
+        if !f.spec.slis.contains_key(name) && !measured_by_load {
+            let mut known: Vec<&str> = f.spec.slis.keys().map(String::as_str).collect();
+            known.extend(crate::loadgen::SLI_NAMES);
             let hint = yaml::closest(&o.value.sli.value, &known)
                 .map(|k| format!(" (did you mean `{k}`?)"))
                 .unwrap_or_default();
@@ -402,8 +405,7 @@ fn native(path: &Path, node: &Node) -> Result<Slo, LoadError> {
                 file: path.to_owned(),
                 pos: Some(o.value.sli.pos),
                 message: format!(
-                    "unknown SLI `{}`{hint}; define it under spec.slis",
-                    o.value.sli.value
+                    "unknown SLI `{name}`{hint}; define it under spec.slis, or use a load test's (`load.latency_p95_ms`...)"
                 ),
             });
         }

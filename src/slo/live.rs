@@ -36,19 +36,58 @@ pub fn fill(
     q
 }
 
-/// Measures every SLI the objectives use. An SLI without a query is no data.
+/// Where SLI values come from: PromQL queries to Prometheus, and the figures the run
+/// measured itself (a load test's `load.*` SLIs, used when the SLO defines no query of
+/// that name).
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    /// Prometheus, when the stage has one.
+    pub prometheus: Option<&'a Client>,
+    /// The run's own measurements.
+    pub measured: &'a BTreeMap<String, f64>,
+}
+
+impl<'a> Sources<'a> {
+    /// Prometheus alone.
+    pub fn only(client: &'a Client) -> Self {
+        static NONE: BTreeMap<String, f64> = BTreeMap::new();
+        Sources {
+            prometheus: Some(client),
+            measured: &NONE,
+        }
+    }
+}
+
+impl Slo {
+    /// Whether some objective's SLI is a PromQL query (so Prometheus is needed).
+    pub fn queries_prometheus(&self) -> bool {
+        self.objectives
+            .iter()
+            .any(|o| self.slis.contains_key(&o.sli))
+    }
+}
+
+/// Measures every SLI the objectives use. An SLI without a query or a measurement, or a
+/// query without Prometheus, is no data.
 pub async fn measure(
     slo: &Slo,
-    client: &Client,
+    sources: Sources<'_>,
     vars: &BTreeMap<String, String>,
     window: Duration,
     at: Option<f64>,
 ) -> Result<BTreeMap<String, Option<f64>>, QueryError> {
     let mut out = BTreeMap::new();
     for o in &slo.objectives {
-        let value = match slo.slis.get(&o.sli) {
-            Some(template) => client.value(&fill(slo, template, vars, window), at).await?,
-            None => None,
+        let value = match (slo.slis.get(&o.sli), sources.prometheus) {
+            (Some(template), Some(client)) => {
+                client.value(&fill(slo, template, vars, window), at).await?
+            }
+            (Some(_), None) => None,
+            (None, _) => sources
+                .measured
+                .get(&o.sli)
+                .copied()
+                .filter(|v| v.is_finite()),
         };
         out.insert(o.sli.clone(), value);
     }
@@ -81,9 +120,10 @@ pub async fn compare_versions(
         v.insert("version".into(), version.to_owned());
         v
     };
+    let sources = Sources::only(client);
     let (c, s) = (
-        measure(slo, client, &with(canary), window, at).await?,
-        measure(slo, client, &with(stable), window, at).await?,
+        measure(slo, sources, &with(canary), window, at).await?,
+        measure(slo, sources, &with(stable), window, at).await?,
     );
     Ok(slo
         .objectives

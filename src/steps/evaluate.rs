@@ -20,11 +20,14 @@ fn infra(summary: String) -> StepResult {
     }
 }
 
-fn setup(ctx: &StepCtx, slo: &str, sli: Option<&str>) -> Result<(Slo, Client), StepResult> {
+fn load_slo(ctx: &StepCtx, slo: &str, sli: Option<&str>) -> Result<Slo, StepResult> {
     let path = ctx.base_dir.join(slo);
     let sli = sli.map(|s| ctx.base_dir.join(s));
-    let model = Slo::load(&path, sli.as_deref())
-        .map_err(|e| StepResult::judged(Verdict::Error, e.to_string(), Vec::new()))?;
+    Slo::load(&path, sli.as_deref())
+        .map_err(|e| StepResult::judged(Verdict::Error, e.to_string(), Vec::new()))
+}
+
+fn prometheus(ctx: &StepCtx) -> Result<Client, StepResult> {
     let settings = ctx.prometheus.as_ref().ok_or_else(|| {
         StepResult::judged(
             Verdict::Error,
@@ -32,14 +35,22 @@ fn setup(ctx: &StepCtx, slo: &str, sli: Option<&str>) -> Result<(Slo, Client), S
             Vec::new(),
         )
     })?;
-    let client = Client::from_settings(settings).map_err(|e| infra(e.to_string()))?;
-    Ok((model, client))
+    Client::from_settings(settings).map_err(|e| infra(e.to_string()))
 }
 
 /// Runs an SLO evaluation and keeps it as history.
 pub async fn run(e: &EvaluateStep, ctx: &mut StepCtx) -> StepResult {
-    let (slo, client) = match setup(ctx, &e.slo.value, e.sli.as_ref().map(|s| s.value.as_str())) {
+    let slo = match load_slo(ctx, &e.slo.value, e.sli.as_ref().map(|s| s.value.as_str())) {
         Ok(x) => x,
+        Err(r) => return r,
+    };
+    // An SLO of load-test SLIs only needs no Prometheus.
+    let client = match slo
+        .queries_prometheus()
+        .then(|| prometheus(ctx))
+        .transpose()
+    {
+        Ok(c) => c,
         Err(r) => return r,
     };
     let window = e
@@ -58,7 +69,11 @@ pub async fn run(e: &EvaluateStep, ctx: &mut StepCtx) -> StepResult {
             }),
         None => Vec::new(),
     };
-    let values = match live::measure(&slo, &client, &ctx.vars, window, None).await {
+    let sources = live::Sources {
+        prometheus: client.as_ref(),
+        measured: &ctx.measured.snapshot(),
+    };
+    let values = match live::measure(&slo, sources, &ctx.vars, window, None).await {
         Ok(v) => v,
         Err(err) => return infra(format!("measuring {} failed: {err}", slo.name)),
     };
@@ -97,10 +112,11 @@ pub async fn run(e: &EvaluateStep, ctx: &mut StepCtx) -> StepResult {
 
 /// Holds the release when the budget is too low or burns too fast.
 pub async fn budget_gate(g: &ErrorBudgetGate, ctx: &mut StepCtx) -> StepResult {
-    let (slo, client) = match setup(ctx, &g.slo.value, None) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (slo, client) =
+        match load_slo(ctx, &g.slo.value, None).and_then(|slo| Ok((slo, prometheus(ctx)?))) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let budget = match live::budget_at(&slo, &client, &ctx.vars, None).await {
         Ok(b) => b,
         Err(live::BudgetError::Query(err)) => {

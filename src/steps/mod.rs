@@ -87,6 +87,15 @@ impl StepIo {
         });
     }
 
+    /// Journals figures the step measured (they reach reports and resumed runs).
+    pub fn measured(&self, values: std::collections::BTreeMap<String, f64>) {
+        (self.emit)(Event::Measured {
+            stage: self.stage.clone(),
+            step: self.step.clone(),
+            values,
+        });
+    }
+
     /// Announces a new phase (waiting for approval, paused, running again).
     pub fn set_phase(&self, phase: Phase, message: impl Into<String>) {
         self.phase.send_replace(phase);
@@ -122,6 +131,31 @@ pub struct PriorOutcome {
     pub verdict: Option<Verdict>,
 }
 
+/// The stage's own measurements (a load test's `load.*` SLIs), which `evaluate` and canary
+/// `analysis` read beside Prometheus. A running load test keeps them current every second
+/// (its figures so far); a finished one leaves its whole-test summary.
+#[derive(Debug, Clone, Default)]
+pub struct Measurements(Arc<std::sync::Mutex<std::collections::BTreeMap<String, f64>>>);
+
+impl Measurements {
+    /// Starts from figures measured before (a resumed run's).
+    pub fn with(values: std::collections::BTreeMap<String, f64>) -> Self {
+        Measurements(Arc::new(std::sync::Mutex::new(values)))
+    }
+
+    /// Replaces the figures of the same names.
+    pub fn publish(&self, values: &std::collections::BTreeMap<String, f64>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.extend(values.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+    }
+
+    /// The figures now.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, f64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
 /// Everything a step may use.
 pub struct StepCtx {
     /// Stage name.
@@ -154,6 +188,8 @@ pub struct StepCtx {
     pub run: i64,
     /// The whole pipeline (pre-flight checks what later steps will apply).
     pub pipeline: Arc<crate::pipeline::Pipeline>,
+    /// What the stage's steps measured themselves.
+    pub measured: Measurements,
 }
 
 /// How a step ended, as the step reports it.

@@ -669,7 +669,9 @@ fn infra_failure(e: String) -> StepResult {
 /// One analysis run: the SLO's verdict over `window` for the canary's version.
 struct Analyst {
     slo: Slo,
-    client: Client,
+    /// Prometheus, unless every SLI is the stage's own measurement (`load.*`).
+    client: Option<Client>,
+    measured: super::Measurements,
     vars: std::collections::BTreeMap<String, String>,
     window: Duration,
     interval: Duration,
@@ -683,13 +685,18 @@ impl Analyst {
     fn new(a: &Analysis, ctx: &StepCtx) -> Result<Analyst, StepResult> {
         let slo =
             Slo::load(&ctx.base_dir.join(&a.slo.value), None).map_err(|e| fail(e.to_string()))?;
-        let settings = ctx.prometheus.as_ref().ok_or_else(|| {
-            fail(format!(
-                "stage {} has no prometheus for the analysis",
-                ctx.stage
-            ))
-        })?;
-        let client = Client::from_settings(settings).map_err(|e| infra_failure(e.to_string()))?;
+        let client = match (&ctx.prometheus, slo.queries_prometheus()) {
+            (_, false) => None,
+            (Some(settings), true) => {
+                Some(Client::from_settings(settings).map_err(|e| infra_failure(e.to_string()))?)
+            }
+            (None, true) => {
+                return Err(fail(format!(
+                    "stage {} has no prometheus for the analysis",
+                    ctx.stage
+                )));
+            }
+        };
         let interval = a
             .interval
             .map(|i| i.get())
@@ -697,6 +704,7 @@ impl Analyst {
         Ok(Analyst {
             slo,
             client,
+            measured: ctx.measured.clone(),
             vars: ctx.vars.clone(),
             window: interval.max(Duration::from_secs(30)),
             interval,
@@ -704,6 +712,17 @@ impl Analyst {
             inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
             passed: std::sync::atomic::AtomicU32::new(0),
         })
+    }
+
+    /// The SLIs now, from Prometheus and the stage's own measurements.
+    async fn measure(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Option<f64>>, crate::metrics::QueryError> {
+        let sources = live::Sources {
+            prometheus: self.client.as_ref(),
+            measured: &self.measured.snapshot(),
+        };
+        live::measure(&self.slo, sources, &self.vars, self.window, None).await
     }
 
     /// Before a blue-green switch: three evaluations at the interval; too many failures or
@@ -723,20 +742,19 @@ impl Analyst {
         let mut inconclusive = 0;
         while self.passed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             tokio::time::sleep(self.interval).await;
-            let verdict =
-                match live::measure(&self.slo, &self.client, &self.vars, self.window, None).await {
-                    Ok(values) => evaluate(&self.slo, &values, &[]),
-                    Err(e) => {
-                        inconclusive += 1;
-                        if inconclusive > self.inconclusive_limit {
-                            return Err((
-                                format!("the analysis before promotion could not run: {e}"),
-                                Vec::new(),
-                            ));
-                        }
-                        continue;
+            let verdict = match self.measure().await {
+                Ok(values) => evaluate(&self.slo, &values, &[]),
+                Err(e) => {
+                    inconclusive += 1;
+                    if inconclusive > self.inconclusive_limit {
+                        return Err((
+                            format!("the analysis before promotion could not run: {e}"),
+                            Vec::new(),
+                        ));
                     }
-                };
+                    continue;
+                }
+            };
             io.log(
                 "analysis",
                 format!(
@@ -775,24 +793,23 @@ impl Analyst {
         loop {
             tokio::time::sleep(self.interval).await;
             n += 1;
-            let verdict =
-                match live::measure(&self.slo, &self.client, &self.vars, self.window, None).await {
-                    Ok(values) => evaluate(&self.slo, &values, &[]),
-                    Err(e) => {
-                        inconclusive += 1;
-                        ctx_io.log("analysis", format!("analysis {n}: Prometheus failed: {e}"));
-                        if inconclusive > self.inconclusive_limit {
-                            return (
-                                format!(
-                                    "analysis inconclusive {inconclusive} times (limit {}): {e}",
-                                    self.inconclusive_limit
-                                ),
-                                Vec::new(),
-                            );
-                        }
-                        continue;
+            let verdict = match self.measure().await {
+                Ok(values) => evaluate(&self.slo, &values, &[]),
+                Err(e) => {
+                    inconclusive += 1;
+                    ctx_io.log("analysis", format!("analysis {n}: Prometheus failed: {e}"));
+                    if inconclusive > self.inconclusive_limit {
+                        return (
+                            format!(
+                                "analysis inconclusive {inconclusive} times (limit {}): {e}",
+                                self.inconclusive_limit
+                            ),
+                            Vec::new(),
+                        );
                     }
-                };
+                    continue;
+                }
+            };
             ctx_io.log(
                 "analysis",
                 format!(
