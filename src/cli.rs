@@ -156,13 +156,13 @@ struct LoadArgs {
     #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
     timeout: Option<Duration>,
     /// The method.
-    #[arg(short = 'X', long, default_value = "GET")]
+    #[arg(short = 'X', long, default_value = "GET", conflicts_with = "requests")]
     method: String,
     /// A header, repeatable (`-H 'Authorization: Bearer x'`).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
     /// The request body.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "requests")]
     body: Option<String>,
     /// A YAML list of weighted requests (`- { method, path | url, headers, body, weight }`).
     #[arg(long, value_name = "FILE")]
@@ -386,14 +386,22 @@ pub fn main() -> i32 {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("GLIDEPATH_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Cmd::Load(LoadArgs {
-        threads: Some(threads),
-        ..
-    }) = &cli.command
-    {
-        builder.worker_threads((*threads).max(1));
-    }
+    let mut builder = match &cli.command {
+        // One thread: a single-threaded runtime wakes tasks without cross-thread hand-offs.
+        Cmd::Load(LoadArgs {
+            threads: Some(0 | 1),
+            ..
+        }) => tokio::runtime::Builder::new_current_thread(),
+        Cmd::Load(LoadArgs {
+            threads: Some(threads),
+            ..
+        }) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(*threads);
+            b
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

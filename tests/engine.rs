@@ -784,4 +784,10 @@ fn parallel_groups_are_checked_when_loaded() {
             .unwrap_err()
             .contains("duplicate step name `a`")
     );
+    // A gate cannot judge a partner that is still running beside it.
+    assert!(
+        load("        - parallel:\n            - { name: a, pause: 1s }\n            - { name: judge, gate: { steps: [a] } }\n")
+            .is_err()
+    );
+    load("        - parallel:\n            - { name: a, pause: 1s }\n            - { name: b, pause: 1s }\n        - { name: judge, gate: { steps: [a, b] } }\n").unwrap();
 }

@@ -581,3 +581,32 @@ fn load_tests_are_checked_when_the_pipeline_loads() {
             .contains("missing.pem")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_queued_past_their_timeout_are_timeouts_not_dropped() {
+    // Every answer takes 2 s; with a 300 ms timeout and two connections, nearly every
+    // request due at 100/s waits in the queue past its time.
+    let url = server(|_| (200, Duration::from_secs(2))).await;
+    let mut p = plan(
+        &url,
+        Model::Open {
+            rate: 100.0,
+            connections: 2,
+        },
+        1.0,
+    );
+    p.timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let s = run(p, |_| {}).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        started.elapsed()
+    );
+    // All hundred that were due are counted, as timeouts, with their waits as latency.
+    assert!((s.requests as i64 - 100).abs() <= 2, "{s:?}");
+    assert_eq!(s.answered, 0, "{s:?}");
+    assert_eq!(s.errors.get("timeout").copied(), Some(s.requests), "{s:?}");
+    assert_eq!(s.rps, 0.0);
+    assert!(s.latency_ms.min >= 300.0, "{s:?}");
+}

@@ -383,8 +383,18 @@ impl Engine {
                             self.finish_step(stage, step, Status::RolledBack, why.clone())?;
                         }
                     }
-                    let undo = if started { end } else { i };
-                    self.rollback_stage(stage, undo, &why).await?;
+                    // A group partly finished before an interruption is undone too.
+                    let undo = if started || todo.len() < end - i {
+                        end
+                    } else {
+                        i
+                    };
+                    let cancelled = if started {
+                        unfinished.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    self.rollback_stage(stage, undo, &cancelled, &why).await?;
                     return Ok(StageEnd::Stopped(Outcome {
                         status: Status::RolledBack,
                         exit_code: exit::FAILED,
@@ -401,6 +411,13 @@ impl Engine {
                 match result.on_failure {
                     OnFailure::Continue => {}
                     OnFailure::Stop => {
+                        // Partners cancelled mid-way that roll back on failure are undone
+                        // (a release must not stay half-shifted).
+                        for partner in &unfinished {
+                            if partner.on_failure == OnFailure::Rollback {
+                                self.undo(stage, partner).await;
+                            }
+                        }
                         self.skip(stage, end)?;
                         self.emit(Event::StageFinished {
                             stage: stage.name.clone(),
@@ -418,7 +435,7 @@ impl Engine {
                         }));
                     }
                     OnFailure::Rollback => {
-                        self.rollback_stage(stage, end, &why).await?;
+                        self.rollback_stage(stage, end, &unfinished, &why).await?;
                         return Ok(StageEnd::Stopped(Outcome {
                             status: Status::RolledBack,
                             exit_code: exit::FAILED,
@@ -477,9 +494,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Undoes the first `undo` steps of the stage, newest first, marks the steps after them
-    /// skipped and ends the stage as rolled back.
-    async fn rollback_stage(&mut self, stage: &Stage, undo: usize, why: &str) -> Flow<()> {
+    /// Undoes, newest first, the steps among the first `undo` of the stage that ran (or were
+    /// cancelled mid-way: `cancelled`), marks the rest skipped and ends the stage as rolled
+    /// back.
+    async fn rollback_stage(
+        &mut self,
+        stage: &Stage,
+        undo: usize,
+        cancelled: &[&Step],
+        why: &str,
+    ) -> Flow<()> {
         let anchor = &stage.steps[undo.saturating_sub(1).min(stage.steps.len() - 1)];
         self.log(
             stage,
@@ -488,19 +512,13 @@ impl Engine {
             format!("↺ rolling back stage {}: {why}", stage.name),
         );
         for step in stage.steps.iter().take(undo).rev() {
-            let (mut ctx, _phase, _signals) = self.context(stage, step);
-            if let Some(result) = steps::rollback(&step.kind, &mut ctx).await {
-                let mark = if result.status == Status::Failed {
-                    "✗"
-                } else {
-                    "✓"
-                };
-                self.log(
-                    stage,
-                    step,
-                    "engine",
-                    format!("{mark} rollback of {}: {}", step.name, result.summary),
-                );
+            if self.ran(stage, step) || cancelled.iter().any(|c| c.name == step.name) {
+                self.undo(stage, step).await;
+            }
+        }
+        for step in stage.steps.iter().take(undo) {
+            if !self.ran(stage, step) && !cancelled.iter().any(|c| c.name == step.name) {
+                self.finish_step(stage, step, Status::Skipped, "not run".into())?;
             }
         }
         self.skip(stage, undo)?;
@@ -508,6 +526,31 @@ impl Engine {
             stage: stage.name.clone(),
             status: Status::RolledBack,
         })
+    }
+
+    /// Whether the step ended in this run or before its interruption.
+    fn ran(&self, stage: &Stage, step: &Step) -> bool {
+        self.prior
+            .iter()
+            .any(|p| p.stage == stage.name && p.step == step.name)
+    }
+
+    /// Runs one step's rollback, if its kind has one, and logs what it did.
+    async fn undo(&mut self, stage: &Stage, step: &Step) {
+        let (mut ctx, _phase, _signals) = self.context(stage, step);
+        if let Some(result) = steps::rollback(&step.kind, &mut ctx).await {
+            let mark = if result.status == Status::Failed {
+                "✗"
+            } else {
+                "✓"
+            };
+            self.log(
+                stage,
+                step,
+                "engine",
+                format!("{mark} rollback of {}: {}", step.name, result.summary),
+            );
+        }
     }
 
     fn log(&self, stage: &Stage, step: &Step, source: &str, line: String) {

@@ -131,7 +131,12 @@ pub(crate) fn prepare(
                 .map_err(|_| format!("`{k}` is not a header name"))?;
             let value = hyper::header::HeaderValue::from_str(v)
                 .map_err(|_| format!("the value of header `{k}` is not valid"))?;
-            headers.append(name, value);
+            // The operator's Host replaces the URL's (a virtual host tested by address).
+            if name == hyper::header::HOST {
+                headers.insert(name, value);
+            } else {
+                headers.append(name, value);
+            }
         }
         let uri = match protocol {
             Protocol::Http2 => uri,
@@ -279,6 +284,10 @@ pub(crate) async fn connect(
                 .connect(name, stream)
                 .await
                 .map_err(|_| "tls")?;
+            // A server that does not offer h2 by ALPN cannot be spoken to in HTTP/2.
+            if protocol == Protocol::Http2 && stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+                return Err("tls");
+            }
             handshake(hyper_util::rt::TokioIo::new(stream), protocol).await
         }
         (true, None) => Err("tls"),
@@ -314,6 +323,8 @@ where
 }
 
 /// Sends `req` on `sender` and reads the whole answer: the status, or the error's kind.
+/// `closed` means the connection was gone before the request went out (the server closed
+/// an idle keep-alive connection), so sending again on a new one is safe.
 pub(crate) async fn send(
     sender: &mut Sender,
     req: &Prepared,
@@ -324,11 +335,11 @@ pub(crate) async fn send(
     *r.headers_mut() = req.headers.clone();
     let resp = match sender {
         Sender::H1(s) => {
-            s.ready().await.map_err(|_| "io")?;
+            s.ready().await.map_err(|_| "closed")?;
             s.send_request(r).await
         }
         Sender::H2(s) => {
-            s.ready().await.map_err(|_| "io")?;
+            s.ready().await.map_err(|_| "closed")?;
             s.send_request(r).await
         }
     }

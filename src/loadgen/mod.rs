@@ -104,7 +104,7 @@ impl Plan {
 pub struct Progress {
     /// Seconds since the measured part began.
     pub second: u64,
-    /// Requests answered in this second.
+    /// Requests that ended in this second.
     pub requests: u64,
     /// Of which errors.
     pub errors: u64,
@@ -144,15 +144,19 @@ pub struct Latency {
 pub struct Summary {
     /// Requests counted (after the warm-up).
     pub requests: u64,
+    /// Of which answered with a status (any code); connection, TLS and I/O failures and
+    /// timeouts are not.
+    pub answered: u64,
     /// Errors by kind (`503`, `timeout`, `connect`, `tls`, `io`).
     pub errors: BTreeMap<String, u64>,
     /// Seconds measured.
     pub seconds: f64,
-    /// Requests per second.
+    /// Answered requests per second (failures that got no answer do not count).
     pub rps: f64,
     /// Errors over requests.
     pub error_ratio: f64,
-    /// Latency (open model: from the intended send time).
+    /// Latency of answered and timed-out requests (open model: from the intended send
+    /// time); failures that got no answer have no latency.
     pub latency_ms: Latency,
 }
 
@@ -213,8 +217,11 @@ enum Failure {
 struct Recorder {
     total: Histogram<u64>,
     second: Histogram<u64>,
+    second_requests: u64,
+    second_answered: u64,
     second_errors: BTreeMap<String, u64>,
     requests: u64,
+    answered: u64,
     errors: BTreeMap<String, u64>,
 }
 
@@ -223,17 +230,32 @@ impl Recorder {
         Recorder {
             total: histogram(),
             second: histogram(),
+            second_requests: 0,
+            second_answered: 0,
             second_errors: BTreeMap::new(),
             requests: 0,
+            answered: 0,
             errors: BTreeMap::new(),
         }
     }
 
     fn record(&mut self, latency: Duration, failure: Option<Failure>) {
-        let us = (latency.as_micros() as u64).max(1);
-        let _ = self.total.record(us);
-        let _ = self.second.record(us);
         self.requests += 1;
+        self.second_requests += 1;
+        let (answered, timed) = match &failure {
+            None | Some(Failure::Status(_)) => (true, true),
+            Some(Failure::Kind("timeout")) => (false, true),
+            Some(Failure::Kind(_)) => (false, false),
+        };
+        if timed {
+            let us = (latency.as_micros() as u64).max(1);
+            let _ = self.total.record(us);
+            let _ = self.second.record(us);
+        }
+        if answered {
+            self.answered += 1;
+            self.second_answered += 1;
+        }
         if let Some(f) = failure {
             let kind = match f {
                 Failure::Status(code) => code.to_string(),
@@ -253,7 +275,6 @@ struct Shared {
     cycle: Vec<usize>,
     protocol: Protocol,
     tls: Option<Arc<rustls::ClientConfig>>,
-    timeout: Duration,
     measured_from: Instant,
 }
 
@@ -279,23 +300,34 @@ impl Worker {
         (worker, rec)
     }
 
-    /// Sends the next request of the cycle (connecting first when needed).
-    async fn once(&mut self) -> Option<Failure> {
+    /// Sends the next request of the cycle (connecting first when needed); a request not
+    /// answered by `deadline` is a `timeout`.
+    async fn once(&mut self, deadline: Instant) -> Option<Failure> {
         let s = &self.shared;
         let req = &s.requests[s.cycle[self.turn % s.cycle.len()]];
         self.turn = self.turn.wrapping_add(1);
         let slot = &mut self.conns[req.origin];
         let work = async {
-            if slot.as_ref().is_none_or(Sender::is_closed) {
-                *slot =
-                    Some(conn::connect(&s.origins[req.origin], s.protocol, s.tls.as_ref()).await?);
+            for attempt in 0..2 {
+                if slot.as_ref().is_none_or(Sender::is_closed) {
+                    *slot = Some(
+                        conn::connect(&s.origins[req.origin], s.protocol, s.tls.as_ref()).await?,
+                    );
+                }
+                let Some(sender) = slot.as_mut() else {
+                    return Err("connect");
+                };
+                match conn::send(sender, req).await {
+                    // The server closed the idle connection before this request left: once
+                    // more on a new one, as browsers and proxies do.
+                    Err("closed") if attempt == 0 => *slot = None,
+                    Err("closed") => return Err("io"),
+                    other => return other,
+                }
             }
-            match slot.as_mut() {
-                Some(sender) => conn::send(sender, req).await,
-                None => Err("connect"),
-            }
+            Err("io")
         };
-        let failure = match tokio::time::timeout(s.timeout, work).await {
+        let failure = match tokio::time::timeout_at(deadline, work).await {
             Ok(Ok(status)) if status.is_client_error() || status.is_server_error() => {
                 return Some(Failure::Status(status.as_u16()));
             }
@@ -317,7 +349,7 @@ impl Worker {
     }
 }
 
-/// The request order of one cycle: weights 3 and 1 give `0 0 0 1`, spread so that each
+/// The request order of one cycle: weights 3 and 1 give `0 0 1 0`, spread so that each
 /// request's turns are as even as its weight allows.
 fn cycle(requests: &[Request]) -> Result<Vec<usize>, String> {
     let total: u64 = requests.iter().map(|r| u64::from(r.weight)).sum();
@@ -432,31 +464,34 @@ pub async fn run(
         cycle,
         protocol: plan.protocol,
         tls,
-        timeout: plan.timeout,
         measured_from,
     });
     let mut recorders = Vec::new();
-    let mut workers = Vec::new();
+    // Dropping the set (the step cancelled, the test over) stops every task in it.
+    let mut workers = tokio::task::JoinSet::new();
+    let timeout = plan.timeout;
     match arrivals {
         None => {
             for i in 0..connections {
                 let (mut w, rec) = Worker::new(shared.clone(), i);
                 recorders.push(rec);
-                workers.push(tokio::spawn(async move {
+                workers.spawn(async move {
                     while Instant::now() < end {
                         let sent = Instant::now();
-                        let failure = w.once().await;
+                        let failure = w.once(sent + timeout).await;
                         w.record(sent, failure);
                     }
-                }));
+                });
             }
         }
         Some(arrivals) => {
             // The scheduler releases intended send times; workers take them in order, so a
-            // stall makes the queue grow and every queued request counts its wait.
+            // stall makes the queue grow and every queued request counts its wait. A request
+            // is due by its intended time plus the timeout: one taken later is a timeout
+            // without being sent, so nothing that was due goes unrecorded.
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
-            workers.push(tokio::spawn(async move {
+            workers.spawn(async move {
                 for offset in arrivals {
                     let intended = start + offset;
                     if intended >= end {
@@ -467,33 +502,33 @@ pub async fn run(
                         break;
                     }
                 }
-            }));
-            let give_up = end + plan.timeout;
+            });
             for i in 0..connections {
                 let (mut w, rec) = Worker::new(shared.clone(), i);
                 recorders.push(rec);
                 let rx = rx.clone();
-                workers.push(tokio::spawn(async move {
+                workers.spawn(async move {
                     loop {
                         let next = rx.lock().await.recv().await;
                         let Some(intended) = next else {
                             break;
                         };
-                        if Instant::now() >= give_up {
-                            // Past the end: what is still queued is not sent.
-                            continue;
-                        }
-                        let failure = w.once().await;
+                        let due = intended + timeout;
+                        let failure = if Instant::now() >= due {
+                            Some(Failure::Kind("timeout"))
+                        } else {
+                            w.once(due).await
+                        };
                         w.record(intended, failure);
                     }
-                }));
+                });
             }
         }
     }
     // Per-second progress, from every worker's share of the second.
-    let ticker = {
+    let mut ticker = {
         let recorders = recorders.clone();
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             let mut second = 0;
             let mut next = measured_from + Duration::from_secs(1);
             let mut this_second = Recorder::new();
@@ -503,24 +538,29 @@ pub async fn run(
                 second += 1;
                 this_second.second.reset();
                 this_second.errors.clear();
+                this_second.requests = 0;
+                this_second.answered = 0;
                 for rec in &recorders {
                     if let Ok(mut r) = rec.lock() {
                         let _ = this_second.second.add(&r.second);
                         r.second.reset();
+                        this_second.requests += std::mem::take(&mut r.second_requests);
+                        this_second.answered += std::mem::take(&mut r.second_answered);
                         for (kind, n) in std::mem::take(&mut r.second_errors) {
                             *this_second.errors.entry(kind).or_default() += n;
                         }
                     }
                 }
                 let _ = so_far.total.add(&this_second.second);
-                so_far.requests += this_second.second.len();
+                so_far.requests += this_second.requests;
+                so_far.answered += this_second.answered;
                 for (kind, n) in &this_second.errors {
                     *so_far.errors.entry(kind.clone()).or_default() += n;
                 }
                 let h = &this_second.second;
                 progress(Progress {
                     second,
-                    requests: h.len(),
+                    requests: this_second.requests,
                     errors: this_second.errors.values().sum(),
                     p50_ms: ms(h, 0.5),
                     p95_ms: ms(h, 0.95),
@@ -529,15 +569,17 @@ pub async fn run(
                 });
                 next += Duration::from_secs(1);
             }
-        })
+        }))
     };
-    // Everything stops on time: at the end, plus one timeout for requests in flight.
-    let deadline = end + plan.timeout + Duration::from_millis(100);
-    for w in workers {
-        let _ = tokio::time::timeout_at(deadline, w).await;
-    }
+    // Everything stops on time: every request is due by the end plus one timeout.
+    let deadline = end + timeout + Duration::from_millis(100);
+    let _ = tokio::time::timeout_at(deadline, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
+    workers.abort_all();
     // The last second is reported before the summary.
-    let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), ticker).await;
+    let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), &mut ticker.0).await;
     let mut total = Recorder::new();
     for rec in &recorders {
         let r = rec
@@ -545,11 +587,21 @@ pub async fn run(
             .map_err(|_| "a worker's recorder was poisoned".to_owned())?;
         let _ = total.total.add(&r.total);
         total.requests += r.requests;
+        total.answered += r.answered;
         for (kind, n) in &r.errors {
             *total.errors.entry(kind.clone()).or_default() += n;
         }
     }
     Ok(total.summary(duration))
+}
+
+/// A task that stops when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Recorder {
@@ -560,10 +612,11 @@ impl Recorder {
         let h = &self.total;
         Summary {
             requests: self.requests,
+            answered: self.answered,
             errors: self.errors.clone(),
             seconds,
             rps: if seconds > 0.0 {
-                self.requests as f64 / seconds
+                self.answered as f64 / seconds
             } else {
                 0.0
             },

@@ -25,6 +25,12 @@ pub fn plan_for(step: &LoadTest, base_dir: &Path) -> Result<Plan, String> {
         .collect();
     let connections = step.connections.map(|c| c as usize);
     let model = match (step.rate, stages.is_empty()) {
+        (None, false) if step.warmup.is_some_and(|w| !w.get().is_zero()) => {
+            return Err(
+                "a ramp's warm-up runs at the starting `rate`; set `rate` (or drop `warmup`)"
+                    .into(),
+            );
+        }
         (rate, false) => {
             let peak = stages
                 .iter()

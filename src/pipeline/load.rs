@@ -338,8 +338,12 @@ impl Validator<'_> {
                     ));
                 }
                 if let StepKind::Gate(gate) = &step.kind {
-                    let this_stage: Vec<&str> =
-                        steps.iter().map(|s: &Step| s.name.as_str()).collect();
+                    // A partner in the same `parallel` group has not ended when the gate runs.
+                    let this_stage: Vec<&str> = steps
+                        .iter()
+                        .filter(|s: &&Step| s.group.is_none() || s.group != step.group)
+                        .map(|s| s.name.as_str())
+                        .collect();
                     for r in &gate.steps {
                         self.gate_reference(r, &stage.name.value, &this_stage, &earlier)?;
                     }

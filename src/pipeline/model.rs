@@ -597,9 +597,14 @@ impl LoadTest {
         };
         if !self.stages.is_empty() {
             let total: std::time::Duration = self.stages.iter().map(|s| s.duration.get()).sum();
-            let peak = self.stages.iter().map(|s| s.rate).fold(0.0, f64::max);
+            let from = self.rate.unwrap_or(0.0);
+            let rates: Vec<String> = std::iter::once(from)
+                .chain(self.stages.iter().map(|s| s.rate))
+                .map(|r| format!("{r}"))
+                .collect();
             return format!(
-                "load test {what}, ramping up to {peak}/s over {}",
+                "load test {what}, ramping {}/s over {}",
+                rates.join(" → "),
                 super::units::format_duration(total)
             );
         }

@@ -1,6 +1,7 @@
-//! `test: { load }`: the built-in load generator against a URL; its results are SLIs
-//! (`load.error_ratio`, `load.rps`, `load.latency_p50_ms` ... `load.latency_p99_ms`) and
-//! the step's thresholds judge them: a latency or error limit is a maximum, `rps` a minimum.
+//! `test: { load }`: the built-in load generator; its results are SLIs (`load.error_ratio`,
+//! `load.rps`, `load.latency_p50_ms`, `_p90_`, `_p95_`, `_p99_`, `_p999_`, `_max_ms`) that
+//! the step's thresholds judge (a latency or error limit is a maximum, `rps` a minimum) and
+//! that later `evaluate` steps and canary analyses of the stage read.
 
 use std::collections::BTreeMap;
 

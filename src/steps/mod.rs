@@ -13,8 +13,10 @@ pub mod pause;
 pub mod preflight;
 pub mod release;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
@@ -135,24 +137,48 @@ pub struct PriorOutcome {
 /// `analysis` read beside Prometheus. A running load test keeps them current every second
 /// (its figures so far); a finished one leaves its whole-test summary.
 #[derive(Debug, Clone, Default)]
-pub struct Measurements(Arc<std::sync::Mutex<std::collections::BTreeMap<String, f64>>>);
+pub struct Measurements(Arc<std::sync::Mutex<BTreeMap<String, (f64, tokio::time::Instant)>>>);
 
 impl Measurements {
-    /// Starts from figures measured before (a resumed run's).
-    pub fn with(values: std::collections::BTreeMap<String, f64>) -> Self {
-        Measurements(Arc::new(std::sync::Mutex::new(values)))
+    /// Starts from figures measured before an interruption (a resumed run's): they count for
+    /// `evaluate`, but are never fresh for a canary analysis.
+    pub fn with(values: BTreeMap<String, f64>) -> Self {
+        let now = tokio::time::Instant::now();
+        let long_ago = now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now);
+        Measurements(Arc::new(std::sync::Mutex::new(
+            values
+                .into_iter()
+                .map(|(k, v)| (k, (v, long_ago)))
+                .collect(),
+        )))
     }
 
     /// Replaces the figures of the same names.
-    pub fn publish(&self, values: &std::collections::BTreeMap<String, f64>) {
+    pub fn publish(&self, values: &BTreeMap<String, f64>) {
+        let now = tokio::time::Instant::now();
         if let Ok(mut m) = self.0.lock() {
-            m.extend(values.iter().map(|(k, v)| (k.clone(), *v)));
+            m.extend(values.iter().map(|(k, v)| (k.clone(), (*v, now))));
         }
     }
 
-    /// The figures now.
-    pub fn snapshot(&self) -> std::collections::BTreeMap<String, f64> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    /// Every figure, however old (an `evaluate` after the load test).
+    pub fn snapshot(&self) -> BTreeMap<String, f64> {
+        self.fresh(Duration::MAX)
+    }
+
+    /// The figures published within `max_age` (a canary analysis wants a load test that is
+    /// still running, not the summary of one that ended).
+    pub fn fresh(&self, max_age: Duration) -> BTreeMap<String, f64> {
+        let now = tokio::time::Instant::now();
+        self.0
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, (_, at))| now.saturating_duration_since(*at) <= max_age)
+                    .map(|(k, (v, _))| (k.clone(), *v))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
