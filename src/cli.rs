@@ -320,6 +320,12 @@ struct DriveFlags {
     /// Print progress instead of opening the cockpit (for CI).
     #[arg(long)]
     headless: bool,
+    /// The cockpit's theme (default, light, high-contrast, mono, or your own).
+    #[arg(long, value_name = "NAME")]
+    theme: Option<String>,
+    /// A cockpit that only watches: keys that change the release are hidden.
+    #[arg(long)]
+    read_only: bool,
     /// Approve manual approvals without asking.
     #[arg(long)]
     auto_approve: bool,
@@ -1390,8 +1396,12 @@ async fn drive(
     options: RunOptions,
     flags: &DriveFlags,
 ) -> std::result::Result<i32, Exit> {
-    if !flags.headless {
-        eprintln!("note: the interactive cockpit is not part of this build yet; running headless");
+    use std::io::IsTerminal;
+    // The cockpit needs a terminal on both ends; anything else (CI, a pipe) runs headless.
+    let interactive =
+        !flags.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !flags.headless && !interactive {
+        eprintln!("note: not a terminal, so running headless (--headless says so explicitly)");
     }
     let mut p = p;
     if let Some(context) = &flags.context {
@@ -1421,8 +1431,37 @@ async fn drive(
     let journal = Journal::open(journal_path).map_err(infra)?;
     let emitter = Emitter::new(run, next_seq, Some(journal));
     let mut printer = None;
+    let mut cockpit_events = None;
+    let target = describe_target(&p);
+    let protected: Vec<String> = p
+        .stages
+        .iter()
+        .filter(|s| s.protected)
+        .map(|s| s.name.clone())
+        .collect();
     let handle = engine::start_with(Arc::new(p), emitter, options, |tx| {
-        printer = Some(tokio::spawn(crate::headless::print(tx.subscribe())));
+        if interactive {
+            cockpit_events = Some((tx.subscribe(), tx.clone()));
+        } else {
+            printer = Some(tokio::spawn(crate::headless::print(tx.subscribe())));
+        }
+    });
+    let cockpit = cockpit_events.map(|(rx, tx)| {
+        let commands = handle.commands.clone();
+        let options = crate::ui::Options {
+            theme: flags.theme.clone(),
+            read_only: flags.read_only,
+            target,
+            protected,
+        };
+        tokio::spawn(async move {
+            let ended = crate::ui::run(rx, commands, options).await;
+            // Left while the run goes on: its progress continues on stderr.
+            if matches!(ended, Ok(false)) {
+                crate::headless::print(tx.subscribe()).await;
+            }
+            ended
+        })
     });
     let inbox = tokio::spawn(forward_inbox(
         journal_path.to_owned(),
@@ -1439,6 +1478,13 @@ async fn drive(
     if let Some(printer) = printer {
         let _ = printer.await;
     }
+    if let Some(cockpit) = cockpit {
+        match cockpit.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => eprintln!("warning: the cockpit stopped: {e}"),
+            Err(e) => eprintln!("warning: the cockpit stopped: {e}"),
+        }
+    }
     let store = Store::open(journal_path).map_err(infra)?;
     let events = store.events(run).map_err(infra)?;
     let report = Report::from_events(run, &events);
@@ -1450,6 +1496,27 @@ async fn drive(
     }
     println!("run {run} {}: {}", outcome.status, outcome.reason);
     Ok(outcome.exit_code)
+}
+
+/// Where a pipeline delivers, for the cockpit's header (`context/namespace`, `sandbox`).
+fn describe_target(p: &Pipeline) -> String {
+    use crate::pipeline::model::Target;
+    let mut seen: Vec<String> = Vec::new();
+    for stage in &p.stages {
+        let t = match &stage.target {
+            Some(Target::Cluster(c)) => format!(
+                "{}/{}",
+                c.context.as_deref().unwrap_or("current context"),
+                c.namespace.as_deref().unwrap_or("default")
+            ),
+            Some(Target::Sandbox(_)) => "sandbox".to_owned(),
+            None => continue,
+        };
+        if !seen.contains(&t) {
+            seen.push(t);
+        }
+    }
+    seen.join(", ")
 }
 
 /// Commands left in the journal by `glidepath approve` and friends reach the engine here.

@@ -31,4 +31,5 @@ pub mod sandbox;
 pub mod slo;
 pub mod steps;
 pub mod store;
+pub mod ui;
 pub mod yaml;

@@ -1,0 +1,437 @@
+//! The cockpit's own state (focus, selection, overlays, input) and what keys do to it. A
+//! key that acts on the release returns the command to send; nothing here talks to the
+//! engine or the terminal.
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::keys::{self, Action};
+use super::state::{RunView, Toast};
+use super::theme::Theme;
+use crate::events::{CommandKind, Envelope, Status};
+
+/// A pane that can have the focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// Stages and steps.
+    Stages,
+    /// Pre-flight checks.
+    Preflight,
+    /// Test output.
+    Output,
+}
+
+const PANES: [Pane; 3] = [Pane::Stages, Pane::Preflight, Pane::Output];
+
+/// What covers the panes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// The key table.
+    Help,
+    /// The selected step's evidence.
+    Detail,
+    /// A destructive command waiting for `y` (or the service name, on a protected stage).
+    Confirm {
+        /// What will be sent.
+        command: CommandKind,
+        /// What the operator typed so far, when a name is required.
+        typed: String,
+        /// The name to type, on a protected stage.
+        name: Option<String>,
+    },
+}
+
+/// A line being typed at the bottom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// `/` search of the output.
+    Search(String),
+    /// `:` command.
+    Command(String),
+}
+
+/// Everything the cockpit draws from.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The run, from its events.
+    pub run: RunView,
+    /// Colours.
+    pub theme: Theme,
+    /// Where the keys go.
+    pub focus: Pane,
+    /// The selected step (index into [`RunView::step_indices`]).
+    pub selected: usize,
+    /// The operator moved the selection; otherwise it follows the running step.
+    pub pinned: bool,
+    /// Output lines scrolled up from the bottom (0: following).
+    pub scroll: usize,
+    /// The output filter.
+    pub search: Option<String>,
+    /// A line being typed.
+    pub input: Option<Input>,
+    /// The overlay shown.
+    pub overlay: Option<Overlay>,
+    /// A message for a few seconds.
+    pub toast: Option<Toast>,
+    /// Destructive and release-changing keys are hidden and refused.
+    pub read_only: bool,
+    /// Stages whose rollback or abort needs the service name typed.
+    pub protected: Vec<String>,
+    /// The clock, ms since the epoch.
+    pub now_ms: i64,
+    /// Where the run delivers, for the header.
+    pub target: String,
+    /// The operator asked to leave.
+    pub quit: bool,
+    /// The theme changed by `:theme`, to be loaded by the loop.
+    pub theme_request: Option<String>,
+}
+
+impl App {
+    /// A cockpit on an empty run.
+    pub fn new(theme: Theme, target: String, read_only: bool, protected: Vec<String>) -> Self {
+        App {
+            run: RunView::default(),
+            theme,
+            focus: Pane::Stages,
+            selected: 0,
+            pinned: false,
+            scroll: 0,
+            search: None,
+            input: None,
+            overlay: None,
+            toast: None,
+            read_only,
+            protected,
+            now_ms: 0,
+            target,
+            quit: false,
+            theme_request: None,
+        }
+    }
+
+    /// Folds an engine event in; a refused command becomes a toast.
+    pub fn apply(&mut self, env: &Envelope) {
+        let before = self.run.last_operator.clone();
+        self.run.apply(env);
+        self.now_ms = self.now_ms.max(env.at_ms);
+        if self.run.last_operator != before
+            && let Some((command, accepted, reason)) = &self.run.last_operator
+        {
+            let text = match (accepted, reason) {
+                (false, reason) => format!(
+                    "{command} refused: {}",
+                    reason.as_deref().unwrap_or("not now")
+                ),
+                (true, Some(note)) => format!("{command}: {note}"),
+                (true, None) => format!("{command} accepted"),
+            };
+            self.toast(text, !accepted);
+        }
+        if self.scroll > 0
+            && let crate::events::Event::Log { .. } = env.event
+        {
+            // Scrolled up: the view stays on the same lines while new ones arrive.
+            self.scroll += 1;
+        }
+        if !self.pinned {
+            self.follow_active();
+        }
+    }
+
+    /// Shows a message for four seconds.
+    pub fn toast(&mut self, text: String, error: bool) {
+        self.toast = Some(Toast {
+            text,
+            error,
+            until_ms: self.now_ms + 4_000,
+        });
+    }
+
+    /// Drops an expired toast; true when something changed.
+    pub fn tick(&mut self, now_ms: i64) -> bool {
+        self.now_ms = now_ms;
+        if self.toast.as_ref().is_some_and(|t| t.until_ms <= now_ms) {
+            self.toast = None;
+            return true;
+        }
+        false
+    }
+
+    fn follow_active(&mut self) {
+        let indices = self.run.step_indices();
+        let active = indices.iter().position(|&(i, j)| {
+            let s = &self.run.stages[i].steps[j];
+            matches!(
+                s.status,
+                Status::Running | Status::WaitingForApproval | Status::Paused
+            )
+        });
+        let last_done = indices
+            .iter()
+            .rposition(|&(i, j)| self.run.stages[i].steps[j].status != Status::Pending);
+        if let Some(i) = active.or(last_done) {
+            self.selected = i;
+        }
+    }
+
+    /// The selected step, as (stage index, step index).
+    pub fn selection(&self) -> Option<(usize, usize)> {
+        self.run.step_indices().get(self.selected).copied()
+    }
+
+    /// The output lines that pass the search filter.
+    pub fn visible_logs(&self) -> Vec<&super::state::LogLine> {
+        let needle = self.search.as_ref().map(|s| s.to_lowercase());
+        self.run
+            .logs
+            .iter()
+            .filter(|l| {
+                needle.as_ref().is_none_or(|n| {
+                    l.line.to_lowercase().contains(n)
+                        || l.source.to_lowercase().contains(n)
+                        || l.step.to_lowercase().contains(n)
+                })
+            })
+            .collect()
+    }
+
+    /// The stage a rollback or abort would concern.
+    fn current_stage_name(&self) -> Option<String> {
+        self.run.current_stage().map(|s| s.name.clone())
+    }
+
+    fn ask(&mut self, command: CommandKind) {
+        let name = self
+            .current_stage_name()
+            .filter(|s| self.protected.contains(s))
+            .map(|_| self.run.service.clone());
+        self.overlay = Some(Overlay::Confirm {
+            command,
+            typed: String::new(),
+            name,
+        });
+    }
+
+    /// Handles a key; returns a command for the engine when the operator gave one.
+    pub fn key(&mut self, key: KeyEvent) -> Option<CommandKind> {
+        if let Some(input) = self.input.take() {
+            return self.type_into(input, key);
+        }
+        if let Some(Overlay::Confirm {
+            command,
+            mut typed,
+            name,
+        }) = self.overlay.clone()
+        {
+            return self.confirm(command, &mut typed, name, key);
+        }
+        let action = keys::action(&key)?;
+        let acts = keys::KEYS.iter().any(|b| b.action == action && b.acts);
+        if acts && self.read_only {
+            self.toast(
+                "read-only: this cockpit does not change the release".into(),
+                true,
+            );
+            return None;
+        }
+        if acts && self.run.ended() {
+            self.toast("the run has ended".into(), true);
+            return None;
+        }
+        match action {
+            Action::Approve => return Some(CommandKind::Approve),
+            Action::Decline => return Some(CommandKind::Reject),
+            Action::Promote => return Some(CommandKind::Promote),
+            Action::PauseResume => {
+                let paused_step = self
+                    .run
+                    .active_steps()
+                    .iter()
+                    .any(|(_, s)| s.status == Status::Paused);
+                return Some(if self.run.paused || paused_step {
+                    CommandKind::Resume
+                } else {
+                    CommandKind::Pause
+                });
+            }
+            Action::Rollback => self.ask(CommandKind::Rollback),
+            Action::Abort => self.ask(CommandKind::Abort),
+            Action::Help => self.overlay = Some(Overlay::Help),
+            Action::Detail => {
+                if self.selection().is_some() {
+                    self.overlay = Some(Overlay::Detail);
+                }
+            }
+            Action::Search => self.input = Some(Input::Search(String::new())),
+            Action::Command => self.input = Some(Input::Command(String::new())),
+            Action::Back => {
+                if self.overlay.take().is_none() && self.search.take().is_none() {
+                    self.quit = true;
+                }
+            }
+            Action::FocusNext | Action::FocusPrev => {
+                let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let n = PANES.len();
+                let next = if action == Action::FocusNext {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.focus = PANES[next];
+            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
+                let step = match action {
+                    Action::PageUp | Action::PageDown => 10,
+                    _ => 1,
+                };
+                let up = matches!(action, Action::Up | Action::PageUp);
+                self.move_by(step, up);
+            }
+            Action::Top => match self.focus {
+                Pane::Output => self.scroll = self.visible_logs().len(),
+                _ => {
+                    self.selected = 0;
+                    self.pinned = true;
+                }
+            },
+            Action::Bottom => match self.focus {
+                Pane::Output => self.scroll = 0,
+                _ => {
+                    self.selected = self.run.step_indices().len().saturating_sub(1);
+                    self.pinned = false;
+                }
+            },
+            Action::Suspend => {}
+        }
+        None
+    }
+
+    fn move_by(&mut self, n: usize, up: bool) {
+        match self.focus {
+            Pane::Output => {
+                let max = self.visible_logs().len();
+                self.scroll = if up {
+                    (self.scroll + n).min(max)
+                } else {
+                    self.scroll.saturating_sub(n)
+                };
+            }
+            _ => {
+                let last = self.run.step_indices().len().saturating_sub(1);
+                self.selected = if up {
+                    self.selected.saturating_sub(n)
+                } else {
+                    (self.selected + n).min(last)
+                };
+                self.pinned = true;
+            }
+        }
+    }
+
+    fn confirm(
+        &mut self,
+        command: CommandKind,
+        typed: &mut String,
+        name: Option<String>,
+        key: KeyEvent,
+    ) -> Option<CommandKind> {
+        match (&name, key.code) {
+            (_, KeyCode::Esc) | (None, KeyCode::Char('n')) => {
+                self.overlay = None;
+                None
+            }
+            (None, KeyCode::Char('y')) => {
+                self.overlay = None;
+                Some(command)
+            }
+            (Some(want), KeyCode::Enter) => {
+                if typed == want {
+                    self.overlay = None;
+                    Some(command)
+                } else {
+                    self.toast(format!("type `{want}` to confirm, or Esc"), true);
+                    None
+                }
+            }
+            (Some(_), KeyCode::Backspace) => {
+                typed.pop();
+                self.overlay = Some(Overlay::Confirm {
+                    command,
+                    typed: typed.clone(),
+                    name,
+                });
+                None
+            }
+            (Some(_), KeyCode::Char(c)) => {
+                typed.push(c);
+                self.overlay = Some(Overlay::Confirm {
+                    command,
+                    typed: typed.clone(),
+                    name,
+                });
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn type_into(&mut self, input: Input, key: KeyEvent) -> Option<CommandKind> {
+        let (mut text, search) = match input {
+            Input::Search(t) => (t, true),
+            Input::Command(t) => (t, false),
+        };
+        match key.code {
+            KeyCode::Esc => {
+                if search {
+                    self.search = None;
+                }
+                return None;
+            }
+            KeyCode::Enter => {
+                if search {
+                    self.search = (!text.is_empty()).then_some(text);
+                    self.scroll = 0;
+                    return None;
+                }
+                return self.command(text.trim());
+            }
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) => text.push(c),
+            _ => {}
+        }
+        if search {
+            // The filter applies while typing.
+            self.search = (!text.is_empty()).then(|| text.clone());
+        }
+        self.input = Some(if search {
+            Input::Search(text)
+        } else {
+            Input::Command(text)
+        });
+        None
+    }
+
+    /// A `:` command.
+    fn command(&mut self, text: &str) -> Option<CommandKind> {
+        let (word, arg) = text.split_once(' ').unwrap_or((text, ""));
+        match word {
+            "q" | "quit" => self.quit = true,
+            "rollback" | "abort" if self.read_only => self.toast(
+                "read-only: this cockpit does not change the release".into(),
+                true,
+            ),
+            "rollback" => self.ask(CommandKind::Rollback),
+            "abort" => self.ask(CommandKind::Abort),
+            "theme" if !arg.trim().is_empty() => self.theme_request = Some(arg.trim().to_owned()),
+            "help" => self.overlay = Some(Overlay::Help),
+            "" => {}
+            other => self.toast(
+                format!("no command `{other}`: :rollback :abort :theme NAME :help :quit"),
+                true,
+            ),
+        }
+        None
+    }
+}

@@ -1,0 +1,150 @@
+//! The cockpit: an interactive terminal UI over a run's events (ratatui + crossterm).
+//!
+//! It subscribes to the engine's events and sends operator commands; it never reaches
+//! into the engine. One loop feeds it: terminal input, engine events (batched per frame)
+//! and a one-second tick while a clock is on screen. It draws only when something
+//! changed, and restores the terminal on every exit path (panics included: ratatui's
+//! panic hook).
+
+pub mod app;
+pub mod keys;
+pub mod state;
+pub mod theme;
+pub mod view;
+
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream, KeyCode, KeyEventKind, KeyModifiers};
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::events::{Command, Envelope};
+use app::App;
+
+/// How the cockpit starts.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--theme NAME`.
+    pub theme: Option<String>,
+    /// Hide and refuse every key that changes the release.
+    pub read_only: bool,
+    /// Where the run delivers, for the header.
+    pub target: String,
+    /// Stages whose rollback or abort asks for the service name.
+    pub protected: Vec<String>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Who the cockpit's commands come from in the journal.
+fn operator() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("{u} (cockpit)"))
+        .unwrap_or_else(|| "cockpit".into())
+}
+
+/// Runs the cockpit until the operator leaves. Returns true when the run had ended then.
+pub async fn run(
+    mut events: broadcast::Receiver<Envelope>,
+    commands: mpsc::UnboundedSender<Command>,
+    options: Options,
+) -> std::io::Result<bool> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let (theme, warning) = theme::choose(options.theme.as_deref(), no_color);
+    let mut app = App::new(theme, options.target, options.read_only, options.protected);
+    app.now_ms = now_ms();
+    if let Some(w) = warning {
+        app.toast(w, true);
+    }
+    let who = operator();
+    let mut terminal = ratatui::init();
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut leaving = false;
+    let mut dirty = true;
+    let mut events_open = true;
+    loop {
+        if dirty {
+            terminal.draw(|f| view::draw(f, &app))?;
+            dirty = false;
+        }
+        tokio::select! {
+            key = input.next() => match key {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
+                    dirty = true;
+                    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+                    if ctrl && k.code == KeyCode::Char('c') {
+                        app.quit = true;
+                    } else if keys::action(&k) == Some(keys::Action::Suspend) {
+                        ratatui::restore();
+                        // SAFETY: raising a signal for this process has no memory effects.
+                        unsafe {
+                            libc::raise(libc::SIGTSTP);
+                        }
+                        terminal = ratatui::init();
+                        terminal.clear()?;
+                    } else if let Some(kind) = app.key(k) {
+                        let _ = commands.send(Command::new(kind, who.clone()));
+                    }
+                    if let Some(name) = app.theme_request.take() {
+                        match theme::load(&name, theme::user_dir().as_ref()) {
+                            Ok(t) => {
+                                app.theme = t;
+                                app.toast(format!("theme {name}"), false);
+                            }
+                            Err(e) => app.toast(e, true),
+                        }
+                    }
+                }
+                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            event = events.recv(), if events_open => match event {
+                Ok(env) => {
+                    app.apply(&env);
+                    // Everything already waiting goes into the same frame.
+                    while let Ok(env) = events.try_recv() {
+                        app.apply(&env);
+                    }
+                    dirty = true;
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    app.toast(format!("{n} events were too fast to show; the journal has them"), true);
+                    dirty = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => events_open = false,
+            },
+            _ = tick.tick() => {
+                // The header's clock moves only while the run goes on.
+                let expired = app.tick(now_ms());
+                dirty = expired || !app.run.ended();
+            }
+            _ = term.recv() => app.quit = true,
+        }
+        if app.quit {
+            if app.run.ended() || leaving {
+                break;
+            }
+            // Leaving a live run: it goes on without the cockpit, so say so once.
+            leaving = true;
+            app.quit = false;
+            app.toast(
+                "the run goes on without the cockpit: q again leaves it running, x aborts".into(),
+                false,
+            );
+            dirty = true;
+        }
+    }
+    ratatui::restore();
+    Ok(app.run.ended())
+}

@@ -1,0 +1,329 @@
+//! What the cockpit shows, folded from the engine's events. Nothing here draws; the view
+//! reads this state and the key handlers change only the UI's own part of it (focus,
+//! selection, overlays).
+
+use std::collections::VecDeque;
+
+use crate::events::{CommandKind, Envelope, Event, Evidence, Status, Verdict};
+
+/// Log lines kept for the test output pane; older ones are dropped.
+pub const MAX_LOG_LINES: usize = 10_000;
+
+/// One step as the cockpit shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    /// Name.
+    pub name: String,
+    /// Kind word.
+    pub kind: String,
+    /// What it will do.
+    pub description: String,
+    /// Its `parallel` group.
+    pub group: Option<String>,
+    /// Status now.
+    pub status: Status,
+    /// Verdict, once judged.
+    pub verdict: Option<Verdict>,
+    /// The summary when it ended, or its last state message while it runs.
+    pub summary: String,
+    /// Start, ms since the epoch.
+    pub started_ms: Option<i64>,
+    /// End, ms since the epoch.
+    pub finished_ms: Option<i64>,
+    /// The checks behind its verdict.
+    pub evidence: Vec<Evidence>,
+}
+
+/// One stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageView {
+    /// Name.
+    pub name: String,
+    /// Status now.
+    pub status: Status,
+    /// Start, ms since the epoch.
+    pub started_ms: Option<i64>,
+    /// End, ms since the epoch.
+    pub finished_ms: Option<i64>,
+    /// Its steps in order.
+    pub steps: Vec<StepView>,
+}
+
+/// A line of step output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+    /// The step.
+    pub step: String,
+    /// Where it came from (`stdout`, `load`, `engine`...).
+    pub source: String,
+    /// The text.
+    pub line: String,
+}
+
+/// A message shown for a few seconds (a refused command, a confirmation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toast {
+    /// The text.
+    pub text: String,
+    /// An error (refused) rather than information.
+    pub error: bool,
+    /// Hidden after this time, ms since the epoch.
+    pub until_ms: i64,
+}
+
+/// The run as the cockpit knows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunView {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Service.
+    pub service: String,
+    /// Run id.
+    pub run: i64,
+    /// Where it delivers (`context/namespace`, `sandbox`).
+    pub target: String,
+    /// Stages in order.
+    pub stages: Vec<StageView>,
+    /// The run's status.
+    pub status: Status,
+    /// The operator paused the run.
+    pub paused: bool,
+    /// Why it ended.
+    pub reason: Option<String>,
+    /// Its exit code, once ended.
+    pub exit_code: Option<i32>,
+    /// First event, ms since the epoch.
+    pub started_ms: Option<i64>,
+    /// Last event, ms since the epoch.
+    pub finished_ms: Option<i64>,
+    /// Step output, newest last, at most [`MAX_LOG_LINES`].
+    pub logs: VecDeque<LogLine>,
+    /// Lines dropped from the front so far.
+    pub dropped_lines: u64,
+    /// The latest refused or accepted operator command, for a toast.
+    pub last_operator: Option<(CommandKind, bool, Option<String>)>,
+}
+
+impl RunView {
+    /// Folds one event in.
+    pub fn apply(&mut self, env: &Envelope) {
+        let at = env.at_ms;
+        self.run = env.run;
+        self.started_ms.get_or_insert(at);
+        match &env.event {
+            Event::RunStarted {
+                pipeline,
+                service,
+                stages,
+                ..
+            } => {
+                self.pipeline = pipeline.clone();
+                self.service = service.clone();
+                self.status = Status::Running;
+                if self.stages.is_empty() {
+                    self.stages = stages
+                        .iter()
+                        .map(|s| StageView {
+                            name: s.name.clone(),
+                            status: Status::Pending,
+                            started_ms: None,
+                            finished_ms: None,
+                            steps: s
+                                .steps
+                                .iter()
+                                .map(|st| StepView {
+                                    name: st.name.clone(),
+                                    kind: st.kind.clone(),
+                                    description: st.description.clone(),
+                                    group: st.group.clone(),
+                                    status: Status::Pending,
+                                    verdict: None,
+                                    summary: String::new(),
+                                    started_ms: None,
+                                    finished_ms: None,
+                                    evidence: Vec::new(),
+                                })
+                                .collect(),
+                        })
+                        .collect();
+                }
+            }
+            Event::RunState { status } => self.paused = *status == Status::Paused,
+            Event::StageStarted { stage } => {
+                if let Some(s) = self.stage_mut(stage) {
+                    s.status = Status::Running;
+                    s.started_ms.get_or_insert(at);
+                }
+            }
+            Event::StageFinished { stage, status } => {
+                if let Some(s) = self.stage_mut(stage) {
+                    s.status = *status;
+                    s.finished_ms = Some(at);
+                }
+            }
+            Event::StepStarted { stage, step, .. } => {
+                if let Some(s) = self.step_mut(stage, step) {
+                    s.status = Status::Running;
+                    s.started_ms = Some(at);
+                    s.finished_ms = None;
+                }
+            }
+            Event::StepState {
+                stage,
+                step,
+                status,
+                message,
+            } => {
+                if let Some(s) = self.step_mut(stage, step) {
+                    s.status = *status;
+                    s.summary = message.clone();
+                }
+            }
+            Event::StepFinished {
+                stage,
+                step,
+                status,
+                verdict,
+                summary,
+                evidence,
+                ..
+            } => {
+                if let Some(s) = self.step_mut(stage, step) {
+                    s.status = *status;
+                    s.verdict = *verdict;
+                    s.summary = summary.clone();
+                    s.evidence = evidence.clone();
+                    s.finished_ms = Some(at);
+                }
+            }
+            Event::Log {
+                step, source, line, ..
+            } => {
+                if self.logs.len() == MAX_LOG_LINES {
+                    self.logs.pop_front();
+                    self.dropped_lines += 1;
+                }
+                self.logs.push_back(LogLine {
+                    at_ms: at,
+                    step: step.clone(),
+                    source: source.clone(),
+                    line: line.clone(),
+                });
+            }
+            Event::Measured { .. } => {}
+            Event::Operator {
+                command,
+                accepted,
+                reason,
+                ..
+            } => self.last_operator = Some((*command, *accepted, reason.clone())),
+            Event::RunFinished {
+                status,
+                exit_code,
+                reason,
+            } => {
+                self.status = *status;
+                self.exit_code = Some(*exit_code);
+                self.reason = Some(reason.clone());
+                self.finished_ms = Some(at);
+                self.paused = false;
+            }
+        }
+    }
+
+    fn stage_mut(&mut self, stage: &str) -> Option<&mut StageView> {
+        self.stages.iter_mut().find(|s| s.name == stage)
+    }
+
+    fn step_mut(&mut self, stage: &str, step: &str) -> Option<&mut StepView> {
+        self.stage_mut(stage)?
+            .steps
+            .iter_mut()
+            .find(|s| s.name == step)
+    }
+
+    /// The run has ended.
+    pub fn ended(&self) -> bool {
+        self.exit_code.is_some()
+    }
+
+    /// The stage running now (or the last one that ran).
+    pub fn current_stage(&self) -> Option<&StageView> {
+        self.stages
+            .iter()
+            .rev()
+            .find(|s| s.status != Status::Pending && s.status != Status::Skipped)
+    }
+
+    /// The steps running now (a `parallel` group runs several).
+    pub fn active_steps(&self) -> Vec<(&StageView, &StepView)> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.steps.iter().map(move |st| (s, st)))
+            .filter(|(_, st)| {
+                matches!(
+                    st.status,
+                    Status::Running | Status::WaitingForApproval | Status::Paused
+                )
+            })
+            .collect()
+    }
+
+    /// What the engine waits for from the operator, in words, if anything.
+    pub fn waiting_for(&self) -> Option<String> {
+        if self.ended() {
+            return None;
+        }
+        if self.paused {
+            return Some("run paused · p resumes".into());
+        }
+        let active = self.active_steps();
+        if let Some((_, s)) = active
+            .iter()
+            .find(|(_, s)| s.status == Status::WaitingForApproval)
+        {
+            return Some(format!(
+                "{} waits for approval · a approve · d decline",
+                s.name
+            ));
+        }
+        if let Some((_, s)) = active.iter().find(|(_, s)| s.status == Status::Paused) {
+            return Some(format!("{} paused · P promote / p resume", s.name));
+        }
+        None
+    }
+
+    /// The latest pre-flight step's checks, with its stage and step names.
+    pub fn preflight(&self) -> Option<(&StageView, &StepView)> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.steps.iter().map(move |st| (s, st)))
+            .rfind(|(_, st)| st.kind == "preflight" && st.status != Status::Pending)
+    }
+
+    /// The release step running or last run, for the header ("canary 25% - paused").
+    pub fn release_state(&self) -> Option<String> {
+        let (_, step) = self
+            .stages
+            .iter()
+            .flat_map(|s| s.steps.iter().map(move |st| (s, st)))
+            .rfind(|(_, st)| st.kind == "release" && st.status != Status::Pending)?;
+        let what = if step.summary.is_empty() {
+            step.description.clone()
+        } else {
+            step.summary.clone()
+        };
+        Some(format!("{} {what}", step.status.glyph()))
+    }
+
+    /// Every step, flattened, as (stage index, step index).
+    pub fn step_indices(&self) -> Vec<(usize, usize)> {
+        self.stages
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| (0..s.steps.len()).map(move |j| (i, j)))
+            .collect()
+    }
+}

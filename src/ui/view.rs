@@ -1,0 +1,583 @@
+//! Drawing: one function from the cockpit's state to a frame. Layouts adapt to the size:
+//! the wide layout (100x30 and up) shows stages and pre-flight beside the output; the
+//! compact one stacks the focused pane over the output; anything smaller still draws.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::app::{App, Input, Overlay, Pane};
+use super::keys::{Action, KEYS};
+use crate::events::{Status, Verdict};
+
+/// Draws the whole cockpit.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, app, header);
+    if area.width >= 100 && area.height >= 30 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)])
+                .areas(body);
+        let [stages, preflight] =
+            Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(left);
+        draw_stages(frame, app, stages);
+        draw_preflight(frame, app, preflight);
+        draw_output(frame, app, right);
+    } else {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+        if app.focus == Pane::Preflight {
+            draw_preflight(frame, app, top);
+        } else {
+            draw_stages(frame, app, top);
+        }
+        draw_output(frame, app, bottom);
+    }
+    draw_footer(frame, app, footer);
+    match &app.overlay {
+        Some(Overlay::Help) => draw_help(frame, app, area),
+        Some(Overlay::Detail) => draw_detail(frame, app, area),
+        Some(Overlay::Confirm {
+            command,
+            typed,
+            name,
+        }) => draw_confirm(frame, app, area, *command, typed, name.as_deref()),
+        None => {}
+    }
+    if let Some(t) = &app.toast {
+        draw_toast(frame, app, area, &t.text, t.error);
+    }
+}
+
+/// `1h02m`, `4m12s`, `12s`.
+fn duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
+}
+
+fn verdict_glyph(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "✓",
+        Verdict::Warning => "⚠",
+        Verdict::Fail => "✗",
+        Verdict::Error => "!",
+    }
+}
+
+fn verdict_status(v: Verdict) -> Status {
+    match v {
+        Verdict::Pass => Status::Passed,
+        Verdict::Warning => Status::Warning,
+        Verdict::Fail | Verdict::Error => Status::Failed,
+    }
+}
+
+fn pane<'a>(app: &App, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.border(focused))
+        .title(title)
+}
+
+fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
+    let run = &app.run;
+    let t = &app.theme;
+    let mut spans = vec![
+        Span::styled(" glidepath ", t.fg("accent").add_modifier(Modifier::BOLD)),
+        Span::styled(
+            if run.pipeline.is_empty() {
+                "waiting for the run…".to_owned()
+            } else {
+                format!("{} · run {}", run.pipeline, run.run)
+            },
+            t.fg("text").add_modifier(Modifier::BOLD),
+        ),
+    ];
+    if !app.target.is_empty() {
+        spans.push(Span::styled(format!(" · {}", app.target), t.fg("muted")));
+    }
+    if let Some(stage) = run.current_stage() {
+        spans.push(Span::styled(
+            format!(" · stage {}", stage.name),
+            t.fg("text"),
+        ));
+    }
+    if let Some(release) = run.release_state() {
+        spans.push(Span::styled(format!(" · {release}"), t.fg("paused")));
+    }
+    let state = if run.ended() {
+        format!(" · {} {}", run.status.glyph(), run.status)
+    } else if run.paused {
+        " · ⏸ paused".to_owned()
+    } else {
+        String::new()
+    };
+    spans.push(Span::styled(state, t.status(run.status)));
+    let elapsed = run
+        .started_ms
+        .map(|s| duration(run.finished_ms.unwrap_or(app.now_ms) - s))
+        .unwrap_or_default();
+    let left = Line::from(spans);
+    let right = Line::from(Span::styled(format!(" {elapsed} "), t.fg("muted")));
+    let [l, r] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right.width() as u16)])
+        .areas(area);
+    frame.render_widget(Paragraph::new(left), l);
+    frame.render_widget(Paragraph::new(right), r);
+}
+
+fn draw_stages(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let run = &app.run;
+    let selected = app.selection();
+    let mut lines: Vec<Line> = Vec::new();
+    let mut selected_line = 0;
+    let width = area.width.saturating_sub(2) as usize;
+    for (i, stage) in run.stages.iter().enumerate() {
+        let took = match (stage.started_ms, stage.finished_ms) {
+            (Some(s), Some(f)) => duration(f - s),
+            (Some(s), None) => duration(app.now_ms - s),
+            _ => String::new(),
+        };
+        lines.push(row(
+            vec![
+                Span::styled(format!("{} ", stage.status.glyph()), t.status(stage.status)),
+                Span::styled(
+                    stage.name.clone(),
+                    t.fg("text").add_modifier(Modifier::BOLD),
+                ),
+            ],
+            took,
+            width,
+            t.fg("muted"),
+        ));
+        for (j, step) in stage.steps.iter().enumerate() {
+            let group = if step.group.is_some() { "┃" } else { " " };
+            let what = if step.summary.is_empty() {
+                step.description.clone()
+            } else {
+                step.summary.clone()
+            };
+            let took = match (step.started_ms, step.finished_ms) {
+                (Some(s), Some(f)) => duration(f - s),
+                (Some(s), None) => duration(app.now_ms - s),
+                _ => String::new(),
+            };
+            let mut name_style = t.fg("text");
+            if matches!(
+                step.status,
+                Status::Running | Status::WaitingForApproval | Status::Paused
+            ) {
+                name_style = name_style.add_modifier(Modifier::BOLD);
+            }
+            let mut line = row(
+                vec![
+                    Span::styled(format!(" {group}"), t.fg("muted")),
+                    Span::styled(format!("{} ", step.status.glyph()), t.status(step.status)),
+                    Span::styled(format!("{:<10} ", step.name), name_style),
+                    Span::styled(what, t.fg("muted")),
+                ],
+                took,
+                width,
+                t.fg("muted"),
+            );
+            if selected == Some((i, j)) {
+                selected_line = lines.len();
+                line = line.style(t.selected());
+            }
+            lines.push(line);
+        }
+    }
+    // What the engine waits for (or how the run ended) sits on the frame, always in view.
+    let mut block = pane(app, " Stages ", app.focus == Pane::Stages);
+    if let Some(next) = run.waiting_for() {
+        block = block.title_bottom(Line::from(Span::styled(
+            format!(" next: {next} "),
+            t.status(Status::Paused),
+        )));
+    } else if let (true, Some(reason)) = (run.ended(), &run.reason) {
+        block = block.title_bottom(Line::from(Span::styled(
+            format!(" {} {} ", run.status.glyph(), reason),
+            t.status(run.status),
+        )));
+    }
+    let inner = area.height.saturating_sub(2) as usize;
+    let skip = (selected_line + 1).saturating_sub(inner);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).scroll((skip as u16, 0)),
+        area,
+    );
+}
+
+/// A row with `right` flushed to the right edge, the left part cut to fit.
+fn row<'a>(mut left: Vec<Span<'a>>, right: String, width: usize, style: Style) -> Line<'a> {
+    let right_w = right.chars().count();
+    let budget = width.saturating_sub(right_w + 1);
+    let mut used = 0;
+    for span in &mut left {
+        let w = span.content.chars().count();
+        if used + w > budget {
+            let keep = budget.saturating_sub(used);
+            let cut: String = span.content.chars().take(keep.saturating_sub(1)).collect();
+            span.content = if keep > 0 {
+                format!("{cut}…")
+            } else {
+                String::new()
+            }
+            .into();
+            used = budget;
+        } else {
+            used += w;
+        }
+    }
+    let pad = width.saturating_sub(used + right_w);
+    left.push(Span::raw(" ".repeat(pad)));
+    left.push(Span::styled(right, style));
+    Line::from(left)
+}
+
+fn draw_preflight(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let focused = app.focus == Pane::Preflight;
+    let Some((_, step)) = app.run.preflight() else {
+        let block = pane(app, " Pre-flight ", focused);
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                "no pre-flight in this run yet",
+                t.fg("muted"),
+            )))
+            .block(block),
+            area,
+        );
+        return;
+    };
+    let failed = step
+        .evidence
+        .iter()
+        .filter(|e| e.verdict != Verdict::Pass)
+        .count();
+    let title = format!(
+        " Pre-flight ─ {} {} checks, {failed} failing ",
+        step.status.glyph(),
+        step.evidence.len()
+    );
+    let mut lines: Vec<Line> = Vec::new();
+    // Failures first: they are what the operator came to see.
+    let mut evidence: Vec<_> = step.evidence.iter().collect();
+    evidence.sort_by_key(|e| e.verdict == Verdict::Pass);
+    for e in evidence {
+        let mut spans = vec![
+            Span::styled(
+                format!("{} ", verdict_glyph(e.verdict)),
+                t.status(verdict_status(e.verdict)),
+            ),
+            Span::styled(e.check.clone(), t.fg("text")),
+        ];
+        if let Some(v) = &e.value {
+            spans.push(Span::styled(format!("  {v}"), t.fg("muted")));
+        }
+        if e.verdict != Verdict::Pass
+            && let Some(x) = &e.expected
+        {
+            spans.push(Span::styled(format!(" (expected {x})"), t.fg("muted")));
+        }
+        lines.push(Line::from(spans));
+    }
+    if step.evidence.is_empty() {
+        lines.push(Line::from(Span::styled(
+            step.summary.clone(),
+            t.fg("muted"),
+        )));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(pane(app, title, focused))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn clock(at_ms: i64) -> String {
+    let s = at_ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn draw_output(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let logs = app.visible_logs();
+    let inner = area.height.saturating_sub(2) as usize;
+    let end = logs.len().saturating_sub(app.scroll);
+    let start = end.saturating_sub(inner);
+    let mode = if app.scroll == 0 {
+        "follow".to_owned()
+    } else {
+        format!("scrolled ↑{}", app.scroll)
+    };
+    let mut title = format!(" Test output ─ {mode} ");
+    if let Some(s) = &app.search {
+        title.push_str(&format!("─ /{s} ({} lines) ", logs.len()));
+    }
+    let lines: Vec<Line> = logs[start..end]
+        .iter()
+        .map(|l| {
+            let source_style = match l.source.as_str() {
+                "stderr" => t.fg("warning"),
+                "engine" => t.fg("accent"),
+                _ => t.fg("muted"),
+            };
+            Line::from(vec![
+                Span::styled(format!("{} ", clock(l.at_ms)), t.fg("muted")),
+                Span::styled(format!("{} ", l.step), t.fg("text")),
+                Span::styled(format!("{} ", l.source), source_style),
+                Span::styled(l.line.clone(), t.fg("text")),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(pane(app, title, app.focus == Pane::Output)),
+        area,
+    );
+}
+
+fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let line = match &app.input {
+        Some(Input::Search(s)) => Line::from(vec![
+            Span::styled("/", t.fg("accent")),
+            Span::styled(s.clone(), t.fg("text")),
+            Span::styled("▏", t.fg("accent")),
+        ]),
+        Some(Input::Command(s)) => Line::from(vec![
+            Span::styled(":", t.fg("accent")),
+            Span::styled(s.clone(), t.fg("text")),
+            Span::styled("▏", t.fg("accent")),
+        ]),
+        None => {
+            let mut spans = Vec::new();
+            let mut keys: Vec<_> = KEYS.iter().filter(|b| !(app.read_only && b.acts)).collect();
+            if area.width < 100 {
+                // Narrow: help and quit first, so they are never cut off.
+                keys.sort_by_key(|b| !matches!(b.action, Action::Help | Action::Back));
+            }
+            for b in keys {
+                if let Some(hint) = b.hint {
+                    spans.push(Span::styled(
+                        format!(" {} ", b.keys.split(' ').next().unwrap_or(b.keys)),
+                        t.fg("accent").add_modifier(Modifier::BOLD),
+                    ));
+                    spans.push(Span::styled(format!("{hint} "), t.fg("muted")));
+                }
+            }
+            if app.read_only {
+                spans.push(Span::styled(" read-only", t.fg("warning")));
+            }
+            Line::from(spans)
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A rectangle of `w` x `h` (clamped) in the middle of `area`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    for b in KEYS.iter().filter(|b| !(app.read_only && b.acts)) {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{:>10}  ", b.keys),
+                t.fg("accent").add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(b.help, t.fg("text")),
+        ]));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        "glyphs: ✓ passed  ⚠ warning  ✗ failed  ▶ running  ⏸ paused  ? approval  ○ pending  ↺ rolled back  ■ aborted",
+        t.fg("muted"),
+    )));
+    let rect = centered(area, 86, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(pane(app, " Keys ─ Esc closes ", true))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let Some((i, j)) = app.selection() else {
+        return;
+    };
+    let stage = &app.run.stages[i];
+    let step = &stage.steps[j];
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{} ", step.status.glyph()), t.status(step.status)),
+            Span::styled(
+                format!("{}/{}", stage.name, step.name),
+                t.fg("text").add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(format!("  {} · {}", step.kind, step.status), t.fg("muted")),
+        ]),
+        Line::from(Span::styled(step.description.clone(), t.fg("muted"))),
+    ];
+    if !step.summary.is_empty() {
+        lines.push(Line::from(Span::styled(step.summary.clone(), t.fg("text"))));
+    }
+    lines.push(Line::default());
+    if step.evidence.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "no checks recorded for this step",
+            t.fg("muted"),
+        )));
+    }
+    for e in &step.evidence {
+        let mut head = vec![
+            Span::styled(
+                format!("{} ", verdict_glyph(e.verdict)),
+                t.status(verdict_status(e.verdict)),
+            ),
+            Span::styled(e.check.clone(), t.fg("text").add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!("  = {}", e.value.as_deref().unwrap_or("no value")),
+                t.fg("text"),
+            ),
+        ];
+        if let Some(x) = &e.expected {
+            head.push(Span::styled(format!("   target {x}"), t.fg("muted")));
+        }
+        head.push(Span::styled(
+            format!("   {}", e.verdict),
+            t.status(verdict_status(e.verdict)),
+        ));
+        lines.push(Line::from(head));
+        if let Some(d) = &e.detail {
+            lines.push(Line::from(Span::styled(format!("    {d}"), t.fg("muted"))));
+        }
+        if let Some(q) = &e.query {
+            lines.push(Line::from(Span::styled(
+                format!("    query: {q}"),
+                t.fg("muted"),
+            )));
+        }
+    }
+    // Long queries wrap: the detail takes the screen but for a margin.
+    let rect = centered(
+        area,
+        area.width.saturating_sub(6),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(pane(app, " Detail ─ Esc closes ", true))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+fn draw_confirm(
+    frame: &mut Frame,
+    app: &App,
+    area: Rect,
+    command: crate::events::CommandKind,
+    typed: &str,
+    name: Option<&str>,
+) {
+    let t = &app.theme;
+    let stage = app
+        .run
+        .current_stage()
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    let what = match command {
+        crate::events::CommandKind::Rollback => {
+            format!("Roll back stage {stage} of {}?", app.run.service)
+        }
+        _ => format!("Abort run {} of {}?", app.run.run, app.run.pipeline),
+    };
+    let mut lines = vec![
+        Line::from(Span::styled(
+            what,
+            t.fg("fail").add_modifier(Modifier::BOLD),
+        )),
+        Line::default(),
+    ];
+    match name {
+        Some(n) => {
+            lines.push(Line::from(Span::styled(
+                format!("Stage {stage} is protected: type {n} and press Enter."),
+                t.fg("text"),
+            )));
+            lines.push(Line::from(vec![
+                Span::styled("> ", t.fg("accent")),
+                Span::styled(typed.to_owned(), t.fg("text").add_modifier(Modifier::BOLD)),
+                Span::styled("▏", t.fg("accent")),
+            ]));
+        }
+        None => lines.push(Line::from(vec![
+            Span::styled(" y ", t.fg("fail").add_modifier(Modifier::BOLD)),
+            Span::styled("confirm   ", t.fg("text")),
+            Span::styled(" n Esc ", t.fg("accent").add_modifier(Modifier::BOLD)),
+            Span::styled("cancel", t.fg("text")),
+        ])),
+    }
+    let rect = centered(area, 60, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(t.fg("fail").add_modifier(Modifier::BOLD))
+                    .title(" Confirm "),
+            )
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+fn draw_toast(frame: &mut Frame, app: &App, area: Rect, text: &str, error: bool) {
+    let t = &app.theme;
+    let w = (text.chars().count() as u16 + 4).min(area.width);
+    let rect = Rect {
+        x: area.x + area.width - w,
+        y: area.y + area.height.saturating_sub(5),
+        width: w,
+        height: 3.min(area.height),
+    };
+    let style = if error { t.fg("fail") } else { t.fg("ok") };
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(Line::from(Span::styled(text.to_owned(), style))).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(style.add_modifier(Modifier::BOLD)),
+        ),
+        rect,
+    );
+}

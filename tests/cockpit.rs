@@ -1,0 +1,563 @@
+//! The cockpit drawn into a TestBackend, in the states an operator meets: snapshots at
+//! 120x40 and 80x24 (tests/snapshots/), key handling, and the styles of status glyphs that
+//! snapshots do not capture.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use glidepath::events::{
+    CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan, Verdict,
+};
+use glidepath::ui::app::{App, Overlay, Pane};
+use glidepath::ui::{theme, view};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+/// 2026-11-27 12:40:00 UTC.
+const T0: i64 = 1_795_783_200_000;
+
+struct Script {
+    seq: u64,
+    at_ms: i64,
+    app: App,
+}
+
+impl Script {
+    fn new(theme: &str) -> Self {
+        let theme = theme::load(theme, None).unwrap();
+        Script {
+            seq: 0,
+            at_ms: T0,
+            app: App::new(theme, "prod-eu/shop".into(), false, vec!["prod".into()]),
+        }
+    }
+
+    fn after(&mut self, seconds: i64, event: Event) -> &mut Self {
+        self.seq += 1;
+        self.at_ms += seconds * 1000;
+        self.app.apply(&Envelope {
+            run: 42,
+            seq: self.seq,
+            at_ms: self.at_ms,
+            event,
+        });
+        self
+    }
+
+    fn started(&mut self) -> &mut Self {
+        let step = |name: &str, kind: &str, description: &str| StepPlan {
+            name: name.into(),
+            kind: kind.into(),
+            description: description.into(),
+            group: None,
+        };
+        self.after(
+            0,
+            Event::RunStarted {
+                pipeline: "checkout".into(),
+                service: "checkout".into(),
+                resumed: false,
+                stages: vec![
+                    StagePlan {
+                        name: "staging".into(),
+                        steps: vec![
+                            step("preflight", "preflight", "platform contract and policies"),
+                            step("deploy", "deploy", "apply app/ and wait for the rollout"),
+                            step("smoke", "test", "12 HTTP checks"),
+                            step("evaluate", "evaluate", "SLO checkout over 5m"),
+                        ],
+                    },
+                    StagePlan {
+                        name: "prod".into(),
+                        steps: vec![
+                            step("approval", "approval", "manual approval"),
+                            step("release", "release", "canary 10% → 50% → 100%"),
+                        ],
+                    },
+                ],
+            },
+        )
+    }
+
+    fn step(&mut self, seconds: i64, stage: &str, step: &str, kind: &str) -> &mut Self {
+        self.after(
+            seconds,
+            Event::StepStarted {
+                stage: stage.into(),
+                step: step.into(),
+                kind: kind.into(),
+            },
+        )
+    }
+
+    fn done(
+        &mut self,
+        seconds: i64,
+        stage: &str,
+        step: &str,
+        status: Status,
+        summary: &str,
+        evidence: Vec<Evidence>,
+    ) -> &mut Self {
+        self.after(
+            seconds,
+            Event::StepFinished {
+                stage: stage.into(),
+                step: step.into(),
+                status,
+                verdict: None,
+                summary: summary.into(),
+                evidence,
+                evaluation: None,
+            },
+        )
+    }
+
+    fn log(&mut self, step: &str, source: &str, line: &str) -> &mut Self {
+        self.after(
+            0,
+            Event::Log {
+                stage: "staging".into(),
+                step: step.into(),
+                source: source.into(),
+                line: line.into(),
+            },
+        )
+    }
+
+    fn render(&self, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| view::draw(f, &self.app)).unwrap();
+        let buf = t.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            for x in 0..w {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn preflight_evidence(broken: bool) -> Vec<Evidence> {
+    let mut e = vec![
+        Evidence::new("kubernetes version", Verdict::Pass, "v1.32.0").expected(">=1.27"),
+        Evidence::new("StorageClass fast-ssd", Verdict::Pass, "present"),
+        Evidence::new("policy requests-and-limits", Verdict::Pass, "6 objects"),
+    ];
+    if broken {
+        e.push(
+            Evidence::new(
+                "CRD xdatabases.platform.example.org",
+                Verdict::Fail,
+                "not served",
+            )
+            .expected("Established"),
+        );
+        e.push(Evidence::new(
+            "policy trusted-registries",
+            Verdict::Fail,
+            "Deployment/checkout: image docker.io/evil/checkout:2 is not from registry.example.org",
+        ));
+    }
+    e
+}
+
+/// Staging done, prod's canary paused at 10% waiting for approval.
+fn canary_paused() -> Script {
+    let mut s = Script::new("default");
+    s.started()
+        .after(
+            0,
+            Event::StageStarted {
+                stage: "staging".into(),
+            },
+        )
+        .step(0, "staging", "preflight", "preflight")
+        .done(
+            2,
+            "staging",
+            "preflight",
+            Status::Passed,
+            "9 checks passed",
+            preflight_evidence(false),
+        )
+        .step(0, "staging", "deploy", "deploy")
+        .log("deploy", "deploy", "deployment/checkout: 4/4 ready")
+        .done(
+            31,
+            "staging",
+            "deploy",
+            Status::Passed,
+            "checkout 4/4 ready",
+            vec![],
+        )
+        .step(0, "staging", "smoke", "test")
+        .log("smoke", "http", "GET /healthz → 200 in 12 ms")
+        .done(
+            3,
+            "staging",
+            "smoke",
+            Status::Passed,
+            "12/12 checks passed",
+            vec![],
+        )
+        .step(0, "staging", "evaluate", "evaluate")
+        .done(
+            1,
+            "staging",
+            "evaluate",
+            Status::Passed,
+            "checkout over 5m: score 100.0, pass",
+            vec![],
+        )
+        .after(
+            0,
+            Event::StageFinished {
+                stage: "staging".into(),
+                status: Status::Passed,
+            },
+        )
+        .after(
+            0,
+            Event::StageStarted {
+                stage: "prod".into(),
+            },
+        )
+        .step(0, "prod", "approval", "approval")
+        .done(
+            1,
+            "prod",
+            "approval",
+            Status::Passed,
+            "approved automatically (pass)",
+            vec![],
+        )
+        .step(0, "prod", "release", "release")
+        .log("release", "release", "canary weight 10% (route 90/10)")
+        .after(
+            2,
+            Event::StepState {
+                stage: "prod".into(),
+                step: "release".into(),
+                status: Status::WaitingForApproval,
+                message: "canary 10%: waiting for approval".into(),
+            },
+        );
+    s.app.now_ms = s.at_ms + 5_000;
+    s
+}
+
+/// The staging gate failed: the SLO's latency objective broke, error ratio held.
+fn gate_failed() -> Script {
+    let mut s = Script::new("default");
+    s.started()
+        .after(
+            0,
+            Event::StageStarted {
+                stage: "staging".into(),
+            },
+        )
+        .step(0, "staging", "preflight", "preflight")
+        .done(
+            2,
+            "staging",
+            "preflight",
+            Status::Passed,
+            "9 checks passed",
+            preflight_evidence(false),
+        )
+        .step(0, "staging", "deploy", "deploy")
+        .done(
+            20,
+            "staging",
+            "deploy",
+            Status::Passed,
+            "checkout 4/4 ready",
+            vec![],
+        )
+        .step(0, "staging", "smoke", "test")
+        .done(
+            3,
+            "staging",
+            "smoke",
+            Status::Passed,
+            "12/12 checks passed",
+            vec![],
+        )
+        .step(0, "staging", "evaluate", "evaluate");
+    let mut latency = Evidence::new("latency_p95_ms", Verdict::Fail, "412.7")
+        .expected("pass <300")
+        .detail("score 0/1, key SLI");
+    latency.query = Some("histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"checkout\"}[5m]))) * 1000".into());
+    let mut errors = Evidence::new("error_ratio", Verdict::Pass, "0.0009")
+        .expected("pass <=0.01")
+        .detail("score 1/1");
+    errors.query = Some("sum(rate(http_requests_total{service=\"checkout\",code=~\"5..\"}[5m])) / sum(rate(http_requests_total{service=\"checkout\"}[5m]))".into());
+    s.after(
+        1,
+        Event::StepFinished {
+            stage: "staging".into(),
+            step: "evaluate".into(),
+            status: Status::Failed,
+            verdict: Some(Verdict::Fail),
+            summary: "checkout over 5m: score 50.0, fail (key SLI latency_p95_ms failed)".into(),
+            evidence: vec![errors, latency],
+            evaluation: None,
+        },
+    )
+    .after(
+        0,
+        Event::StageFinished {
+            stage: "staging".into(),
+            status: Status::Failed,
+        },
+    )
+    .after(
+        0,
+        Event::RunFinished {
+            status: Status::Failed,
+            exit_code: 1,
+            reason: "staging/evaluate failed: checkout over 5m: score 50.0, fail".into(),
+        },
+    );
+    s
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+#[test]
+fn snapshot_canary_paused_awaiting_approval() {
+    let s = canary_paused();
+    insta::assert_snapshot!("canary_paused_120x40", s.render(120, 40));
+    insta::assert_snapshot!("canary_paused_80x24", s.render(80, 24));
+}
+
+#[test]
+fn snapshot_preflight_failure() {
+    let mut s = Script::new("default");
+    s.started()
+        .after(
+            0,
+            Event::StageStarted {
+                stage: "staging".into(),
+            },
+        )
+        .step(0, "staging", "preflight", "preflight")
+        .done(
+            3,
+            "staging",
+            "preflight",
+            Status::Failed,
+            "2 of 5 checks failed; nothing was changed",
+            preflight_evidence(true),
+        )
+        .after(
+            0,
+            Event::StageFinished {
+                stage: "staging".into(),
+                status: Status::Failed,
+            },
+        )
+        .after(
+            0,
+            Event::RunFinished {
+                status: Status::Failed,
+                exit_code: 1,
+                reason: "staging/preflight failed: 2 of 5 checks failed".into(),
+            },
+        );
+    insta::assert_snapshot!("preflight_failure_120x40", s.render(120, 40));
+    // Compact: Tab to the pre-flight pane shows it in place of the stages.
+    s.app.key(code(KeyCode::Tab));
+    assert_eq!(s.app.focus, Pane::Preflight);
+    insta::assert_snapshot!("preflight_failure_80x24", s.render(80, 24));
+}
+
+#[test]
+fn snapshot_gate_failed_with_its_detail_open() {
+    let mut s = gate_failed();
+    // The selection follows the last step that ran: the failed gate.
+    s.app.key(code(KeyCode::Enter));
+    assert_eq!(s.app.overlay, Some(Overlay::Detail));
+    insta::assert_snapshot!("gate_detail_120x40", s.render(120, 40));
+    insta::assert_snapshot!("gate_detail_80x24", s.render(80, 24));
+}
+
+#[test]
+fn snapshot_rollback_in_progress() {
+    let mut s = canary_paused();
+    s.after(
+        0,
+        Event::Operator {
+            command: CommandKind::Rollback,
+            who: "ana".into(),
+            accepted: true,
+            reason: None,
+        },
+    )
+    .log(
+        "release",
+        "engine",
+        "↺ rolling back stage prod: rollback requested by ana at prod/release",
+    )
+    .log(
+        "release",
+        "release",
+        "route checkout: 100/0 (all traffic on stable)",
+    )
+    .after(
+        1,
+        Event::StepFinished {
+            stage: "prod".into(),
+            step: "release".into(),
+            status: Status::RolledBack,
+            verdict: None,
+            summary: "rollback requested by ana at prod/release".into(),
+            evidence: vec![],
+            evaluation: None,
+        },
+    );
+    insta::assert_snapshot!("rollback_in_progress_120x40", s.render(120, 40));
+}
+
+#[test]
+fn snapshot_help_and_confirmation() {
+    let mut s = canary_paused();
+    s.app.key(key('?'));
+    insta::assert_snapshot!("help_120x40", s.render(120, 40));
+    s.app.key(code(KeyCode::Esc));
+    assert_eq!(s.app.overlay, None);
+    // Rollback on a protected stage asks for the service name.
+    assert_eq!(s.app.key(key('r')), None);
+    insta::assert_snapshot!("confirm_protected_120x40", s.render(120, 40));
+    for c in "checkou".chars() {
+        assert_eq!(s.app.key(key(c)), None);
+    }
+    // Not yet the name: refused with a hint, still asking.
+    assert_eq!(s.app.key(code(KeyCode::Enter)), None);
+    assert!(
+        s.app
+            .toast
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("type `checkout`")
+    );
+    s.app.key(key('t'));
+    assert_eq!(s.app.key(code(KeyCode::Enter)), Some(CommandKind::Rollback));
+    assert_eq!(s.app.overlay, None);
+    insta::assert_snapshot!("confirm_protected_80x24", {
+        s.app.key(key('x'));
+        s.render(80, 24)
+    });
+}
+
+#[test]
+fn keys_send_the_commands_the_state_allows() {
+    let mut s = canary_paused();
+    assert_eq!(s.app.key(key('a')), Some(CommandKind::Approve));
+    assert_eq!(s.app.key(key('d')), Some(CommandKind::Reject));
+    assert_eq!(s.app.key(key('P')), Some(CommandKind::Promote));
+    assert_eq!(s.app.key(key('p')), Some(CommandKind::Pause));
+    s.after(
+        0,
+        Event::RunState {
+            status: Status::Paused,
+        },
+    );
+    assert_eq!(s.app.key(key('p')), Some(CommandKind::Resume));
+    // A refused command is shown with the engine's reason.
+    s.after(
+        0,
+        Event::Operator {
+            command: CommandKind::Promote,
+            who: "ana".into(),
+            accepted: false,
+            reason: Some("there is no pause to skip; step `release` is running".into()),
+        },
+    );
+    let toast = s.app.toast.clone().unwrap();
+    assert!(toast.error);
+    assert_eq!(
+        toast.text,
+        "promote refused: there is no pause to skip; step `release` is running"
+    );
+    // Read-only: nothing that changes the release gets through.
+    s.app.read_only = true;
+    for c in ['a', 'd', 'P', 'p', 'r', 'x'] {
+        assert_eq!(s.app.key(key(c)), None, "{c}");
+    }
+    assert!(!s.render(120, 40).contains(" approve "));
+    // Search filters the output; Esc clears it.
+    s.app.read_only = false;
+    s.app.key(key('/'));
+    for c in "healthz".chars() {
+        s.app.key(key(c));
+    }
+    s.app.key(code(KeyCode::Enter));
+    assert_eq!(s.app.visible_logs().len(), 1);
+    s.app.key(code(KeyCode::Esc));
+    assert_eq!(s.app.visible_logs().len(), 3);
+    // :theme switches the theme by name (the loop loads it).
+    s.app.key(key(':'));
+    for c in "theme light".chars() {
+        s.app.key(key(c));
+    }
+    s.app.key(code(KeyCode::Enter));
+    assert_eq!(s.app.theme_request.as_deref(), Some("light"));
+}
+
+#[test]
+fn status_glyphs_carry_their_colours_and_mono_still_reads() {
+    use ratatui::style::{Color, Modifier};
+    let find = |s: &Script, glyph: &str, row_text: &str| {
+        let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        t.draw(|f| view::draw(f, &s.app)).unwrap();
+        let buf = t.backend().buffer().clone();
+        for y in 0..40 {
+            let row: String = (0..120).map(|x| buf[(x, y)].symbol().to_owned()).collect();
+            if row.contains(row_text) {
+                for x in 0..120 {
+                    if buf[(x, y)].symbol() == glyph {
+                        return buf[(x, y)].style();
+                    }
+                }
+            }
+        }
+        panic!("no {glyph} on the row of {row_text}");
+    };
+    let s = gate_failed();
+    let failed = find(&s, "✗", "evaluate ");
+    assert_eq!(failed.fg, Some(Color::LightRed));
+    assert!(failed.add_modifier.contains(Modifier::BOLD));
+    assert_eq!(find(&s, "✓", "deploy ").fg, Some(Color::Green));
+    let s = canary_paused();
+    assert_eq!(find(&s, "?", "release ").fg, Some(Color::Magenta));
+
+    // Mono: no colours at all, and the failure is still marked beyond its glyph.
+    let mut s = gate_failed();
+    s.app.theme = theme::load("mono", None).unwrap();
+    let failed = find(&s, "✗", "evaluate ");
+    assert!(matches!(failed.fg, None | Some(Color::Reset)));
+    assert!(failed.add_modifier.contains(Modifier::BOLD));
+}
+
+#[test]
+fn tiny_and_resized_terminals_never_crash() {
+    let mut s = canary_paused();
+    for (w, h) in [(40, 10), (20, 5), (1, 1), (200, 60), (99, 29)] {
+        s.render(w, h);
+        s.app.key(key('?'));
+        s.render(w, h);
+        s.app.key(code(KeyCode::Esc));
+        s.app.key(key('r'));
+        s.render(w, h);
+        s.app.key(code(KeyCode::Esc));
+    }
+}
