@@ -103,7 +103,7 @@ pub fn line(env: &Envelope) -> Option<String> {
 }
 
 /// `HH:MM:SS` in UTC.
-fn clock(at_ms: i64) -> String {
+pub fn clock(at_ms: i64) -> String {
     let secs = at_ms.div_euclid(1000).rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }

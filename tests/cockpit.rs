@@ -561,3 +561,35 @@ fn tiny_and_resized_terminals_never_crash() {
         s.app.key(code(KeyCode::Esc));
     }
 }
+
+/// Regenerates the README's screenshot: `cargo test --test cockpit -- --ignored screenshot`.
+#[test]
+#[ignore = "writes assets/cockpit.svg; run it when the cockpit's look changes"]
+fn screenshot() {
+    let mut s = canary_paused();
+    s.log(
+        "release",
+        "analysis",
+        "analysis 1: score 100.0, pass (error_ratio 0.0011 <= 0.01, latency_p95_ms 182 < 300)",
+    );
+    let mut t = Terminal::new(TestBackend::new(120, 32)).unwrap();
+    t.draw(|f| view::draw(f, &s.app)).unwrap();
+    let svg = view::svg(t.backend().buffer());
+    std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/cockpit.svg"),
+        svg,
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_screenshot_is_an_svg_of_the_buffer() {
+    let s = canary_paused();
+    let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    t.draw(|f| view::draw(f, &s.app)).unwrap();
+    let svg = view::svg(t.backend().buffer());
+    assert!(svg.starts_with("<svg"));
+    assert!(svg.contains("release waits for approval"));
+    // Status colours survive: the green of a passed step's glyph.
+    assert!(svg.contains("fill=\"#8abf6a\""));
+}

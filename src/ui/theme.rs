@@ -270,14 +270,14 @@ mod tests {
         let user = dir.path().to_owned();
         std::fs::write(
             user.join("loud.yaml"),
-            "inherits: default\ncolors: { okay: red }\n",
+            "inherits: default\ncolors: { fial: red }\n",
         )
         .unwrap();
         std::fs::write(user.join("odd.yaml"), "colors: { ok: chartreuse }\n").unwrap();
         std::fs::write(user.join("loop.yaml"), "inherits: loop\n").unwrap();
         let e = load("loud", Some(&user)).unwrap_err();
         assert!(
-            e.contains("no colour slot `okay` (did you mean `ok`?)"),
+            e.contains("no colour slot `fial` (did you mean `fail`?)"),
             "{e}"
         );
         let e = load("odd", Some(&user)).unwrap_err();

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::app::{App, Input, Overlay, Pane};
 use super::keys::{Action, KEYS};
 use crate::events::{Status, Verdict};
+use crate::headless::clock;
 
 /// Draws the whole cockpit.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -308,11 +309,6 @@ fn draw_preflight(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-fn clock(at_ms: i64) -> String {
-    let s = at_ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
 fn draw_output(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let logs = app.visible_logs();
@@ -580,4 +576,105 @@ fn draw_toast(frame: &mut Frame, app: &App, area: Rect, text: &str, error: bool)
         ),
         rect,
     );
+}
+
+/// A drawn buffer as an SVG picture (the README's screenshot): one text run per stretch of
+/// cells with the same colour and weight, on a dark terminal background.
+pub fn svg(buffer: &ratatui::buffer::Buffer) -> String {
+    use ratatui::style::Color;
+    fn hex(c: Color, fallback: &str) -> String {
+        match c {
+            Color::Reset => fallback.to_owned(),
+            Color::Black => "#1d1f21".into(),
+            Color::Red => "#cc6666".into(),
+            Color::Green => "#8abf6a".into(),
+            Color::Yellow => "#e0c060".into(),
+            Color::Blue => "#6f98c9".into(),
+            Color::Magenta => "#c58fd8".into(),
+            Color::Cyan => "#6ec6c6".into(),
+            Color::Gray => "#a0a4a8".into(),
+            Color::DarkGray => "#5c6166".into(),
+            Color::LightRed => "#ff7b7b".into(),
+            Color::LightGreen => "#a8e890".into(),
+            Color::LightYellow => "#f6e38c".into(),
+            Color::LightBlue => "#8fb8ff".into(),
+            Color::LightMagenta => "#e3a8f5".into(),
+            Color::LightCyan => "#9ee7e7".into(),
+            Color::White => "#f0f0f0".into(),
+            Color::Rgb(r, g, b) => format!("#{r:02x}{g:02x}{b:02x}"),
+            Color::Indexed(_) => fallback.to_owned(),
+        }
+    }
+    fn escape(s: &str) -> String {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    }
+    let (w, h) = (buffer.area.width, buffer.area.height);
+    // DejaVu Sans Mono's advance at 14 px.
+    let (cw, ch) = (8.43_f64, 17.0_f64);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{:.0}\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"14\">\n<rect width=\"100%\" height=\"100%\" fill=\"#16181c\"/>\n",
+        f64::from(w) * cw + 16.0,
+        f64::from(h) * ch + 16.0
+    );
+    for y in 0..h {
+        for x in 0..w {
+            let bg = buffer[(x, y)].style().bg.unwrap_or(Color::Reset);
+            if bg != Color::Reset {
+                out.push_str(&format!(
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{ch}\" fill=\"{}\"/>\n",
+                    8.0 + f64::from(x) * cw,
+                    8.0 + f64::from(y) * ch,
+                    cw + 0.5,
+                    hex(bg, "#16181c")
+                ));
+            }
+        }
+    }
+    for y in 0..h {
+        let mut x = 0;
+        while x < w {
+            let style = buffer[(x, y)].style();
+            // A run of cells in the same foreground and weight.
+            let start = x;
+            let mut text = String::new();
+            // Box-drawing cells one by one: some renderers (librsvg) drop runs of them.
+            let boxy = |c: &ratatui::buffer::Cell| {
+                c.symbol()
+                    .chars()
+                    .next()
+                    .is_some_and(|ch| ('\u{2500}'..='\u{257f}').contains(&ch))
+            };
+            let first_boxy = boxy(&buffer[(x, y)]);
+            while x < w {
+                let c = &buffer[(x, y)];
+                if c.style().fg != style.fg
+                    || c.style().add_modifier != style.add_modifier
+                    || (x > start && (first_boxy || boxy(c)))
+                {
+                    break;
+                }
+                text.push_str(c.symbol());
+                x += 1;
+            }
+            if text.trim().is_empty() {
+                continue;
+            }
+            let bold = if style.add_modifier.contains(Modifier::BOLD) {
+                " font-weight=\"bold\""
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\"{bold} xml:space=\"preserve\">{}</text>\n",
+                8.0 + f64::from(start) * cw,
+                8.0 + f64::from(y) * ch + 13.0,
+                hex(style.fg.unwrap_or(Color::Reset), "#d8dadd"),
+                escape(&text)
+            ));
+        }
+    }
+    out.push_str("</svg>\n");
+    out
 }

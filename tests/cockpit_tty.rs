@@ -1,0 +1,160 @@
+//! The cockpit in a real terminal (tmux), driven by key presses as an operator would:
+//! approve, promote past a pause, roll back with confirmation, quit with the terminal
+//! restored. `.ci/run` installs tmux.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+    session: &'static str,
+}
+
+impl Tmux {
+    fn start(dir: &Path, pipeline: &str) -> Tmux {
+        let socket = format!("glidepath-test-{}-{pipeline}", std::process::id());
+        let t = Tmux {
+            socket,
+            session: "cockpit",
+        };
+        let cmd = format!(
+            "GLIDEPATH_HOME={home} {bin} run {home}/{pipeline}.yaml; echo EXIT=$?; sleep 60",
+            home = dir.display(),
+            bin = env!("CARGO_BIN_EXE_glidepath"),
+        );
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &t.socket,
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "40",
+            ])
+            .args(["-s", t.session, "sh", "-c", &cmd])
+            .status()
+            .expect("tmux is installed (.ci/run installs it)")
+            .success();
+        assert!(ok, "tmux did not start");
+        t
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let begun = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                begun.elapsed() < Duration::from_secs(20),
+                "never saw {text:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", self.session])
+            .args(keys)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn alternate_screen(&self) -> bool {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "display", "-p", "-t", self.session])
+            .arg("#{alternate_on}")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+const PIPELINE: &str = r#"apiVersion: glidepath/v1
+kind: Pipeline
+metadata: { name: shop }
+spec:
+  stages:
+    - name: build
+      steps:
+        - name: compile
+          command: { run: [sh, -c, 'echo compiled'] }
+    - name: prod
+      steps:
+        - name: sign-off
+          approval: { pass: manual }
+        - name: hold
+          pause: {}
+        - name: publish
+          command: { run: [sh, -c, 'echo published'], rollback: [sh, -c, 'echo unpublished'] }
+"#;
+
+#[test]
+fn an_operator_approves_promotes_and_leaves_with_the_terminal_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ship.yaml"), PIPELINE).unwrap();
+    let t = Tmux::start(dir.path(), "ship");
+    t.wait_for("next: sign-off waits for approval");
+    assert!(t.alternate_screen());
+    t.keys(&["a"]);
+    t.wait_for("next: hold paused");
+    // The help overlay lists the keys; Esc closes it.
+    t.keys(&["?"]);
+    t.wait_for("promote: skip the current pause");
+    t.keys(&["Escape"]);
+    t.keys(&["P"]);
+    let done = t.wait_for("✓ every stage passed");
+    assert!(done.contains("✓ publish"), "{done}");
+    t.keys(&["q"]);
+    let after = t.wait_for("EXIT=0");
+    assert!(after.contains("run 1 passed"), "{after}");
+    assert!(
+        !t.alternate_screen(),
+        "the terminal is back on the main screen"
+    );
+}
+
+#[test]
+fn an_operator_rolls_back_after_confirming() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("undo.yaml"), PIPELINE).unwrap();
+    let t = Tmux::start(dir.path(), "undo");
+    t.wait_for("next: sign-off waits for approval");
+    t.keys(&["a"]);
+    t.wait_for("next: hold paused");
+    // `r` asks first; `n` cancels, `r` `y` rolls back.
+    t.keys(&["r"]);
+    t.wait_for("Roll back stage prod of shop?");
+    t.keys(&["n"]);
+    t.keys(&["r"]);
+    t.wait_for("Roll back stage prod of shop?");
+    t.keys(&["y"]);
+    let screen = t.wait_for("↺ rollback requested by");
+    assert!(screen.contains("↺ hold"), "{screen}");
+    t.keys(&["q"]);
+    let after = t.wait_for("EXIT=1");
+    assert!(after.contains("rolled-back"), "{after}");
+}
