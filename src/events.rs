@@ -304,6 +304,31 @@ pub enum Event {
         /// SLI name → value.
         values: std::collections::BTreeMap<String, f64>,
     },
+    /// Where a release's traffic goes now (the cockpit's traffic pane).
+    Traffic {
+        /// Stage name.
+        stage: String,
+        /// Step name.
+        step: String,
+        /// Percent of requests on the new version (canary or new colour).
+        weight: u8,
+        /// How it got there, for a person (`4 canary and 2 stable replicas ready`).
+        note: String,
+    },
+    /// One release analysis: each SLI's value for the new version, the objectives' pass
+    /// targets, and the verdict (the cockpit's SLO charts).
+    Analysis {
+        /// Stage name.
+        stage: String,
+        /// Step name.
+        step: String,
+        /// SLI → value (None: no data).
+        values: std::collections::BTreeMap<String, Option<f64>>,
+        /// SLI → its pass criteria (`<=0.01`).
+        targets: std::collections::BTreeMap<String, String>,
+        /// The analysis verdict.
+        verdict: Verdict,
+    },
     /// A line of output from a step.
     Log {
         /// Stage name.
@@ -351,6 +376,8 @@ impl Event {
             Event::StepFinished { .. } => "step_finished",
             Event::Log { .. } => "log",
             Event::Measured { .. } => "measured",
+            Event::Traffic { .. } => "traffic",
+            Event::Analysis { .. } => "analysis",
             Event::Operator { .. } => "operator",
             Event::RunFinished { .. } => "run_finished",
         }
@@ -366,6 +393,8 @@ impl Event {
             | Event::StepState { stage, step, .. }
             | Event::StepFinished { stage, step, .. }
             | Event::Measured { stage, step, .. }
+            | Event::Traffic { stage, step, .. }
+            | Event::Analysis { stage, step, .. }
             | Event::Log { stage, step, .. } => (Some(stage), Some(step)),
             _ => (None, None),
         }

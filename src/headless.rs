@@ -76,8 +76,8 @@ pub fn line(env: &Envelope) -> Option<String> {
         Event::Log {
             step, source, line, ..
         } => format!("    │ {step} {source}: {line}"),
-        // The step's evidence shows the same figures when it finishes.
-        Event::Measured { .. } => return None,
+        // The step's evidence and log lines show the same figures.
+        Event::Measured { .. } | Event::Traffic { .. } | Event::Analysis { .. } => return None,
         Event::Operator {
             command,
             who,

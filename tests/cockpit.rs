@@ -235,14 +235,46 @@ fn canary_paused() -> Script {
         .step(0, "prod", "release", "release")
         .log("release", "release", "canary weight 10% (route 90/10)")
         .after(
-            2,
-            Event::StepState {
+            1,
+            Event::Traffic {
                 stage: "prod".into(),
                 step: "release".into(),
-                status: Status::WaitingForApproval,
-                message: "canary 10%: waiting for approval".into(),
+                weight: 10,
+                note: "HTTPRoute checkout weights 90/10 (stable/canary)".into(),
             },
         );
+    for (i, (errors, p95)) in [(0.0011, 182.0), (0.0009, 176.0), (0.0014, 190.0)]
+        .into_iter()
+        .enumerate()
+    {
+        s.after(
+            if i == 0 { 0 } else { 2 },
+            Event::Analysis {
+                stage: "prod".into(),
+                step: "release".into(),
+                values: [
+                    ("error_ratio".to_owned(), Some(errors)),
+                    ("latency_p95_ms".to_owned(), Some(p95)),
+                ]
+                .into(),
+                targets: [
+                    ("error_ratio".to_owned(), "<=0.01".to_owned()),
+                    ("latency_p95_ms".to_owned(), "<300".to_owned()),
+                ]
+                .into(),
+                verdict: Verdict::Pass,
+            },
+        );
+    }
+    s.after(
+        2,
+        Event::StepState {
+            stage: "prod".into(),
+            step: "release".into(),
+            status: Status::WaitingForApproval,
+            message: "canary 10%: waiting for approval".into(),
+        },
+    );
     s.app.now_ms = s.at_ms + 5_000;
     s
 }
@@ -336,6 +368,66 @@ fn snapshot_canary_paused_awaiting_approval() {
     let s = canary_paused();
     insta::assert_snapshot!("canary_paused_120x40", s.render(120, 40));
     insta::assert_snapshot!("canary_paused_80x24", s.render(80, 24));
+}
+
+#[test]
+fn snapshot_budget_exhausted() {
+    let mut s = Script::new("default");
+    s.started()
+        .after(
+            0,
+            Event::StageStarted {
+                stage: "prod".into(),
+            },
+        )
+        .step(0, "prod", "approval", "approval")
+        .done(
+            0,
+            "prod",
+            "approval",
+            Status::Passed,
+            "approved automatically (pass)",
+            vec![],
+        )
+        .step(0, "prod", "release", "release");
+    let remaining = Evidence::new("budget remaining", Verdict::Fail, "-12.4%")
+        .expected(">= 25%")
+        .detail("99.9% over 30d: 50.5 of 43.2 bad minutes spent; exhausted");
+    let burns = [
+        ("1h", "16.20x", Verdict::Fail),
+        ("6h", "7.10x", Verdict::Warning),
+        ("1d", "2.40x", Verdict::Pass),
+        ("3d", "1.10x", Verdict::Pass),
+    ]
+    .into_iter()
+    .map(|(w, v, verdict)| Evidence::new(format!("burn rate {w}"), verdict, v))
+    .collect::<Vec<_>>();
+    let mut evidence = vec![remaining];
+    evidence.extend(burns);
+    s.after(
+        1,
+        Event::StepFinished {
+            stage: "prod".into(),
+            step: "release".into(),
+            status: Status::Failed,
+            verdict: Some(Verdict::Fail),
+            summary: "release held: budget remaining -12.4%, burn rate 1h 16.20x".into(),
+            evidence,
+            evaluation: None,
+        },
+    )
+    .after(
+        0,
+        Event::RunFinished {
+            status: Status::Failed,
+            exit_code: 1,
+            reason: "prod/release failed: release held".into(),
+        },
+    );
+    let screen = s.render(120, 40);
+    assert!(screen.contains("Error budget"), "{screen}");
+    assert!(screen.contains("-12.4%"));
+    insta::assert_snapshot!("budget_exhausted_120x40", screen);
 }
 
 #[test]

@@ -241,7 +241,7 @@ impl Report {
                     s.measured = values.clone();
                 }
             }
-            Event::Log { .. } => {}
+            Event::Log { .. } | Event::Traffic { .. } | Event::Analysis { .. } => {}
         }
     }
 

@@ -98,6 +98,32 @@ impl StepIo {
         });
     }
 
+    /// Reports where a release's traffic goes now.
+    pub fn traffic(&self, weight: u8, note: impl Into<String>) {
+        (self.emit)(Event::Traffic {
+            stage: self.stage.clone(),
+            step: self.step.clone(),
+            weight,
+            note: note.into(),
+        });
+    }
+
+    /// Reports one release analysis.
+    pub fn analysis(
+        &self,
+        values: BTreeMap<String, Option<f64>>,
+        targets: BTreeMap<String, String>,
+        verdict: crate::events::Verdict,
+    ) {
+        (self.emit)(Event::Analysis {
+            stage: self.stage.clone(),
+            step: self.step.clone(),
+            values,
+            targets,
+            verdict,
+        });
+    }
+
     /// Announces a new phase (waiting for approval, paused, running again).
     pub fn set_phase(&self, phase: Phase, message: impl Into<String>) {
         self.phase.send_replace(phase);

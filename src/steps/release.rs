@@ -505,22 +505,20 @@ impl Plan {
                 self.scale(&self.stable_ref(), stable).await?;
                 self.rolled_out(&ctx.io, &self.stable_ref(), ROLLOUT_TIMEOUT)
                     .await?;
-                ctx.io.log(
-                    "traffic",
-                    format!("canary {weight}%: {canary_replicas} canary and {stable} stable replicas ready"),
-                );
+                let note = format!("{canary_replicas} canary and {stable} stable replicas ready");
+                ctx.io.log("traffic", format!("canary {weight}%: {note}"));
+                ctx.io.traffic(weight, note);
             }
             Router::GatewayApi => {
                 self.route_weights(weight).await?;
-                ctx.io.log(
-                    "traffic",
-                    format!(
-                        "canary {weight}%: HTTPRoute {} weights {}/{} (stable/canary), {canary_replicas} canary replicas",
-                        self.route.as_deref().unwrap_or(""),
-                        100 - weight,
-                        weight
-                    ),
+                let note = format!(
+                    "HTTPRoute {} weights {}/{} (stable/canary), {canary_replicas} canary replicas",
+                    self.route.as_deref().unwrap_or(""),
+                    100 - weight,
+                    weight
                 );
+                ctx.io.log("traffic", format!("canary {weight}%: {note}"));
+                ctx.io.traffic(weight, note);
             }
         }
         ctx.io
@@ -554,6 +552,7 @@ impl Plan {
                 "traffic",
                 "all traffic back on the old colour (active Service switched back)",
             );
+            io.traffic(0, "active Service switched back to the old colour");
         }
         if self.router == Router::GatewayApi {
             self.route_weights(0).await?;
@@ -561,6 +560,7 @@ impl Plan {
                 "traffic",
                 "all traffic back on stable (HTTPRoute weights 100/0)",
             );
+            io.traffic(0, "HTTPRoute weights 100/0: all traffic back on stable");
         }
         let total = total.unwrap_or_else(|| {
             stable
@@ -714,6 +714,28 @@ impl Analyst {
         })
     }
 
+    /// Tells the cockpit what this analysis measured, against which targets.
+    fn report(&self, io: &super::StepIo, verdict: &crate::slo::Evaluation) {
+        let values = verdict
+            .objectives
+            .iter()
+            .map(|o| (o.sli.clone(), o.value))
+            .collect();
+        let targets = self
+            .slo
+            .objectives
+            .iter()
+            .filter_map(|o| {
+                o.pass
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map(|c| (o.sli.clone(), c.to_string()))
+            })
+            .collect();
+        io.analysis(values, targets, verdict.result);
+    }
+
     /// The SLIs now, from Prometheus and the stage's own measurements.
     async fn measure(
         &self,
@@ -820,6 +842,7 @@ impl Analyst {
                     verdict.score, verdict.result, verdict.message
                 ),
             );
+            self.report(ctx_io, &verdict);
             match verdict.result {
                 Verdict::Pass | Verdict::Warning => {
                     self.passed
@@ -1049,13 +1072,12 @@ async fn blue_green(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResul
         plan.switch_active(true, None)
             .await
             .map_err(|e| (e, Vec::new(), false))?;
-        ctx.io.log(
-            "traffic",
-            format!(
-                "switched Service {} to the new version",
-                plan.stable_service.as_deref().unwrap_or("")
-            ),
+        let note = format!(
+            "switched Service {} to the new version",
+            plan.stable_service.as_deref().unwrap_or("")
         );
+        ctx.io.log("traffic", note.clone());
+        ctx.io.traffic(100, note);
         ctx.io
             .set_phase(super::Phase::Running, "switched; keeping the old colour");
         let delay = bg

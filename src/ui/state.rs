@@ -73,6 +73,33 @@ pub struct Toast {
     pub until_ms: i64,
 }
 
+/// Points kept per chart series.
+pub const MAX_POINTS: usize = 1_000;
+
+/// Where a release's traffic goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficView {
+    /// The release step.
+    pub step: String,
+    /// Percent on the new version.
+    pub weight: u8,
+    /// How it got there.
+    pub note: String,
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// One SLI over a release's analyses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    /// (ms since the epoch, value) for the new version; gaps are analyses without data.
+    pub points: Vec<(i64, f64)>,
+    /// The objective's pass criterion (`<=0.01`).
+    pub target: Option<String>,
+    /// The latest value (None: no data).
+    pub last: Option<f64>,
+}
+
 /// The run as the cockpit knows it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunView {
@@ -104,6 +131,14 @@ pub struct RunView {
     pub dropped_lines: u64,
     /// The latest refused or accepted operator command, for a toast.
     pub last_operator: Option<(CommandKind, bool, Option<String>)>,
+    /// The release's traffic now.
+    pub traffic: Option<TrafficView>,
+    /// Traffic changes as (ms since the epoch, weight), to mark the charts' time axis.
+    pub weight_changes: Vec<(i64, u8)>,
+    /// SLI → its values over the analyses.
+    pub series: std::collections::BTreeMap<String, Series>,
+    /// The latest analysis verdict.
+    pub analysis_verdict: Option<Verdict>,
 }
 
 impl RunView {
@@ -213,6 +248,36 @@ impl RunView {
                 });
             }
             Event::Measured { .. } => {}
+            Event::Traffic {
+                step, weight, note, ..
+            } => {
+                self.traffic = Some(TrafficView {
+                    step: step.clone(),
+                    weight: *weight,
+                    note: note.clone(),
+                    at_ms: at,
+                });
+                self.weight_changes.push((at, *weight));
+            }
+            Event::Analysis {
+                values,
+                targets,
+                verdict,
+                ..
+            } => {
+                self.analysis_verdict = Some(*verdict);
+                for (sli, value) in values {
+                    let s = self.series.entry(sli.clone()).or_default();
+                    s.last = *value;
+                    s.target = targets.get(sli).cloned().or(s.target.take());
+                    if let Some(v) = value.filter(|v| v.is_finite()) {
+                        if s.points.len() == MAX_POINTS {
+                            s.points.remove(0);
+                        }
+                        s.points.push((at, v));
+                    }
+                }
+            }
             Event::Operator {
                 command,
                 accepted,

@@ -31,7 +31,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(left);
         draw_stages(frame, app, stages);
         draw_preflight(frame, app, preflight);
-        draw_output(frame, app, right);
+        draw_right(frame, app, right);
     } else {
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
@@ -55,6 +55,299 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     if let Some(t) = &app.toast {
         draw_toast(frame, app, area, &t.text, t.error);
+    }
+}
+
+/// The wide layout's right column: traffic, error budget and SLO charts when the run has
+/// them, the output below.
+fn draw_right(frame: &mut Frame, app: &App, area: Rect) {
+    let budget = budget_evidence(app);
+    let mut constraints = Vec::new();
+    if app.run.traffic.is_some() {
+        constraints.push(Constraint::Length(5));
+    }
+    if budget.is_some() {
+        constraints.push(Constraint::Length(5));
+    }
+    if !app.run.series.is_empty() {
+        constraints.push(Constraint::Percentage(45));
+    }
+    constraints.push(Constraint::Min(6));
+    let areas = Layout::vertical(constraints).split(area);
+    let mut i = 0;
+    if let Some(t) = &app.run.traffic {
+        draw_traffic(frame, app, t, areas[i]);
+        i += 1;
+    }
+    if let Some(b) = &budget {
+        draw_budget(frame, app, b, areas[i]);
+        i += 1;
+    }
+    if !app.run.series.is_empty() {
+        draw_charts(frame, app, areas[i]);
+        i += 1;
+    }
+    draw_output(frame, app, areas[i]);
+}
+
+fn bar(width: usize, fraction: f64) -> (String, String) {
+    let full = ((fraction.clamp(0.0, 1.0)) * width as f64).round() as usize;
+    ("█".repeat(full), "░".repeat(width.saturating_sub(full)))
+}
+
+fn draw_traffic(frame: &mut Frame, app: &App, t: &super::state::TrafficView, area: Rect) {
+    let th = &app.theme;
+    let width = area.width.saturating_sub(24).max(4) as usize;
+    let row = |label: &str, pct: u8, slot: &'static str| {
+        let (on, off) = bar(width, f64::from(pct) / 100.0);
+        Line::from(vec![
+            Span::styled(format!("{label:<8}"), th.fg("text")),
+            Span::styled(on, th.fg(slot)),
+            Span::styled(off, th.fg("border")),
+            Span::styled(
+                format!(" {pct:>3}%"),
+                th.fg("text").add_modifier(Modifier::BOLD),
+            ),
+        ])
+    };
+    let lines = vec![
+        row("stable", 100 - t.weight, "series-stable"),
+        row("new", t.weight, "series-canary"),
+        Line::from(Span::styled(t.note.clone(), th.fg("muted"))),
+    ];
+    let title = format!(" Traffic ─ {} ", t.step);
+    frame.render_widget(Paragraph::new(lines).block(pane(app, title, false)), area);
+}
+
+/// The latest error-budget gate's evidence: remaining (fraction, text, detail) and the
+/// burn-rate lines.
+struct BudgetView {
+    remaining: Option<f64>,
+    text: String,
+    detail: String,
+    verdict: Verdict,
+    burns: Vec<(String, String, Verdict)>,
+}
+
+fn budget_evidence(app: &App) -> Option<BudgetView> {
+    let step = app
+        .run
+        .stages
+        .iter()
+        .flat_map(|s| s.steps.iter())
+        .rfind(|st| st.evidence.iter().any(|e| e.check == "budget remaining"))?;
+    let remaining = step
+        .evidence
+        .iter()
+        .find(|e| e.check == "budget remaining")?;
+    let text = remaining.value.clone().unwrap_or_else(|| "no data".into());
+    Some(BudgetView {
+        remaining: text
+            .trim_end_matches('%')
+            .parse::<f64>()
+            .ok()
+            .map(|p| p / 100.0),
+        text,
+        detail: remaining.detail.clone().unwrap_or_default(),
+        verdict: remaining.verdict,
+        burns: step
+            .evidence
+            .iter()
+            .filter_map(|e| {
+                let window = e.check.strip_prefix("burn rate ")?;
+                Some((
+                    window.to_owned(),
+                    e.value.clone().unwrap_or_else(|| "no data".into()),
+                    e.verdict,
+                ))
+            })
+            .collect(),
+    })
+}
+
+fn draw_budget(frame: &mut Frame, app: &App, b: &BudgetView, area: Rect) {
+    let t = &app.theme;
+    let slot = match b.remaining {
+        Some(r) if r >= 0.5 => "gauge-good",
+        Some(r) if r >= 0.2 => "gauge-low",
+        _ => "gauge-critical",
+    };
+    let width = area.width.saturating_sub(26).max(4) as usize;
+    let (on, off) = bar(width, b.remaining.unwrap_or(0.0));
+    let mut burns = vec![Span::styled("burn ", t.fg("muted"))];
+    for (window, value, verdict) in &b.burns {
+        burns.push(Span::styled(format!("{window} {value} "), t.fg("text")));
+        burns.push(Span::styled(
+            format!("{}  ", verdict_glyph(*verdict)),
+            t.status(verdict_status(*verdict)),
+        ));
+    }
+    let lines = vec![
+        Line::from(vec![
+            Span::styled("remaining ", t.fg("text")),
+            Span::styled(on, t.fg(slot)),
+            Span::styled(off, t.fg("border")),
+            Span::styled(
+                format!(" {} ", b.text),
+                t.fg("text").add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                verdict_glyph(b.verdict),
+                t.status(verdict_status(b.verdict)),
+            ),
+        ]),
+        Line::from(burns),
+        Line::from(Span::styled(b.detail.clone(), t.fg("muted"))),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).block(pane(app, " Error budget ", false)),
+        area,
+    );
+}
+
+/// A value with as many digits as its size needs: `182.4`, `3.25`, `0.0014`.
+fn figure(v: f64) -> String {
+    match v.abs() {
+        a if a >= 100.0 => format!("{v:.1}"),
+        a if a >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.4}"),
+    }
+}
+
+/// The number of an absolute criterion (`<=0.01` → 0.01); relative ones have none.
+fn threshold(criterion: &str) -> Option<f64> {
+    let n = criterion.trim().trim_start_matches(['<', '>', '=']);
+    if n.starts_with(['+', '-']) || n.ends_with('%') {
+        return None;
+    }
+    n.parse().ok()
+}
+
+fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
+    use ratatui::symbols::Marker;
+    use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
+    let t = &app.theme;
+    let series: Vec<_> = app.run.series.iter().take(4).collect();
+    let areas = Layout::vertical(vec![
+        Constraint::Ratio(1, series.len() as u32);
+        series.len()
+    ])
+    .split(area);
+    let start = series
+        .iter()
+        .filter_map(|(_, s)| s.points.first().map(|p| p.0))
+        .min()
+        .unwrap_or(app.now_ms);
+    for ((sli, s), rect) in series.iter().zip(areas.iter()) {
+        let points: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .map(|(at, v)| ((at - start) as f64 / 1000.0, *v))
+            .collect();
+        let x_max = points.last().map(|p| p.0).unwrap_or(0.0).max(1.0);
+        let limit = s.target.as_deref().and_then(threshold);
+        let y_max = points
+            .iter()
+            .map(|p| p.1)
+            .chain(limit)
+            .fold(0.0_f64, f64::max)
+            .max(f64::MIN_POSITIVE)
+            * 1.2;
+        let line = limit
+            .map(|l| vec![(0.0, l), (x_max, l)])
+            .unwrap_or_default();
+        let steps: Vec<(f64, f64)> = app
+            .run
+            .weight_changes
+            .iter()
+            .filter(|(at, _)| *at >= start)
+            .map(|(at, _)| ((at - start) as f64 / 1000.0, y_max * 0.98))
+            .collect();
+        let mut datasets = vec![
+            Dataset::default()
+                .name("new version")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(t.fg("series-canary"))
+                .data(&points),
+        ];
+        if !line.is_empty() {
+            datasets.push(
+                Dataset::default()
+                    .name("pass")
+                    .marker(Marker::Dot)
+                    .graph_type(GraphType::Line)
+                    .style(t.fg("threshold-pass"))
+                    .data(&line),
+            );
+        }
+        if !steps.is_empty() {
+            datasets.push(
+                Dataset::default()
+                    .name("traffic step")
+                    .marker(Marker::Dot)
+                    .graph_type(GraphType::Scatter)
+                    .style(t.fg("muted"))
+                    .data(&steps),
+            );
+        }
+        let passes = match (s.last, limit) {
+            (None, _) => Status::Failed,
+            (Some(v), Some(_)) => {
+                if s.target.as_deref().is_some_and(|c| {
+                    crate::slo::criteria::parse(c)
+                        .map(|c| c.op.holds(v, c.value))
+                        .unwrap_or(false)
+                }) {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                }
+            }
+            (Some(_), None) => Status::Passed,
+        };
+        let title = Line::from(vec![
+            Span::styled(
+                format!(" {sli} "),
+                t.fg("text").add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                s.last
+                    .map(|v| format!("{} ", figure(v)))
+                    .unwrap_or_else(|| "no data ".into()),
+                t.fg("text"),
+            ),
+            Span::styled(format!("{} ", passes.glyph()), t.status(passes)),
+            Span::styled(
+                s.target
+                    .as_ref()
+                    .map(|c| format!("pass {c} "))
+                    .unwrap_or_default(),
+                t.fg("muted"),
+            ),
+        ]);
+        let chart = Chart::new(datasets)
+            .block(pane(app, title, false))
+            .x_axis(
+                Axis::default()
+                    .bounds([0.0, x_max])
+                    .labels(vec![
+                        Span::styled("0s", t.fg("muted")),
+                        Span::styled(format!("{x_max:.0}s"), t.fg("muted")),
+                    ])
+                    .style(t.fg("border")),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds([0.0, y_max])
+                    .labels(vec![
+                        Span::styled("0", t.fg("muted")),
+                        Span::styled(figure(y_max), t.fg("muted")),
+                    ])
+                    .style(t.fg("border")),
+            )
+            .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)));
+        frame.render_widget(chart, *rect);
     }
 }
 
