@@ -44,6 +44,18 @@ enum Cmd {
         #[command(flatten)]
         flags: DriveFlags,
     },
+    /// Open the cockpit on a run another glidepath process drives (default: the newest
+    /// unfinished one), following its journal; keys send commands through the journal.
+    Attach {
+        /// The run.
+        run: Option<i64>,
+        /// The cockpit's theme.
+        #[arg(long, value_name = "NAME")]
+        theme: Option<String>,
+        /// Only watch: keys that change the release are hidden.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Approve what a running pipeline waits for.
     Approve {
         /// The run.
@@ -623,6 +635,11 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                     scenario,
                 },
         } => serve_sandbox(port, kubeconfig_out, state, &preset, &scenario).await,
+        Cmd::Attach {
+            run,
+            theme,
+            read_only,
+        } => attach(&journal_path, run, theme, read_only).await,
         Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
         Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
         Cmd::History {
@@ -1571,6 +1588,98 @@ async fn abort_on_signal(tx: tokio::sync::mpsc::UnboundedSender<crate::events::C
 }
 
 /// Leaves a command for a run and reports whether the engine took it.
+/// `attach`: the cockpit over a run's journal. Events already journaled are shown at
+/// once, new ones as they are committed; commands go to the journal's inbox, where the
+/// driving process picks them up.
+async fn attach(
+    journal_path: &Path,
+    run: Option<i64>,
+    theme: Option<String>,
+    read_only: bool,
+) -> std::result::Result<i32, Exit> {
+    use std::io::IsTerminal;
+    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        return Err(bad_input(
+            "attach opens the cockpit and needs a terminal; `glidepath history RUN` prints a run",
+        ));
+    }
+    let store = Store::open(journal_path).map_err(infra)?;
+    let run = match run {
+        Some(r) => r,
+        None => store
+            .last_unfinished()
+            .map_err(infra)?
+            .ok_or_else(|| bad_input("no unfinished run to attach to; name one: attach RUN"))?,
+    };
+    let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(16_384);
+    let (commands_tx, mut commands_rx) =
+        tokio::sync::mpsc::unbounded_channel::<crate::events::Command>();
+    let path = journal_path.to_owned();
+    let follower = tokio::spawn(async move {
+        let Ok(store) = Store::open(&path) else {
+            return;
+        };
+        let mut last = 0;
+        loop {
+            if let Ok(events) = store.events_after(run, last) {
+                for env in events {
+                    last = env.seq;
+                    let _ = events_tx.send(env);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let path = journal_path.to_owned();
+    let sender = tokio::spawn(async move {
+        let Ok(store) = Store::open(&path) else {
+            return;
+        };
+        while let Some(c) = commands_rx.recv().await {
+            if let Err(e) = store.send_command(run, c.kind, &c.who) {
+                tracing::warn!("cannot send {} to run {run}: {e}", c.kind);
+            }
+        }
+    });
+    // Protected stages as the run's own pipeline text says; if it no longer loads, every
+    // stage asks for the service name (the safe side).
+    let vars = pipeline::Variables {
+        sets: record.sets.clone(),
+        use_env: false,
+    };
+    let protected = match pipeline::load_str(&record.source, Path::new(&record.path), &vars) {
+        Ok(p) => p
+            .stages
+            .iter()
+            .filter(|s| s.protected)
+            .map(|s| s.name.clone())
+            .collect(),
+        Err(_) => store
+            .events(run)
+            .map_err(infra)?
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::RunStarted { stages, .. } => {
+                    Some(stages.iter().map(|s| s.name.clone()).collect())
+                }
+                _ => None,
+            })
+            .unwrap_or_default(),
+    };
+    let options = crate::ui::Options {
+        theme,
+        read_only,
+        target: format!("attached to run {run} ({})", record.path),
+        protected,
+    };
+    let result = crate::ui::run(events_rx, commands_tx, options).await;
+    follower.abort();
+    sender.abort();
+    result.map_err(infra)?;
+    Ok(exit::OK)
+}
+
 async fn send(journal_path: &Path, run: i64, kind: CommandKind) -> std::result::Result<i32, Exit> {
     let store = Store::open(journal_path).map_err(infra)?;
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;

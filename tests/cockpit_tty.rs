@@ -13,13 +13,22 @@ struct Tmux {
 
 impl Tmux {
     fn start(dir: &Path, pipeline: &str) -> Tmux {
-        let socket = format!("glidepath-test-{}-{pipeline}", std::process::id());
+        Tmux::command(
+            &format!("run {}/{pipeline}.yaml", dir.display()),
+            dir,
+            pipeline,
+        )
+    }
+
+    /// `glidepath ARGS` in a 120x40 terminal, with the journal in `dir`.
+    fn command(args: &str, dir: &Path, name: &str) -> Tmux {
+        let socket = format!("glidepath-test-{}-{name}", std::process::id());
         let t = Tmux {
             socket,
             session: "cockpit",
         };
         let cmd = format!(
-            "GLIDEPATH_HOME={home} {bin} run {home}/{pipeline}.yaml; echo EXIT=$?; sleep 60",
+            "GLIDEPATH_HOME={home} {bin} {args}; echo EXIT=$?; sleep 60",
             home = dir.display(),
             bin = env!("CARGO_BIN_EXE_glidepath"),
         );
@@ -157,4 +166,32 @@ fn an_operator_rolls_back_after_confirming() {
     t.keys(&["q"]);
     let after = t.wait_for("EXIT=1");
     assert!(after.contains("rolled-back"), "{after}");
+}
+
+#[test]
+fn attach_steers_a_run_that_another_process_drives() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("far.yaml"), PIPELINE).unwrap();
+    // The driver: headless, no terminal, waiting for an approval nobody gives it here.
+    let mut driver = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .arg("run")
+        .arg(dir.path().join("far.yaml"))
+        .arg("--headless")
+        .env("GLIDEPATH_HOME", dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Tmux::command("attach", dir.path(), "far");
+    t.wait_for("next: sign-off waits for approval");
+    t.keys(&["a"]);
+    t.wait_for("next: hold paused");
+    t.keys(&["P"]);
+    t.wait_for("✓ every stage passed");
+    let out = driver.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("run 1 passed"));
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
 }

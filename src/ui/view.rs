@@ -227,7 +227,7 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
     use ratatui::symbols::Marker;
     use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
     let t = &app.theme;
-    let series: Vec<_> = app.run.series.iter().take(4).collect();
+    let series: Vec<_> = app.run.series.iter().take(6).collect();
     let areas = Layout::vertical(vec![
         Constraint::Ratio(1, series.len() as u32);
         series.len()
