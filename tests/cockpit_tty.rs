@@ -173,7 +173,7 @@ fn attach_steers_a_run_that_another_process_drives() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("far.yaml"), PIPELINE).unwrap();
     // The driver: headless, no terminal, waiting for an approval nobody gives it here.
-    let mut driver = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+    let driver = Command::new(env!("CARGO_BIN_EXE_glidepath"))
         .arg("run")
         .arg(dir.path().join("far.yaml"))
         .arg("--headless")
