@@ -55,6 +55,9 @@ enum Cmd {
         /// Only watch: keys that change the release are hidden.
         #[arg(long)]
         read_only: bool,
+        /// Mouse: the wheel scrolls, a click focuses a pane.
+        #[arg(long)]
+        mouse: bool,
     },
     /// Approve what a running pipeline waits for.
     Approve {
@@ -338,6 +341,9 @@ struct DriveFlags {
     /// A cockpit that only watches: keys that change the release are hidden.
     #[arg(long)]
     read_only: bool,
+    /// Mouse in the cockpit: the wheel scrolls, a click focuses a pane.
+    #[arg(long)]
+    mouse: bool,
     /// Approve manual approvals without asking.
     #[arg(long)]
     auto_approve: bool,
@@ -639,7 +645,8 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             run,
             theme,
             read_only,
-        } => attach(&journal_path, run, theme, read_only).await,
+            mouse,
+        } => attach(&journal_path, run, theme, read_only, mouse).await,
         Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
         Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
         Cmd::History {
@@ -1470,6 +1477,8 @@ async fn drive(
             read_only: flags.read_only,
             target,
             protected,
+            journal: Some(journal_path.to_owned()),
+            mouse: flags.mouse,
         };
         tokio::spawn(async move {
             let ended = crate::ui::run(rx, commands, options).await;
@@ -1596,6 +1605,7 @@ async fn attach(
     run: Option<i64>,
     theme: Option<String>,
     read_only: bool,
+    mouse: bool,
 ) -> std::result::Result<i32, Exit> {
     use std::io::IsTerminal;
     if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
@@ -1672,6 +1682,8 @@ async fn attach(
         read_only,
         target: format!("attached to run {run} ({})", record.path),
         protected,
+        journal: Some(journal_path.to_owned()),
+        mouse,
     };
     let result = crate::ui::run(events_rx, commands_tx, options).await;
     follower.abort();

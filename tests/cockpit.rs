@@ -428,6 +428,7 @@ fn snapshot_budget_exhausted() {
     assert!(screen.contains("Error budget"), "{screen}");
     assert!(screen.contains("-12.4%"));
     insta::assert_snapshot!("budget_exhausted_120x40", screen);
+    insta::assert_snapshot!("budget_exhausted_80x24", s.render(80, 24));
 }
 
 #[test]
@@ -516,6 +517,7 @@ fn snapshot_rollback_in_progress() {
         },
     );
     insta::assert_snapshot!("rollback_in_progress_120x40", s.render(120, 40));
+    insta::assert_snapshot!("rollback_in_progress_80x24", s.render(80, 24));
 }
 
 #[test]
@@ -523,6 +525,7 @@ fn snapshot_help_and_confirmation() {
     let mut s = canary_paused();
     s.app.key(key('?'));
     insta::assert_snapshot!("help_120x40", s.render(120, 40));
+    insta::assert_snapshot!("help_80x24", s.render(80, 24));
     s.app.key(code(KeyCode::Esc));
     assert_eq!(s.app.overlay, None);
     // Rollback on a protected stage asks for the service name.
@@ -684,4 +687,61 @@ fn the_screenshot_is_an_svg_of_the_buffer() {
     assert!(svg.contains("release waits for approval"));
     // Status colours survive: the green of a passed step's glyph.
     assert!(svg.contains("fill=\"#8abf6a\""));
+}
+
+#[test]
+fn history_lists_runs_and_the_stages_evaluations_from_the_journal() {
+    use glidepath::store::{NewRun, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.db");
+    let store = Store::open(&journal).unwrap();
+    for _ in 0..2 {
+        store
+            .create_run(&NewRun {
+                pipeline: "checkout",
+                service: "checkout",
+                path: "pipeline.yaml",
+                source: "",
+                sets: &Default::default(),
+                stage: None,
+            })
+            .unwrap();
+    }
+    let mut s = canary_paused();
+    s.app.key(key('H'));
+    assert!(s.app.history_request);
+    s.app.history = Some(glidepath::ui::history(&journal, &s.app).unwrap());
+    s.app.overlay = Some(Overlay::History);
+    let screen = s.render(120, 40);
+    assert!(screen.contains("run 2"), "{screen}");
+    assert!(screen.contains("run 1"), "{screen}");
+    assert!(
+        screen.contains("evaluations of checkout in stage prod"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn the_output_filters_by_source_and_the_mouse_finds_panes() {
+    let mut s = canary_paused();
+    // Sources in the output: deploy, http, release; `s` cycles through them, then all.
+    s.app.key(key('s'));
+    assert_eq!(s.app.source.as_deref(), Some("deploy"));
+    assert_eq!(s.app.visible_logs().len(), 1);
+    s.app.key(key('s'));
+    s.app.key(key('s'));
+    assert_eq!(s.app.source.as_deref(), Some("release"));
+    assert!(s.render(120, 40).contains("source release (s: next)"));
+    s.app.key(key('s'));
+    assert_eq!(s.app.source, None);
+    use glidepath::ui::view::pane_at;
+    assert_eq!(pane_at(120, 40, Pane::Stages, 5, 5), Some(Pane::Stages));
+    assert_eq!(pane_at(120, 40, Pane::Stages, 5, 35), Some(Pane::Preflight));
+    assert_eq!(pane_at(120, 40, Pane::Stages, 100, 30), Some(Pane::Output));
+    assert_eq!(pane_at(120, 40, Pane::Stages, 5, 0), None);
+    assert_eq!(
+        pane_at(80, 24, Pane::Preflight, 5, 5),
+        Some(Pane::Preflight)
+    );
+    assert_eq!(pane_at(80, 24, Pane::Stages, 5, 20), Some(Pane::Output));
 }

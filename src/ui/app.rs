@@ -29,6 +29,8 @@ pub enum Overlay {
     Help,
     /// The selected step's evidence.
     Detail,
+    /// Earlier runs and evaluations.
+    History,
     /// A destructive command waiting for `y` (or the service name, on a protected stage).
     Confirm {
         /// What will be sent.
@@ -84,6 +86,25 @@ pub struct App {
     pub quit: bool,
     /// The theme changed by `:theme`, to be loaded by the loop.
     pub theme_request: Option<String>,
+    /// The history overlay asked for, to be read from the journal by the loop.
+    pub history_request: bool,
+    /// What the history overlay shows, once read.
+    pub history: Option<History>,
+    /// Only output lines from this source.
+    pub source: Option<String>,
+    /// The key bindings in force.
+    pub keymap: keys::Keymap,
+}
+
+/// Earlier runs and evaluations, read from the journal.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Runs, newest first.
+    pub runs: Vec<crate::store::RunRecord>,
+    /// The current stage's evaluations of the service, newest first: (verdict, SLI values).
+    pub evaluations: Vec<(crate::events::Verdict, String)>,
+    /// The stage they belong to.
+    pub stage: String,
 }
 
 impl App {
@@ -106,6 +127,10 @@ impl App {
             target,
             quit: false,
             theme_request: None,
+            history_request: false,
+            history: None,
+            source: None,
+            keymap: keys::Keymap::default(),
         }
     }
 
@@ -185,6 +210,7 @@ impl App {
         self.run
             .logs
             .iter()
+            .filter(|l| self.source.as_ref().is_none_or(|s| &l.source == s))
             .filter(|l| {
                 needle.as_ref().is_none_or(|n| {
                     l.line.to_lowercase().contains(n)
@@ -225,7 +251,7 @@ impl App {
         {
             return self.confirm(command, &mut typed, name, key);
         }
-        let action = keys::action(&key)?;
+        let action = self.keymap.action(&key)?;
         let acts = keys::KEYS.iter().any(|b| b.action == action && b.acts);
         if acts && self.read_only {
             self.toast(
@@ -257,6 +283,23 @@ impl App {
             Action::Rollback => self.ask(CommandKind::Rollback),
             Action::Abort => self.ask(CommandKind::Abort),
             Action::Help => self.overlay = Some(Overlay::Help),
+            Action::History => self.history_request = true,
+            Action::Source => {
+                let mut sources: Vec<&str> =
+                    self.run.logs.iter().map(|l| l.source.as_str()).collect();
+                sources.sort_unstable();
+                sources.dedup();
+                let next = match &self.source {
+                    None => sources.first().map(|s| s.to_string()),
+                    Some(cur) => sources
+                        .iter()
+                        .position(|s| s == cur)
+                        .and_then(|i| sources.get(i + 1))
+                        .map(|s| s.to_string()),
+                };
+                self.source = next;
+                self.scroll = 0;
+            }
             Action::Detail => {
                 if self.selection().is_some() {
                     self.overlay = Some(Overlay::Detail);
@@ -426,9 +469,10 @@ impl App {
             "abort" => self.ask(CommandKind::Abort),
             "theme" if !arg.trim().is_empty() => self.theme_request = Some(arg.trim().to_owned()),
             "help" => self.overlay = Some(Overlay::Help),
+            "history" => self.history_request = true,
             "" => {}
             other => self.toast(
-                format!("no command `{other}`: :rollback :abort :theme NAME :help :quit"),
+                format!("no command `{other}`: :rollback :abort :history :theme NAME :help :quit"),
                 true,
             ),
         }

@@ -39,6 +39,10 @@ pub enum Action {
     Search,
     /// Command mode.
     Command,
+    /// Earlier runs and evaluations from the journal.
+    History,
+    /// Cycle the output's source filter.
+    Source,
     /// Help.
     Help,
     /// Close the overlay, or quit.
@@ -155,7 +159,7 @@ pub const KEYS: &[Binding] = &[
         ":",
         &[KeyCode::Char(':')],
         Action::Command,
-        "command: :rollback :abort :theme NAME :quit",
+        "command: :rollback :abort :history :theme NAME :quit",
         Some("cmd"),
         false,
     ),
@@ -224,6 +228,22 @@ pub const KEYS: &[Binding] = &[
         false,
     ),
     bind(
+        "s",
+        &[KeyCode::Char('s')],
+        Action::Source,
+        "output: one source only (cycles through them, then all)",
+        None,
+        false,
+    ),
+    bind(
+        "H",
+        &[KeyCode::Char('H')],
+        Action::History,
+        "history: earlier runs and this stage's evaluations",
+        None,
+        false,
+    ),
+    bind(
         "?",
         &[KeyCode::Char('?')],
         Action::Help,
@@ -250,12 +270,129 @@ pub const KEYS: &[Binding] = &[
     },
 ];
 
-/// The action of a key press, if any.
+/// The action of a key press under the default bindings, if any.
 pub fn action(key: &KeyEvent) -> Option<Action> {
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    KEYS.iter()
-        .find(|b| b.ctrl == ctrl && b.codes.contains(&key.code))
-        .map(|b| b.action)
+    Keymap::default().action(key)
+}
+
+/// The bindings in force: the table, with the keys the user's config gives some actions
+/// instead of their defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keymap {
+    overrides: Vec<(Action, KeyCode, String)>,
+}
+
+impl Action {
+    /// The name a config file uses (`approve`, `rollback`, `focus-next`...).
+    pub fn name(self) -> String {
+        let debug = format!("{self:?}");
+        let mut out = String::new();
+        for (i, c) in debug.chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+}
+
+/// A key as a config file writes it: one character, or `enter`, `tab`, `esc`, `up`,
+/// `down`, `left`, `right`, `pgup`, `pgdn`, `home`, `end`, `f1`..`f12`.
+pub fn parse_key(text: &str) -> Result<KeyCode, String> {
+    let mut chars = text.chars();
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        return Ok(KeyCode::Char(c));
+    }
+    Ok(match text.to_ascii_lowercase().as_str() {
+        "enter" => KeyCode::Enter,
+        "tab" => KeyCode::Tab,
+        "esc" => KeyCode::Esc,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "pgup" => KeyCode::PageUp,
+        "pgdn" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        f if f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+            KeyCode::F(f[1..].parse().unwrap_or(1))
+        }
+        _ => {
+            return Err(format!(
+                "`{text}` is not a key (one character, or enter, tab, esc, up, down, left, right, pgup, pgdn, home, end, f1..f12)"
+            ));
+        }
+    })
+}
+
+impl Keymap {
+    /// The table with `overrides` (action name → key); a key another action keeps is refused.
+    pub fn new(overrides: &std::collections::BTreeMap<String, String>) -> Result<Keymap, String> {
+        let mut map = Keymap::default();
+        for (name, key) in overrides {
+            let Some(binding) = KEYS.iter().find(|b| b.action.name() == *name) else {
+                let names: Vec<String> = KEYS.iter().map(|b| b.action.name()).collect();
+                return Err(format!(
+                    "keys: no action `{name}` (actions: {})",
+                    names.join(", ")
+                ));
+            };
+            let code = parse_key(key).map_err(|e| format!("keys.{name}: {e}"))?;
+            map.overrides.push((binding.action, code, key.clone()));
+        }
+        for (action, code, key) in &map.overrides {
+            if let Some(other) = KEYS
+                .iter()
+                .find(|b| b.action != *action && !b.ctrl && map.codes(b).contains(code))
+            {
+                return Err(format!(
+                    "keys.{}: `{key}` is already {}'s key",
+                    action.name(),
+                    other.action.name()
+                ));
+            }
+        }
+        Ok(map)
+    }
+
+    fn codes(&self, b: &Binding) -> Vec<KeyCode> {
+        let mine: Vec<KeyCode> = self
+            .overrides
+            .iter()
+            .filter(|(a, _, _)| *a == b.action)
+            .map(|(_, c, _)| *c)
+            .collect();
+        if mine.is_empty() {
+            b.codes.to_vec()
+        } else {
+            mine
+        }
+    }
+
+    /// The action of a key press, if any.
+    pub fn action(&self, key: &KeyEvent) -> Option<Action> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        KEYS.iter()
+            .find(|b| b.ctrl == ctrl && self.codes(b).contains(&key.code))
+            .map(|b| b.action)
+    }
+
+    /// The keys of a binding as help and the hint bar show them.
+    pub fn label(&self, b: &Binding) -> String {
+        let mine: Vec<&str> = self
+            .overrides
+            .iter()
+            .filter(|(a, _, _)| *a == b.action)
+            .map(|(_, _, k)| k.as_str())
+            .collect();
+        if mine.is_empty() {
+            b.keys.to_owned()
+        } else {
+            mine.join(" ")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -282,5 +419,21 @@ mod tests {
             Some(Action::Suspend)
         );
         assert_eq!(action(&press('z')), None);
+    }
+
+    #[test]
+    fn a_config_rebinds_keys_and_refuses_clashes() {
+        let map = Keymap::new(&[("approve".to_owned(), "y".to_owned())].into()).unwrap();
+        let press = |c: char| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(map.action(&press('y')), Some(Action::Approve));
+        assert_eq!(map.action(&press('a')), None);
+        let approve = KEYS.iter().find(|b| b.action == Action::Approve).unwrap();
+        assert_eq!(map.label(approve), "y");
+        let e = Keymap::new(&[("approve".to_owned(), "r".to_owned())].into()).unwrap_err();
+        assert_eq!(e, "keys.approve: `r` is already rollback's key");
+        let e = Keymap::new(&[("aprove".to_owned(), "y".to_owned())].into()).unwrap_err();
+        assert!(e.starts_with("keys: no action `aprove`"), "{e}");
+        assert!(Keymap::new(&[("detail".to_owned(), "spacebar".to_owned())].into()).is_err());
+        assert_eq!(Action::FocusNext.name(), "focus-next");
     }
 }

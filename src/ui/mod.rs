@@ -7,6 +7,7 @@
 //! panic hook).
 
 pub mod app;
+pub mod config;
 pub mod keys;
 pub mod state;
 pub mod theme;
@@ -32,6 +33,45 @@ pub struct Options {
     pub target: String,
     /// Stages whose rollback or abort asks for the service name.
     pub protected: Vec<String>,
+    /// The journal, for the history view.
+    pub journal: Option<std::path::PathBuf>,
+    /// Mouse support: the wheel scrolls, a click selects (off by default, so the terminal
+    /// keeps its own text selection).
+    pub mouse: bool,
+}
+
+/// Reads the history overlay's rows from the journal.
+pub fn history(journal: &std::path::Path, app: &App) -> Result<app::History, String> {
+    let store = crate::store::Store::open(journal).map_err(|e| e.to_string())?;
+    let runs = store.runs(20).map_err(|e| e.to_string())?;
+    let stage = app
+        .run
+        .current_stage()
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    let evaluations = store
+        .evaluations(&app.run.service, &stage, 20)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|e| {
+            let values = e
+                .sli_values
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{k} {v}"),
+                    None => format!("{k} no data"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mark = if e.invalid { " (invalidated)" } else { "" };
+            (e.result, format!("{values}{mark}"))
+        })
+        .collect();
+    Ok(app::History {
+        runs,
+        evaluations,
+        stage,
+    })
 }
 
 fn now_ms() -> i64 {
@@ -56,15 +96,36 @@ pub async fn run(
     commands: mpsc::UnboundedSender<Command>,
     options: Options,
 ) -> std::io::Result<bool> {
+    let mut warnings = Vec::new();
+    let settings = config::load(config::path().as_deref()).unwrap_or_else(|e| {
+        warnings.push(format!("{e}; using the defaults"));
+        config::Config::default()
+    });
+    let keymap = keys::Keymap::new(&settings.keys).unwrap_or_else(|e| {
+        warnings.push(format!("{e}; using the default keys"));
+        keys::Keymap::default()
+    });
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let (theme, warning) = theme::choose(options.theme.as_deref(), no_color);
-    let mut app = App::new(theme, options.target, options.read_only, options.protected);
+    let chosen = options.theme.as_deref().or(settings.theme.as_deref());
+    let (theme, warning) = theme::choose(chosen, no_color);
+    warnings.extend(warning);
+    let mouse = options.mouse || settings.mouse;
+    let mut app = App::new(
+        theme,
+        options.target.clone(),
+        options.read_only,
+        options.protected.clone(),
+    );
     app.now_ms = now_ms();
-    if let Some(w) = warning {
-        app.toast(w, true);
+    app.keymap = keymap;
+    if !warnings.is_empty() {
+        app.toast(warnings.join("; "), true);
     }
     let who = operator();
     let mut terminal = ratatui::init();
+    if mouse {
+        crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+    }
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -84,7 +145,7 @@ pub async fn run(
                     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
                     if ctrl && k.code == KeyCode::Char('c') {
                         app.quit = true;
-                    } else if keys::action(&k) == Some(keys::Action::Suspend) {
+                    } else if app.keymap.action(&k) == Some(keys::Action::Suspend) {
                         ratatui::restore();
                         // SAFETY: raising a signal for this process has no memory effects.
                         unsafe {
@@ -94,6 +155,16 @@ pub async fn run(
                         terminal.clear()?;
                     } else if let Some(kind) = app.key(k) {
                         let _ = commands.send(Command::new(kind, who.clone()));
+                    }
+                    if std::mem::take(&mut app.history_request) {
+                        match options.journal.as_deref().map(|j| history(j, &app)) {
+                            Some(Ok(h)) => {
+                                app.history = Some(h);
+                                app.overlay = Some(app::Overlay::History);
+                            }
+                            Some(Err(e)) => app.toast(format!("history: {e}"), true),
+                            None => app.toast("history: no journal".into(), true),
+                        }
                     }
                     if let Some(name) = app.theme_request.take() {
                         match theme::load(&name, theme::user_dir().as_ref()) {
@@ -106,6 +177,29 @@ pub async fn run(
                     }
                 }
                 Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(TermEvent::Mouse(m))) => {
+                    use crossterm::event::MouseEventKind;
+                    let key = |c| crossterm::event::KeyEvent::new(c, KeyModifiers::NONE);
+                    let size = terminal.size()?;
+                    let pane = view::pane_at(size.width, size.height, app.focus, m.column, m.row);
+                    match m.kind {
+                        MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                            if let Some(p) = pane {
+                                app.focus = p;
+                            }
+                            let up = m.kind == MouseEventKind::ScrollUp;
+                            app.key(key(if up { KeyCode::Up } else { KeyCode::Down }));
+                            dirty = true;
+                        }
+                        MouseEventKind::Down(_) => {
+                            if let Some(p) = pane {
+                                app.focus = p;
+                                dirty = true;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             },
@@ -144,6 +238,9 @@ pub async fn run(
             );
             dirty = true;
         }
+    }
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     }
     ratatui::restore();
     Ok(app.run.ended())

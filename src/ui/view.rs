@@ -45,6 +45,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_footer(frame, app, footer);
     match &app.overlay {
         Some(Overlay::Help) => draw_help(frame, app, area),
+        Some(Overlay::History) => draw_history(frame, app, area),
         Some(Overlay::Detail) => draw_detail(frame, app, area),
         Some(Overlay::Confirm {
             command,
@@ -351,6 +352,46 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+/// The focusable pane under a terminal cell (for mouse clicks and wheel), as `draw` lays
+/// them out.
+pub fn pane_at(width: u16, height: u16, focus: Pane, column: u16, row: u16) -> Option<Pane> {
+    let area = Rect::new(0, 0, width, height);
+    let [_, body, _] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let at = ratatui::layout::Position::new(column, row);
+    if !body.contains(at) {
+        return None;
+    }
+    if width >= 100 && height >= 30 {
+        let [left, _] =
+            Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)])
+                .areas(body);
+        let [stages, _] =
+            Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(left);
+        Some(if stages.contains(at) {
+            Pane::Stages
+        } else if left.contains(at) {
+            Pane::Preflight
+        } else {
+            Pane::Output
+        })
+    } else {
+        let [top, _] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+        Some(if !top.contains(at) {
+            Pane::Output
+        } else if focus == Pane::Preflight {
+            Pane::Preflight
+        } else {
+            Pane::Stages
+        })
+    }
+}
+
 /// `1h02m`, `4m12s`, `12s`.
 fn duration(ms: i64) -> String {
     let s = ms.max(0) / 1000;
@@ -614,6 +655,9 @@ fn draw_output(frame: &mut Frame, app: &App, area: Rect) {
         format!("scrolled ↑{}", app.scroll)
     };
     let mut title = format!(" Test output ─ {mode} ");
+    if let Some(source) = &app.source {
+        title.push_str(&format!("─ source {source} (s: next) "));
+    }
     if let Some(s) = &app.search {
         title.push_str(&format!("─ /{s} ({} lines) ", logs.len()));
     }
@@ -662,7 +706,10 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             for b in keys {
                 if let Some(hint) = b.hint {
                     spans.push(Span::styled(
-                        format!(" {} ", b.keys.split(' ').next().unwrap_or(b.keys)),
+                        format!(
+                            " {} ",
+                            app.keymap.label(b).split(' ').next().unwrap_or_default()
+                        ),
                         t.fg("accent").add_modifier(Modifier::BOLD),
                     ));
                     spans.push(Span::styled(format!("{hint} "), t.fg("muted")));
@@ -689,13 +736,100 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
+/// `2026-11-27 12:40`.
+fn date_time(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let Some(h) = &app.history else {
+        return;
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        "runs (newest first)",
+        t.fg("accent").add_modifier(Modifier::BOLD),
+    ))];
+    for r in &h.runs {
+        let (id, pipeline, status, code) = (r.id, &r.pipeline, &r.status, r.exit_code);
+        let took = r
+            .finished_ms
+            .map(|f| duration(f - r.started_ms))
+            .unwrap_or_default();
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", status.glyph()), t.status(*status)),
+            Span::styled(
+                format!("run {id:<5} "),
+                t.fg("text").add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(format!("{pipeline:<16} "), t.fg("text")),
+            Span::styled(format!("{:<12} ", status.to_string()), t.status(*status)),
+            Span::styled(format!("{} ", date_time(r.started_ms)), t.fg("muted")),
+            Span::styled(format!("{took:>7} "), t.fg("muted")),
+            Span::styled(
+                code.map(|c| format!("exit {c}")).unwrap_or_default(),
+                t.fg("muted"),
+            ),
+        ]));
+    }
+    if h.runs.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "no runs in the journal",
+            t.fg("muted"),
+        )));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        format!(
+            "evaluations of {} in stage {} (newest first)",
+            app.run.service, h.stage
+        ),
+        t.fg("accent").add_modifier(Modifier::BOLD),
+    )));
+    for (verdict, values) in &h.evaluations {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{} {:<8} ", verdict_glyph(*verdict), verdict.to_string()),
+                t.status(verdict_status(*verdict)),
+            ),
+            Span::styled(values.clone(), t.fg("text")),
+        ]));
+    }
+    if h.evaluations.is_empty() {
+        lines.push(Line::from(Span::styled("none yet", t.fg("muted"))));
+    }
+    let rect = centered(
+        area,
+        area.width.saturating_sub(6),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(pane(app, " History ─ Esc closes ", true))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
 fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut lines = Vec::new();
     for b in KEYS.iter().filter(|b| !(app.read_only && b.acts)) {
         lines.push(Line::from(vec![
             Span::styled(
-                format!("{:>10}  ", b.keys),
+                format!("{:>10}  ", app.keymap.label(b)),
                 t.fg("accent").add_modifier(Modifier::BOLD),
             ),
             Span::styled(b.help, t.fg("text")),
