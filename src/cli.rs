@@ -406,10 +406,32 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("GLIDEPATH_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    {
+        use tracing_subscriber::prelude::*;
+        // stderr for scripts and CI; while the cockpit is on screen its own log view (L)
+        // shows the same records, which would otherwise scribble over the frame.
+        let stderr = || -> Box<dyn std::io::Write> {
+            if crate::ui::active() {
+                Box::new(std::io::sink())
+            } else {
+                Box::new(std::io::stderr())
+            }
+        };
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(stderr)
+                    .with_filter(tracing_subscriber::EnvFilter::from_env("GLIDEPATH_LOG")),
+            )
+            .with(
+                tui_logger::TuiTracingSubscriberLayer
+                    .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+            )
+            .init();
+        // No mover thread (init_logger's wakes every 10 ms): the cockpit moves records
+        // into view on its own tick.
+        tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+    }
     let mut builder = match &cli.command {
         // One thread: a single-threaded runtime wakes tasks without cross-thread hand-offs.
         Cmd::Load(LoadArgs {

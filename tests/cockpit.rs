@@ -745,3 +745,23 @@ fn the_output_filters_by_source_and_the_mouse_finds_panes() {
     );
     assert_eq!(pane_at(80, 24, Pane::Stages, 5, 20), Some(Pane::Output));
 }
+
+#[test]
+fn glidepaths_own_log_is_a_view_of_its_own() {
+    use tracing_subscriber::prelude::*;
+    let _guard = tracing_subscriber::registry()
+        .with(tui_logger::TuiTracingSubscriberLayer)
+        .set_default();
+    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+    tracing::warn!("cannot read commands from the journal: disk full");
+    tui_logger::move_events();
+    let mut s = canary_paused();
+    s.app.key(key('L'));
+    assert_eq!(s.app.overlay, Some(Overlay::AppLog));
+    let screen = s.render(120, 40);
+    assert!(screen.contains("glidepath's own log"), "{screen}");
+    assert!(
+        screen.contains("cannot read commands from the journal: disk full"),
+        "{screen}"
+    );
+}

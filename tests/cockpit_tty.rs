@@ -183,6 +183,22 @@ fn attach_steers_a_run_that_another_process_drives() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Attach once the driver has journaled its run.
+    let journal = dir.path().join("journal.db");
+    let begun = Instant::now();
+    while !journal.exists()
+        || glidepath::store::Store::open(&journal)
+            .and_then(|s| s.last_unfinished())
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        assert!(
+            begun.elapsed() < Duration::from_secs(20),
+            "the driver never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let t = Tmux::command("attach", dir.path(), "far");
     t.wait_for("next: sign-off waits for approval");
     t.keys(&["a"]);

@@ -31,6 +31,8 @@ pub enum Overlay {
     Detail,
     /// Earlier runs and evaluations.
     History,
+    /// glidepath's own log.
+    AppLog,
     /// A destructive command waiting for `y` (or the service name, on a protected stage).
     Confirm {
         /// What will be sent.
@@ -284,6 +286,7 @@ impl App {
             Action::Abort => self.ask(CommandKind::Abort),
             Action::Help => self.overlay = Some(Overlay::Help),
             Action::History => self.history_request = true,
+            Action::AppLog => self.overlay = Some(Overlay::AppLog),
             Action::Source => {
                 let mut sources: Vec<&str> =
                     self.run.logs.iter().map(|l| l.source.as_str()).collect();

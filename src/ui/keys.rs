@@ -43,6 +43,8 @@ pub enum Action {
     History,
     /// Cycle the output's source filter.
     Source,
+    /// glidepath's own log (its tracing records).
+    AppLog,
     /// Help.
     Help,
     /// Close the overlay, or quit.
@@ -232,6 +234,14 @@ pub const KEYS: &[Binding] = &[
         &[KeyCode::Char('s')],
         Action::Source,
         "output: one source only (cycles through them, then all)",
+        None,
+        false,
+    ),
+    bind(
+        "L",
+        &[KeyCode::Char('L')],
+        Action::AppLog,
+        "glidepath's own log (warnings and errors of the tool itself)",
         None,
         false,
     ),

@@ -74,6 +74,13 @@ pub fn history(journal: &std::path::Path, app: &App) -> Result<app::History, Str
     })
 }
 
+static ACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True while the cockpit owns the terminal (the stderr log stays quiet then).
+pub fn active() -> bool {
+    ACTIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -123,6 +130,7 @@ pub async fn run(
     }
     let who = operator();
     let mut terminal = ratatui::init();
+    ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
     if mouse {
         crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
     }
@@ -155,6 +163,9 @@ pub async fn run(
                         terminal.clear()?;
                     } else if let Some(kind) = app.key(k) {
                         let _ = commands.send(Command::new(kind, who.clone()));
+                    }
+                    if app.overlay == Some(app::Overlay::AppLog) {
+                        tui_logger::move_events();
                     }
                     if std::mem::take(&mut app.history_request) {
                         match options.journal.as_deref().map(|j| history(j, &app)) {
@@ -221,7 +232,8 @@ pub async fn run(
             _ = tick.tick() => {
                 // The header's clock moves only while the run goes on.
                 let expired = app.tick(now_ms());
-                dirty = expired || !app.run.ended();
+                tui_logger::move_events();
+                dirty = expired || !app.run.ended() || app.overlay == Some(app::Overlay::AppLog);
             }
             _ = term.recv() => app.quit = true,
         }
@@ -243,5 +255,6 @@ pub async fn run(
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     }
     ratatui::restore();
+    ACTIVE.store(false, std::sync::atomic::Ordering::Relaxed);
     Ok(app.run.ended())
 }

@@ -46,6 +46,26 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match &app.overlay {
         Some(Overlay::Help) => draw_help(frame, app, area),
         Some(Overlay::History) => draw_history(frame, app, area),
+        Some(Overlay::AppLog) => {
+            let rect = centered(
+                area,
+                area.width.saturating_sub(6),
+                area.height.saturating_sub(2),
+            );
+            frame.render_widget(Clear, rect);
+            let t = &app.theme;
+            frame.render_widget(
+                tui_logger::TuiLoggerWidget::default()
+                    .block(pane(app, " glidepath's own log ─ Esc closes ", true))
+                    .style(t.fg("text"))
+                    .style_error(t.fg("fail"))
+                    .style_warn(t.fg("warning"))
+                    .style_info(t.fg("muted"))
+                    .output_file(false)
+                    .output_line(false),
+                rect,
+            );
+        }
         Some(Overlay::Detail) => draw_detail(frame, app, area),
         Some(Overlay::Confirm {
             command,
