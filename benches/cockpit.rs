@@ -1,7 +1,8 @@
 //! The cockpit's frame cost and memory: `cargo bench --bench cockpit`.
 //! - Frame build + draw at 200x60 with every pane full (10,000 log lines, 6 SLO charts of
 //!   1,000 points each, traffic and budget), into ratatui's TestBackend: median and p99 of
-//!   2,000 frames (target p99 < 2 ms).
+//!   2,000 frames (target p99 < 2 ms). Each chart has two series (new and stable version)
+//!   and the pass line.
 //! - Peak RSS after folding 1,000,000 log events into the cockpit's state (the output
 //!   keeps the last 10,000; target < 64 MB).
 
@@ -103,10 +104,19 @@ fn main() {
         let targets = (0..6)
             .map(|k| (format!("sli_{k}"), "<=0.9".to_owned()))
             .collect();
+        let stable = (0..6)
+            .map(|k| {
+                (
+                    format!("sli_{k}"),
+                    Some((i as f64 * 0.01 + k as f64).cos().abs()),
+                )
+            })
+            .collect();
         app.apply(&next(Event::Analysis {
             stage: "stage-3".into(),
             step: "step-5".into(),
             values,
+            stable,
             targets,
             verdict: Verdict::Pass,
         }));

@@ -1487,12 +1487,26 @@ async fn drive(
         .collect();
     let handle = engine::start_with(Arc::new(p), emitter, options, |tx| {
         if interactive {
-            cockpit_events = Some((tx.subscribe(), tx.clone()));
+            cockpit_events = Some(tx.subscribe());
         } else {
             printer = Some(tokio::spawn(crate::headless::print(tx.subscribe())));
         }
     });
-    let cockpit = cockpit_events.map(|(rx, tx)| {
+    // A resumed run's cockpit starts from what the journal already holds.
+    let earlier = if next_seq > 1 {
+        Store::open(journal_path)
+            .and_then(|s| s.events_after(run, 0))
+            .map(|events| {
+                events
+                    .into_iter()
+                    .filter(|e| e.seq < next_seq)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let cockpit = cockpit_events.map(|rx| {
         let commands = handle.commands.clone();
         let options = crate::ui::Options {
             theme: flags.theme.clone(),
@@ -1501,14 +1515,20 @@ async fn drive(
             protected,
             journal: Some(journal_path.to_owned()),
             mouse: flags.mouse,
+            notice: None,
+            interrupted: !earlier.is_empty(),
         };
         tokio::spawn(async move {
-            let ended = crate::ui::run(rx, commands, options).await;
-            // Left while the run goes on: its progress continues on stderr.
-            if matches!(ended, Ok(false)) {
-                crate::headless::print(tx.subscribe()).await;
+            match crate::ui::run(rx, commands, options, &earlier).await {
+                // Left while the run goes on: its progress continues on stderr, from the
+                // first event the cockpit had not shown.
+                Ok(ended) if !ended.run_ended => {
+                    crate::headless::print(ended.events).await;
+                    Ok(())
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
             }
-            ended
         })
     });
     let inbox = tokio::spawn(forward_inbox(
@@ -1609,6 +1629,10 @@ async fn abort_on_signal(tx: tokio::sync::mpsc::UnboundedSender<crate::events::C
         };
         seen += 1;
         if seen > 1 {
+            // Out at once, but not with the terminal left in the cockpit's modes.
+            if crate::ui::active() {
+                crate::ui::restore_terminal(true);
+            }
             std::process::exit(exit::ABORTED);
         }
         let _ = tx.send(crate::events::Command::new(
@@ -1644,6 +1668,16 @@ async fn attach(
             .ok_or_else(|| bad_input("no unfinished run to attach to; name one: attach RUN"))?,
     };
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    // What the journal holds is shown at once; the follower carries on after it.
+    let earlier = store.events(run).map_err(infra)?;
+    let start_after = earlier.last().map(|e| e.seq).unwrap_or(0);
+    let driven = record.exit_code.is_none() && record.pid.is_some_and(process_alive);
+    let notice = (record.exit_code.is_none() && !driven).then(|| {
+        format!(
+            "no process drives run {run}: watching only; `glidepath resume {run}` takes it over"
+        )
+    });
+    let read_only = read_only || notice.is_some();
     let (events_tx, events_rx) = tokio::sync::broadcast::channel(16_384);
     let (commands_tx, mut commands_rx) =
         tokio::sync::mpsc::unbounded_channel::<crate::events::Command>();
@@ -1652,13 +1686,16 @@ async fn attach(
         let Ok(store) = Store::open(&path) else {
             return;
         };
-        let mut last = 0;
+        let mut last = start_after;
         loop {
-            if let Ok(events) = store.events_after(run, last) {
-                for env in events {
-                    last = env.seq;
-                    let _ = events_tx.send(env);
+            match store.events_after(run, last) {
+                Ok(events) => {
+                    for env in events {
+                        last = env.seq;
+                        let _ = events_tx.send(env);
+                    }
                 }
+                Err(e) => tracing::warn!("cannot follow run {run} in the journal: {e}"),
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -1706,8 +1743,10 @@ async fn attach(
         protected,
         journal: Some(journal_path.to_owned()),
         mouse,
+        interrupted: notice.is_some(),
+        notice,
     };
-    let result = crate::ui::run(events_rx, commands_tx, options).await;
+    let result = crate::ui::run(events_rx, commands_tx, options, &earlier).await;
     follower.abort();
     sender.abort();
     result.map_err(infra)?;

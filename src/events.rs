@@ -324,6 +324,9 @@ pub enum Event {
         step: String,
         /// SLI → value (None: no data).
         values: std::collections::BTreeMap<String, Option<f64>>,
+        /// SLI → the stable version's value over the same window, for comparison.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        stable: std::collections::BTreeMap<String, Option<f64>>,
         /// SLI → its pass criteria (`<=0.01`).
         targets: std::collections::BTreeMap<String, String>,
         /// The analysis verdict.

@@ -257,6 +257,11 @@ fn canary_paused() -> Script {
                     ("latency_p95_ms".to_owned(), Some(p95)),
                 ]
                 .into(),
+                stable: [
+                    ("error_ratio".to_owned(), Some(0.0010)),
+                    ("latency_p95_ms".to_owned(), Some(p95 - 8.0)),
+                ]
+                .into(),
                 targets: [
                     ("error_ratio".to_owned(), "<=0.01".to_owned()),
                     ("latency_p95_ms".to_owned(), "<300".to_owned()),
@@ -763,5 +768,112 @@ fn glidepaths_own_log_is_a_view_of_its_own() {
     assert!(
         screen.contains("cannot read commands from the journal: disk full"),
         "{screen}"
+    );
+}
+
+#[test]
+fn a_resumed_runs_journal_is_shown_and_a_stale_confirmation_closes() {
+    // The journal of a run interrupted while its release waited: replayed, that step is
+    // pending again (the resumed run starts it anew); the finished ones keep their marks.
+    let mut app = App::new(
+        theme::load("default", None).unwrap(),
+        String::new(),
+        false,
+        vec![],
+    );
+    let mut all = Vec::new();
+    let run_started = Envelope {
+        run: 42,
+        seq: 1,
+        at_ms: T0,
+        event: Event::RunStarted {
+            pipeline: "checkout".into(),
+            service: "checkout".into(),
+            resumed: false,
+            stages: vec![StagePlan {
+                name: "prod".into(),
+                steps: vec![
+                    StepPlan {
+                        name: "approval".into(),
+                        kind: "approval".into(),
+                        description: "manual".into(),
+                        group: None,
+                    },
+                    StepPlan {
+                        name: "release".into(),
+                        kind: "release".into(),
+                        description: "canary".into(),
+                        group: None,
+                    },
+                ],
+            }],
+        },
+    };
+    all.push(run_started);
+    all.push(Envelope {
+        run: 42,
+        seq: 2,
+        at_ms: T0,
+        event: Event::StageStarted {
+            stage: "prod".into(),
+        },
+    });
+    all.push(Envelope {
+        run: 42,
+        seq: 3,
+        at_ms: T0,
+        event: Event::StepFinished {
+            stage: "prod".into(),
+            step: "approval".into(),
+            status: Status::Passed,
+            verdict: None,
+            summary: "approved".into(),
+            evidence: vec![],
+            evaluation: None,
+        },
+    });
+    all.push(Envelope {
+        run: 42,
+        seq: 4,
+        at_ms: T0,
+        event: Event::StepState {
+            stage: "prod".into(),
+            step: "release".into(),
+            status: Status::WaitingForApproval,
+            message: "canary 10%".into(),
+        },
+    });
+    app.replay(&all, true);
+    assert_eq!(app.run.stages[0].steps[0].status, Status::Passed);
+    assert_eq!(app.run.stages[0].steps[1].status, Status::Pending);
+    assert!(app.toast.is_none(), "a replay shows no toasts");
+    // Attached to a live driver, the wait is real.
+    let mut live = App::new(
+        theme::load("default", None).unwrap(),
+        String::new(),
+        false,
+        vec![],
+    );
+    live.replay(&all, false);
+    assert_eq!(
+        live.run.stages[0].steps[1].status,
+        Status::WaitingForApproval
+    );
+
+    // A confirmation opened in one stage closes when another takes over.
+    let mut s = gate_failed();
+    s.app.run.exit_code = None;
+    s.app.key(key('r'));
+    assert!(matches!(s.app.overlay, Some(Overlay::Confirm { .. })));
+    s.after(
+        0,
+        Event::StageStarted {
+            stage: "prod".into(),
+        },
+    );
+    assert_eq!(s.app.overlay, None);
+    assert_eq!(
+        s.app.toast.as_ref().unwrap().text,
+        "the stage changed; ask again"
     );
 }

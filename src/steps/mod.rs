@@ -112,6 +112,7 @@ impl StepIo {
     pub fn analysis(
         &self,
         values: BTreeMap<String, Option<f64>>,
+        stable: BTreeMap<String, Option<f64>>,
         targets: BTreeMap<String, String>,
         verdict: crate::events::Verdict,
     ) {
@@ -119,6 +120,7 @@ impl StepIo {
             stage: self.stage.clone(),
             step: self.step.clone(),
             values,
+            stable,
             targets,
             verdict,
         });

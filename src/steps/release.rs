@@ -679,6 +679,8 @@ struct Analyst {
     inconclusive_limit: u32,
     /// Evaluations that passed (or warned) so far.
     passed: std::sync::atomic::AtomicU32,
+    /// The stable version's `version` label, measured beside the canary for the cockpit.
+    stable_version: Option<String>,
 }
 
 impl Analyst {
@@ -711,11 +713,12 @@ impl Analyst {
             failure_limit: a.failure_limit.unwrap_or(0),
             inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
             passed: std::sync::atomic::AtomicU32::new(0),
+            stable_version: None,
         })
     }
 
     /// Tells the cockpit what this analysis measured, against which targets.
-    fn report(&self, io: &super::StepIo, verdict: &crate::slo::Evaluation) {
+    async fn report(&self, io: &super::StepIo, verdict: &crate::slo::Evaluation) {
         let values = verdict
             .objectives
             .iter()
@@ -733,7 +736,25 @@ impl Analyst {
                     .map(|c| (o.sli.clone(), c.to_string()))
             })
             .collect();
-        io.analysis(values, targets, verdict.result);
+        // The same SLIs for the stable version, when there is one to compare with: a
+        // chart's second series. Failures here only leave the series empty.
+        let stable = match (&self.stable_version, &self.client) {
+            (Some(v), Some(client)) => {
+                let mut vars = self.vars.clone();
+                vars.insert("version".into(), v.clone());
+                live::measure(
+                    &self.slo,
+                    live::Sources::only(client),
+                    &vars,
+                    self.window,
+                    None,
+                )
+                .await
+                .unwrap_or_default()
+            }
+            _ => Default::default(),
+        };
+        io.analysis(values, stable, targets, verdict.result);
     }
 
     /// The SLIs now, from Prometheus and the stage's own measurements.
@@ -842,7 +863,7 @@ impl Analyst {
                     verdict.score, verdict.result, verdict.message
                 ),
             );
-            self.report(ctx_io, &verdict);
+            self.report(ctx_io, &verdict).await;
             match verdict.result {
                 Verdict::Pass | Verdict::Warning => {
                     self.passed
@@ -970,7 +991,7 @@ async fn begin(
     ctx: &StepCtx,
 ) -> Result<(Option<Analyst>, Value, i64), StepResult> {
     // The analysis is set up first: a bad SLO file fails before anything changes.
-    let analyst = analysis.map(|a| Analyst::new(a, ctx)).transpose()?;
+    let mut analyst = analysis.map(|a| Analyst::new(a, ctx)).transpose()?;
     let live = plan.live_stable().await?;
     let resuming = live.as_ref().is_some_and(|l| {
         l.pointer(&format!(
@@ -1008,6 +1029,12 @@ async fn begin(
             );
         }
     };
+    if let Some(a) = analyst.as_mut() {
+        a.stable_version = previous
+            .pointer("/spec/template/metadata/labels/version")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
     let total = previous
         .pointer(&format!(
             "/metadata/annotations/{}",

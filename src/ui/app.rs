@@ -138,27 +138,63 @@ impl App {
 
     /// Folds an engine event in; a refused command becomes a toast.
     pub fn apply(&mut self, env: &Envelope) {
-        let before = self.run.last_operator.clone();
+        let stage_before = self.run.current_stage().map(|s| s.name.clone());
         self.run.apply(env);
         self.now_ms = self.now_ms.max(env.at_ms);
-        if self.run.last_operator != before
-            && let Some((command, accepted, reason)) = &self.run.last_operator
-        {
-            let text = match (accepted, reason) {
-                (false, reason) => format!(
-                    "{command} refused: {}",
-                    reason.as_deref().unwrap_or("not now")
-                ),
-                (true, Some(note)) => format!("{command}: {note}"),
-                (true, None) => format!("{command} accepted"),
-            };
-            self.toast(text, !accepted);
+        match &env.event {
+            // Every answer to a command is shown, a repeated refusal too.
+            crate::events::Event::Operator {
+                command,
+                accepted,
+                reason,
+                ..
+            } => {
+                let text = match (accepted, reason) {
+                    (false, reason) => format!(
+                        "{command} refused: {}",
+                        reason.as_deref().unwrap_or("not now")
+                    ),
+                    (true, Some(note)) => format!("{command}: {note}"),
+                    (true, None) => format!("{command} accepted"),
+                };
+                self.toast(text, !accepted);
+            }
+            // Scrolled up: the view stays on the same lines while new ones arrive (a line
+            // the filters hide does not move it).
+            crate::events::Event::Log { .. }
+                if self.scroll > 0
+                    && self
+                        .visible_logs()
+                        .last()
+                        .is_some_and(|l| l.at_ms == env.at_ms) =>
+            {
+                self.scroll += 1;
+            }
+            _ => {}
         }
-        if self.scroll > 0
-            && let crate::events::Event::Log { .. } = env.event
+        // A confirmation asked about the stage that was current then: if another stage
+        // took over, the question no longer holds.
+        if matches!(self.overlay, Some(Overlay::Confirm { .. }))
+            && self.run.current_stage().map(|s| s.name.clone()) != stage_before
         {
-            // Scrolled up: the view stays on the same lines while new ones arrive.
-            self.scroll += 1;
+            self.overlay = None;
+            self.toast("the stage changed; ask again".into(), true);
+        }
+        if !self.pinned {
+            self.follow_active();
+        }
+    }
+
+    /// Folds events from before the cockpit started (a resumed or attached run's
+    /// journal) without toasts. When that run was `interrupted`, steps that were in flight
+    /// are shown as pending until they run again.
+    pub fn replay(&mut self, events: &[Envelope], interrupted: bool) {
+        for env in events {
+            self.run.apply(env);
+            self.now_ms = self.now_ms.max(env.at_ms);
+        }
+        if interrupted {
+            self.run.settle();
         }
         if !self.pinned {
             self.follow_active();
@@ -305,6 +341,8 @@ impl App {
             }
             Action::Detail => {
                 if self.selection().is_some() {
+                    // The detail stays on this step while others start.
+                    self.pinned = true;
                     self.overlay = Some(Overlay::Detail);
                 }
             }
@@ -334,7 +372,7 @@ impl App {
                 self.move_by(step, up);
             }
             Action::Top => match self.focus {
-                Pane::Output => self.scroll = self.visible_logs().len(),
+                Pane::Output => self.scroll = self.visible_logs().len().saturating_sub(1),
                 _ => {
                     self.selected = 0;
                     self.pinned = true;
@@ -355,7 +393,7 @@ impl App {
     fn move_by(&mut self, n: usize, up: bool) {
         match self.focus {
             Pane::Output => {
-                let max = self.visible_logs().len();
+                let max = self.visible_logs().len().saturating_sub(1);
                 self.scroll = if up {
                     (self.scroll + n).min(max)
                 } else {
@@ -388,12 +426,12 @@ impl App {
             }
             (None, KeyCode::Char('y')) => {
                 self.overlay = None;
-                Some(command)
+                self.unless_ended(command)
             }
             (Some(want), KeyCode::Enter) => {
                 if typed == want {
                     self.overlay = None;
-                    Some(command)
+                    self.unless_ended(command)
                 } else {
                     self.toast(format!("type `{want}` to confirm, or Esc"), true);
                     None
@@ -418,6 +456,15 @@ impl App {
                 None
             }
             _ => None,
+        }
+    }
+
+    fn unless_ended(&mut self, command: CommandKind) -> Option<CommandKind> {
+        if self.run.ended() {
+            self.toast("the run has ended".into(), true);
+            None
+        } else {
+            Some(command)
         }
     }
 

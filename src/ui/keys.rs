@@ -383,6 +383,10 @@ impl Keymap {
 
     /// The action of a key press, if any.
     pub fn action(&self, key: &KeyEvent) -> Option<Action> {
+        // Alt-chords are the terminal's or the shell's, never ours.
+        if key.modifiers.contains(KeyModifiers::ALT) {
+            return None;
+        }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         KEYS.iter()
             .find(|b| b.ctrl == ctrl && self.codes(b).contains(&key.code))

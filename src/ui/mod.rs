@@ -38,6 +38,11 @@ pub struct Options {
     /// Mouse support: the wheel scrolls, a click selects (off by default, so the terminal
     /// keeps its own text selection).
     pub mouse: bool,
+    /// Shown when the cockpit opens (attached to a run nobody drives, say).
+    pub notice: Option<String>,
+    /// The earlier events are of a run that was interrupted (resumed now, or nobody drives
+    /// it): what was in flight then shows as pending.
+    pub interrupted: bool,
 }
 
 /// Reads the history overlay's rows from the journal.
@@ -97,12 +102,63 @@ fn operator() -> String {
         .unwrap_or_else(|| "cockpit".into())
 }
 
-/// Runs the cockpit until the operator leaves. Returns true when the run had ended then.
+/// Restores the terminal however the cockpit ends (errors, panics unwinding through it):
+/// mouse capture off, raw mode and the alternate screen left, stderr logging back on.
+struct TerminalGuard {
+    mouse: bool,
+}
+
+impl TerminalGuard {
+    fn enter(mouse: bool) -> std::io::Result<(Self, ratatui::DefaultTerminal)> {
+        let terminal = ratatui::init();
+        ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
+        let guard = TerminalGuard { mouse };
+        if mouse {
+            crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+        }
+        Ok((guard, terminal))
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal(self.mouse);
+    }
+}
+
+/// Leaves the cockpit's terminal state (also from a signal handler's last resort).
+pub fn restore_terminal(mouse: bool) {
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    }
+    ratatui::restore();
+    ACTIVE.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// At most this many frames a second, however fast events come.
+const FRAME: Duration = Duration::from_millis(33);
+
+/// Events folded per frame at most, so a flood cannot starve the screen.
+const BATCH: usize = 4_096;
+
+/// How the cockpit ended.
+pub struct Ended {
+    /// The run had ended when the operator left.
+    pub run_ended: bool,
+    /// The cockpit's own event stream, with whatever it had not read yet, for a headless
+    /// printer to carry on from.
+    pub events: broadcast::Receiver<Envelope>,
+}
+
+/// Runs the cockpit until the operator leaves (or SIGTERM). `earlier` are events that
+/// happened before it started (a resumed or attached run's journal): folded in first,
+/// without toasts.
 pub async fn run(
     mut events: broadcast::Receiver<Envelope>,
     commands: mpsc::UnboundedSender<Command>,
     options: Options,
-) -> std::io::Result<bool> {
+    earlier: &[Envelope],
+) -> std::io::Result<Ended> {
     let mut warnings = Vec::new();
     let settings = config::load(config::path().as_deref()).unwrap_or_else(|e| {
         warnings.push(format!("{e}; using the defaults"));
@@ -123,46 +179,62 @@ pub async fn run(
         options.read_only,
         options.protected.clone(),
     );
-    app.now_ms = now_ms();
     app.keymap = keymap;
+    app.replay(earlier, options.interrupted);
+    app.now_ms = now_ms();
+    warnings.extend(options.notice.clone());
     if !warnings.is_empty() {
         app.toast(warnings.join("; "), true);
     }
     let who = operator();
-    let mut terminal = ratatui::init();
-    ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
-    if mouse {
-        crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
-    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (guard, mut terminal) = TerminalGuard::enter(mouse)?;
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut leaving = false;
     let mut dirty = true;
     let mut events_open = true;
+    let mut last_draw = tokio::time::Instant::now() - FRAME;
     loop {
-        if dirty {
+        if dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|f| view::draw(f, &app))?;
             dirty = false;
+            last_draw = tokio::time::Instant::now();
         }
+        let next_frame = last_draw + FRAME;
         tokio::select! {
+            // A frame owed but held back by the rate cap.
+            _ = tokio::time::sleep_until(next_frame), if dirty => {}
             key = input.next() => match key {
                 Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
                     dirty = true;
                     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+                    let action = app.keymap.action(&k);
                     if ctrl && k.code == KeyCode::Char('c') {
                         app.quit = true;
-                    } else if app.keymap.action(&k) == Some(keys::Action::Suspend) {
-                        ratatui::restore();
+                    } else if action == Some(keys::Action::Suspend) {
+                        restore_terminal(mouse);
                         // SAFETY: raising a signal for this process has no memory effects.
                         unsafe {
                             libc::raise(libc::SIGTSTP);
                         }
+                        // Back from `fg`.
                         terminal = ratatui::init();
+                        ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
+                        if mouse {
+                            crossterm::execute!(
+                                std::io::stdout(),
+                                crossterm::event::EnableMouseCapture
+                            )?;
+                        }
                         terminal.clear()?;
                     } else if let Some(kind) = app.key(k) {
                         let _ = commands.send(Command::new(kind, who.clone()));
+                    }
+                    if !app.quit && action != Some(keys::Action::Back) {
+                        // Only a second quit in a row leaves a live run.
+                        leaving = false;
                     }
                     if app.overlay == Some(app::Overlay::AppLog) {
                         tui_logger::move_events();
@@ -214,28 +286,40 @@ pub async fn run(
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             },
-            event = events.recv(), if events_open => match event {
-                Ok(env) => {
-                    app.apply(&env);
-                    // Everything already waiting goes into the same frame.
-                    while let Ok(env) = events.try_recv() {
-                        app.apply(&env);
+            event = events.recv(), if events_open => {
+                let mut next = Some(event);
+                let mut folded = 0;
+                // Everything already waiting (up to a batch) goes into the same frame.
+                while let Some(event) = next.take() {
+                    match event {
+                        Ok(env) => app.apply(&env),
+                        Err(broadcast::error::RecvError::Lagged(n)) => app.toast(
+                            format!("{n} events came too fast to show; the journal has them"),
+                            true,
+                        ),
+                        Err(broadcast::error::RecvError::Closed) => events_open = false,
                     }
-                    dirty = true;
+                    folded += 1;
+                    if folded < BATCH && events_open {
+                        next = match events.try_recv() {
+                            Ok(env) => Some(Ok(env)),
+                            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                                Some(Err(broadcast::error::RecvError::Lagged(n)))
+                            }
+                            Err(_) => None,
+                        };
+                    }
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    app.toast(format!("{n} events were too fast to show; the journal has them"), true);
-                    dirty = true;
-                }
-                Err(broadcast::error::RecvError::Closed) => events_open = false,
+                dirty = true;
             },
             _ = tick.tick() => {
                 // The header's clock moves only while the run goes on.
                 let expired = app.tick(now_ms());
                 tui_logger::move_events();
-                dirty = expired || !app.run.ended() || app.overlay == Some(app::Overlay::AppLog);
+                dirty |= expired || !app.run.ended() || app.overlay == Some(app::Overlay::AppLog);
             }
-            _ = term.recv() => app.quit = true,
+            // SIGTERM: leave now; the driver's own handler aborts the run.
+            _ = term.recv() => break,
         }
         if app.quit {
             if app.run.ended() || leaving {
@@ -244,17 +328,21 @@ pub async fn run(
             // Leaving a live run: it goes on without the cockpit, so say so once.
             leaving = true;
             app.quit = false;
+            let abort = if app.read_only {
+                String::new()
+            } else {
+                ", x aborts".to_owned()
+            };
             app.toast(
-                "the run goes on without the cockpit: q again leaves it running, x aborts".into(),
+                format!("the run goes on without the cockpit: q again leaves it running{abort}"),
                 false,
             );
             dirty = true;
         }
     }
-    if mouse {
-        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
-    }
-    ratatui::restore();
-    ACTIVE.store(false, std::sync::atomic::Ordering::Relaxed);
-    Ok(app.run.ended())
+    drop(guard);
+    Ok(Ended {
+        run_ended: app.run.ended(),
+        events,
+    })
 }

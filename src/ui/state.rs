@@ -94,6 +94,10 @@ pub struct TrafficView {
 pub struct Series {
     /// (ms since the epoch, value) for the new version; gaps are analyses without data.
     pub points: Vec<(i64, f64)>,
+    /// The same for the stable version.
+    pub stable_points: Vec<(i64, f64)>,
+    /// The stable version's latest value.
+    pub stable_last: Option<f64>,
     /// The objective's pass criterion (`<=0.01`).
     pub target: Option<String>,
     /// The latest value (None: no data).
@@ -261,10 +265,21 @@ impl RunView {
             }
             Event::Analysis {
                 values,
+                stable,
                 targets,
                 verdict,
                 ..
             } => {
+                for (sli, value) in stable {
+                    let s = self.series.entry(sli.clone()).or_default();
+                    s.stable_last = *value;
+                    if let Some(v) = value.filter(|v| v.is_finite()) {
+                        if s.stable_points.len() == MAX_POINTS {
+                            s.stable_points.remove(0);
+                        }
+                        s.stable_points.push((at, v));
+                    }
+                }
                 self.analysis_verdict = Some(*verdict);
                 for (sli, value) in values {
                     let s = self.series.entry(sli.clone()).or_default();
@@ -294,6 +309,25 @@ impl RunView {
                 self.reason = Some(reason.clone());
                 self.finished_ms = Some(at);
                 self.paused = false;
+            }
+        }
+    }
+
+    /// After replaying an interrupted run's journal: what was in flight when it stopped is
+    /// pending again (a resumed run runs it again; it has not ended).
+    pub fn settle(&mut self) {
+        if self.ended() {
+            return;
+        }
+        for stage in &mut self.stages {
+            for step in &mut stage.steps {
+                if matches!(
+                    step.status,
+                    Status::Running | Status::WaitingForApproval | Status::Paused
+                ) {
+                    step.status = Status::Pending;
+                    step.finished_ms = None;
+                }
             }
         }
     }

@@ -132,7 +132,7 @@ fn draw_traffic(frame: &mut Frame, app: &App, t: &super::state::TrafficView, are
         ])
     };
     let lines = vec![
-        row("stable", 100 - t.weight, "series-stable"),
+        row("stable", 100u8.saturating_sub(t.weight), "series-stable"),
         row("new", t.weight, "series-canary"),
         Line::from(Span::styled(t.note.clone(), th.fg("muted"))),
     ];
@@ -265,11 +265,17 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
             .iter()
             .map(|(at, v)| ((at - start) as f64 / 1000.0, *v))
             .collect();
+        let stable: Vec<(f64, f64)> = s
+            .stable_points
+            .iter()
+            .map(|(at, v)| ((at - start) as f64 / 1000.0, *v))
+            .collect();
         let x_max = points.last().map(|p| p.0).unwrap_or(0.0).max(1.0);
         let limit = s.target.as_deref().and_then(threshold);
         let y_max = points
             .iter()
             .map(|p| p.1)
+            .chain(stable.iter().map(|p| p.1))
             .chain(limit)
             .fold(0.0_f64, f64::max)
             .max(f64::MIN_POSITIVE)
@@ -292,6 +298,16 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
                 .style(t.fg("series-canary"))
                 .data(&points),
         ];
+        if !stable.is_empty() {
+            datasets.push(
+                Dataset::default()
+                    .name("stable")
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(t.fg("series-stable"))
+                    .data(&stable),
+            );
+        }
         if !line.is_empty() {
             datasets.push(
                 Dataset::default()
@@ -339,6 +355,12 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
                 t.fg("text"),
             ),
             Span::styled(format!("{} ", passes.glyph()), t.status(passes)),
+            Span::styled(
+                s.stable_last
+                    .map(|v| format!("· stable {} ", figure(v)))
+                    .unwrap_or_default(),
+                t.fg("series-stable"),
+            ),
             Span::styled(
                 s.target
                     .as_ref()
@@ -667,7 +689,11 @@ fn draw_output(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let logs = app.visible_logs();
     let inner = area.height.saturating_sub(2) as usize;
-    let end = logs.len().saturating_sub(app.scroll);
+    // Never scrolled past the first page.
+    let end = logs
+        .len()
+        .saturating_sub(app.scroll)
+        .max(inner.min(logs.len()));
     let start = end.saturating_sub(inner);
     let mode = if app.scroll == 0 {
         "follow".to_owned()
@@ -1006,7 +1032,10 @@ fn draw_confirm(
 
 fn draw_toast(frame: &mut Frame, app: &App, area: Rect, text: &str, error: bool) {
     let t = &app.theme;
-    let w = (text.chars().count() as u16 + 4).min(area.width);
+    let w = u16::try_from(text.chars().count())
+        .unwrap_or(u16::MAX)
+        .saturating_add(4)
+        .min(area.width);
     let rect = Rect {
         x: area.x + area.width - w,
         y: area.y + area.height.saturating_sub(5),
