@@ -118,6 +118,7 @@ fn main() {
             values,
             stable,
             targets,
+            warnings: Default::default(),
             verdict: Verdict::Pass,
         }));
     }

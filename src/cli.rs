@@ -1506,6 +1506,8 @@ async fn drive(
     } else {
         Vec::new()
     };
+    // One driver at a time: this process holds the leases, the header says so.
+    let lease = (!leases.is_empty()).then(|| format!("{} (this run)", whoami()));
     let cockpit = cockpit_events.map(|rx| {
         let commands = handle.commands.clone();
         let options = crate::ui::Options {
@@ -1516,6 +1518,7 @@ async fn drive(
             journal: Some(journal_path.to_owned()),
             mouse: flags.mouse,
             notice: None,
+            lease,
             interrupted: !earlier.is_empty(),
         };
         tokio::spawn(async move {
@@ -1744,6 +1747,10 @@ async fn attach(
         journal: Some(journal_path.to_owned()),
         mouse,
         interrupted: notice.is_some(),
+        lease: record
+            .pid
+            .filter(|_| driven)
+            .map(|pid| format!("held by the driver, pid {pid}")),
         notice,
     };
     let result = crate::ui::run(events_rx, commands_tx, options, &earlier).await;

@@ -329,6 +329,9 @@ pub enum Event {
         stable: std::collections::BTreeMap<String, Option<f64>>,
         /// SLI → its pass criteria (`<=0.01`).
         targets: std::collections::BTreeMap<String, String>,
+        /// SLI → its warning criteria (`<=0.02`), for those that have one.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        warnings: std::collections::BTreeMap<String, String>,
         /// The analysis verdict.
         verdict: Verdict,
     },

@@ -26,7 +26,11 @@ impl Script {
         Script {
             seq: 0,
             at_ms: T0,
-            app: App::new(theme, "prod-eu/shop".into(), false, vec!["prod".into()]),
+            app: {
+                let mut app = App::new(theme, "prod-eu/shop".into(), false, vec!["prod".into()]);
+                app.run.lease = Some("ana (this run)".into());
+                app
+            },
         }
     }
 
@@ -267,6 +271,7 @@ fn canary_paused() -> Script {
                     ("latency_p95_ms".to_owned(), "<300".to_owned()),
                 ]
                 .into(),
+                warnings: [("latency_p95_ms".to_owned(), "<350".to_owned())].into(),
                 verdict: Verdict::Pass,
             },
         );

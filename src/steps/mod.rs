@@ -114,6 +114,7 @@ impl StepIo {
         values: BTreeMap<String, Option<f64>>,
         stable: BTreeMap<String, Option<f64>>,
         targets: BTreeMap<String, String>,
+        warnings: BTreeMap<String, String>,
         verdict: crate::events::Verdict,
     ) {
         (self.emit)(Event::Analysis {
@@ -122,6 +123,7 @@ impl StepIo {
             values,
             stable,
             targets,
+            warnings,
             verdict,
         });
     }

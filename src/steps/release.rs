@@ -724,17 +724,20 @@ impl Analyst {
             .iter()
             .map(|o| (o.sli.clone(), o.value))
             .collect();
+        let first = |sets: &[Vec<crate::slo::criteria::Criterion>]| {
+            sets.iter().flatten().next().map(|c| c.to_string())
+        };
         let targets = self
             .slo
             .objectives
             .iter()
-            .filter_map(|o| {
-                o.pass
-                    .iter()
-                    .flatten()
-                    .next()
-                    .map(|c| (o.sli.clone(), c.to_string()))
-            })
+            .filter_map(|o| first(&o.pass).map(|c| (o.sli.clone(), c)))
+            .collect();
+        let warnings = self
+            .slo
+            .objectives
+            .iter()
+            .filter_map(|o| first(&o.warning).map(|c| (o.sli.clone(), c)))
             .collect();
         // The same SLIs for the stable version, when there is one to compare with: a
         // chart's second series. Failures here only leave the series empty.
@@ -754,7 +757,7 @@ impl Analyst {
             }
             _ => Default::default(),
         };
-        io.analysis(values, stable, targets, verdict.result);
+        io.analysis(values, stable, targets, warnings, verdict.result);
     }
 
     /// The SLIs now, from Prometheus and the stage's own measurements.

@@ -40,6 +40,8 @@ pub struct Options {
     pub mouse: bool,
     /// Shown when the cockpit opens (attached to a run nobody drives, say).
     pub notice: Option<String>,
+    /// Who holds the run's leases, for the header.
+    pub lease: Option<String>,
     /// The earlier events are of a run that was interrupted (resumed now, or nobody drives
     /// it): what was in flight then shows as pending.
     pub interrupted: bool,
@@ -181,6 +183,7 @@ pub async fn run(
     );
     app.keymap = keymap;
     app.replay(earlier, options.interrupted);
+    app.run.lease = options.lease.clone();
     app.now_ms = now_ms();
     warnings.extend(options.notice.clone());
     if !warnings.is_empty() {

@@ -100,6 +100,8 @@ pub struct Series {
     pub stable_last: Option<f64>,
     /// The objective's pass criterion (`<=0.01`).
     pub target: Option<String>,
+    /// Its warning criterion (`<=0.02`), if it has one.
+    pub warning: Option<String>,
     /// The latest value (None: no data).
     pub last: Option<f64>,
 }
@@ -137,6 +139,8 @@ pub struct RunView {
     pub last_operator: Option<(CommandKind, bool, Option<String>)>,
     /// The release's traffic now.
     pub traffic: Option<TrafficView>,
+    /// Who holds the run's leases (one driver at a time), when the cockpit knows.
+    pub lease: Option<String>,
     /// Traffic changes as (ms since the epoch, weight), to mark the charts' time axis.
     pub weight_changes: Vec<(i64, u8)>,
     /// SLI → its values over the analyses.
@@ -267,9 +271,13 @@ impl RunView {
                 values,
                 stable,
                 targets,
+                warnings,
                 verdict,
                 ..
             } => {
+                for (sli, w) in warnings {
+                    self.series.entry(sli.clone()).or_default().warning = Some(w.clone());
+                }
                 for (sli, value) in stable {
                     let s = self.series.entry(sli.clone()).or_default();
                     s.stable_last = *value;

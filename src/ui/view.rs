@@ -272,15 +272,20 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
             .collect();
         let x_max = points.last().map(|p| p.0).unwrap_or(0.0).max(1.0);
         let limit = s.target.as_deref().and_then(threshold);
+        let warn_limit = s.warning.as_deref().and_then(threshold);
         let y_max = points
             .iter()
             .map(|p| p.1)
             .chain(stable.iter().map(|p| p.1))
             .chain(limit)
+            .chain(warn_limit)
             .fold(0.0_f64, f64::max)
             .max(f64::MIN_POSITIVE)
             * 1.2;
         let line = limit
+            .map(|l| vec![(0.0, l), (x_max, l)])
+            .unwrap_or_default();
+        let warn_line = warn_limit
             .map(|l| vec![(0.0, l), (x_max, l)])
             .unwrap_or_default();
         let steps: Vec<(f64, f64)> = app
@@ -316,6 +321,16 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
                     .graph_type(GraphType::Line)
                     .style(t.fg("threshold-pass"))
                     .data(&line),
+            );
+        }
+        if !warn_line.is_empty() {
+            datasets.push(
+                Dataset::default()
+                    .name("warning")
+                    .marker(Marker::Dot)
+                    .graph_type(GraphType::Line)
+                    .style(t.fg("threshold-warning"))
+                    .data(&warn_line),
             );
         }
         if !steps.is_empty() {
@@ -366,7 +381,14 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
                     .as_ref()
                     .map(|c| format!("pass {c} "))
                     .unwrap_or_default(),
-                t.fg("muted"),
+                t.fg("threshold-pass"),
+            ),
+            Span::styled(
+                s.warning
+                    .as_ref()
+                    .map(|c| format!("warning {c} "))
+                    .unwrap_or_default(),
+                t.fg("threshold-warning"),
             ),
         ]);
         let chart = Chart::new(datasets)
@@ -502,6 +524,10 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         String::new()
     };
     spans.push(Span::styled(state, t.status(run.status)));
+    // Least urgent last: a narrow header cuts it first.
+    if let Some(lease) = &run.lease {
+        spans.push(Span::styled(format!(" · lease {lease}"), t.fg("muted")));
+    }
     let elapsed = run
         .started_ms
         .map(|s| duration(run.finished_ms.unwrap_or(app.now_ms) - s))
@@ -871,29 +897,52 @@ fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
 
 fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let mut lines = Vec::new();
-    for b in KEYS.iter().filter(|b| !(app.read_only && b.acts)) {
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("{:>10}  ", app.keymap.label(b)),
-                t.fg("accent").add_modifier(Modifier::BOLD),
-            ),
-            Span::styled(b.help, t.fg("text")),
-        ]));
-    }
-    lines.push(Line::default());
-    lines.push(Line::from(Span::styled(
+    let keys: Vec<Line> = KEYS
+        .iter()
+        .filter(|b| !(app.read_only && b.acts))
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{:>10}  ", app.keymap.label(b)),
+                    t.fg("accent").add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(b.help, t.fg("text")),
+            ])
+        })
+        .collect();
+    let legend = Line::from(Span::styled(
         "glyphs: ✓ passed  ⚠ warning  ✗ failed  ▶ running  ⏸ paused  ? approval  ○ pending  ↺ rolled back  ■ aborted",
         t.fg("muted"),
-    )));
-    let rect = centered(area, 86, lines.len() as u16 + 2);
+    ));
+    // A short terminal gets the keys in two columns rather than a cut list.
+    let two_columns = keys.len() as u16 + 4 > area.height;
+    let rows = if two_columns {
+        keys.len().div_ceil(2)
+    } else {
+        keys.len()
+    };
+    let width = if two_columns { 160 } else { 86 };
+    let rect = centered(area, width, rows as u16 + 4);
     frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(pane(app, " Keys ─ Esc closes ", true))
-            .wrap(Wrap { trim: false }),
-        rect,
-    );
+    let block = pane(app, " Keys ─ Esc closes ", true);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [body, _, foot] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    if two_columns {
+        let (left, right) = keys.split_at(rows);
+        let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .areas(body);
+        frame.render_widget(Paragraph::new(left.to_vec()), l);
+        frame.render_widget(Paragraph::new(right.to_vec()), r);
+    } else {
+        frame.render_widget(Paragraph::new(keys), body);
+    }
+    frame.render_widget(Paragraph::new(legend), foot);
 }
 
 fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
