@@ -49,15 +49,8 @@ enum Cmd {
     Attach {
         /// The run.
         run: Option<i64>,
-        /// The cockpit's theme.
-        #[arg(long, value_name = "NAME")]
-        theme: Option<String>,
-        /// Only watch: keys that change the release are hidden.
-        #[arg(long)]
-        read_only: bool,
-        /// Mouse: the wheel scrolls, a click focuses a pane.
-        #[arg(long)]
-        mouse: bool,
+        #[command(flatten)]
+        cockpit: CockpitFlags,
     },
     /// Approve what a running pipeline waits for.
     Approve {
@@ -330,11 +323,9 @@ struct RunArgs {
     flags: DriveFlags,
 }
 
-#[derive(Debug, clap::Args)]
-struct DriveFlags {
-    /// Print progress instead of opening the cockpit (for CI).
-    #[arg(long)]
-    headless: bool,
+/// How the cockpit looks and what it allows (`run`, `demo`, `resume`, `attach`).
+#[derive(Debug, Clone, clap::Args)]
+struct CockpitFlags {
     /// The cockpit's theme (default, light, high-contrast, mono, or your own).
     #[arg(long, value_name = "NAME")]
     theme: Option<String>,
@@ -344,6 +335,15 @@ struct DriveFlags {
     /// Mouse in the cockpit: the wheel scrolls, a click focuses a pane.
     #[arg(long)]
     mouse: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct DriveFlags {
+    /// Print progress instead of opening the cockpit (for CI).
+    #[arg(long)]
+    headless: bool,
+    #[command(flatten)]
+    cockpit: CockpitFlags,
     /// Approve manual approvals without asking.
     #[arg(long)]
     auto_approve: bool,
@@ -663,12 +663,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                     scenario,
                 },
         } => serve_sandbox(port, kubeconfig_out, state, &preset, &scenario).await,
-        Cmd::Attach {
-            run,
-            theme,
-            read_only,
-            mouse,
-        } => attach(&journal_path, run, theme, read_only, mouse).await,
+        Cmd::Attach { run, cockpit } => attach(&journal_path, run, cockpit).await,
         Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
         Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
         Cmd::History {
@@ -1511,12 +1506,12 @@ async fn drive(
     let cockpit = cockpit_events.map(|rx| {
         let commands = handle.commands.clone();
         let options = crate::ui::Options {
-            theme: flags.theme.clone(),
-            read_only: flags.read_only,
+            theme: flags.cockpit.theme.clone(),
+            read_only: flags.cockpit.read_only,
             target,
             protected,
             journal: Some(journal_path.to_owned()),
-            mouse: flags.mouse,
+            mouse: flags.cockpit.mouse,
             notice: None,
             lease,
             interrupted: !earlier.is_empty(),
@@ -1652,10 +1647,13 @@ async fn abort_on_signal(tx: tokio::sync::mpsc::UnboundedSender<crate::events::C
 async fn attach(
     journal_path: &Path,
     run: Option<i64>,
-    theme: Option<String>,
-    read_only: bool,
-    mouse: bool,
+    cockpit: CockpitFlags,
 ) -> std::result::Result<i32, Exit> {
+    let CockpitFlags {
+        theme,
+        read_only,
+        mouse,
+    } = cockpit;
     use std::io::IsTerminal;
     if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
         return Err(bad_input(

@@ -811,6 +811,7 @@ impl Analyst {
                     verdict.score, verdict.result, verdict.message
                 ),
             );
+            self.report(io, &verdict).await;
             match verdict.result {
                 Verdict::Pass | Verdict::Warning => return Ok(()),
                 Verdict::Fail => {

@@ -295,54 +295,55 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
             .filter(|(at, _)| *at >= start)
             .map(|(at, _)| ((at - start) as f64 / 1000.0, y_max * 0.98))
             .collect();
-        let mut datasets = vec![
+        // Series and lines in drawing order; empty ones are left out.
+        let datasets: Vec<Dataset> = [
+            (
+                "new version",
+                Marker::Braille,
+                GraphType::Line,
+                "series-canary",
+                &points,
+            ),
+            (
+                "stable",
+                Marker::Braille,
+                GraphType::Line,
+                "series-stable",
+                &stable,
+            ),
+            (
+                "pass",
+                Marker::Dot,
+                GraphType::Line,
+                "threshold-pass",
+                &line,
+            ),
+            (
+                "warning",
+                Marker::Dot,
+                GraphType::Line,
+                "threshold-warning",
+                &warn_line,
+            ),
+            (
+                "traffic step",
+                Marker::Dot,
+                GraphType::Scatter,
+                "muted",
+                &steps,
+            ),
+        ]
+        .into_iter()
+        .filter(|(name, .., data)| *name == "new version" || !data.is_empty())
+        .map(|(name, marker, graph, slot, data)| {
             Dataset::default()
-                .name("new version")
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(t.fg("series-canary"))
-                .data(&points),
-        ];
-        if !stable.is_empty() {
-            datasets.push(
-                Dataset::default()
-                    .name("stable")
-                    .marker(Marker::Braille)
-                    .graph_type(GraphType::Line)
-                    .style(t.fg("series-stable"))
-                    .data(&stable),
-            );
-        }
-        if !line.is_empty() {
-            datasets.push(
-                Dataset::default()
-                    .name("pass")
-                    .marker(Marker::Dot)
-                    .graph_type(GraphType::Line)
-                    .style(t.fg("threshold-pass"))
-                    .data(&line),
-            );
-        }
-        if !warn_line.is_empty() {
-            datasets.push(
-                Dataset::default()
-                    .name("warning")
-                    .marker(Marker::Dot)
-                    .graph_type(GraphType::Line)
-                    .style(t.fg("threshold-warning"))
-                    .data(&warn_line),
-            );
-        }
-        if !steps.is_empty() {
-            datasets.push(
-                Dataset::default()
-                    .name("traffic step")
-                    .marker(Marker::Dot)
-                    .graph_type(GraphType::Scatter)
-                    .style(t.fg("muted"))
-                    .data(&steps),
-            );
-        }
+                .name(name)
+                .marker(marker)
+                .graph_type(graph)
+                .style(t.fg(slot))
+                .data(data)
+        })
+        .collect();
         let passes = match (s.last, limit) {
             (None, _) => Status::Failed,
             (Some(v), Some(_)) => {
