@@ -130,8 +130,12 @@ enum Cmd {
         #[command(subcommand)]
         command: SandboxCmd,
     },
-    /// Run the bundled example pipeline (config/hello.yaml), no cluster needed.
+    /// Release the demo service on the embedded sandbox (config/demo/pipeline.yaml): staging,
+    /// an approval, a production canary with live SLO analysis. No cluster needed.
     Demo {
+        /// Set a template variable of the demo pipeline (`pause=5s`, `soak=5s`).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
         #[command(flatten)]
         flags: DriveFlags,
     },
@@ -505,7 +509,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 resumed: None,
                 journal: Some(journal_path.clone()),
             };
-            drive(p, &journal_path, run, 1, options, &args.flags).await
+            drive(p, &journal_path, run, 1, options, &args.flags, None).await
         }
         Cmd::Resume { run, flags } => {
             let store = Store::open(&journal_path).map_err(infra)?;
@@ -543,27 +547,42 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 resumed: Some(Resumed::from_events(&events)),
                 journal: Some(journal_path.clone()),
             };
-            drive(p, &journal_path, run, next_seq, options, &flags).await
+            drive(p, &journal_path, run, next_seq, options, &flags, None).await
         }
-        Cmd::Demo { flags } => {
-            // The example ships inside the binary; its commands run in a scratch folder.
-            let dir = std::env::temp_dir().join(format!("glidepath-demo-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(infra)?;
-            let path = dir.join("hello.yaml");
-            std::fs::write(&path, DEMO_PIPELINE).map_err(infra)?;
-            let p =
-                pipeline::load_str(DEMO_PIPELINE, &path, &Variables::from_sets(BTreeMap::new()))
-                    .map_err(|e| bad_input(e.to_string()))?;
+        Cmd::Demo { sets, flags } => {
+            // The demo ships inside the binary; it is written out so that `resume` and the
+            // pipeline's relative paths find it.
+            let root = journal_path.with_file_name("demo");
+            for (name, text) in DEMO_FILES {
+                let path = root.join(name);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(infra)?;
+                }
+                std::fs::write(&path, text).map_err(infra)?;
+            }
+            let path = root.join(DEMO_FILES[0].0);
+            let p = load(&path, sets)?;
             let run = new_run(&journal_path, &p, &path, None)?;
+            let interactive = interactive(&flags);
             let options = RunOptions {
                 stage: None,
-                auto_approve: flags.auto_approve,
+                // Headless, nobody is there to press `a`: the demo approves itself.
+                auto_approve: flags.auto_approve || !interactive,
                 resumed: None,
                 journal: Some(journal_path.clone()),
             };
-            let code = drive(p, &journal_path, run, 1, options, &flags).await;
-            let _ = std::fs::remove_dir_all(&dir);
-            code
+            let scenario =
+                crate::sandbox::scenario::Scenario::named(&flags.scenario).unwrap_or_default();
+            let demo = Demo {
+                banner: demo_banner(&scenario, interactive),
+                production: crate::kube::objects::load_manifests(
+                    &["assets/demo-app/".to_owned()],
+                    &root,
+                    &BTreeMap::from([("version".to_owned(), DEMO_STABLE.to_owned())]),
+                )
+                .map_err(infra)?,
+            };
+            drive(p, &journal_path, run, 1, options, &flags, Some(demo)).await
         }
         Cmd::Slo {
             command:
@@ -684,8 +703,71 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
     }
 }
 
-/// The example pipeline `glidepath demo` runs.
-const DEMO_PIPELINE: &str = include_str!("../config/hello.yaml");
+/// The files `glidepath demo` runs, by their place in the repository (the pipeline first).
+const DEMO_FILES: [(&str, &str); 8] = [
+    (
+        "config/demo/pipeline.yaml",
+        include_str!("../config/demo/pipeline.yaml"),
+    ),
+    (
+        "config/demo/platform-contract.yaml",
+        include_str!("../config/demo/platform-contract.yaml"),
+    ),
+    (
+        "config/demo/slo.yaml",
+        include_str!("../config/demo/slo.yaml"),
+    ),
+    (
+        "config/demo/smoke.yaml",
+        include_str!("../config/demo/smoke.yaml"),
+    ),
+    (
+        "config/demo/infra/database.yaml",
+        include_str!("../config/demo/infra/database.yaml"),
+    ),
+    (
+        "config/policies/requests-and-limits.rego",
+        include_str!("../config/policies/requests-and-limits.rego"),
+    ),
+    (
+        "config/policies/trusted-registries.rego",
+        include_str!("../config/policies/trusted-registries.rego"),
+    ),
+    (
+        "assets/demo-app/checkout.yaml",
+        include_str!("../assets/demo-app/checkout.yaml"),
+    ),
+];
+
+/// The version production runs when the demo starts.
+const DEMO_STABLE: &str = "1.0.0";
+
+/// The namespace the demo's production lives in.
+const DEMO_PRODUCTION: &str = "shop";
+
+/// What `glidepath demo` adds to a run: production as it is before the release, and a
+/// banner that says what the scenario shows and what to try.
+struct Demo {
+    banner: String,
+    production: Vec<serde_json::Value>,
+}
+
+/// The demo's banner: the scenario, what it shows, what to try.
+fn demo_banner(s: &crate::sandbox::scenario::Scenario, interactive: bool) -> String {
+    let watch = match s.name {
+        "bad-canary" => "watch the analysis catch 2.0.0's errors at 10% and roll back by itself",
+        "slow-canary" => "watch the latency objective fail the canary and roll it back",
+        "missing-infra" => "watch pre-flight stop the run before anything is applied",
+        "budget-exhausted" => "watch the error-budget gate stop the release before the canary",
+        _ => "approve the release to production, then hold (p) or skip (P) a canary pause",
+    };
+    let keys = if interactive {
+        "; a approves, r rolls back, ? lists every key"
+    } else {
+        "; headless, the demo approves its own approval"
+    };
+    format!("demo · scenario {}: {} · {watch}{keys}", s.name, s.summary)
+}
 
 fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
@@ -1330,7 +1412,7 @@ async fn embed_sandbox(
     if !p
         .stages
         .iter()
-        .any(|s| matches!(s.target, Some(Target::Sandbox(_))))
+        .any(|s| s.target.as_ref().is_some_and(Target::is_sandbox))
     {
         return Ok((p, None));
     }
@@ -1356,15 +1438,18 @@ async fn embed_sandbox(
         serde_json::from_value(serde_json::json!({ "url": sandbox.url() }))
             .map_err(|e| infra(e.to_string()))?;
     for stage in &mut p.stages {
-        if matches!(stage.target, Some(Target::Sandbox(_))) {
-            stage.target = Some(Target::Cluster(ClusterTarget {
-                context: Some("glidepath-sandbox".into()),
-                namespace: Some(namespace.clone()),
-                kubeconfig: Some(kubeconfig.display().to_string()),
-            }));
-            if stage.prometheus.is_none() {
-                stage.prometheus = Some(prometheus.clone());
-            }
+        let namespace = match &stage.target {
+            Some(Target::SandboxIn(t)) => t.namespace.clone(),
+            Some(Target::Sandbox(_)) => namespace.clone(),
+            _ => continue,
+        };
+        stage.target = Some(Target::Cluster(ClusterTarget {
+            context: Some("glidepath-sandbox".into()),
+            namespace: Some(namespace),
+            kubeconfig: Some(kubeconfig.display().to_string()),
+        }));
+        if stage.prometheus.is_none() {
+            stage.prometheus = Some(prometheus.clone());
         }
     }
     Ok((
@@ -1429,6 +1514,55 @@ impl Drop for EmbeddedSandbox {
     }
 }
 
+/// Whether a run opens the cockpit: it needs a terminal on both ends; anything else (CI,
+/// a pipe) runs headless.
+fn interactive(flags: &DriveFlags) -> bool {
+    use std::io::IsTerminal;
+    !flags.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
+}
+
+/// Production before the demo's release: the stable version applied to the sandbox and
+/// ready, so the canary has something to compare with and its history has 30 days.
+async fn seed_production(
+    sandbox: &EmbeddedSandbox,
+    objects: &[serde_json::Value],
+) -> Result<(), String> {
+    use crate::kube::objects::{Cluster, Readiness, readiness};
+    use crate::pipeline::model::{ClusterTarget, Target};
+    let target = Target::Cluster(ClusterTarget {
+        context: Some("glidepath-sandbox".into()),
+        namespace: Some(DEMO_PRODUCTION.into()),
+        kubeconfig: Some(sandbox.kubeconfig.display().to_string()),
+    });
+    let cluster = Cluster::connect(Some(&target)).await?;
+    let mut placed = Vec::new();
+    for o in objects {
+        let mut o = o.clone();
+        cluster.place(&mut o).await?;
+        cluster.apply(&o, false).await?;
+        placed.push(o);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for o in &placed {
+        loop {
+            let live = cluster.get(o).await?;
+            match live.as_ref().map(|l| readiness(l, None)) {
+                Some(Readiness::Ready) => break,
+                _ if std::time::Instant::now() > deadline => {
+                    return Err(format!(
+                        "{} did not become ready in 30 s",
+                        crate::kube::objects::describe(o)
+                    ));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a pipeline to its end, in the cockpit or headless (`demo`: the demo's production
+/// and banner).
 async fn drive(
     p: Pipeline,
     journal_path: &Path,
@@ -1436,11 +1570,9 @@ async fn drive(
     next_seq: u64,
     options: RunOptions,
     flags: &DriveFlags,
+    demo: Option<Demo>,
 ) -> std::result::Result<i32, Exit> {
-    use std::io::IsTerminal;
-    // The cockpit needs a terminal on both ends; anything else (CI, a pipe) runs headless.
-    let interactive =
-        !flags.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let interactive = interactive(flags);
     if !flags.headless && !interactive {
         eprintln!("note: not a terminal, so running headless (--headless says so explicitly)");
     }
@@ -1456,11 +1588,20 @@ async fn drive(
                         ..ClusterTarget::default()
                     }))
                 }
-                Some(Target::Sandbox(_)) => {}
+                Some(Target::Sandbox(_) | Target::SandboxIn(_)) => {}
             }
         }
     }
-    let (p, _sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
+    let (p, sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
+    if let (Some(demo), Some(sandbox)) = (&demo, &sandbox) {
+        if !interactive {
+            eprintln!("{}", demo.banner);
+            eprintln!("production runs checkout {DEMO_STABLE}; starting it on the sandbox");
+        }
+        seed_production(sandbox, &demo.production)
+            .await
+            .map_err(|e| infra(format!("cannot start the demo's production: {e}")))?;
+    }
     let leases = acquire_leases(
         &p,
         options.stage.as_deref(),
@@ -1513,6 +1654,7 @@ async fn drive(
             journal: Some(journal_path.to_owned()),
             mouse: flags.cockpit.mouse,
             notice: None,
+            banner: demo.map(|d| d.banner),
             lease,
             interrupted: !earlier.is_empty(),
         };
@@ -1576,6 +1718,7 @@ fn describe_target(p: &Pipeline) -> String {
                 c.namespace.as_deref().unwrap_or("default")
             ),
             Some(Target::Sandbox(_)) => "sandbox".to_owned(),
+            Some(Target::SandboxIn(t)) => format!("sandbox/{}", t.namespace),
             None => continue,
         };
         if !seen.contains(&t) {
@@ -1745,6 +1888,7 @@ async fn attach(
         journal: Some(journal_path.to_owned()),
         mouse,
         interrupted: notice.is_some(),
+        banner: None,
         lease: record
             .pid
             .filter(|_| driven)

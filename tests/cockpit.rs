@@ -745,15 +745,18 @@ fn the_output_filters_by_source_and_the_mouse_finds_panes() {
     s.app.key(key('s'));
     assert_eq!(s.app.source, None);
     use glidepath::ui::view::pane_at;
-    assert_eq!(pane_at(120, 40, Pane::Stages, 5, 5), Some(Pane::Stages));
-    assert_eq!(pane_at(120, 40, Pane::Stages, 5, 35), Some(Pane::Preflight));
-    assert_eq!(pane_at(120, 40, Pane::Stages, 100, 30), Some(Pane::Output));
-    assert_eq!(pane_at(120, 40, Pane::Stages, 5, 0), None);
-    assert_eq!(
-        pane_at(80, 24, Pane::Preflight, 5, 5),
-        Some(Pane::Preflight)
-    );
-    assert_eq!(pane_at(80, 24, Pane::Stages, 5, 20), Some(Pane::Output));
+    let app = &mut s.app;
+    assert_eq!(pane_at(app, 120, 40, 5, 5), Some(Pane::Stages));
+    assert_eq!(pane_at(app, 120, 40, 5, 35), Some(Pane::Preflight));
+    assert_eq!(pane_at(app, 120, 40, 100, 30), Some(Pane::Output));
+    assert_eq!(pane_at(app, 120, 40, 5, 0), None);
+    // A banner takes the row under the header.
+    app.banner = Some("demo".into());
+    assert_eq!(pane_at(app, 120, 40, 5, 1), None);
+    assert_eq!(pane_at(app, 120, 40, 5, 2), Some(Pane::Stages));
+    app.focus = Pane::Preflight;
+    assert_eq!(pane_at(app, 80, 24, 5, 5), Some(Pane::Preflight));
+    assert_eq!(pane_at(app, 80, 24, 5, 20), Some(Pane::Output));
 }
 
 #[test]

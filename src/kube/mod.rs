@@ -18,7 +18,7 @@ pub const FIELD_MANAGER: &str = "glidepath";
 /// A client for a pipeline target. `None` infers: in-cluster, else the current context.
 pub async fn client(target: Option<&Target>) -> Result<Client, String> {
     let config = match target {
-        Some(Target::Sandbox(_)) => {
+        Some(Target::Sandbox(_) | Target::SandboxIn(_)) => {
             return Err("the `sandbox` target is started by `glidepath run`, which points the stage at it; here, name a kubeconfig context instead".into());
         }
         Some(Target::Cluster(c)) => {

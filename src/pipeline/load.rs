@@ -790,5 +790,5 @@ impl Validator<'_> {
 
 /// True when the target is the embedded sandbox.
 pub fn is_sandbox(target: Option<&Target>) -> bool {
-    matches!(target, Some(Target::Sandbox(_)))
+    target.is_some_and(Target::is_sandbox)
 }

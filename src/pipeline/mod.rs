@@ -202,6 +202,7 @@ impl Pipeline {
         vars.insert("stage".into(), stage.name.clone());
         let namespace = match &stage.target {
             Some(Target::Cluster(c)) => c.namespace.clone(),
+            Some(Target::SandboxIn(t)) => Some(t.namespace.clone()),
             _ => None,
         };
         vars.insert(
@@ -217,6 +218,7 @@ impl Pipeline {
         for stage in &self.stages {
             let target = match &stage.target {
                 Some(Target::Sandbox(_)) => "sandbox".to_owned(),
+                Some(Target::SandboxIn(t)) => format!("sandbox/{}", t.namespace),
                 Some(Target::Cluster(c)) => format!(
                     "{}/{}",
                     c.context.as_deref().unwrap_or("current-context"),

@@ -69,8 +69,27 @@ pub struct Spec {
 pub enum Target {
     /// The word `sandbox`: glidepath's embedded cluster.
     Sandbox(SandboxWord),
+    /// The embedded sandbox, in a namespace of its own: `{ sandbox: true, namespace: shop }`.
+    SandboxIn(SandboxIn),
     /// A cluster from a kubeconfig.
     Cluster(ClusterTarget),
+}
+
+impl Target {
+    /// True for the embedded sandbox, whichever way it is written.
+    pub fn is_sandbox(&self) -> bool {
+        matches!(self, Target::Sandbox(_) | Target::SandboxIn(_))
+    }
+}
+
+/// The embedded sandbox with the namespace a stage delivers to.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SandboxIn {
+    /// Must be `true`.
+    pub sandbox: bool,
+    /// The namespace (instead of the `namespace` variable, or `default`).
+    pub namespace: String,
 }
 
 /// The literal `sandbox`.
@@ -99,8 +118,22 @@ impl<'de> Deserialize<'de> for Target {
                 }
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Target, A::Error> {
-                ClusterTarget::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                use serde::de::Error;
+                let value = serde_json::Value::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                if value.get("sandbox").is_some() {
+                    let s = SandboxIn::deserialize(value).map_err(A::Error::custom)?;
+                    if !s.sandbox {
+                        return Err(A::Error::custom(
+                            "`sandbox: false` names no target; drop `sandbox` and give `context`",
+                        ));
+                    }
+                    return Ok(Target::SandboxIn(s));
+                }
+                ClusterTarget::deserialize(value)
                     .map(Target::Cluster)
+                    .map_err(A::Error::custom)
             }
         }
         d.deserialize_any(V)

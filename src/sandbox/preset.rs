@@ -111,13 +111,15 @@ pub fn platform(cluster: &Cluster) {
             "metadata": { "name": "glidepath-sandbox" }, "spec": { "controllerName": "sandbox.glidepath.dev/gateway" },
         }),
     );
-    create(
-        cluster,
-        "",
-        "namespaces",
-        None,
-        json!({ "metadata": { "name": "shop", "labels": { "team": "checkout" } } }),
-    );
+    for name in ["shop", "shop-staging"] {
+        create(
+            cluster,
+            "",
+            "namespaces",
+            None,
+            json!({ "metadata": { "name": name, "labels": { "team": "checkout" } } }),
+        );
+    }
     for (name, default) in [("standard", true), ("fast-ssd", false)] {
         create(
             cluster,

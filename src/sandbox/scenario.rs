@@ -65,10 +65,10 @@ impl Scenario {
             "happy" => base,
             "bad-canary" => Scenario {
                 name: "bad-canary",
-                summary: "a new version's error ratio climbs to 12% a minute after it starts",
+                summary: "a new version's error ratio climbs to 12% over the 20 s after its first 10 s",
                 new_version: Behaviour {
-                    degrade_after: Some(Duration::from_secs(60)),
-                    degrade_over: Duration::from_secs(30),
+                    degrade_after: Some(Duration::from_secs(10)),
+                    degrade_over: Duration::from_secs(20),
                     degraded_error_ratio: Some(0.12),
                     ..healthy
                 },

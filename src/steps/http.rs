@@ -26,8 +26,20 @@ pub async fn run(suite: &HttpSuite, ctx: &mut StepCtx) -> StepResult {
         }
     };
     let mut evidence = Vec::new();
+    let mut endpoints = super::endpoints::SandboxEndpoints::new(ctx, "http").await;
     for check in &suite.checks {
-        evidence.push(run_check(&client, suite, &check.value, ctx).await);
+        let url = match resolve_url(suite.base_url.as_deref(), &check.url) {
+            Ok(u) => u,
+            Err(e) => {
+                evidence.push(Evidence::new(&check.name, Verdict::Fail, e));
+                continue;
+            }
+        };
+        let url = match endpoints.rewrite(url.as_str()).await {
+            Some(u) => reqwest::Url::parse(&u).unwrap_or(url),
+            None => url,
+        };
+        evidence.push(run_check(&client, suite, &check.value, url, ctx).await);
     }
     let failed: Vec<&str> = evidence
         .iter()
@@ -66,6 +78,7 @@ async fn run_check(
     client: &reqwest::Client,
     suite: &HttpSuite,
     check: &HttpCheck,
+    url: reqwest::Url,
     ctx: &StepCtx,
 ) -> Evidence {
     let method = check
@@ -74,10 +87,6 @@ async fn run_check(
         .unwrap_or("GET")
         .to_ascii_uppercase();
     let label = format!("{} {}", check.name, method);
-    let url = match resolve_url(suite.base_url.as_deref(), &check.url) {
-        Ok(u) => u,
-        Err(e) => return Evidence::new(&check.name, Verdict::Fail, e),
-    };
     let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
         return Evidence::new(
             &check.name,

@@ -3,68 +3,9 @@
 //! the step's thresholds judge (a latency or error limit is a maximum, `rps` a minimum) and
 //! that later `evaluate` steps and canary analyses of the stage read.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::Service;
-use kube::Api;
-
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
-use crate::loadgen::Plan;
 use crate::pipeline::model::LoadTest;
-use crate::sandbox::workload::annotations::ENDPOINT as SANDBOX_ENDPOINT;
-
-/// On the sandbox, a Service's address (`http://checkout/`, `http://checkout.shop.svc/`)
-/// means the loopback endpoint that serves its simulated traffic: requests to a host that
-/// names a Service carrying `sandbox.glidepath.dev/endpoint` go there. A real cluster's
-/// Services carry no such annotation, so their URLs are left as written.
-async fn sandbox_endpoints(plan: &mut Plan, ctx: &StepCtx) {
-    let Ok(client) = crate::kube::client(ctx.target.as_ref()).await else {
-        return;
-    };
-    let default_ns = crate::kube::namespace(ctx.target.as_ref());
-    let mut seen: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for r in &mut plan.requests {
-        let Ok(uri) = r.url.parse::<hyper::Uri>() else {
-            continue;
-        };
-        let Some(host) = uri.host() else { continue };
-        if host.parse::<std::net::IpAddr>().is_ok() || host == "localhost" {
-            continue;
-        }
-        let endpoint = match seen.get(host) {
-            Some(e) => e.clone(),
-            None => {
-                let mut parts = host.trim_end_matches(".svc.cluster.local").split('.');
-                let service = parts.next().unwrap_or_default();
-                let namespace = match parts.next() {
-                    Some(ns) if ns != "svc" => ns.to_owned(),
-                    _ => default_ns.clone(),
-                };
-                let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
-                let e = api
-                    .get_opt(service)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|s| s.metadata.annotations)
-                    .and_then(|a| a.get(SANDBOX_ENDPOINT).cloned());
-                if let Some(e) = &e {
-                    ctx.io.log(
-                        "load",
-                        format!("{host} is sandbox Service {namespace}/{service}: sending to {e}"),
-                    );
-                }
-                seen.insert(host.to_owned(), e.clone());
-                e
-            }
-        };
-        if let Some(endpoint) = endpoint {
-            let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            r.url = format!("{}{path}", endpoint.trim_end_matches('/'));
-        }
-    }
-}
 
 /// Runs a load test step.
 pub async fn run(step: &LoadTest, ctx: &mut StepCtx) -> StepResult {
@@ -73,7 +14,12 @@ pub async fn run(step: &LoadTest, ctx: &mut StepCtx) -> StepResult {
         Err(e) => return StepResult::failed(e),
     };
     if ctx.target.is_some() {
-        sandbox_endpoints(&mut plan, ctx).await;
+        let mut endpoints = super::endpoints::SandboxEndpoints::new(ctx, "load").await;
+        for r in &mut plan.requests {
+            if let Some(url) = endpoints.rewrite(&r.url).await {
+                r.url = url;
+            }
+        }
     }
     let io = ctx.io.clone();
     let board = ctx.measured.clone();

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod approval;
 pub mod cluster_tests;
 pub mod command;
+pub mod endpoints;
 pub mod evaluate;
 pub mod gate;
 pub mod http;

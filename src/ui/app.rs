@@ -58,6 +58,8 @@ pub enum Input {
 pub struct App {
     /// The run, from its events.
     pub run: RunView,
+    /// A line under the header (the demo's scenario and what to try).
+    pub banner: Option<String>,
     /// Colours.
     pub theme: Theme,
     /// Where the keys go.
@@ -114,6 +116,7 @@ impl App {
     pub fn new(theme: Theme, target: String, read_only: bool, protected: Vec<String>) -> Self {
         App {
             run: RunView::default(),
+            banner: None,
             theme,
             focus: Pane::Stages,
             selected: 0,

@@ -42,6 +42,8 @@ pub struct Options {
     pub notice: Option<String>,
     /// Who holds the run's leases, for the header.
     pub lease: Option<String>,
+    /// A line under the header for the whole run (the demo says what to try).
+    pub banner: Option<String>,
     /// The earlier events are of a run that was interrupted (resumed now, or nobody drives
     /// it): what was in flight then shows as pending.
     pub interrupted: bool,
@@ -184,6 +186,7 @@ pub async fn run(
     app.keymap = keymap;
     app.replay(earlier, options.interrupted);
     app.run.lease = options.lease.clone();
+    app.banner = options.banner.clone();
     app.now_ms = now_ms();
     warnings.extend(options.notice.clone());
     if !warnings.is_empty() {
@@ -267,7 +270,7 @@ pub async fn run(
                     use crossterm::event::MouseEventKind;
                     let key = |c| crossterm::event::KeyEvent::new(c, KeyModifiers::NONE);
                     let size = terminal.size()?;
-                    let pane = view::pane_at(size.width, size.height, app.focus, m.column, m.row);
+                    let pane = view::pane_at(&app, size.width, size.height, m.column, m.row);
                     match m.kind {
                         MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
                             if let Some(p) = pane {

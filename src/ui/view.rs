@@ -16,13 +16,17 @@ use crate::headless::clock;
 /// Draws the whole cockpit.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let [header, body, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(0),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [header, banner, body, footer] = rows(area, app.banner.is_some());
     draw_header(frame, app, header);
+    if let Some(text) = &app.banner {
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                format!(" {text}"),
+                app.theme.fg("accent").add_modifier(Modifier::ITALIC),
+            ))),
+            banner,
+        );
+    }
     if area.width >= 100 && area.height >= 30 {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)])
@@ -417,16 +421,25 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-/// The focusable pane under a terminal cell (for mouse clicks and wheel), as `draw` lays
-/// them out.
-pub fn pane_at(width: u16, height: u16, focus: Pane, column: u16, row: u16) -> Option<Pane> {
-    let area = Rect::new(0, 0, width, height);
-    let [_, body, _] = Layout::vertical([
+/// The frame's rows: header, banner (empty without one, or when the terminal is short),
+/// the panes, the hint bar.
+fn rows(area: Rect, banner: bool) -> [Rect; 4] {
+    let banner = u16::from(banner && area.height >= 20);
+    Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(banner),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
-    .areas(area);
+    .areas(area)
+}
+
+/// The focusable pane under a terminal cell (for mouse clicks and wheel), as `draw` lays
+/// them out.
+pub fn pane_at(app: &App, width: u16, height: u16, column: u16, row: u16) -> Option<Pane> {
+    let focus = app.focus;
+    let area = Rect::new(0, 0, width, height);
+    let [_, _, body, _] = rows(area, app.banner.is_some());
     let at = ratatui::layout::Position::new(column, row);
     if !body.contains(at) {
         return None;
