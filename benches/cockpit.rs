@@ -74,6 +74,8 @@ fn main() {
         step: "step-5".into(),
         weight: 25,
         note: "route 75/25".into(),
+        actual: Some(25),
+        replicas: Vec::new(),
     }));
     let mut budget = vec![Evidence::new("budget remaining", Verdict::Pass, "71.0%")];
     for w in ["1h", "6h", "1d", "3d"] {

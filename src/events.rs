@@ -314,6 +314,14 @@ pub enum Event {
         weight: u8,
         /// How it got there, for a person (`4 canary and 2 stable replicas ready`).
         note: String,
+        /// The percent the router really sends to the new version, read back from the
+        /// cluster (HTTPRoute weights, or ready replicas without a router); `None` when it
+        /// cannot be observed (blue-green switches a Service selector at once).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actual: Option<u8>,
+        /// Replica readiness of each version.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        replicas: Vec<VersionReplicas>,
     },
     /// One release analysis: each SLI's value for the new version, the objectives' pass
     /// targets, and the verdict (the cockpit's SLO charts).
@@ -367,6 +375,19 @@ pub enum Event {
         /// Why, for a person.
         reason: String,
     },
+}
+
+/// One version's Deployment during a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionReplicas {
+    /// `stable` or `new`.
+    pub role: String,
+    /// Its version (the `version` label, else the image tag).
+    pub version: String,
+    /// Ready pods.
+    pub ready: u32,
+    /// Pods asked for.
+    pub desired: u32,
 }
 
 impl Event {

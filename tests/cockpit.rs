@@ -4,7 +4,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use glidepath::events::{
-    CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan, Verdict,
+    CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan, Verdict, VersionReplicas,
 };
 use glidepath::ui::app::{App, Overlay, Pane};
 use glidepath::ui::{theme, view};
@@ -245,6 +245,21 @@ fn canary_paused() -> Script {
                 step: "release".into(),
                 weight: 10,
                 note: "HTTPRoute checkout weights 90/10 (stable/canary)".into(),
+                actual: Some(10),
+                replicas: vec![
+                    VersionReplicas {
+                        role: "stable".into(),
+                        version: "1.0.0".into(),
+                        ready: 4,
+                        desired: 4,
+                    },
+                    VersionReplicas {
+                        role: "new".into(),
+                        version: "2.0.0".into(),
+                        ready: 0,
+                        desired: 1,
+                    },
+                ],
             },
         );
     for (i, (errors, p95)) in [(0.0011, 182.0), (0.0009, 176.0), (0.0014, 190.0)]
@@ -651,6 +666,65 @@ fn status_glyphs_carry_their_colours_and_mono_still_reads() {
     let failed = find(&s, "✗", "evaluate ");
     assert!(matches!(failed.fg, None | Some(Color::Reset)));
     assert!(failed.add_modifier.contains(Modifier::BOLD));
+}
+
+#[test]
+fn traffic_shows_desired_against_actual_and_readiness_per_version() {
+    let mut s = canary_paused();
+    let screen = s.render(120, 40);
+    assert!(screen.contains("desired"), "{screen}");
+    assert!(screen.contains("stable 1.0.0 ●●●● 4/4 ready"), "{screen}");
+    assert!(screen.contains("new 2.0.0 ○ 0/1 ready ◌"), "{screen}");
+    assert!(!screen.contains("≠ desired"), "{screen}");
+    let marks = s.app.run.weight_changes.len();
+    // A pod of the stable version died: the router still sends 10% to the new version by
+    // its weights, but with replicas as the router the actual split moves.
+    s.after(
+        2,
+        Event::Traffic {
+            stage: "prod".into(),
+            step: "release".into(),
+            weight: 10,
+            note: "observed on the cluster".into(),
+            actual: Some(25),
+            replicas: vec![
+                VersionReplicas {
+                    role: "stable".into(),
+                    version: "1.0.0".into(),
+                    ready: 3,
+                    desired: 4,
+                },
+                VersionReplicas {
+                    role: "new".into(),
+                    version: "2.0.0".into(),
+                    ready: 1,
+                    desired: 1,
+                },
+            ],
+        },
+    );
+    let screen = s.render(120, 40);
+    assert!(
+        screen.contains("new  25% · stable  75% ≠ desired"),
+        "{screen}"
+    );
+    assert!(screen.contains("stable 1.0.0 ●●●○ 3/4 ready ◌"), "{screen}");
+    // Only a change of the asked weight marks the charts' time axis.
+    assert_eq!(s.app.run.weight_changes.len(), marks);
+    // The mismatch is marked in words and in the warning colour.
+    let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    t.draw(|f| view::draw(f, &s.app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let y = (0..40)
+        .find(|&y| {
+            (0..120)
+                .map(|x| buf[(x, y)].symbol().to_owned())
+                .collect::<String>()
+                .contains("≠ desired")
+        })
+        .unwrap();
+    let x = (0..120).find(|&x| buf[(x, y)].symbol() == "≠").unwrap();
+    assert_eq!(buf[(x, y)].style().fg, s.app.theme.fg("warning").fg);
 }
 
 #[test]

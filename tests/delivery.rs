@@ -188,6 +188,30 @@ async fn a_canary_over_replicas_is_promoted() {
         out.contains("canary 50%: 2 canary and 2 stable replicas ready"),
         "{out}"
     );
+    // The cockpit's traffic pane: the split asked for, the split the ready replicas give,
+    // and each version's readiness, as read back from the cluster.
+    let journal = glidepath::store::Store::open(&e.dir.path().join("journal.db")).unwrap();
+    let traffic: Vec<_> = journal
+        .events(1)
+        .unwrap()
+        .into_iter()
+        .filter_map(|env| match env.event {
+            Event::Traffic {
+                weight,
+                actual,
+                replicas,
+                ..
+            } => Some((weight, actual, replicas)),
+            _ => None,
+        })
+        .collect();
+    let (_, actual, replicas) = traffic.iter().find(|t| t.0 == 25).expect("25% reported");
+    assert_eq!(*actual, Some(25), "1 of 4 ready replicas is the canary");
+    let ready: Vec<_> = replicas
+        .iter()
+        .map(|r| (r.role.as_str(), r.version.as_str(), r.ready, r.desired))
+        .collect();
+    assert_eq!(ready, [("stable", "1.0.0", 3, 3), ("new", "2.0.0", 1, 1)]);
     let stable = e.get("apps", "deployments", "checkout").unwrap();
     assert_eq!(template_version(&stable), "2.0.0");
     assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);

@@ -99,13 +99,21 @@ impl StepIo {
         });
     }
 
-    /// Reports where a release's traffic goes now.
-    pub fn traffic(&self, weight: u8, note: impl Into<String>) {
+    /// Reports where a release's traffic goes now: `weight` asked for, `actual` observed.
+    pub fn traffic(
+        &self,
+        weight: u8,
+        actual: Option<u8>,
+        replicas: Vec<crate::events::VersionReplicas>,
+        note: impl Into<String>,
+    ) {
         (self.emit)(Event::Traffic {
             stage: self.stage.clone(),
             step: self.step.clone(),
             weight,
             note: note.into(),
+            actual,
+            replicas,
         });
     }
 

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::apply::{connect, manifests};
 use super::{StepCtx, StepResult};
+use crate::events::VersionReplicas;
 use crate::events::{Evidence, Verdict};
 use crate::kube::objects::{Cluster, Readiness, describe, label_selector, readiness};
 use crate::metrics::Client;
@@ -63,6 +64,22 @@ fn meta<'a>(o: &'a Value, field: &str) -> &'a str {
     o.pointer(&format!("/metadata/{field}"))
         .and_then(Value::as_str)
         .unwrap_or("")
+}
+
+/// A Deployment's version: its pod template's `version` (or `app.kubernetes.io/version`)
+/// label, else its first container's image tag.
+fn version_of(d: &Value) -> String {
+    let labels = d.pointer("/spec/template/metadata/labels");
+    for key in ["version", "app.kubernetes.io/version"] {
+        if let Some(v) = labels.and_then(|l| l.get(key)).and_then(Value::as_str) {
+            return v.to_owned();
+        }
+    }
+    d.pointer("/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .and_then(|i| i.rsplit_once(':'))
+        .map(|(_, tag)| tag.to_owned())
+        .unwrap_or_else(|| "?".into())
 }
 
 fn fail(summary: impl Into<String>) -> StepResult {
@@ -485,6 +502,88 @@ impl Plan {
         }
     }
 
+    /// What the cluster shows now: the percent the router sends to the new version (see
+    /// `Event::Traffic`) and each version's replica readiness.
+    async fn observe(&self) -> (Option<u8>, Vec<VersionReplicas>) {
+        let mut replicas = Vec::new();
+        let mut ready = [0u32; 2];
+        for (i, (role, o)) in [("stable", self.stable_ref()), ("new", self.canary_ref())]
+            .into_iter()
+            .enumerate()
+        {
+            let Ok(Some(live)) = self.cluster.get(&o).await else {
+                continue;
+            };
+            let count = |path: &str| {
+                live.pointer(path)
+                    .and_then(Value::as_u64)
+                    .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+            };
+            ready[i] = count("/status/readyReplicas");
+            replicas.push(VersionReplicas {
+                role: role.into(),
+                version: version_of(&live),
+                ready: ready[i],
+                desired: count("/spec/replicas"),
+            });
+        }
+        let actual = match (self.track, self.router) {
+            ("preview", _) => None,
+            (_, Router::GatewayApi) => self.route_share().await,
+            (_, Router::Replicas) => {
+                let total = ready[0] + ready[1];
+                (total > 0).then(|| (f64::from(ready[1]) * 100.0 / f64::from(total)).round() as u8)
+            }
+        };
+        (actual, replicas)
+    }
+
+    /// The percent the live HTTPRoute sends to the canary Service.
+    async fn route_share(&self) -> Option<u8> {
+        let (route, stable) = (self.route.as_ref()?, self.stable_service.as_ref()?);
+        let r = self.object("gateway.networking.k8s.io/v1", "HTTPRoute", route);
+        let live = self.cluster.get(&r).await.ok()??;
+        let refs = live
+            .pointer("/spec/rules")?
+            .as_array()?
+            .iter()
+            .filter_map(|rule| rule.get("backendRefs")?.as_array())
+            .find(|refs| refs.iter().any(|b| b["name"] == stable.as_str()))?;
+        let weight = |name: &str| {
+            refs.iter()
+                .find(|b| b["name"] == name)
+                .map_or(0, |b| b["weight"].as_u64().unwrap_or(1))
+        };
+        let (s, c) = (weight(stable), weight(&self.canary_service));
+        (s + c > 0).then(|| (c as f64 * 100.0 / (s + c) as f64).round() as u8)
+    }
+
+    /// Reports the traffic asked for (`weight`) with what the cluster shows.
+    async fn report_traffic(&self, io: &super::StepIo, weight: u8, note: impl Into<String>) {
+        let (actual, replicas) = self.observe().await;
+        io.traffic(weight, actual, replicas, note);
+    }
+
+    /// Reports the traffic again whenever what the cluster shows changes (a pod dies, the
+    /// route is edited), every two seconds while the release runs; `desired` is the
+    /// percent the release last asked for.
+    async fn follow_traffic(&self, io: &super::StepIo, desired: &std::sync::atomic::AtomicU8) {
+        use std::sync::atomic::Ordering;
+        let mut last = None;
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let weight = desired.load(Ordering::Relaxed);
+            let seen = (weight, self.observe().await);
+            if last.as_ref() != Some(&seen) {
+                if last.is_some() {
+                    let (actual, replicas) = seen.1.clone();
+                    io.traffic(weight, actual, replicas, "observed on the cluster");
+                }
+                last = Some(seen);
+            }
+        }
+    }
+
     /// Moves `weight`% of traffic to the canary, out of `total` stable replicas.
     async fn set_weight(&self, ctx: &StepCtx, weight: u8, total: i64) -> Result<(), String> {
         let canary_replicas = if weight == 0 {
@@ -507,7 +606,7 @@ impl Plan {
                     .await?;
                 let note = format!("{canary_replicas} canary and {stable} stable replicas ready");
                 ctx.io.log("traffic", format!("canary {weight}%: {note}"));
-                ctx.io.traffic(weight, note);
+                self.report_traffic(&ctx.io, weight, note).await;
             }
             Router::GatewayApi => {
                 self.route_weights(weight).await?;
@@ -518,7 +617,7 @@ impl Plan {
                     weight
                 );
                 ctx.io.log("traffic", format!("canary {weight}%: {note}"));
-                ctx.io.traffic(weight, note);
+                self.report_traffic(&ctx.io, weight, note).await;
             }
         }
         ctx.io
@@ -552,7 +651,8 @@ impl Plan {
                 "traffic",
                 "all traffic back on the old colour (active Service switched back)",
             );
-            io.traffic(0, "active Service switched back to the old colour");
+            self.report_traffic(io, 0, "active Service switched back to the old colour")
+                .await;
         }
         if self.router == Router::GatewayApi {
             self.route_weights(0).await?;
@@ -560,7 +660,8 @@ impl Plan {
                 "traffic",
                 "all traffic back on stable (HTTPRoute weights 100/0)",
             );
-            io.traffic(0, "HTTPRoute weights 100/0: all traffic back on stable");
+            self.report_traffic(io, 0, "HTTPRoute weights 100/0: all traffic back on stable")
+                .await;
         }
         let total = total.unwrap_or_else(|| {
             stable
@@ -924,11 +1025,13 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
         return r;
     }
     let io = ctx.io.clone();
+    let desired = std::sync::atomic::AtomicU8::new(0);
     let steps = async {
         for s in &c.steps {
             if let Some(w) = s.value.weight {
                 plan.still_ours().await?;
                 plan.set_weight(ctx, w, total).await?;
+                desired.store(w, std::sync::atomic::Ordering::Relaxed);
             } else if let Some(p) = &s.value.pause {
                 let r = super::pause::run(p, ctx).await;
                 ctx.io.log("release", r.summary);
@@ -937,14 +1040,16 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
         }
         Ok::<(), String>(())
     };
-    let mut outcome = match &analyst {
-        Some(a) => {
-            tokio::select! {
-                r = steps => r.map_err(|e| (e, Vec::new(), false)),
-                (why, evidence) = a.watch(&io) => Err((why, evidence, true)),
-            }
+    let watch = async {
+        match &analyst {
+            Some(a) => a.watch(&io).await,
+            None => std::future::pending().await,
         }
-        None => steps.await.map_err(|e| (e, Vec::new(), false)),
+    };
+    let mut outcome = tokio::select! {
+        r = steps => r.map_err(|e| (e, Vec::new(), false)),
+        (why, evidence) = watch => Err((why, evidence, true)),
+        () = plan.follow_traffic(&io, &desired) => unreachable!("following traffic never ends"),
     };
     if outcome.is_ok()
         && let Some(a) = &analyst
@@ -1108,7 +1213,7 @@ async fn blue_green(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResul
             plan.stable_service.as_deref().unwrap_or("")
         );
         ctx.io.log("traffic", note.clone());
-        ctx.io.traffic(100, note);
+        plan.report_traffic(&ctx.io, 100, note).await;
         ctx.io
             .set_phase(super::Phase::Running, "switched; keeping the old colour");
         let delay = bg

@@ -81,8 +81,12 @@ pub const MAX_POINTS: usize = 1_000;
 pub struct TrafficView {
     /// The release step.
     pub step: String,
-    /// Percent on the new version.
+    /// Percent on the new version, as the release asked.
     pub weight: u8,
+    /// Percent on the new version, as the cluster shows it (`None`: not observable).
+    pub actual: Option<u8>,
+    /// Each version's replica readiness.
+    pub replicas: Vec<crate::events::VersionReplicas>,
     /// How it got there.
     pub note: String,
     /// When, ms since the epoch.
@@ -257,15 +261,25 @@ impl RunView {
             }
             Event::Measured { .. } => {}
             Event::Traffic {
-                step, weight, note, ..
+                step,
+                weight,
+                note,
+                actual,
+                replicas,
+                ..
             } => {
+                let moved = self.traffic.as_ref().is_none_or(|t| t.weight != *weight);
                 self.traffic = Some(TrafficView {
                     step: step.clone(),
                     weight: *weight,
+                    actual: *actual,
+                    replicas: replicas.clone(),
                     note: note.clone(),
                     at_ms: at,
                 });
-                self.weight_changes.push((at, *weight));
+                if moved {
+                    self.weight_changes.push((at, *weight));
+                }
             }
             Event::Analysis {
                 values,

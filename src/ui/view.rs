@@ -89,7 +89,7 @@ fn draw_right(frame: &mut Frame, app: &App, area: Rect) {
     let budget = budget_evidence(app);
     let mut constraints = Vec::new();
     if app.run.traffic.is_some() {
-        constraints.push(Constraint::Length(5));
+        constraints.push(Constraint::Length(6));
     }
     if budget.is_some() {
         constraints.push(Constraint::Length(5));
@@ -122,24 +122,64 @@ fn bar(width: usize, fraction: f64) -> (String, String) {
 
 fn draw_traffic(frame: &mut Frame, app: &App, t: &super::state::TrafficView, area: Rect) {
     let th = &app.theme;
-    let width = area.width.saturating_sub(24).max(4) as usize;
-    let row = |label: &str, pct: u8, slot: &'static str| {
+    let width = area.width.saturating_sub(46).max(4) as usize;
+    // The new version's share as a bar; the words say both sides, so no colour is needed.
+    let row = |label: &str, pct: u8, style: Style| {
         let (on, off) = bar(width, f64::from(pct) / 100.0);
-        Line::from(vec![
+        vec![
             Span::styled(format!("{label:<8}"), th.fg("text")),
-            Span::styled(on, th.fg(slot)),
-            Span::styled(off, th.fg("border")),
+            Span::styled(on, th.fg("series-canary")),
+            Span::styled(off, th.fg("series-stable")),
             Span::styled(
-                format!(" {pct:>3}%"),
-                th.fg("text").add_modifier(Modifier::BOLD),
+                format!(" new {pct:>3}% · stable {:>3}%", 100 - pct.min(100)),
+                style,
             ),
-        ])
+        ]
     };
-    let lines = vec![
-        row("stable", 100u8.saturating_sub(t.weight), "series-stable"),
-        row("new", t.weight, "series-canary"),
-        Line::from(Span::styled(t.note.clone(), th.fg("muted"))),
-    ];
+    let mut lines = vec![Line::from(row(
+        "desired",
+        t.weight,
+        th.fg("text").add_modifier(Modifier::BOLD),
+    ))];
+    lines.push(match t.actual {
+        Some(a) if a == t.weight => Line::from(row("actual", a, th.fg("text"))),
+        Some(a) => {
+            let mut spans = row("actual", a, th.fg("warning").add_modifier(Modifier::BOLD));
+            spans.push(Span::styled(" ≠ desired", th.fg("warning")));
+            Line::from(spans)
+        }
+        None => Line::from(vec![
+            Span::styled(format!("{:<8}", "actual"), th.fg("text")),
+            Span::styled("not observable (switched at once)", th.fg("muted")),
+        ]),
+    });
+    let mut ready = Vec::new();
+    for r in &t.replicas {
+        let all = r.ready >= r.desired;
+        let dots = r.desired.min(8) as usize;
+        let lit = (r.ready.min(r.desired) as usize).min(dots);
+        ready.push(Span::styled(
+            format!("{} {} ", r.role, r.version),
+            th.fg("text"),
+        ));
+        ready.push(Span::styled(
+            format!("{}{}", "●".repeat(lit), "○".repeat(dots - lit)),
+            th.fg(if all { "pass" } else { "warning" }),
+        ));
+        ready.push(Span::styled(
+            format!(
+                " {}/{} ready{}   ",
+                r.ready,
+                r.desired,
+                if all { "" } else { " ◌" }
+            ),
+            th.fg(if all { "muted" } else { "warning" }),
+        ));
+    }
+    if !ready.is_empty() {
+        lines.push(Line::from(ready));
+    }
+    lines.push(Line::from(Span::styled(t.note.clone(), th.fg("muted"))));
     let title = format!(" Traffic ─ {} ", t.step);
     frame.render_widget(Paragraph::new(lines).block(pane(app, title, false)), area);
 }
