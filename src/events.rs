@@ -158,6 +158,23 @@ pub struct Evidence {
     /// Anything else a person needs to understand it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For an SLO objective: how it scored (the gate detail's table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<ObjectiveFacts>,
+}
+
+/// How one SLO objective scored, beside its pass target (`Evidence::expected`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectiveFacts {
+    /// The warning target, if the objective has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// Its weight in the total score.
+    pub weight: f64,
+    /// What it scored: the weight on a pass, half on a warning, else 0.
+    pub score: f64,
+    /// A key SLI: failing it fails the evaluation whatever the total.
+    pub key: bool,
 }
 
 impl Evidence {
@@ -170,6 +187,7 @@ impl Evidence {
             expected: None,
             query: None,
             detail: None,
+            objective: None,
         }
     }
 

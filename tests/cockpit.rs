@@ -342,14 +342,30 @@ fn gate_failed() -> Script {
             vec![],
         )
         .step(0, "staging", "evaluate", "evaluate");
-    let mut latency = Evidence::new("latency_p95_ms", Verdict::Fail, "412.7")
-        .expected("pass <300")
-        .detail("score 0/1, key SLI");
-    latency.query = Some("histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"checkout\"}[5m]))) * 1000".into());
-    let mut errors = Evidence::new("error_ratio", Verdict::Pass, "0.0009")
-        .expected("pass <=0.01")
-        .detail("score 1/1");
-    errors.query = Some("sum(rate(http_requests_total{service=\"checkout\",code=~\"5..\"}[5m])) / sum(rate(http_requests_total{service=\"checkout\"}[5m]))".into());
+    // The evidence an `evaluate` step really records: the SLO of the delivery fixtures
+    // (queries for service checkout over 5m), scored for these values.
+    let slo = glidepath::slo::Slo::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/delivery/slo.yaml"),
+        None,
+    )
+    .unwrap();
+    let values = std::collections::BTreeMap::from([
+        ("error_ratio".to_owned(), Some(0.0009)),
+        ("latency_p95_ms".to_owned(), Some(412.7)),
+    ]);
+    let mut evaluation = glidepath::slo::score::evaluate(&slo, &values, &[]);
+    let vars = std::collections::BTreeMap::from([
+        ("service".to_owned(), "checkout".to_owned()),
+        ("version".to_owned(), "2.0.0".to_owned()),
+        ("window".to_owned(), "5m".to_owned()),
+    ]);
+    for o in &mut evaluation.objectives {
+        o.query = slo
+            .slis
+            .get(&o.sli)
+            .map(|q| glidepath::metrics::render(q, &vars));
+    }
+    let evidence = evaluation.evidence();
     s.after(
         1,
         Event::StepFinished {
@@ -357,8 +373,8 @@ fn gate_failed() -> Script {
             step: "evaluate".into(),
             status: Status::Failed,
             verdict: Some(Verdict::Fail),
-            summary: "checkout over 5m: score 50.0, fail (key SLI latency_p95_ms failed)".into(),
-            evidence: vec![errors, latency],
+            summary: "checkout over 5m: score 50.0, fail (score 50 below 75)".into(),
+            evidence,
             evaluation: None,
         },
     )

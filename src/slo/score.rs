@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Aggregate, CompareWith, IncludeResults, Objective, Slo};
-use crate::events::{Evidence, Verdict};
+use crate::events::{Evidence, ObjectiveFacts, Verdict};
 
 /// An earlier evaluation, as relative criteria compare against it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +94,12 @@ pub struct Evaluation {
     pub objectives: Vec<ObjectiveResult>,
     /// Why, in a sentence.
     pub message: String,
+    /// The total score that passes.
+    #[serde(default)]
+    pub pass_score: f64,
+    /// The total score that is a warning, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning_score: Option<f64>,
 }
 
 /// A usable number, or no data.
@@ -314,6 +320,8 @@ pub fn evaluate(
         score,
         objectives: results,
         message,
+        pass_score: slo.total_score.pass,
+        warning_score: slo.total_score.warning,
     }
 }
 
@@ -326,10 +334,15 @@ fn round(x: f64) -> String {
     }
 }
 
+/// The check name of an evaluation's total score in its evidence.
+pub const TOTAL_SCORE: &str = "total score";
+
 impl Evaluation {
-    /// Each objective as a line of gate evidence.
+    /// Each objective as a line of gate evidence, then the total score against its
+    /// thresholds.
     pub fn evidence(&self) -> Vec<Evidence> {
-        self.objectives
+        let mut out: Vec<Evidence> = self
+            .objectives
             .iter()
             .map(|o| {
                 let verdict = match o.status {
@@ -355,6 +368,12 @@ impl Evaluation {
                     e = e.expected(format!("pass {}", expected(&o.pass_targets)));
                 }
                 e.query = o.query.clone();
+                e.objective = Some(ObjectiveFacts {
+                    warning: (!o.warning_targets.is_empty()).then(|| expected(&o.warning_targets)),
+                    weight: o.weight,
+                    score: o.score,
+                    key: o.key_sli,
+                });
                 e.detail(format!(
                     "score {}/{}{}",
                     round(o.score),
@@ -362,7 +381,17 @@ impl Evaluation {
                     if o.key_sli { ", key SLI" } else { "" }
                 ))
             })
-            .collect()
+            .collect();
+        let thresholds = match self.warning_score {
+            Some(w) => format!("pass ≥ {} · warning ≥ {}", round(self.pass_score), round(w)),
+            None => format!("pass ≥ {}", round(self.pass_score)),
+        };
+        out.push(
+            Evidence::new(TOTAL_SCORE, self.result, round(self.score))
+                .expected(thresholds)
+                .detail(self.message.clone()),
+        );
+        out
     }
 }
 

@@ -10,8 +10,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, Input, Overlay, Pane};
 use super::keys::{Action, KEYS};
-use crate::events::{Status, Verdict};
+use crate::events::{Evidence, Status, Verdict};
 use crate::headless::clock;
+use crate::slo::score::TOTAL_SCORE;
 
 /// Draws the whole cockpit.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -824,7 +825,9 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
         ]),
         None => {
             let mut spans = Vec::new();
-            let mut keys: Vec<_> = KEYS.iter().filter(|b| !(app.read_only && b.acts)).collect();
+            // Keys that steer the run leave the bar once nothing can be steered.
+            let steerable = !app.read_only && !app.run.ended();
+            let mut keys: Vec<_> = KEYS.iter().filter(|b| steerable || !b.acts).collect();
             if area.width < 100 {
                 // Narrow: help and quit first, so they are never cut off.
                 keys.sort_by_key(|b| !matches!(b.action, Action::Help | Action::Back));
@@ -843,6 +846,8 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             }
             if app.read_only {
                 spans.push(Span::styled(" read-only", t.fg("warning")));
+            } else if app.run.ended() {
+                spans.push(Span::styled(" run ended", t.fg("muted")));
             }
             Line::from(spans)
         }
@@ -1027,7 +1032,19 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
             t.fg("muted"),
         )));
     }
-    for e in &step.evidence {
+    let objectives: Vec<&Evidence> = step
+        .evidence
+        .iter()
+        .filter(|e| e.objective.is_some())
+        .collect();
+    if !objectives.is_empty() {
+        objective_table(app, &step.evidence, &mut lines);
+    }
+    for e in step
+        .evidence
+        .iter()
+        .filter(|e| objectives.is_empty() || (e.objective.is_none() && e.check != TOTAL_SCORE))
+    {
         let mut head = vec![
             Span::styled(
                 format!("{} ", verdict_glyph(e.verdict)),
@@ -1070,6 +1087,113 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
             .wrap(Wrap { trim: false }),
         rect,
     );
+}
+
+/// An SLO gate's objectives as a table (value, pass and warning targets, weight, score,
+/// key flag, verdict; the query under each), then the total score against its thresholds:
+/// the answer to "why did it fail?".
+fn objective_table(app: &App, evidence: &[Evidence], lines: &mut Vec<Line<'static>>) {
+    let t = &app.theme;
+    let rows: Vec<(&Evidence, &crate::events::ObjectiveFacts)> = evidence
+        .iter()
+        .filter_map(|e| Some((e, e.objective.as_ref()?)))
+        .collect();
+    let cells = |e: &Evidence, o: &crate::events::ObjectiveFacts| {
+        [
+            e.check.clone(),
+            e.value.clone().unwrap_or_else(|| "no data".into()),
+            e.expected
+                .as_deref()
+                .map(|x| x.trim_start_matches("pass ").to_owned())
+                .unwrap_or_else(|| "(info)".into()),
+            o.warning.clone().unwrap_or_else(|| "·".into()),
+            format_number(o.weight),
+            format_number(o.score),
+            if o.key { "key" } else { "·" }.to_owned(),
+        ]
+    };
+    let head = [
+        "objective",
+        "value",
+        "pass",
+        "warning",
+        "weight",
+        "score",
+        "key",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for (e, o) in &rows {
+        for (w, c) in widths.iter_mut().zip(cells(e, o)) {
+            *w = (*w).max(c.chars().count().min(28));
+        }
+    }
+    let pad = |text: &str, w: usize| {
+        let text: String = text.chars().take(28).collect();
+        format!("{text:<w$}  ")
+    };
+    let mut header = vec![Span::raw("  ")];
+    for (h, w) in head.iter().zip(&widths) {
+        header.push(Span::styled(
+            pad(h, *w),
+            t.fg("muted").add_modifier(Modifier::BOLD),
+        ));
+    }
+    header.push(Span::styled(
+        "verdict",
+        t.fg("muted").add_modifier(Modifier::BOLD),
+    ));
+    lines.push(Line::from(header));
+    for (e, o) in &rows {
+        let status = t.status(verdict_status(e.verdict));
+        let mut row = vec![Span::styled(
+            format!("{} ", verdict_glyph(e.verdict)),
+            status,
+        )];
+        for (i, (c, w)) in cells(e, o).iter().zip(&widths).enumerate() {
+            let style = match i {
+                0 => t.fg("text").add_modifier(Modifier::BOLD),
+                1 => status,
+                6 if o.key => t.fg("accent").add_modifier(Modifier::BOLD),
+                _ => t.fg("text"),
+            };
+            row.push(Span::styled(pad(c, *w), style));
+        }
+        row.push(Span::styled(e.verdict.to_string(), status));
+        lines.push(Line::from(row));
+        if let Some(q) = &e.query {
+            lines.push(Line::from(Span::styled(format!("    {q}"), t.fg("muted"))));
+        }
+    }
+    if let Some(total) = evidence.iter().find(|e| e.check == TOTAL_SCORE) {
+        let status = t.status(verdict_status(total.verdict));
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", verdict_glyph(total.verdict)), status),
+            Span::styled("total score ", t.fg("text").add_modifier(Modifier::BOLD)),
+            Span::styled(
+                total.value.clone().unwrap_or_default(),
+                status.add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                format!("   {}", total.expected.as_deref().unwrap_or_default()),
+                t.fg("muted"),
+            ),
+            Span::styled(format!("   {}", total.verdict), status),
+        ]));
+        if let Some(d) = &total.detail {
+            lines.push(Line::from(Span::styled(format!("  {d}"), t.fg("text"))));
+        }
+    }
+    lines.push(Line::default());
+}
+
+/// A weight or score without needless decimals.
+fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 fn draw_confirm(
