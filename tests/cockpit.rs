@@ -744,6 +744,36 @@ fn traffic_shows_desired_against_actual_and_readiness_per_version() {
 }
 
 #[test]
+fn the_layout_from_the_config_file_is_followed() {
+    use glidepath::ui::config::{LayoutMode, Optional, PaneLayout};
+    let mut s = canary_paused();
+    s.app.layout = PaneLayout {
+        mode: LayoutMode::Compact,
+        ..PaneLayout::default()
+    };
+    let compact = s.render(120, 40);
+    assert!(
+        !compact.contains("Traffic"),
+        "compact at 120x40:\n{compact}"
+    );
+    s.app.layout = PaneLayout {
+        mode: LayoutMode::Wide,
+        stages_width: 30,
+        hide: vec![Optional::Preflight, Optional::Budget],
+    };
+    let wide = s.render(90, 26);
+    assert!(wide.contains("Traffic"), "wide at 90x26:\n{wide}");
+    assert!(!wide.contains("Pre-flight"), "{wide}");
+    // The stages column is 30% of 90 columns: its right border sits at column 26.
+    let first = wide.lines().nth(1).unwrap();
+    assert_eq!(first.chars().nth(26), Some('┐'), "{first}");
+    // A hidden pane takes no focus.
+    s.app.focus = Pane::Stages;
+    s.app.key(code(KeyCode::Tab));
+    assert_eq!(s.app.focus, Pane::Output);
+}
+
+#[test]
 fn tiny_and_resized_terminals_never_crash() {
     let mut s = canary_paused();
     for (w, h) in [(40, 10), (20, 5), (1, 1), (200, 60), (99, 29)] {

@@ -60,6 +60,8 @@ pub struct App {
     pub run: RunView,
     /// A line under the header (the demo's scenario and what to try).
     pub banner: Option<String>,
+    /// How the panes are laid out (config.yaml's `layout`).
+    pub layout: super::config::PaneLayout,
     /// Colours.
     pub theme: Theme,
     /// Where the keys go.
@@ -117,6 +119,7 @@ impl App {
         App {
             run: RunView::default(),
             banner: None,
+            layout: super::config::PaneLayout::default(),
             theme,
             focus: Pane::Stages,
             selected: 0,
@@ -357,14 +360,22 @@ impl App {
                 }
             }
             Action::FocusNext | Action::FocusPrev => {
-                let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
-                let n = PANES.len();
+                // A pane the layout hides takes no focus.
+                let panes: Vec<Pane> = PANES
+                    .into_iter()
+                    .filter(|p| {
+                        *p != Pane::Preflight
+                            || self.layout.shows(super::config::Optional::Preflight)
+                    })
+                    .collect();
+                let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let n = panes.len();
                 let next = if action == Action::FocusNext {
                     (i + 1) % n
                 } else {
                     (i + n - 1) % n
                 };
-                self.focus = PANES[next];
+                self.focus = panes[next];
             }
             Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
                 let step = match action {

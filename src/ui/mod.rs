@@ -139,9 +139,6 @@ pub fn restore_terminal(mouse: bool) {
     ACTIVE.store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// At most this many frames a second, however fast events come.
-const FRAME: Duration = Duration::from_millis(33);
-
 /// Events folded per frame at most, so a flood cannot starve the screen.
 const BATCH: usize = 4_096;
 
@@ -187,6 +184,8 @@ pub async fn run(
     app.replay(earlier, options.interrupted);
     app.run.lease = options.lease.clone();
     app.banner = options.banner.clone();
+    app.layout = settings.layout.clone();
+    let frame = settings.frame_interval();
     app.now_ms = now_ms();
     warnings.extend(options.notice.clone());
     if !warnings.is_empty() {
@@ -201,14 +200,14 @@ pub async fn run(
     let mut leaving = false;
     let mut dirty = true;
     let mut events_open = true;
-    let mut last_draw = tokio::time::Instant::now() - FRAME;
+    let mut last_draw = tokio::time::Instant::now() - frame;
     loop {
-        if dirty && last_draw.elapsed() >= FRAME {
+        if dirty && last_draw.elapsed() >= frame {
             terminal.draw(|f| view::draw(f, &app))?;
             dirty = false;
             last_draw = tokio::time::Instant::now();
         }
-        let next_frame = last_draw + FRAME;
+        let next_frame = last_draw + frame;
         tokio::select! {
             // A frame owed but held back by the rate cap.
             _ = tokio::time::sleep_until(next_frame), if dirty => {}

@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, Input, Overlay, Pane};
+use super::config::Optional;
 use super::keys::{Action, KEYS};
 use crate::events::{Evidence, Status, Verdict};
 use crate::headless::clock;
@@ -28,14 +29,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
             banner,
         );
     }
-    if area.width >= 100 && area.height >= 30 {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)])
-                .areas(body);
-        let [stages, preflight] =
-            Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(left);
+    if app.layout.wide(area.width, area.height) {
+        let [_, right, stages, preflight] = wide_areas(app, body);
         draw_stages(frame, app, stages);
-        draw_preflight(frame, app, preflight);
+        if app.layout.shows(Optional::Preflight) {
+            draw_preflight(frame, app, preflight);
+        }
         draw_right(frame, app, right);
     } else {
         let [top, bottom] =
@@ -87,21 +86,27 @@ pub fn draw(frame: &mut Frame, app: &App) {
 /// The wide layout's right column: traffic, error budget and SLO charts when the run has
 /// them, the output below.
 fn draw_right(frame: &mut Frame, app: &App, area: Rect) {
-    let budget = budget_evidence(app);
+    let budget = budget_evidence(app).filter(|_| app.layout.shows(Optional::Budget));
+    let traffic = app
+        .run
+        .traffic
+        .as_ref()
+        .filter(|_| app.layout.shows(Optional::Traffic));
+    let charts = !app.run.series.is_empty() && app.layout.shows(Optional::Charts);
     let mut constraints = Vec::new();
-    if app.run.traffic.is_some() {
+    if traffic.is_some() {
         constraints.push(Constraint::Length(6));
     }
     if budget.is_some() {
         constraints.push(Constraint::Length(5));
     }
-    if !app.run.series.is_empty() {
+    if charts {
         constraints.push(Constraint::Percentage(45));
     }
     constraints.push(Constraint::Min(6));
     let areas = Layout::vertical(constraints).split(area);
     let mut i = 0;
-    if let Some(t) = &app.run.traffic {
+    if let Some(t) = traffic {
         draw_traffic(frame, app, t, areas[i]);
         i += 1;
     }
@@ -109,7 +114,7 @@ fn draw_right(frame: &mut Frame, app: &App, area: Rect) {
         draw_budget(frame, app, b, areas[i]);
         i += 1;
     }
-    if !app.run.series.is_empty() {
+    if charts {
         draw_charts(frame, app, areas[i]);
         i += 1;
     }
@@ -462,6 +467,28 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+/// The wide layout's left and right columns, and the left column's stages and
+/// pre-flight (empty when the layout hides it).
+fn wide_areas(app: &App, body: Rect) -> [Rect; 4] {
+    let left = app.layout.left();
+    let [l, r] = Layout::horizontal([
+        Constraint::Percentage(left),
+        Constraint::Percentage(100 - left),
+    ])
+    .areas(body);
+    let preflight = if app.layout.shows(Optional::Preflight) {
+        38
+    } else {
+        0
+    };
+    let [stages, pre] = Layout::vertical([
+        Constraint::Percentage(100 - preflight),
+        Constraint::Percentage(preflight),
+    ])
+    .areas(l);
+    [l, r, stages, pre]
+}
+
 /// The frame's rows: header, banner (empty without one, or when the terminal is short),
 /// the panes, the hint bar.
 fn rows(area: Rect, banner: bool) -> [Rect; 4] {
@@ -485,12 +512,8 @@ pub fn pane_at(app: &App, width: u16, height: u16, column: u16, row: u16) -> Opt
     if !body.contains(at) {
         return None;
     }
-    if width >= 100 && height >= 30 {
-        let [left, _] =
-            Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)])
-                .areas(body);
-        let [stages, _] =
-            Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(left);
+    if app.layout.wide(width, height) {
+        let [left, _, stages, _] = wide_areas(app, body);
         Some(if stages.contains(at) {
             Pane::Stages
         } else if left.contains(at) {
