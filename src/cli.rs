@@ -754,19 +754,28 @@ struct Demo {
 
 /// The demo's banner: the scenario, what it shows, what to try.
 fn demo_banner(s: &crate::sandbox::scenario::Scenario, interactive: bool) -> String {
-    let watch = match s.name {
-        "bad-canary" => "watch the analysis catch 2.0.0's errors at 10% and roll back by itself",
-        "slow-canary" => "watch the latency objective fail the canary and roll it back",
-        "missing-infra" => "watch pre-flight stop the run before anything is applied",
-        "budget-exhausted" => "watch the error-budget gate stop the release before the canary",
-        _ => "approve the release to production, then hold (p) or skip (P) a canary pause",
-    };
-    let keys = if interactive {
-        "; a approves, r rolls back, ? lists every key"
-    } else {
-        "; headless, the demo approves its own approval"
-    };
-    format!("demo · scenario {}: {} · {watch}{keys}", s.name, s.summary)
+    if interactive {
+        let try_this = match s.name {
+            "bad-canary" => {
+                "press a when staging passes, then watch the analysis roll the canary back by itself"
+            }
+            "slow-canary" => {
+                "press a when staging passes, then watch the latency objective fail the canary"
+            }
+            "missing-infra" => {
+                "pre-flight stops the run before anything is applied: Enter on it shows why"
+            }
+            "budget-exhausted" => {
+                "press a when staging passes: the error-budget gate holds the release"
+            }
+            _ => "press a when staging passes; p holds a canary pause, P skips it, r rolls back",
+        };
+        return format!("demo · {} · {try_this} · ? lists every key", s.name);
+    }
+    format!(
+        "demo · scenario {}: {} (headless, the demo approves its own approval)",
+        s.name, s.summary
+    )
 }
 
 fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
@@ -1706,26 +1715,45 @@ async fn drive(
     Ok(outcome.exit_code)
 }
 
-/// Where a pipeline delivers, for the cockpit's header (`context/namespace`, `sandbox`).
+/// Where a pipeline delivers, for the cockpit's header: `context/namespace`, with the
+/// namespaces of one context together (`prod-eu/shop-staging,shop`), or `sandbox`.
 fn describe_target(p: &Pipeline) -> String {
     use crate::pipeline::model::Target;
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
     for stage in &p.stages {
-        let t = match &stage.target {
-            Some(Target::Cluster(c)) => format!(
-                "{}/{}",
-                c.context.as_deref().unwrap_or("current context"),
-                c.namespace.as_deref().unwrap_or("default")
+        let (context, namespace) = match &stage.target {
+            Some(Target::Cluster(c)) => (
+                c.context.as_deref().unwrap_or("current context").to_owned(),
+                c.namespace.as_deref().unwrap_or("default").to_owned(),
             ),
-            Some(Target::Sandbox(_)) => "sandbox".to_owned(),
-            Some(Target::SandboxIn(t)) => format!("sandbox/{}", t.namespace),
+            Some(Target::Sandbox(_)) => ("sandbox".to_owned(), String::new()),
+            Some(Target::SandboxIn(t)) => ("sandbox".to_owned(), t.namespace.clone()),
             None => continue,
         };
-        if !seen.contains(&t) {
-            seen.push(t);
+        match seen.iter_mut().find(|(c, _)| *c == context) {
+            Some((_, namespaces)) => {
+                if !namespaces.contains(&namespace) {
+                    namespaces.push(namespace);
+                }
+            }
+            None => seen.push((context, vec![namespace])),
         }
     }
-    seen.join(", ")
+    seen.iter()
+        .map(|(context, namespaces)| {
+            let namespaces: Vec<&str> = namespaces
+                .iter()
+                .map(String::as_str)
+                .filter(|n| !n.is_empty())
+                .collect();
+            if namespaces.is_empty() {
+                context.clone()
+            } else {
+                format!("{context}/{}", namespaces.join(","))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Commands left in the journal by `glidepath approve` and friends reach the engine here.

@@ -60,6 +60,11 @@ impl Tmux {
     }
 
     fn wait_for(&self, text: &str) -> String {
+        self.wait_up_to(text, 20)
+    }
+
+    /// Waits for `text` on screen at most `secs` seconds.
+    fn wait_up_to(&self, text: &str, secs: u64) -> String {
         let begun = Instant::now();
         loop {
             let screen = self.screen();
@@ -67,7 +72,7 @@ impl Tmux {
                 return screen;
             }
             assert!(
-                begun.elapsed() < Duration::from_secs(20),
+                begun.elapsed() < Duration::from_secs(secs),
                 "never saw {text:?}; the screen:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -210,4 +215,59 @@ fn attach_steers_a_run_that_another_process_drives() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("run 1 passed"));
     t.keys(&["q"]);
     t.wait_for("EXIT=0");
+}
+
+/// `glidepath demo` as a newcomer runs it: staging, then the approval (`a`), then the
+/// production canary waiting at its first pause, rolled back with `r` and the service's
+/// name (production is a protected stage).
+#[test]
+fn the_demo_waits_for_approval_then_its_canary_rolls_back_on_r() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::command("demo --set pause=2m --set soak=2s", dir.path(), "demo");
+    let staging = t.wait_up_to("next: promote-to-prod waits for approval", 90);
+    assert!(
+        staging.contains("demo · happy · press a when staging passes"),
+        "{staging}"
+    );
+    assert!(staging.contains("✓ smoke"), "{staging}");
+    t.keys(&["a"]);
+    // The canary at 10%: the traffic pane, then the pause the operator can hold or skip.
+    let canary = t.wait_up_to("next: release paused", 60);
+    assert!(canary.contains("desired"), "{canary}");
+    assert!(canary.contains("new  10%"), "{canary}");
+    t.keys(&["r"]);
+    t.wait_for("checkout");
+    t.keys(&["-l", "checkout"]);
+    t.keys(&["Enter"]);
+    let screen = t.wait_up_to("run ended", 60);
+    assert!(screen.contains("↺ rolled-back"), "{screen}");
+    assert!(screen.contains("↺ release"), "{screen}");
+    t.keys(&["q"]);
+    let after = t.wait_for("EXIT=1");
+    assert!(after.contains("rolled-back"), "{after}");
+    assert!(
+        !t.alternate_screen(),
+        "the terminal is back on the main screen"
+    );
+}
+
+/// `--scenario bad-canary`: after the approval, the analysis catches the new version's
+/// errors and rolls the canary back without anyone pressing a key.
+#[test]
+fn the_bad_canary_demo_rolls_back_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::command(
+        "demo --scenario bad-canary --set pause=40s --set soak=2s",
+        dir.path(),
+        "bad",
+    );
+    t.wait_up_to("next: promote-to-prod waits for approval", 90);
+    t.keys(&["a"]);
+    let screen = t.wait_up_to("run ended", 120);
+    assert!(screen.contains("↺ rolled-back"), "{screen}");
+    assert!(screen.contains("error_ratio"), "{screen}");
+    assert!(screen.contains("✗ release"), "{screen}");
+    t.keys(&["q"]);
+    let after = t.wait_for("EXIT=1");
+    assert!(after.contains("key SLI failed: error_ratio"), "{after}");
 }

@@ -582,16 +582,13 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             t.fg("text").add_modifier(Modifier::BOLD),
         ),
     ];
-    if !app.target.is_empty() {
-        spans.push(Span::styled(format!(" · {}", app.target), t.fg("muted")));
-    }
     if let Some(stage) = run.current_stage() {
         spans.push(Span::styled(
             format!(" · stage {}", stage.name),
             t.fg("text"),
         ));
     }
-    if let Some(release) = run.release_state() {
+    if let Some(release) = run.release_state().filter(|_| !run.ended()) {
         spans.push(Span::styled(format!(" · {release}"), t.fg("paused")));
     }
     let state = if run.ended() {
@@ -603,6 +600,9 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     };
     spans.push(Span::styled(state, t.status(run.status)));
     // Least urgent last: a narrow header cuts it first.
+    if !app.target.is_empty() {
+        spans.push(Span::styled(format!(" · {}", app.target), t.fg("muted")));
+    }
     if let Some(lease) = &run.lease {
         spans.push(Span::styled(format!(" · lease {lease}"), t.fg("muted")));
     }
