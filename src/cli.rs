@@ -75,6 +75,9 @@ enum Cmd {
         /// Mark RUN's SLO evaluations invalid, so later comparisons leave them out.
         #[arg(long, requires = "run")]
         invalidate: bool,
+        /// Write RUN's reports into this folder (as `run --report-dir` does).
+        #[arg(long, value_name = "DIR", requires = "run")]
+        report_dir: Option<PathBuf>,
     },
     /// Print the JSON Schema of pipeline files.
     Schema,
@@ -354,6 +357,10 @@ struct DriveFlags {
     /// Write the JSON report here when the run ends.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Write every report into this folder when the run ends: report.json, junit.xml,
+    /// summary.md (for a CI step summary) and an SVG chart per analysed SLI.
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
     /// The kubeconfig context for every stage that delivers to a cluster (instead of the
     /// pipeline's, or the current one).
     #[arg(long)]
@@ -695,6 +702,17 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 .invalidate(run)
                 .map_err(|e| bad_input(e.to_string()))?;
             println!("run {run}: {n} evaluation(s) marked invalid; comparisons leave them out");
+            Ok(exit::OK)
+        }
+        Cmd::History {
+            run: Some(run),
+            report_dir: Some(dir),
+            ..
+        } => {
+            let store = Store::open(&journal_path).map_err(infra)?;
+            store.run(run).map_err(|e| bad_input(e.to_string()))?;
+            let events = store.events(run).map_err(infra)?;
+            write_reports(&Report::from_events(run, &events), &dir)?;
             Ok(exit::OK)
         }
         Cmd::History {
@@ -1711,8 +1729,25 @@ async fn drive(
             .with_context(|| format!("writing the report to {}", path.display()))
             .map_err(infra)?;
     }
+    if let Some(dir) = &flags.report_dir {
+        write_reports(&report, dir)?;
+    }
     println!("run {run} {}: {}", outcome.status, outcome.reason);
     Ok(outcome.exit_code)
+}
+
+/// `--report-dir`: every format, and where they went.
+fn write_reports(report: &Report, dir: &Path) -> std::result::Result<(), Exit> {
+    let written = report
+        .write_all(dir)
+        .with_context(|| format!("writing the reports to {}", dir.display()))
+        .map_err(infra)?;
+    let names: Vec<String> = written
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    eprintln!("reports in {}: {}", dir.display(), names.join(", "));
+    Ok(())
 }
 
 /// Where a pipeline delivers, for the cockpit's header: `context/namespace`, with the

@@ -123,6 +123,17 @@ impl Verdict {
         }
     }
 
+    /// The glyph that carries the verdict without colour (`!` for an error, which a
+    /// step's status shows as failed).
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Verdict::Pass => "✓",
+            Verdict::Warning => "⚠",
+            Verdict::Fail => "✗",
+            Verdict::Error => "!",
+        }
+    }
+
     /// The step status this verdict gives.
     pub fn status(self) -> Status {
         match self {

@@ -8,15 +8,25 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_glidepath");
 
-/// Runs the demo; returns the exit code, stderr and the JSON report.
-fn demo(scenario: &str, pause: &str) -> (i32, String, Value) {
+/// A finished demo run.
+struct Demo {
+    code: i32,
+    out: String,
+    report: Value,
+    /// `--report-dir`: every report format.
+    reports: std::path::PathBuf,
+    _home: tempfile::TempDir,
+}
+
+/// Runs the demo headless with `--report-dir`.
+fn demo(scenario: &str, pause: &str) -> Demo {
     let home = tempfile::tempdir().unwrap();
-    let report = home.path().join("report.json");
+    let reports = home.path().join("reports");
     let out = Command::new(BIN)
         .args(["demo", "--headless", "--scenario", scenario])
         .args(["--set", &format!("pause={pause}"), "--set", "soak=3s"])
-        .arg("--report")
-        .arg(&report)
+        .arg("--report-dir")
+        .arg(&reports)
         .env("GLIDEPATH_HOME", home.path())
         .env_remove("GLIDEPATH_JOURNAL")
         .current_dir(home.path())
@@ -24,9 +34,16 @@ fn demo(scenario: &str, pause: &str) -> (i32, String, Value) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
-    (out.status.code().unwrap_or(-1), stderr, report)
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
+    Demo {
+        code: out.status.code().unwrap_or(-1),
+        out: stderr,
+        report,
+        reports,
+        _home: home,
+    }
 }
 
 /// `stage/step` → status, from the report.
@@ -43,7 +60,9 @@ fn status(report: &Value, stage: &str, step: &str) -> String {
 
 #[test]
 fn happy_releases_to_production_and_exits_0() {
-    let (code, out, report) = demo("happy", "1s");
+    let Demo {
+        code, out, report, ..
+    } = demo("happy", "1s");
     assert_eq!(code, 0, "{out}");
     // The banner says what runs; headless, the demo approves its own approval.
     assert!(out.contains("demo · scenario happy"), "{out}");
@@ -82,7 +101,11 @@ fn happy_releases_to_production_and_exits_0() {
 
 #[test]
 fn bad_canary_rolls_back_by_itself_and_exits_1() {
-    let (code, out, report) = demo("bad-canary", "8s");
+    let d = demo("bad-canary", "8s");
+    check_reports(&d);
+    let Demo {
+        code, out, report, ..
+    } = d;
     assert_eq!(code, 1, "{out}");
     assert_eq!(report["status"], "rolled-back", "{out}");
     // Staging is healthy (2.0.0 is the first version there); production's canary is not.
@@ -95,7 +118,9 @@ fn bad_canary_rolls_back_by_itself_and_exits_1() {
 
 #[test]
 fn slow_canary_fails_its_latency_objective_and_exits_1() {
-    let (code, out, report) = demo("slow-canary", "4s");
+    let Demo {
+        code, out, report, ..
+    } = demo("slow-canary", "4s");
     assert_eq!(code, 1, "{out}");
     assert_eq!(report["status"], "rolled-back", "{out}");
     assert_eq!(status(&report, "prod", "release"), "failed");
@@ -104,7 +129,9 @@ fn slow_canary_fails_its_latency_objective_and_exits_1() {
 
 #[test]
 fn missing_infra_stops_at_pre_flight_and_exits_1() {
-    let (code, out, report) = demo("missing-infra", "1s");
+    let Demo {
+        code, out, report, ..
+    } = demo("missing-infra", "1s");
     assert_eq!(code, 1, "{out}");
     assert_eq!(report["status"], "failed");
     assert_eq!(status(&report, "staging", "preflight"), "failed");
@@ -118,10 +145,138 @@ fn missing_infra_stops_at_pre_flight_and_exits_1() {
 
 #[test]
 fn budget_exhausted_holds_the_release_before_the_canary_and_exits_1() {
-    let (code, out, report) = demo("budget-exhausted", "1s");
+    let Demo {
+        code, out, report, ..
+    } = demo("budget-exhausted", "1s");
     assert_eq!(code, 1, "{out}");
     assert_eq!(report["status"], "failed");
     assert_eq!(status(&report, "prod", "error-budget"), "failed");
     assert_eq!(status(&report, "prod", "release"), "skipped");
     assert!(out.contains("budget remaining 5.0%"), "{out}");
+}
+
+/// The reports `--report-dir` writes, read as the tools that consume them would.
+fn check_reports(d: &Demo) {
+    let files: Vec<String> = std::fs::read_dir(&d.reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for f in [
+        "report.json",
+        "junit.xml",
+        "summary.md",
+        "slo-error_ratio.svg",
+        "slo-latency_p95_ms.svg",
+    ] {
+        assert!(files.contains(&f.to_owned()), "{f} missing from {files:?}");
+    }
+
+    // JUnit: the shape CI systems read, counts that add up, the gate's evidence in the
+    // failure message.
+    let junit = std::fs::read_to_string(d.reports.join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&junit).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let cases: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let count = |tag: &str| {
+        cases
+            .iter()
+            .filter(|c| c.children().any(|x| x.has_tag_name(tag)))
+            .count()
+    };
+    assert_eq!(
+        root.attribute("tests"),
+        Some(cases.len().to_string().as_str())
+    );
+    assert_eq!(
+        root.attribute("failures"),
+        Some(count("failure").to_string().as_str())
+    );
+    assert_eq!(
+        root.attribute("skipped"),
+        Some(count("skipped").to_string().as_str())
+    );
+    assert_eq!(count("failure"), 1, "{junit}");
+    for c in &cases {
+        assert!(c.attribute("name").is_some() && c.attribute("classname").is_some());
+        assert!(c.attribute("time").unwrap().parse::<f64>().unwrap() >= 0.0);
+    }
+    let release = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("release"))
+        .unwrap();
+    assert_eq!(release.attribute("classname"), Some("checkout.prod"));
+    let failure = release
+        .children()
+        .find(|x| x.has_tag_name("failure"))
+        .unwrap();
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("key SLI failed: error_ratio")
+    );
+    assert!(failure.text().unwrap().contains("✗ error_ratio"), "{junit}");
+    // Against the schema too, where xmllint is installed (`.ci/run` installs it).
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/reports/junit.xsd"
+    );
+    match Command::new("xmllint")
+        .args(["--noout", "--schema", schema])
+        .arg(d.reports.join("junit.xml"))
+        .output()
+    {
+        Ok(o) => assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) if std::env::var_os("CI").is_none() => {
+            eprintln!("xmllint not installed: schema check skipped")
+        }
+        Err(e) => panic!("CI runs xmllint: {e}"),
+    }
+
+    // SVG: XML with the chart's parts: both versions, thresholds, the traffic steps.
+    let svg = std::fs::read_to_string(d.reports.join("slo-error_ratio.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
+    let texts: Vec<&str> = root.descendants().filter_map(|n| n.text()).collect();
+    for want in [
+        "pass 0.0100",
+        "warning 0.0200",
+        "10%",
+        "25%",
+        "new",
+        "stable",
+    ] {
+        assert!(
+            texts.iter().any(|t| t.contains(want)),
+            "{want} not in {texts:?}"
+        );
+    }
+    assert!(
+        root.descendants()
+            .filter(|n| n.has_tag_name("polyline"))
+            .count()
+            >= 2
+    );
+
+    // Markdown: the outcome, the step table, the failing gate's evidence.
+    let md = std::fs::read_to_string(d.reports.join("summary.md")).unwrap();
+    assert!(
+        md.starts_with("## ↺ glidepath: checkout run 1 rolled-back"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| prod | release | release | ✗ failed |"),
+        "{md}"
+    );
+    assert!(md.contains("### ✗ prod/release"), "{md}");
+    assert!(md.contains("![error_ratio](slo-error_ratio.svg)"), "{md}");
 }

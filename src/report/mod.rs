@@ -1,5 +1,13 @@
 //! Reports built from a run's journaled events, so a report written after a resume is the
-//! same as one written by an uninterrupted run.
+//! same as one written by an uninterrupted run: JSON (this module), JUnit XML, a Markdown
+//! summary and an SVG chart per SLI (`--report-dir` writes them all).
+
+pub mod junit;
+pub mod markdown;
+pub mod svg;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +38,52 @@ pub struct Report {
     pub stages: Vec<StageReport>,
     /// Operator commands, accepted or refused.
     pub operator_actions: Vec<OperatorAction>,
+    /// Each SLI the release analyses measured, over time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub analysis: BTreeMap<String, SliSeries>,
+    /// Each change of the traffic a release asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic: Vec<TrafficStep>,
+}
+
+/// One SLI over a release's analyses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SliSeries {
+    /// The release step (`stage/step`) that measured it.
+    pub step: String,
+    /// Pass criteria.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
+    /// Warning criteria.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// The values, oldest first.
+    pub points: Vec<SliPoint>,
+}
+
+/// One analysis of one SLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SliPoint {
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+    /// The new version's value (None: no data).
+    pub new: Option<f64>,
+    /// The stable version's value over the same window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<f64>,
+    /// The analysis verdict.
+    pub verdict: Verdict,
+}
+
+/// A traffic step of a release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrafficStep {
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+    /// The release step (`stage/step`).
+    pub step: String,
+    /// Percent asked for on the new version.
+    pub weight: u8,
 }
 
 /// A stage in the report.
@@ -103,6 +157,8 @@ impl Report {
             resumed: 0,
             stages: Vec::new(),
             operator_actions: Vec::new(),
+            analysis: BTreeMap::new(),
+            traffic: Vec::new(),
         };
         for env in events {
             r.apply(env);
@@ -241,12 +297,84 @@ impl Report {
                     s.measured = values.clone();
                 }
             }
-            Event::Log { .. } | Event::Traffic { .. } | Event::Analysis { .. } => {}
+            Event::Traffic {
+                stage,
+                step,
+                weight,
+                ..
+            } => {
+                // Refreshes of what the cluster shows repeat the weight; only changes count.
+                if self.traffic.last().is_none_or(|t| t.weight != *weight) {
+                    self.traffic.push(TrafficStep {
+                        at_ms: at,
+                        step: format!("{stage}/{step}"),
+                        weight: *weight,
+                    });
+                }
+            }
+            Event::Analysis {
+                stage,
+                step,
+                values,
+                stable,
+                targets,
+                warnings,
+                verdict,
+            } => {
+                for (sli, value) in values {
+                    let series = self.analysis.entry(sli.clone()).or_default();
+                    series.step = format!("{stage}/{step}");
+                    series.pass = targets.get(sli).cloned().or(series.pass.take());
+                    series.warning = warnings.get(sli).cloned().or(series.warning.take());
+                    series.points.push(SliPoint {
+                        at_ms: at,
+                        new: *value,
+                        stable: stable.get(sli).copied().flatten(),
+                        verdict: *verdict,
+                    });
+                }
+            }
+            Event::Log { .. } => {}
         }
     }
 
+    /// Every step, with its stage.
+    pub fn steps(&self) -> impl Iterator<Item = (&StageReport, &StepReport)> {
+        self.stages
+            .iter()
+            .flat_map(|stage| stage.steps.iter().map(move |step| (stage, step)))
+    }
+
+    /// Writes every format into `dir` (created if missing): `report.json`, `junit.xml`,
+    /// `summary.md` and `slo-SLI.svg` per SLI the release analyses measured. Returns the
+    /// files written.
+    pub fn write_all(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir)?;
+        let mut written = Vec::new();
+        let json = dir.join("report.json");
+        self.write_json(&json)?;
+        written.push(json);
+        let charts: Vec<(String, String)> = self
+            .analysis
+            .keys()
+            .map(|sli| (sli.clone(), svg::file_name(sli)))
+            .collect();
+        for (sli, name) in &charts {
+            let path = dir.join(name);
+            std::fs::write(&path, svg::chart(self, sli))?;
+            written.push(path);
+        }
+        let junit = dir.join("junit.xml");
+        std::fs::write(&junit, junit::render(self))?;
+        written.push(junit);
+        let md = dir.join("summary.md");
+        std::fs::write(&md, markdown::render(self, &charts))?;
+        written.push(md);
+        Ok(written)
+    }
+
     /// Writes the report as pretty JSON.
-    pub fn write_json(&self, path: &std::path::Path) -> std::io::Result<()> {
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(path, text + "\n")
     }

@@ -105,6 +105,16 @@ impl Default for Comparison {
     }
 }
 
+/// The number of an absolute criterion (`<=0.01` → 0.01), for drawing it as a line;
+/// relative ones (`<=+10%`) have none.
+pub fn threshold(criterion: &str) -> Option<f64> {
+    let n = criterion.trim().trim_start_matches(['<', '>', '=']);
+    if n.starts_with(['+', '-']) || n.ends_with('%') {
+        return None;
+    }
+    n.parse().ok()
+}
+
 /// Total score thresholds, in percent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TotalScore {

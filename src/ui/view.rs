@@ -14,6 +14,7 @@ use super::keys::{Action, KEYS};
 use crate::events::{Evidence, Status, Verdict};
 use crate::headless::clock;
 use crate::slo::score::TOTAL_SCORE;
+use crate::slo::threshold;
 
 /// Draws the whole cockpit.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -249,8 +250,8 @@ fn draw_budget(frame: &mut Frame, app: &App, b: &BudgetView, area: Rect) {
     for (window, value, verdict) in &b.burns {
         burns.push(Span::styled(format!("{window} {value} "), t.fg("text")));
         burns.push(Span::styled(
-            format!("{}  ", verdict_glyph(*verdict)),
-            t.status(verdict_status(*verdict)),
+            format!("{}  ", verdict.glyph()),
+            t.status(verdict.status()),
         ));
     }
     let lines = vec![
@@ -262,10 +263,7 @@ fn draw_budget(frame: &mut Frame, app: &App, b: &BudgetView, area: Rect) {
                 format!(" {} ", b.text),
                 t.fg("text").add_modifier(Modifier::BOLD),
             ),
-            Span::styled(
-                verdict_glyph(b.verdict),
-                t.status(verdict_status(b.verdict)),
-            ),
+            Span::styled(b.verdict.glyph(), t.status(b.verdict.status())),
         ]),
         Line::from(burns),
         Line::from(Span::styled(b.detail.clone(), t.fg("muted"))),
@@ -283,15 +281,6 @@ fn figure(v: f64) -> String {
         a if a >= 1.0 => format!("{v:.2}"),
         _ => format!("{v:.4}"),
     }
-}
-
-/// The number of an absolute criterion (`<=0.01` → 0.01); relative ones have none.
-fn threshold(criterion: &str) -> Option<f64> {
-    let n = criterion.trim().trim_start_matches(['<', '>', '=']);
-    if n.starts_with(['+', '-']) || n.ends_with('%') {
-        return None;
-    }
-    n.parse().ok()
 }
 
 fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
@@ -544,23 +533,6 @@ fn duration(ms: i64) -> String {
     }
 }
 
-fn verdict_glyph(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "✓",
-        Verdict::Warning => "⚠",
-        Verdict::Fail => "✗",
-        Verdict::Error => "!",
-    }
-}
-
-fn verdict_status(v: Verdict) -> Status {
-    match v {
-        Verdict::Pass => Status::Passed,
-        Verdict::Warning => Status::Warning,
-        Verdict::Fail | Verdict::Error => Status::Failed,
-    }
-}
-
 fn pane<'a>(app: &App, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
@@ -760,8 +732,8 @@ fn draw_preflight(frame: &mut Frame, app: &App, area: Rect) {
     for e in evidence {
         let mut spans = vec![
             Span::styled(
-                format!("{} ", verdict_glyph(e.verdict)),
-                t.status(verdict_status(e.verdict)),
+                format!("{} ", e.verdict.glyph()),
+                t.status(e.verdict.status()),
             ),
             Span::styled(e.check.clone(), t.fg("text")),
         ];
@@ -954,8 +926,8 @@ fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
     for (verdict, values) in &h.evaluations {
         lines.push(Line::from(vec![
             Span::styled(
-                format!("{} {:<8} ", verdict_glyph(*verdict), verdict.to_string()),
-                t.status(verdict_status(*verdict)),
+                format!("{} {:<8} ", verdict.glyph(), verdict.to_string()),
+                t.status(verdict.status()),
             ),
             Span::styled(values.clone(), t.fg("text")),
         ]));
@@ -1070,8 +1042,8 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
     {
         let mut head = vec![
             Span::styled(
-                format!("{} ", verdict_glyph(e.verdict)),
-                t.status(verdict_status(e.verdict)),
+                format!("{} ", e.verdict.glyph()),
+                t.status(e.verdict.status()),
             ),
             Span::styled(e.check.clone(), t.fg("text").add_modifier(Modifier::BOLD)),
             Span::styled(
@@ -1084,7 +1056,7 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
         }
         head.push(Span::styled(
             format!("   {}", e.verdict),
-            t.status(verdict_status(e.verdict)),
+            t.status(e.verdict.status()),
         ));
         lines.push(Line::from(head));
         if let Some(d) = &e.detail {
@@ -1167,11 +1139,8 @@ fn objective_table(app: &App, evidence: &[Evidence], lines: &mut Vec<Line<'stati
     ));
     lines.push(Line::from(header));
     for (e, o) in &rows {
-        let status = t.status(verdict_status(e.verdict));
-        let mut row = vec![Span::styled(
-            format!("{} ", verdict_glyph(e.verdict)),
-            status,
-        )];
+        let status = t.status(e.verdict.status());
+        let mut row = vec![Span::styled(format!("{} ", e.verdict.glyph()), status)];
         for (i, (c, w)) in cells(e, o).iter().zip(&widths).enumerate() {
             let style = match i {
                 0 => t.fg("text").add_modifier(Modifier::BOLD),
@@ -1188,10 +1157,10 @@ fn objective_table(app: &App, evidence: &[Evidence], lines: &mut Vec<Line<'stati
         }
     }
     if let Some(total) = evidence.iter().find(|e| e.check == TOTAL_SCORE) {
-        let status = t.status(verdict_status(total.verdict));
+        let status = t.status(total.verdict.status());
         lines.push(Line::default());
         lines.push(Line::from(vec![
-            Span::styled(format!("{} ", verdict_glyph(total.verdict)), status),
+            Span::styled(format!("{} ", total.verdict.glyph()), status),
             Span::styled("total score ", t.fg("text").add_modifier(Modifier::BOLD)),
             Span::styled(
                 total.value.clone().unwrap_or_default(),

@@ -1,0 +1,147 @@
+//! A Markdown summary of a run, written for a CI step summary (GitHub's
+//! `$GITHUB_STEP_SUMMARY`, GitLab's and Buildkite's annotations): the outcome first, a
+//! table of stages and steps, the evidence of every gate that did not pass, the release's
+//! traffic steps and each SLI's last values, and the operator's actions.
+
+use std::fmt::Write as _;
+
+use super::Report;
+use crate::events::Status;
+
+/// Escapes text for a table cell: pipes and line breaks would end it.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn duration(ms: Option<i64>) -> String {
+    match ms {
+        None => "·".into(),
+        Some(ms) if ms < 1_000 => format!("{ms} ms"),
+        Some(ms) if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        Some(ms) => format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000),
+    }
+}
+
+/// The summary; `charts` are (SLI, file name) of the SVG charts written beside it.
+pub fn render(r: &Report, charts: &[(String, String)]) -> String {
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "## {} glidepath: {} run {} {}\n",
+        r.status.glyph(),
+        r.pipeline,
+        r.run,
+        r.status
+    );
+    if let Some(reason) = &r.reason {
+        let _ = writeln!(m, "**{}**\n", cell(reason));
+    }
+    let _ = writeln!(
+        m,
+        "Service `{}` · exit code {} · {}{}\n",
+        r.service,
+        r.exit_code
+            .map_or_else(|| "none yet".to_owned(), |c| c.to_string()),
+        duration(r.finished_ms.zip(r.started_ms).map(|(f, s)| f - s)),
+        if r.resumed > 0 {
+            format!(" · resumed {} time(s)", r.resumed)
+        } else {
+            String::new()
+        }
+    );
+    m.push_str("| Stage | Step | Kind | Status | Time | Summary |\n");
+    m.push_str("|---|---|---|---|---|---|\n");
+    for (stage, step) in r.steps() {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} {} | {} | {} |",
+            cell(&stage.name),
+            cell(&step.name),
+            cell(&step.kind),
+            step.status.glyph(),
+            step.status,
+            duration(step.duration_ms),
+            cell(step.summary.as_deref().unwrap_or("")),
+        );
+    }
+    let judged: Vec<_> = r
+        .steps()
+        .filter(|(_, s)| {
+            matches!(
+                s.status,
+                Status::Failed | Status::Warning | Status::RolledBack
+            ) && !s.evidence.is_empty()
+        })
+        .collect();
+    for (stage, step) in judged {
+        let _ = writeln!(
+            m,
+            "\n### {} {}/{}\n",
+            step.status.glyph(),
+            stage.name,
+            step.name
+        );
+        m.push_str("| Check | Value | Expected | Verdict |\n|---|---|---|---|\n");
+        for e in &step.evidence {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} {} |",
+                cell(&e.check),
+                cell(e.value.as_deref().unwrap_or("no value")),
+                cell(e.expected.as_deref().unwrap_or("")),
+                e.verdict.glyph(),
+                e.verdict
+            );
+        }
+    }
+    if !r.traffic.is_empty() {
+        m.push_str("\n### Release\n\n");
+        let steps: Vec<String> = r.traffic.iter().map(|t| format!("{}%", t.weight)).collect();
+        let _ = writeln!(m, "Traffic on the new version: {}\n", steps.join(" → "));
+    }
+    if !r.analysis.is_empty() {
+        if r.traffic.is_empty() {
+            m.push('\n');
+        }
+        m.push_str("| SLI | Last (new) | Last (stable) | Pass | Warning | Analyses |\n");
+        m.push_str("|---|---|---|---|---|---|\n");
+        for (sli, s) in &r.analysis {
+            let last = s.points.last();
+            let show =
+                |v: Option<f64>| v.map_or_else(|| "no data".to_owned(), |v| format!("{v:.4}"));
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} | {} |",
+                cell(sli),
+                show(last.and_then(|p| p.new)),
+                show(last.and_then(|p| p.stable)),
+                cell(s.pass.as_deref().unwrap_or("")),
+                cell(s.warning.as_deref().unwrap_or("")),
+                s.points.len()
+            );
+        }
+        if !charts.is_empty() {
+            m.push('\n');
+            for (sli, file) in charts {
+                let _ = writeln!(m, "![{sli}]({file})");
+            }
+        }
+    }
+    if !r.operator_actions.is_empty() {
+        m.push_str("\n### Operator actions\n\n");
+        for a in &r.operator_actions {
+            let _ = writeln!(
+                m,
+                "- {} by {}{}",
+                a.command.word(),
+                cell(&a.who),
+                match (&a.accepted, &a.reason) {
+                    (true, _) => String::new(),
+                    (false, Some(why)) => format!(" (refused: {})", cell(why)),
+                    (false, None) => " (refused)".into(),
+                }
+            );
+        }
+    }
+    m
+}

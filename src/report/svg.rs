@@ -1,0 +1,245 @@
+//! An SVG chart per SLI a release analysed: the new version's values (a solid line,
+//! each analysis a dot coloured by its verdict), the stable version's (dashed), the pass
+//! and warning thresholds as horizontal lines, and the release's traffic steps as
+//! vertical markers with their weights. Plain SVG 1.1, readable without a browser's
+//! scripting and valid XML.
+
+use std::fmt::Write as _;
+
+use super::Report;
+use super::junit::escape;
+use crate::events::Verdict;
+use crate::slo::threshold;
+
+const W: f64 = 760.0;
+const H: f64 = 340.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 20.0;
+const TOP: f64 = 56.0;
+const BOTTOM: f64 = 44.0;
+
+const NEW: &str = "#9b59b6";
+const STABLE: &str = "#2e86c1";
+const PASS: &str = "#27ae60";
+const WARNING: &str = "#d68910";
+const FAIL: &str = "#c0392b";
+const INK: &str = "#2c3e50";
+const MUTED: &str = "#7f8c8d";
+const GRID: &str = "#e5e8e8";
+
+/// The chart's file name for `sli` (`slo-error_ratio.svg`), safe on every file system.
+pub fn file_name(sli: &str) -> String {
+    let safe: String = sli
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("slo-{safe}.svg")
+}
+
+/// A number for an axis label, short.
+fn label(v: f64) -> String {
+    match v.abs() {
+        0.0 => "0".into(),
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.4}"),
+    }
+}
+
+fn verdict_colour(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => PASS,
+        Verdict::Warning => WARNING,
+        Verdict::Fail | Verdict::Error => FAIL,
+    }
+}
+
+/// The chart of `sli` (an empty chart with a note when the report has no such SLI).
+pub fn chart(r: &Report, sli: &str) -> String {
+    let series = r.analysis.get(sli).cloned().unwrap_or_default();
+    let pass = series.pass.as_deref().and_then(threshold);
+    let warning = series.warning.as_deref().and_then(threshold);
+    let steps: Vec<_> = r.traffic.iter().filter(|t| t.step == series.step).collect();
+    let t0 = series
+        .points
+        .iter()
+        .map(|p| p.at_ms)
+        .chain(steps.iter().map(|t| t.at_ms))
+        .min()
+        .unwrap_or(0);
+    let t1 = series
+        .points
+        .iter()
+        .map(|p| p.at_ms)
+        .chain(steps.iter().map(|t| t.at_ms))
+        .max()
+        .unwrap_or(0)
+        .max(t0 + 1_000);
+    let values = series
+        .points
+        .iter()
+        .flat_map(|p| [p.new, p.stable])
+        .flatten()
+        .filter(|v| v.is_finite());
+    let top = values
+        .chain(pass)
+        .chain(warning)
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE)
+        * 1.2;
+    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let x = |ms: i64| LEFT + (ms - t0) as f64 / (t1 - t0) as f64 * pw;
+    let y = |v: f64| TOP + ph - (v / top).clamp(0.0, 1.05) * ph;
+
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">"
+    );
+    let _ = writeln!(
+        s,
+        "<title>{}</title>\n<rect width=\"{W}\" height=\"{H}\" fill=\"#ffffff\"/>",
+        escape(&format!("{sli} during {} (run {})", series.step, r.run))
+    );
+    let last = series.points.last();
+    let headline = match last {
+        Some(p) => format!(
+            "{sli} · new {} · {} analyses · last verdict {}",
+            p.new.map_or_else(|| "no data".into(), label),
+            series.points.len(),
+            p.verdict
+        ),
+        None => format!("{sli} · no analyses in this run"),
+    };
+    let _ = writeln!(
+        s,
+        "<text x=\"{LEFT}\" y=\"22\" font-size=\"15\" font-weight=\"bold\" fill=\"{INK}\">{}</text>",
+        escape(&headline)
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"{LEFT}\" y=\"40\" fill=\"{MUTED}\">{}</text>",
+        escape(&format!(
+            "{} run {} · {} · pass {} · warning {}",
+            r.pipeline,
+            r.run,
+            series.step,
+            series.pass.as_deref().unwrap_or("none"),
+            series.warning.as_deref().unwrap_or("none")
+        ))
+    );
+    // Grid and axes.
+    for i in 0..=4 {
+        let v = top / 1.2 * f64::from(i) / 4.0 * 1.2;
+        let yy = y(v);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"{GRID}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{MUTED}\">{}</text>",
+            W - RIGHT,
+            LEFT - 6.0,
+            yy + 4.0,
+            label(v)
+        );
+    }
+    for i in 0..=4 {
+        let ms = t0 + (t1 - t0) * i / 4;
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"{MUTED}\">{}s</text>",
+            x(ms),
+            H - BOTTOM + 18.0,
+            (ms - t0) / 1000
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<line x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{INK}\"/>",
+        TOP + ph,
+        W - RIGHT,
+        TOP + ph
+    );
+    // Traffic steps.
+    for t in &steps {
+        let xx = x(t.at_ms);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{xx:.1}\" y1=\"{TOP}\" x2=\"{xx:.1}\" y2=\"{:.1}\" stroke=\"{MUTED}\" stroke-dasharray=\"2 3\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{MUTED}\" font-size=\"11\">{}%</text>",
+            TOP + ph,
+            xx + 3.0,
+            TOP + 12.0,
+            t.weight
+        );
+    }
+    // Thresholds.
+    for (name, v, colour) in [("pass", pass, PASS), ("warning", warning, WARNING)] {
+        if let Some(v) = v {
+            let yy = y(v);
+            let _ = writeln!(
+                s,
+                "<line x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{colour}\" font-size=\"11\">{name} {}</text>",
+                W - RIGHT,
+                W - RIGHT - 4.0,
+                yy - 4.0,
+                label(v)
+            );
+        }
+    }
+    // The two versions: lines broken where an analysis had no data.
+    let mut polyline = |pick: &dyn Fn(&super::SliPoint) -> Option<f64>,
+                        colour: &str,
+                        dash: &str| {
+        let mut run: Vec<String> = Vec::new();
+        let flush = |run: &mut Vec<String>, s: &mut String| {
+            if run.len() > 1 {
+                let _ = writeln!(
+                    s,
+                    "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
+                    run.join(" ")
+                );
+            }
+            run.clear();
+        };
+        for p in &series.points {
+            match pick(p).filter(|v| v.is_finite()) {
+                Some(v) => run.push(format!("{:.1},{:.1}", x(p.at_ms), y(v))),
+                None => flush(&mut run, &mut s),
+            }
+        }
+        flush(&mut run, &mut s);
+    };
+    polyline(&|p| p.stable, STABLE, " stroke-dasharray=\"5 3\"");
+    polyline(&|p| p.new, NEW, "");
+    for p in &series.points {
+        if let Some(v) = p.new.filter(|v| v.is_finite()) {
+            let _ = writeln!(
+                s,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{}\"><title>{} at {}s: {}</title></circle>",
+                x(p.at_ms),
+                y(v),
+                verdict_colour(p.verdict),
+                p.verdict,
+                (p.at_ms - t0) / 1000,
+                label(v)
+            );
+        }
+    }
+    // Legend.
+    let lx = W - RIGHT - 130.0;
+    let _ = writeln!(
+        s,
+        "<line x1=\"{lx}\" y1=\"36\" x2=\"{}\" y2=\"36\" stroke=\"{NEW}\" stroke-width=\"2\"/><text x=\"{}\" y=\"40\" fill=\"{INK}\">new</text>\n<line x1=\"{}\" y1=\"36\" x2=\"{}\" y2=\"36\" stroke=\"{STABLE}\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/><text x=\"{}\" y=\"40\" fill=\"{INK}\">stable</text>",
+        lx + 22.0,
+        lx + 26.0,
+        lx + 70.0,
+        lx + 92.0,
+        lx + 96.0
+    );
+    s.push_str("</svg>\n");
+    s
+}
