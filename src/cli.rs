@@ -81,6 +81,17 @@ enum Cmd {
     },
     /// Print the JSON Schema of pipeline files.
     Schema,
+    /// Print a shell completion script: `glidepath completions bash > /etc/bash_completion.d/glidepath`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a folder.
+    Man {
+        /// Write glidepath.1 and glidepath-COMMAND.1 here instead of printing glidepath.1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// SLO quality gates and error budgets.
     Slo {
         #[command(subcommand)]
@@ -481,6 +492,29 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
         .clone()
         .unwrap_or_else(crate::store::default_path);
     match cli.command {
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "glidepath", &mut out);
+            print_bytes(&out)
+        }
+        Cmd::Man { dir } => {
+            use clap::CommandFactory;
+            let cmd = Cli::command();
+            match dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).map_err(infra)?;
+                    clap_mangen::generate_to(cmd, &dir).map_err(infra)?;
+                    eprintln!("man pages in {}", dir.display());
+                }
+                None => {
+                    let mut out = Vec::new();
+                    clap_mangen::Man::new(cmd).render(&mut out).map_err(infra)?;
+                    return print_bytes(&out);
+                }
+            }
+            Ok(exit::OK)
+        }
         Cmd::Schema => {
             let schema = serde_json::to_string_pretty(&pipeline::json_schema()).map_err(infra)?;
             println!("{schema}");
@@ -718,6 +752,16 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
         Cmd::History {
             run, json, limit, ..
         } => history(&journal_path, run, json, limit),
+    }
+}
+
+/// Writes generated text to stdout; a reader that stopped early (`| head`) is no error.
+fn print_bytes(bytes: &[u8]) -> std::result::Result<i32, Exit> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Ok(()) => Ok(exit::OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        Err(e) => Err(infra(e)),
     }
 }
 

@@ -581,3 +581,41 @@ spec:
     );
     assert_eq!(report["status"], "warning");
 }
+
+#[test]
+fn shell_completions_and_man_pages_are_generated() {
+    let home = Home::new();
+    let out = home.run(&["completions", "bash"]);
+    assert!(out.status.success());
+    let script = home.write("glidepath.bash", &String::from_utf8_lossy(&out.stdout));
+    // bash parses it, and it completes the subcommands and their flags.
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["demo", "attach", "--scenario", "bad-canary", "--report-dir"] {
+        assert!(text.contains(word), "bash completion lacks {word}");
+    }
+    let zsh = home.run(&["completions", "zsh"]);
+    assert!(String::from_utf8_lossy(&zsh.stdout).starts_with("#compdef glidepath"));
+    let fish = home.run(&["completions", "fish"]);
+    assert!(String::from_utf8_lossy(&fish.stdout).contains("complete -c glidepath"));
+    assert_eq!(home.run(&["completions", "tcsh"]).status.code(), Some(2));
+
+    let man = home.run(&["man"]);
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.contains(".TH glidepath 1"), "{page}");
+    assert!(page.contains("demo"), "{page}");
+    let dir = home.path().join("man");
+    let out = home.run(&["man", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success());
+    let demo = std::fs::read_to_string(dir.join("glidepath-demo.1")).unwrap();
+    assert!(demo.contains(r"\-\-scenario"), "{demo}");
+}
