@@ -1684,6 +1684,8 @@ async fn drive(
     let journal = Journal::open(journal_path).map_err(infra)?;
     let emitter = Emitter::new(run, next_seq, Some(journal));
     let mut printer = None;
+    let mut notifier = None;
+    let hooks: Vec<_> = p.file.spec.notify.iter().map(|n| n.value.clone()).collect();
     let mut cockpit_events = None;
     let target = describe_target(&p);
     let protected: Vec<String> = p
@@ -1693,6 +1695,9 @@ async fn drive(
         .map(|s| s.name.clone())
         .collect();
     let handle = engine::start_with(Arc::new(p), emitter, options, |tx| {
+        if !hooks.is_empty() {
+            notifier = Some(tokio::spawn(crate::notify::follow(tx.subscribe(), hooks)));
+        }
         if interactive {
             cockpit_events = Some(tx.subscribe());
         } else {
@@ -1756,6 +1761,17 @@ async fn drive(
     signals.abort();
     if let Some(printer) = printer {
         let _ = printer.await;
+    }
+    // The run is over; what it told webhooks gets a moment to arrive, never more.
+    if let Some(notifier) = notifier
+        && tokio::time::timeout(crate::notify::FLUSH, notifier)
+            .await
+            .is_err()
+    {
+        eprintln!(
+            "warning: notifications still unsent after {} s were dropped",
+            crate::notify::FLUSH.as_secs()
+        );
     }
     if let Some(cockpit) = cockpit {
         match cockpit.await {

@@ -9,7 +9,8 @@
 //! - [`store`]: the SQLite journal, run history and the command inbox.
 //! - [`kube`]: kube-rs clients for targets, discovery checks, server-side apply.
 //! - [`metrics`]: the Prometheus HTTP API client.
-//! - [`report`]: reports built from a run's events (JSON).
+//! - [`report`]: reports built from a run's events (JSON, JUnit XML, Markdown, SVG).
+//! - [`notify`]: webhooks told about the run, never holding it up.
 //! - [`headless`]: the CI runner's printer.
 //! - [`sandbox`]: the embedded Kubernetes API server with simulated controllers.
 //! - [`slo`]: SLO files (glidepath, Keptn, OpenSLO), scoring, error budgets and burn rates.
@@ -24,6 +25,7 @@ pub mod headless;
 pub mod kube;
 pub mod loadgen;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod policy;
 pub mod report;

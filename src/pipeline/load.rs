@@ -251,7 +251,28 @@ impl Validator<'_> {
         }
     }
 
+    /// A webhook: one of `url` and `urlEnv`, an http(s) URL.
+    fn notify(&self, n: &Spanned<crate::pipeline::model::Notify>) -> Result<(), LoadError> {
+        match (&n.value.url, &n.value.url_env) {
+            (Some(_), Some(_)) => Err(self.err(n.pos, "give `url` or `urlEnv`, not both")),
+            (None, None) => Err(self.err(n.pos, "a webhook needs `url` or `urlEnv`")),
+            (Some(url), None) => match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+                Ok(u) => Err(self.err(
+                    n.pos,
+                    format!("webhook URL scheme `{}`: use http or https", u.scheme()),
+                )),
+                // The URL may hold a token: the error names its problem, not the URL.
+                Err(e) => Err(self.err(n.pos, format!("invalid webhook URL: {e}"))),
+            },
+            (None, Some(_)) => Ok(()),
+        }
+    }
+
     fn pipeline(&self, file: PipelineFile, source: &str) -> Result<Pipeline, LoadError> {
+        for n in &file.spec.notify {
+            self.notify(n)?;
+        }
         if file.api_version.value != "glidepath/v1" {
             return Err(self.err(
                 file.api_version.pos,

@@ -59,8 +59,68 @@ pub struct Spec {
     /// Values for `${name}` in this file. `--set name=value` overrides them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// Webhooks told about the run (started, finished, a gate failed, waiting for
+    /// approval, rolled back), without ever holding the release up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<Spanned<Notify>>,
     /// Stages, run in order.
     pub stages: Spanned<Vec<Stage>>,
+}
+
+/// A webhook to notify.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Notify {
+    /// The webhook URL. Logs show only its scheme and host: tokens in paths and queries
+    /// stay out of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// An environment variable holding the URL (read when sending, never written down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_env: Option<String>,
+    /// `json` (glidepath's own payload, the default) or `slack` (an incoming-webhook
+    /// message, which Mattermost and Rocket.Chat read too).
+    #[serde(default)]
+    pub format: NotifyFormat,
+    /// Which events to send (default: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<NotifyEvent>,
+    /// Attempts after the first on connection errors, 429 and 5xx (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Per attempt (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
+    /// Extra request headers; a value `env:NAME` is read from the environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A notification's payload.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyFormat {
+    /// glidepath's JSON.
+    #[default]
+    Json,
+    /// A Slack incoming-webhook message (`text` and a section block).
+    Slack,
+}
+
+/// What a webhook hears about.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    /// A run started or resumed.
+    RunStarted,
+    /// A run ended, whatever its outcome.
+    RunFinished,
+    /// A gate (a judged step) failed.
+    GateFailed,
+    /// A step waits for an operator's approval.
+    WaitingForApproval,
+    /// A stage was rolled back.
+    RolledBack,
 }
 
 /// A cluster to deliver to, or the embedded sandbox.

@@ -1,0 +1,341 @@
+//! Notifications: the pipeline's `notify` webhooks hear about the run (started, finished,
+//! a gate failed, waiting for approval, rolled back) as JSON, or as a Slack-compatible
+//! message. Sending never holds the release up: the engine's events are read from its
+//! broadcast and queued to one task per webhook, which posts them in order and retries
+//! connection errors, 429 and 5xx with backoff. URLs are secrets (a Slack webhook's path
+//! is its token), so logs show only their scheme and host.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::events::{Envelope, Event, Status, Verdict};
+use crate::pipeline::model::{Notify, NotifyEvent, NotifyFormat};
+
+/// How long the end of a run waits for notifications still in flight.
+pub const FLUSH: Duration = Duration::from_secs(10);
+
+/// A URL as logs may show it: scheme, host and port; any user, path or query hidden.
+pub fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("?");
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = if u.path() != "/" || u.query().is_some() {
+                "/…"
+            } else {
+                ""
+            };
+            format!("{}://{host}{port}{rest}", u.scheme())
+        }
+        Err(_) => "(an invalid URL)".into(),
+    }
+}
+
+/// Something worth telling a webhook, from one engine event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// Which kind.
+    pub kind: NotifyEvent,
+    /// Its JSON payload (`format: json`).
+    pub payload: Value,
+    /// One line for a person (the Slack message).
+    pub text: String,
+}
+
+/// The run being followed: names from its start, for every notice.
+#[derive(Debug, Default)]
+struct Run {
+    id: i64,
+    pipeline: String,
+    service: String,
+}
+
+fn iso(at_ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl Run {
+    /// The notice `env` gives, if any.
+    fn notice(&mut self, env: &Envelope) -> Option<Notice> {
+        let mut payload = json!({
+            "source": "glidepath",
+            "run": env.run,
+            "at": iso(env.at_ms),
+        });
+        let (kind, text) = match &env.event {
+            Event::RunStarted {
+                pipeline,
+                service,
+                resumed,
+                ..
+            } => {
+                *self = Run {
+                    id: env.run,
+                    pipeline: pipeline.clone(),
+                    service: service.clone(),
+                };
+                payload["resumed"] = json!(resumed);
+                let verb = if *resumed { "resumed" } else { "started" };
+                (
+                    NotifyEvent::RunStarted,
+                    format!("▶ {} run {} {verb}", pipeline, env.run),
+                )
+            }
+            Event::RunFinished {
+                status,
+                exit_code,
+                reason,
+            } => {
+                payload["status"] = json!(status);
+                payload["exitCode"] = json!(exit_code);
+                payload["reason"] = json!(reason);
+                (
+                    NotifyEvent::RunFinished,
+                    format!(
+                        "{} {} run {} {status}: {reason}",
+                        status.glyph(),
+                        self.pipeline,
+                        self.id
+                    ),
+                )
+            }
+            Event::StepFinished {
+                stage,
+                step,
+                status: Status::Failed | Status::RolledBack,
+                verdict: Some(verdict @ (Verdict::Fail | Verdict::Error)),
+                summary,
+                evidence,
+                ..
+            } => {
+                payload["stage"] = json!(stage);
+                payload["step"] = json!(step);
+                payload["verdict"] = json!(verdict);
+                payload["summary"] = json!(summary);
+                payload["evidence"] = json!(
+                    evidence
+                        .iter()
+                        .filter(|e| e.verdict != Verdict::Pass)
+                        .collect::<Vec<_>>()
+                );
+                (
+                    NotifyEvent::GateFailed,
+                    format!(
+                        "✗ {} run {}: gate {stage}/{step} failed: {summary}",
+                        self.pipeline, self.id
+                    ),
+                )
+            }
+            Event::StepState {
+                stage,
+                step,
+                status: Status::WaitingForApproval,
+                message,
+            } => {
+                payload["stage"] = json!(stage);
+                payload["step"] = json!(step);
+                payload["message"] = json!(message);
+                (
+                    NotifyEvent::WaitingForApproval,
+                    format!(
+                        "? {} run {}: {stage}/{step} waits for approval: {message} (glidepath approve {})",
+                        self.pipeline, self.id, self.id
+                    ),
+                )
+            }
+            Event::StageFinished {
+                stage,
+                status: Status::RolledBack,
+            } => {
+                payload["stage"] = json!(stage);
+                (
+                    NotifyEvent::RolledBack,
+                    format!(
+                        "↺ {} run {}: stage {stage} rolled back",
+                        self.pipeline, self.id
+                    ),
+                )
+            }
+            _ => return None,
+        };
+        payload["event"] = json!(kind);
+        payload["pipeline"] = json!(self.pipeline);
+        payload["service"] = json!(self.service);
+        Some(Notice {
+            kind,
+            payload,
+            text,
+        })
+    }
+}
+
+/// The body a webhook of `format` receives for `notice`.
+pub fn body(format: NotifyFormat, notice: &Notice) -> Value {
+    match format {
+        NotifyFormat::Json => notice.payload.clone(),
+        NotifyFormat::Slack => {
+            let mut lines = vec![format!("*{}*", notice.text)];
+            if let Some(evidence) = notice.payload["evidence"].as_array() {
+                for e in evidence.iter().take(10) {
+                    lines.push(format!(
+                        "• `{}` = {}{}",
+                        e["check"].as_str().unwrap_or_default(),
+                        e["value"].as_str().unwrap_or("no value"),
+                        e["expected"]
+                            .as_str()
+                            .map(|x| format!(" (expected {x})"))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+            json!({
+                "text": notice.text,
+                "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": lines.join("\n") } }],
+            })
+        }
+    }
+}
+
+/// Warns on stderr (unless the cockpit owns the screen) and in glidepath's own log.
+fn warn(message: String) {
+    tracing::warn!("{message}");
+    if !crate::ui::active() {
+        eprintln!("warning: {message}");
+    }
+}
+
+/// One webhook's sender: posts notices in order, retrying with backoff.
+struct Hook {
+    config: Notify,
+    client: reqwest::Client,
+}
+
+impl Hook {
+    fn url(&self) -> Result<String, String> {
+        match (&self.config.url, &self.config.url_env) {
+            (Some(u), _) => Ok(u.clone()),
+            (None, Some(name)) => {
+                std::env::var(name).map_err(|_| format!("webhook urlEnv {name} is not set"))
+            }
+            (None, None) => Err("webhook without a URL".into()),
+        }
+    }
+
+    async fn send(&self, notice: &Notice) {
+        let url = match self.url() {
+            Ok(u) => u,
+            Err(e) => return warn(format!("notification not sent: {e}")),
+        };
+        let shown = redact(&url);
+        let body = body(self.config.format, notice);
+        let retries = self.config.retries.unwrap_or(3);
+        let timeout = self
+            .config
+            .timeout
+            .map_or(Duration::from_secs(5), |t| t.get());
+        let mut backoff = Duration::from_millis(500);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self.client.post(&url).timeout(timeout).json(&body);
+            for (k, v) in &self.config.headers {
+                let v = match v.strip_prefix("env:") {
+                    Some(name) => std::env::var(name).unwrap_or_default(),
+                    None => v.clone(),
+                };
+                req = req.header(k, v);
+            }
+            let why = match req.send().await {
+                Ok(r) if r.status().is_success() => {
+                    tracing::info!("notified {shown} of {:?} (attempt {attempt})", notice.kind);
+                    return;
+                }
+                Ok(r) => {
+                    let s = r.status();
+                    if !(s.is_server_error() || s.as_u16() == 429) {
+                        return warn(format!(
+                            "notification to {shown} refused: HTTP {s}; not retried"
+                        ));
+                    }
+                    format!("HTTP {s}")
+                }
+                // reqwest's errors name the URL; only its kind is shown.
+                Err(e) if e.is_timeout() => format!("no answer within {timeout:?}"),
+                Err(e) if e.is_connect() => "cannot connect".to_owned(),
+                Err(_) => "request failed".to_owned(),
+            };
+            if attempt > retries {
+                return warn(format!(
+                    "notification to {shown} failed after {attempt} attempt(s): {why}"
+                ));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(8));
+        }
+    }
+}
+
+/// Follows a run's events until it finishes and sends what each webhook asked for.
+/// Returns once every queued notice was sent or given up.
+pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>) {
+    let client = match reqwest::Client::builder()
+        .user_agent(concat!("glidepath/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return warn(format!("notifications off: {e}")),
+    };
+    let mut queues = Vec::new();
+    let mut senders = Vec::new();
+    for config in hooks {
+        let (tx, mut queue) = mpsc::unbounded_channel::<Notice>();
+        let events = config.events.clone();
+        let hook = Hook {
+            config,
+            client: client.clone(),
+        };
+        senders.push(tokio::spawn(async move {
+            while let Some(n) = queue.recv().await {
+                hook.send(&n).await;
+            }
+        }));
+        queues.push((tx, events));
+    }
+    let mut run = Run::default();
+    loop {
+        let env = match rx.recv().await {
+            Ok(env) => env,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                warn(format!(
+                    "notifications skipped {n} events behind a busy run"
+                ));
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        let finished = matches!(env.event, Event::RunFinished { .. });
+        if let Some(notice) = run.notice(&env) {
+            for (q, events) in &queues {
+                // A webhook hears every kind unless it lists the ones it wants.
+                if events.is_empty() || events.contains(&notice.kind) {
+                    let _ = q.send(notice.clone());
+                }
+            }
+        }
+        if finished {
+            break;
+        }
+    }
+    drop(queues);
+    for s in senders {
+        let _ = s.await;
+    }
+}
