@@ -29,13 +29,24 @@ pub struct Cli {
 enum Cmd {
     /// Run a pipeline.
     Run(RunArgs),
-    /// Validate a pipeline and print its plan, changing nothing.
+    /// Validate a pipeline, print its plan and run its pre-flight steps against their
+    /// targets, changing nothing.
     Check {
         /// The pipeline file.
         pipeline: PathBuf,
         /// Set a template variable (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
         sets: Vec<(String, String)>,
+        /// Validate only: no cluster is contacted.
+        #[arg(long)]
+        no_preflight: bool,
+        /// Check every stage against the embedded sandbox instead of its cluster (the
+        /// namespaces stay), so a pipeline for a real cluster can be tried anywhere.
+        #[arg(long, conflicts_with = "no_preflight")]
+        sandbox: bool,
+        /// The story the embedded sandbox tells.
+        #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
+        scenario: String,
     },
     /// Continue an interrupted run from its last committed event.
     Resume {
@@ -520,16 +531,26 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             println!("{schema}");
             Ok(exit::OK)
         }
-        Cmd::Check { pipeline, sets } => {
+        Cmd::Check {
+            pipeline,
+            sets,
+            no_preflight,
+            sandbox,
+            scenario,
+        } => {
             let p = load(&pipeline, sets)?;
             print!("{}", p.plan());
-            println!(
-                "ok: {} is valid ({} stages, {} steps)",
+            let valid = format!(
+                "{} is valid ({} stages, {} steps)",
                 pipeline.display(),
                 p.stages.len(),
                 p.stages.iter().map(|s| s.steps.len()).sum::<usize>()
             );
-            Ok(exit::OK)
+            if no_preflight {
+                println!("ok: {valid}");
+                return Ok(exit::OK);
+            }
+            check_preflight(p, sandbox, &scenario, &journal_path, &valid).await
         }
         Cmd::Run(args) => {
             let p = load(&args.pipeline, args.sets)?;
@@ -549,6 +570,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 auto_approve: args.flags.auto_approve,
                 resumed: None,
                 journal: Some(journal_path.clone()),
+                preflight_only: false,
             };
             drive(p, &journal_path, run, 1, options, &args.flags, None).await
         }
@@ -587,6 +609,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 auto_approve: flags.auto_approve,
                 resumed: Some(Resumed::from_events(&events)),
                 journal: Some(journal_path.clone()),
+                preflight_only: false,
             };
             drive(p, &journal_path, run, next_seq, options, &flags, None).await
         }
@@ -611,6 +634,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 auto_approve: flags.auto_approve || !interactive,
                 resumed: None,
                 journal: Some(journal_path.clone()),
+                preflight_only: false,
             };
             let scenario =
                 crate::sandbox::scenario::Scenario::named(&flags.scenario).unwrap_or_default();
@@ -843,6 +867,65 @@ fn demo_banner(s: &crate::sandbox::scenario::Scenario, interactive: bool) -> Str
 fn load(path: &Path, sets: Vec<(String, String)>) -> std::result::Result<Pipeline, Exit> {
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
     pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
+}
+
+/// `check`: the pipeline's pre-flight steps, and nothing else, against their targets.
+async fn check_preflight(
+    mut p: Pipeline,
+    sandbox: bool,
+    scenario: &str,
+    journal_path: &Path,
+    valid: &str,
+) -> std::result::Result<i32, Exit> {
+    use crate::pipeline::StepKind;
+    use crate::pipeline::model::{SandboxIn, SandboxWord, Target};
+    let checked = p
+        .stages
+        .iter()
+        .filter(|s| {
+            s.steps
+                .iter()
+                .any(|st| matches!(st.kind, StepKind::Preflight(_)))
+        })
+        .count();
+    if checked == 0 {
+        println!("ok: {valid}; it has no preflight steps, so no cluster was asked");
+        return Ok(exit::OK);
+    }
+    if sandbox {
+        for stage in &mut p.stages {
+            stage.target = Some(match stage.target.take() {
+                Some(Target::Cluster(c)) => match c.namespace {
+                    Some(namespace) => Target::SandboxIn(SandboxIn {
+                        sandbox: true,
+                        namespace,
+                    }),
+                    None => Target::Sandbox(SandboxWord::Sandbox),
+                },
+                Some(t) => t,
+                None => Target::Sandbox(SandboxWord::Sandbox),
+            });
+        }
+    }
+    let (p, _sandbox) = embed_sandbox(p, scenario, journal_path).await?;
+    let options = RunOptions {
+        preflight_only: true,
+        ..RunOptions::default()
+    };
+    let mut printer = None;
+    let handle = engine::start_with(Arc::new(p), Emitter::new(0, 1, None), options, |tx| {
+        printer = Some(tokio::spawn(crate::headless::print(tx.subscribe())));
+    });
+    let outcome = handle.wait().await;
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
+    if outcome.exit_code == exit::OK {
+        println!("ok: {valid}; pre-flight passed in {checked} stage(s)");
+    } else {
+        println!("not ok: {valid}, but pre-flight failed: {}", outcome.reason);
+    }
+    Ok(outcome.exit_code)
 }
 
 /// `diff PIPELINE`.

@@ -318,7 +318,12 @@ fn check_prints_the_plan_and_schema_is_json() {
         text.contains("gate       checks-passed  gate on compile, unit-tests"),
         "{text}"
     );
-    assert!(text.ends_with("is valid (2 stages, 6 steps)\n"), "{text}");
+    assert!(
+        text.ends_with(
+            "is valid (2 stages, 6 steps); it has no preflight steps, so no cluster was asked\n"
+        ),
+        "{text}"
+    );
     let out = home.run(&["schema"]);
     let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["title"], "glidepath pipeline (glidepath/v1)");

@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub resumed: Option<Resumed>,
     /// The journal file, where steps find evaluation history.
     pub journal: Option<std::path::PathBuf>,
+    /// Run only the `preflight` steps (`glidepath check`); every other step is left out.
+    pub preflight_only: bool,
 }
 
 /// A run in progress: send commands, watch events, await the outcome.
@@ -312,6 +314,8 @@ impl Engine {
                         }
                         self.prior.push(prev.clone());
                     }
+                    None if self.options.preflight_only
+                        && !matches!(step.kind, crate::pipeline::StepKind::Preflight(_)) => {}
                     None => todo.push(step),
                 }
             }
