@@ -50,6 +50,7 @@ pub async fn handle(
         accept,
         content_type,
         body,
+        subject: super::rbac::Subject::from_headers(&headers),
     };
     match route(&cluster, &req).await {
         Ok(resp) => resp,
@@ -64,6 +65,8 @@ struct Request {
     accept: String,
     content_type: String,
     body: Bytes,
+    /// Who the request impersonates; `None` is the sandbox's all-powerful user.
+    subject: Option<super::rbac::Subject>,
 }
 
 impl Request {
@@ -282,9 +285,25 @@ async fn route(cluster: &Arc<Cluster>, req: &Request) -> Result<Response, ApiErr
         Resolved::Done(response) => return Ok(response),
         Resolved::Resource(target) => target,
     };
+    if target.kind.verbs != Verbs::CreateOnly
+        && let Some(who) = &req.subject
+    {
+        let attributes = attributes(req, &target);
+        super::rbac::authorize(cluster, who, &attributes).map_err(|message| ApiError {
+            code: 403,
+            reason: "Forbidden",
+            message,
+            details: Some(match &attributes.name {
+                Some(name) => {
+                    json!({ "name": name, "group": attributes.group, "kind": attributes.resource })
+                }
+                None => json!({ "group": attributes.group, "kind": attributes.resource }),
+            }),
+        })?;
+    }
     if target.kind.verbs == Verbs::CreateOnly {
         return match (&req.method, &target.name) {
-            (&Method::POST, None) => review(req, &target),
+            (&Method::POST, None) => review(cluster, req, &target),
             _ => Err(ApiError::method_not_allowed(format!(
                 "{} only accepts create",
                 target.kind.qualified()
@@ -901,11 +920,53 @@ fn delete_collection(
     ))
 }
 
-/// SelfSubjectAccessReview: the sandbox has one all-powerful user, so every review is allowed.
-fn review(req: &Request, t: &Target) -> Result<Response, ApiError> {
+/// What a resource request does, as RBAC sees it.
+fn attributes(req: &Request, t: &Target) -> super::rbac::Attributes {
+    let verb = match (&req.method, &t.name) {
+        (&Method::GET, None) if is_true(req.param("watch")) => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, None) => "deletecollection",
+        (&Method::DELETE, Some(_)) => "delete",
+        _ => "unknown",
+    };
+    super::rbac::Attributes {
+        verb: verb.into(),
+        group: t.kind.group.clone(),
+        resource: t.kind.plural.clone(),
+        subresource: t.sub.clone(),
+        namespace: t.namespace.clone(),
+        name: t.name.clone(),
+    }
+}
+
+/// SelfSubjectAccessReview: the sandbox's own user may do anything; an impersonated one
+/// (`kubectl --as`, a kubeconfig's `as:`) gets what its RBAC bindings grant.
+fn review(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, ApiError> {
     let mut body = req.json_body()?;
     check_type(&body, &t.kind)?;
-    body["status"] =
-        json!({ "allowed": true, "reason": "the glidepath sandbox grants every request" });
+    let Some(who) = &req.subject else {
+        body["status"] = json!({ "allowed": true, "reason": "the glidepath sandbox grants its own user every request" });
+        return Ok(json_response(StatusCode::CREATED, &body));
+    };
+    let ra = &body["spec"]["resourceAttributes"];
+    let text = |f: &str| ra[f].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let attributes = super::rbac::Attributes {
+        verb: text("verb").unwrap_or_default(),
+        group: text("group").unwrap_or_default(),
+        resource: text("resource").unwrap_or_default(),
+        subresource: text("subresource"),
+        namespace: text("namespace"),
+        name: text("name"),
+    };
+    body["status"] = match super::rbac::authorize(cluster, who, &attributes) {
+        Ok(reason) => json!({ "allowed": true, "reason": reason }),
+        Err(_) => {
+            json!({ "allowed": false, "reason": format!("no RBAC rule grants {} this", who.user) })
+        }
+    };
     Ok(json_response(StatusCode::CREATED, &body))
 }
