@@ -132,4 +132,14 @@ fn schema_describes_every_step_kind() {
         assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
     }
     assert_eq!(schema["title"], "glidepath pipeline (glidepath/v1)");
+    // The copy editors point at (`# yaml-language-server: $schema=...`) is current:
+    // regenerate it with `glidepath schema > assets/pipeline.schema.json`.
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/pipeline.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(shipped, schema, "assets/pipeline.schema.json is stale");
 }
