@@ -75,6 +75,7 @@ fn main() {
         weight: 25,
         note: "route 75/25".into(),
         actual: Some(25),
+        planned: None,
         replicas: Vec::new(),
     }));
     let mut budget = vec![Evidence::new("budget remaining", Verdict::Pass, "71.0%")];

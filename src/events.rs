@@ -348,6 +348,11 @@ pub enum Event {
         /// cannot be observed (blue-green switches a Service selector at once).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         actual: Option<u8>,
+        /// The percent the release's replica counts give, when that is what splits the
+        /// traffic (both sides rounded up: coarser than `weight` with few replicas);
+        /// `actual` is judged against it, else against `weight`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        planned: Option<u8>,
         /// Replica readiness of each version.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         replicas: Vec<VersionReplicas>,

@@ -246,6 +246,7 @@ fn canary_paused() -> Script {
                 weight: 10,
                 note: "HTTPRoute checkout weights 90/10 (stable/canary)".into(),
                 actual: Some(10),
+                planned: None,
                 replicas: vec![
                     VersionReplicas {
                         role: "stable".into(),
@@ -689,8 +690,8 @@ fn traffic_shows_desired_against_actual_and_readiness_per_version() {
     let mut s = canary_paused();
     let screen = s.render(120, 40);
     assert!(screen.contains("desired"), "{screen}");
-    assert!(screen.contains("stable 1.0.0 ●●●● 4/4 ready"), "{screen}");
-    assert!(screen.contains("new 2.0.0 ○ 0/1 ready ◌"), "{screen}");
+    assert!(screen.contains("stable 1.0.0 ●●●● 4/4"), "{screen}");
+    assert!(screen.contains("new 2.0.0 ○ 0/1 ◌"), "{screen}");
     assert!(!screen.contains("≠ desired"), "{screen}");
     let marks = s.app.run.weight_changes.len();
     // A pod of the stable version died: the router still sends 10% to the new version by
@@ -703,6 +704,7 @@ fn traffic_shows_desired_against_actual_and_readiness_per_version() {
             weight: 10,
             note: "observed on the cluster".into(),
             actual: Some(25),
+            planned: None,
             replicas: vec![
                 VersionReplicas {
                     role: "stable".into(),
@@ -724,7 +726,7 @@ fn traffic_shows_desired_against_actual_and_readiness_per_version() {
         screen.contains("new  25% · stable  75% ≠ desired"),
         "{screen}"
     );
-    assert!(screen.contains("stable 1.0.0 ●●●○ 3/4 ready ◌"), "{screen}");
+    assert!(screen.contains("stable 1.0.0 ●●●○ 3/4 ◌"), "{screen}");
     // Only a change of the asked weight marks the charts' time axis.
     assert_eq!(s.app.run.weight_changes.len(), marks);
     // The mismatch is marked in words and in the warning colour.
@@ -741,6 +743,26 @@ fn traffic_shows_desired_against_actual_and_readiness_per_version() {
         .unwrap();
     let x = (0..120).find(|&x| buf[(x, y)].symbol() == "≠").unwrap();
     assert_eq!(buf[(x, y)].style().fg, s.app.theme.fg("warning").fg);
+    // With replicas as the router, 10% of four replicas is one canary beside four stable
+    // (both rounded up): 20% is the plan, not a mismatch; anything else is.
+    let replicas_router = |actual: u8| Event::Traffic {
+        stage: "prod".into(),
+        step: "release".into(),
+        weight: 10,
+        note: "1 canary and 4 stable replicas ready".into(),
+        actual: Some(actual),
+        planned: Some(20),
+        replicas: Vec::new(),
+    };
+    s.after(1, replicas_router(20));
+    let screen = s.render(120, 40);
+    assert!(!screen.contains('≠'), "{screen}");
+    s.after(1, replicas_router(25));
+    let screen = s.render(120, 40);
+    assert!(
+        screen.contains("new  25% · stable  75% ≠ planned 20%"),
+        "{screen}"
+    );
 }
 
 #[test]

@@ -199,19 +199,29 @@ async fn a_canary_over_replicas_is_promoted() {
             Event::Traffic {
                 weight,
                 actual,
+                planned,
                 replicas,
                 ..
-            } => Some((weight, actual, replicas)),
+            } => Some((weight, actual, planned, replicas)),
             _ => None,
         })
         .collect();
-    let (_, actual, replicas) = traffic.iter().find(|t| t.0 == 25).expect("25% reported");
+    let (_, actual, planned, replicas) = traffic.iter().find(|t| t.0 == 25).expect("25% reported");
     assert_eq!(*actual, Some(25), "1 of 4 ready replicas is the canary");
+    assert_eq!(*planned, Some(25));
     let ready: Vec<_> = replicas
         .iter()
         .map(|r| (r.role.as_str(), r.version.as_str(), r.ready, r.desired))
         .collect();
     assert_eq!(ready, [("stable", "1.0.0", 3, 3), ("new", "2.0.0", 1, 1)]);
+    // Promoted: the pane ends on the new version serving everything from stable's place.
+    let (weight, actual, _, replicas) = traffic.last().unwrap();
+    assert_eq!((*weight, *actual), (100, Some(100)));
+    let ready: Vec<_> = replicas
+        .iter()
+        .map(|r| (r.role.as_str(), r.version.as_str(), r.ready))
+        .collect();
+    assert_eq!(ready, [("new", "2.0.0", 4)]);
     let stable = e.get("apps", "deployments", "checkout").unwrap();
     assert_eq!(template_version(&stable), "2.0.0");
     assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);

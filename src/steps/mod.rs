@@ -104,6 +104,7 @@ impl StepIo {
         &self,
         weight: u8,
         actual: Option<u8>,
+        planned: Option<u8>,
         replicas: Vec<crate::events::VersionReplicas>,
         note: impl Into<String>,
     ) {
@@ -113,6 +114,7 @@ impl StepIo {
             weight,
             note: note.into(),
             actual,
+            planned,
             replicas,
         });
     }

@@ -21,6 +21,8 @@ use tokio::time::Instant;
 
 use super::apply::{connect, manifests};
 use super::{StepCtx, StepResult};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
 use crate::events::VersionReplicas;
 use crate::events::{Evidence, Verdict};
 use crate::kube::objects::{Cluster, Readiness, describe, label_selector, readiness};
@@ -60,6 +62,14 @@ struct Plan {
     track: &'static str,
 }
 
+/// What the cluster shows of a release's traffic (`Event::Traffic`).
+#[derive(Debug, Clone, PartialEq)]
+struct Observed {
+    actual: Option<u8>,
+    planned: Option<u8>,
+    replicas: Vec<VersionReplicas>,
+}
+
 fn meta<'a>(o: &'a Value, field: &str) -> &'a str {
     o.pointer(&format!("/metadata/{field}"))
         .and_then(Value::as_str)
@@ -75,9 +85,12 @@ fn version_of(d: &Value) -> String {
             return v.to_owned();
         }
     }
+    // The tag is in the last path segment (`registry:5000/app:1.2`), before any digest.
     d.pointer("/spec/template/spec/containers/0/image")
         .and_then(Value::as_str)
-        .and_then(|i| i.rsplit_once(':'))
+        .map(|i| i.split('@').next().unwrap_or(i))
+        .and_then(|i| i.rsplit('/').next())
+        .and_then(|last| last.split_once(':'))
         .map(|(_, tag)| tag.to_owned())
         .unwrap_or_else(|| "?".into())
 }
@@ -502,16 +515,18 @@ impl Plan {
         }
     }
 
-    /// What the cluster shows now: the percent the router sends to the new version (see
-    /// `Event::Traffic`) and each version's replica readiness.
-    async fn observe(&self) -> (Option<u8>, Vec<VersionReplicas>) {
+    /// What the cluster shows now: the percent the router sends to the new version, the
+    /// percent the replica counts plan (with replicas as the router), and each version's
+    /// readiness. `Err` when a request failed: nothing is known then.
+    async fn observe(&self) -> Result<Observed, String> {
         let mut replicas = Vec::new();
         let mut ready = [0u32; 2];
+        let mut desired = [0u32; 2];
         for (i, (role, o)) in [("stable", self.stable_ref()), ("new", self.canary_ref())]
             .into_iter()
             .enumerate()
         {
-            let Ok(Some(live)) = self.cluster.get(&o).await else {
+            let Some(live) = self.cluster.get(&o).await? else {
                 continue;
             };
             let count = |path: &str| {
@@ -520,64 +535,109 @@ impl Plan {
                     .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
             };
             ready[i] = count("/status/readyReplicas");
+            desired[i] = count("/spec/replicas");
             replicas.push(VersionReplicas {
                 role: role.into(),
                 version: version_of(&live),
                 ready: ready[i],
-                desired: count("/spec/replicas"),
+                desired: desired[i],
             });
         }
-        let actual = match (self.track, self.router) {
-            ("preview", _) => None,
-            (_, Router::GatewayApi) => self.route_share().await,
-            (_, Router::Replicas) => {
-                let total = ready[0] + ready[1];
-                (total > 0).then(|| (f64::from(ready[1]) * 100.0 / f64::from(total)).round() as u8)
-            }
+        let share = |of: [u32; 2]| {
+            let total = of[0] + of[1];
+            (total > 0).then(|| (f64::from(of[1]) * 100.0 / f64::from(total)).round() as u8)
         };
-        (actual, replicas)
+        let (actual, planned) = match (self.track, self.router) {
+            ("preview", _) => (None, None),
+            (_, Router::GatewayApi) => (self.route_share().await?, None),
+            (_, Router::Replicas) => (share(ready), share(desired)),
+        };
+        Ok(Observed {
+            actual,
+            planned,
+            replicas,
+        })
     }
 
     /// The percent the live HTTPRoute sends to the canary Service.
-    async fn route_share(&self) -> Option<u8> {
-        let (route, stable) = (self.route.as_ref()?, self.stable_service.as_ref()?);
+    async fn route_share(&self) -> Result<Option<u8>, String> {
+        let (Some(route), Some(stable)) = (self.route.as_ref(), self.stable_service.as_ref())
+        else {
+            return Ok(None);
+        };
         let r = self.object("gateway.networking.k8s.io/v1", "HTTPRoute", route);
-        let live = self.cluster.get(&r).await.ok()??;
+        let Some(live) = self.cluster.get(&r).await? else {
+            return Ok(None);
+        };
         let refs = live
-            .pointer("/spec/rules")?
-            .as_array()?
-            .iter()
+            .pointer("/spec/rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
             .filter_map(|rule| rule.get("backendRefs")?.as_array())
-            .find(|refs| refs.iter().any(|b| b["name"] == stable.as_str()))?;
+            .find(|refs| refs.iter().any(|b| b["name"] == stable.as_str()));
+        let Some(refs) = refs else { return Ok(None) };
         let weight = |name: &str| {
             refs.iter()
                 .find(|b| b["name"] == name)
                 .map_or(0, |b| b["weight"].as_u64().unwrap_or(1))
         };
         let (s, c) = (weight(stable), weight(&self.canary_service));
-        (s + c > 0).then(|| (c as f64 * 100.0 / (s + c) as f64).round() as u8)
+        Ok((s + c > 0).then(|| (c as f64 * 100.0 / (s + c) as f64).round() as u8))
     }
 
-    /// Reports the traffic asked for (`weight`) with what the cluster shows.
+    /// Reports the traffic asked for (`weight`) with what the cluster shows; `settled`
+    /// (after a promotion or rollback, the canary gone) reports the one version left as
+    /// serving `weight`.
     async fn report_traffic(&self, io: &super::StepIo, weight: u8, note: impl Into<String>) {
-        let (actual, replicas) = self.observe().await;
-        io.traffic(weight, actual, replicas, note);
+        match self.observe().await {
+            Ok(o) => io.traffic(weight, o.actual, o.planned, o.replicas, note),
+            Err(_) => io.traffic(weight, None, None, Vec::new(), note),
+        }
+    }
+
+    /// Reports where traffic ended: after a promotion the stable Deployment runs the new
+    /// version and serves everything; after a rollback it runs the old one.
+    async fn report_settled(&self, io: &super::StepIo, promoted: bool, note: impl Into<String>) {
+        let weight = if promoted { 100 } else { 0 };
+        let mut replicas = self.observe().await.map(|o| o.replicas).unwrap_or_default();
+        if promoted {
+            for r in &mut replicas {
+                r.role = "new".into();
+            }
+        }
+        io.traffic(weight, Some(weight), None, replicas, note);
     }
 
     /// Reports the traffic again whenever what the cluster shows changes (a pod dies, the
-    /// route is edited), every two seconds while the release runs; `desired` is the
-    /// percent the release last asked for.
-    async fn follow_traffic(&self, io: &super::StepIo, desired: &std::sync::atomic::AtomicU8) {
-        use std::sync::atomic::Ordering;
+    /// route is edited), every two seconds while the release runs. `desired` is the
+    /// percent the release last asked for; while `moving` (a weight change in progress)
+    /// nothing is reported, and a sample taken across a change is dropped.
+    async fn follow_traffic(&self, io: &super::StepIo, desired: &AtomicU8, moving: &AtomicBool) {
         let mut last = None;
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let weight = desired.load(Ordering::Relaxed);
-            let seen = (weight, self.observe().await);
+            let weight = desired.load(Ordering::SeqCst);
+            if moving.load(Ordering::SeqCst) {
+                continue;
+            }
+            let Ok(seen) = self.observe().await else {
+                continue;
+            };
+            if moving.load(Ordering::SeqCst) || desired.load(Ordering::SeqCst) != weight {
+                continue;
+            }
+            let seen = (weight, seen);
             if last.as_ref() != Some(&seen) {
                 if last.is_some() {
-                    let (actual, replicas) = seen.1.clone();
-                    io.traffic(weight, actual, replicas, "observed on the cluster");
+                    let o = seen.1.clone();
+                    io.traffic(
+                        weight,
+                        o.actual,
+                        o.planned,
+                        o.replicas,
+                        "observed on the cluster",
+                    );
                 }
                 last = Some(seen);
             }
@@ -691,14 +751,13 @@ impl Plan {
                 .delete(&self.object("v1", "Service", &self.canary_service))
                 .await?;
         }
-        io.log(
-            "traffic",
-            format!(
-                "{} removed; all traffic on stable after {} ms",
-                self.track,
-                back.as_millis()
-            ),
+        let note = format!(
+            "{} removed; all traffic on stable after {} ms",
+            self.track,
+            back.as_millis()
         );
+        io.log("traffic", note.clone());
+        self.report_settled(io, false, note).await;
         Ok(format!(
             "traffic back on stable in {} ms, {} removed",
             back.as_millis(),
@@ -749,13 +808,12 @@ impl Plan {
                 &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null, RELEASE: null } } }),
             )
             .await?;
-        ctx.io.log(
-            "traffic",
-            format!(
-                "promoted: {} runs the new version on {total} replicas",
-                self.name
-            ),
+        let note = format!(
+            "promoted: {} runs the new version on {total} replicas",
+            self.name
         );
+        ctx.io.log("traffic", note.clone());
+        self.report_settled(&ctx.io, true, note).await;
         Ok(())
     }
 }
@@ -1025,13 +1083,17 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
         return r;
     }
     let io = ctx.io.clone();
-    let desired = std::sync::atomic::AtomicU8::new(0);
+    let desired = AtomicU8::new(0);
+    let moving = AtomicBool::new(false);
     let steps = async {
         for s in &c.steps {
             if let Some(w) = s.value.weight {
                 plan.still_ours().await?;
-                plan.set_weight(ctx, w, total).await?;
-                desired.store(w, std::sync::atomic::Ordering::Relaxed);
+                moving.store(true, Ordering::SeqCst);
+                desired.store(w, Ordering::SeqCst);
+                let r = plan.set_weight(ctx, w, total).await;
+                moving.store(false, Ordering::SeqCst);
+                r?;
             } else if let Some(p) = &s.value.pause {
                 let r = super::pause::run(p, ctx).await;
                 ctx.io.log("release", r.summary);
@@ -1049,7 +1111,7 @@ async fn canary(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
     let mut outcome = tokio::select! {
         r = steps => r.map_err(|e| (e, Vec::new(), false)),
         (why, evidence) = watch => Err((why, evidence, true)),
-        () = plan.follow_traffic(&io, &desired) => unreachable!("following traffic never ends"),
+        () = plan.follow_traffic(&io, &desired, &moving) => unreachable!("following traffic never ends"),
     };
     if outcome.is_ok()
         && let Some(a) = &analyst

@@ -83,8 +83,10 @@ pub struct TrafficView {
     pub step: String,
     /// Percent on the new version, as the release asked.
     pub weight: u8,
-    /// Percent on the new version, as the cluster shows it (`None`: not observable).
+    /// Percent on the new version, as the cluster shows it (`None`: not observed).
     pub actual: Option<u8>,
+    /// What `actual` should be: the replica counts' split, else `weight`.
+    pub planned: Option<u8>,
     /// Each version's replica readiness.
     pub replicas: Vec<crate::events::VersionReplicas>,
     /// How it got there.
@@ -265,6 +267,7 @@ impl RunView {
                 weight,
                 note,
                 actual,
+                planned,
                 replicas,
                 ..
             } => {
@@ -273,6 +276,7 @@ impl RunView {
                     step: step.clone(),
                     weight: *weight,
                     actual: *actual,
+                    planned: *planned,
                     replicas: replicas.clone(),
                     note: note.clone(),
                     at_ms: at,

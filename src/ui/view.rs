@@ -129,7 +129,7 @@ fn bar(width: usize, fraction: f64) -> (String, String) {
 
 fn draw_traffic(frame: &mut Frame, app: &App, t: &super::state::TrafficView, area: Rect) {
     let th = &app.theme;
-    let width = area.width.saturating_sub(46).max(4) as usize;
+    let width = area.width.saturating_sub(50).max(4) as usize;
     // The new version's share as a bar; the words say both sides, so no colour is needed.
     let row = |label: &str, pct: u8, style: Style| {
         let (on, off) = bar(width, f64::from(pct) / 100.0);
@@ -148,23 +148,39 @@ fn draw_traffic(frame: &mut Frame, app: &App, t: &super::state::TrafficView, are
         t.weight,
         th.fg("text").add_modifier(Modifier::BOLD),
     ))];
+    // With replicas as the router the split is as coarse as the replica counts; the
+    // actual split is judged against what they plan.
+    let planned = t.planned.unwrap_or(t.weight);
     lines.push(match t.actual {
-        Some(a) if a == t.weight => Line::from(row("actual", a, th.fg("text"))),
+        Some(a) if a == planned => Line::from(row("actual", a, th.fg("text"))),
         Some(a) => {
             let mut spans = row("actual", a, th.fg("warning").add_modifier(Modifier::BOLD));
-            spans.push(Span::styled(" ≠ desired", th.fg("warning")));
+            spans.push(Span::styled(
+                if planned == t.weight {
+                    " ≠ desired".to_owned()
+                } else {
+                    format!(" ≠ planned {planned}%")
+                },
+                th.fg("warning"),
+            ));
             Line::from(spans)
         }
         None => Line::from(vec![
             Span::styled(format!("{:<8}", "actual"), th.fg("text")),
-            Span::styled("not observable (switched at once)", th.fg("muted")),
+            Span::styled("not observed", th.fg("muted")),
         ]),
     });
     let mut ready = Vec::new();
     for r in &t.replicas {
         let all = r.ready >= r.desired;
+        // At most eight dots, lit in proportion.
         let dots = r.desired.min(8) as usize;
-        let lit = (r.ready.min(r.desired) as usize).min(dots);
+        let lit = if r.desired == 0 {
+            0
+        } else {
+            (f64::from(r.ready.min(r.desired)) / f64::from(r.desired) * dots as f64).round()
+                as usize
+        };
         ready.push(Span::styled(
             format!("{} {} ", r.role, r.version),
             th.fg("text"),
@@ -175,7 +191,7 @@ fn draw_traffic(frame: &mut Frame, app: &App, t: &super::state::TrafficView, are
         ));
         ready.push(Span::styled(
             format!(
-                " {}/{} ready{}   ",
+                " {}/{}{}  ",
                 r.ready,
                 r.desired,
                 if all { "" } else { " ◌" }
