@@ -1845,16 +1845,17 @@ async fn drive(
     if let Some(printer) = printer {
         let _ = printer.await;
     }
-    // The run is over; what it told webhooks gets a moment to arrive, never more.
+    // The run is over; what it told webhooks gets a moment to arrive, never more (the
+    // senders give up at the same deadline; this is the backstop).
     if let Some(notifier) = notifier
-        && tokio::time::timeout(crate::notify::FLUSH, notifier)
+        && tokio::time::timeout(crate::notify::FLUSH + Duration::from_secs(1), notifier)
             .await
             .is_err()
     {
-        eprintln!(
-            "warning: notifications still unsent after {} s were dropped",
+        crate::notify::warn(format!(
+            "notifications still unsent after {} s were dropped",
             crate::notify::FLUSH.as_secs()
-        );
+        ));
     }
     if let Some(cockpit) = cockpit {
         match cockpit.await {

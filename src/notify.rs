@@ -13,7 +13,8 @@ use tokio::sync::{broadcast, mpsc};
 use crate::events::{Envelope, Event, Status, Verdict};
 use crate::pipeline::model::{Notify, NotifyEvent, NotifyFormat};
 
-/// How long the end of a run waits for notifications still in flight.
+/// How long the end of a run waits for notifications still in flight: senders give up
+/// what they have not sent by then.
 pub const FLUSH: Duration = Duration::from_secs(10);
 
 /// A URL as logs may show it: scheme, host and port; any user, path or query hidden.
@@ -182,30 +183,61 @@ pub fn body(format: NotifyFormat, notice: &Notice) -> Value {
     match format {
         NotifyFormat::Json => notice.payload.clone(),
         NotifyFormat::Slack => {
-            let mut lines = vec![format!("*{}*", notice.text)];
+            let mut lines = vec![format!("*{}*", slack_text(&notice.text))];
             if let Some(evidence) = notice.payload["evidence"].as_array() {
                 for e in evidence.iter().take(10) {
                     lines.push(format!(
-                        "• `{}` = {}{}",
-                        e["check"].as_str().unwrap_or_default(),
-                        e["value"].as_str().unwrap_or("no value"),
+                        "• {} = {}{}",
+                        slack_text(e["check"].as_str().unwrap_or_default()),
+                        slack_text(e["value"].as_str().unwrap_or("no value")),
                         e["expected"]
                             .as_str()
-                            .map(|x| format!(" (expected {x})"))
+                            .map(|x| format!(" (expected {})", slack_text(x)))
                             .unwrap_or_default()
                     ));
                 }
             }
             json!({
-                "text": notice.text,
-                "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": lines.join("\n") } }],
+                "text": slack_text(&notice.text),
+                "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": cap(&lines.join("\n"), 2900) } }],
             })
         }
     }
 }
 
+/// Text as Slack shows it literally: `&`, `<` and `>` escaped (so a summary cannot
+/// mention `<!channel>` or forge a link), formatting characters and line breaks made
+/// plain, at most 1,000 characters.
+fn slack_text(text: &str) -> String {
+    let plain: String = text
+        .chars()
+        .map(|c| match c {
+            '*' | '_' | '~' | '`' => '\'',
+            '\n' | '\r' => ' ',
+            c => c,
+        })
+        .collect();
+    cap(
+        &plain
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+        1000,
+    )
+}
+
+/// `text` cut to at most `max` characters, with `…` where it was cut.
+fn cap(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// Warns on stderr (unless the cockpit owns the screen) and in glidepath's own log.
-fn warn(message: String) {
+pub fn warn(message: String) {
     tracing::warn!("{message}");
     if !crate::ui::active() {
         eprintln!("warning: {message}");
@@ -216,6 +248,8 @@ fn warn(message: String) {
 struct Hook {
     config: Notify,
     client: reqwest::Client,
+    /// Set when the run has finished: what is not sent by then is given up.
+    deadline: std::sync::Arc<std::sync::OnceLock<tokio::time::Instant>>,
 }
 
 impl Hook {
@@ -229,9 +263,34 @@ impl Hook {
         }
     }
 
+    /// The headers to send; `env:NAME` values read now. A variable that is not set is
+    /// an error naming it.
+    fn headers(&self) -> Result<reqwest::header::HeaderMap, String> {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut map = HeaderMap::new();
+        for (k, v) in &self.config.headers {
+            let value = match v.strip_prefix("env:") {
+                Some(name) => std::env::var(name)
+                    .map_err(|_| format!("header {k}: environment variable {name} is not set"))?,
+                None => v.clone(),
+            };
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("header {k}: not a valid header name"))?;
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| format!("header {k}: not a valid header value"))?;
+            value.set_sensitive(true);
+            map.insert(name, value);
+        }
+        Ok(map)
+    }
+
     async fn send(&self, notice: &Notice) {
-        let url = match self.url() {
-            Ok(u) => u,
+        let prepared = self.url().and_then(|url| {
+            reqwest::Url::parse(&url).map_err(|e| format!("webhook URL: {e}"))?;
+            Ok((url, self.headers()?))
+        });
+        let (url, headers) = match prepared {
+            Ok(x) => x,
             Err(e) => return warn(format!("notification not sent: {e}")),
         };
         let shown = redact(&url);
@@ -245,18 +304,35 @@ impl Hook {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut req = self.client.post(&url).timeout(timeout).json(&body);
-            for (k, v) in &self.config.headers {
-                let v = match v.strip_prefix("env:") {
-                    Some(name) => std::env::var(name).unwrap_or_default(),
-                    None => v.clone(),
-                };
-                req = req.header(k, v);
+            // Once the run has ended, nothing waits past the flush deadline.
+            let left = self
+                .deadline
+                .get()
+                .map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+            if left == Some(Duration::ZERO) {
+                return warn(format!(
+                    "notification to {shown} dropped: the run ended and the flush time is up"
+                ));
             }
+            let timeout = left.map_or(timeout, |l| timeout.min(l));
+            let req = self
+                .client
+                .post(&url)
+                .timeout(timeout)
+                .headers(headers.clone())
+                .json(&body);
             let why = match req.send().await {
                 Ok(r) if r.status().is_success() => {
                     tracing::info!("notified {shown} of {:?} (attempt {attempt})", notice.kind);
                     return;
+                }
+                Ok(r) if r.status().is_redirection() => {
+                    // Not followed: a redirect would turn the POST into a GET, or carry
+                    // the headers to another host.
+                    return warn(format!(
+                        "notification to {shown} refused: HTTP {} (a redirect; not followed)",
+                        r.status()
+                    ));
                 }
                 Ok(r) => {
                     let s = r.status();
@@ -277,7 +353,11 @@ impl Hook {
                     "notification to {shown} failed after {attempt} attempt(s): {why}"
                 ));
             }
-            tokio::time::sleep(backoff).await;
+            let wait = match self.deadline.get() {
+                Some(d) => backoff.min(d.saturating_duration_since(tokio::time::Instant::now())),
+                None => backoff,
+            };
+            tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(Duration::from_secs(8));
         }
     }
@@ -288,6 +368,7 @@ impl Hook {
 pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>) {
     let client = match reqwest::Client::builder()
         .user_agent(concat!("glidepath/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
     {
         Ok(c) => c,
@@ -295,12 +376,14 @@ pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>) {
     };
     let mut queues = Vec::new();
     let mut senders = Vec::new();
+    let deadline = std::sync::Arc::new(std::sync::OnceLock::new());
     for config in hooks {
         let (tx, mut queue) = mpsc::unbounded_channel::<Notice>();
         let events = config.events.clone();
         let hook = Hook {
             config,
             client: client.clone(),
+            deadline: deadline.clone(),
         };
         senders.push(tokio::spawn(async move {
             while let Some(n) = queue.recv().await {
@@ -331,11 +414,44 @@ pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>) {
             }
         }
         if finished {
+            let _ = deadline.set(tokio::time::Instant::now() + FLUSH);
             break;
         }
     }
     drop(queues);
     for s in senders {
         let _ = s.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_and_slack_text_stays_literal() {
+        assert_eq!(
+            redact("https://user:pw@hooks.slack.com/services/T0/B0/s3cr3t?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(redact("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+        let notice = Notice {
+            kind: NotifyEvent::GateFailed,
+            payload: json!({ "evidence": [{ "check": "a*b", "value": "<!channel> & <https://x|y>", "verdict": "fail" }] }),
+            text: format!("✗ gate failed: {}", "x".repeat(5000)),
+        };
+        let b = body(NotifyFormat::Slack, &notice);
+        let block = b["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(
+            block.contains("&lt;!channel&gt; &amp; &lt;https://x|y&gt;"),
+            "{block}"
+        );
+        assert!(!block.contains("<!channel>"));
+        assert!(block.contains("a'b"), "{block}");
+        assert!(
+            block.chars().count() <= 2900,
+            "Slack refuses section text over 3000"
+        );
+        assert!(b["text"].as_str().unwrap().ends_with('…'));
     }
 }
