@@ -50,7 +50,10 @@ pub async fn handle(
         accept,
         content_type,
         body,
-        subject: super::rbac::Subject::from_headers(&headers),
+        subject: match super::rbac::Subject::from_headers(&headers) {
+            Ok(s) => s,
+            Err(e) => return error_response(&ApiError::bad_request(e)),
+        },
     };
     match route(&cluster, &req).await {
         Ok(resp) => resp,
@@ -933,12 +936,17 @@ fn attributes(req: &Request, t: &Target) -> super::rbac::Attributes {
         (&Method::DELETE, Some(_)) => "delete",
         _ => "unknown",
     };
+    // A Namespace's own URL is in that namespace, as the API server's request info says.
+    let namespace = match (&t.namespace, t.kind.plural.as_str(), &t.name) {
+        (None, "namespaces", Some(name)) if t.kind.group.is_empty() => Some(name.clone()),
+        _ => t.namespace.clone(),
+    };
     super::rbac::Attributes {
         verb: verb.into(),
         group: t.kind.group.clone(),
         resource: t.kind.plural.clone(),
         subresource: t.sub.clone(),
-        namespace: t.namespace.clone(),
+        namespace,
         name: t.name.clone(),
     }
 }

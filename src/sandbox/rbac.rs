@@ -20,23 +20,41 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// The impersonated subject of a request, if any.
-    pub fn from_headers(headers: &axum::http::HeaderMap) -> Option<Subject> {
-        let user = headers.get("impersonate-user")?.to_str().ok()?.to_owned();
+    /// The impersonated subject of a request: `Ok(None)` without impersonation headers;
+    /// an error for headers the API server would refuse (groups without a user, values
+    /// that are not text).
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Result<Option<Subject>, String> {
+        let text = |v: &axum::http::HeaderValue| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| "an impersonation header is not valid text".to_owned())
+        };
         let mut groups: Vec<String> = headers
             .get_all("impersonate-group")
             .iter()
-            .filter_map(|g| g.to_str().ok().map(str::to_owned))
-            .collect();
-        groups.push("system:authenticated".into());
-        if let Some(ns) = user
-            .strip_prefix("system:serviceaccount:")
-            .and_then(|rest| rest.split_once(':').map(|(ns, _)| ns))
+            .map(text)
+            .collect::<Result<_, _>>()?;
+        let Some(user) = headers.get("impersonate-user") else {
+            if groups.is_empty() {
+                return Ok(None);
+            }
+            return Err("requested groups without impersonating a user".into());
+        };
+        let user = text(user)?;
+        // As the API server adds them: a ServiceAccount's groups when none were asked
+        // for, and `system:authenticated` for everyone but the anonymous user.
+        if groups.is_empty()
+            && let Some(ns) = user
+                .strip_prefix("system:serviceaccount:")
+                .and_then(|rest| rest.split_once(':').map(|(ns, _)| ns))
         {
             groups.push("system:serviceaccounts".into());
             groups.push(format!("system:serviceaccounts:{ns}"));
         }
-        Some(Subject { user, groups })
+        if user != "system:anonymous" {
+            groups.push("system:authenticated".into());
+        }
+        Ok(Some(Subject { user, groups }))
     }
 }
 
@@ -114,12 +132,16 @@ fn rule_grants(rule: &Value, a: &Attributes) -> bool {
         None => a.resource.clone(),
     };
     let names = strings(rule, "resourceNames");
+    // As Kubernetes matches resources: `*`, the exact `resource/subresource`, or
+    // `*/subresource` (there is no `resource/*`).
     any(&strings(rule, "verbs"), &a.verb)
         && any(&strings(rule, "apiGroups"), &a.group)
         && (any(&strings(rule, "resources"), &resource)
-            || strings(rule, "resources")
-                .iter()
-                .any(|r| a.subresource.is_some() && *r == format!("{}/*", a.resource)))
+            || a.subresource.as_ref().is_some_and(|sub| {
+                strings(rule, "resources")
+                    .iter()
+                    .any(|r| *r == format!("*/{sub}"))
+            }))
         && (names.is_empty() || a.name.as_ref().is_some_and(|n| names.contains(n)))
 }
 
@@ -147,9 +169,13 @@ fn binds(binding: &Value, who: &Subject, default_ns: &str) -> bool {
 fn role_rules(cluster: &Cluster, binding: &Value, namespace: Option<&str>) -> Vec<Value> {
     let kind = binding["roleRef"]["kind"].as_str().unwrap_or_default();
     let name = binding["roleRef"]["name"].as_str().unwrap_or_default();
-    let (plural, ns) = match kind {
-        "ClusterRole" => ("clusterroles", None),
-        "Role" => ("roles", namespace),
+    if binding["roleRef"]["apiGroup"] != "rbac.authorization.k8s.io" {
+        return Vec::new();
+    }
+    // A ClusterRoleBinding can only refer to a ClusterRole.
+    let (plural, ns) = match (kind, namespace) {
+        ("ClusterRole", _) => ("clusterroles", None),
+        ("Role", Some(ns)) => ("roles", Some(ns)),
         _ => return Vec::new(),
     };
     let Some(k) = cluster.kind("rbac.authorization.k8s.io", plural) else {
@@ -234,7 +260,17 @@ mod tests {
             &a("get", "deployments", Some("scale"), Some("x"))
         ));
         assert!(!rule_grants(&rule, &a("get", "replicasets", None, None)));
-        let named = json!({ "apiGroups": ["*"], "resources": ["deployments/*"], "verbs": ["*"], "resourceNames": ["x"] });
+        let named = json!({ "apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["*"], "resourceNames": ["x"] });
+        let no_such_form =
+            json!({ "apiGroups": ["*"], "resources": ["deployments/*"], "verbs": ["*"] });
+        assert!(!rule_grants(
+            &no_such_form,
+            &a("update", "deployments", Some("scale"), Some("x"))
+        ));
+        assert!(!rule_grants(
+            &named,
+            &a("update", "deployments", None, Some("x"))
+        ));
         assert!(rule_grants(
             &named,
             &a("update", "deployments", Some("scale"), Some("x"))
