@@ -87,7 +87,7 @@ enum Cmd {
         #[arg(long, requires = "run")]
         invalidate: bool,
         /// Write RUN's reports into this folder (as `run --report-dir` does).
-        #[arg(long, value_name = "DIR", requires = "run")]
+        #[arg(long, value_name = "DIR", requires = "run", conflicts_with_all = ["json", "invalidate"])]
         report_dir: Option<PathBuf>,
     },
     /// Print the JSON Schema of pipeline files.
@@ -601,6 +601,15 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             let vars = Variables::from_sets(record.sets.clone());
             let p = pipeline::load_str(&record.source, Path::new(&record.path), &vars)
                 .map_err(|e| bad_input(e.to_string()))?;
+            if p.stages.iter().any(|s| {
+                s.target
+                    .as_ref()
+                    .is_some_and(crate::pipeline::model::Target::is_sandbox)
+            }) {
+                return Err(bad_input(format!(
+                    "run {run} delivered to the embedded sandbox, which lived and ended with the process that drove it; start a new run instead"
+                )));
+            }
             let events = store.events(run).map_err(infra)?;
             let next_seq = events.last().map(|e| e.seq + 1).unwrap_or(1);
             store.claim_run(run).map_err(infra)?;
@@ -907,25 +916,63 @@ async fn check_preflight(
             });
         }
     }
+    // Every stage's pre-flight runs, whatever an earlier one found.
+    for stage in &mut p.stages {
+        for step in &mut stage.steps {
+            if matches!(step.kind, StepKind::Preflight(_)) {
+                step.on_failure = crate::pipeline::model::OnFailure::Continue;
+            }
+        }
+    }
     let (p, _sandbox) = embed_sandbox(p, scenario, journal_path).await?;
     let options = RunOptions {
         preflight_only: true,
         ..RunOptions::default()
     };
     let mut printer = None;
+    let mut failures = None;
     let handle = engine::start_with(Arc::new(p), Emitter::new(0, 1, None), options, |tx| {
         printer = Some(tokio::spawn(crate::headless::print(tx.subscribe())));
+        let mut rx = tx.subscribe();
+        failures = Some(tokio::spawn(async move {
+            let mut failed = Vec::new();
+            while let Ok(env) = rx.recv().await {
+                match env.event {
+                    Event::StepFinished {
+                        stage,
+                        status: crate::events::Status::Failed,
+                        ..
+                    } => failed.push(stage),
+                    Event::RunFinished { .. } => break,
+                    _ => {}
+                }
+            }
+            failed
+        }));
     });
     let outcome = handle.wait().await;
     if let Some(printer) = printer {
         let _ = printer.await;
     }
-    if outcome.exit_code == exit::OK {
-        println!("ok: {valid}; pre-flight passed in {checked} stage(s)");
-    } else {
-        println!("not ok: {valid}, but pre-flight failed: {}", outcome.reason);
+    let failed = match failures {
+        Some(f) => f.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if outcome.exit_code != exit::OK && failed.is_empty() {
+        println!("not ok: {valid}, but the check stopped: {}", outcome.reason);
+        return Ok(outcome.exit_code);
     }
-    Ok(outcome.exit_code)
+    if failed.is_empty() {
+        println!("ok: {valid}; pre-flight passed in {checked} stage(s)");
+        Ok(exit::OK)
+    } else {
+        println!(
+            "not ok: {valid}, but pre-flight failed in {} of {checked} stage(s): {}",
+            failed.len(),
+            failed.join(", ")
+        );
+        Ok(exit::FAILED)
+    }
 }
 
 /// `diff PIPELINE`.
@@ -1598,7 +1645,7 @@ async fn embed_sandbox(
             _ => continue,
         };
         stage.target = Some(Target::Cluster(ClusterTarget {
-            context: Some("glidepath-sandbox".into()),
+            context: Some(crate::sandbox::CONTEXT.into()),
             namespace: Some(namespace),
             kubeconfig: Some(kubeconfig.display().to_string()),
         }));
@@ -1684,7 +1731,7 @@ async fn seed_production(
     use crate::kube::objects::{Cluster, Readiness, readiness};
     use crate::pipeline::model::{ClusterTarget, Target};
     let target = Target::Cluster(ClusterTarget {
-        context: Some("glidepath-sandbox".into()),
+        context: Some(crate::sandbox::CONTEXT.into()),
         namespace: Some(DEMO_PRODUCTION.into()),
         kubeconfig: Some(sandbox.kubeconfig.display().to_string()),
     });
@@ -1746,6 +1793,8 @@ async fn drive(
             }
         }
     }
+    // Named as written (`sandbox/shop`), before the sandbox stages are pointed at it.
+    let target = describe_target(&p);
     let (p, sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
     if let (Some(demo), Some(sandbox)) = (&demo, &sandbox) {
         if !interactive {
@@ -1770,7 +1819,6 @@ async fn drive(
     let mut notifier = None;
     let hooks: Vec<_> = p.file.spec.notify.iter().map(|n| n.value.clone()).collect();
     let mut cockpit_events = None;
-    let target = describe_target(&p);
     let protected: Vec<String> = p
         .stages
         .iter()

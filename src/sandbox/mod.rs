@@ -42,6 +42,9 @@ use serde_json::{Value, json};
 use kinds::{Kind, Registry};
 use store::{ApiError, Key, Store};
 
+/// The kubeconfig context (and cluster and user) name of every sandbox.
+pub const CONTEXT: &str = "glidepath-sandbox";
+
 /// Annotations that shape simulated behaviour (documented in README.md).
 pub mod annotations {
     /// On a pod template: containers crash and restart forever (CrashLoopBackOff).
