@@ -1,8 +1,9 @@
 //! JUnit XML, as Jenkins, GitLab, GitHub Actions test reporters and most CI systems read
 //! it: `<testsuites>` with one `<testsuite>` per stage and one `<testcase>` per step. A
 //! failed gate is a `<failure>` whose message is the step's summary and whose text is its
-//! evidence; a step aborted by an infrastructure problem is an `<error>`; a step that did
-//! not run is `<skipped>`.
+//! evidence; a step whose check could not be made (verdict `error`: Prometheus
+//! unreachable, no data) or that was aborted is an `<error>`; a step that did not run is
+//! `<skipped>`.
 
 use std::fmt::Write as _;
 
@@ -38,6 +39,11 @@ enum Outcome {
 }
 
 fn outcome(step: &StepReport) -> Outcome {
+    // A verdict of `error` is a check that could not be made (Prometheus unreachable,
+    // no data): an error, not a failure of the service.
+    if step.verdict == Some(crate::events::Verdict::Error) {
+        return Outcome::Error;
+    }
     match step.status {
         Status::Passed | Status::Warning => Outcome::Passed,
         Status::Failed | Status::RolledBack => Outcome::Failed,

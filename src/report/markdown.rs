@@ -8,9 +8,14 @@ use std::fmt::Write as _;
 use super::Report;
 use crate::events::Status;
 
-/// Escapes text for a table cell: pipes and line breaks would end it.
+/// Escapes text for a table cell: pipes and line breaks would end it, and HTML (an
+/// error page in a summary, `<!--`) would be rendered or hide the rest.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
 }
 
 fn duration(ms: Option<i64>) -> String {
@@ -96,22 +101,38 @@ pub fn render(r: &Report, charts: &[(String, String)]) -> String {
     }
     if !r.traffic.is_empty() {
         m.push_str("\n### Release\n\n");
-        let steps: Vec<String> = r.traffic.iter().map(|t| format!("{}%", t.weight)).collect();
-        let _ = writeln!(m, "Traffic on the new version: {}\n", steps.join(" → "));
+        let mut releases: Vec<&str> = r.traffic.iter().map(|t| t.step.as_str()).collect();
+        releases.dedup();
+        for release in releases {
+            let steps: Vec<String> = r
+                .traffic
+                .iter()
+                .filter(|t| t.step == release)
+                .map(|t| format!("{}%", t.weight))
+                .collect();
+            let _ = writeln!(
+                m,
+                "Traffic on the new version ({}): {}\n",
+                cell(release),
+                steps.join(" → ")
+            );
+        }
     }
     if !r.analysis.is_empty() {
         if r.traffic.is_empty() {
             m.push('\n');
         }
-        m.push_str("| SLI | Last (new) | Last (stable) | Pass | Warning | Analyses |\n");
-        m.push_str("|---|---|---|---|---|---|\n");
-        for (sli, s) in &r.analysis {
+        m.push_str("| Release | SLI | Last (new) | Last (stable) | Pass | Warning | Analyses |\n");
+        m.push_str("|---|---|---|---|---|---|---|\n");
+        for s in &r.analysis {
+            let sli = &s.sli;
             let last = s.points.last();
             let show =
                 |v: Option<f64>| v.map_or_else(|| "no data".to_owned(), |v| format!("{v:.4}"));
             let _ = writeln!(
                 m,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                cell(&s.step),
                 cell(sli),
                 show(last.and_then(|p| p.new)),
                 show(last.and_then(|p| p.stable)),
@@ -123,7 +144,8 @@ pub fn render(r: &Report, charts: &[(String, String)]) -> String {
         if !charts.is_empty() {
             m.push('\n');
             for (sli, file) in charts {
-                let _ = writeln!(m, "![{sli}]({file})");
+                let alt = sli.replace(['[', ']'], "");
+                let _ = writeln!(m, "![{alt}]({file})");
             }
         }
     }

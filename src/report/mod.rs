@@ -6,7 +6,6 @@ pub mod junit;
 pub mod markdown;
 pub mod svg;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -38,9 +37,9 @@ pub struct Report {
     pub stages: Vec<StageReport>,
     /// Operator commands, accepted or refused.
     pub operator_actions: Vec<OperatorAction>,
-    /// Each SLI the release analyses measured, over time.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub analysis: BTreeMap<String, SliSeries>,
+    /// Each SLI each release step's analyses measured, over time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analysis: Vec<SliSeries>,
     /// Each change of the traffic a release asked for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traffic: Vec<TrafficStep>,
@@ -51,6 +50,8 @@ pub struct Report {
 pub struct SliSeries {
     /// The release step (`stage/step`) that measured it.
     pub step: String,
+    /// The SLI.
+    pub sli: String,
     /// Pass criteria.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass: Option<String>,
@@ -157,7 +158,7 @@ impl Report {
             resumed: 0,
             stages: Vec::new(),
             operator_actions: Vec::new(),
-            analysis: BTreeMap::new(),
+            analysis: Vec::new(),
             traffic: Vec::new(),
         };
         for env in events {
@@ -303,11 +304,14 @@ impl Report {
                 weight,
                 ..
             } => {
-                // Refreshes of what the cluster shows repeat the weight; only changes count.
-                if self.traffic.last().is_none_or(|t| t.weight != *weight) {
+                // Refreshes of what the cluster shows repeat the weight; only changes of
+                // the step's own weight count.
+                let step = format!("{stage}/{step}");
+                let last = self.traffic.iter().rev().find(|t| t.step == step);
+                if last.is_none_or(|t| t.weight != *weight) {
                     self.traffic.push(TrafficStep {
                         at_ms: at,
-                        step: format!("{stage}/{step}"),
+                        step,
                         weight: *weight,
                     });
                 }
@@ -321,9 +325,24 @@ impl Report {
                 warnings,
                 verdict,
             } => {
+                let step = format!("{stage}/{step}");
                 for (sli, value) in values {
-                    let series = self.analysis.entry(sli.clone()).or_default();
-                    series.step = format!("{stage}/{step}");
+                    let i = match self
+                        .analysis
+                        .iter()
+                        .position(|s| s.step == step && s.sli == *sli)
+                    {
+                        Some(i) => i,
+                        None => {
+                            self.analysis.push(SliSeries {
+                                step: step.clone(),
+                                sli: sli.clone(),
+                                ..SliSeries::default()
+                            });
+                            self.analysis.len() - 1
+                        }
+                    };
+                    let series = &mut self.analysis[i];
                     series.pass = targets.get(sli).cloned().or(series.pass.take());
                     series.warning = warnings.get(sli).cloned().or(series.warning.take());
                     series.points.push(SliPoint {
@@ -354,16 +373,18 @@ impl Report {
         let json = dir.join("report.json");
         self.write_json(&json)?;
         written.push(json);
-        let charts: Vec<(String, String)> = self
-            .analysis
-            .keys()
-            .map(|sli| (sli.clone(), svg::file_name(sli)))
-            .collect();
-        for (sli, name) in &charts {
+        let names = svg::file_names(&self.analysis);
+        for (series, name) in self.analysis.iter().zip(&names) {
             let path = dir.join(name);
-            std::fs::write(&path, svg::chart(self, sli))?;
+            std::fs::write(&path, svg::chart(self, series))?;
             written.push(path);
         }
+        let charts: Vec<(String, String)> = self
+            .analysis
+            .iter()
+            .map(|s| s.sli.clone())
+            .zip(names)
+            .collect();
         let junit = dir.join("junit.xml");
         std::fs::write(&junit, junit::render(self))?;
         written.push(junit);

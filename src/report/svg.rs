@@ -27,10 +27,9 @@ const INK: &str = "#2c3e50";
 const MUTED: &str = "#7f8c8d";
 const GRID: &str = "#e5e8e8";
 
-/// The chart's file name for `sli` (`slo-error_ratio.svg`), safe on every file system.
-pub fn file_name(sli: &str) -> String {
-    let safe: String = sli
-        .chars()
+/// A file-system-safe piece of a name.
+fn safe(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
                 c
@@ -38,8 +37,32 @@ pub fn file_name(sli: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("slo-{safe}.svg")
+        .collect()
+}
+
+/// The charts' file names, one per series: `slo-SLI.svg` (`slo-STAGE-STEP-SLI.svg` when
+/// more than one release step was analysed), made unique even where names differ only
+/// in characters a file name cannot carry, or in case.
+pub fn file_names(series: &[super::SliSeries]) -> Vec<String> {
+    let steps: std::collections::BTreeSet<&str> = series.iter().map(|s| s.step.as_str()).collect();
+    let mut taken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    series
+        .iter()
+        .map(|s| {
+            let base = if steps.len() > 1 {
+                format!("slo-{}-{}", safe(&s.step), safe(&s.sli))
+            } else {
+                format!("slo-{}", safe(&s.sli))
+            };
+            let mut name = format!("{base}.svg");
+            let mut n = 2;
+            while !taken.insert(name.to_lowercase()) {
+                name = format!("{base}-{n}.svg");
+                n += 1;
+            }
+            name
+        })
+        .collect()
 }
 
 /// A number for an axis label, short.
@@ -60,9 +83,9 @@ fn verdict_colour(v: Verdict) -> &'static str {
     }
 }
 
-/// The chart of `sli` (an empty chart with a note when the report has no such SLI).
-pub fn chart(r: &Report, sli: &str) -> String {
-    let series = r.analysis.get(sli).cloned().unwrap_or_default();
+/// The chart of one series of the report.
+pub fn chart(r: &Report, series: &super::SliSeries) -> String {
+    let sli = series.sli.as_str();
     let pass = series.pass.as_deref().and_then(threshold);
     let warning = series.warning.as_deref().and_then(threshold);
     let steps: Vec<_> = r.traffic.iter().filter(|t| t.step == series.step).collect();
@@ -242,4 +265,46 @@ pub fn chart(r: &Report, sli: &str) -> String {
     );
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::SliSeries;
+
+    fn series(step: &str, sli: &str) -> SliSeries {
+        SliSeries {
+            step: step.into(),
+            sli: sli.into(),
+            ..SliSeries::default()
+        }
+    }
+
+    #[test]
+    fn chart_names_are_unique_and_name_the_step_when_there_are_several() {
+        let one = [
+            series("prod/release", "error.ratio"),
+            series("prod/release", "error_ratio"),
+            series("prod/release", "Error_Ratio"),
+        ];
+        assert_eq!(
+            file_names(&one),
+            [
+                "slo-error_ratio.svg",
+                "slo-error_ratio-2.svg",
+                "slo-Error_Ratio-3.svg"
+            ]
+        );
+        let two = [
+            series("staging/release", "error_ratio"),
+            series("prod/release", "error_ratio"),
+        ];
+        assert_eq!(
+            file_names(&two),
+            [
+                "slo-staging_release-error_ratio.svg",
+                "slo-prod_release-error_ratio.svg"
+            ]
+        );
+    }
 }
