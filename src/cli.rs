@@ -623,8 +623,8 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             drive(p, &journal_path, run, next_seq, options, &flags, None).await
         }
         Cmd::Demo { sets, flags } => {
-            // The demo ships inside the binary; it is written out so that `resume` and the
-            // pipeline's relative paths find it.
+            // The demo ships inside the binary; it is written out (under the data folder)
+            // so the pipeline's relative paths find its files, as a newcomer's would.
             let root = journal_path.with_file_name("demo");
             for (name, text) in DEMO_FILES {
                 let path = root.join(name);
