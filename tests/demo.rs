@@ -101,7 +101,7 @@ fn happy_releases_to_production_and_exits_0() {
 
 #[test]
 fn bad_canary_rolls_back_by_itself_and_exits_1() {
-    let d = demo("bad-canary", "8s");
+    let d = demo("bad-canary", "15s");
     check_reports(&d);
     let Demo {
         code, out, report, ..
@@ -199,7 +199,7 @@ fn check_reports(d: &Demo) {
         root.attribute("skipped"),
         Some(count("skipped").to_string().as_str())
     );
-    assert_eq!(count("failure"), 1, "{junit}");
+    assert_eq!(count("failure"), 1, "{junit}\n{}", d.out);
     for c in &cases {
         assert!(c.attribute("name").is_some() && c.attribute("classname").is_some());
         assert!(c.attribute("time").unwrap().parse::<f64>().unwrap() >= 0.0);

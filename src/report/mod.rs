@@ -126,6 +126,137 @@ pub struct StepReport {
     /// Figures the step measured itself (a load test's `load.*` SLIs).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub measured: std::collections::BTreeMap<String, f64>,
+    /// What it will do, from the plan.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Its `parallel` group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// While it runs, its latest state message (`canary 25%`, `waiting for approval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl StepReport {
+    /// One line about it: its state message while it runs, else its summary.
+    pub fn text(&self) -> &str {
+        self.message
+            .as_deref()
+            .or(self.summary.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// Folds the events that concern stages and steps into `stages`: the plan (once; a
+/// resumed run keeps what it had), starts, states, ends, evidence and measurements. The
+/// report and the cockpit share it, so they never disagree about a step.
+pub fn fold_stages(stages: &mut Vec<StageReport>, env: &Envelope) {
+    let at = env.at_ms;
+    match &env.event {
+        Event::RunStarted { stages: plan, .. } if stages.is_empty() => {
+            *stages = plan
+                .iter()
+                .map(|s| StageReport {
+                    name: s.name.clone(),
+                    status: Status::Pending,
+                    started_ms: None,
+                    finished_ms: None,
+                    steps: s
+                        .steps
+                        .iter()
+                        .map(|st| StepReport {
+                            name: st.name.clone(),
+                            kind: st.kind.clone(),
+                            status: Status::Pending,
+                            verdict: None,
+                            summary: None,
+                            started_ms: None,
+                            finished_ms: None,
+                            duration_ms: None,
+                            evidence: Vec::new(),
+                            measured: Default::default(),
+                            description: st.description.clone(),
+                            group: st.group.clone(),
+                            message: None,
+                        })
+                        .collect(),
+                })
+                .collect();
+        }
+        Event::StageStarted { stage } => {
+            if let Some(s) = stages.iter_mut().find(|s| &s.name == stage) {
+                s.status = Status::Running;
+                s.started_ms.get_or_insert(at);
+            }
+        }
+        Event::StageFinished { stage, status } => {
+            if let Some(s) = stages.iter_mut().find(|s| &s.name == stage) {
+                s.status = *status;
+                s.finished_ms = Some(at);
+            }
+        }
+        Event::StepStarted { stage, step, .. } => {
+            if let Some(s) = find_step(stages, stage, step) {
+                s.status = Status::Running;
+                s.started_ms = Some(at);
+                s.finished_ms = None;
+                s.message = None;
+            }
+        }
+        Event::StepState {
+            stage,
+            step,
+            status,
+            message,
+        } => {
+            if let Some(s) = find_step(stages, stage, step) {
+                s.status = *status;
+                s.message = Some(message.clone());
+            }
+        }
+        Event::StepFinished {
+            stage,
+            step,
+            status,
+            verdict,
+            summary,
+            evidence,
+            ..
+        } => {
+            if let Some(s) = find_step(stages, stage, step) {
+                s.status = *status;
+                s.verdict = *verdict;
+                s.summary = Some(summary.clone());
+                s.message = None;
+                s.evidence = evidence.clone();
+                s.finished_ms = Some(at);
+                s.duration_ms = s.started_ms.map(|st| at - st);
+            }
+        }
+        Event::Measured {
+            stage,
+            step,
+            values,
+        } => {
+            if let Some(s) = find_step(stages, stage, step) {
+                s.measured = values.clone();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn find_step<'a>(
+    stages: &'a mut [StageReport],
+    stage: &str,
+    step: &str,
+) -> Option<&'a mut StepReport> {
+    stages
+        .iter_mut()
+        .find(|s| s.name == stage)?
+        .steps
+        .iter_mut()
+        .find(|s| s.name == step)
 }
 
 /// An operator command in the report.
@@ -167,106 +298,33 @@ impl Report {
         r
     }
 
-    fn step_mut(&mut self, stage: &str, step: &str) -> Option<&mut StepReport> {
-        self.stages
-            .iter_mut()
-            .find(|s| s.name == stage)?
-            .steps
-            .iter_mut()
-            .find(|s| s.name == step)
-    }
-
     /// Applies one event.
     pub fn apply(&mut self, env: &Envelope) {
         let at = env.at_ms;
+        fold_stages(&mut self.stages, env);
         match &env.event {
             Event::RunStarted {
                 pipeline,
                 service,
-                stages,
                 resumed,
+                ..
             } => {
                 self.pipeline = pipeline.clone();
                 self.service = service.clone();
                 self.status = Status::Running;
                 if *resumed {
                     self.resumed += 1;
-                    return;
+                } else {
+                    self.started_ms = Some(at);
                 }
-                self.started_ms = Some(at);
-                self.stages = stages
-                    .iter()
-                    .map(|s| StageReport {
-                        name: s.name.clone(),
-                        status: Status::Pending,
-                        started_ms: None,
-                        finished_ms: None,
-                        steps: s
-                            .steps
-                            .iter()
-                            .map(|st| StepReport {
-                                name: st.name.clone(),
-                                kind: st.kind.clone(),
-                                status: Status::Pending,
-                                verdict: None,
-                                summary: None,
-                                started_ms: None,
-                                finished_ms: None,
-                                duration_ms: None,
-                                evidence: Vec::new(),
-                                measured: Default::default(),
-                            })
-                            .collect(),
-                    })
-                    .collect();
             }
             Event::RunState { status } => self.status = *status,
-            Event::StageStarted { stage } => {
-                if let Some(s) = self.stages.iter_mut().find(|s| &s.name == stage) {
-                    s.status = Status::Running;
-                    s.started_ms.get_or_insert(at);
-                }
-            }
-            Event::StageFinished { stage, status } => {
-                if let Some(s) = self.stages.iter_mut().find(|s| &s.name == stage) {
-                    s.status = *status;
-                    s.finished_ms = Some(at);
-                }
-            }
-            Event::StepStarted { stage, step, .. } => {
-                if let Some(s) = self.step_mut(stage, step) {
-                    s.status = Status::Running;
-                    s.started_ms = Some(at);
-                }
-            }
-            Event::StepState {
-                stage,
-                step,
-                status,
-                ..
-            } => {
-                if let Some(s) = self.step_mut(stage, step) {
-                    s.status = *status;
-                }
-            }
-            Event::StepFinished {
-                stage,
-                step,
-                status,
-                verdict,
-                summary,
-                evidence,
-                ..
-            } => {
-                if let Some(s) = self.step_mut(stage, step) {
-                    s.status = *status;
-                    s.verdict = *verdict;
-                    s.summary = Some(summary.clone());
-                    s.evidence = evidence.clone();
-                    s.finished_ms = Some(at);
-                    s.duration_ms = s.started_ms.map(|st| at - st);
-                }
-            }
+            Event::StageStarted { .. }
+            | Event::StageFinished { .. }
+            | Event::StepStarted { .. }
+            | Event::StepState { .. }
+            | Event::StepFinished { .. }
+            | Event::Measured { .. } => {}
             Event::Operator {
                 command,
                 who,
@@ -288,15 +346,6 @@ impl Report {
                 self.exit_code = Some(*exit_code);
                 self.reason = Some(reason.clone());
                 self.finished_ms = Some(at);
-            }
-            Event::Measured {
-                stage,
-                step,
-                values,
-            } => {
-                if let Some(s) = self.step_mut(stage, step) {
-                    s.measured = values.clone();
-                }
             }
             Event::Traffic {
                 stage,

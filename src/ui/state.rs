@@ -4,50 +4,16 @@
 
 use std::collections::VecDeque;
 
-use crate::events::{CommandKind, Envelope, Event, Evidence, Status, Verdict};
+use crate::events::{CommandKind, Envelope, Event, Status, Verdict};
 
 /// Log lines kept for the test output pane; older ones are dropped.
 pub const MAX_LOG_LINES: usize = 10_000;
 
-/// One step as the cockpit shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepView {
-    /// Name.
-    pub name: String,
-    /// Kind word.
-    pub kind: String,
-    /// What it will do.
-    pub description: String,
-    /// Its `parallel` group.
-    pub group: Option<String>,
-    /// Status now.
-    pub status: Status,
-    /// Verdict, once judged.
-    pub verdict: Option<Verdict>,
-    /// The summary when it ended, or its last state message while it runs.
-    pub summary: String,
-    /// Start, ms since the epoch.
-    pub started_ms: Option<i64>,
-    /// End, ms since the epoch.
-    pub finished_ms: Option<i64>,
-    /// The checks behind its verdict.
-    pub evidence: Vec<Evidence>,
-}
+/// One step as the cockpit shows it: the report's own, folded by the same code.
+pub type StepView = crate::report::StepReport;
 
 /// One stage.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StageView {
-    /// Name.
-    pub name: String,
-    /// Status now.
-    pub status: Status,
-    /// Start, ms since the epoch.
-    pub started_ms: Option<i64>,
-    /// End, ms since the epoch.
-    pub finished_ms: Option<i64>,
-    /// Its steps in order.
-    pub steps: Vec<StepView>,
-}
+pub type StageView = crate::report::StageReport;
 
 /// A line of step output.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,92 +127,22 @@ impl RunView {
         let at = env.at_ms;
         self.run = env.run;
         self.started_ms.get_or_insert(at);
+        crate::report::fold_stages(&mut self.stages, env);
         match &env.event {
             Event::RunStarted {
-                pipeline,
-                service,
-                stages,
-                ..
+                pipeline, service, ..
             } => {
                 self.pipeline = pipeline.clone();
                 self.service = service.clone();
                 self.status = Status::Running;
-                if self.stages.is_empty() {
-                    self.stages = stages
-                        .iter()
-                        .map(|s| StageView {
-                            name: s.name.clone(),
-                            status: Status::Pending,
-                            started_ms: None,
-                            finished_ms: None,
-                            steps: s
-                                .steps
-                                .iter()
-                                .map(|st| StepView {
-                                    name: st.name.clone(),
-                                    kind: st.kind.clone(),
-                                    description: st.description.clone(),
-                                    group: st.group.clone(),
-                                    status: Status::Pending,
-                                    verdict: None,
-                                    summary: String::new(),
-                                    started_ms: None,
-                                    finished_ms: None,
-                                    evidence: Vec::new(),
-                                })
-                                .collect(),
-                        })
-                        .collect();
-                }
             }
             Event::RunState { status } => self.paused = *status == Status::Paused,
-            Event::StageStarted { stage } => {
-                if let Some(s) = self.stage_mut(stage) {
-                    s.status = Status::Running;
-                    s.started_ms.get_or_insert(at);
-                }
-            }
-            Event::StageFinished { stage, status } => {
-                if let Some(s) = self.stage_mut(stage) {
-                    s.status = *status;
-                    s.finished_ms = Some(at);
-                }
-            }
-            Event::StepStarted { stage, step, .. } => {
-                if let Some(s) = self.step_mut(stage, step) {
-                    s.status = Status::Running;
-                    s.started_ms = Some(at);
-                    s.finished_ms = None;
-                }
-            }
-            Event::StepState {
-                stage,
-                step,
-                status,
-                message,
-            } => {
-                if let Some(s) = self.step_mut(stage, step) {
-                    s.status = *status;
-                    s.summary = message.clone();
-                }
-            }
-            Event::StepFinished {
-                stage,
-                step,
-                status,
-                verdict,
-                summary,
-                evidence,
-                ..
-            } => {
-                if let Some(s) = self.step_mut(stage, step) {
-                    s.status = *status;
-                    s.verdict = *verdict;
-                    s.summary = summary.clone();
-                    s.evidence = evidence.clone();
-                    s.finished_ms = Some(at);
-                }
-            }
+            // Stages and steps: the report's fold, above.
+            Event::StageStarted { .. }
+            | Event::StageFinished { .. }
+            | Event::StepStarted { .. }
+            | Event::StepState { .. }
+            | Event::StepFinished { .. } => {}
             Event::Log {
                 step, source, line, ..
             } => {
@@ -358,17 +254,6 @@ impl RunView {
         }
     }
 
-    fn stage_mut(&mut self, stage: &str) -> Option<&mut StageView> {
-        self.stages.iter_mut().find(|s| s.name == stage)
-    }
-
-    fn step_mut(&mut self, stage: &str, step: &str) -> Option<&mut StepView> {
-        self.stage_mut(stage)?
-            .steps
-            .iter_mut()
-            .find(|s| s.name == step)
-    }
-
     /// The run has ended.
     pub fn ended(&self) -> bool {
         self.exit_code.is_some()
@@ -435,10 +320,10 @@ impl RunView {
             .iter()
             .flat_map(|s| s.steps.iter().map(move |st| (s, st)))
             .rfind(|(_, st)| st.kind == "release" && st.status != Status::Pending)?;
-        let what = if step.summary.is_empty() {
+        let what = if step.text().is_empty() {
             step.description.clone()
         } else {
-            step.summary.clone()
+            step.text().to_owned()
         };
         Some(format!("{} {what}", step.status.glyph()))
     }

@@ -633,10 +633,10 @@ fn draw_stages(frame: &mut Frame, app: &App, area: Rect) {
         ));
         for (j, step) in stage.steps.iter().enumerate() {
             let group = if step.group.is_some() { "┃" } else { " " };
-            let what = if step.summary.is_empty() {
+            let what = if step.text().is_empty() {
                 step.description.clone()
             } else {
-                step.summary.clone()
+                step.text().to_owned()
             };
             let took = match (step.started_ms, step.finished_ms) {
                 (Some(s), Some(f)) => duration(f - s),
@@ -765,7 +765,7 @@ fn draw_preflight(frame: &mut Frame, app: &App, area: Rect) {
     }
     if step.evidence.is_empty() {
         lines.push(Line::from(Span::styled(
-            step.summary.clone(),
+            step.text().to_owned(),
             t.fg("muted"),
         )));
     }
@@ -1033,8 +1033,11 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
         ]),
         Line::from(Span::styled(step.description.clone(), t.fg("muted"))),
     ];
-    if !step.summary.is_empty() {
-        lines.push(Line::from(Span::styled(step.summary.clone(), t.fg("text"))));
+    if !step.text().is_empty() {
+        lines.push(Line::from(Span::styled(
+            step.text().to_owned(),
+            t.fg("text"),
+        )));
     }
     lines.push(Line::default());
     if step.evidence.is_empty() {
