@@ -246,6 +246,29 @@ pub fn fold_stages(stages: &mut Vec<StageReport>, env: &Envelope) {
     }
 }
 
+/// Folds a `Traffic` event into a release's traffic steps. Refreshes of what the cluster
+/// shows repeat the weight; only changes of the step's own weight count. The report and
+/// the cockpit's chart marks share it.
+pub fn fold_traffic(steps: &mut Vec<TrafficStep>, env: &Envelope) {
+    if let Event::Traffic {
+        stage,
+        step,
+        weight,
+        ..
+    } = &env.event
+    {
+        let step = format!("{stage}/{step}");
+        let last = steps.iter().rev().find(|t| t.step == step);
+        if last.is_none_or(|t| t.weight != *weight) {
+            steps.push(TrafficStep {
+                at_ms: env.at_ms,
+                step,
+                weight: *weight,
+            });
+        }
+    }
+}
+
 fn find_step<'a>(
     stages: &'a mut [StageReport],
     stage: &str,
@@ -347,24 +370,7 @@ impl Report {
                 self.reason = Some(reason.clone());
                 self.finished_ms = Some(at);
             }
-            Event::Traffic {
-                stage,
-                step,
-                weight,
-                ..
-            } => {
-                // Refreshes of what the cluster shows repeat the weight; only changes of
-                // the step's own weight count.
-                let step = format!("{stage}/{step}");
-                let last = self.traffic.iter().rev().find(|t| t.step == step);
-                if last.is_none_or(|t| t.weight != *weight) {
-                    self.traffic.push(TrafficStep {
-                        at_ms: at,
-                        step,
-                        weight: *weight,
-                    });
-                }
-            }
+            Event::Traffic { .. } => fold_traffic(&mut self.traffic, env),
             Event::Analysis {
                 stage,
                 step,

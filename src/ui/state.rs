@@ -113,8 +113,8 @@ pub struct RunView {
     pub traffic: Option<TrafficView>,
     /// Who holds the run's leases (one driver at a time), when the cockpit knows.
     pub lease: Option<String>,
-    /// Traffic changes as (ms since the epoch, weight), to mark the charts' time axis.
-    pub weight_changes: Vec<(i64, u8)>,
+    /// Each change of the traffic a release asked for, to mark the charts' time axis.
+    pub weight_changes: Vec<crate::report::TrafficStep>,
     /// SLI → its values over the analyses.
     pub series: std::collections::BTreeMap<String, Series>,
     /// The latest analysis verdict.
@@ -128,6 +128,7 @@ impl RunView {
         self.run = env.run;
         self.started_ms.get_or_insert(at);
         crate::report::fold_stages(&mut self.stages, env);
+        crate::report::fold_traffic(&mut self.weight_changes, env);
         match &env.event {
             Event::RunStarted {
                 pipeline, service, ..
@@ -167,7 +168,6 @@ impl RunView {
                 replicas,
                 ..
             } => {
-                let moved = self.traffic.as_ref().is_none_or(|t| t.weight != *weight);
                 self.traffic = Some(TrafficView {
                     step: step.clone(),
                     weight: *weight,
@@ -177,9 +177,6 @@ impl RunView {
                     note: note.clone(),
                     at_ms: at,
                 });
-                if moved {
-                    self.weight_changes.push((at, *weight));
-                }
             }
             Event::Analysis {
                 values,

@@ -347,8 +347,8 @@ fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
             .run
             .weight_changes
             .iter()
-            .filter(|(at, _)| *at >= start)
-            .map(|(at, _)| ((at - start) as f64 / 1000.0, y_max * 0.98))
+            .filter(|t| t.at_ms >= start)
+            .map(|t| ((t.at_ms - start) as f64 / 1000.0, y_max * 0.98))
             .collect();
         // Series and lines in drawing order; empty ones are left out.
         let datasets: Vec<Dataset> = [
