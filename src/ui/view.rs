@@ -11,8 +11,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::app::{App, Input, Overlay, Pane};
 use super::config::Optional;
 use super::keys::{Action, KEYS};
-use crate::events::{Evidence, Status, Verdict};
-use crate::headless::clock;
+use crate::events::{Evidence, Status, Verdict, clock};
 use crate::slo::score::TOTAL_SCORE;
 use crate::slo::threshold;
 
@@ -208,7 +207,7 @@ fn draw_traffic(frame: &mut Frame, app: &App, t: &super::state::TrafficView, are
 }
 
 /// The latest error-budget gate's evidence: remaining (fraction, text, detail) and the
-/// burn-rate lines.
+/// burn-rate lines, read from the evidence's budget and burn-rate figures.
 struct BudgetView {
     remaining: Option<f64>,
     text: String,
@@ -223,28 +222,24 @@ fn budget_evidence(app: &App) -> Option<BudgetView> {
         .stages
         .iter()
         .flat_map(|s| s.steps.iter())
-        .rfind(|st| st.evidence.iter().any(|e| e.check == "budget remaining"))?;
-    let remaining = step
+        .rfind(|st| st.evidence.iter().any(|e| e.budget.is_some()))?;
+    let (remaining, facts) = step
         .evidence
         .iter()
-        .find(|e| e.check == "budget remaining")?;
-    let text = remaining.value.clone().unwrap_or_else(|| "no data".into());
+        .find_map(|e| Some((e, e.budget.as_ref()?)))?;
     Some(BudgetView {
-        remaining: text
-            .trim_end_matches('%')
-            .parse::<f64>()
-            .ok()
-            .map(|p| p / 100.0),
-        text,
+        // At the precision shown beside the gauge, so the two always agree.
+        remaining: facts.remaining.map(|r| (r * 1000.0).round() / 1000.0),
+        text: remaining.value.clone().unwrap_or_else(|| "no data".into()),
         detail: remaining.detail.clone().unwrap_or_default(),
         verdict: remaining.verdict,
         burns: step
             .evidence
             .iter()
             .filter_map(|e| {
-                let window = e.check.strip_prefix("burn rate ")?;
+                let burn = e.burn.as_ref()?;
                 Some((
-                    window.to_owned(),
+                    burn.long.to_string(),
                     e.value.clone().unwrap_or_else(|| "no data".into()),
                     e.verdict,
                 ))
