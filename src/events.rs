@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pipeline::units::Span;
+
 /// The state of a run, a stage or a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -172,6 +174,13 @@ pub struct Evidence {
     /// For an SLO objective: how it scored (the gate detail's table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objective: Option<ObjectiveFacts>,
+    /// For an error-budget gate's remaining budget: the budget's figures (the cockpit's
+    /// gauge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetFacts>,
+    /// For a burn-rate check: the window pair and its rates (the cockpit's burn row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn: Option<BurnFacts>,
 }
 
 /// How one SLO objective scored, beside its pass target (`Evidence::expected`).
@@ -188,6 +197,41 @@ pub struct ObjectiveFacts {
     pub key: bool,
 }
 
+/// An error budget as a gate found it, beside its display texts (`Evidence::value`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetFacts {
+    /// Share of the budget left (1.0 = all of it; negative once overspent; None: no data).
+    pub remaining: Option<f64>,
+    /// The SLO target (0.999).
+    pub target: f64,
+    /// The SLO's rolling window.
+    pub window: Span,
+    /// When the budget runs out at the current burn rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhaustion: Option<Span>,
+    /// The least share the gate accepts, if it sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_remaining: Option<f64>,
+}
+
+/// One multi-window burn-rate check as a gate found it, beside its display texts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BurnFacts {
+    /// The long window.
+    pub long: Span,
+    /// The short window that confirms the burn is still going on.
+    pub short: Span,
+    /// Burn rate over the long window (None: no data).
+    pub long_rate: Option<f64>,
+    /// Burn rate over the short window (None: no data).
+    pub short_rate: Option<f64>,
+    /// The burn rate above which the pair alerts on both windows.
+    pub threshold: f64,
+    /// The gate's own limit on the long window's rate, if it sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
 impl Evidence {
     /// Evidence with the check, its verdict and the value found.
     pub fn new(check: impl Into<String>, verdict: Verdict, value: impl Into<String>) -> Self {
@@ -199,6 +243,8 @@ impl Evidence {
             query: None,
             detail: None,
             objective: None,
+            budget: None,
+            burn: None,
         }
     }
 
@@ -211,6 +257,18 @@ impl Evidence {
     /// Adds a detail.
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds an error budget's figures.
+    pub fn budget(mut self, facts: BudgetFacts) -> Self {
+        self.budget = Some(facts);
+        self
+    }
+
+    /// Adds a burn-rate check's figures.
+    pub fn burn(mut self, facts: BurnFacts) -> Self {
+        self.burn = Some(facts);
         self
     }
 }
@@ -476,6 +534,12 @@ pub struct Envelope {
     pub event: Event,
 }
 
+/// `HH:MM:SS` in UTC, for an event's or a log line's time.
+pub fn clock(at_ms: i64) -> String {
+    let secs = at_ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
 /// What an operator can ask of a running pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -574,4 +638,46 @@ pub fn whoami() -> String {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     format!("{user}@{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn evidence_journaled_before_typed_figures_still_loads() {
+        let old = r#"{"check":"budget remaining","verdict":"fail","value":"-12.4%"}"#;
+        let e: Evidence = serde_json::from_str(old).unwrap();
+        assert_eq!(e.value.as_deref(), Some("-12.4%"));
+        assert_eq!((e.budget, e.burn), (None, None));
+    }
+
+    #[test]
+    fn budget_and_burn_figures_round_trip_with_windows_as_durations() {
+        let hours = |h: u64| Span(Duration::from_secs(h * 3600));
+        let budget =
+            Evidence::new("budget remaining", Verdict::Fail, "-12.4%").budget(BudgetFacts {
+                remaining: Some(-0.124),
+                target: 0.999,
+                window: hours(720),
+                exhaustion: None,
+                min_remaining: Some(0.25),
+            });
+        let burn = Evidence::new("burn rate 1h", Verdict::Fail, "16.20x").burn(BurnFacts {
+            long: hours(1),
+            short: Span(Duration::from_secs(300)),
+            long_rate: Some(16.2),
+            short_rate: None,
+            threshold: 14.4,
+            max: Some(10.0),
+        });
+        let json = serde_json::to_string(&[&budget, &burn]).unwrap();
+        assert!(json.contains(r#""window":"30d""#), "{json}");
+        assert!(json.contains(r#""long":"1h","short":"5m""#), "{json}");
+        assert!(!json.contains("exhaustion"), "{json}");
+        let back: Vec<Evidence> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, vec![budget, burn]);
+    }
 }

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use tokio::sync::broadcast;
 
-use crate::events::{Envelope, Event, Status};
+use crate::events::{Envelope, Event, Status, clock};
 
 /// Formats one event as a progress line, or None for events that print nothing.
 pub fn line(env: &Envelope) -> Option<String> {
@@ -100,12 +100,6 @@ pub fn line(env: &Envelope) -> Option<String> {
         }
     };
     Some(format!("{time} {text}"))
-}
-
-/// `HH:MM:SS` in UTC.
-pub fn clock(at_ms: i64) -> String {
-    let secs = at_ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// Prints events until the run finishes.

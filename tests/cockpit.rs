@@ -2,10 +2,14 @@
 //! 120x40 and 80x24 (tests/snapshots/), key handling, and the styles of status glyphs that
 //! snapshots do not capture.
 
+use std::time::Duration;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use glidepath::events::{
-    CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan, Verdict, VersionReplicas,
+    BudgetFacts, BurnFacts, CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan,
+    Verdict, VersionReplicas,
 };
+use glidepath::pipeline::units::Span;
 use glidepath::ui::app::{App, Overlay, Pane};
 use glidepath::ui::{theme, view};
 use ratatui::Terminal;
@@ -432,17 +436,34 @@ fn snapshot_budget_exhausted() {
             vec![],
         )
         .step(0, "prod", "release", "release");
+    let hours = |h: u64| Span(Duration::from_secs(h * 3600));
     let remaining = Evidence::new("budget remaining", Verdict::Fail, "-12.4%")
         .expected(">= 25%")
-        .detail("99.9% over 30d: 50.5 of 43.2 bad minutes spent; exhausted");
+        .detail("99.9% over 30d: 50.5 of 43.2 bad minutes spent; exhausted")
+        .budget(BudgetFacts {
+            remaining: Some(-0.124),
+            target: 0.999,
+            window: hours(720),
+            exhaustion: Some(Span(Duration::ZERO)),
+            min_remaining: Some(0.25),
+        });
     let burns = [
-        ("1h", "16.20x", Verdict::Fail),
-        ("6h", "7.10x", Verdict::Warning),
-        ("1d", "2.40x", Verdict::Pass),
-        ("3d", "1.10x", Verdict::Pass),
+        ("1h", "16.20x", Verdict::Fail, (1, 16.2, 14.4)),
+        ("6h", "7.10x", Verdict::Warning, (6, 7.1, 6.0)),
+        ("1d", "2.40x", Verdict::Pass, (24, 2.4, 3.0)),
+        ("3d", "1.10x", Verdict::Pass, (72, 1.1, 1.0)),
     ]
     .into_iter()
-    .map(|(w, v, verdict)| Evidence::new(format!("burn rate {w}"), verdict, v))
+    .map(|(w, v, verdict, (long, rate, threshold))| {
+        Evidence::new(format!("burn rate {w}"), verdict, v).burn(BurnFacts {
+            long: hours(long),
+            short: Span(Duration::from_secs(long * 300)),
+            long_rate: Some(rate),
+            short_rate: Some(rate),
+            threshold,
+            max: None,
+        })
+    })
     .collect::<Vec<_>>();
     let mut evidence = vec![remaining];
     evidence.extend(burns);

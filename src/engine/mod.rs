@@ -290,162 +290,16 @@ impl Engine {
         let mut stage_status = Status::Passed;
         let mut i = 0;
         while i < stage.steps.len() {
-            // A `parallel` group runs as one batch; any other step is a batch of one.
-            let end = match &stage.steps[i].group {
-                Some(g) => {
-                    i + stage.steps[i..]
-                        .iter()
-                        .take_while(|s| s.group.as_ref() == Some(g))
-                        .count()
-                }
-                None => i + 1,
-            };
-            let mut todo = Vec::new();
-            for step in &stage.steps[i..end] {
-                match done.get(&(stage.name.clone(), step.name.clone())) {
-                    // Completed before the interruption: its events are in the journal already.
-                    Some(prev) => {
-                        if prev.status == Status::Warning
-                            || (prev.status == Status::Failed
-                                && step.on_failure == OnFailure::Continue)
-                        {
-                            self.warnings += 1;
-                            stage_status = Status::Warning;
-                        }
-                        self.prior.push(prev.clone());
-                    }
-                    None if self.options.preflight_only
-                        && !matches!(step.kind, crate::pipeline::StepKind::Preflight(_)) => {}
-                    None => todo.push(step),
-                }
-            }
-            if todo.is_empty() {
-                i = end;
-                continue;
-            }
-            let mut started = false;
-            let (results, interrupt) = match self.wait_while_paused().await {
-                Ok(()) => {
-                    for step in &todo {
-                        self.emit(Event::StepStarted {
-                            stage: stage.name.clone(),
-                            step: step.name.clone(),
-                            kind: step.kind.word().into(),
-                        })?;
-                    }
-                    started = true;
-                    self.execute(stage, &todo).await?
-                }
-                Err(interrupt) => (Vec::new(), Some(interrupt)),
-            };
-            let unfinished: Vec<&Step> = todo
-                .iter()
-                .filter(|s| !results.iter().any(|(done, _)| done.name == s.name))
-                .copied()
-                .collect();
-            for (_, result) in &results {
-                if result.status == Status::Warning
-                    || (result.status == Status::Failed && result.on_failure == OnFailure::Continue)
-                {
-                    self.warnings += 1;
-                    stage_status = Status::Warning;
-                }
-            }
-            match interrupt {
-                None => {}
-                Some(Interrupt::Journal(e)) => return Err(Interrupt::Journal(e)),
-                Some(Interrupt::Abort(who)) => {
-                    for step in &unfinished {
-                        self.finish_step(
-                            stage,
-                            step,
-                            Status::Aborted,
-                            format!("aborted by {who}"),
-                        )?;
-                    }
-                    self.skip(stage, end)?;
-                    self.emit(Event::StageFinished {
-                        stage: stage.name.clone(),
-                        status: Status::Aborted,
-                    })?;
-                    return Ok(StageEnd::Stopped(Outcome {
-                        status: Status::Aborted,
-                        exit_code: exit::ABORTED,
-                        reason: format!("aborted by {who}"),
-                    }));
-                }
-                Some(Interrupt::Rollback(who)) => {
-                    let at = unfinished
-                        .first()
-                        .map(|s| s.name.as_str())
-                        .unwrap_or(stage.steps[i].name.as_str());
-                    let why = format!("rollback requested by {who} at {}/{at}", stage.name);
-                    // Steps cancelled mid-way are undone with the others; ones never
-                    // started are not.
-                    if started {
-                        for step in &unfinished {
-                            self.finish_step(stage, step, Status::RolledBack, why.clone())?;
-                        }
-                    }
-                    // A group partly finished before an interruption is undone too.
-                    let undo = if started || todo.len() < end - i {
-                        end
-                    } else {
-                        i
-                    };
-                    let cancelled = if started {
-                        unfinished.clone()
-                    } else {
-                        Vec::new()
-                    };
-                    self.rollback_stage(stage, undo, &cancelled, &why).await?;
-                    return Ok(StageEnd::Stopped(Outcome {
-                        status: Status::RolledBack,
-                        exit_code: exit::FAILED,
-                        reason: why,
-                    }));
-                }
-            }
-            // The first failure (in the order they ended) that stops the run decides.
-            let failure = results
-                .iter()
-                .find(|(_, r)| r.status == Status::Failed && r.on_failure != OnFailure::Continue);
-            if let Some((step, result)) = failure {
-                let why = format!("{}/{} failed: {}", stage.name, step.name, result.summary);
-                match result.on_failure {
-                    OnFailure::Continue => {}
-                    OnFailure::Stop => {
-                        // Partners cancelled mid-way that roll back on failure are undone
-                        // (a release must not stay half-shifted).
-                        for partner in &unfinished {
-                            if partner.on_failure == OnFailure::Rollback {
-                                self.undo(stage, partner).await;
-                            }
-                        }
-                        self.skip(stage, end)?;
-                        self.emit(Event::StageFinished {
-                            stage: stage.name.clone(),
-                            status: Status::Failed,
-                        })?;
-                        let exit_code = if result.infra_error {
-                            exit::INFRA
-                        } else {
-                            exit::FAILED
-                        };
-                        return Ok(StageEnd::Stopped(Outcome {
-                            status: Status::Failed,
-                            exit_code,
-                            reason: why,
-                        }));
-                    }
-                    OnFailure::Rollback => {
-                        self.rollback_stage(stage, end, &unfinished, &why).await?;
-                        return Ok(StageEnd::Stopped(Outcome {
-                            status: Status::RolledBack,
-                            exit_code: exit::FAILED,
-                            reason: format!("rolled back: {why}"),
-                        }));
-                    }
+            let end = batch_end(stage, i);
+            let todo = self.pending_steps(stage, &stage.steps[i..end], done, &mut stage_status);
+            if !todo.is_empty() {
+                let batch = Batch {
+                    start: i,
+                    end,
+                    todo,
+                };
+                if let Some(outcome) = self.run_batch(stage, &batch, &mut stage_status).await? {
+                    return Ok(StageEnd::Stopped(outcome));
                 }
             }
             i = end;
@@ -455,6 +309,207 @@ impl Engine {
             status: stage_status,
         })?;
         Ok(StageEnd::Finished)
+    }
+
+    /// The steps of a batch still to run. Those completed before an interruption have
+    /// their events in the journal already: they only count (warnings) and are remembered.
+    fn pending_steps<'s>(
+        &mut self,
+        stage: &Stage,
+        batch: &'s [Step],
+        done: &HashMap<(String, String), PriorOutcome>,
+        stage_status: &mut Status,
+    ) -> Vec<&'s Step> {
+        let mut todo = Vec::new();
+        for step in batch {
+            match done.get(&(stage.name.clone(), step.name.clone())) {
+                Some(prev) => {
+                    if prev.status == Status::Warning
+                        || (prev.status == Status::Failed && step.on_failure == OnFailure::Continue)
+                    {
+                        self.warnings += 1;
+                        *stage_status = Status::Warning;
+                    }
+                    self.prior.push(prev.clone());
+                }
+                None if self.options.preflight_only
+                    && !matches!(step.kind, crate::pipeline::StepKind::Preflight(_)) => {}
+                None => todo.push(step),
+            }
+        }
+        todo
+    }
+
+    /// Runs a batch once the run is not paused; the outcome that stops the run, if any
+    /// (an interruption, or a failure that stops or rolls back).
+    async fn run_batch(
+        &mut self,
+        stage: &Stage,
+        batch: &Batch<'_>,
+        stage_status: &mut Status,
+    ) -> Flow<Option<Outcome>> {
+        let mut started = false;
+        let (results, interrupt) = match self.wait_while_paused().await {
+            Ok(()) => {
+                for step in &batch.todo {
+                    self.emit(Event::StepStarted {
+                        stage: stage.name.clone(),
+                        step: step.name.clone(),
+                        kind: step.kind.word().into(),
+                    })?;
+                }
+                started = true;
+                self.execute(stage, &batch.todo).await?
+            }
+            Err(interrupt) => (Vec::new(), Some(interrupt)),
+        };
+        let unfinished: Vec<&Step> = batch
+            .todo
+            .iter()
+            .filter(|s| !results.iter().any(|(done, _)| done.name == s.name))
+            .copied()
+            .collect();
+        for (_, result) in &results {
+            if result.status == Status::Warning
+                || (result.status == Status::Failed && result.on_failure == OnFailure::Continue)
+            {
+                self.warnings += 1;
+                *stage_status = Status::Warning;
+            }
+        }
+        match interrupt {
+            None => {}
+            Some(Interrupt::Journal(e)) => return Err(Interrupt::Journal(e)),
+            Some(Interrupt::Abort(who)) => {
+                return self
+                    .abort_stage(stage, batch.end, &unfinished, &who)
+                    .map(Some);
+            }
+            Some(Interrupt::Rollback(who)) => {
+                let outcome = self
+                    .rollback_on_request(stage, batch, started, &unfinished, &who)
+                    .await?;
+                return Ok(Some(outcome));
+            }
+        }
+        // The first failure (in the order they ended) that stops the run decides.
+        let failure = results
+            .iter()
+            .find(|(_, r)| r.status == Status::Failed && r.on_failure != OnFailure::Continue);
+        match failure {
+            Some((step, result)) => {
+                self.stop_on_failure(stage, batch.end, step, result, &unfinished)
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The operator aborted: steps cut short are aborted, the rest of the stage skipped.
+    fn abort_stage(
+        &mut self,
+        stage: &Stage,
+        end: usize,
+        unfinished: &[&Step],
+        who: &str,
+    ) -> Flow<Outcome> {
+        for step in unfinished {
+            self.finish_step(stage, step, Status::Aborted, format!("aborted by {who}"))?;
+        }
+        self.skip(stage, end)?;
+        self.emit(Event::StageFinished {
+            stage: stage.name.clone(),
+            status: Status::Aborted,
+        })?;
+        Ok(Outcome {
+            status: Status::Aborted,
+            exit_code: exit::ABORTED,
+            reason: format!("aborted by {who}"),
+        })
+    }
+
+    /// The operator asked for a rollback during (or before) a batch.
+    async fn rollback_on_request(
+        &mut self,
+        stage: &Stage,
+        batch: &Batch<'_>,
+        started: bool,
+        unfinished: &[&Step],
+        who: &str,
+    ) -> Flow<Outcome> {
+        let at = unfinished
+            .first()
+            .map(|s| s.name.as_str())
+            .unwrap_or(stage.steps[batch.start].name.as_str());
+        let why = format!("rollback requested by {who} at {}/{at}", stage.name);
+        // Steps cancelled mid-way are undone with the others; ones never
+        // started are not.
+        if started {
+            for step in unfinished {
+                self.finish_step(stage, step, Status::RolledBack, why.clone())?;
+            }
+        }
+        // A group partly finished before an interruption is undone too.
+        let undo = if started || batch.todo.len() < batch.end - batch.start {
+            batch.end
+        } else {
+            batch.start
+        };
+        let cancelled = if started { unfinished } else { &[] };
+        self.rollback_stage(stage, undo, cancelled, &why).await?;
+        Ok(Outcome {
+            status: Status::RolledBack,
+            exit_code: exit::FAILED,
+            reason: why,
+        })
+    }
+
+    /// A step failed: stop the run (undoing partners cut short that roll back on
+    /// failure) or roll the stage back, as the step asks.
+    async fn stop_on_failure(
+        &mut self,
+        stage: &Stage,
+        end: usize,
+        step: &Step,
+        result: &Ended,
+        unfinished: &[&Step],
+    ) -> Flow<Option<Outcome>> {
+        let why = format!("{}/{} failed: {}", stage.name, step.name, result.summary);
+        match result.on_failure {
+            OnFailure::Continue => Ok(None),
+            OnFailure::Stop => {
+                // Partners cancelled mid-way that roll back on failure are undone
+                // (a release must not stay half-shifted).
+                for partner in unfinished {
+                    if partner.on_failure == OnFailure::Rollback {
+                        self.undo(stage, partner).await;
+                    }
+                }
+                self.skip(stage, end)?;
+                self.emit(Event::StageFinished {
+                    stage: stage.name.clone(),
+                    status: Status::Failed,
+                })?;
+                let exit_code = if result.infra_error {
+                    exit::INFRA
+                } else {
+                    exit::FAILED
+                };
+                Ok(Some(Outcome {
+                    status: Status::Failed,
+                    exit_code,
+                    reason: why,
+                }))
+            }
+            OnFailure::Rollback => {
+                self.rollback_stage(stage, end, unfinished, &why).await?;
+                Ok(Some(Outcome {
+                    status: Status::RolledBack,
+                    exit_code: exit::FAILED,
+                    reason: format!("rolled back: {why}"),
+                }))
+            }
+        }
     }
 
     /// Journals a step's end and remembers it for later gates.
@@ -705,17 +760,7 @@ impl Engine {
     ) -> Flow<()> {
         let Command { kind, who } = command;
         let paused = *self.paused_rx.borrow();
-        let what = match running {
-            [] => "the run is paused between steps".to_owned(),
-            [(s, _, _)] => format!("step `{}` is running", s.name),
-            many => format!(
-                "steps {} are running",
-                many.iter()
-                    .map(|(s, _, _)| format!("`{}`", s.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
+        let what = busy(running);
         let refuse = |reason: String| Event::Operator {
             command: kind,
             who: who.clone(),
@@ -801,7 +846,44 @@ impl Engine {
     }
 }
 
+/// What the engine is doing, for a refusal's reason.
+fn busy(running: &[(&Step, Phase, &mpsc::UnboundedSender<Signal>)]) -> String {
+    match running {
+        [] => "the run is paused between steps".to_owned(),
+        [(s, _, _)] => format!("step `{}` is running", s.name),
+        many => format!(
+            "steps {} are running",
+            many.iter()
+                .map(|(s, _, _)| format!("`{}`", s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 enum StageEnd {
     Finished,
     Stopped(Outcome),
+}
+
+/// Steps `start..end` of a stage, run together (a `parallel` group, or one step), and
+/// those of them still to run.
+struct Batch<'s> {
+    start: usize,
+    end: usize,
+    todo: Vec<&'s Step>,
+}
+
+/// Where the batch starting at step `i` ends: a `parallel` group runs as one batch; any
+/// other step is a batch of one.
+fn batch_end(stage: &Stage, i: usize) -> usize {
+    match &stage.steps[i].group {
+        Some(g) => {
+            i + stage.steps[i..]
+                .iter()
+                .take_while(|s| s.group.as_ref() == Some(g))
+                .count()
+        }
+        None => i + 1,
+    }
 }

@@ -30,6 +30,26 @@ fn duration(ms: Option<i64>) -> String {
 /// The summary; `charts` are (SLI, file name) of the SVG charts written beside it.
 pub fn render(r: &Report, charts: &[(String, String)]) -> String {
     let mut m = String::new();
+    outcome(&mut m, r);
+    steps(&mut m, r);
+    evidence(&mut m, r);
+    if !r.traffic.is_empty() {
+        traffic(&mut m, r);
+    }
+    if !r.analysis.is_empty() {
+        if r.traffic.is_empty() {
+            m.push('\n');
+        }
+        analysis(&mut m, r, charts);
+    }
+    if !r.operator_actions.is_empty() {
+        operator_actions(&mut m, r);
+    }
+    m
+}
+
+/// The heading with the status, the reason, and the service, exit code and time.
+fn outcome(m: &mut String, r: &Report) {
     let _ = writeln!(
         m,
         "## {} glidepath: {} run {} {}\n",
@@ -54,6 +74,10 @@ pub fn render(r: &Report, charts: &[(String, String)]) -> String {
             String::new()
         }
     );
+}
+
+/// Every step in a table.
+fn steps(m: &mut String, r: &Report) {
     m.push_str("| Stage | Step | Kind | Status | Time | Summary |\n");
     m.push_str("|---|---|---|---|---|---|\n");
     for (stage, step) in r.steps() {
@@ -69,15 +93,16 @@ pub fn render(r: &Report, charts: &[(String, String)]) -> String {
             cell(step.summary.as_deref().unwrap_or("")),
         );
     }
-    let judged: Vec<_> = r
-        .steps()
-        .filter(|(_, s)| {
-            matches!(
-                s.status,
-                Status::Failed | Status::Warning | Status::RolledBack
-            ) && !s.evidence.is_empty()
-        })
-        .collect();
+}
+
+/// The checks of every step that failed, warned or was rolled back.
+fn evidence(m: &mut String, r: &Report) {
+    let judged = r.steps().filter(|(_, s)| {
+        matches!(
+            s.status,
+            Status::Failed | Status::Warning | Status::RolledBack
+        ) && !s.evidence.is_empty()
+    });
     for (stage, step) in judged {
         let _ = writeln!(
             m,
@@ -99,71 +124,71 @@ pub fn render(r: &Report, charts: &[(String, String)]) -> String {
             );
         }
     }
-    if !r.traffic.is_empty() {
-        m.push_str("\n### Release\n\n");
-        let mut releases: Vec<&str> = r.traffic.iter().map(|t| t.step.as_str()).collect();
-        releases.dedup();
-        for release in releases {
-            let steps: Vec<String> = r
-                .traffic
-                .iter()
-                .filter(|t| t.step == release)
-                .map(|t| format!("{}%", t.weight))
-                .collect();
-            let _ = writeln!(
-                m,
-                "Traffic on the new version ({}): {}\n",
-                cell(release),
-                steps.join(" → ")
-            );
+}
+
+/// Each release's traffic steps, in order.
+fn traffic(m: &mut String, r: &Report) {
+    m.push_str("\n### Release\n\n");
+    let mut releases: Vec<&str> = r.traffic.iter().map(|t| t.step.as_str()).collect();
+    releases.dedup();
+    for release in releases {
+        let steps: Vec<String> = r
+            .traffic
+            .iter()
+            .filter(|t| t.step == release)
+            .map(|t| format!("{}%", t.weight))
+            .collect();
+        let _ = writeln!(
+            m,
+            "Traffic on the new version ({}): {}\n",
+            cell(release),
+            steps.join(" → ")
+        );
+    }
+}
+
+/// Each analysed SLI's last values against its criteria, then the charts.
+fn analysis(m: &mut String, r: &Report, charts: &[(String, String)]) {
+    m.push_str("| Release | SLI | Last (new) | Last (stable) | Pass | Warning | Analyses |\n");
+    m.push_str("|---|---|---|---|---|---|---|\n");
+    let show = |v: Option<f64>| v.map_or_else(|| "no data".to_owned(), |v| format!("{v:.4}"));
+    for s in &r.analysis {
+        let last = s.points.last();
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            cell(&s.step),
+            cell(&s.sli),
+            show(last.and_then(|p| p.new)),
+            show(last.and_then(|p| p.stable)),
+            cell(s.pass.as_deref().unwrap_or("")),
+            cell(s.warning.as_deref().unwrap_or("")),
+            s.points.len()
+        );
+    }
+    if !charts.is_empty() {
+        m.push('\n');
+        for (sli, file) in charts {
+            let alt = sli.replace(['[', ']'], "");
+            let _ = writeln!(m, "![{alt}]({file})");
         }
     }
-    if !r.analysis.is_empty() {
-        if r.traffic.is_empty() {
-            m.push('\n');
-        }
-        m.push_str("| Release | SLI | Last (new) | Last (stable) | Pass | Warning | Analyses |\n");
-        m.push_str("|---|---|---|---|---|---|---|\n");
-        for s in &r.analysis {
-            let sli = &s.sli;
-            let last = s.points.last();
-            let show =
-                |v: Option<f64>| v.map_or_else(|| "no data".to_owned(), |v| format!("{v:.4}"));
-            let _ = writeln!(
-                m,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                cell(&s.step),
-                cell(sli),
-                show(last.and_then(|p| p.new)),
-                show(last.and_then(|p| p.stable)),
-                cell(s.pass.as_deref().unwrap_or("")),
-                cell(s.warning.as_deref().unwrap_or("")),
-                s.points.len()
-            );
-        }
-        if !charts.is_empty() {
-            m.push('\n');
-            for (sli, file) in charts {
-                let alt = sli.replace(['[', ']'], "");
-                let _ = writeln!(m, "![{alt}]({file})");
+}
+
+/// Operator commands, with why a refused one was refused.
+fn operator_actions(m: &mut String, r: &Report) {
+    m.push_str("\n### Operator actions\n\n");
+    for a in &r.operator_actions {
+        let _ = writeln!(
+            m,
+            "- {} by {}{}",
+            a.command.word(),
+            cell(&a.who),
+            match (&a.accepted, &a.reason) {
+                (true, _) => String::new(),
+                (false, Some(why)) => format!(" (refused: {})", cell(why)),
+                (false, None) => " (refused)".into(),
             }
-        }
+        );
     }
-    if !r.operator_actions.is_empty() {
-        m.push_str("\n### Operator actions\n\n");
-        for a in &r.operator_actions {
-            let _ = writeln!(
-                m,
-                "- {} by {}{}",
-                a.command.word(),
-                cell(&a.who),
-                match (&a.accepted, &a.reason) {
-                    (true, _) => String::new(),
-                    (false, Some(why)) => format!(" (refused: {})", cell(why)),
-                    (false, None) => " (refused)".into(),
-                }
-            );
-        }
-    }
-    m
 }

@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
-use super::Report;
 use super::junit::escape;
+use super::{Report, SliPoint, SliSeries, TrafficStep};
 use crate::events::Verdict;
 use crate::slo::threshold;
 
@@ -43,7 +43,7 @@ fn safe(text: &str) -> String {
 /// The charts' file names, one per series: `slo-SLI.svg` (`slo-STAGE-STEP-SLI.svg` when
 /// more than one release step was analysed), made unique even where names differ only
 /// in characters a file name cannot carry, or in case.
-pub fn file_names(series: &[super::SliSeries]) -> Vec<String> {
+pub fn file_names(series: &[SliSeries]) -> Vec<String> {
     let steps: std::collections::BTreeSet<&str> = series.iter().map(|s| s.step.as_str()).collect();
     let mut taken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     series
@@ -83,44 +83,87 @@ fn verdict_colour(v: Verdict) -> &'static str {
     }
 }
 
+/// The plot's scales: time from `t0` to `t1` across, values from 0 to `top` up.
+struct Scale {
+    t0: i64,
+    t1: i64,
+    top: f64,
+}
+
+/// The plot area's width and height.
+const PLOT: (f64, f64) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+
+impl Scale {
+    /// Spans every analysis and traffic step of the series (a second at least), and every
+    /// value and threshold with a fifth to spare.
+    fn new(series: &SliSeries, steps: &[&TrafficStep], thresholds: [Option<f64>; 2]) -> Scale {
+        let times = || {
+            series
+                .points
+                .iter()
+                .map(|p| p.at_ms)
+                .chain(steps.iter().map(|t| t.at_ms))
+        };
+        let t0 = times().min().unwrap_or(0);
+        let t1 = times().max().unwrap_or(0).max(t0 + 1_000);
+        let values = series
+            .points
+            .iter()
+            .flat_map(|p| [p.new, p.stable])
+            .flatten()
+            .filter(|v| v.is_finite());
+        let top = values
+            .chain(thresholds.into_iter().flatten())
+            .fold(0.0_f64, f64::max)
+            .max(f64::MIN_POSITIVE)
+            * 1.2;
+        Scale { t0, t1, top }
+    }
+
+    fn x(&self, ms: i64) -> f64 {
+        LEFT + (ms - self.t0) as f64 / (self.t1 - self.t0) as f64 * PLOT.0
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        TOP + PLOT.1 - (v / self.top).clamp(0.0, 1.05) * PLOT.1
+    }
+}
+
 /// The chart of one series of the report.
-pub fn chart(r: &Report, series: &super::SliSeries) -> String {
-    let sli = series.sli.as_str();
+pub fn chart(r: &Report, series: &SliSeries) -> String {
     let pass = series.pass.as_deref().and_then(threshold);
     let warning = series.warning.as_deref().and_then(threshold);
     let steps: Vec<_> = r.traffic.iter().filter(|t| t.step == series.step).collect();
-    let t0 = series
-        .points
-        .iter()
-        .map(|p| p.at_ms)
-        .chain(steps.iter().map(|t| t.at_ms))
-        .min()
-        .unwrap_or(0);
-    let t1 = series
-        .points
-        .iter()
-        .map(|p| p.at_ms)
-        .chain(steps.iter().map(|t| t.at_ms))
-        .max()
-        .unwrap_or(0)
-        .max(t0 + 1_000);
-    let values = series
-        .points
-        .iter()
-        .flat_map(|p| [p.new, p.stable])
-        .flatten()
-        .filter(|v| v.is_finite());
-    let top = values
-        .chain(pass)
-        .chain(warning)
-        .fold(0.0_f64, f64::max)
-        .max(f64::MIN_POSITIVE)
-        * 1.2;
-    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
-    let x = |ms: i64| LEFT + (ms - t0) as f64 / (t1 - t0) as f64 * pw;
-    let y = |v: f64| TOP + ph - (v / top).clamp(0.0, 1.05) * ph;
-
+    let scale = Scale::new(series, &steps, [pass, warning]);
     let mut s = String::new();
+    heading(&mut s, r, series);
+    axes(&mut s, &scale);
+    traffic_marks(&mut s, &scale, &steps);
+    // Thresholds.
+    for (name, v, colour) in [("pass", pass, PASS), ("warning", warning, WARNING)] {
+        if let Some(v) = v {
+            threshold_line(&mut s, &scale, name, v, colour);
+        }
+    }
+    // The two versions: lines broken where an analysis had no data.
+    polyline(
+        &mut s,
+        &scale,
+        series,
+        |p| p.stable,
+        STABLE,
+        " stroke-dasharray=\"5 3\"",
+    );
+    polyline(&mut s, &scale, series, |p| p.new, NEW, "");
+    dots(&mut s, &scale, series);
+    legend(&mut s);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The opening tag, the title, and two lines of text: the latest value, then the run.
+fn heading(s: &mut String, r: &Report, series: &SliSeries) {
+    let sli = series.sli.as_str();
     let _ = writeln!(
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">"
@@ -130,8 +173,7 @@ pub fn chart(r: &Report, series: &super::SliSeries) -> String {
         "<title>{}</title>\n<rect width=\"{W}\" height=\"{H}\" fill=\"#ffffff\"/>",
         escape(&format!("{sli} during {} (run {})", series.step, r.run))
     );
-    let last = series.points.last();
-    let headline = match last {
+    let headline = match series.points.last() {
         Some(p) => format!(
             "{sli} · new {} · {} analyses · last verdict {}",
             p.new.map_or_else(|| "no data".into(), label),
@@ -157,10 +199,14 @@ pub fn chart(r: &Report, series: &super::SliSeries) -> String {
             series.warning.as_deref().unwrap_or("none")
         ))
     );
-    // Grid and axes.
+}
+
+/// Grid lines with value labels, time labels, and the time axis.
+fn axes(s: &mut String, scale: &Scale) {
+    let (t0, t1, top) = (scale.t0, scale.t1, scale.top);
     for i in 0..=4 {
         let v = top / 1.2 * f64::from(i) / 4.0 * 1.2;
-        let yy = y(v);
+        let yy = scale.y(v);
         let _ = writeln!(
             s,
             "<line x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"{GRID}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{MUTED}\">{}</text>",
@@ -175,7 +221,7 @@ pub fn chart(r: &Report, series: &super::SliSeries) -> String {
         let _ = writeln!(
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"{MUTED}\">{}s</text>",
-            x(ms),
+            scale.x(ms),
             H - BOTTOM + 18.0,
             (ms - t0) / 1000
         );
@@ -183,76 +229,88 @@ pub fn chart(r: &Report, series: &super::SliSeries) -> String {
     let _ = writeln!(
         s,
         "<line x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{INK}\"/>",
-        TOP + ph,
+        TOP + PLOT.1,
         W - RIGHT,
-        TOP + ph
+        TOP + PLOT.1
     );
-    // Traffic steps.
-    for t in &steps {
-        let xx = x(t.at_ms);
+}
+
+/// A dotted vertical marker per traffic step, with its weight.
+fn traffic_marks(s: &mut String, scale: &Scale, steps: &[&TrafficStep]) {
+    for t in steps {
+        let xx = scale.x(t.at_ms);
         let _ = writeln!(
             s,
             "<line x1=\"{xx:.1}\" y1=\"{TOP}\" x2=\"{xx:.1}\" y2=\"{:.1}\" stroke=\"{MUTED}\" stroke-dasharray=\"2 3\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{MUTED}\" font-size=\"11\">{}%</text>",
-            TOP + ph,
+            TOP + PLOT.1,
             xx + 3.0,
             TOP + 12.0,
             t.weight
         );
     }
-    // Thresholds.
-    for (name, v, colour) in [("pass", pass, PASS), ("warning", warning, WARNING)] {
-        if let Some(v) = v {
-            let yy = y(v);
+}
+
+/// A dashed horizontal line at a threshold, labelled at its right end.
+fn threshold_line(s: &mut String, scale: &Scale, name: &str, v: f64, colour: &str) {
+    let yy = scale.y(v);
+    let _ = writeln!(
+        s,
+        "<line x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{colour}\" font-size=\"11\">{name} {}</text>",
+        W - RIGHT,
+        W - RIGHT - 4.0,
+        yy - 4.0,
+        label(v)
+    );
+}
+
+/// One version's values as lines, broken where an analysis had no data.
+fn polyline(
+    s: &mut String,
+    scale: &Scale,
+    series: &SliSeries,
+    pick: impl Fn(&SliPoint) -> Option<f64>,
+    colour: &str,
+    dash: &str,
+) {
+    let mut run: Vec<String> = Vec::new();
+    let flush = |run: &mut Vec<String>, s: &mut String| {
+        if run.len() > 1 {
             let _ = writeln!(
                 s,
-                "<line x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{colour}\" font-size=\"11\">{name} {}</text>",
-                W - RIGHT,
-                W - RIGHT - 4.0,
-                yy - 4.0,
-                label(v)
+                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
+                run.join(" ")
             );
         }
-    }
-    // The two versions: lines broken where an analysis had no data.
-    let mut polyline = |pick: &dyn Fn(&super::SliPoint) -> Option<f64>,
-                        colour: &str,
-                        dash: &str| {
-        let mut run: Vec<String> = Vec::new();
-        let flush = |run: &mut Vec<String>, s: &mut String| {
-            if run.len() > 1 {
-                let _ = writeln!(
-                    s,
-                    "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
-                    run.join(" ")
-                );
-            }
-            run.clear();
-        };
-        for p in &series.points {
-            match pick(p).filter(|v| v.is_finite()) {
-                Some(v) => run.push(format!("{:.1},{:.1}", x(p.at_ms), y(v))),
-                None => flush(&mut run, &mut s),
-            }
-        }
-        flush(&mut run, &mut s);
+        run.clear();
     };
-    polyline(&|p| p.stable, STABLE, " stroke-dasharray=\"5 3\"");
-    polyline(&|p| p.new, NEW, "");
+    for p in &series.points {
+        match pick(p).filter(|v| v.is_finite()) {
+            Some(v) => run.push(format!("{:.1},{:.1}", scale.x(p.at_ms), scale.y(v))),
+            None => flush(&mut run, s),
+        }
+    }
+    flush(&mut run, s);
+}
+
+/// Each analysis of the new version as a dot coloured by its verdict.
+fn dots(s: &mut String, scale: &Scale, series: &SliSeries) {
     for p in &series.points {
         if let Some(v) = p.new.filter(|v| v.is_finite()) {
             let _ = writeln!(
                 s,
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{}\"><title>{} at {}s: {}</title></circle>",
-                x(p.at_ms),
-                y(v),
+                scale.x(p.at_ms),
+                scale.y(v),
                 verdict_colour(p.verdict),
                 p.verdict,
-                (p.at_ms - t0) / 1000,
+                (p.at_ms - scale.t0) / 1000,
                 label(v)
             );
         }
     }
-    // Legend.
+}
+
+fn legend(s: &mut String) {
     let lx = W - RIGHT - 130.0;
     let _ = writeln!(
         s,
@@ -263,8 +321,6 @@ pub fn chart(r: &Report, series: &super::SliSeries) -> String {
         lx + 92.0,
         lx + 96.0
     );
-    s.push_str("</svg>\n");
-    s
 }
 
 #[cfg(test)]

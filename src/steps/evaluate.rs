@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use super::{StepCtx, StepResult};
-use crate::events::{EvaluationRecord, Evidence, Verdict};
+use crate::events::{BudgetFacts, BurnFacts, EvaluationRecord, Evidence, Verdict};
 use crate::metrics::Client;
 use crate::pipeline::model::{ErrorBudgetGate, EvaluateStep, MonitoringStep};
-use crate::pipeline::units::format_duration;
+use crate::pipeline::units::{Span, format_duration};
+use crate::slo::budget::{Budget, BurnCheck};
 use crate::slo::{Slo, evaluate, live};
 
 /// How many earlier evaluations are read for relative criteria (Keptn compares at most a few).
@@ -130,8 +131,23 @@ pub async fn budget_gate(g: &ErrorBudgetGate, ctx: &mut StepCtx) -> StepResult {
             );
         }
     };
-    let mut evidence = Vec::new();
-    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    let mut evidence = vec![remaining_evidence(g, &budget)];
+    evidence.extend(budget.burn_rates.iter().map(|b| burn_evidence(g, b)));
+    let verdict = evidence
+        .iter()
+        .map(|e| e.verdict)
+        .max()
+        .unwrap_or(Verdict::Error);
+    let summary = budget_summary(verdict, &budget, &evidence);
+    StepResult::judged(verdict, summary, evidence)
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// The remaining budget against the gate's minimum, with the budget's figures.
+fn remaining_evidence(g: &ErrorBudgetGate, budget: &Budget) -> Evidence {
     let remaining_verdict = match (budget.remaining, g.min_remaining) {
         (None, _) => Verdict::Error,
         (Some(r), Some(min)) if r < min.fraction() => Verdict::Fail,
@@ -142,56 +158,70 @@ pub async fn budget_gate(g: &ErrorBudgetGate, ctx: &mut StepCtx) -> StepResult {
         remaining_verdict,
         budget
             .remaining
-            .map(pct)
+            .map(percent)
             .unwrap_or_else(|| "no data".into()),
     );
     if let Some(min) = g.min_remaining {
         e = e.expected(format!(">= {min}"));
     }
-    evidence.push(e.detail(budget.describe()));
-    for b in &budget.burn_rates {
-        let over_limit = g
-            .max_burn_rate
-            .is_some_and(|max| b.long_rate.is_some_and(|r| r > max));
-        let verdict = if b.long_rate.is_none() {
-            Verdict::Error
-        } else if over_limit {
-            Verdict::Fail
-        } else if b.firing {
-            Verdict::Warning
-        } else {
-            Verdict::Pass
-        };
-        let rate = |r: Option<f64>| {
-            r.map(|v| format!("{v:.2}x"))
-                .unwrap_or_else(|| "no data".into())
-        };
-        let mut line = Evidence::new(
-            format!("burn rate {}", format_duration(b.pair.long)),
-            verdict,
-            rate(b.long_rate),
-        )
-        .detail(format!(
-            "{} window {}; alert at {}x on both",
-            format_duration(b.pair.short),
-            rate(b.short_rate),
-            b.pair.factor
-        ));
-        if let Some(max) = g.max_burn_rate {
-            line = line.expected(format!("<= {max}x"));
-        }
-        evidence.push(line);
+    e.detail(budget.describe()).budget(BudgetFacts {
+        remaining: budget.remaining,
+        target: budget.target,
+        window: Span(budget.window),
+        exhaustion: budget.exhaustion.map(Span),
+        min_remaining: g.min_remaining.map(|m| m.fraction()),
+    })
+}
+
+/// One window pair's burn rate: over the gate's own limit fails; an alert firing warns.
+fn burn_evidence(g: &ErrorBudgetGate, b: &BurnCheck) -> Evidence {
+    let over_limit = g
+        .max_burn_rate
+        .is_some_and(|max| b.long_rate.is_some_and(|r| r > max));
+    let verdict = if b.long_rate.is_none() {
+        Verdict::Error
+    } else if over_limit {
+        Verdict::Fail
+    } else if b.firing {
+        Verdict::Warning
+    } else {
+        Verdict::Pass
+    };
+    let rate = |r: Option<f64>| {
+        r.map(|v| format!("{v:.2}x"))
+            .unwrap_or_else(|| "no data".into())
+    };
+    let mut line = Evidence::new(
+        format!("burn rate {}", format_duration(b.pair.long)),
+        verdict,
+        rate(b.long_rate),
+    )
+    .detail(format!(
+        "{} window {}; alert at {}x on both",
+        format_duration(b.pair.short),
+        rate(b.short_rate),
+        b.pair.factor
+    ))
+    .burn(BurnFacts {
+        long: Span(b.pair.long),
+        short: Span(b.pair.short),
+        long_rate: b.long_rate,
+        short_rate: b.short_rate,
+        threshold: b.pair.factor,
+        max: g.max_burn_rate,
+    });
+    if let Some(max) = g.max_burn_rate {
+        line = line.expected(format!("<= {max}x"));
     }
-    let verdict = evidence
-        .iter()
-        .map(|e| e.verdict)
-        .max()
-        .unwrap_or(Verdict::Error);
-    // A pair firing is a warning unless the gate set its own limit; failing is for limits.
-    let summary = match verdict {
+    line
+}
+
+/// A pair firing is a warning unless the gate set its own limit; failing is for limits.
+fn budget_summary(verdict: Verdict, budget: &Budget, evidence: &[Evidence]) -> String {
+    match verdict {
         Verdict::Pass => format!(
             "budget {} left, burning within limits",
-            budget.remaining.map(pct).unwrap_or_default()
+            budget.remaining.map(percent).unwrap_or_default()
         ),
         Verdict::Warning => "burn-rate alert firing; within the gate's limits".to_owned(),
         Verdict::Fail => {
@@ -205,8 +235,7 @@ pub async fn budget_gate(g: &ErrorBudgetGate, ctx: &mut StepCtx) -> StepResult {
         Verdict::Error => {
             "no data for the error budget: a gate never passes on missing data".to_owned()
         }
-    };
-    StepResult::judged(verdict, summary, evidence)
+    }
 }
 
 /// `monitoring`: the SLO's recording and burn-rate alerting rules, written to `output`, or

@@ -308,43 +308,22 @@ impl App {
             self.toast("the run has ended".into(), true);
             return None;
         }
+        self.act(action)
+    }
+
+    /// Does what a bound key asks; a command for the engine when it is one.
+    fn act(&mut self, action: Action) -> Option<CommandKind> {
         match action {
             Action::Approve => return Some(CommandKind::Approve),
             Action::Decline => return Some(CommandKind::Reject),
             Action::Promote => return Some(CommandKind::Promote),
-            Action::PauseResume => {
-                let paused_step = self
-                    .run
-                    .active_steps()
-                    .iter()
-                    .any(|(_, s)| s.status == Status::Paused);
-                return Some(if self.run.paused || paused_step {
-                    CommandKind::Resume
-                } else {
-                    CommandKind::Pause
-                });
-            }
+            Action::PauseResume => return Some(self.pause_or_resume()),
             Action::Rollback => self.ask(CommandKind::Rollback),
             Action::Abort => self.ask(CommandKind::Abort),
             Action::Help => self.overlay = Some(Overlay::Help),
             Action::History => self.history_request = true,
             Action::AppLog => self.overlay = Some(Overlay::AppLog),
-            Action::Source => {
-                let mut sources: Vec<&str> =
-                    self.run.logs.iter().map(|l| l.source.as_str()).collect();
-                sources.sort_unstable();
-                sources.dedup();
-                let next = match &self.source {
-                    None => sources.first().map(|s| s.to_string()),
-                    Some(cur) => sources
-                        .iter()
-                        .position(|s| s == cur)
-                        .and_then(|i| sources.get(i + 1))
-                        .map(|s| s.to_string()),
-                };
-                self.source = next;
-                self.scroll = 0;
-            }
+            Action::Source => self.next_source(),
             Action::Detail => {
                 if self.selection().is_some() {
                     // The detail stays on this step while others start.
@@ -359,24 +338,7 @@ impl App {
                     self.quit = true;
                 }
             }
-            Action::FocusNext | Action::FocusPrev => {
-                // A pane the layout hides takes no focus.
-                let panes: Vec<Pane> = PANES
-                    .into_iter()
-                    .filter(|p| {
-                        *p != Pane::Preflight
-                            || self.layout.shows(super::config::Optional::Preflight)
-                    })
-                    .collect();
-                let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0);
-                let n = panes.len();
-                let next = if action == Action::FocusNext {
-                    (i + 1) % n
-                } else {
-                    (i + n - 1) % n
-                };
-                self.focus = panes[next];
-            }
+            Action::FocusNext | Action::FocusPrev => self.cycle_focus(action == Action::FocusNext),
             Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
                 let step = match action {
                     Action::PageUp | Action::PageDown => 10,
@@ -402,6 +364,55 @@ impl App {
             Action::Suspend => {}
         }
         None
+    }
+
+    /// Resume when the run or an active step is paused, else pause.
+    fn pause_or_resume(&self) -> CommandKind {
+        let paused_step = self
+            .run
+            .active_steps()
+            .iter()
+            .any(|(_, s)| s.status == Status::Paused);
+        if self.run.paused || paused_step {
+            CommandKind::Resume
+        } else {
+            CommandKind::Pause
+        }
+    }
+
+    /// Filters the output to the next log source in name order, then to none.
+    fn next_source(&mut self) {
+        let mut sources: Vec<&str> = self.run.logs.iter().map(|l| l.source.as_str()).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let next = match &self.source {
+            None => sources.first().map(|s| s.to_string()),
+            Some(cur) => sources
+                .iter()
+                .position(|s| s == cur)
+                .and_then(|i| sources.get(i + 1))
+                .map(|s| s.to_string()),
+        };
+        self.source = next;
+        self.scroll = 0;
+    }
+
+    /// Moves the focus to the next (or previous) pane; a pane the layout hides takes none.
+    fn cycle_focus(&mut self, forward: bool) {
+        let panes: Vec<Pane> = PANES
+            .into_iter()
+            .filter(|p| {
+                *p != Pane::Preflight || self.layout.shows(super::config::Optional::Preflight)
+            })
+            .collect();
+        let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0);
+        let n = panes.len();
+        let next = if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        };
+        self.focus = panes[next];
     }
 
     fn move_by(&mut self, n: usize, up: bool) {

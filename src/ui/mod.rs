@@ -160,6 +160,61 @@ pub async fn run(
     options: Options,
     earlier: &[Envelope],
 ) -> std::io::Result<Ended> {
+    let (app, mouse, frame) = prepare(&options, earlier);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (guard, terminal) = TerminalGuard::enter(mouse)?;
+    let mut cockpit = Cockpit {
+        app,
+        terminal,
+        mouse,
+        commands,
+        who: operator(),
+        journal: options.journal.clone(),
+        leaving: false,
+        dirty: true,
+        events_open: true,
+    };
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_draw = tokio::time::Instant::now() - frame;
+    loop {
+        if cockpit.dirty && last_draw.elapsed() >= frame {
+            let app = &cockpit.app;
+            cockpit.terminal.draw(|f| view::draw(f, app))?;
+            cockpit.dirty = false;
+            last_draw = tokio::time::Instant::now();
+        }
+        let next_frame = last_draw + frame;
+        tokio::select! {
+            // A frame owed but held back by the rate cap.
+            _ = tokio::time::sleep_until(next_frame), if cockpit.dirty => {}
+            key = input.next() => match key {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => cockpit.key(k)?,
+                Some(Ok(TermEvent::Resize(..))) => cockpit.dirty = true,
+                Some(Ok(TermEvent::Mouse(m))) => cockpit.mouse(m)?,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            event = events.recv(), if cockpit.events_open => cockpit.events(event, &mut events),
+            _ = tick.tick() => cockpit.tick(),
+            // SIGTERM: leave now; the driver's own handler aborts the run.
+            _ = term.recv() => break,
+        }
+        if cockpit.app.quit && cockpit.leave() {
+            break;
+        }
+    }
+    drop(guard);
+    Ok(Ended {
+        run_ended: cockpit.app.run.ended(),
+        events,
+    })
+}
+
+/// The cockpit's state from its settings file, its options and the earlier events, with
+/// whether the mouse is on and the shortest time between frames.
+fn prepare(options: &Options, earlier: &[Envelope]) -> (App, bool, Duration) {
     let mut warnings = Vec::new();
     let settings = config::load(config::path().as_deref()).unwrap_or_else(|e| {
         warnings.push(format!("{e}; using the defaults"));
@@ -191,163 +246,173 @@ pub async fn run(
     if !warnings.is_empty() {
         app.toast(warnings.join("; "), true);
     }
-    let who = operator();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let (guard, mut terminal) = TerminalGuard::enter(mouse)?;
-    let mut input = EventStream::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut leaving = false;
-    let mut dirty = true;
-    let mut events_open = true;
-    let mut last_draw = tokio::time::Instant::now() - frame;
-    loop {
-        if dirty && last_draw.elapsed() >= frame {
-            terminal.draw(|f| view::draw(f, &app))?;
-            dirty = false;
-            last_draw = tokio::time::Instant::now();
+    (app, mouse, frame)
+}
+
+/// The running cockpit: its state, its terminal and what its loop needs between turns.
+struct Cockpit {
+    app: App,
+    terminal: ratatui::DefaultTerminal,
+    mouse: bool,
+    commands: mpsc::UnboundedSender<Command>,
+    /// Who the commands come from.
+    who: String,
+    journal: Option<std::path::PathBuf>,
+    /// The operator asked once to leave a live run.
+    leaving: bool,
+    /// Something changed since the last frame.
+    dirty: bool,
+    events_open: bool,
+}
+
+impl Cockpit {
+    /// A key press: Ctrl-C quits, the suspend key stops the process, any other key goes to
+    /// the app; then whatever the key asked for (history, a theme) is fetched.
+    fn key(&mut self, k: crossterm::event::KeyEvent) -> std::io::Result<()> {
+        self.dirty = true;
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let action = self.app.keymap.action(&k);
+        if ctrl && k.code == KeyCode::Char('c') {
+            self.app.quit = true;
+        } else if action == Some(keys::Action::Suspend) {
+            self.suspend()?;
+        } else if let Some(kind) = self.app.key(k) {
+            let _ = self.commands.send(Command::new(kind, self.who.clone()));
         }
-        let next_frame = last_draw + frame;
-        tokio::select! {
-            // A frame owed but held back by the rate cap.
-            _ = tokio::time::sleep_until(next_frame), if dirty => {}
-            key = input.next() => match key {
-                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
-                    dirty = true;
-                    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-                    let action = app.keymap.action(&k);
-                    if ctrl && k.code == KeyCode::Char('c') {
-                        app.quit = true;
-                    } else if action == Some(keys::Action::Suspend) {
-                        restore_terminal(mouse);
-                        // SAFETY: raising a signal for this process has no memory effects.
-                        unsafe {
-                            libc::raise(libc::SIGTSTP);
-                        }
-                        // Back from `fg`.
-                        terminal = ratatui::init();
-                        ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
-                        if mouse {
-                            crossterm::execute!(
-                                std::io::stdout(),
-                                crossterm::event::EnableMouseCapture
-                            )?;
-                        }
-                        terminal.clear()?;
-                    } else if let Some(kind) = app.key(k) {
-                        let _ = commands.send(Command::new(kind, who.clone()));
-                    }
-                    if !app.quit && action != Some(keys::Action::Back) {
-                        // Only a second quit in a row leaves a live run.
-                        leaving = false;
-                    }
-                    if app.overlay == Some(app::Overlay::AppLog) {
-                        tui_logger::move_events();
-                    }
-                    if std::mem::take(&mut app.history_request) {
-                        match options.journal.as_deref().map(|j| history(j, &app)) {
-                            Some(Ok(h)) => {
-                                app.history = Some(h);
-                                app.overlay = Some(app::Overlay::History);
-                            }
-                            Some(Err(e)) => app.toast(format!("history: {e}"), true),
-                            None => app.toast("history: no journal".into(), true),
-                        }
-                    }
-                    if let Some(name) = app.theme_request.take() {
-                        match theme::load(&name, theme::user_dir().as_ref()) {
-                            Ok(t) => {
-                                app.theme = t;
-                                app.toast(format!("theme {name}"), false);
-                            }
-                            Err(e) => app.toast(e, true),
-                        }
-                    }
-                }
-                Some(Ok(TermEvent::Resize(..))) => dirty = true,
-                Some(Ok(TermEvent::Mouse(m))) => {
-                    use crossterm::event::MouseEventKind;
-                    let key = |c| crossterm::event::KeyEvent::new(c, KeyModifiers::NONE);
-                    let size = terminal.size()?;
-                    let pane = view::pane_at(&app, size.width, size.height, m.column, m.row);
-                    match m.kind {
-                        MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
-                            if let Some(p) = pane {
-                                app.focus = p;
-                            }
-                            let up = m.kind == MouseEventKind::ScrollUp;
-                            app.key(key(if up { KeyCode::Up } else { KeyCode::Down }));
-                            dirty = true;
-                        }
-                        MouseEventKind::Down(_) => {
-                            if let Some(p) = pane {
-                                app.focus = p;
-                                dirty = true;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
-            },
-            event = events.recv(), if events_open => {
-                let mut next = Some(event);
-                let mut folded = 0;
-                // Everything already waiting (up to a batch) goes into the same frame.
-                while let Some(event) = next.take() {
-                    match event {
-                        Ok(env) => app.apply(&env),
-                        Err(broadcast::error::RecvError::Lagged(n)) => app.toast(
-                            format!("{n} events came too fast to show; the journal has them"),
-                            true,
-                        ),
-                        Err(broadcast::error::RecvError::Closed) => events_open = false,
-                    }
-                    folded += 1;
-                    if folded < BATCH && events_open {
-                        next = match events.try_recv() {
-                            Ok(env) => Some(Ok(env)),
-                            Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                                Some(Err(broadcast::error::RecvError::Lagged(n)))
-                            }
-                            Err(_) => None,
-                        };
-                    }
-                }
-                dirty = true;
-            },
-            _ = tick.tick() => {
-                // The header's clock moves only while the run goes on.
-                let expired = app.tick(now_ms());
-                tui_logger::move_events();
-                dirty |= expired || !app.run.ended() || app.overlay == Some(app::Overlay::AppLog);
-            }
-            // SIGTERM: leave now; the driver's own handler aborts the run.
-            _ = term.recv() => break,
+        if !self.app.quit && action != Some(keys::Action::Back) {
+            // Only a second quit in a row leaves a live run.
+            self.leaving = false;
         }
-        if app.quit {
-            if app.run.ended() || leaving {
-                break;
+        if self.app.overlay == Some(app::Overlay::AppLog) {
+            tui_logger::move_events();
+        }
+        if std::mem::take(&mut self.app.history_request) {
+            self.open_history();
+        }
+        if let Some(name) = self.app.theme_request.take() {
+            match theme::load(&name, theme::user_dir().as_ref()) {
+                Ok(t) => {
+                    self.app.theme = t;
+                    self.app.toast(format!("theme {name}"), false);
+                }
+                Err(e) => self.app.toast(e, true),
             }
-            // Leaving a live run: it goes on without the cockpit, so say so once.
-            leaving = true;
-            app.quit = false;
-            let abort = if app.read_only {
-                String::new()
-            } else {
-                ", x aborts".to_owned()
-            };
-            app.toast(
-                format!("the run goes on without the cockpit: q again leaves it running{abort}"),
-                false,
-            );
-            dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Gives the terminal back and stops the process (Ctrl-Z); takes it again after `fg`.
+    fn suspend(&mut self) -> std::io::Result<()> {
+        restore_terminal(self.mouse);
+        // SAFETY: raising a signal for this process has no memory effects.
+        unsafe {
+            libc::raise(libc::SIGTSTP);
+        }
+        // Back from `fg`.
+        self.terminal = ratatui::init();
+        ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
+        if self.mouse {
+            crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+        }
+        self.terminal.clear()?;
+        Ok(())
+    }
+
+    fn open_history(&mut self) {
+        match self.journal.as_deref().map(|j| history(j, &self.app)) {
+            Some(Ok(h)) => {
+                self.app.history = Some(h);
+                self.app.overlay = Some(app::Overlay::History);
+            }
+            Some(Err(e)) => self.app.toast(format!("history: {e}"), true),
+            None => self.app.toast("history: no journal".into(), true),
         }
     }
-    drop(guard);
-    Ok(Ended {
-        run_ended: app.run.ended(),
-        events,
-    })
+
+    /// The wheel scrolls the pane under the pointer; a click focuses it.
+    fn mouse(&mut self, m: crossterm::event::MouseEvent) -> std::io::Result<()> {
+        use crossterm::event::MouseEventKind;
+        let key = |c| crossterm::event::KeyEvent::new(c, KeyModifiers::NONE);
+        let size = self.terminal.size()?;
+        let pane = view::pane_at(&self.app, size.width, size.height, m.column, m.row);
+        match m.kind {
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                if let Some(p) = pane {
+                    self.app.focus = p;
+                }
+                let up = m.kind == MouseEventKind::ScrollUp;
+                self.app
+                    .key(key(if up { KeyCode::Up } else { KeyCode::Down }));
+                self.dirty = true;
+            }
+            MouseEventKind::Down(_) => {
+                if let Some(p) = pane {
+                    self.app.focus = p;
+                    self.dirty = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Folds `first` and everything already waiting (up to a batch) into the same frame.
+    fn events(
+        &mut self,
+        first: Result<Envelope, broadcast::error::RecvError>,
+        events: &mut broadcast::Receiver<Envelope>,
+    ) {
+        let mut next = Some(first);
+        let mut folded = 0;
+        while let Some(event) = next.take() {
+            match event {
+                Ok(env) => self.app.apply(&env),
+                Err(broadcast::error::RecvError::Lagged(n)) => self.app.toast(
+                    format!("{n} events came too fast to show; the journal has them"),
+                    true,
+                ),
+                Err(broadcast::error::RecvError::Closed) => self.events_open = false,
+            }
+            folded += 1;
+            if folded < BATCH && self.events_open {
+                next = match events.try_recv() {
+                    Ok(env) => Some(Ok(env)),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        Some(Err(broadcast::error::RecvError::Lagged(n)))
+                    }
+                    Err(_) => None,
+                };
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn tick(&mut self) {
+        // The header's clock moves only while the run goes on.
+        let expired = self.app.tick(now_ms());
+        tui_logger::move_events();
+        self.dirty |=
+            expired || !self.app.run.ended() || self.app.overlay == Some(app::Overlay::AppLog);
+    }
+
+    /// The operator asked to quit: true to leave now. Leaving a live run takes a second
+    /// quit, so the first only says that the run goes on without the cockpit.
+    fn leave(&mut self) -> bool {
+        if self.app.run.ended() || self.leaving {
+            return true;
+        }
+        self.leaving = true;
+        self.app.quit = false;
+        let abort = if self.app.read_only {
+            String::new()
+        } else {
+            ", x aborts".to_owned()
+        };
+        self.app.toast(
+            format!("the run goes on without the cockpit: q again leaves it running{abort}"),
+            false,
+        );
+        self.dirty = true;
+        false
+    }
 }

@@ -121,6 +121,16 @@ pub struct RunView {
     pub analysis_verdict: Option<Verdict>,
 }
 
+/// Adds a finite value to a series, dropping the oldest past [`MAX_POINTS`].
+fn push_point(points: &mut Vec<(i64, f64)>, at: i64, value: Option<f64>) {
+    if let Some(v) = value.filter(|v| v.is_finite()) {
+        if points.len() == MAX_POINTS {
+            points.remove(0);
+        }
+        points.push((at, v));
+    }
+}
+
 impl RunView {
     /// Folds one event in.
     pub fn apply(&mut self, env: &Envelope) {
@@ -146,18 +156,12 @@ impl RunView {
             | Event::StepFinished { .. } => {}
             Event::Log {
                 step, source, line, ..
-            } => {
-                if self.logs.len() == MAX_LOG_LINES {
-                    self.logs.pop_front();
-                    self.dropped_lines += 1;
-                }
-                self.logs.push_back(LogLine {
-                    at_ms: at,
-                    step: step.clone(),
-                    source: source.clone(),
-                    line: line.clone(),
-                });
-            }
+            } => self.push_log(LogLine {
+                at_ms: at,
+                step: step.clone(),
+                source: source.clone(),
+                line: line.clone(),
+            }),
             Event::Measured { .. } => {}
             Event::Traffic {
                 step,
@@ -178,40 +182,7 @@ impl RunView {
                     at_ms: at,
                 });
             }
-            Event::Analysis {
-                values,
-                stable,
-                targets,
-                warnings,
-                verdict,
-                ..
-            } => {
-                for (sli, w) in warnings {
-                    self.series.entry(sli.clone()).or_default().warning = Some(w.clone());
-                }
-                for (sli, value) in stable {
-                    let s = self.series.entry(sli.clone()).or_default();
-                    s.stable_last = *value;
-                    if let Some(v) = value.filter(|v| v.is_finite()) {
-                        if s.stable_points.len() == MAX_POINTS {
-                            s.stable_points.remove(0);
-                        }
-                        s.stable_points.push((at, v));
-                    }
-                }
-                self.analysis_verdict = Some(*verdict);
-                for (sli, value) in values {
-                    let s = self.series.entry(sli.clone()).or_default();
-                    s.last = *value;
-                    s.target = targets.get(sli).cloned().or(s.target.take());
-                    if let Some(v) = value.filter(|v| v.is_finite()) {
-                        if s.points.len() == MAX_POINTS {
-                            s.points.remove(0);
-                        }
-                        s.points.push((at, v));
-                    }
-                }
-            }
+            Event::Analysis { .. } => self.fold_analysis(at, &env.event),
             Event::Operator {
                 command,
                 accepted,
@@ -229,6 +200,45 @@ impl RunView {
                 self.finished_ms = Some(at);
                 self.paused = false;
             }
+        }
+    }
+
+    /// Keeps a line of output, dropping the oldest past [`MAX_LOG_LINES`].
+    fn push_log(&mut self, line: LogLine) {
+        if self.logs.len() == MAX_LOG_LINES {
+            self.logs.pop_front();
+            self.dropped_lines += 1;
+        }
+        self.logs.push_back(line);
+    }
+
+    /// Adds an analysis's values (new and stable) to each SLI's series, with its targets.
+    fn fold_analysis(&mut self, at: i64, event: &Event) {
+        let Event::Analysis {
+            values,
+            stable,
+            targets,
+            warnings,
+            verdict,
+            ..
+        } = event
+        else {
+            return;
+        };
+        for (sli, w) in warnings {
+            self.series.entry(sli.clone()).or_default().warning = Some(w.clone());
+        }
+        for (sli, value) in stable {
+            let s = self.series.entry(sli.clone()).or_default();
+            s.stable_last = *value;
+            push_point(&mut s.stable_points, at, *value);
+        }
+        self.analysis_verdict = Some(*verdict);
+        for (sli, value) in values {
+            let s = self.series.entry(sli.clone()).or_default();
+            s.last = *value;
+            s.target = targets.get(sli).cloned().or(s.target.take());
+            push_point(&mut s.points, at, *value);
         }
     }
 

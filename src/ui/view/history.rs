@@ -1,0 +1,97 @@
+//! The history overlay: recent runs and the service's evaluations in this stage.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+use super::{centered, duration, pane};
+use crate::ui::app::App;
+
+/// `2026-11-27 12:40`.
+fn date_time(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let Some(h) = &app.history else {
+        return;
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        "runs (newest first)",
+        t.fg("accent").add_modifier(Modifier::BOLD),
+    ))];
+    for r in &h.runs {
+        let (id, pipeline, status, code) = (r.id, &r.pipeline, &r.status, r.exit_code);
+        let took = r
+            .finished_ms
+            .map(|f| duration(f - r.started_ms))
+            .unwrap_or_default();
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", status.glyph()), t.status(*status)),
+            Span::styled(
+                format!("run {id:<5} "),
+                t.fg("text").add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(format!("{pipeline:<16} "), t.fg("text")),
+            Span::styled(format!("{:<12} ", status.to_string()), t.status(*status)),
+            Span::styled(format!("{} ", date_time(r.started_ms)), t.fg("muted")),
+            Span::styled(format!("{took:>7} "), t.fg("muted")),
+            Span::styled(
+                code.map(|c| format!("exit {c}")).unwrap_or_default(),
+                t.fg("muted"),
+            ),
+        ]));
+    }
+    if h.runs.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "no runs in the journal",
+            t.fg("muted"),
+        )));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        format!(
+            "evaluations of {} in stage {} (newest first)",
+            app.run.service, h.stage
+        ),
+        t.fg("accent").add_modifier(Modifier::BOLD),
+    )));
+    for (verdict, values) in &h.evaluations {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{} {:<8} ", verdict.glyph(), verdict.to_string()),
+                t.status(verdict.status()),
+            ),
+            Span::styled(values.clone(), t.fg("text")),
+        ]));
+    }
+    if h.evaluations.is_empty() {
+        lines.push(Line::from(Span::styled("none yet", t.fg("muted"))));
+    }
+    let rect = centered(
+        area,
+        area.width.saturating_sub(6),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(pane(app, " History ─ Esc closes ", true))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
