@@ -571,6 +571,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 resumed: None,
                 journal: Some(journal_path.clone()),
                 preflight_only: false,
+                service_addresses: None,
             };
             drive(p, &journal_path, run, 1, options, &args.flags, None).await
         }
@@ -619,6 +620,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 resumed: Some(Resumed::from_events(&events)),
                 journal: Some(journal_path.clone()),
                 preflight_only: false,
+                service_addresses: None,
             };
             drive(p, &journal_path, run, next_seq, options, &flags, None).await
         }
@@ -644,6 +646,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 resumed: None,
                 journal: Some(journal_path.clone()),
                 preflight_only: false,
+                service_addresses: None,
             };
             let scenario =
                 crate::sandbox::scenario::Scenario::named(&flags.scenario).unwrap_or_default();
@@ -1662,6 +1665,21 @@ async fn embed_sandbox(
     ))
 }
 
+/// When a stage targets the sandbox's context (the sandbox this run embedded, or one that
+/// `glidepath sandbox serve` runs), its Services are reached on loopback at the address
+/// the sandbox publishes in an annotation; steps learn that from here, never from the
+/// sandbox itself.
+fn sandbox_addresses(p: &Pipeline) -> Option<crate::kube::ServiceAddresses> {
+    let addresses = crate::kube::ServiceAddresses::new(
+        crate::sandbox::CONTEXT,
+        crate::sandbox::workload::annotations::ENDPOINT,
+    );
+    p.stages
+        .iter()
+        .any(|s| addresses.serves(s.target.as_ref()))
+        .then_some(addresses)
+}
+
 /// One driver at a time: the run's lease on every stage's cluster (see `kube::lease`).
 async fn acquire_leases(
     p: &Pipeline,
@@ -1796,6 +1814,10 @@ async fn drive(
     // Named as written (`sandbox/shop`), before the sandbox stages are pointed at it.
     let target = describe_target(&p);
     let (p, sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
+    let options = RunOptions {
+        service_addresses: sandbox_addresses(&p),
+        ..options
+    };
     if let (Some(demo), Some(sandbox)) = (&demo, &sandbox) {
         if !interactive {
             eprintln!("{}", demo.banner);

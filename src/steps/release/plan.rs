@@ -80,7 +80,10 @@ impl Plan {
             stable_service: routing.stable_service,
             canary_service: routing.canary_service,
             route: if blue_green { None } else { routing.route },
-            address_annotation: Some(crate::sandbox::workload::annotations::ENDPOINT.to_owned()),
+            address_annotation: ctx
+                .service_addresses
+                .as_ref()
+                .map(|a| a.annotation().to_owned()),
         })
     }
 
