@@ -1780,6 +1780,16 @@ async fn seed_production(
     Ok(())
 }
 
+/// Notification warnings: in glidepath's log, and on stderr unless the cockpit owns the
+/// screen (its log view shows them then).
+fn notify_warnings() -> crate::notify::Warnings {
+    crate::notify::Warnings::new(|message| {
+        if !crate::ui::active() {
+            eprintln!("warning: {message}");
+        }
+    })
+}
+
 /// Runs a pipeline to its end, in the cockpit or headless (`demo`: the demo's production
 /// and banner).
 async fn drive(
@@ -1849,7 +1859,11 @@ async fn drive(
         .collect();
     let handle = engine::start_with(Arc::new(p), emitter, options, |tx| {
         if !hooks.is_empty() {
-            notifier = Some(tokio::spawn(crate::notify::follow(tx.subscribe(), hooks)));
+            notifier = Some(tokio::spawn(crate::notify::follow(
+                tx.subscribe(),
+                hooks,
+                notify_warnings(),
+            )));
         }
         if interactive {
             cockpit_events = Some(tx.subscribe());
@@ -1922,7 +1936,7 @@ async fn drive(
             .await
             .is_err()
     {
-        crate::notify::warn(format!(
+        notify_warnings().warn(format!(
             "notifications still unsent after {} s were dropped",
             crate::notify::FLUSH.as_secs()
         ));
