@@ -18,17 +18,22 @@ use crate::steps::{StepCtx, StepIo, StepResult};
 
 /// What the release works on.
 pub(super) struct Plan {
+    /// The target cluster, in the release's namespace.
     pub cluster: Cluster,
     /// The new version's Deployment (stable name).
     pub deployment: Value,
     /// The other manifests (Services, HTTPRoute).
     pub others: Vec<Value>,
+    /// The stable Deployment's name.
     pub name: String,
     pub namespace: String,
     /// How traffic moves; it also names the second Deployment's track.
     pub router: TrafficRouter,
+    /// The Service users reach (blue-green: the active Service).
     pub stable_service: Option<String>,
+    /// The second track's Service (blue-green: the preview Service).
     pub canary_service: String,
+    /// The HTTPRoute whose weights split traffic (gateway-api).
     pub route: Option<String>,
     /// The annotation where the target publishes a Service's own address (the sandbox's
     /// loopback endpoints), when the run was told of one.
@@ -140,14 +145,17 @@ impl Plan {
         self.router.track()
     }
 
+    /// A reference to object `kind/name` in the release's namespace.
     pub fn object(&self, api_version: &str, kind: &str, name: &str) -> Value {
         crate::kube::objects::reference(api_version, kind, &self.namespace, name)
     }
 
+    /// The stable Deployment.
     pub fn stable_ref(&self) -> Value {
         self.object("apps/v1", "Deployment", &self.name)
     }
 
+    /// The second Deployment (`NAME-canary` or `NAME-preview`).
     pub fn canary_ref(&self) -> Value {
         self.object(
             "apps/v1",
@@ -172,6 +180,7 @@ impl Plan {
         c
     }
 
+    /// The stable Deployment as the cluster has it now.
     pub async fn live_stable(&self) -> Result<Option<Value>, StepResult> {
         self.cluster
             .get(&self.stable_ref())
@@ -179,6 +188,7 @@ impl Plan {
             .map_err(infra_failure)
     }
 
+    /// Sets the replica count of the Deployment `o` names.
     pub async fn scale(&self, o: &Value, replicas: i64) -> Result<(), String> {
         self.cluster
             .merge(o, &json!({ "spec": { "replicas": replicas } }))
