@@ -571,6 +571,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 resumed: None,
                 journal: Some(journal_path.clone()),
                 preflight_only: false,
+                service_addresses: None,
             };
             drive(p, &journal_path, run, 1, options, &args.flags, None).await
         }
@@ -619,6 +620,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 resumed: Some(Resumed::from_events(&events)),
                 journal: Some(journal_path.clone()),
                 preflight_only: false,
+                service_addresses: None,
             };
             drive(p, &journal_path, run, next_seq, options, &flags, None).await
         }
@@ -644,6 +646,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                 resumed: None,
                 journal: Some(journal_path.clone()),
                 preflight_only: false,
+                service_addresses: None,
             };
             let scenario =
                 crate::sandbox::scenario::Scenario::named(&flags.scenario).unwrap_or_default();
@@ -1662,6 +1665,21 @@ async fn embed_sandbox(
     ))
 }
 
+/// When a stage targets the sandbox's context (the sandbox this run embedded, or one that
+/// `glidepath sandbox serve` runs), its Services are reached on loopback at the address
+/// the sandbox publishes in an annotation; steps learn that from here, never from the
+/// sandbox itself.
+fn sandbox_addresses(p: &Pipeline) -> Option<crate::kube::ServiceAddresses> {
+    let addresses = crate::kube::ServiceAddresses::new(
+        crate::sandbox::CONTEXT,
+        crate::sandbox::workload::annotations::ENDPOINT,
+    );
+    p.stages
+        .iter()
+        .any(|s| addresses.serves(s.target.as_ref()))
+        .then_some(addresses)
+}
+
 /// One driver at a time: the run's lease on every stage's cluster (see `kube::lease`).
 async fn acquire_leases(
     p: &Pipeline,
@@ -1762,6 +1780,16 @@ async fn seed_production(
     Ok(())
 }
 
+/// Notification warnings: in glidepath's log, and on stderr unless the cockpit owns the
+/// screen (its log view shows them then).
+fn notify_warnings() -> crate::notify::Warnings {
+    crate::notify::Warnings::new(|message| {
+        if !crate::ui::active() {
+            eprintln!("warning: {message}");
+        }
+    })
+}
+
 /// Runs a pipeline to its end, in the cockpit or headless (`demo`: the demo's production
 /// and banner).
 async fn drive(
@@ -1796,6 +1824,10 @@ async fn drive(
     // Named as written (`sandbox/shop`), before the sandbox stages are pointed at it.
     let target = describe_target(&p);
     let (p, sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
+    let options = RunOptions {
+        service_addresses: sandbox_addresses(&p),
+        ..options
+    };
     if let (Some(demo), Some(sandbox)) = (&demo, &sandbox) {
         if !interactive {
             eprintln!("{}", demo.banner);
@@ -1827,7 +1859,11 @@ async fn drive(
         .collect();
     let handle = engine::start_with(Arc::new(p), emitter, options, |tx| {
         if !hooks.is_empty() {
-            notifier = Some(tokio::spawn(crate::notify::follow(tx.subscribe(), hooks)));
+            notifier = Some(tokio::spawn(crate::notify::follow(
+                tx.subscribe(),
+                hooks,
+                notify_warnings(),
+            )));
         }
         if interactive {
             cockpit_events = Some(tx.subscribe());
@@ -1900,7 +1936,7 @@ async fn drive(
             .await
             .is_err()
     {
-        crate::notify::warn(format!(
+        notify_warnings().warn(format!(
             "notifications still unsent after {} s were dropped",
             crate::notify::FLUSH.as_secs()
         ));

@@ -5,6 +5,7 @@
 //! connection errors, 429 and 5xx with backoff. URLs are secrets (a Slack webhook's path
 //! is its token), so logs show only their scheme and host.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -236,11 +237,21 @@ fn cap(text: &str, max: usize) -> String {
     out
 }
 
-/// Warns on stderr (unless the cockpit owns the screen) and in glidepath's own log.
-pub fn warn(message: String) {
-    tracing::warn!("{message}");
-    if !crate::ui::active() {
-        eprintln!("warning: {message}");
+/// Where warnings about notifications go: glidepath's own log always, and whatever the
+/// caller shows them on (the CLI: stderr, unless the cockpit owns the screen).
+#[derive(Clone)]
+pub struct Warnings(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Warnings {
+    /// Warnings logged and handed to `show`.
+    pub fn new(show: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Warnings(Arc::new(show))
+    }
+
+    /// Logs `message` and shows it.
+    pub fn warn(&self, message: String) {
+        tracing::warn!("{message}");
+        (self.0)(&message);
     }
 }
 
@@ -250,6 +261,7 @@ struct Hook {
     client: reqwest::Client,
     /// Set when the run has finished: what is not sent by then is given up.
     deadline: std::sync::Arc<std::sync::OnceLock<tokio::time::Instant>>,
+    warnings: Warnings,
 }
 
 impl Hook {
@@ -291,7 +303,7 @@ impl Hook {
         });
         let (url, headers) = match prepared {
             Ok(x) => x,
-            Err(e) => return warn(format!("notification not sent: {e}")),
+            Err(e) => return self.warnings.warn(format!("notification not sent: {e}")),
         };
         let shown = redact(&url);
         let body = body(self.config.format, notice);
@@ -310,7 +322,7 @@ impl Hook {
                 .get()
                 .map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
             if left == Some(Duration::ZERO) {
-                return warn(format!(
+                return self.warnings.warn(format!(
                     "notification to {shown} dropped: the run ended and the flush time is up"
                 ));
             }
@@ -329,7 +341,7 @@ impl Hook {
                 Ok(r) if r.status().is_redirection() => {
                     // Not followed: a redirect would turn the POST into a GET, or carry
                     // the headers to another host.
-                    return warn(format!(
+                    return self.warnings.warn(format!(
                         "notification to {shown} refused: HTTP {} (a redirect; not followed)",
                         r.status()
                     ));
@@ -337,7 +349,7 @@ impl Hook {
                 Ok(r) => {
                     let s = r.status();
                     if !(s.is_server_error() || s.as_u16() == 429) {
-                        return warn(format!(
+                        return self.warnings.warn(format!(
                             "notification to {shown} refused: HTTP {s}; not retried"
                         ));
                     }
@@ -349,7 +361,7 @@ impl Hook {
                 Err(_) => "request failed".to_owned(),
             };
             if attempt > retries {
-                return warn(format!(
+                return self.warnings.warn(format!(
                     "notification to {shown} failed after {attempt} attempt(s): {why}"
                 ));
             }
@@ -363,16 +375,16 @@ impl Hook {
     }
 }
 
-/// Follows a run's events until it finishes and sends what each webhook asked for.
-/// Returns once every queued notice was sent or given up.
-pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>) {
+/// Follows a run's events until it finishes and sends what each webhook asked for; what
+/// goes wrong goes to `warnings`. Returns once every queued notice was sent or given up.
+pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>, warnings: Warnings) {
     let client = match reqwest::Client::builder()
         .user_agent(concat!("glidepath/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .build()
     {
         Ok(c) => c,
-        Err(e) => return warn(format!("notifications off: {e}")),
+        Err(e) => return warnings.warn(format!("notifications off: {e}")),
     };
     let mut queues = Vec::new();
     let mut senders = Vec::new();
@@ -384,6 +396,7 @@ pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>) {
             config,
             client: client.clone(),
             deadline: deadline.clone(),
+            warnings: warnings.clone(),
         };
         senders.push(tokio::spawn(async move {
             while let Some(n) = queue.recv().await {
@@ -397,7 +410,7 @@ pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>) {
         let env = match rx.recv().await {
             Ok(env) => env,
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                warn(format!(
+                warnings.warn(format!(
                     "notifications skipped {n} events behind a busy run"
                 ));
                 continue;

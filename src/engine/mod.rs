@@ -45,6 +45,9 @@ pub struct RunOptions {
     pub journal: Option<std::path::PathBuf>,
     /// Run only the `preflight` steps (`glidepath check`); every other step is left out.
     pub preflight_only: bool,
+    /// Targets whose Services publish a loopback address (the sandbox), for smoke and load
+    /// tests that name a Service; set by the CLI, which knows what each target is.
+    pub service_addresses: Option<crate::kube::ServiceAddresses>,
 }
 
 /// A run in progress: send commands, watch events, await the outcome.
@@ -659,6 +662,7 @@ impl Engine {
             run: self.emitter.run(),
             pipeline: self.pipeline.clone(),
             measured: self.measured.clone(),
+            service_addresses: self.options.service_addresses.clone(),
         };
         (ctx, phase_rx, sig_tx)
     }

@@ -2,6 +2,7 @@
 //! kubeconfig context (or the current context, or in-cluster config), discovery checks, and
 //! server-side apply with the field manager `glidepath`. Credentials are never printed.
 
+pub mod addresses;
 pub mod lease;
 pub mod objects;
 
@@ -9,6 +10,8 @@ use ::kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use ::kube::config::{KubeConfigOptions, Kubeconfig};
 use ::kube::{Client, Config};
 use serde_json::Value;
+
+pub use addresses::ServiceAddresses;
 
 use crate::pipeline::model::Target;
 

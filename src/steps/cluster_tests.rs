@@ -96,6 +96,28 @@ pub async fn chaos(step: &ChaosStep, ctx: &mut StepCtx) -> StepResult {
     )
 }
 
+/// Five characters as Kubernetes uses in generated names, so the Jobs of two runs of the
+/// same step never share a name.
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // Each RandomState carries fresh random keys: randomness without a dependency.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let mut r = hasher.finish();
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(r % ALPHABET.len() as u64) as usize] as char;
+            r /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
 /// Runs a `test` with `job`.
 pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
     let cluster = match connect(ctx).await {
@@ -108,7 +130,7 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
             .to_lowercase()
             .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
         ctx.run,
-        crate::sandbox::random_suffix()
+        random_suffix()
     );
     let env: Vec<Value> = step
         .env
@@ -183,5 +205,22 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
             }
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_suffixes_look_generated_and_differ() {
+        let a = random_suffix();
+        assert_eq!(a.len(), 5);
+        assert!(
+            a.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)),
+            "{a}"
+        );
+        // 27^5 names: three draws in a row that all collide mean no randomness at all.
+        assert!((0..3).any(|_| random_suffix() != a));
     }
 }

@@ -1,49 +1,44 @@
-//! On the sandbox, a Service's address (`http://checkout/`, `http://checkout.shop.svc/`)
-//! means the loopback endpoint that serves its simulated traffic: a URL whose host names a
-//! Service carrying `sandbox.glidepath.dev/endpoint` goes there. A real cluster's Services
-//! carry no such annotation, so their URLs are left as written. Smoke and load tests share
-//! this.
+//! On a target that publishes its Services' addresses (the sandbox serves each Service's
+//! simulated traffic on loopback), a Service's address (`http://checkout/`,
+//! `http://checkout.shop.svc/`) means the address it publishes: a URL whose host names such
+//! a Service goes there. The CLI says which targets publish addresses
+//! ([`crate::kube::ServiceAddresses`]); other clusters are never asked, and their URLs are
+//! left as written. Smoke and load tests share this.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Service;
-use kube::{Api, Client};
-
 use super::StepCtx;
-use crate::sandbox::workload::annotations::ENDPOINT;
+use crate::kube::addresses::AddressLookup;
 
 /// Rewrites URLs of one step, asking the cluster once per host.
-pub struct SandboxEndpoints<'a> {
+pub struct ServiceEndpoints<'a> {
     ctx: &'a StepCtx,
     source: &'static str,
-    client: Option<Client>,
+    lookup: Option<AddressLookup>,
     seen: BTreeMap<String, Option<String>>,
 }
 
-impl<'a> SandboxEndpoints<'a> {
+impl<'a> ServiceEndpoints<'a> {
     /// For the step of `ctx`; what it finds is logged under `source`.
     pub async fn new(ctx: &'a StepCtx, source: &'static str) -> Self {
-        // Only the embedded sandbox (its kubeconfig context) has such endpoints; a real
-        // cluster is not asked about every host a test names.
-        let client = match &ctx.target {
-            Some(crate::pipeline::model::Target::Cluster(c))
-                if c.context.as_deref() == Some(crate::sandbox::CONTEXT) =>
-            {
-                crate::kube::client(ctx.target.as_ref()).await.ok()
-            }
-            _ => None,
+        // Only a target that publishes addresses is asked; a real cluster is not asked
+        // about every host a test names.
+        let lookup = match &ctx.service_addresses {
+            Some(addresses) => addresses.lookup(ctx.target.as_ref()).await,
+            None => None,
         };
-        SandboxEndpoints {
+        ServiceEndpoints {
             ctx,
             source,
-            client,
+            lookup,
             seen: BTreeMap::new(),
         }
     }
 
-    /// The loopback URL that stands for `url`, when its host is a sandbox Service.
+    /// The loopback URL that stands for `url`, when its host is a Service with a published
+    /// address.
     pub async fn rewrite(&mut self, url: &str) -> Option<String> {
-        let client = self.client.clone()?;
+        let lookup = self.lookup.clone()?;
         let uri = url.parse::<hyper::Uri>().ok()?;
         let host = uri.host()?;
         if host.parse::<std::net::IpAddr>().is_ok() || host == "localhost" {
@@ -58,14 +53,7 @@ impl<'a> SandboxEndpoints<'a> {
                     Some(ns) if ns != "svc" => ns.to_owned(),
                     _ => crate::kube::namespace(self.ctx.target.as_ref()),
                 };
-                let api: Api<Service> = Api::namespaced(client, &namespace);
-                let e = api
-                    .get_opt(service)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|s| s.metadata.annotations)
-                    .and_then(|a| a.get(ENDPOINT).cloned());
+                let e = lookup.address(&namespace, service).await;
                 if let Some(e) = &e {
                     self.ctx.io.log(
                         self.source,

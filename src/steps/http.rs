@@ -26,7 +26,7 @@ pub async fn run(suite: &HttpSuite, ctx: &mut StepCtx) -> StepResult {
         }
     };
     let mut evidence = Vec::new();
-    let mut endpoints = super::endpoints::SandboxEndpoints::new(ctx, "http").await;
+    let mut endpoints = super::endpoints::ServiceEndpoints::new(ctx, "http").await;
     for check in &suite.checks {
         let url = match resolve_url(suite.base_url.as_deref(), &check.url) {
             Ok(u) => u,

@@ -14,7 +14,7 @@ pub async fn run(step: &LoadTest, ctx: &mut StepCtx) -> StepResult {
         Err(e) => return StepResult::failed(e),
     };
     if ctx.target.is_some() {
-        let mut endpoints = super::endpoints::SandboxEndpoints::new(ctx, "load").await;
+        let mut endpoints = super::endpoints::ServiceEndpoints::new(ctx, "load").await;
         for r in &mut plan.requests {
             if let Some(url) = endpoints.rewrite(&r.url).await {
                 r.url = url;

@@ -257,6 +257,9 @@ pub struct StepCtx {
     pub pipeline: Arc<crate::pipeline::Pipeline>,
     /// What the stage's steps measured themselves.
     pub measured: Measurements,
+    /// Targets whose Services are reachable from here at a published address (the
+    /// sandbox's loopback endpoints), as the CLI resolved them; `None` on other runs.
+    pub service_addresses: Option<crate::kube::ServiceAddresses>,
 }
 
 /// How a step ended, as the step reports it.

@@ -1,0 +1,163 @@
+//! `release`: a canary whose traffic steps the operator can pause, promote or roll back
+//! while an SLO analysis runs underneath, over two routers:
+//!
+//! - `replicas`: a `NAME-canary` Deployment beside the stable one; the Service selects both,
+//!   so traffic follows the ratio of ready replicas (canary = weight% of the stable count,
+//!   stable scaled down by as many);
+//! - `gateway-api`: the canary gets its own Service and the HTTPRoute's `backendRefs`
+//!   weights split traffic; the stable Service is pinned to the stable pods' template hash
+//!   for the duration, so it never reaches canary pods.
+//!
+//! Blue-green brings the new colour up beside the old behind a preview Service and switches
+//! the active Service's selector.
+//!
+//! Promotion rolls the new version out on the stable Deployment, moves all traffic back to
+//! it and removes the canary. Rollback (a failed analysis, the operator, or a later failure
+//! with `onFailure: rollback`) moves traffic to stable first, then removes the canary; it
+//! reads only the cluster, so it also works after a crash. Everything glidepath changes is
+//! marked with annotations naming the run.
+//!
+//! Files: `plan` (what the release works on), `routers` (how traffic moves, one interface
+//! for all three routers), `observe` (what the cluster shows of traffic), `analysis` (the
+//! SLO evaluations), `lifecycle` (start and promotion, shared by both strategies),
+//! `canary` and `bluegreen` (the strategies), `rollback` (putting stable back).
+
+mod analysis;
+mod bluegreen;
+mod canary;
+mod lifecycle;
+mod observe;
+mod plan;
+mod rollback;
+mod routers;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{StepCtx, StepResult};
+use crate::pipeline::model::ReleaseStep;
+use plan::Plan;
+
+pub use rollback::rollback_service;
+
+/// The label that tells canary pods apart.
+pub const TRACK: &str = "glidepath.dev/track";
+/// On the stable Deployment during a canary: its replica count before the canary began.
+pub const STABLE_REPLICAS: &str = "glidepath.dev/stable-replicas";
+/// On the stable Deployment during a release: how traffic is split, so a rollback without
+/// the pipeline file (`glidepath rollback`) knows what to undo.
+pub const RELEASE: &str = "glidepath.dev/release";
+/// On the stable Deployment after a promotion: the pod template it replaced.
+pub const PREVIOUS_TEMPLATE: &str = "glidepath.dev/previous-template";
+/// On the stable Deployment after a promotion: `RUN/STAGE` that promoted it.
+pub const PROMOTED_BY: &str = "glidepath.dev/promoted-by";
+const HASH: &str = "pod-template-hash";
+const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs a release step.
+pub async fn run(step: &ReleaseStep, ctx: &mut StepCtx) -> StepResult {
+    let plan = match Plan::new(step, ctx).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match &step.canary {
+        Some(c) => canary::run(&plan, c, ctx).await,
+        None => match &step.blue_green {
+            Some(bg) => bluegreen::run(&plan, bg, ctx).await,
+            None => fail("a release is exactly one of `canary` or `blueGreen`"),
+        },
+    }
+}
+
+/// Undoes a release when its stage is rolled back: an unfinished canary is aborted; a
+/// promotion this run made is reverted to the template it replaced.
+pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResult> {
+    let plan = match Plan::new(step, ctx).await {
+        Ok(p) => p,
+        Err(r) => return Some(r),
+    };
+    match plan.cluster.get(&plan.canary_ref()).await {
+        Ok(Some(_)) => {
+            return Some(match rollback::abort(&plan, &ctx.io).await {
+                Ok(s) => StepResult::passed(s),
+                Err(e) => fail(e),
+            });
+        }
+        Ok(None) => {}
+        Err(e) => return Some(infra_failure(e)),
+    }
+    let stable = match plan.live_stable().await {
+        Ok(Some(s)) => s,
+        Ok(None) => return None,
+        Err(r) => return Some(r),
+    };
+    if annotation(&stable, PROMOTED_BY) != Some(format!("{}/{}", ctx.run, ctx.stage).as_str()) {
+        return None;
+    }
+    let template: Value =
+        annotation(&stable, PREVIOUS_TEMPLATE).and_then(|t| serde_json::from_str(t).ok())?;
+    Some(
+        match rollback::restore(&plan, &ctx.io, &stable, template).await {
+            Ok(()) => StepResult::passed(format!(
+                "{} restored to the version before this run",
+                plan.name
+            )),
+            Err(e) => fail(e),
+        },
+    )
+}
+
+/// Why a release is rolled back: the reason, the evidence, and whether an analysis judged
+/// the new version (a failed gate) rather than something breaking (an infrastructure
+/// error).
+struct Setback {
+    why: String,
+    evidence: Vec<crate::events::Evidence>,
+    judged: bool,
+}
+
+impl Setback {
+    /// A request or a rollout failed.
+    fn broken(why: String) -> Self {
+        Setback {
+            why,
+            evidence: Vec::new(),
+            judged: false,
+        }
+    }
+
+    /// The analysis refused the new version.
+    fn judged((why, evidence): analysis::Refusal) -> Self {
+        Setback {
+            why,
+            evidence,
+            judged: true,
+        }
+    }
+}
+
+/// A metadata field of an object, `""` when absent.
+fn meta<'a>(o: &'a Value, field: &str) -> &'a str {
+    o.pointer(&format!("/metadata/{field}"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// An annotation of an object (annotations are strings by the API's schema).
+fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
+    o.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")))
+        .and_then(Value::as_str)
+}
+
+fn fail(summary: impl Into<String>) -> StepResult {
+    StepResult::failed(summary)
+}
+
+/// A failure of the platform (the cluster), not of the release.
+fn infra_failure(e: String) -> StepResult {
+    StepResult {
+        infra_error: true,
+        ..StepResult::failed(e)
+    }
+}
