@@ -320,6 +320,7 @@ impl Plan {
             .merge(&r, &json!({ "spec": { "rules": rules } }))
             .await
             .map(drop)
+            .map_err(String::from)
     }
 
     /// Pins (or unpins, with `None`) the stable Service to one pod-template hash.
@@ -335,6 +336,7 @@ impl Plan {
             .merge(&s, &json!({ "spec": { "selector": { HASH: hash } } }))
             .await
             .map(drop)
+            .map_err(String::from)
     }
 
     /// Gives the second track its own Service (a copy of the stable one selecting the
@@ -403,6 +405,7 @@ impl Plan {
             )
             .await
             .map(drop)
+            .map_err(String::from)
     }
 
     /// The pod-template hash of the stable Deployment's current ReplicaSet.
@@ -459,6 +462,7 @@ impl Plan {
             .merge(o, &json!({ "spec": { "replicas": replicas } }))
             .await
             .map(drop)
+            .map_err(String::from)
     }
 
     /// Waits until the Deployment `o` names is rolled out.
@@ -818,7 +822,7 @@ impl Plan {
     }
 }
 
-fn infra_failure(e: String) -> StepResult {
+fn infra_failure(e: impl Into<String>) -> StepResult {
     StepResult {
         infra_error: true,
         ..StepResult::failed(e)
@@ -1248,7 +1252,7 @@ async fn blue_green(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResul
         plan.cluster
             .apply(&plan.canary(total), false)
             .await
-            .map_err(|e| (e, Vec::new(), false))?;
+            .map_err(|e| (e.into(), Vec::new(), false))?;
         plan.rolled_out(&ctx.io, &plan.canary_ref(), ROLLOUT_TIMEOUT)
             .await
             .map_err(|e| (e, Vec::new(), false))?;
