@@ -6,6 +6,7 @@ pub mod error;
 pub mod kinds;
 pub mod lease;
 pub mod objects;
+pub mod route;
 pub mod workload;
 
 pub use error::Error;
