@@ -1,6 +1,13 @@
 //! Kubernetes access for pipeline targets, through kube-rs: a client from the target's
 //! kubeconfig context (or the current context, or in-cluster config), discovery checks, and
 //! server-side apply with the field manager `glidepath`. Credentials are never printed.
+//!
+//! - [`error`]: why a call failed, as a kind ([`Error`]);
+//! - [`objects`]: manifests and objects of any kind, as JSON, and what "ready" means;
+//! - [`kinds`]: kinds known at compile time, as k8s-openapi types;
+//! - [`workload`]: Deployments, ReplicaSets, Services, Pods and Jobs;
+//! - [`route`]: Gateway API HTTPRoute weights, a traffic router;
+//! - [`lease`]: one driver at a time.
 
 pub mod error;
 pub mod kinds;

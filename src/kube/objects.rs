@@ -14,6 +14,7 @@ use ::kube::api::{
 use ::kube::discovery::{Scope, pinned_kind};
 use serde_json::Value;
 
+use super::error::transient;
 use super::{Error, FIELD_MANAGER};
 use crate::pipeline::model::{Target, WaitFor};
 
@@ -24,11 +25,6 @@ pub struct Cluster {
     /// The namespace objects without one go to.
     pub namespace: String,
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
-}
-
-/// Whether an error is worth another try: throttling, server errors, lost connections.
-fn transient(e: &::kube::Error) -> bool {
-    super::error::transient(e)
 }
 
 /// Runs `call` until it succeeds, fails for good, or has failed transiently four times

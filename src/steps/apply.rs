@@ -2,17 +2,18 @@
 //! ready (infra: each object's readiness; deploy: the workloads' rollouts), streaming what
 //! is still pending and, for workloads, why their pods are not ready.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
-use crate::kube::Error;
 use crate::kube::objects::{self, Cluster, Readiness, describe};
-use crate::kube::workload;
+use crate::kube::{Error, kinds, workload};
 use crate::pipeline::model::{DeployStep, InfraStep, WaitFor};
 use crate::pipeline::units::format_duration;
 
@@ -313,7 +314,7 @@ pub async fn infra(step: &InfraStep, ctx: &mut StepCtx) -> StepResult {
 async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), Error> {
     let name = crate::kube::lease::name(&ctx.service, &format!("{}-{}", ctx.stage, ctx.step))
         .replacen("glidepath-", "glidepath-applied-", 1);
-    let record = objects::reference("v1", "ConfigMap", &cluster.namespace, &name);
+    let records = cluster.namespaced::<ConfigMap>();
     let identity = |o: &Value| {
         serde_json::json!({
             "apiVersion": o["apiVersion"], "kind": o["kind"],
@@ -321,14 +322,9 @@ async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), E
         })
     };
     let now: Vec<Value> = objs.iter().map(identity).collect();
-    let before: Vec<Value> = cluster
-        .get(&record)
+    let before: Vec<Value> = kinds::get(&records, &name)
         .await?
-        .and_then(|cm| {
-            cm.pointer("/data/objects")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
+        .and_then(|cm| cm.data?.remove("objects"))
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     for old in before.iter().filter(|o| !now.contains(o)) {
@@ -343,9 +339,19 @@ async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), E
             format!("deleted {}, no longer in the set", describe(old)),
         );
     }
-    let mut cm = record.clone();
-    cm["data"] = serde_json::json!({ "objects": Value::Array(now).to_string() });
-    cluster.apply(&cm, false).await.map(drop)
+    let record = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(cluster.namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            "objects".to_owned(),
+            Value::Array(now).to_string(),
+        )])),
+        ..ConfigMap::default()
+    };
+    kinds::apply(&records, &record).await.map(drop)
 }
 
 /// The manifests a render command prints (`helm template ...`, `kubectl kustomize ...`).

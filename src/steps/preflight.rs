@@ -148,28 +148,35 @@ fn established(crd: &CustomResourceDefinition) -> bool {
         })
 }
 
-/// Whether the cluster-scoped `name` of kind `K` exists: `present`, `missing` or why it
-/// could not be read.
-async fn present<K>(cluster: &Cluster, name: &str) -> Evidence
+/// Whether the cluster-scoped `name` of kind `K` exists.
+async fn exists<K>(cluster: &Cluster, name: &str) -> Result<bool, Error>
 where
     K: kinds::Kind + ::kube::Resource<Scope = ::kube::core::ClusterResourceScope>,
 {
-    let check = format!("{} {name}", K::kind(&()));
-    match kinds::get(&cluster.cluster_scoped::<K>(), name).await {
-        Ok(Some(_)) => pass(check, "present"),
-        Ok(None) => failed(check, "missing", "present"),
-        Err(e) => failed(check, e.to_string(), "present"),
+    Ok(kinds::get(&cluster.cluster_scoped::<K>(), name)
+        .await?
+        .is_some())
+}
+
+/// Whether the class `kind` `name` exists. A GatewayClass is looked up through discovery,
+/// since a cluster without the Gateway API does not serve the kind at all (and says so).
+async fn class_exists(cluster: &Cluster, kind: &str, name: &str) -> Result<bool, Error> {
+    match kind {
+        "StorageClass" => exists::<StorageClass>(cluster, name).await,
+        "IngressClass" => exists::<IngressClass>(cluster, name).await,
+        "PriorityClass" => exists::<PriorityClass>(cluster, name).await,
+        _ => {
+            let o = json!({ "apiVersion": "gateway.networking.k8s.io/v1", "kind": kind, "metadata": { "name": name } });
+            Ok(cluster.get(&o).await?.is_some())
+        }
     }
 }
 
-/// Whether `GatewayClass` `name` exists; through discovery, since a cluster without the
-/// Gateway API does not serve the kind at all (and says so).
-async fn gateway_class(cluster: &Cluster, name: &str) -> Evidence {
-    let check = format!("GatewayClass {name}");
-    let o = json!({ "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": { "name": name } });
-    match cluster.get(&o).await {
-        Ok(Some(_)) => pass(check, "present"),
-        Ok(None) => failed(check, "missing", "present"),
+/// `check` as evidence: `present`, `missing` or why it could not be read.
+fn presence(check: String, found: Result<bool, Error>) -> Evidence {
+    match found {
+        Ok(true) => pass(check, "present"),
+        Ok(false) => failed(check, "missing", "present"),
         Err(e) => failed(check, e.to_string(), "present"),
     }
 }
@@ -200,17 +207,16 @@ pub async fn check_contract(cluster: &Cluster, contract: &Contract) -> Vec<Evide
         }
     }
     let sorted = |names: &[String]| names.iter().cloned().collect::<BTreeSet<_>>();
-    for name in sorted(&contract.storage_classes) {
-        out.push(present::<StorageClass>(cluster, &name).await);
-    }
-    for name in sorted(&contract.ingress_classes) {
-        out.push(present::<IngressClass>(cluster, &name).await);
-    }
-    for name in sorted(&contract.gateway_classes) {
-        out.push(gateway_class(cluster, &name).await);
-    }
-    for name in sorted(&contract.priority_classes) {
-        out.push(present::<PriorityClass>(cluster, &name).await);
+    for (kind, names) in [
+        ("StorageClass", &contract.storage_classes),
+        ("IngressClass", &contract.ingress_classes),
+        ("GatewayClass", &contract.gateway_classes),
+        ("PriorityClass", &contract.priority_classes),
+    ] {
+        for name in sorted(names) {
+            let found = class_exists(cluster, kind, &name).await;
+            out.push(presence(format!("{kind} {name}"), found));
+        }
     }
     let crds = cluster.cluster_scoped::<CustomResourceDefinition>();
     for name in sorted(&contract.crds) {
@@ -223,56 +229,37 @@ pub async fn check_contract(cluster: &Cluster, contract: &Contract) -> Vec<Evide
         }
     }
     for name in sorted(&contract.namespaces) {
-        out.push(present::<Namespace>(cluster, &name).await);
+        let found = exists::<Namespace>(cluster, &name).await;
+        out.push(presence(format!("Namespace {name}"), found));
     }
     out
 }
 
-/// The class references a manifest makes: `(apiVersion, kind, name)`.
-fn references(o: &Value) -> Vec<(&'static str, &'static str, String)> {
+/// The class references a manifest makes: `(kind, name)`.
+fn references(o: &Value) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    let mut add = |api: &'static str, kind: &'static str, p: &str| {
+    let mut add = |kind: &'static str, p: &str| {
         // An empty class name is a valid choice (no class), not a reference.
         if let Some(n) = o
             .pointer(p)
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
         {
-            out.push((api, kind, n.to_owned()));
+            out.push((kind, n.to_owned()));
         }
     };
-    add(
-        "storage.k8s.io/v1",
-        "StorageClass",
-        "/spec/storageClassName",
-    );
-    add(
-        "networking.k8s.io/v1",
-        "IngressClass",
-        "/spec/ingressClassName",
-    );
-    add(
-        "gateway.networking.k8s.io/v1",
-        "GatewayClass",
-        "/spec/gatewayClassName",
-    );
-    add(
-        "scheduling.k8s.io/v1",
-        "PriorityClass",
-        "/spec/priorityClassName",
-    );
-    add(
-        "scheduling.k8s.io/v1",
-        "PriorityClass",
-        "/spec/template/spec/priorityClassName",
-    );
+    add("StorageClass", "/spec/storageClassName");
+    add("IngressClass", "/spec/ingressClassName");
+    add("GatewayClass", "/spec/gatewayClassName");
+    add("PriorityClass", "/spec/priorityClassName");
+    add("PriorityClass", "/spec/template/spec/priorityClassName");
     if let Some(claims) = o
         .pointer("/spec/volumeClaimTemplates")
         .and_then(Value::as_array)
     {
         for c in claims {
             if let Some(n) = c.pointer("/spec/storageClassName").and_then(Value::as_str) {
-                out.push(("storage.k8s.io/v1", "StorageClass", n.to_owned()));
+                out.push(("StorageClass", n.to_owned()));
             }
         }
     }
@@ -350,14 +337,9 @@ async fn check_manifests(cluster: &Cluster, objs: &mut [Value]) -> Vec<Evidence>
             continue;
         }
         let what = describe(o);
-        for (api, kind, name) in references(o) {
-            let check = format!("{what}: {kind} {name}");
-            let r = json!({ "apiVersion": api, "kind": kind, "metadata": { "name": name } });
-            match cluster.get(&r).await {
-                Ok(Some(_)) => out.push(pass(check, "present")),
-                Ok(None) => out.push(failed(check, "missing", "present")),
-                Err(e) => out.push(failed(check, e.to_string(), "present")),
-            }
+        for (kind, name) in references(o) {
+            let found = class_exists(cluster, kind, &name).await;
+            out.push(presence(format!("{what}: {kind} {name}"), found));
         }
         match cluster.compare(o).await {
             Ok(c) => {
