@@ -1706,13 +1706,13 @@ async fn acquire_leases(
         let name = crate::kube::lease::name(&p.service, &stage.name);
         match crate::kube::lease::acquire(cluster, &name, &holder, force).await {
             Ok(h) => held.push(h),
-            Err(e) if e.contains("is being driven by") => {
+            Err(e @ crate::kube::Error::Held { .. }) => {
                 for h in held {
                     h.release().await;
                 }
                 return Err(Exit {
                     code: exit::INFRA,
-                    message: e,
+                    message: e.to_string(),
                 });
             }
             Err(e) => eprintln!("warning: stage {}: no run lease taken ({e})", stage.name),

@@ -101,6 +101,11 @@ async fn the_demo_runs_as_the_least_privileged_service_account() {
         .await
         .unwrap_err();
     assert!(
+        matches!(denied, glidepath::kube::Error::Forbidden { .. }),
+        "{denied}"
+    );
+    let denied = denied.to_string();
+    assert!(
         denied.contains(&format!("User \"{SA}\" cannot get resource \"deployments\" in API group \"apps\" in the namespace \"shop\"")),
         "{denied}"
     );

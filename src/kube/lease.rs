@@ -5,40 +5,46 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use serde_json::json;
 
-use super::objects::{Cluster, reference};
+use super::Error;
+use super::kinds;
+use super::objects::Cluster;
 
 /// How long a lease lasts without renewal.
 pub const DURATION: Duration = Duration::from_secs(30);
 /// How often a held lease is renewed.
 pub const RENEW: Duration = Duration::from_secs(10);
 
-fn now_micro() -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    time::OffsetDateTime::now_utc()
-        .format(&format)
-        .unwrap_or_default()
+/// Now, as a Lease keeps it (written to the microsecond).
+fn now_micro() -> MicroTime {
+    MicroTime(Timestamp::now())
 }
 
-fn parse(t: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+/// A time as the API server shows it (`2026-01-31T12:00:00.000000Z`).
+fn shown(t: &MicroTime) -> String {
+    match serde_json::to_value(t) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".into(),
+    }
 }
 
 /// A lease this process holds; renewed in the background while it is still the holder,
 /// deleted on [`Held::release`] if it still is.
 pub struct Held {
     cluster: std::sync::Arc<Cluster>,
-    lease: Value,
+    name: String,
     holder: String,
     renew: tokio::task::JoinHandle<()>,
 }
 
-fn holder_of(live: &Value) -> &str {
-    live.pointer("/spec/holderIdentity")
-        .and_then(Value::as_str)
+fn holder_of(live: &Lease) -> &str {
+    live.spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
         .unwrap_or("")
 }
 
@@ -46,10 +52,11 @@ impl Held {
     /// Stops renewing and deletes the lease, unless someone took it over meanwhile.
     pub async fn release(self) {
         self.renew.abort();
-        if let Ok(Some(live)) = self.cluster.get(&self.lease).await
+        let api = self.cluster.namespaced::<Lease>();
+        if let Ok(Some(live)) = kinds::get(&api, &self.name).await
             && holder_of(&live) == self.holder
         {
-            let _ = self.cluster.delete(&self.lease).await;
+            let _ = kinds::delete(&api, &self.name).await;
         }
     }
 }
@@ -65,74 +72,85 @@ pub fn name(service: &str, stage: &str) -> String {
     format!("glidepath-{}-{}", clean(service), clean(stage))
 }
 
-/// Takes the lease `name`, or says who holds it. Creating it is atomic (a second creator
-/// gets a conflict); taking over an expired or forced lease replaces it at the
-/// resourceVersion read, so two takers cannot both win.
+/// Whether `live` was renewed within its duration.
+fn alive(live: &LeaseSpec) -> bool {
+    let seconds = live
+        .lease_duration_seconds
+        .map_or(DURATION.as_secs() as i64, i64::from);
+    live.renew_time
+        .as_ref()
+        .is_some_and(|r| Timestamp::now().duration_since(r.0) < SignedDuration::from_secs(seconds))
+}
+
+/// Takes the lease `name`, or says who holds it ([`Error::Held`]). Creating it is atomic (a
+/// second creator gets a conflict); taking over an expired or forced lease replaces it at
+/// the resourceVersion read, so two takers cannot both win.
 pub async fn acquire(
     cluster: std::sync::Arc<Cluster>,
     name: &str,
     holder: &str,
     force: bool,
-) -> Result<Held, String> {
-    let lease = reference("coordination.k8s.io/v1", "Lease", &cluster.namespace, name);
+) -> Result<Held, Error> {
+    let api = cluster.namespaced::<Lease>();
     let now = now_micro();
-    let spec = json!({ "holderIdentity": holder, "leaseDurationSeconds": DURATION.as_secs(),
-        "acquireTime": now, "renewTime": now });
-    let mut body = lease.clone();
-    body["spec"] = spec.clone();
-    match cluster.create(&body).await {
+    let spec = LeaseSpec {
+        holder_identity: Some(holder.to_owned()),
+        lease_duration_seconds: Some(DURATION.as_secs() as i32),
+        acquire_time: Some(now.clone()),
+        renew_time: Some(now),
+        ..LeaseSpec::default()
+    };
+    let body = Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(cluster.namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec.clone()),
+    };
+    match kinds::create(&api, &body).await {
         Ok(_) => {}
-        Err(e) if e.contains("HTTP 409") => {
-            let Some(mut live) = cluster.get(&lease).await? else {
-                return Err(format!(
-                    "lease {name} vanished while it was being taken; try again"
-                ));
-            };
-            let other = holder_of(&live).to_owned();
-            let since = live
-                .pointer("/spec/acquireTime")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned();
-            let seconds = live
-                .pointer("/spec/leaseDurationSeconds")
-                .and_then(Value::as_i64)
-                .unwrap_or(DURATION.as_secs() as i64);
-            let alive = live
-                .pointer("/spec/renewTime")
-                .and_then(Value::as_str)
-                .and_then(parse)
-                .is_some_and(|r| {
-                    time::OffsetDateTime::now_utc() - r < time::Duration::seconds(seconds)
+        Err(Error::Conflict { .. }) => {
+            let Some(mut live) = kinds::get(&api, name).await? else {
+                return Err(Error::LeaseVanished {
+                    lease: name.to_owned(),
                 });
-            if !other.is_empty() && other != holder && alive && !force {
-                return Err(format!(
-                    "{} is being driven by {other} (lease {}/{name}, held since {since}); wait for it to finish, or take over a stale lease with --force-unlock",
-                    name.trim_start_matches("glidepath-"),
-                    cluster.namespace
-                ));
+            };
+            let theirs = live.spec.clone().unwrap_or_default();
+            let other = holder_of(&live).to_owned();
+            if !other.is_empty() && other != holder && alive(&theirs) && !force {
+                return Err(Error::Held {
+                    subject: name.trim_start_matches("glidepath-").to_owned(),
+                    holder: other,
+                    lease: format!("{}/{name}", cluster.namespace),
+                    since: theirs
+                        .acquire_time
+                        .as_ref()
+                        .map_or_else(|| "?".into(), shown),
+                });
             }
-            live["spec"] = spec;
-            if let Some(meta) = live.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("managedFields");
-            }
-            cluster
-                .replace(&live)
+            live.spec = Some(spec);
+            live.metadata.managed_fields = None;
+            kinds::replace(&api, name, &live)
                 .await
-                .map_err(|e| format!("lease {name} was taken by someone else just now ({e})"))?;
+                .map_err(|e| Error::LeaseTaken {
+                    lease: name.to_owned(),
+                    source: Box::new(e),
+                })?;
         }
         Err(e) => return Err(e),
     }
     let renewing = cluster.clone();
-    let target = lease.clone();
+    let lease = name.to_owned();
     let me = holder.to_owned();
     let renew = tokio::spawn(async move {
+        let api = renewing.namespaced::<Lease>();
         loop {
             tokio::time::sleep(RENEW).await;
-            match renewing.get(&target).await {
+            match kinds::get(&api, &lease).await {
                 Ok(Some(live)) if holder_of(&live) == me => {
                     let patch = json!({ "spec": { "renewTime": now_micro() } });
-                    if let Err(e) = renewing.merge(&target, &patch).await {
+                    if let Err(e) = kinds::merge(&api, &lease, &patch).await {
                         tracing::warn!("cannot renew the lease: {e}");
                     }
                 }
@@ -146,7 +164,7 @@ pub async fn acquire(
     });
     Ok(Held {
         cluster,
-        lease,
+        name: name.to_owned(),
         holder: holder.to_owned(),
         renew,
     })

@@ -1,10 +1,24 @@
 //! Kubernetes access for pipeline targets, through kube-rs: a client from the target's
 //! kubeconfig context (or the current context, or in-cluster config), discovery checks, and
 //! server-side apply with the field manager `glidepath`. Credentials are never printed.
+//!
+//! - [`error`]: why a call failed, as a kind ([`Error`]);
+//! - [`objects`]: manifests and objects of any kind, as JSON, and what "ready" means;
+//! - [`kinds`]: kinds known at compile time, as k8s-openapi types;
+//! - [`workload`]: Deployments, ReplicaSets, Services, Pods and Jobs;
+//! - [`route`]: Gateway API HTTPRoute weights, a traffic router;
+//! - [`lease`]: one driver at a time;
+//! - [`addresses`]: where a target's Services answer on loopback (the embedded sandbox).
 
 pub mod addresses;
+pub mod error;
+pub mod kinds;
 pub mod lease;
 pub mod objects;
+pub mod route;
+pub mod workload;
+
+pub use error::Error;
 
 use ::kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use ::kube::config::{KubeConfigOptions, Kubeconfig};
@@ -19,17 +33,18 @@ use crate::pipeline::model::Target;
 pub const FIELD_MANAGER: &str = "glidepath";
 
 /// A client for a pipeline target. `None` infers: in-cluster, else the current context.
-pub async fn client(target: Option<&Target>) -> Result<Client, String> {
+pub async fn connect(target: Option<&Target>) -> Result<Client, Error> {
     let config = match target {
         Some(Target::Sandbox(_) | Target::SandboxIn(_)) => {
-            return Err("the `sandbox` target is started by `glidepath run`, which points the stage at it; here, name a kubeconfig context instead".into());
+            return Err(Error::BadInput("the `sandbox` target is started by `glidepath run`, which points the stage at it; here, name a kubeconfig context instead".into()));
         }
         Some(Target::Cluster(c)) => {
             let kubeconfig = match &c.kubeconfig {
-                Some(path) => {
-                    Kubeconfig::read_from(path).map_err(|e| format!("kubeconfig {path}: {e}"))?
+                Some(path) => Kubeconfig::read_from(path)
+                    .map_err(|e| Error::BadInput(format!("kubeconfig {path}: {e}")))?,
+                None => {
+                    Kubeconfig::read().map_err(|e| Error::BadInput(format!("kubeconfig: {e}")))?
                 }
-                None => Kubeconfig::read().map_err(|e| format!("kubeconfig: {e}"))?,
             };
             let options = KubeConfigOptions {
                 context: c.context.clone(),
@@ -37,13 +52,20 @@ pub async fn client(target: Option<&Target>) -> Result<Client, String> {
             };
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
-                .map_err(|e| format!("kubeconfig context: {e}"))?
+                .map_err(|e| Error::BadInput(format!("kubeconfig context: {e}")))?
         }
         None => Config::infer()
             .await
-            .map_err(|e| format!("no cluster configuration found: {e}"))?,
+            .map_err(|e| Error::BadInput(format!("no cluster configuration found: {e}")))?,
     };
-    Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))
+    Client::try_from(config)
+        .map_err(|e| Error::BadInput(format!("cannot build a Kubernetes client: {e}")))
+}
+
+/// Temporary bridge (issue 15) for callers that still take a `String` error
+/// (`steps/evaluate.rs`): [`connect`], its message as text.
+pub async fn client(target: Option<&Target>) -> Result<Client, String> {
+    connect(target).await.map_err(|e| e.to_string())
 }
 
 /// The namespace a target names (default `default`).
@@ -55,27 +77,36 @@ pub fn namespace(target: Option<&Target>) -> String {
 }
 
 /// Whether the cluster serves `plural` in `group/version`.
-pub async fn served(client: &Client, api_version: &str, plural: &str) -> Result<bool, String> {
+pub async fn serves(client: &Client, api_version: &str, plural: &str) -> Result<bool, Error> {
     match client.list_api_group_resources(api_version).await {
         Ok(list) => Ok(list.resources.iter().any(|r| r.name == plural)),
-        Err(::kube::Error::Api(s)) if s.code == 404 => Ok(false),
-        Err(e) => Err(format!("discovery of {api_version}: {e}")),
+        Err(e) => match Error::from_kube(format!("discovery of {api_version}"), e) {
+            Error::NotFound { .. } => Ok(false),
+            e => Err(e),
+        },
     }
 }
 
+/// Temporary bridge (issue 15) for `steps/evaluate.rs`: [`serves`] with a `String` error.
+pub async fn served(client: &Client, api_version: &str, plural: &str) -> Result<bool, String> {
+    serves(client, api_version, plural)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Server-side applies one object (namespaced by `namespace` when its kind is).
-pub async fn apply(
+pub async fn apply_object(
     client: &Client,
     object: &Value,
     plural: &str,
     namespace: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
     let name = object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
-        .ok_or("the object has no metadata.name")?;
+        .ok_or_else(|| Error::BadInput("the object has no metadata.name".into()))?;
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let resource = ApiResource {
         group: group.to_owned(),
@@ -95,11 +126,21 @@ pub async fn apply(
     )
     .await
     .map(drop)
-    .map_err(|e| match e {
-        ::kube::Error::Api(s) => format!(
-            "{kind} {name}: {} ({}, HTTP {})",
-            s.message, s.reason, s.code
-        ),
-        other => format!("{kind} {name}: {other}"),
-    })
+    .map_err(|e| Error::from_kube(format!("{kind} {name}"), e))
+}
+
+/// Temporary bridge (issue 15) for `steps/evaluate.rs`: [`apply_object`] with a `String`
+/// error, worded as this call always worded it (a refusal with its reason and code).
+pub async fn apply(
+    client: &Client,
+    object: &Value,
+    plural: &str,
+    namespace: Option<&str>,
+) -> Result<(), String> {
+    apply_object(client, object, plural, namespace)
+        .await
+        .map_err(|e| match e {
+            Error::Forbidden { what, answer } => format!("{what}: {answer}"),
+            other => other.to_string(),
+        })
 }

@@ -14,7 +14,8 @@ use ::kube::api::{
 use ::kube::discovery::{Scope, pinned_kind};
 use serde_json::Value;
 
-use super::FIELD_MANAGER;
+use super::error::transient;
+use super::{Error, FIELD_MANAGER};
 use crate::pipeline::model::{Target, WaitFor};
 
 /// A cluster a stage delivers to: a client, its namespace and the kinds resolved so far.
@@ -26,29 +27,9 @@ pub struct Cluster {
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
 }
 
-/// Why a call to the cluster failed, worded for the operator.
-fn api_error(what: &str, e: ::kube::Error) -> String {
-    match e {
-        ::kube::Error::Api(s) if s.code == 403 => {
-            format!("{what}: forbidden ({})", s.message)
-        }
-        ::kube::Error::Api(s) => format!("{what}: {} ({}, HTTP {})", s.message, s.reason, s.code),
-        other => format!("{what}: {}", crate::metrics::error_chain(&other)),
-    }
-}
-
-/// Whether an error is worth another try: throttling, server errors, lost connections.
-fn transient(e: &::kube::Error) -> bool {
-    match e {
-        ::kube::Error::Api(s) => s.code == 429 || s.code >= 500,
-        ::kube::Error::HyperError(_) | ::kube::Error::Service(_) => true,
-        _ => false,
-    }
-}
-
 /// Runs `call` until it succeeds, fails for good, or has failed transiently four times
 /// (backing off 200 ms, 400 ms, 800 ms, 1.6 s).
-async fn retry<T, F, Fut>(mut call: F) -> Result<T, ::kube::Error>
+pub(crate) async fn retry<T, F, Fut>(mut call: F) -> Result<T, ::kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ::kube::Error>>,
@@ -68,6 +49,14 @@ where
     }
 }
 
+/// A live object as JSON (an object kube-rs decoded always encodes again).
+fn to_json(what: &str, d: DynamicObject) -> Result<Value, Error> {
+    serde_json::to_value(d).map_err(|e| Error::Unexpected {
+        what: what.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
 /// `Kind namespace/name` for messages.
 pub fn describe(o: &Value) -> String {
     let kind = o["kind"].as_str().unwrap_or("object");
@@ -83,8 +72,8 @@ pub fn describe(o: &Value) -> String {
 
 impl Cluster {
     /// Connects to a stage's target.
-    pub async fn connect(target: Option<&Target>) -> Result<Cluster, String> {
-        let client = super::client(target).await?;
+    pub async fn connect(target: Option<&Target>) -> Result<Cluster, Error> {
+        let client = super::connect(target).await?;
         // The target's namespace, else the kubeconfig context's.
         let namespace = match target {
             Some(Target::Cluster(c)) if c.namespace.is_some() => super::namespace(target),
@@ -102,39 +91,53 @@ impl Cluster {
         &self,
         api_version: &str,
         kind: &str,
-    ) -> Result<(ApiResource, bool), String> {
+    ) -> Result<(ApiResource, bool), Error> {
         let key = (api_version.to_owned(), kind.to_owned());
-        if let Some(found) = self.kinds.lock().map_err(|_| "poisoned")?.get(&key) {
-            return Ok(found.clone());
+        // The cache holds whole entries only, so one a panicking thread left is still good.
+        let cached = |kinds: &Mutex<HashMap<_, _>>| {
+            kinds
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&key)
+                .cloned()
+        };
+        if let Some(found) = cached(&self.kinds) {
+            return Ok(found);
         }
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind);
+        let not_served = || Error::NotServed {
+            kind: kind.to_owned(),
+            api_version: api_version.to_owned(),
+        };
         let (ar, caps) = pinned_kind(&self.client, &gvk).await.map_err(|e| match e {
-            ::kube::Error::Discovery(_) => {
-                format!("the cluster does not serve {kind} in {api_version}")
-            }
-            ::kube::Error::Api(s) if s.code == 404 => {
-                format!("the cluster does not serve {kind} in {api_version}")
-            }
-            other => api_error(&format!("discovery of {kind} in {api_version}"), other),
+            ::kube::Error::Discovery(_) => not_served(),
+            other => match Error::from_kube(format!("discovery of {kind} in {api_version}"), other)
+            {
+                Error::NotFound { .. } => not_served(),
+                e => e,
+            },
         })?;
         let found = (ar, caps.scope == Scope::Namespaced);
-        if let Ok(mut kinds) = self.kinds.lock() {
-            kinds.insert(key, found.clone());
-        }
+        self.kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, found.clone());
         Ok(found)
     }
 
     /// The API for `o`'s kind, in `o`'s namespace (or the target's), and `o`'s name.
-    async fn api_for(&self, o: &Value) -> Result<(Api<DynamicObject>, String), String> {
+    async fn api_for(&self, o: &Value) -> Result<(Api<DynamicObject>, String), Error> {
         let api_version = o["apiVersion"]
             .as_str()
-            .ok_or_else(|| format!("{}: no apiVersion", describe(o)))?;
-        let kind = o["kind"].as_str().ok_or("an object without kind")?;
+            .ok_or_else(|| Error::BadInput(format!("{}: no apiVersion", describe(o))))?;
+        let kind = o["kind"]
+            .as_str()
+            .ok_or_else(|| Error::BadInput("an object without kind".into()))?;
         let name = o
             .pointer("/metadata/name")
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("a {kind} without metadata.name"))?;
+            .ok_or_else(|| Error::BadInput(format!("a {kind} without metadata.name")))?;
         let (ar, namespaced) = self.resource(api_version, kind).await?;
         let api = if namespaced {
             let ns = o
@@ -149,7 +152,7 @@ impl Cluster {
     }
 
     /// Fills in the target's namespace on a namespaced object that names none.
-    pub async fn place(&self, o: &mut Value) -> Result<(), String> {
+    pub async fn place(&self, o: &mut Value) -> Result<(), Error> {
         let api_version = o["apiVersion"].as_str().unwrap_or_default().to_owned();
         let kind = o["kind"].as_str().unwrap_or_default().to_owned();
         let (_, namespaced) = self.resource(&api_version, &kind).await?;
@@ -161,67 +164,77 @@ impl Cluster {
 
     /// Server-side applies `o` (field manager `glidepath`, forced: glidepath owns what it
     /// applies); with `dry_run` the server validates and answers without storing.
-    pub async fn apply(&self, o: &Value, dry_run: bool) -> Result<Value, String> {
+    pub async fn apply(&self, o: &Value, dry_run: bool) -> Result<Value, Error> {
         let (api, name) = self.api_for(o).await?;
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = dry_run;
         let body = Patch::Apply(o);
+        let what = describe(o);
         retry(|| api.patch(&name, &params, &body))
             .await
-            .map_err(|e| api_error(&describe(o), e))
-            .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+            .map_err(|e| Error::from_kube(&what, e))
+            .and_then(|d| to_json(&what, d))
+    }
+
+    /// An object as kube-rs sends it; a manifest that is no Kubernetes object is bad input.
+    fn dynamic(o: &Value) -> Result<DynamicObject, Error> {
+        serde_json::from_value(o.clone()).map_err(|e| Error::BadInput(e.to_string()))
     }
 
     /// Creates `o`.
-    pub async fn create(&self, o: &Value) -> Result<Value, String> {
+    pub async fn create(&self, o: &Value) -> Result<Value, Error> {
         let (api, _) = self.api_for(o).await?;
-        let obj: DynamicObject = serde_json::from_value(o.clone()).map_err(|e| e.to_string())?;
+        let obj = Self::dynamic(o)?;
+        let what = describe(o);
         api.create(&PostParams::default(), &obj)
             .await
-            .map_err(|e| api_error(&describe(o), e))
-            .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+            .map_err(|e| Error::from_kube(&what, e))
+            .and_then(|d| to_json(&what, d))
     }
 
     /// The live object `o` names, if it exists.
-    pub async fn get(&self, o: &Value) -> Result<Option<Value>, String> {
+    pub async fn get(&self, o: &Value) -> Result<Option<Value>, Error> {
         let (api, name) = self.api_for(o).await?;
+        let what = describe(o);
         match retry(|| api.get_opt(&name)).await {
-            Ok(found) => found
-                .map(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
-                .transpose(),
-            Err(e) => Err(api_error(&describe(o), e)),
+            Ok(found) => found.map(|d| to_json(&what, d)).transpose(),
+            Err(e) => Err(Error::from_kube(&what, e)),
         }
     }
 
     /// A JSON merge patch of the object `o` names.
-    pub async fn merge(&self, o: &Value, patch: &Value) -> Result<Value, String> {
+    pub async fn merge(&self, o: &Value, patch: &Value) -> Result<Value, Error> {
         let (api, name) = self.api_for(o).await?;
         let (params, body) = (PatchParams::default(), Patch::Merge(patch));
+        let what = describe(o);
         retry(|| api.patch(&name, &params, &body))
             .await
-            .map_err(|e| api_error(&describe(o), e))
-            .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+            .map_err(|e| Error::from_kube(&what, e))
+            .and_then(|d| to_json(&what, d))
     }
 
     /// Replaces the object `o` names with `o` (a PUT: fields `o` lacks are gone), failing
     /// with a conflict when it changed since `o`'s resourceVersion was read.
-    pub async fn replace(&self, o: &Value) -> Result<Value, String> {
+    pub async fn replace(&self, o: &Value) -> Result<Value, Error> {
         let (api, name) = self.api_for(o).await?;
-        let obj: DynamicObject = serde_json::from_value(o.clone()).map_err(|e| e.to_string())?;
+        let obj = Self::dynamic(o)?;
+        let what = describe(o);
         api.replace(&name, &PostParams::default(), &obj)
             .await
-            .map_err(|e| api_error(&describe(o), e))
-            .and_then(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
+            .map_err(|e| Error::from_kube(&what, e))
+            .and_then(|d| to_json(&what, d))
     }
 
     /// Deletes the object `o` names (absent is fine).
-    pub async fn delete(&self, o: &Value) -> Result<(), String> {
+    pub async fn delete(&self, o: &Value) -> Result<(), Error> {
         let (api, name) = self.api_for(o).await?;
         let params = DeleteParams::background();
         match retry(|| api.delete(&name, &params)).await {
             Ok(_) => Ok(()),
-            Err(::kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(api_error(&describe(o), e)),
+            Err(e) => match Error::from_kube(describe(o), e) {
+                Error::NotFound { .. } => Ok(()),
+                e => Err(e),
+            },
         }
     }
 
@@ -231,7 +244,7 @@ impl Cluster {
         api_version: &str,
         kind: &str,
         selector: &str,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<Value>, Error> {
         let (ar, namespaced) = self.resource(api_version, kind).await?;
         let api: Api<DynamicObject> = if namespaced {
             Api::namespaced_with(self.client.clone(), &self.namespace, &ar)
@@ -239,13 +252,11 @@ impl Cluster {
             Api::all_with(self.client.clone(), &ar)
         };
         let params = ListParams::default().labels(selector);
+        let what = format!("list {kind}");
         let list = retry(|| api.list(&params))
             .await
-            .map_err(|e| api_error(&format!("list {kind}"), e))?;
-        list.items
-            .into_iter()
-            .map(|d| serde_json::to_value(d).map_err(|e| e.to_string()))
-            .collect()
+            .map_err(|e| Error::from_kube(&what, e))?;
+        list.items.into_iter().map(|d| to_json(&what, d)).collect()
     }
 }
 
@@ -291,7 +302,7 @@ pub fn comparable(o: &Value) -> Value {
 
 impl Cluster {
     /// What applying `o` would change: a server-side dry run against the live object.
-    pub async fn compare(&self, o: &Value) -> Result<Comparison, String> {
+    pub async fn compare(&self, o: &Value) -> Result<Comparison, Error> {
         let after = comparable(&self.apply(o, true).await?);
         let desired = crate::yaml::to_yaml_string(&after);
         match self.get(o).await? {
@@ -342,13 +353,13 @@ pub fn load_manifests(
     paths: &[String],
     base_dir: &Path,
     vars: &BTreeMap<String, String>,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, Error> {
     let mut files: Vec<PathBuf> = Vec::new();
     for p in paths {
         let full = base_dir.join(p);
         if full.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(&full)
-                .map_err(|e| format!("{}: {e}", full.display()))?
+                .map_err(|e| Error::BadInput(format!("{}: {e}", full.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     matches!(
@@ -365,7 +376,8 @@ pub fn load_manifests(
     }
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| Error::BadInput(format!("{}: {e}", f.display())))?;
         out.extend(parse_manifests(
             &crate::metrics::render(&text, vars),
             &f.display().to_string(),
@@ -375,8 +387,9 @@ pub fn load_manifests(
 }
 
 /// Parses YAML (or JSON) text holding one or more manifests.
-pub fn parse_manifests(text: &str, origin: &str) -> Result<Vec<Value>, String> {
-    let docs = crate::yaml::parse_documents(text).map_err(|e| format!("{origin}:{e}"))?;
+pub fn parse_manifests(text: &str, origin: &str) -> Result<Vec<Value>, Error> {
+    let docs =
+        crate::yaml::parse_documents(text).map_err(|e| Error::BadInput(format!("{origin}:{e}")))?;
     let mut out = Vec::new();
     for doc in docs {
         let v = doc.to_json();
@@ -384,10 +397,10 @@ pub fn parse_manifests(text: &str, origin: &str) -> Result<Vec<Value>, String> {
             continue;
         }
         if !v.is_object() || v.get("kind").is_none() || v.get("apiVersion").is_none() {
-            return Err(format!(
+            return Err(Error::BadInput(format!(
                 "{origin}:{}: a manifest needs apiVersion and kind",
                 doc.pos.line
-            ));
+            )));
         }
         if v["kind"].as_str().is_some_and(|k| k.ends_with("List"))
             && let Some(items) = v.get("items").and_then(Value::as_array)
@@ -783,6 +796,7 @@ mod tests {
         assert!(
             parse_manifests("a: 1\n", "x.yaml")
                 .unwrap_err()
+                .to_string()
                 .contains("apiVersion and kind")
         );
     }

@@ -10,15 +10,63 @@ use serde_json::Value;
 use crate::events::{Evidence, Verdict};
 use crate::kube::objects::describe;
 
+/// Why policies could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A policy file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A policy does not compile; the detail names the line.
+    #[error("policy {}: {detail}", path.display())]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// What the Rego compiler said.
+        detail: String,
+    },
+    /// A policy's `deny` rule failed while it ran.
+    #[error("policy {policy}: {rule}: {detail}")]
+    Eval {
+        /// The policy (its file's stem).
+        policy: String,
+        /// The rule (`data.package.deny`).
+        rule: String,
+        /// What the evaluator said.
+        detail: String,
+    },
+    /// An object or a result could not be carried between JSON and Rego values.
+    #[error("{0}")]
+    Value(String),
+}
+
+/// Temporary bridge (issue 15) for callers that take a `String` error (`cli`'s
+/// `contract verify`); the text is the error's `Display`.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
+}
+
 /// Loads the policies; the packages found, with an engine holding them.
-fn engine(paths: &[PathBuf]) -> Result<(regorus::Engine, Vec<(String, String)>), String> {
+fn engine(paths: &[PathBuf]) -> Result<(regorus::Engine, Vec<(String, String)>), Error> {
     let mut engine = regorus::Engine::new();
     let mut packages = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
+            path: p.clone(),
+            source,
+        })?;
         let package = engine
             .add_policy(p.display().to_string(), text)
-            .map_err(|e| format!("policy {}: {e}", p.display()))?;
+            .map_err(|e| Error::Compile {
+                path: p.clone(),
+                detail: e.to_string(),
+            })?;
         let name = p
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -29,18 +77,23 @@ fn engine(paths: &[PathBuf]) -> Result<(regorus::Engine, Vec<(String, String)>),
 }
 
 /// The messages of every policy's `deny` set for one object, as `(policy, message)`.
-pub fn violations(paths: &[PathBuf], object: &Value) -> Result<Vec<(String, String)>, String> {
+pub fn violations(paths: &[PathBuf], object: &Value) -> Result<Vec<(String, String)>, Error> {
     let (mut engine, packages) = engine(paths)?;
-    let input = regorus::Value::from_json_str(&object.to_string()).map_err(|e| e.to_string())?;
+    let input = regorus::Value::from_json_str(&object.to_string())
+        .map_err(|e| Error::Value(e.to_string()))?;
     engine.set_input(input);
     let mut out = Vec::new();
     for (name, package) in packages {
         let rule = format!("{package}.deny");
-        let denied = engine
-            .eval_rule(rule.clone())
-            .map_err(|e| format!("policy {name}: {rule}: {e}"))?;
-        let json = denied.to_json_str().map_err(|e| e.to_string())?;
-        match serde_json::from_str::<Value>(&json).map_err(|e| e.to_string())? {
+        let denied = engine.eval_rule(rule.clone()).map_err(|e| Error::Eval {
+            policy: name.clone(),
+            rule: rule.clone(),
+            detail: e.to_string(),
+        })?;
+        let json = denied
+            .to_json_str()
+            .map_err(|e| Error::Value(e.to_string()))?;
+        match serde_json::from_str::<Value>(&json).map_err(|e| Error::Value(e.to_string()))? {
             Value::Array(messages) => {
                 for m in messages {
                     out.push((
@@ -92,7 +145,7 @@ pub fn check(paths: &[PathBuf], objects: &[Value]) -> Vec<Evidence> {
             Err(e) => out.push(Evidence::new(
                 format!("policies: {}", describe(o)),
                 Verdict::Error,
-                e,
+                e.to_string(),
             )),
         }
     }

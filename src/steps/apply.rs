@@ -2,15 +2,18 @@
 //! ready (infra: each object's readiness; deploy: the workloads' rollouts), streaming what
 //! is still pending and, for workloads, why their pods are not ready.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
 use crate::kube::objects::{self, Cluster, Readiness, describe};
+use crate::kube::{Error, kinds, workload};
 use crate::pipeline::model::{DeployStep, InfraStep, WaitFor};
 use crate::pipeline::units::format_duration;
 
@@ -18,11 +21,15 @@ use crate::pipeline::units::format_duration;
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(250);
 
-fn infra_failure(summary: impl Into<String>) -> StepResult {
+fn infra_failure(e: Error) -> StepResult {
     StepResult {
         infra_error: true,
-        ..StepResult::failed(summary)
+        ..StepResult::failed(e.to_string())
     }
+}
+
+fn failed(e: Error) -> StepResult {
+    StepResult::failed(e.to_string())
 }
 
 /// Connects to the stage's cluster, as a step result on failure.
@@ -41,8 +48,7 @@ pub async fn manifests(
     paths: &[String],
     image: Option<&str>,
 ) -> Result<Vec<Value>, StepResult> {
-    let mut objs =
-        objects::load_manifests(paths, &ctx.base_dir, &ctx.vars).map_err(StepResult::failed)?;
+    let mut objs = objects::load_manifests(paths, &ctx.base_dir, &ctx.vars).map_err(failed)?;
     // Kinds that CRDs in the same set declare are placed once those CRDs are served.
     let declared: Vec<String> = objs
         .iter()
@@ -60,7 +66,7 @@ pub async fn manifests(
     for o in &mut objs {
         let kind = o["kind"].as_str().unwrap_or_default().to_owned();
         if !declared.contains(&kind) {
-            cluster.place(o).await.map_err(StepResult::failed)?;
+            cluster.place(o).await.map_err(failed)?;
         }
         if let Some(image) = image
             && WORKLOADS.contains(&kind.as_str())
@@ -97,10 +103,7 @@ pub async fn apply_all(
         wait_ready(ctx, cluster, &crds, None, Duration::from_secs(60)).await?;
     }
     for &i in &late {
-        cluster
-            .place(&mut objs[i])
-            .await
-            .map_err(StepResult::failed)?;
+        cluster.place(&mut objs[i]).await.map_err(failed)?;
         match cluster.apply(&objs[i], false).await {
             Ok(_) => ctx
                 .io
@@ -119,49 +122,46 @@ async fn pod_problems(cluster: &Cluster, workload: &Value) -> Vec<String> {
     if selector.is_empty() {
         return Vec::new();
     }
-    let Ok(pods) = cluster.list("v1", "Pod", &selector).await else {
+    let Ok(pods) = workload::pods(cluster, &selector).await else {
         return Vec::new();
     };
+    pods.iter().flat_map(pod_problem).collect()
+}
+
+/// Why one pod is not ready: its waiting containers, else its scheduling, else a failing
+/// readiness probe.
+fn pod_problem(p: &k8s_openapi::api::core::v1::Pod) -> Vec<String> {
+    let name = p.metadata.name.as_deref().unwrap_or("?");
+    let status = p.status.clone().unwrap_or_default();
+    let statuses = status.container_statuses.unwrap_or_default();
+    let waiting = |c: &k8s_openapi::api::core::v1::ContainerStatus| {
+        c.state.as_ref().and_then(|s| s.waiting.clone())
+    };
     let mut out = Vec::new();
-    for p in pods {
-        let name = p
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
-        let statuses = p
-            .pointer("/status/containerStatuses")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for c in &statuses {
-            if let Some(reason) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
-                let restarts = c["restartCount"].as_i64().unwrap_or(0);
-                out.push(format!("pod {name}: {reason} (restarts {restarts})"));
-            }
-        }
-        let conditions = p
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(c) = conditions
-            .iter()
-            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
-        {
+    for c in &statuses {
+        if let Some(reason) = waiting(c).and_then(|w| w.reason) {
             out.push(format!(
-                "pod {name}: unschedulable ({})",
-                c["message"].as_str().unwrap_or_default()
+                "pod {name}: {reason} (restarts {})",
+                c.restart_count
             ));
-        } else if statuses
-            .iter()
-            .all(|c| c.pointer("/state/waiting").is_none())
-            && conditions
-                .iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "False")
-            && p.pointer("/status/phase") == Some(&Value::String("Running".into()))
-        {
-            out.push(format!("pod {name}: {READINESS_FAILING}"));
         }
+    }
+    let conditions = status.conditions.unwrap_or_default();
+    if let Some(c) = conditions
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+    {
+        out.push(format!(
+            "pod {name}: unschedulable ({})",
+            c.message.as_deref().unwrap_or_default()
+        ));
+    } else if statuses.iter().all(|c| waiting(c).is_none())
+        && conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "False")
+        && status.phase.as_deref() == Some("Running")
+    {
+        out.push(format!("pod {name}: {READINESS_FAILING}"));
     }
     out
 }
@@ -275,12 +275,12 @@ pub async fn infra(step: &InfraStep, ctx: &mut StepCtx) -> StepResult {
             Ok(mut more) => {
                 for o in &mut more {
                     if let Err(e) = cluster.place(o).await {
-                        return StepResult::failed(e);
+                        return failed(e);
                     }
                 }
                 objs.extend(more);
             }
-            Err(e) => return StepResult::failed(e),
+            Err(e) => return failed(e),
         }
     }
     if let Err(r) = apply_all(ctx, &cluster, &mut objs).await {
@@ -311,10 +311,10 @@ pub async fn infra(step: &InfraStep, ctx: &mut StepCtx) -> StepResult {
 
 /// Deletes what an earlier run of this step applied and the set no longer holds. The set
 /// is kept in a ConfigMap beside it, so any machine's next run sees it.
-async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), String> {
+async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), Error> {
     let name = crate::kube::lease::name(&ctx.service, &format!("{}-{}", ctx.stage, ctx.step))
         .replacen("glidepath-", "glidepath-applied-", 1);
-    let record = objects::reference("v1", "ConfigMap", &cluster.namespace, &name);
+    let records = cluster.namespaced::<ConfigMap>();
     let identity = |o: &Value| {
         serde_json::json!({
             "apiVersion": o["apiVersion"], "kind": o["kind"],
@@ -322,21 +322,16 @@ async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), S
         })
     };
     let now: Vec<Value> = objs.iter().map(identity).collect();
-    let before: Vec<Value> = cluster
-        .get(&record)
+    let before: Vec<Value> = kinds::get(&records, &name)
         .await?
-        .and_then(|cm| {
-            cm.pointer("/data/objects")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
+        .and_then(|cm| cm.data?.remove("objects"))
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     for old in before.iter().filter(|o| !now.contains(o)) {
         match cluster.delete(old).await {
             Ok(()) => {}
             // Its kind is gone from the cluster (a CRD removed): so is the object.
-            Err(e) if e.contains("does not serve") => continue,
+            Err(Error::NotServed { .. }) => continue,
             Err(e) => return Err(e),
         }
         ctx.io.log(
@@ -344,15 +339,25 @@ async fn prune(ctx: &StepCtx, cluster: &Cluster, objs: &[Value]) -> Result<(), S
             format!("deleted {}, no longer in the set", describe(old)),
         );
     }
-    let mut cm = record.clone();
-    cm["data"] = serde_json::json!({ "objects": Value::Array(now).to_string() });
-    cluster.apply(&cm, false).await.map(drop)
+    let record = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(cluster.namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            "objects".to_owned(),
+            Value::Array(now).to_string(),
+        )])),
+        ..ConfigMap::default()
+    };
+    kinds::apply(&records, &record).await.map(drop)
 }
 
 /// The manifests a render command prints (`helm template ...`, `kubectl kustomize ...`).
-async fn rendered(ctx: &StepCtx, argv: &[String]) -> Result<Vec<Value>, String> {
+async fn rendered(ctx: &StepCtx, argv: &[String]) -> Result<Vec<Value>, Error> {
     let Some((program, args)) = argv.split_first() else {
-        return Err("render: an empty command".into());
+        return Err(Error::BadInput("render: an empty command".into()));
     };
     let out = tokio::process::Command::new(program)
         .args(args)
@@ -360,13 +365,13 @@ async fn rendered(ctx: &StepCtx, argv: &[String]) -> Result<Vec<Value>, String> 
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| format!("render: cannot run {program}: {e}"))?;
+        .map_err(|e| Error::BadInput(format!("render: cannot run {program}: {e}")))?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(Error::BadInput(format!(
             "render: {program} exited with {}: {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )));
     }
     objects::parse_manifests(
         &String::from_utf8_lossy(&out.stdout),

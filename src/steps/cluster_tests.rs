@@ -5,15 +5,25 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::time::Instant;
 
 use super::apply::connect;
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
-use crate::kube::objects::{Readiness, readiness};
+use crate::kube::objects::Readiness;
+use crate::kube::{Error, workload};
 use crate::pipeline::model::{ChaosStep, JobTest};
 use crate::pipeline::units::format_duration;
+
+fn infra_failure(e: Error) -> StepResult {
+    StepResult {
+        infra_error: true,
+        ..StepResult::failed(e.to_string())
+    }
+}
 
 /// Runs a `chaos` step.
 pub async fn chaos(step: &ChaosStep, ctx: &mut StepCtx) -> StepResult {
@@ -30,18 +40,14 @@ pub async fn chaos(step: &ChaosStep, ctx: &mut StepCtx) -> StepResult {
     let mut killed = Vec::new();
     let mut seed = ctx.run as u64 ^ 0x9E37_79B9_7F4A_7C15;
     loop {
-        let pods = match cluster.list("v1", "Pod", &step.selector).await {
+        let pods = match workload::pods(&cluster, &step.selector).await {
             Ok(p) => p,
-            Err(e) => {
-                return StepResult {
-                    infra_error: true,
-                    ..StepResult::failed(e)
-                };
-            }
+            Err(e) => return infra_failure(e),
         };
-        let mut alive: Vec<Value> = pods
+        let mut alive: Vec<String> = pods
             .into_iter()
-            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| p.metadata.name.unwrap_or_else(|| "?".into()))
             .collect();
         let n = match (step.count, step.percent) {
             (Some(c), _) => c as usize,
@@ -57,13 +63,8 @@ pub async fn chaos(step: &ChaosStep, ctx: &mut StepCtx) -> StepResult {
             seed = seed
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            let victim = alive.swap_remove((seed >> 33) as usize % alive.len());
-            let name = victim
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned();
-            match cluster.delete(&victim).await {
+            let name = alive.swap_remove((seed >> 33) as usize % alive.len());
+            match workload::delete_pod(&cluster, &name).await {
                 Ok(()) => {
                     ctx.io.log("chaos", format!("deleted pod {name}"));
                     killed.push(name);
@@ -132,28 +133,54 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
         ctx.run,
         random_suffix()
     );
-    let env: Vec<Value> = step
+    let env: Vec<EnvVar> = step
         .env
         .iter()
-        .map(|(k, v)| json!({ "name": k, "value": crate::metrics::render(v, &ctx.vars) }))
+        .map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: Some(crate::metrics::render(v, &ctx.vars)),
+            ..EnvVar::default()
+        })
         .collect();
-    let mut container = json!({ "name": "test", "image": crate::metrics::render(&step.image, &ctx.vars), "env": env });
-    if !step.command.is_empty() {
-        container["command"] = json!(
+    let container = Container {
+        name: "test".into(),
+        image: Some(crate::metrics::render(&step.image, &ctx.vars)),
+        env: Some(env),
+        command: (!step.command.is_empty()).then(|| {
             step.command
                 .iter()
                 .map(|c| crate::metrics::render(c, &ctx.vars))
-                .collect::<Vec<_>>()
-        );
-    }
-    let job = json!({
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": { "name": name, "namespace": cluster.namespace, "labels": { "app.kubernetes.io/managed-by": "glidepath" } },
-        "spec": { "backoffLimit": 0, "ttlSecondsAfterFinished": 3600,
-            "template": { "metadata": { "labels": { "glidepath.dev/job": name }, "annotations": step.annotations },
-                "spec": { "restartPolicy": "Never", "containers": [container] } } },
-    });
-    if let Err(e) = cluster.create(&job).await {
+                .collect()
+        }),
+        ..Container::default()
+    };
+    let job = Job {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(cluster.namespace.clone()),
+            labels: Some([("app.kubernetes.io/managed-by".into(), "glidepath".into())].into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            ttl_seconds_after_finished: Some(3600),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some([("glidepath.dev/job".into(), name.clone())].into()),
+                    annotations: Some(step.annotations.clone().into_iter().collect()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    containers: vec![container],
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    };
+    if let Err(e) = workload::create_job(&cluster, &job).await {
         return StepResult::failed(format!("cannot create the Job: {e}"));
     }
     ctx.io.log("job", format!("created Job {name}"));
@@ -161,21 +188,17 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
     let mut printed = 0usize;
     loop {
         // Stream the pod's log lines as they appear.
-        if let Ok(pods) = cluster.list("v1", "Pod", &selector).await
-            && let Some(pod) = pods.first()
-            && let Some(pod_name) = pod.pointer("/metadata/name").and_then(Value::as_str)
+        if let Ok(pods) = workload::pods(&cluster, &selector).await
+            && let Some(pod_name) = pods.first().and_then(|p| p.metadata.name.as_deref())
+            && let Ok(text) = workload::pod_log(&cluster, pod_name).await
         {
-            let api: ::kube::Api<k8s_openapi::api::core::v1::Pod> =
-                ::kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
-            if let Ok(text) = api.logs(pod_name, &Default::default()).await {
-                for line in text.lines().skip(printed) {
-                    ctx.io.log("job", line.to_owned());
-                    printed += 1;
-                }
+            for line in text.lines().skip(printed) {
+                ctx.io.log("job", line.to_owned());
+                printed += 1;
             }
         }
-        match cluster.get(&job).await {
-            Ok(Some(live)) => match readiness(&live, None) {
+        match workload::job(&cluster, &name).await {
+            Ok(Some(live)) => match workload::job_readiness(&live) {
                 Readiness::Ready => {
                     return StepResult::judged(
                         Verdict::Pass,
@@ -197,12 +220,7 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
                 Readiness::Pending(_) => {}
             },
             Ok(None) => return StepResult::failed(format!("Job {name} disappeared")),
-            Err(e) => {
-                return StepResult {
-                    infra_error: true,
-                    ..StepResult::failed(e)
-                };
-            }
+            Err(e) => return infra_failure(e),
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

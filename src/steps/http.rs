@@ -31,7 +31,7 @@ pub async fn run(suite: &HttpSuite, ctx: &mut StepCtx) -> StepResult {
         let url = match resolve_url(suite.base_url.as_deref(), &check.url) {
             Ok(u) => u,
             Err(e) => {
-                evidence.push(Evidence::new(&check.name, Verdict::Fail, e));
+                evidence.push(Evidence::new(&check.name, Verdict::Fail, e.to_string()));
                 continue;
             }
         };
@@ -66,12 +66,83 @@ pub async fn run(suite: &HttpSuite, ctx: &mut StepCtx) -> StepResult {
     }
 }
 
-fn resolve_url(base: Option<&str>, url: &str) -> Result<reqwest::Url, String> {
+/// Why a check did not pass: what was wrong with the request or the answer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CheckFailure {
+    /// The URL (with the suite's base) does not parse.
+    #[error("invalid URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as written.
+        url: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// No answer within the check's timeout.
+    #[error("no answer within {0}")]
+    NoAnswer(String),
+    /// The request failed (connection refused, TLS): the error with its sources.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The answer's body could not be read.
+    #[error("reading the body failed: {0}")]
+    BodyUnreadable(String),
+    /// A status the check does not expect.
+    #[error("status {status} in {ms} ms")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// How long the answer took.
+        ms: u128,
+    },
+    /// The body lacks the expected text.
+    #[error("status {status}, body does not contain {text:?}")]
+    BodyLacks {
+        /// The HTTP status.
+        status: u16,
+        /// The expected text.
+        text: String,
+    },
+    /// The body should be JSON and is not.
+    #[error("status {status}, body is not JSON ({reason})")]
+    NotJson {
+        /// The HTTP status.
+        status: u16,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A JSON pointer holds another value than expected.
+    #[error("status {status}, {pointer} is {found}, expected {expected}")]
+    JsonMismatch {
+        /// The HTTP status.
+        status: u16,
+        /// The JSON pointer.
+        pointer: String,
+        /// What it holds (`nothing` when absent).
+        found: String,
+        /// What it should hold.
+        expected: String,
+    },
+    /// The answer came, but slower than allowed.
+    #[error("status {status} in {ms} ms, slower than {max}")]
+    TooSlow {
+        /// The HTTP status.
+        status: u16,
+        /// How long the answer took.
+        ms: u128,
+        /// The limit, as written.
+        max: String,
+    },
+}
+
+fn resolve_url(base: Option<&str>, url: &str) -> Result<reqwest::Url, CheckFailure> {
     let parsed = match base {
         Some(base) if !url.contains("://") => reqwest::Url::parse(base).and_then(|b| b.join(url)),
         _ => reqwest::Url::parse(url),
     };
-    parsed.map_err(|e| format!("invalid URL `{url}`: {e}"))
+    parsed.map_err(|e| CheckFailure::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 async fn run_check(
@@ -125,16 +196,15 @@ async fn run_check(
                 let status = resp.status().as_u16();
                 match resp.text().await {
                     Ok(body) => judge(check, status, &body, started.elapsed()),
-                    Err(e) => Err(format!(
-                        "reading the body failed: {}",
-                        crate::metrics::error_chain(&e)
-                    )),
+                    Err(e) => Err(CheckFailure::BodyUnreadable(crate::metrics::error_chain(
+                        &e,
+                    ))),
                 }
             }
             Err(e) => Err(if e.is_timeout() {
-                format!("no answer within {}", format_duration(timeout))
+                CheckFailure::NoAnswer(format_duration(timeout))
             } else {
-                crate::metrics::error_chain(&e)
+                CheckFailure::Unreachable(crate::metrics::error_chain(&e))
             }),
         };
         let took = started.elapsed();
@@ -153,7 +223,7 @@ async fn run_check(
                 } else {
                     format!(" after {attempt} attempts")
                 };
-                return Evidence::new(&check.name, Verdict::Fail, why)
+                return Evidence::new(&check.name, Verdict::Fail, why.to_string())
                     .expected(expected)
                     .detail(format!("{method} {url}{tries}"));
             }
@@ -173,7 +243,12 @@ async fn run_check(
 }
 
 /// Checks one response; Ok says what was found, Err what was wrong.
-fn judge(check: &HttpCheck, status: u16, body: &str, took: Duration) -> Result<String, String> {
+fn judge(
+    check: &HttpCheck,
+    status: u16,
+    body: &str,
+    took: Duration,
+) -> Result<String, CheckFailure> {
     let ms = took.as_millis();
     let status_ok = if check.expect.status.is_empty() {
         (200..300).contains(&status)
@@ -181,32 +256,45 @@ fn judge(check: &HttpCheck, status: u16, body: &str, took: Duration) -> Result<S
         check.expect.status.contains(&status)
     };
     if !status_ok {
-        return Err(format!("status {status} in {ms} ms"));
+        return Err(CheckFailure::Status { status, ms });
     }
     if let Some(text) = &check.expect.body_contains
         && !body.contains(text.as_str())
     {
-        return Err(format!("status {status}, body does not contain {text:?}"));
+        return Err(CheckFailure::BodyLacks {
+            status,
+            text: text.clone(),
+        });
     }
     if !check.expect.json.is_empty() {
-        let doc: serde_json::Value = serde_json::from_str(body)
-            .map_err(|e| format!("status {status}, body is not JSON ({e})"))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| CheckFailure::NotJson {
+                status,
+                reason: e.to_string(),
+            })?;
         for (pointer, want) in &check.expect.json {
             let got = doc.pointer(pointer);
             if !json_equals(got, want) {
                 let shown = got
                     .map(|g| g.to_string())
                     .unwrap_or_else(|| "nothing".into());
-                return Err(format!(
-                    "status {status}, {pointer} is {shown}, expected {want}"
-                ));
+                return Err(CheckFailure::JsonMismatch {
+                    status,
+                    pointer: pointer.clone(),
+                    found: shown,
+                    expected: want.to_string(),
+                });
             }
         }
     }
     if let Some(max) = check.expect.max_latency
         && took > max.get()
     {
-        return Err(format!("status {status} in {ms} ms, slower than {}", max));
+        return Err(CheckFailure::TooSlow {
+            status,
+            ms,
+            max: max.to_string(),
+        });
     }
     Ok(format!("status {status} in {ms} ms"))
 }

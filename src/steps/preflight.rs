@@ -15,8 +15,17 @@ use super::apply::connect;
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
 use crate::kube::objects::{Cluster, Comparison, describe, load_manifests};
+use crate::kube::{Error, kinds};
 use crate::pipeline::StepKind;
 use crate::pipeline::model::{Contract, PreflightStep};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::IngressClass;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 /// A `kind: PlatformContract` file: the platform team's promise, kept apart from pipelines.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,16 +43,17 @@ pub struct ContractFile {
 }
 
 /// Reads a contract file.
-pub fn load_contract(path: &std::path::Path) -> Result<Contract, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file: ContractFile =
-        crate::yaml::from_str(&text).map_err(|e| format!("{}:{e}", path.display()))?;
+pub fn load_contract(path: &std::path::Path) -> Result<Contract, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::BadInput(format!("{}: {e}", path.display())))?;
+    let file: ContractFile = crate::yaml::from_str(&text)
+        .map_err(|e| Error::BadInput(format!("{}:{e}", path.display())))?;
     if file.kind != "PlatformContract" {
-        return Err(format!(
+        return Err(Error::BadInput(format!(
             "{}: kind is {}; expected PlatformContract",
             path.display(),
             file.kind
-        ));
+        )));
     }
     // Policy files are named relative to the contract file.
     let mut spec = file.spec;
@@ -81,7 +91,7 @@ fn version(s: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// Whether `found` satisfies a range such as `>=1.27, <1.34`, `^1.28`, `~1.29` or `1.32`.
-pub fn in_range(found: (u64, u64, u64), range: &str) -> Result<bool, String> {
+pub fn in_range(found: (u64, u64, u64), range: &str) -> Result<bool, Error> {
     let mut ok = true;
     // `>= 1.27` is `>=1.27`: an operator binds to the version after it.
     let mut compact = range.to_owned();
@@ -99,7 +109,8 @@ pub fn in_range(found: (u64, u64, u64), range: &str) -> Result<bool, String> {
             .iter()
             .find_map(|op| c.strip_prefix(op).map(|r| (*op, r)))
             .unwrap_or(("", c));
-        let v = version(rest).ok_or_else(|| format!("`{c}` is not a version constraint"))?;
+        let v = version(rest)
+            .ok_or_else(|| Error::BadInput(format!("`{c}` is not a version constraint")))?;
         let minor_only = rest.trim().trim_start_matches('v').split('.').count() < 3;
         let holds = match op {
             ">=" => found >= v,
@@ -127,13 +138,47 @@ fn failed(check: String, value: impl Into<String>, expected: impl Into<String>) 
     }
 }
 
-fn established(o: &Value) -> bool {
-    o.pointer("/status/conditions")
-        .and_then(Value::as_array)
+fn established(crd: &CustomResourceDefinition) -> bool {
+    crd.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| {
             c.iter()
-                .any(|c| c["type"] == "Established" && c["status"] == "True")
+                .any(|c| c.type_ == "Established" && c.status == "True")
         })
+}
+
+/// Whether the cluster-scoped `name` of kind `K` exists.
+async fn exists<K>(cluster: &Cluster, name: &str) -> Result<bool, Error>
+where
+    K: kinds::Kind + ::kube::Resource<Scope = ::kube::core::ClusterResourceScope>,
+{
+    Ok(kinds::get(&cluster.cluster_scoped::<K>(), name)
+        .await?
+        .is_some())
+}
+
+/// Whether the class `kind` `name` exists. A GatewayClass is looked up through discovery,
+/// since a cluster without the Gateway API does not serve the kind at all (and says so).
+async fn class_exists(cluster: &Cluster, kind: &str, name: &str) -> Result<bool, Error> {
+    match kind {
+        "StorageClass" => exists::<StorageClass>(cluster, name).await,
+        "IngressClass" => exists::<IngressClass>(cluster, name).await,
+        "PriorityClass" => exists::<PriorityClass>(cluster, name).await,
+        _ => {
+            let o = json!({ "apiVersion": "gateway.networking.k8s.io/v1", "kind": kind, "metadata": { "name": name } });
+            Ok(cluster.get(&o).await?.is_some())
+        }
+    }
+}
+
+/// `check` as evidence: `present`, `missing` or why it could not be read.
+fn presence(check: String, found: Result<bool, Error>) -> Evidence {
+    match found {
+        Ok(true) => pass(check, "present"),
+        Ok(false) => failed(check, "missing", "present"),
+        Err(e) => failed(check, e.to_string(), "present"),
+    }
 }
 
 /// Checks the cluster against a contract; one piece of evidence per promise.
@@ -150,7 +195,7 @@ pub async fn check_contract(cluster: &Cluster, contract: &Contract) -> Vec<Evide
                 ) {
                     (Some(_), Ok(true)) => out.push(pass(check, text)),
                     (Some(_), Ok(false)) => out.push(failed(check, text, range.clone())),
-                    (_, Err(e)) => out.push(failed(check, text, e)),
+                    (_, Err(e)) => out.push(failed(check, text, e.to_string())),
                     (None, _) => out.push(failed(check, text, "a version the server reports")),
                 }
             }
@@ -161,111 +206,60 @@ pub async fn check_contract(cluster: &Cluster, contract: &Contract) -> Vec<Evide
             )),
         }
     }
-    let classes: [(&str, &str, &str, &Vec<String>); 4] = [
-        (
-            "storage.k8s.io/v1",
-            "StorageClass",
-            "StorageClass",
-            &contract.storage_classes,
-        ),
-        (
-            "networking.k8s.io/v1",
-            "IngressClass",
-            "IngressClass",
-            &contract.ingress_classes,
-        ),
-        (
-            "gateway.networking.k8s.io/v1",
-            "GatewayClass",
-            "GatewayClass",
-            &contract.gateway_classes,
-        ),
-        (
-            "scheduling.k8s.io/v1",
-            "PriorityClass",
-            "PriorityClass",
-            &contract.priority_classes,
-        ),
-    ];
-    for (api_version, kind, label, names) in classes {
-        for name in names.iter().collect::<BTreeSet<_>>() {
-            let check = format!("{label} {name}");
-            let o =
-                json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
-            match cluster.get(&o).await {
-                Ok(Some(_)) => out.push(pass(check, "present")),
-                Ok(None) => out.push(failed(check, "missing", "present")),
-                Err(e) => out.push(failed(check, e, "present")),
-            }
+    let sorted = |names: &[String]| names.iter().cloned().collect::<BTreeSet<_>>();
+    for (kind, names) in [
+        ("StorageClass", &contract.storage_classes),
+        ("IngressClass", &contract.ingress_classes),
+        ("GatewayClass", &contract.gateway_classes),
+        ("PriorityClass", &contract.priority_classes),
+    ] {
+        for name in sorted(names) {
+            let found = class_exists(cluster, kind, &name).await;
+            out.push(presence(format!("{kind} {name}"), found));
         }
     }
-    for name in contract.crds.iter().collect::<BTreeSet<_>>() {
+    let crds = cluster.cluster_scoped::<CustomResourceDefinition>();
+    for name in sorted(&contract.crds) {
         let check = format!("CRD {name}");
-        let o = json!({ "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": { "name": name } });
-        match cluster.get(&o).await {
+        match kinds::get(&crds, &name).await {
             Ok(Some(crd)) if established(&crd) => out.push(pass(check, "Established")),
             Ok(Some(_)) => out.push(failed(check, "present, not Established", "Established")),
             Ok(None) => out.push(failed(check, "missing", "present and Established")),
-            Err(e) => out.push(failed(check, e, "present and Established")),
+            Err(e) => out.push(failed(check, e.to_string(), "present and Established")),
         }
     }
-    for name in contract.namespaces.iter().collect::<BTreeSet<_>>() {
-        let check = format!("Namespace {name}");
-        let o = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } });
-        match cluster.get(&o).await {
-            Ok(Some(_)) => out.push(pass(check, "present")),
-            Ok(None) => out.push(failed(check, "missing", "present")),
-            Err(e) => out.push(failed(check, e, "present")),
-        }
+    for name in sorted(&contract.namespaces) {
+        let found = exists::<Namespace>(cluster, &name).await;
+        out.push(presence(format!("Namespace {name}"), found));
     }
     out
 }
 
-/// The class references a manifest makes: `(apiVersion, kind, name)`.
-fn references(o: &Value) -> Vec<(&'static str, &'static str, String)> {
+/// The class references a manifest makes: `(kind, name)`.
+fn references(o: &Value) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    let mut add = |api: &'static str, kind: &'static str, p: &str| {
+    let mut add = |kind: &'static str, p: &str| {
         // An empty class name is a valid choice (no class), not a reference.
         if let Some(n) = o
             .pointer(p)
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
         {
-            out.push((api, kind, n.to_owned()));
+            out.push((kind, n.to_owned()));
         }
     };
-    add(
-        "storage.k8s.io/v1",
-        "StorageClass",
-        "/spec/storageClassName",
-    );
-    add(
-        "networking.k8s.io/v1",
-        "IngressClass",
-        "/spec/ingressClassName",
-    );
-    add(
-        "gateway.networking.k8s.io/v1",
-        "GatewayClass",
-        "/spec/gatewayClassName",
-    );
-    add(
-        "scheduling.k8s.io/v1",
-        "PriorityClass",
-        "/spec/priorityClassName",
-    );
-    add(
-        "scheduling.k8s.io/v1",
-        "PriorityClass",
-        "/spec/template/spec/priorityClassName",
-    );
+    add("StorageClass", "/spec/storageClassName");
+    add("IngressClass", "/spec/ingressClassName");
+    add("GatewayClass", "/spec/gatewayClassName");
+    add("PriorityClass", "/spec/priorityClassName");
+    add("PriorityClass", "/spec/template/spec/priorityClassName");
     if let Some(claims) = o
         .pointer("/spec/volumeClaimTemplates")
         .and_then(Value::as_array)
     {
         for c in claims {
             if let Some(n) = c.pointer("/spec/storageClassName").and_then(Value::as_str) {
-                out.push(("storage.k8s.io/v1", "StorageClass", n.to_owned()));
+                out.push(("StorageClass", n.to_owned()));
             }
         }
     }
@@ -277,7 +271,7 @@ pub fn step_manifests(
     step: &crate::pipeline::Step,
     base_dir: &std::path::Path,
     vars: &std::collections::BTreeMap<String, String>,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, Error> {
     let (paths, image) = match &step.kind {
         StepKind::Infra(i) => (
             i.manifests
@@ -312,7 +306,7 @@ pub fn step_manifests(
 }
 
 /// The manifests the steps after this one in the stage will apply.
-pub fn stage_manifests(ctx: &StepCtx) -> Result<Vec<Value>, String> {
+pub fn stage_manifests(ctx: &StepCtx) -> Result<Vec<Value>, Error> {
     let Some(stage) = ctx.pipeline.stages.iter().find(|s| s.name == ctx.stage) else {
         return Ok(Vec::new());
     };
@@ -337,20 +331,15 @@ async fn check_manifests(cluster: &Cluster, objs: &mut [Value]) -> Vec<Evidence>
         if let Err(e) = cluster.place(o).await {
             out.push(failed(
                 format!("{what}: kind served"),
-                e,
+                e.to_string(),
                 "served by the cluster",
             ));
             continue;
         }
         let what = describe(o);
-        for (api, kind, name) in references(o) {
-            let check = format!("{what}: {kind} {name}");
-            let r = json!({ "apiVersion": api, "kind": kind, "metadata": { "name": name } });
-            match cluster.get(&r).await {
-                Ok(Some(_)) => out.push(pass(check, "present")),
-                Ok(None) => out.push(failed(check, "missing", "present")),
-                Err(e) => out.push(failed(check, e, "present")),
-            }
+        for (kind, name) in references(o) {
+            let found = class_exists(cluster, kind, &name).await;
+            out.push(presence(format!("{what}: {kind} {name}"), found));
         }
         match cluster.compare(o).await {
             Ok(c) => {
@@ -361,7 +350,11 @@ async fn check_manifests(cluster: &Cluster, objs: &mut [Value]) -> Vec<Evidence>
                     Comparison::Same => {}
                 }
             }
-            Err(e) => out.push(failed(format!("{what}: server dry run"), e, "accepted")),
+            Err(e) => out.push(failed(
+                format!("{what}: server dry run"),
+                e.to_string(),
+                "accepted",
+            )),
         }
     }
     if !objs.is_empty() {
@@ -399,17 +392,23 @@ async fn check_permissions(cluster: &Cluster, objs: &[Value]) -> Vec<Evidence> {
             verbs.insert("delete");
         }
     }
-    use ::kube::api::{Api, PostParams};
-    use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
-    let api: Api<SelfSubjectAccessReview> = Api::all(cluster.client.clone());
+    let api = cluster.cluster_scoped::<SelfSubjectAccessReview>();
     let mut out = Vec::new();
     for ((group, resource, ns), verbs) in wanted {
         for verb in verbs {
-            let review: Result<SelfSubjectAccessReview, _> = serde_json::from_value(json!({
-                "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                "metadata": {},
-                "spec": { "resourceAttributes": { "group": group, "resource": resource, "verb": verb, "namespace": ns } },
-            }));
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        group: Some(group.clone()),
+                        resource: Some(resource.clone()),
+                        verb: Some(verb.to_owned()),
+                        namespace: Some(ns.clone()),
+                        ..ResourceAttributes::default()
+                    }),
+                    ..SelfSubjectAccessReviewSpec::default()
+                },
+                ..SelfSubjectAccessReview::default()
+            };
             let check = format!(
                 "may {verb} {resource}{}{}",
                 if group.is_empty() {
@@ -423,13 +422,7 @@ async fn check_permissions(cluster: &Cluster, objs: &[Value]) -> Vec<Evidence> {
                     format!(" in {ns}")
                 }
             );
-            let answer = match review {
-                Ok(r) => api
-                    .create(&PostParams::default(), &r)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
+            let answer = kinds::create(&api, &review).await;
             match answer.map(|r| r.status.unwrap_or_default()) {
                 Ok(status) if status.allowed => out.push(pass(check, "allowed")),
                 Ok(status) => out.push(failed(
@@ -440,7 +433,7 @@ async fn check_permissions(cluster: &Cluster, objs: &[Value]) -> Vec<Evidence> {
                     ),
                     "allowed",
                 )),
-                Err(e) => out.push(failed(check, e, "allowed")),
+                Err(e) => out.push(failed(check, e.to_string(), "allowed")),
             }
         }
     }
@@ -450,7 +443,7 @@ async fn check_permissions(cluster: &Cluster, objs: &[Value]) -> Vec<Evidence> {
 /// The pipeline's contract, with its contract file's promises added. Policy paths come out
 /// resolved: the pipeline's relative to its folder, the contract file's relative to that
 /// file.
-pub fn contract_of(ctx: &StepCtx) -> Result<Contract, String> {
+pub fn contract_of(ctx: &StepCtx) -> Result<Contract, Error> {
     let Some(mut c) = ctx.pipeline.file.spec.contract.clone() else {
         return Ok(Contract::default());
     };
@@ -470,7 +463,7 @@ pub fn contract_of(ctx: &StepCtx) -> Result<Contract, String> {
 pub async fn run(step: &PreflightStep, ctx: &mut StepCtx) -> StepResult {
     let contract = match contract_of(ctx) {
         Ok(c) => c,
-        Err(e) => return StepResult::failed(e),
+        Err(e) => return StepResult::failed(e.to_string()),
     };
     let cluster = match connect(ctx).await {
         Ok(c) => c,
@@ -479,7 +472,7 @@ pub async fn run(step: &PreflightStep, ctx: &mut StepCtx) -> StepResult {
     let mut evidence = check_contract(&cluster, &contract).await;
     let mut objs = match stage_manifests(ctx) {
         Ok(o) => o,
-        Err(e) => return StepResult::failed(e),
+        Err(e) => return StepResult::failed(e.to_string()),
     };
     if step.manifests.unwrap_or(true) {
         evidence.extend(check_manifests(&cluster, &mut objs).await);

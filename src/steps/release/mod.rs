@@ -119,9 +119,9 @@ struct Setback {
 
 impl Setback {
     /// A request or a rollout failed.
-    fn broken(why: String) -> Self {
+    fn broken(why: impl Into<String>) -> Self {
         Setback {
-            why,
+            why: why.into(),
             evidence: Vec::new(),
             judged: false,
         }
@@ -155,9 +155,9 @@ fn fail(summary: impl Into<String>) -> StepResult {
 }
 
 /// A failure of the platform (the cluster), not of the release.
-fn infra_failure(e: String) -> StepResult {
+fn infra_failure(e: impl Into<String>) -> StepResult {
     StepResult {
         infra_error: true,
-        ..StepResult::failed(e)
+        ..StepResult::failed(e.into())
     }
 }

@@ -194,6 +194,7 @@ impl Plan {
             .merge(o, &json!({ "spec": { "replicas": replicas } }))
             .await
             .map(drop)
+            .map_err(String::from)
     }
 
     /// Removes the release's marks from the stable Deployment: the release is over.
@@ -205,6 +206,7 @@ impl Plan {
             )
             .await
             .map(drop)
+            .map_err(String::from)
     }
 
     /// Waits until the Deployment `o` names is rolled out.

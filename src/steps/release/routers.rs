@@ -222,6 +222,7 @@ impl TrafficRouter {
                 plan.cluster
                     .delete(&plan.object("v1", "Service", &plan.canary_service))
                     .await
+                    .map_err(String::from)
             }
         }
     }
@@ -264,6 +265,7 @@ async fn route_weights(plan: &Plan, canary: u8) -> Result<(), String> {
         .merge(&r, &json!({ "spec": { "rules": rules } }))
         .await
         .map(drop)
+            .map_err(String::from)
 }
 
 /// One rule's backendRefs with `canary`% on the canary Service (a copy of the stable
@@ -330,6 +332,7 @@ async fn pin_stable_service(plan: &Plan, hash: Option<&str>) -> Result<(), Strin
         .merge(&s, &json!({ "spec": { "selector": { HASH: hash } } }))
         .await
         .map(drop)
+        .map_err(String::from)
 }
 
 /// Gives the second track its own Service (a copy of the stable one selecting the track's
@@ -401,4 +404,5 @@ async fn switch_active(plan: &Plan, to_preview: bool, hash: Option<&str>) -> Res
         )
         .await
         .map(drop)
+        .map_err(String::from)
 }

@@ -1,0 +1,125 @@
+//! Kinds known when glidepath is compiled, as k8s-openapi types (or our own for the
+//! Gateway API): reads, lists, creates, patches and deletes with the same retries and
+//! error kinds as objects of any kind (see [`super::objects`]), so a misspelt field is a
+//! compile error rather than a silent `null`.
+
+use std::fmt::Debug;
+
+use ::kube::Resource;
+use ::kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use ::kube::core::{ClusterResourceScope, NamespaceResourceScope};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::objects::{Cluster, retry};
+use super::{Error, FIELD_MANAGER};
+
+/// A kind known at compile time.
+pub trait Kind:
+    Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync
+{
+}
+
+impl<K> Kind for K where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync
+{
+}
+
+impl Cluster {
+    /// The API of a namespaced kind in the target's namespace.
+    pub fn namespaced<K>(&self) -> Api<K>
+    where
+        K: Kind + Resource<Scope = NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The API of a namespaced kind in `namespace`.
+    pub fn namespaced_in<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Kind + Resource<Scope = NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// The API of a cluster-scoped kind.
+    pub fn cluster_scoped<K>(&self) -> Api<K>
+    where
+        K: Kind + Resource<Scope = ClusterResourceScope>,
+    {
+        Api::all(self.client.clone())
+    }
+}
+
+/// `Kind namespace/name` (or `Kind name`) for messages, as [`super::objects::describe`]
+/// words a JSON object.
+pub fn what<K: Kind>(api: &Api<K>, name: &str) -> String {
+    let kind = K::kind(&());
+    match api.namespace() {
+        _ if name.is_empty() => kind.into_owned(),
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// The live object `name`, if it exists.
+pub async fn get<K: Kind>(api: &Api<K>, name: &str) -> Result<Option<K>, Error> {
+    retry(|| api.get_opt(name))
+        .await
+        .map_err(|e| Error::from_kube(what(api, name), e))
+}
+
+/// The objects matching a label selector (`""`: all).
+pub async fn list<K: Kind>(api: &Api<K>, selector: &str) -> Result<Vec<K>, Error> {
+    let params = ListParams::default().labels(selector);
+    retry(|| api.list(&params))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::from_kube(format!("list {}", K::kind(&())), e))
+}
+
+/// Creates `o` (not retried: a lost answer would turn into a conflict).
+pub async fn create<K: Kind>(api: &Api<K>, o: &K) -> Result<K, Error> {
+    let name = o.meta().name.clone().unwrap_or_default();
+    api.create(&PostParams::default(), o)
+        .await
+        .map_err(|e| Error::from_kube(what(api, &name), e))
+}
+
+/// Replaces `name` with `o`, failing with [`Error::Conflict`] when it changed since `o`'s
+/// resourceVersion was read.
+pub async fn replace<K: Kind>(api: &Api<K>, name: &str, o: &K) -> Result<K, Error> {
+    api.replace(name, &PostParams::default(), o)
+        .await
+        .map_err(|e| Error::from_kube(what(api, name), e))
+}
+
+/// A JSON merge patch of `name` (`null` removes a field).
+pub async fn merge<K: Kind>(api: &Api<K>, name: &str, patch: &Value) -> Result<K, Error> {
+    let (params, body) = (PatchParams::default(), Patch::Merge(patch));
+    retry(|| api.patch(name, &params, &body))
+        .await
+        .map_err(|e| Error::from_kube(what(api, name), e))
+}
+
+/// Server-side applies `o` as `glidepath` (forced: glidepath owns what it applies).
+pub async fn apply<K: Kind>(api: &Api<K>, o: &K) -> Result<K, Error> {
+    let name = o.meta().name.clone().unwrap_or_default();
+    let (params, body) = (PatchParams::apply(FIELD_MANAGER).force(), Patch::Apply(o));
+    retry(|| api.patch(&name, &params, &body))
+        .await
+        .map_err(|e| Error::from_kube(what(api, &name), e))
+}
+
+/// Deletes `name` in the background (absent is fine).
+pub async fn delete<K: Kind>(api: &Api<K>, name: &str) -> Result<(), Error> {
+    let params = DeleteParams::background();
+    match retry(|| api.delete(name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(e) => match Error::from_kube(what(api, name), e) {
+            Error::NotFound { .. } => Ok(()),
+            e => Err(e),
+        },
+    }
+}
