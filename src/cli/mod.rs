@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 use crate::engine::{self, Emitter, Outcome, Resumed, RunOptions};
 use crate::events::{CommandKind, Event, Verdict, exit, whoami};
@@ -14,393 +14,13 @@ use crate::pipeline::{self, Pipeline, Variables};
 use crate::report::Report;
 use crate::store::{Journal, NewRun, Store};
 
-/// glidepath: release infrastructure and application together, gated on SLOs and error budgets.
-#[derive(Debug, Parser)]
-#[command(name = "glidepath", version, about, long_about = None, propagate_version = true)]
-pub struct Cli {
-    /// The journal database (default: $GLIDEPATH_HOME/journal.db or the user data directory).
-    #[arg(long, global = true, env = "GLIDEPATH_JOURNAL", value_name = "FILE")]
-    pub journal: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Cmd,
-}
+mod args;
 
-#[derive(Debug, Subcommand)]
-enum Cmd {
-    /// Run a pipeline.
-    Run(RunArgs),
-    /// Validate a pipeline, print its plan and run its pre-flight steps against their
-    /// targets, changing nothing.
-    Check {
-        /// The pipeline file.
-        pipeline: PathBuf,
-        /// Set a template variable (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
-        sets: Vec<(String, String)>,
-        /// Validate only: no cluster is contacted.
-        #[arg(long)]
-        no_preflight: bool,
-        /// Check every stage against the embedded sandbox instead of its cluster (the
-        /// namespaces stay), so a pipeline for a real cluster can be tried anywhere.
-        #[arg(long, conflicts_with = "no_preflight")]
-        sandbox: bool,
-        /// The story the embedded sandbox tells.
-        #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
-        scenario: String,
-    },
-    /// Continue an interrupted run from its last committed event.
-    Resume {
-        /// The run (default: the newest unfinished run).
-        run: Option<i64>,
-        #[command(flatten)]
-        flags: DriveFlags,
-    },
-    /// Open the cockpit on a run another glidepath process drives (default: the newest
-    /// unfinished one), following its journal; keys send commands through the journal.
-    Attach {
-        /// The run.
-        run: Option<i64>,
-        #[command(flatten)]
-        cockpit: CockpitFlags,
-    },
-    /// Approve what a running pipeline waits for.
-    Approve {
-        /// The run.
-        run: i64,
-    },
-    /// Decline what a running pipeline waits for.
-    Reject {
-        /// The run.
-        run: i64,
-    },
-    /// List runs, or show one run's events.
-    History {
-        /// Show this run's events.
-        run: Option<i64>,
-        /// Print JSON (the run's report with RUN, else the run list).
-        #[arg(long)]
-        json: bool,
-        /// How many runs to list.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Mark RUN's SLO evaluations invalid, so later comparisons leave them out.
-        #[arg(long, requires = "run")]
-        invalidate: bool,
-        /// Write RUN's reports into this folder (as `run --report-dir` does).
-        #[arg(long, value_name = "DIR", requires = "run", conflicts_with_all = ["json", "invalidate"])]
-        report_dir: Option<PathBuf>,
-    },
-    /// Print the JSON Schema of pipeline files.
-    Schema,
-    /// Print a shell completion script: `glidepath completions bash > /etc/bash_completion.d/glidepath`.
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page (roff), or write one page per command into a folder.
-    Man {
-        /// Write glidepath.1 and glidepath-COMMAND.1 here instead of printing glidepath.1.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-    },
-    /// SLO quality gates and error budgets.
-    Slo {
-        #[command(subcommand)]
-        command: SloCmd,
-    },
-    /// Roll a service back in an incident, from the cluster alone (no pipeline file): an
-    /// unfinished release is aborted with traffic moved to stable first, else the last
-    /// promotion is reverted.
-    Rollback {
-        /// The service (its Deployment's name).
-        service: String,
-        /// The stage whose target to use, when the current directory has no pipeline.
-        #[arg(long)]
-        stage: Option<String>,
-        /// The kubeconfig context (default: the current one).
-        #[arg(long)]
-        context: Option<String>,
-        /// The namespace (default: the context's, else `default`).
-        #[arg(long, short = 'n')]
-        namespace: Option<String>,
-        /// A kubeconfig other than the default.
-        #[arg(long, value_name = "FILE")]
-        kubeconfig: Option<String>,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-    },
-    /// Show, object by object, what applying a stage would change on its target (server-side
-    /// dry run against the live objects); exit 1 when something would change.
-    Diff {
-        /// The pipeline file.
-        pipeline: PathBuf,
-        /// Only this stage.
-        #[arg(long)]
-        stage: Option<String>,
-        /// A variable, repeatable.
-        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
-        sets: Vec<(String, String)>,
-    },
-    /// A quick load test (an operator's check during an incident): a progress line per
-    /// second, then a table (or JSON). The engine behind `test: { load }` in pipelines.
-    Load(LoadArgs),
-    /// Platform contracts: what a platform team promises feature teams.
-    Contract {
-        #[command(subcommand)]
-        command: ContractCmd,
-    },
-    /// The embedded Kubernetes sandbox.
-    Sandbox {
-        #[command(subcommand)]
-        command: SandboxCmd,
-    },
-    /// Release the demo service on the embedded sandbox (config/demo/pipeline.yaml): staging,
-    /// an approval, a production canary with live SLO analysis. No cluster needed.
-    Demo {
-        /// Set a template variable of the demo pipeline (`pause=5s`, `soak=5s`).
-        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
-        sets: Vec<(String, String)>,
-        #[command(flatten)]
-        flags: DriveFlags,
-    },
-}
-
-/// `glidepath load`'s flags.
-#[derive(Debug, clap::Args)]
-struct LoadArgs {
-    /// `http://` or `https://` URL (the server of `--requests` entries that give a path).
-    #[arg(required_unless_present = "requests")]
-    url: Option<String>,
-    /// Open model: this many requests per second (latency from the intended send time);
-    /// with --stage, the rate the ramp starts from.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Closed model: this many connections sending as fast as they are answered; with
-    /// --rate, the most requests in flight.
-    #[arg(long)]
-    connections: Option<u32>,
-    /// A ramp stage, repeatable: the rate moves linearly to RATE over DURATION (`30s:200`).
-    #[arg(long = "stage", value_name = "DURATION:RATE", value_parser = parse_ramp_stage)]
-    stages: Vec<crate::pipeline::model::RampStage>,
-    /// How long (`30s`, `2m`; default 10s; a ramp lasts as long as its stages).
-    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
-    duration: Option<Duration>,
-    /// Sent first and not counted.
-    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
-    warmup: Option<Duration>,
-    /// A request slower than this is a `timeout` error (default 10s).
-    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
-    timeout: Option<Duration>,
-    /// The method.
-    #[arg(short = 'X', long, default_value = "GET", conflicts_with = "requests")]
-    method: String,
-    /// A header, repeatable (`-H 'Authorization: Bearer x'`).
-    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
-    headers: Vec<String>,
-    /// The request body.
-    #[arg(long, conflicts_with = "requests")]
-    body: Option<String>,
-    /// A YAML list of weighted requests (`- { method, path | url, headers, body, weight }`).
-    #[arg(long, value_name = "FILE")]
-    requests: Option<PathBuf>,
-    /// Speak HTTP/2 (ALPN over TLS, prior knowledge over cleartext).
-    #[arg(long)]
-    http2: bool,
-    /// Trust these PEM certificates besides the system's.
-    #[arg(long, value_name = "FILE")]
-    ca_file: Option<PathBuf>,
-    /// Accept any server certificate.
-    #[arg(long, short = 'k')]
-    insecure: bool,
-    /// Threads sending (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// The summary as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-fn parse_ramp_stage(text: &str) -> std::result::Result<crate::pipeline::model::RampStage, String> {
-    let (duration, rate) = text
-        .split_once(':')
-        .ok_or_else(|| format!("`{text}`: expected DURATION:RATE, such as 30s:200"))?;
-    Ok(crate::pipeline::model::RampStage {
-        duration: crate::pipeline::units::Span(crate::pipeline::units::parse_duration(duration)?),
-        rate: rate
-            .parse()
-            .map_err(|_| format!("`{rate}` is not a number of requests per second"))?,
-    })
-}
-
-#[derive(Debug, Subcommand)]
-enum SloCmd {
-    /// Evaluate an SLO file with SLI values from a file or from Prometheus (Keptn's semantics).
-    Eval {
-        /// The SLO file: glidepath `kind: SLO`, Keptn slo.yaml, or OpenSLO.
-        #[arg(long, value_name = "FILE")]
-        slo: PathBuf,
-        /// Keptn's sli.yaml, for the queries shown beside a Keptn slo.yaml.
-        #[arg(long, value_name = "FILE")]
-        sli: Option<PathBuf>,
-        /// SLI values as JSON: {"sli": number or null}.
-        #[arg(
-            long,
-            value_name = "FILE",
-            required_unless_present = "prometheus",
-            conflicts_with = "prometheus"
-        )]
-        values: Option<PathBuf>,
-        /// Measure the SLIs on this Prometheus instead.
-        #[arg(long, value_name = "URL")]
-        prometheus: Option<String>,
-        /// With --prometheus: evaluate at this time (unix seconds or RFC 3339) instead of now.
-        #[arg(long, value_name = "TIME")]
-        at: Option<String>,
-        /// With --prometheus: the window SLIs are measured over (`${window}`).
-        #[arg(long, default_value = "5m")]
-        window: String,
-        /// With --prometheus: a query variable (`${service}`, `${version}`...), repeatable.
-        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
-        sets: Vec<(String, String)>,
-        /// Earlier evaluations, oldest first: [{"result": "pass", "sli_values": {...}}].
-        #[arg(long, value_name = "FILE")]
-        history: Option<PathBuf>,
-        /// Print the evaluation as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Exit 1 when the result is this bad or worse (for CI jobs).
-        #[arg(long, value_name = "RESULT", value_parser = ["warning", "fail"])]
-        fail_on: Option<String>,
-    },
-    /// Error budget and burn rates of an SLO's service level, from Prometheus.
-    Budget {
-        /// The SLO file (with a service level).
-        #[arg(long, value_name = "FILE")]
-        slo: PathBuf,
-        /// The Prometheus to ask.
-        #[arg(long, value_name = "URL")]
-        prometheus: String,
-        /// Compute at this time (unix seconds or RFC 3339) instead of now.
-        #[arg(long, value_name = "TIME")]
-        at: Option<String>,
-        /// A query variable, repeatable.
-        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
-        sets: Vec<(String, String)>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Prometheus recording and burn-rate alerting rules for an SLO's service level.
-    Rules {
-        /// The SLO file (with a service level).
-        slo: PathBuf,
-        /// A query variable, repeatable.
-        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
-        sets: Vec<(String, String)>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ContractCmd {
-    /// Check a cluster against a `kind: PlatformContract` file: exit 0 kept, 1 broken.
-    Verify {
-        /// The contract file.
-        file: PathBuf,
-        /// The kubeconfig context (default: the current one).
-        #[arg(long)]
-        context: Option<String>,
-        /// A kubeconfig other than the default.
-        #[arg(long, value_name = "FILE")]
-        kubeconfig: Option<String>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum SandboxCmd {
-    /// Serve the Kubernetes API on 127.0.0.1 until Ctrl-C; kubectl and kube-rs work against it.
-    Serve {
-        /// Port to listen on (0 picks a free one).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// Where to write the kubeconfig (context `glidepath-sandbox`).
-        #[arg(long, value_name = "FILE")]
-        kubeconfig_out: Option<PathBuf>,
-        /// Keep objects in this file across restarts.
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-        /// What the cluster holds at start: `platform` (CRDs, classes, a namespace) or `empty`.
-        #[arg(long, default_value = "platform", value_parser = ["platform", "empty"])]
-        preset: String,
-        /// The story its traffic and platform tell (README.md, "Scenarios").
-        #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
-        scenario: String,
-    },
-}
-
-#[derive(Debug, clap::Args)]
-struct RunArgs {
-    /// The pipeline file.
-    pipeline: PathBuf,
-    /// Set a template variable (repeatable); wins over spec.variables.
-    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
-    sets: Vec<(String, String)>,
-    /// Run only this stage.
-    #[arg(long, value_name = "STAGE")]
-    stage: Option<String>,
-    #[command(flatten)]
-    flags: DriveFlags,
-}
-
-/// How the cockpit looks and what it allows (`run`, `demo`, `resume`, `attach`).
-#[derive(Debug, Clone, clap::Args)]
-struct CockpitFlags {
-    /// The cockpit's theme (default, light, high-contrast, mono, or your own).
-    #[arg(long, value_name = "NAME")]
-    theme: Option<String>,
-    /// A cockpit that only watches: keys that change the release are hidden.
-    #[arg(long)]
-    read_only: bool,
-    /// Mouse in the cockpit: the wheel scrolls, a click focuses a pane.
-    #[arg(long)]
-    mouse: bool,
-}
-
-#[derive(Debug, clap::Args)]
-struct DriveFlags {
-    /// Print progress instead of opening the cockpit (for CI).
-    #[arg(long)]
-    headless: bool,
-    #[command(flatten)]
-    cockpit: CockpitFlags,
-    /// Approve manual approvals without asking.
-    #[arg(long)]
-    auto_approve: bool,
-    /// Write the JSON report here when the run ends.
-    #[arg(long, value_name = "FILE")]
-    report: Option<PathBuf>,
-    /// Write every report into this folder when the run ends: report.json, junit.xml,
-    /// summary.md (for a CI step summary) and an SVG chart per analysed SLI.
-    #[arg(long, value_name = "DIR")]
-    report_dir: Option<PathBuf>,
-    /// The kubeconfig context for every stage that delivers to a cluster (instead of the
-    /// pipeline's, or the current one).
-    #[arg(long)]
-    context: Option<String>,
-    /// Take over the run lease of a service and stage from a driver that stopped.
-    #[arg(long)]
-    force_unlock: bool,
-    /// The story the embedded sandbox tells, for stages with `target: sandbox`.
-    #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
-    scenario: String,
-}
-
-fn parse_set(s: &str) -> std::result::Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("expected KEY=VALUE, found `{s}`")),
-    }
-}
+pub use args::Cli;
+use args::{
+    CheckArgs, Cmd, CockpitFlags, ContractCmd, ContractVerifyArgs, DiffArgs, DriveFlags,
+    HistoryArgs, LoadArgs, RollbackArgs, SandboxCmd, ServeArgs, SloBudgetArgs, SloCmd, SloEvalArgs,
+};
 
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
@@ -531,13 +151,13 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             println!("{schema}");
             Ok(exit::OK)
         }
-        Cmd::Check {
+        Cmd::Check(CheckArgs {
             pipeline,
             sets,
             no_preflight,
             sandbox,
             scenario,
-        } => {
+        }) => {
             let p = load(&pipeline, sets)?;
             print!("{}", p.plan());
             let valid = format!(
@@ -660,7 +280,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
         }
         Cmd::Slo {
             command:
-                SloCmd::Eval {
+                SloCmd::Eval(SloEvalArgs {
                     slo,
                     sli,
                     values,
@@ -671,7 +291,7 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
                     history,
                     json,
                     fail_on,
-                },
+                }),
         } => {
             let source = match (values, prometheus) {
                 (Some(v), _) => SliSource::File(v),
@@ -695,13 +315,13 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
         }
         Cmd::Slo {
             command:
-                SloCmd::Budget {
+                SloCmd::Budget(SloBudgetArgs {
                     slo,
                     prometheus,
                     at,
                     sets,
                     json,
-                },
+                }),
         } => {
             slo_budget(
                 &slo,
@@ -721,49 +341,49 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             print!("{}", crate::yaml::to_yaml_string(&rules));
             Ok(exit::OK)
         }
-        Cmd::Rollback {
+        Cmd::Rollback(RollbackArgs {
             service,
             stage,
             context,
             namespace,
             kubeconfig,
             yes,
-        } => rollback_service(&service, stage, context, namespace, kubeconfig, yes).await,
-        Cmd::Diff {
+        }) => rollback_service(&service, stage, context, namespace, kubeconfig, yes).await,
+        Cmd::Diff(DiffArgs {
             pipeline,
             stage,
             sets,
-        } => {
+        }) => {
             let p = load(&pipeline, sets)?;
             diff(p, stage, &journal_path).await
         }
         Cmd::Load(args) => load_test(args).await,
         Cmd::Contract {
             command:
-                ContractCmd::Verify {
+                ContractCmd::Verify(ContractVerifyArgs {
                     file,
                     context,
                     kubeconfig,
-                },
+                }),
         } => verify_contract(&file, context, kubeconfig).await,
         Cmd::Sandbox {
             command:
-                SandboxCmd::Serve {
+                SandboxCmd::Serve(ServeArgs {
                     port,
                     kubeconfig_out,
                     state,
                     preset,
                     scenario,
-                },
+                }),
         } => serve_sandbox(port, kubeconfig_out, state, &preset, &scenario).await,
         Cmd::Attach { run, cockpit } => attach(&journal_path, run, cockpit).await,
         Cmd::Approve { run } => send(&journal_path, run, CommandKind::Approve).await,
         Cmd::Reject { run } => send(&journal_path, run, CommandKind::Reject).await,
-        Cmd::History {
+        Cmd::History(HistoryArgs {
             run: Some(run),
             invalidate: true,
             ..
-        } => {
+        }) => {
             let store = Store::open(&journal_path).map_err(infra)?;
             let n = store
                 .invalidate(run)
@@ -771,20 +391,20 @@ async fn dispatch(cli: Cli) -> std::result::Result<i32, Exit> {
             println!("run {run}: {n} evaluation(s) marked invalid; comparisons leave them out");
             Ok(exit::OK)
         }
-        Cmd::History {
+        Cmd::History(HistoryArgs {
             run: Some(run),
             report_dir: Some(dir),
             ..
-        } => {
+        }) => {
             let store = Store::open(&journal_path).map_err(infra)?;
             store.run(run).map_err(|e| bad_input(e.to_string()))?;
             let events = store.events(run).map_err(infra)?;
             write_reports(&Report::from_events(run, &events), &dir)?;
             Ok(exit::OK)
         }
-        Cmd::History {
+        Cmd::History(HistoryArgs {
             run, json, limit, ..
-        } => history(&journal_path, run, json, limit),
+        }) => history(&journal_path, run, json, limit),
     }
 }
 
@@ -802,35 +422,35 @@ fn print_bytes(bytes: &[u8]) -> std::result::Result<i32, Exit> {
 const DEMO_FILES: [(&str, &str); 8] = [
     (
         "config/demo/pipeline.yaml",
-        include_str!("../config/demo/pipeline.yaml"),
+        include_str!("../../config/demo/pipeline.yaml"),
     ),
     (
         "config/demo/platform-contract.yaml",
-        include_str!("../config/demo/platform-contract.yaml"),
+        include_str!("../../config/demo/platform-contract.yaml"),
     ),
     (
         "config/demo/slo.yaml",
-        include_str!("../config/demo/slo.yaml"),
+        include_str!("../../config/demo/slo.yaml"),
     ),
     (
         "config/demo/smoke.yaml",
-        include_str!("../config/demo/smoke.yaml"),
+        include_str!("../../config/demo/smoke.yaml"),
     ),
     (
         "config/demo/infra/database.yaml",
-        include_str!("../config/demo/infra/database.yaml"),
+        include_str!("../../config/demo/infra/database.yaml"),
     ),
     (
         "config/policies/requests-and-limits.rego",
-        include_str!("../config/policies/requests-and-limits.rego"),
+        include_str!("../../config/policies/requests-and-limits.rego"),
     ),
     (
         "config/policies/trusted-registries.rego",
-        include_str!("../config/policies/trusted-registries.rego"),
+        include_str!("../../config/policies/trusted-registries.rego"),
     ),
     (
         "assets/demo-app/checkout.yaml",
-        include_str!("../assets/demo-app/checkout.yaml"),
+        include_str!("../../assets/demo-app/checkout.yaml"),
     ),
 ];
 
