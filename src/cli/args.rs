@@ -228,6 +228,7 @@ pub(super) struct LoadArgs {
     pub(super) json: bool,
 }
 
+/// `--stage DURATION:RATE` of `load`.
 fn parse_ramp_stage(text: &str) -> std::result::Result<crate::pipeline::model::RampStage, String> {
     let (duration, rate) = text
         .split_once(':')
@@ -421,6 +422,7 @@ pub(super) struct DriveFlags {
     pub(super) scenario: String,
 }
 
+/// `--set KEY=VALUE`: the key is trimmed, the value kept as written.
 fn parse_set(s: &str) -> std::result::Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),

@@ -45,6 +45,7 @@ pub struct Exit {
     pub message: String,
 }
 
+/// Exit 2: the flags or a file the user gave are wrong.
 fn bad_input(message: impl Into<String>) -> Exit {
     Exit {
         code: exit::BAD_INPUT,
@@ -52,6 +53,7 @@ fn bad_input(message: impl Into<String>) -> Exit {
     }
 }
 
+/// Exit 4: infrastructure failed (a cluster, Prometheus, the journal, this machine).
 fn infra(e: impl std::fmt::Display) -> Exit {
     Exit {
         code: exit::INFRA,
