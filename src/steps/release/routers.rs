@@ -218,12 +218,11 @@ impl TrafficRouter {
     pub async fn drop_service(self, plan: &Plan) -> Result<(), String> {
         match self {
             TrafficRouter::Replicas => Ok(()),
-            TrafficRouter::HttpRoute | TrafficRouter::ActiveService => {
-                plan.cluster
-                    .delete(&plan.object("v1", "Service", &plan.canary_service))
-                    .await
-                    .map_err(String::from)
-            }
+            TrafficRouter::HttpRoute | TrafficRouter::ActiveService => plan
+                .cluster
+                .delete(&plan.object("v1", "Service", &plan.canary_service))
+                .await
+                .map_err(String::from),
         }
     }
 }
@@ -265,7 +264,7 @@ async fn route_weights(plan: &Plan, canary: u8) -> Result<(), String> {
         .merge(&r, &json!({ "spec": { "rules": rules } }))
         .await
         .map(drop)
-            .map_err(String::from)
+        .map_err(String::from)
 }
 
 /// One rule's backendRefs with `canary`% on the canary Service (a copy of the stable

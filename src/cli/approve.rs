@@ -1,0 +1,57 @@
+//! `approve RUN` and `reject RUN`: an operator's command, left in the journal for the
+//! process that drives the run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Exit, bad_input, infra};
+use crate::events::{CommandKind, Event, exit, whoami};
+use crate::store::Store;
+
+/// Leaves a command for a run and reports whether the engine took it.
+pub(super) async fn send(journal_path: &Path, run: i64, kind: CommandKind) -> Result<i32, Exit> {
+    let store = Store::open(journal_path).map_err(infra)?;
+    let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    if record.exit_code.is_some() {
+        return Err(bad_input(format!(
+            "run {run} has already finished ({})",
+            record.status
+        )));
+    }
+    let last = store
+        .events(run)
+        .map_err(infra)?
+        .last()
+        .map(|e| e.seq)
+        .unwrap_or(0);
+    let who = whoami();
+    store.send_command(run, kind, &who).map_err(infra)?;
+    // Wait a little for the engine's answer, so the operator knows it took effect.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for env in store.events_after(run, last).map_err(infra)? {
+            if let Event::Operator {
+                command,
+                who: w,
+                accepted,
+                reason,
+            } = env.event
+                && command == kind
+                && w == who
+            {
+                return if accepted {
+                    println!("run {run}: {kind} accepted");
+                    Ok(exit::OK)
+                } else {
+                    println!("run {run}: {kind} refused: {}", reason.unwrap_or_default());
+                    Ok(exit::FAILED)
+                };
+            }
+        }
+    }
+    println!(
+        "run {run}: {kind} queued; no process is driving the run right now, it takes effect when the run is resumed"
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,431 @@
+//! Every command, flag and help text of the command line (what `--help` prints).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// glidepath: release infrastructure and application together, gated on SLOs and error budgets.
+#[derive(Debug, Parser)]
+#[command(name = "glidepath", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The journal database (default: $GLIDEPATH_HOME/journal.db or the user data directory).
+    #[arg(long, global = true, env = "GLIDEPATH_JOURNAL", value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(super) command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Cmd {
+    /// Run a pipeline.
+    Run(RunArgs),
+    /// Validate a pipeline, print its plan and run its pre-flight steps against their
+    /// targets, changing nothing.
+    Check(CheckArgs),
+    /// Continue an interrupted run from its last committed event.
+    Resume {
+        /// The run (default: the newest unfinished run).
+        run: Option<i64>,
+        #[command(flatten)]
+        flags: DriveFlags,
+    },
+    /// Open the cockpit on a run another glidepath process drives (default: the newest
+    /// unfinished one), following its journal; keys send commands through the journal.
+    Attach {
+        /// The run.
+        run: Option<i64>,
+        #[command(flatten)]
+        cockpit: CockpitFlags,
+    },
+    /// Approve what a running pipeline waits for.
+    Approve {
+        /// The run.
+        run: i64,
+    },
+    /// Decline what a running pipeline waits for.
+    Reject {
+        /// The run.
+        run: i64,
+    },
+    /// List runs, or show one run's events.
+    History(HistoryArgs),
+    /// Print the JSON Schema of pipeline files.
+    Schema,
+    /// Print a shell completion script: `glidepath completions bash > /etc/bash_completion.d/glidepath`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a folder.
+    Man {
+        /// Write glidepath.1 and glidepath-COMMAND.1 here instead of printing glidepath.1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// SLO quality gates and error budgets.
+    Slo {
+        #[command(subcommand)]
+        command: SloCmd,
+    },
+    /// Roll a service back in an incident, from the cluster alone (no pipeline file): an
+    /// unfinished release is aborted with traffic moved to stable first, else the last
+    /// promotion is reverted.
+    Rollback(RollbackArgs),
+    /// Show, object by object, what applying a stage would change on its target (server-side
+    /// dry run against the live objects); exit 1 when something would change.
+    Diff(DiffArgs),
+    /// A quick load test (an operator's check during an incident): a progress line per
+    /// second, then a table (or JSON). The engine behind `test: { load }` in pipelines.
+    Load(LoadArgs),
+    /// Platform contracts: what a platform team promises feature teams.
+    Contract {
+        #[command(subcommand)]
+        command: ContractCmd,
+    },
+    /// The embedded Kubernetes sandbox.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCmd,
+    },
+    /// Release the demo service on the embedded sandbox (config/demo/pipeline.yaml): staging,
+    /// an approval, a production canary with live SLO analysis. No cluster needed.
+    Demo {
+        /// Set a template variable of the demo pipeline (`pause=5s`, `soak=5s`).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
+        #[command(flatten)]
+        flags: DriveFlags,
+    },
+}
+
+/// `glidepath check`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct CheckArgs {
+    /// The pipeline file.
+    pub(super) pipeline: PathBuf,
+    /// Set a template variable (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub(super) sets: Vec<(String, String)>,
+    /// Validate only: no cluster is contacted.
+    #[arg(long)]
+    pub(super) no_preflight: bool,
+    /// Check every stage against the embedded sandbox instead of its cluster (the
+    /// namespaces stay), so a pipeline for a real cluster can be tried anywhere.
+    #[arg(long, conflicts_with = "no_preflight")]
+    pub(super) sandbox: bool,
+    /// The story the embedded sandbox tells.
+    #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
+    pub(super) scenario: String,
+}
+
+/// `glidepath history`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct HistoryArgs {
+    /// Show this run's events.
+    pub(super) run: Option<i64>,
+    /// Print JSON (the run's report with RUN, else the run list).
+    #[arg(long)]
+    pub(super) json: bool,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 20)]
+    pub(super) limit: usize,
+    /// Mark RUN's SLO evaluations invalid, so later comparisons leave them out.
+    #[arg(long, requires = "run")]
+    pub(super) invalidate: bool,
+    /// Write RUN's reports into this folder (as `run --report-dir` does).
+    #[arg(long, value_name = "DIR", requires = "run", conflicts_with_all = ["json", "invalidate"])]
+    pub(super) report_dir: Option<PathBuf>,
+}
+
+/// `glidepath rollback`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct RollbackArgs {
+    /// The service (its Deployment's name).
+    pub(super) service: String,
+    /// The stage whose target to use, when the current directory has no pipeline.
+    #[arg(long)]
+    pub(super) stage: Option<String>,
+    /// The kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub(super) context: Option<String>,
+    /// The namespace (default: the context's, else `default`).
+    #[arg(long, short = 'n')]
+    pub(super) namespace: Option<String>,
+    /// A kubeconfig other than the default.
+    #[arg(long, value_name = "FILE")]
+    pub(super) kubeconfig: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub(super) yes: bool,
+}
+
+/// `glidepath diff`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct DiffArgs {
+    /// The pipeline file.
+    pub(super) pipeline: PathBuf,
+    /// Only this stage.
+    #[arg(long)]
+    pub(super) stage: Option<String>,
+    /// A variable, repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub(super) sets: Vec<(String, String)>,
+}
+
+/// `glidepath load`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct LoadArgs {
+    /// `http://` or `https://` URL (the server of `--requests` entries that give a path).
+    #[arg(required_unless_present = "requests")]
+    pub(super) url: Option<String>,
+    /// Open model: this many requests per second (latency from the intended send time);
+    /// with --stage, the rate the ramp starts from.
+    #[arg(long)]
+    pub(super) rate: Option<f64>,
+    /// Closed model: this many connections sending as fast as they are answered; with
+    /// --rate, the most requests in flight.
+    #[arg(long)]
+    pub(super) connections: Option<u32>,
+    /// A ramp stage, repeatable: the rate moves linearly to RATE over DURATION (`30s:200`).
+    #[arg(long = "stage", value_name = "DURATION:RATE", value_parser = parse_ramp_stage)]
+    pub(super) stages: Vec<crate::pipeline::model::RampStage>,
+    /// How long (`30s`, `2m`; default 10s; a ramp lasts as long as its stages).
+    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    pub(super) duration: Option<Duration>,
+    /// Sent first and not counted.
+    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    pub(super) warmup: Option<Duration>,
+    /// A request slower than this is a `timeout` error (default 10s).
+    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    pub(super) timeout: Option<Duration>,
+    /// The method.
+    #[arg(short = 'X', long, default_value = "GET", conflicts_with = "requests")]
+    pub(super) method: String,
+    /// A header, repeatable (`-H 'Authorization: Bearer x'`).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub(super) headers: Vec<String>,
+    /// The request body.
+    #[arg(long, conflicts_with = "requests")]
+    pub(super) body: Option<String>,
+    /// A YAML list of weighted requests (`- { method, path | url, headers, body, weight }`).
+    #[arg(long, value_name = "FILE")]
+    pub(super) requests: Option<PathBuf>,
+    /// Speak HTTP/2 (ALPN over TLS, prior knowledge over cleartext).
+    #[arg(long)]
+    pub(super) http2: bool,
+    /// Trust these PEM certificates besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub(super) ca_file: Option<PathBuf>,
+    /// Accept any server certificate.
+    #[arg(long, short = 'k')]
+    pub(super) insecure: bool,
+    /// Threads sending (default: one per core).
+    #[arg(long)]
+    pub(super) threads: Option<usize>,
+    /// The summary as JSON on stdout.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+/// `--stage DURATION:RATE` of `load`.
+fn parse_ramp_stage(text: &str) -> std::result::Result<crate::pipeline::model::RampStage, String> {
+    let (duration, rate) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}`: expected DURATION:RATE, such as 30s:200"))?;
+    Ok(crate::pipeline::model::RampStage {
+        duration: crate::pipeline::units::Span(crate::pipeline::units::parse_duration(duration)?),
+        rate: rate
+            .parse()
+            .map_err(|_| format!("`{rate}` is not a number of requests per second"))?,
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum SloCmd {
+    /// Evaluate an SLO file with SLI values from a file or from Prometheus (Keptn's semantics).
+    Eval(SloEvalArgs),
+    /// Error budget and burn rates of an SLO's service level, from Prometheus.
+    Budget(SloBudgetArgs),
+    /// Prometheus recording and burn-rate alerting rules for an SLO's service level.
+    Rules {
+        /// The SLO file (with a service level).
+        slo: PathBuf,
+        /// A query variable, repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
+    },
+}
+
+/// `glidepath slo eval`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct SloEvalArgs {
+    /// The SLO file: glidepath `kind: SLO`, Keptn slo.yaml, or OpenSLO.
+    #[arg(long, value_name = "FILE")]
+    pub(super) slo: PathBuf,
+    /// Keptn's sli.yaml, for the queries shown beside a Keptn slo.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub(super) sli: Option<PathBuf>,
+    /// SLI values as JSON: {"sli": number or null}.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "prometheus",
+        conflicts_with = "prometheus"
+    )]
+    pub(super) values: Option<PathBuf>,
+    /// Measure the SLIs on this Prometheus instead.
+    #[arg(long, value_name = "URL")]
+    pub(super) prometheus: Option<String>,
+    /// With --prometheus: evaluate at this time (unix seconds or RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub(super) at: Option<String>,
+    /// With --prometheus: the window SLIs are measured over (`${window}`).
+    #[arg(long, default_value = "5m")]
+    pub(super) window: String,
+    /// With --prometheus: a query variable (`${service}`, `${version}`...), repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub(super) sets: Vec<(String, String)>,
+    /// Earlier evaluations, oldest first: [{"result": "pass", "sli_values": {...}}].
+    #[arg(long, value_name = "FILE")]
+    pub(super) history: Option<PathBuf>,
+    /// Print the evaluation as JSON.
+    #[arg(long)]
+    pub(super) json: bool,
+    /// Exit 1 when the result is this bad or worse (for CI jobs).
+    #[arg(long, value_name = "RESULT", value_parser = ["warning", "fail"])]
+    pub(super) fail_on: Option<String>,
+}
+
+/// `glidepath slo budget`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct SloBudgetArgs {
+    /// The SLO file (with a service level).
+    #[arg(long, value_name = "FILE")]
+    pub(super) slo: PathBuf,
+    /// The Prometheus to ask.
+    #[arg(long, value_name = "URL")]
+    pub(super) prometheus: String,
+    /// Compute at this time (unix seconds or RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub(super) at: Option<String>,
+    /// A query variable, repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub(super) sets: Vec<(String, String)>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ContractCmd {
+    /// Check a cluster against a `kind: PlatformContract` file: exit 0 kept, 1 broken.
+    Verify(ContractVerifyArgs),
+}
+
+/// `glidepath contract verify`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct ContractVerifyArgs {
+    /// The contract file.
+    pub(super) file: PathBuf,
+    /// The kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub(super) context: Option<String>,
+    /// A kubeconfig other than the default.
+    #[arg(long, value_name = "FILE")]
+    pub(super) kubeconfig: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum SandboxCmd {
+    /// Serve the Kubernetes API on 127.0.0.1 until Ctrl-C; kubectl and kube-rs work against it.
+    Serve(ServeArgs),
+}
+
+/// `glidepath sandbox serve`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct ServeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub(super) port: u16,
+    /// Where to write the kubeconfig (context `glidepath-sandbox`).
+    #[arg(long, value_name = "FILE")]
+    pub(super) kubeconfig_out: Option<PathBuf>,
+    /// Keep objects in this file across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub(super) state: Option<PathBuf>,
+    /// What the cluster holds at start: `platform` (CRDs, classes, a namespace) or `empty`.
+    #[arg(long, default_value = "platform", value_parser = ["platform", "empty"])]
+    pub(super) preset: String,
+    /// The story its traffic and platform tell (README.md, "Scenarios").
+    #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
+    pub(super) scenario: String,
+}
+
+/// `glidepath run`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct RunArgs {
+    /// The pipeline file.
+    pub(super) pipeline: PathBuf,
+    /// Set a template variable (repeatable); wins over spec.variables.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub(super) sets: Vec<(String, String)>,
+    /// Run only this stage.
+    #[arg(long, value_name = "STAGE")]
+    pub(super) stage: Option<String>,
+    #[command(flatten)]
+    pub(super) flags: DriveFlags,
+}
+
+/// How the cockpit looks and what it allows (`run`, `demo`, `resume`, `attach`).
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct CockpitFlags {
+    /// The cockpit's theme (default, light, high-contrast, mono, or your own).
+    #[arg(long, value_name = "NAME")]
+    pub(super) theme: Option<String>,
+    /// A cockpit that only watches: keys that change the release are hidden.
+    #[arg(long)]
+    pub(super) read_only: bool,
+    /// Mouse in the cockpit: the wheel scrolls, a click focuses a pane.
+    #[arg(long)]
+    pub(super) mouse: bool,
+}
+
+/// How a run is driven: in the cockpit or headless, and what it writes when it ends
+/// (`run`, `demo`, `resume`).
+#[derive(Debug, clap::Args)]
+pub(super) struct DriveFlags {
+    /// Print progress instead of opening the cockpit (for CI).
+    #[arg(long)]
+    pub(super) headless: bool,
+    #[command(flatten)]
+    pub(super) cockpit: CockpitFlags,
+    /// Approve manual approvals without asking.
+    #[arg(long)]
+    pub(super) auto_approve: bool,
+    /// Write the JSON report here when the run ends.
+    #[arg(long, value_name = "FILE")]
+    pub(super) report: Option<PathBuf>,
+    /// Write every report into this folder when the run ends: report.json, junit.xml,
+    /// summary.md (for a CI step summary) and an SVG chart per analysed SLI.
+    #[arg(long, value_name = "DIR")]
+    pub(super) report_dir: Option<PathBuf>,
+    /// The kubeconfig context for every stage that delivers to a cluster (instead of the
+    /// pipeline's, or the current one).
+    #[arg(long)]
+    pub(super) context: Option<String>,
+    /// Take over the run lease of a service and stage from a driver that stopped.
+    #[arg(long)]
+    pub(super) force_unlock: bool,
+    /// The story the embedded sandbox tells, for stages with `target: sandbox`.
+    #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
+    pub(super) scenario: String,
+}
+
+/// `--set KEY=VALUE`: the key is trimmed, the value kept as written.
+fn parse_set(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, found `{s}`")),
+    }
+}

@@ -1,0 +1,153 @@
+//! `check PIPELINE`: validate a pipeline, print its plan and run its pre-flight steps
+//! against their targets, changing nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::args::CheckArgs;
+use super::sandbox::embed_sandbox;
+use super::{Exit, load_pipeline};
+use crate::engine::{self, Emitter, Outcome, RunOptions};
+use crate::events::{Envelope, Event, exit};
+use crate::pipeline::{Pipeline, StepKind};
+
+/// `check`: the plan, then (unless `--no-preflight`) the pre-flight verdict.
+pub(super) async fn check(journal_path: &Path, args: CheckArgs) -> Result<i32, Exit> {
+    let CheckArgs {
+        pipeline,
+        sets,
+        no_preflight,
+        sandbox,
+        scenario,
+    } = args;
+    let p = load_pipeline(&pipeline, sets)?;
+    print!("{}", p.plan());
+    let valid = format!(
+        "{} is valid ({} stages, {} steps)",
+        pipeline.display(),
+        p.stages.len(),
+        p.stages.iter().map(|s| s.steps.len()).sum::<usize>()
+    );
+    if no_preflight {
+        println!("ok: {valid}");
+        return Ok(exit::OK);
+    }
+    check_preflight(p, sandbox, &scenario, journal_path, &valid).await
+}
+
+/// The pipeline's pre-flight steps, and nothing else, against their targets.
+async fn check_preflight(
+    mut p: Pipeline,
+    sandbox: bool,
+    scenario: &str,
+    journal_path: &Path,
+    valid: &str,
+) -> Result<i32, Exit> {
+    let checked = p
+        .stages
+        .iter()
+        .filter(|s| {
+            s.steps
+                .iter()
+                .any(|st| matches!(st.kind, StepKind::Preflight(_)))
+        })
+        .count();
+    if checked == 0 {
+        println!("ok: {valid}; it has no preflight steps, so no cluster was asked");
+        return Ok(exit::OK);
+    }
+    if sandbox {
+        target_the_sandbox(&mut p);
+    }
+    // Every stage's pre-flight runs, whatever an earlier one found.
+    for stage in &mut p.stages {
+        for step in &mut stage.steps {
+            if matches!(step.kind, StepKind::Preflight(_)) {
+                step.on_failure = crate::pipeline::model::OnFailure::Continue;
+            }
+        }
+    }
+    let (p, _sandbox) = embed_sandbox(p, scenario, journal_path).await?;
+    let (outcome, failed) = run_preflight(p).await;
+    Ok(verdict(valid, checked, &outcome, &failed))
+}
+
+/// `--sandbox`: every stage checks against the embedded sandbox, in the namespace it names.
+fn target_the_sandbox(p: &mut Pipeline) {
+    use crate::pipeline::model::{SandboxIn, SandboxWord, Target};
+    for stage in &mut p.stages {
+        stage.target = Some(match stage.target.take() {
+            Some(Target::Cluster(c)) => match c.namespace {
+                Some(namespace) => Target::SandboxIn(SandboxIn {
+                    sandbox: true,
+                    namespace,
+                }),
+                None => Target::Sandbox(SandboxWord::Sandbox),
+            },
+            Some(t) => t,
+            None => Target::Sandbox(SandboxWord::Sandbox),
+        });
+    }
+}
+
+/// Runs the pre-flight steps with progress on stderr; returns the outcome and the stages
+/// whose pre-flight failed.
+async fn run_preflight(p: Pipeline) -> (Outcome, Vec<String>) {
+    let options = RunOptions {
+        preflight_only: true,
+        ..RunOptions::default()
+    };
+    let mut printer = None;
+    let mut failures = None;
+    let handle = engine::start_with(Arc::new(p), Emitter::new(0, 1, None), options, |tx| {
+        printer = Some(tokio::spawn(crate::headless::print(tx.subscribe())));
+        failures = Some(tokio::spawn(failed_stages(tx.subscribe())));
+    });
+    let outcome = handle.wait().await;
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
+    let failed = match failures {
+        Some(f) => f.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    (outcome, failed)
+}
+
+/// The stages with a failed step, until the run finishes.
+async fn failed_stages(mut rx: broadcast::Receiver<Envelope>) -> Vec<String> {
+    let mut failed = Vec::new();
+    while let Ok(env) = rx.recv().await {
+        match env.event {
+            Event::StepFinished {
+                stage,
+                status: crate::events::Status::Failed,
+                ..
+            } => failed.push(stage),
+            Event::RunFinished { .. } => break,
+            _ => {}
+        }
+    }
+    failed
+}
+
+/// Prints the check's last line and returns its exit code.
+fn verdict(valid: &str, checked: usize, outcome: &Outcome, failed: &[String]) -> i32 {
+    if outcome.exit_code != exit::OK && failed.is_empty() {
+        println!("not ok: {valid}, but the check stopped: {}", outcome.reason);
+        return outcome.exit_code;
+    }
+    if failed.is_empty() {
+        println!("ok: {valid}; pre-flight passed in {checked} stage(s)");
+        exit::OK
+    } else {
+        println!(
+            "not ok: {valid}, but pre-flight failed in {} of {checked} stage(s): {}",
+            failed.len(),
+            failed.join(", ")
+        );
+        exit::FAILED
+    }
+}

@@ -1,0 +1,118 @@
+//! `history [RUN]`: the run list, one run's events or report, and marking a run's SLO
+//! evaluations invalid.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::args::HistoryArgs;
+use super::drive::write_reports;
+use super::{Exit, bad_input, infra};
+use crate::events::exit;
+use crate::pipeline;
+use crate::report::Report;
+use crate::store::Store;
+
+/// `history`: one call per way the flags combine.
+pub(super) fn history(journal_path: &Path, args: HistoryArgs) -> Result<i32, Exit> {
+    let store = Store::open(journal_path).map_err(infra)?;
+    match args {
+        HistoryArgs {
+            run: Some(run),
+            invalidate: true,
+            ..
+        } => invalidate(&store, run),
+        HistoryArgs {
+            run: Some(run),
+            report_dir: Some(dir),
+            ..
+        } => reports(&store, run, &dir),
+        HistoryArgs {
+            run: Some(run),
+            json,
+            ..
+        } => show(&store, run, json),
+        HistoryArgs {
+            run: None,
+            json,
+            limit,
+            ..
+        } => list(&store, json, limit),
+    }
+}
+
+/// `--invalidate`: later comparisons leave the run's SLO evaluations out.
+fn invalidate(store: &Store, run: i64) -> Result<i32, Exit> {
+    let n = store
+        .invalidate(run)
+        .map_err(|e| bad_input(e.to_string()))?;
+    println!("run {run}: {n} evaluation(s) marked invalid; comparisons leave them out");
+    Ok(exit::OK)
+}
+
+/// `--report-dir`: the run's reports, as `run --report-dir` writes them.
+fn reports(store: &Store, run: i64, dir: &Path) -> Result<i32, Exit> {
+    store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    let events = store.events(run).map_err(infra)?;
+    write_reports(&Report::from_events(run, &events), dir)?;
+    Ok(exit::OK)
+}
+
+/// The newest runs, as a table or JSON.
+fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
+    let runs = store.runs(limit).map_err(infra)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs).map_err(infra)?);
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:>5}  {:<20} {:<20} {:<14} {:>9}",
+        "RUN", "PIPELINE", "STARTED (UTC)", "OUTCOME", "DURATION"
+    );
+    for r in runs {
+        let duration = r
+            .finished_ms
+            .map(|f| {
+                pipeline::units::format_duration(Duration::from_millis(
+                    (f - r.started_ms).max(0) as u64
+                ))
+            })
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:>5}  {:<20} {:<20} {:<14} {:>9}",
+            r.id,
+            r.pipeline,
+            timestamp(r.started_ms),
+            r.status.word(),
+            duration
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// One run: its events as the headless printer showed them, or its report as JSON.
+fn show(store: &Store, id: i64, json: bool) -> Result<i32, Exit> {
+    store.run(id).map_err(|e| bad_input(e.to_string()))?;
+    let events = store.events(id).map_err(infra)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Report::from_events(id, &events)).map_err(infra)?
+        );
+        return Ok(exit::OK);
+    }
+    for env in &events {
+        if let Some(line) = crate::headless::line(env) {
+            println!("{line}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+fn timestamp(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| ms.to_string())
+}

@@ -1,0 +1,180 @@
+//! The command line: a stable interface that scripts and tests use (DESIGN.md, "CLI").
+//!
+//! `dispatch` only matches the command and calls the file named after it:
+//! - `run`, `resume`: `run.rs`; both, and `demo`, hand the run to `drive.rs` (cockpit or
+//!   headless, run leases, the command inbox, signals, reports).
+//! - `demo`: `demo.rs`; `sandbox serve`, and the sandbox a run embeds: `sandbox.rs`.
+//! - `check`, `diff`, `rollback`, `contract verify`, `load`, `slo eval|budget|rules`,
+//!   `attach`, `history`: the file of that name; `approve`, `reject`: `approve.rs`.
+//! - `schema`, `completions`, `man`: `docs.rs`.
+//! - Every command's flags and help text: `args.rs`.
+
+mod approve;
+mod args;
+mod attach;
+mod check;
+mod contract;
+mod demo;
+mod diff;
+mod docs;
+mod drive;
+mod history;
+mod load;
+mod rollback;
+mod run;
+mod sandbox;
+mod slo;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use clap::Parser;
+
+pub use args::Cli;
+use args::{Cmd, ContractCmd, LoadArgs, SandboxCmd, SloCmd};
+
+use crate::events::{CommandKind, exit};
+use crate::pipeline::{self, Pipeline, Variables};
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Exit {
+    /// Process exit code.
+    pub code: i32,
+    /// What to print on stderr.
+    pub message: String,
+}
+
+/// Exit 2: the flags or a file the user gave are wrong.
+fn bad_input(message: impl Into<String>) -> Exit {
+    Exit {
+        code: exit::BAD_INPUT,
+        message: message.into(),
+    }
+}
+
+/// Exit 4: infrastructure failed (a cluster, Prometheus, the journal, this machine).
+fn infra(e: impl std::fmt::Display) -> Exit {
+    Exit {
+        code: exit::INFRA,
+        message: e.to_string(),
+    }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging();
+    let runtime = match runtime_for(&cli.command).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INFRA;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            e.code
+        }
+    }
+}
+
+/// Log records go to stderr (`GLIDEPATH_LOG`) and to the cockpit's log view.
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    // stderr for scripts and CI; while the cockpit is on screen its own log view (L)
+    // shows the same records, which would otherwise scribble over the frame.
+    let stderr = || -> Box<dyn std::io::Write> {
+        if crate::ui::active() {
+            Box::new(std::io::sink())
+        } else {
+            Box::new(std::io::stderr())
+        }
+    };
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(stderr)
+                .with_filter(tracing_subscriber::EnvFilter::from_env("GLIDEPATH_LOG")),
+        )
+        .with(
+            tui_logger::TuiTracingSubscriberLayer
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        )
+        .init();
+    // No mover thread (init_logger's wakes every 10 ms): the cockpit moves records
+    // into view on its own tick.
+    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+}
+
+/// The async runtime a command runs on: `load --threads` sizes it, the rest take the default.
+fn runtime_for(command: &Cmd) -> tokio::runtime::Builder {
+    match command {
+        // One thread: a single-threaded runtime wakes tasks without cross-thread hand-offs.
+        Cmd::Load(LoadArgs {
+            threads: Some(0 | 1),
+            ..
+        }) => tokio::runtime::Builder::new_current_thread(),
+        Cmd::Load(LoadArgs {
+            threads: Some(threads),
+            ..
+        }) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(*threads);
+            b
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+}
+
+/// One command, one call.
+async fn dispatch(cli: Cli) -> Result<i32, Exit> {
+    let journal = cli.journal.unwrap_or_else(crate::store::default_path);
+    let journal = journal.as_path();
+    match cli.command {
+        Cmd::Run(args) => run::run(journal, args).await,
+        Cmd::Check(args) => check::check(journal, args).await,
+        Cmd::Resume { run, flags } => run::resume(journal, run, &flags).await,
+        Cmd::Attach { run, cockpit } => attach::attach(journal, run, cockpit).await,
+        Cmd::Approve { run } => approve::send(journal, run, CommandKind::Approve).await,
+        Cmd::Reject { run } => approve::send(journal, run, CommandKind::Reject).await,
+        Cmd::History(args) => history::history(journal, args),
+        Cmd::Schema => docs::schema(),
+        Cmd::Completions { shell } => docs::completions(shell),
+        Cmd::Man { dir } => docs::man(dir),
+        Cmd::Slo { command } => match command {
+            SloCmd::Eval(args) => slo::eval(args).await,
+            SloCmd::Budget(args) => slo::budget(args).await,
+            SloCmd::Rules { slo, sets } => slo::rules(&slo, sets),
+        },
+        Cmd::Rollback(args) => rollback::rollback(args).await,
+        Cmd::Diff(args) => diff::diff(journal, args).await,
+        Cmd::Load(args) => load::load(args).await,
+        Cmd::Contract { command } => match command {
+            ContractCmd::Verify(args) => contract::verify(args).await,
+        },
+        Cmd::Sandbox { command } => match command {
+            SandboxCmd::Serve(args) => sandbox::serve(args).await,
+        },
+        Cmd::Demo { sets, flags } => demo::demo(journal, sets, &flags).await,
+    }
+}
+
+/// Loads a pipeline file with `--set` variables; a bad file is bad input.
+fn load_pipeline(path: &Path, sets: Vec<(String, String)>) -> Result<Pipeline, Exit> {
+    let sets: BTreeMap<String, String> = sets.into_iter().collect();
+    pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
+}

@@ -1,0 +1,128 @@
+//! `run PIPELINE` and `resume [RUN]`: start a run, or continue an interrupted one from its
+//! last committed event; both hand it to `drive`.
+
+use std::path::Path;
+
+use super::args::{DriveFlags, RunArgs};
+use super::drive::drive;
+use super::{Exit, bad_input, infra, load_pipeline};
+use crate::engine::{Resumed, RunOptions};
+use crate::pipeline::{self, Pipeline, Variables};
+use crate::store::{NewRun, RunRecord, Store};
+
+/// `run`: a new run of the pipeline (or of one `--stage`).
+pub(super) async fn run(journal_path: &Path, args: RunArgs) -> Result<i32, Exit> {
+    let p = load_pipeline(&args.pipeline, args.sets)?;
+    if let Some(stage) = &args.stage
+        && !p.stages.iter().any(|s| &s.name == stage)
+    {
+        let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+        return Err(bad_input(format!(
+            "--stage {stage}: no such stage; the pipeline has {}",
+            names.join(", ")
+        )));
+    }
+    let path = std::fs::canonicalize(&args.pipeline).unwrap_or(args.pipeline.clone());
+    let run = new_run(journal_path, &p, &path, args.stage.as_deref())?;
+    let options = RunOptions {
+        stage: args.stage,
+        auto_approve: args.flags.auto_approve,
+        resumed: None,
+        journal: Some(journal_path.to_owned()),
+        preflight_only: false,
+        service_addresses: None,
+    };
+    drive(p, journal_path, run, 1, options, &args.flags, None).await
+}
+
+/// `resume`: the run (default: the newest unfinished one) from its last committed event,
+/// with the pipeline text it started with.
+pub(super) async fn resume(
+    journal_path: &Path,
+    run: Option<i64>,
+    flags: &DriveFlags,
+) -> Result<i32, Exit> {
+    let store = Store::open(journal_path).map_err(infra)?;
+    let run = match run {
+        Some(r) => r,
+        None => store
+            .last_unfinished()
+            .map_err(infra)?
+            .ok_or_else(|| bad_input("no unfinished run to resume"))?,
+    };
+    let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    let p = resumable(run, &record)?;
+    let events = store.events(run).map_err(infra)?;
+    let next_seq = events.last().map(|e| e.seq + 1).unwrap_or(1);
+    store.claim_run(run).map_err(infra)?;
+    let options = RunOptions {
+        stage: record.stage.clone(),
+        auto_approve: flags.auto_approve,
+        resumed: Some(Resumed::from_events(&events)),
+        journal: Some(journal_path.to_owned()),
+        preflight_only: false,
+        service_addresses: None,
+    };
+    drive(p, journal_path, run, next_seq, options, flags, None).await
+}
+
+/// The run's pipeline, when the run can be resumed: unfinished, no live process driving
+/// it, and not delivered to an embedded sandbox (which ended with its process).
+fn resumable(run: i64, record: &RunRecord) -> Result<Pipeline, Exit> {
+    if let Some(code) = record.exit_code {
+        return Err(bad_input(format!(
+            "run {run} already finished ({}, exit {code}); nothing to resume",
+            record.status
+        )));
+    }
+    if let Some(pid) = record.pid
+        && pid != std::process::id()
+        && process_alive(pid)
+    {
+        return Err(bad_input(format!(
+            "run {run} is still being driven by process {pid}; resume it only after that process has stopped"
+        )));
+    }
+    let vars = Variables::from_sets(record.sets.clone());
+    let p = pipeline::load_str(&record.source, Path::new(&record.path), &vars)
+        .map_err(|e| bad_input(e.to_string()))?;
+    if p.stages.iter().any(|s| {
+        s.target
+            .as_ref()
+            .is_some_and(crate::pipeline::model::Target::is_sandbox)
+    }) {
+        return Err(bad_input(format!(
+            "run {run} delivered to the embedded sandbox, which lived and ended with the process that drove it; start a new run instead"
+        )));
+    }
+    Ok(p)
+}
+
+/// Records a new run of `p` in the journal.
+pub(super) fn new_run(
+    journal_path: &Path,
+    p: &Pipeline,
+    path: &Path,
+    stage: Option<&str>,
+) -> Result<i64, Exit> {
+    let store = Store::open(journal_path).map_err(infra)?;
+    store
+        .create_run(&NewRun {
+            pipeline: &p.name,
+            service: &p.service,
+            path: &path.display().to_string(),
+            source: &p.source,
+            sets: &p.sets,
+            stage,
+        })
+        .map_err(infra)
+}
+
+/// Whether a process with this id exists (the driver a journal names may have stopped).
+pub(super) fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}

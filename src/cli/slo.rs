@@ -1,0 +1,267 @@
+//! `slo eval`, `slo budget` and `slo rules`: SLO quality gates and error budgets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::args::{SloBudgetArgs, SloEvalArgs};
+use super::{Exit, bad_input, infra};
+use crate::events::{Verdict, exit};
+use crate::pipeline;
+use crate::slo::{Evaluation, HistoryEntry, Slo, evaluate};
+
+/// Where `slo eval` gets its SLI values.
+enum SliSource {
+    File(PathBuf),
+    Prometheus {
+        url: String,
+        at: Option<String>,
+        window: String,
+        sets: BTreeMap<String, String>,
+    },
+}
+
+/// A Prometheus failure: a query or URL the user wrote is bad input, the rest infrastructure.
+fn prometheus_error(e: crate::metrics::QueryError) -> Exit {
+    match e {
+        crate::metrics::QueryError::Config(_) => bad_input(e.to_string()),
+        crate::metrics::QueryError::Api { status, .. } if status == 400 || status == 422 => {
+            bad_input(e.to_string())
+        }
+        other => infra(other),
+    }
+}
+
+/// `slo eval`: the SLO file scored against SLI values (Keptn's semantics), as a table or
+/// JSON; `--fail-on` turns a bad enough result into exit 1.
+pub(super) async fn eval(args: SloEvalArgs) -> Result<i32, Exit> {
+    let SloEvalArgs {
+        slo,
+        sli,
+        values,
+        prometheus,
+        at,
+        window,
+        sets,
+        history,
+        json,
+        fail_on,
+    } = args;
+    let source = match (values, prometheus) {
+        (Some(v), _) => SliSource::File(v),
+        (None, Some(url)) => SliSource::Prometheus {
+            url,
+            at,
+            window,
+            sets: sets.into_iter().collect(),
+        },
+        (None, None) => return Err(bad_input("give --values FILE or --prometheus URL")),
+    };
+    let model = Slo::load(&slo, sli.as_deref()).map_err(|e| bad_input(e.to_string()))?;
+    let sli_values = match source {
+        SliSource::Prometheus {
+            url,
+            at,
+            window,
+            sets,
+        } => measure(&model, &url, at.as_deref(), &window, &sets).await?,
+        SliSource::File(values) => read_values(&model, &values)?,
+    };
+    let history: Vec<HistoryEntry> = match history.as_deref() {
+        Some(path) => serde_json::from_value(read_json(path, "history file")?)
+            .map_err(|e| bad_input(format!("{}: expected [{{\"result\": \"pass\", \"sli_values\": {{...}}}}], oldest first: {e}", path.display())))?,
+        None => Vec::new(),
+    };
+    let evaluation = evaluate(&model, &sli_values, &history);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&evaluation).map_err(infra)?
+        );
+    } else {
+        print_evaluation(&evaluation);
+    }
+    let failing = match fail_on.as_deref() {
+        Some("warning") => evaluation.result != Verdict::Pass,
+        Some("fail") => matches!(evaluation.result, Verdict::Fail | Verdict::Error),
+        _ => false,
+    };
+    Ok(if failing { exit::FAILED } else { exit::OK })
+}
+
+/// A JSON file `slo eval` reads; `what` names it in errors.
+fn read_json(path: &Path, what: &str) -> Result<serde_json::Value, Exit> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        bad_input(format!(
+            "{}:{}:{}: the {what} is not valid JSON: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// `--prometheus`: every SLI measured over `--window`, at `--at` or now.
+async fn measure(
+    model: &Slo,
+    url: &str,
+    at: Option<&str>,
+    window: &str,
+    sets: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Option<f64>>, Exit> {
+    let at = at
+        .map(crate::slo::live::parse_time)
+        .transpose()
+        .map_err(bad_input)?;
+    let window =
+        pipeline::units::parse_duration(window).map_err(|e| bad_input(format!("--window: {e}")))?;
+    let client = crate::metrics::Client::new(url).map_err(prometheus_error)?;
+    crate::slo::live::measure(
+        model,
+        crate::slo::live::Sources::only(&client),
+        sets,
+        window,
+        at,
+    )
+    .await
+    .map_err(prometheus_error)
+}
+
+/// `--values FILE`: a number (or null, no data) for every SLI the SLO file names.
+fn read_values(model: &Slo, values: &Path) -> Result<BTreeMap<String, Option<f64>>, Exit> {
+    let raw = read_json(values, "values file")?;
+    let object = raw.as_object().ok_or_else(|| {
+        bad_input(format!(
+            "{}: expected an object such as {{\"error_ratio\": 0.01}}",
+            values.display()
+        ))
+    })?;
+    let mut sli_values = BTreeMap::new();
+    for (k, v) in object {
+        let value = match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Number(n) => n.as_f64(),
+            other => {
+                return Err(bad_input(format!(
+                    "{}: value of `{k}` must be a number or null, found {other}",
+                    values.display()
+                )));
+            }
+        };
+        sli_values.insert(k.clone(), value);
+    }
+    for o in &model.objectives {
+        if !sli_values.contains_key(&o.sli) {
+            let known: Vec<&str> = sli_values.keys().map(String::as_str).collect();
+            let hint = crate::yaml::closest(&o.sli, &known)
+                .map(|k| format!(" (the values file has `{k}`)"))
+                .unwrap_or_default();
+            return Err(bad_input(format!(
+                "{}: no value for SLI `{}`{hint}; give it a number, or null for no data",
+                values.display(),
+                o.sli
+            )));
+        }
+    }
+    Ok(sli_values)
+}
+
+/// The evaluation as a table, one objective a line, then the result.
+fn print_evaluation(evaluation: &Evaluation) {
+    println!(
+        "{:<28} {:>12} {:>8} {:>7}  PASS CRITERIA",
+        "OBJECTIVE", "VALUE", "STATUS", "SCORE"
+    );
+    for o in &evaluation.objectives {
+        let value = o
+            .value
+            .map(|v| format!("{v}"))
+            .unwrap_or_else(|| "no data".into());
+        let criteria: Vec<String> = o
+            .pass_targets
+            .iter()
+            .map(|t| format!("{}{}", t.criteria, if t.violated { " ✗" } else { "" }))
+            .collect();
+        println!(
+            "{:<28} {:>12} {:>8} {:>7}  {}{}",
+            o.display_name,
+            value,
+            format!("{:?}", o.status).to_lowercase(),
+            format!("{}/{}", o.score, o.weight),
+            criteria.join(", "),
+            if o.key_sli { "  (key)" } else { "" }
+        );
+    }
+    println!(
+        "result: {} (score {:.2}): {}",
+        evaluation.result, evaluation.score, evaluation.message
+    );
+}
+
+/// `slo budget`: the error budget and burn rates of an SLO's service level, from Prometheus.
+pub(super) async fn budget(args: SloBudgetArgs) -> Result<i32, Exit> {
+    let SloBudgetArgs {
+        slo,
+        prometheus: url,
+        at,
+        sets,
+        json,
+    } = args;
+    let sets: BTreeMap<String, String> = sets.into_iter().collect();
+    let model = Slo::load(&slo, None).map_err(|e| bad_input(e.to_string()))?;
+    let at = at
+        .as_deref()
+        .map(crate::slo::live::parse_time)
+        .transpose()
+        .map_err(bad_input)?;
+    let client = crate::metrics::Client::new(&url).map_err(prometheus_error)?;
+    let budget = match crate::slo::live::budget_at(&model, &client, &sets, at).await {
+        Ok(b) => b,
+        Err(crate::slo::live::BudgetError::Query(e)) => return Err(prometheus_error(e)),
+        Err(e) => return Err(bad_input(format!("{}: {e}", slo.display()))),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&budget).map_err(infra)?);
+        return Ok(exit::OK);
+    }
+    print_budget(&budget);
+    Ok(exit::OK)
+}
+
+/// The budget, then one line per burn-rate window pair.
+fn print_budget(budget: &crate::slo::budget::Budget) {
+    println!("{}", budget.describe());
+    println!(
+        "{:<12} {:<8} {:>10} {:>10}  {:>7}  ALERT",
+        "WINDOWS", "SEVERITY", "LONG", "SHORT", "FACTOR"
+    );
+    let rate = |r: Option<f64>| {
+        r.map(|v| format!("{v:.2}x"))
+            .unwrap_or_else(|| "no data".into())
+    };
+    for b in &budget.burn_rates {
+        println!(
+            "{:<12} {:<8} {:>10} {:>10}  {:>6}x  {}",
+            format!(
+                "{}/{}",
+                pipeline::units::format_duration(b.pair.long),
+                pipeline::units::format_duration(b.pair.short)
+            ),
+            format!("{:?}", b.pair.severity).to_lowercase(),
+            rate(b.long_rate),
+            rate(b.short_rate),
+            b.pair.factor,
+            if b.firing { "FIRING" } else { "-" }
+        );
+    }
+}
+
+/// `slo rules`: Prometheus recording and burn-rate alerting rules, as YAML.
+pub(super) fn rules(slo: &Path, sets: Vec<(String, String)>) -> Result<i32, Exit> {
+    let model = Slo::load(slo, None).map_err(|e| bad_input(e.to_string()))?;
+    let rules = crate::slo::live::rules(&model, &sets.into_iter().collect())
+        .map_err(|e| bad_input(format!("{}: {e}", slo.display())))?;
+    print!("{}", crate::yaml::to_yaml_string(&rules));
+    Ok(exit::OK)
+}
