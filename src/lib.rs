@@ -34,4 +34,5 @@ pub mod slo;
 pub mod steps;
 pub mod store;
 pub mod ui;
+pub mod units;
 pub mod yaml;

@@ -13,6 +13,7 @@
 //! `timeout`, `connect`, `tls`, or `io` (a closed connection, a reply that is not HTTP).
 
 mod conn;
+pub mod model;
 mod schedule;
 mod spec;
 

@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::model::LoadTest;
 use super::{Model, Plan, Protocol, RampStage, Request, TlsOptions};
-use crate::pipeline::model::LoadTest;
 
 /// Connections of an open model when none are given: enough for the rate at 100 ms answers.
 fn connections_for(rate: f64) -> usize {

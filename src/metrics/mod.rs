@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::pipeline::model::Prometheus as Settings;
+pub mod settings;
+
+use settings::Prometheus as Settings;
 
 /// A secret: shown as `***` everywhere.
 #[derive(Clone)]

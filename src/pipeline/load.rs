@@ -3,7 +3,6 @@
 //! references). Every error names the file, line and column.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::model::{
@@ -12,34 +11,7 @@ use super::model::{
 use super::{Pipeline, Stage, Step, StepKind};
 use crate::yaml::{self, Pos, Spanned};
 
-/// A pipeline file that could not be loaded: where, and what was wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadError {
-    /// The file at fault (the pipeline or a file it references).
-    pub file: PathBuf,
-    /// Line and column, when the error concerns a place in the file.
-    pub pos: Option<Pos>,
-    /// What was wrong and what was expected.
-    pub message: String,
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.pos {
-            Some(p) => write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file.display(),
-                p.line,
-                p.col,
-                self.message
-            ),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
+pub use crate::yaml::LoadError;
 
 /// Where template variables come from, besides the file's own `spec.variables`.
 #[derive(Debug, Clone, Default)]

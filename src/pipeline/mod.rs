@@ -3,7 +3,8 @@
 
 pub mod load;
 pub mod model;
-pub mod units;
+/// Durations and percentages moved to [`crate::units`] (a leaf); kept here as an alias.
+pub use crate::units;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::units::{Percent, Span};
 use crate::yaml::Spanned;
 
+pub use crate::loadgen::model::{LoadRequest, LoadTest, RampStage};
+pub use crate::metrics::settings::{BasicAuth, Prometheus};
+
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -213,52 +216,6 @@ pub struct ClusterTarget {
     /// A kubeconfig file other than the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig: Option<String>,
-}
-
-/// How to reach Prometheus.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Prometheus {
-    /// Base URL, such as `http://prometheus.monitoring:9090`.
-    pub url: String,
-    /// Name of an environment variable holding a bearer token (never written to files).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_env: Option<String>,
-    /// A file holding a bearer token (a mounted service-account token, say).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_file: Option<String>,
-    /// HTTP basic auth; the password comes from the environment or a file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Attempts after the first on 5xx answers and timeouts (default 3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retries: Option<u32>,
-    /// Extra request headers; a value `env:NAME` or `file:PATH` is read from there and never logged.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// Per-query timeout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Span>,
-    /// PEM file of a CA to trust.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<String>,
-    /// Skip TLS verification (named so nobody sets it by accident).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub insecure_skip_verify: bool,
-}
-
-/// Basic auth for Prometheus.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BasicAuth {
-    /// The user name.
-    pub username: String,
-    /// An environment variable holding the password.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_env: Option<String>,
-    /// A file holding the password.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<String>,
 }
 
 /// What the platform promises: versions, classes, CRDs and policies.
@@ -634,116 +591,6 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Er
         }
     }
     d.deserialize_any(V)
-}
-
-/// A load test (run by the load generator).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LoadTest {
-    /// Target URL; requests with only a `path` go to its server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// How long to send (a ramp lasts as long as its stages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<Span>,
-    /// Requests per second (open model); with `stages`, the rate they start from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate: Option<f64>,
-    /// A ramp: the rate moves linearly to each stage's `rate` over its `duration`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stages: Vec<RampStage>,
-    /// Connections sending as fast as they can (closed model); with a rate, the most
-    /// requests in flight.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connections: Option<u32>,
-    /// Time excluded from the results at the start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warmup: Option<Span>,
-    /// A request slower than this is a `timeout` error (default 10s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Span>,
-    /// Speak HTTP/2 (ALPN over TLS, prior knowledge over cleartext).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub http2: bool,
-    /// PEM file of a CA to trust besides the system's (for `https` URLs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<String>,
-    /// Skip TLS verification (named so nobody sets it by accident).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub insecure_skip_verify: bool,
-    /// What to send, weighted; without it, GETs of `url`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub requests: Vec<LoadRequest>,
-    /// Limits on results, such as `latency_p95_ms: 300`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub thresholds: BTreeMap<String, f64>,
-}
-
-impl LoadTest {
-    /// One line: what is loaded, how hard and for how long.
-    pub fn describe(&self) -> String {
-        let what = match (&self.url, self.requests.as_slice()) {
-            (_, [_, _, ..]) => format!("{} kinds of request", self.requests.len()),
-            (Some(url), _) => url.clone(),
-            (None, [one]) => one.url.clone().unwrap_or_default(),
-            (None, []) => String::new(),
-        };
-        if !self.stages.is_empty() {
-            let total: std::time::Duration = self.stages.iter().map(|s| s.duration.get()).sum();
-            let from = self.rate.unwrap_or(0.0);
-            let rates: Vec<String> = std::iter::once(from)
-                .chain(self.stages.iter().map(|s| s.rate))
-                .map(|r| format!("{r}"))
-                .collect();
-            return format!(
-                "load test {what}, ramping {}/s over {}",
-                rates.join(" → "),
-                super::units::format_duration(total)
-            );
-        }
-        let how = match self.rate {
-            Some(rate) => format!("{rate}/s"),
-            None => format!("{} connections", self.connections.unwrap_or(10)),
-        };
-        match self.duration {
-            Some(d) => format!("load test {what}, {how}, for {d}"),
-            None => format!("load test {what}, {how}"),
-        }
-    }
-}
-
-/// A stage of a load ramp.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RampStage {
-    /// How long the stage lasts.
-    pub duration: Span,
-    /// Requests per second at its end.
-    pub rate: f64,
-}
-
-/// One kind of request in a load test.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LoadRequest {
-    /// The method (GET).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// A whole URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// A path on the test's `url` server, such as `/api/cart?id=7`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Headers.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// The body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// Share of the traffic relative to the other requests (1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<u32>,
 }
 
 /// A test run as a Kubernetes Job.
