@@ -43,7 +43,7 @@ async fn list_latency(sandbox: &Sandbox) {
     }
     // Let the controllers start them, so the objects carry full status.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let client = reqwest::Client::new();
+    let client = glidepath::tls::http_client().build().unwrap();
     let url = format!("{}/api/v1/pods", sandbox.url());
     let mut times = Vec::new();
     let mut count = 0;
@@ -73,7 +73,7 @@ async fn list_latency(sandbox: &Sandbox) {
 
 async fn watch_fan_out(sandbox: &Sandbox) {
     let watchers = 50;
-    let client = reqwest::Client::new();
+    let client = glidepath::tls::http_client().build().unwrap();
     let url = format!(
         "{}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={}",
         sandbox.url(),

@@ -33,6 +33,7 @@ pub mod sandbox;
 pub mod slo;
 pub mod steps;
 pub mod store;
+pub mod tls;
 pub mod ui;
 pub mod units;
 pub mod yaml;

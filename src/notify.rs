@@ -378,8 +378,7 @@ impl Hook {
 /// Follows a run's events until it finishes and sends what each webhook asked for; what
 /// goes wrong goes to `warnings`. Returns once every queued notice was sent or given up.
 pub async fn follow(mut rx: broadcast::Receiver<Envelope>, hooks: Vec<Notify>, warnings: Warnings) {
-    let client = match reqwest::Client::builder()
-        .user_agent(concat!("glidepath/", env!("CARGO_PKG_VERSION")))
+    let client = match crate::tls::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
     {

@@ -300,7 +300,7 @@ async fn recording_server(cert: Option<&rcgen::CertifiedKey<rcgen::KeyPair>>) ->
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let acceptor = cert.map(|c| {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = glidepath::tls::provider();
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()

@@ -21,7 +21,7 @@ async fn call(
 ) -> (u16, Value) {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     let resp = CLIENT
-        .get_or_init(reqwest::Client::new)
+        .get_or_init(|| glidepath::tls::http_client().build().unwrap())
         .request(
             reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
             format!("{}{path}", s.url()),

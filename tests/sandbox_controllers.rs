@@ -307,7 +307,16 @@ async fn watches_send_bookmarks_when_asked() {
         "{}/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true&timeoutSeconds=2",
         sandbox.url()
     );
-    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let text = glidepath::tls::http_client()
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let bookmark = text
         .lines()
         .find(|l| l.contains("\"BOOKMARK\""))

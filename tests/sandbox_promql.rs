@@ -199,7 +199,9 @@ const RANGES: &[(&str, i64, &str)] = &[
 ];
 
 async fn post(url: &str, path: &str, form: &[(&str, String)]) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = glidepath::tls::http_client()
+        .build()
+        .unwrap()
         .post(format!("{url}{path}"))
         .form(form)
         .send()
@@ -437,7 +439,11 @@ async fn errors_have_prometheus_shapes() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errorType"], "execution");
     // GET works too, and the readiness and build endpoints answer as Prometheus's do.
-    let text = reqwest::get(format!("{url}/api/v1/query?query=vector(2)&time=10"))
+    let text = glidepath::tls::http_client()
+        .build()
+        .unwrap()
+        .get(format!("{url}/api/v1/query?query=vector(2)&time=10"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -447,14 +453,22 @@ async fn errors_have_prometheus_shapes() {
         text,
         r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[10,"2"]}]}}"#
     );
-    let ready = reqwest::get(format!("{url}/-/ready"))
+    let ready = glidepath::tls::http_client()
+        .build()
+        .unwrap()
+        .get(format!("{url}/-/ready"))
+        .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
     assert_eq!(ready, "Prometheus Server is Ready.\n");
-    let info: Value = reqwest::get(format!("{url}/api/v1/status/buildinfo"))
+    let info: Value = glidepath::tls::http_client()
+        .build()
+        .unwrap()
+        .get(format!("{url}/api/v1/status/buildinfo"))
+        .send()
         .await
         .unwrap()
         .json()

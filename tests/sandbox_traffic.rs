@@ -21,7 +21,9 @@ async fn start(scenario: &str) -> Sandbox {
 }
 
 async fn send(s: &Sandbox, method: &str, path: &str, content_type: &str, body: &Value) -> Value {
-    let resp = reqwest::Client::new()
+    let resp = glidepath::tls::http_client()
+        .build()
+        .unwrap()
         .request(
             reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
             format!("{}{path}", s.url()),
@@ -68,7 +70,13 @@ const ROUTES: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httprou
 async fn wait_for(s: &Sandbox, path: &str, cond: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let resp = reqwest::get(format!("{}{path}", s.url())).await.unwrap();
+        let resp = glidepath::tls::http_client()
+            .build()
+            .unwrap()
+            .get(format!("{}{path}", s.url()))
+            .send()
+            .await
+            .unwrap();
         if resp.status().is_success() {
             let v: Value = resp.json().await.unwrap();
             if cond(&v) {
@@ -136,7 +144,7 @@ async fn real_requests_get_the_declared_behaviour_and_are_counted() {
     let url = endpoint(&s, &format!("{SERVICES}/web")).await;
     // Readiness reaches the endpoint within a traffic tick (as endpoints propagate).
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let client = reqwest::Client::new();
+    let client = glidepath::tls::http_client().build().unwrap();
     let n = 600;
     let mut tasks = Vec::new();
     for i in 0..n {
@@ -304,7 +312,14 @@ async fn blue_green_switch_moves_real_requests() {
     available(&s, "pay-green", 1).await;
     let url = endpoint(&s, &format!("{SERVICES}/pay")).await;
     let version = |url: String| async move {
-        reqwest::get(url).await.unwrap().headers()["x-sandbox-version"]
+        glidepath::tls::http_client()
+            .build()
+            .unwrap()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .headers()["x-sandbox-version"]
             .to_str()
             .unwrap()
             .to_owned()
@@ -439,15 +454,19 @@ async fn scenarios_shape_new_versions_and_the_platform() {
     assert!((0.00015..0.00030).contains(&ratio), "{ratio}");
 
     let s = start("missing-infra").await;
-    let crds: Value = reqwest::get(format!(
-        "{}/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        s.url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let crds: Value = glidepath::tls::http_client()
+        .build()
+        .unwrap()
+        .get(format!(
+            "{}/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            s.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let names: Vec<&str> = crds["items"]
         .as_array()
         .unwrap()
@@ -465,7 +484,11 @@ async fn scenarios_shape_new_versions_and_the_platform() {
     let db = "/apis/platform.example.org/v1/namespaces/shop/xdatabases";
     create(&s, db, json!({ "apiVersion": "platform.example.org/v1", "kind": "XDatabase", "metadata": { "name": "orders" }, "spec": {} })).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let claim: Value = reqwest::get(format!("{}{db}/orders", s.url()))
+    let claim: Value = glidepath::tls::http_client()
+        .build()
+        .unwrap()
+        .get(format!("{}{db}/orders", s.url()))
+        .send()
         .await
         .unwrap()
         .json()

@@ -63,6 +63,7 @@ fn infra(e: impl std::fmt::Display) -> Exit {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
+    crate::tls::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -58,6 +58,7 @@ pub async fn connect(target: Option<&Target>) -> Result<Client, Error> {
             .await
             .map_err(|e| Error::BadInput(format!("no cluster configuration found: {e}")))?,
     };
+    crate::tls::install();
     Client::try_from(config)
         .map_err(|e| Error::BadInput(format!("cannot build a Kubernetes client: {e}")))
 }

@@ -140,9 +140,7 @@ impl Client {
             .timeout
             .map(|t| t.get())
             .unwrap_or(Duration::from_secs(30));
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("glidepath/", env!("CARGO_PKG_VERSION")));
+        let mut builder = crate::tls::http_client().timeout(timeout);
         if let Some(ca) = &s.ca_file {
             let pem =
                 std::fs::read(ca).map_err(|e| QueryError::Config(format!("caFile {ca}: {e}")))?;

@@ -13,10 +13,7 @@ use crate::pipeline::units::format_duration;
 
 /// Runs every check of the suite in order.
 pub async fn run(suite: &HttpSuite, ctx: &mut StepCtx) -> StepResult {
-    let client = match reqwest::Client::builder()
-        .user_agent(concat!("glidepath/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+    let client = match crate::tls::http_client().build() {
         Ok(c) => c,
         Err(e) => {
             return StepResult {
