@@ -91,7 +91,7 @@ async fn the_demo_runs_as_the_least_privileged_service_account() {
     .unwrap();
 
     // Before the RBAC is applied the ServiceAccount may do nothing.
-    let client = glidepath::kube::client(Some(&target(&as_sa, "shop")))
+    let client = glidepath::kube::connect(Some(&target(&as_sa, "shop")))
         .await
         .unwrap();
     let denied = Kube::connect(Some(&target(&as_sa, "shop")))

@@ -31,7 +31,7 @@ pub(super) async fn verify(args: ContractVerifyArgs) -> Result<i32, Exit> {
         evidence.push(
             match crate::policy::violations(&[path], &serde_json::json!({})) {
                 Ok(_) => Evidence::new(check, Verdict::Pass, "compiles"),
-                Err(e) => Evidence::new(check, Verdict::Fail, e),
+                Err(e) => Evidence::new(check, Verdict::Fail, e.to_string()),
             },
         );
     }

@@ -157,7 +157,7 @@ fn banner(s: &Scenario, interactive: bool) -> String {
 async fn seed_production(
     sandbox: &EmbeddedSandbox,
     objects: &[serde_json::Value],
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     use crate::kube::objects::{Cluster, Readiness, readiness};
     use crate::pipeline::model::{ClusterTarget, Target};
     let target = Target::Cluster(ClusterTarget {
@@ -180,10 +180,10 @@ async fn seed_production(
             match live.as_ref().map(|l| readiness(l, None)) {
                 Some(Readiness::Ready) => break,
                 _ if std::time::Instant::now() > deadline => {
-                    return Err(format!(
+                    anyhow::bail!(
                         "{} did not become ready in 30 s",
                         crate::kube::objects::describe(o)
-                    ));
+                    );
                 }
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }

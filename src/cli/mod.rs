@@ -46,10 +46,10 @@ pub struct Exit {
 }
 
 /// Exit 2: the flags or a file the user gave are wrong.
-fn bad_input(message: impl Into<String>) -> Exit {
+fn bad_input(message: impl std::fmt::Display) -> Exit {
     Exit {
         code: exit::BAD_INPUT,
-        message: message.into(),
+        message: message.to_string(),
     }
 }
 

@@ -43,7 +43,7 @@ impl ServiceAddresses {
         if !self.serves(target) {
             return None;
         }
-        let client = super::client(target).await.ok()?;
+        let client = super::connect(target).await.ok()?;
         Some(AddressLookup {
             client,
             annotation: self.annotation.clone(),

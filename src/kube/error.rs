@@ -194,15 +194,6 @@ pub enum Error {
     },
 }
 
-/// Temporary bridge (issue 15): lets code that still returns `Result<_, String>` use `?`
-/// on these errors while it is being moved; remove once `steps/release` and `cli` match on
-/// kinds. The text is the error's `Display`, exactly as before.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
-    }
-}
-
 /// What a status says, decided on its HTTP code, and on its reason where the code alone
 /// does not tell (a 500 that is a server timeout) or is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

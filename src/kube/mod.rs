@@ -63,12 +63,6 @@ pub async fn connect(target: Option<&Target>) -> Result<Client, Error> {
         .map_err(|e| Error::BadInput(format!("cannot build a Kubernetes client: {e}")))
 }
 
-/// Temporary bridge (issue 15) for callers that still take a `String` error
-/// (`steps/evaluate.rs`): [`connect`], its message as text.
-pub async fn client(target: Option<&Target>) -> Result<Client, String> {
-    connect(target).await.map_err(|e| e.to_string())
-}
-
 /// The namespace a target names (default `default`).
 pub fn namespace(target: Option<&Target>) -> String {
     match target {
@@ -86,13 +80,6 @@ pub async fn serves(client: &Client, api_version: &str, plural: &str) -> Result<
             e => Err(e),
         },
     }
-}
-
-/// Temporary bridge (issue 15) for `steps/evaluate.rs`: [`serves`] with a `String` error.
-pub async fn served(client: &Client, api_version: &str, plural: &str) -> Result<bool, String> {
-    serves(client, api_version, plural)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// Server-side applies one object (namespaced by `namespace` when its kind is).
@@ -128,20 +115,4 @@ pub async fn apply_object(
     .await
     .map(drop)
     .map_err(|e| Error::from_kube(format!("{kind} {name}"), e))
-}
-
-/// Temporary bridge (issue 15) for `steps/evaluate.rs`: [`apply_object`] with a `String`
-/// error, worded as this call always worded it (a refusal with its reason and code).
-pub async fn apply(
-    client: &Client,
-    object: &Value,
-    plural: &str,
-    namespace: Option<&str>,
-) -> Result<(), String> {
-    apply_object(client, object, plural, namespace)
-        .await
-        .map_err(|e| match e {
-            Error::Forbidden { what, answer } => format!("{what}: {answer}"),
-            other => other.to_string(),
-        })
 }

@@ -44,14 +44,6 @@ pub enum Error {
     Value(String),
 }
 
-/// Temporary bridge (issue 15) for callers that take a `String` error (`cli`'s
-/// `contract verify`); the text is the error's `Display`.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
-    }
-}
-
 /// Loads the policies; the packages found, with an engine holding them.
 fn engine(paths: &[PathBuf]) -> Result<(regorus::Engine, Vec<(String, String)>), Error> {
     let mut engine = regorus::Engine::new();

@@ -269,18 +269,18 @@ pub async fn monitoring(m: &MonitoringStep, ctx: &mut StepCtx) -> StepResult {
             Err(e) => StepResult::failed(format!("cannot write {}: {e}", path.display())),
         };
     }
-    let client = match crate::kube::client(ctx.target.as_ref()).await {
+    let client = match crate::kube::connect(ctx.target.as_ref()).await {
         Ok(c) => c,
-        Err(e) => return infra(e),
+        Err(e) => return infra(e.to_string()),
     };
-    match crate::kube::served(&client, "monitoring.coreos.com/v1", "prometheusrules").await {
+    match crate::kube::serves(&client, "monitoring.coreos.com/v1", "prometheusrules").await {
         Ok(true) => {}
         Ok(false) => {
             return StepResult::failed(
                 "the cluster does not serve PrometheusRule (monitoring.coreos.com/v1); install the Prometheus Operator CRDs, or set `output` to write a rules file",
             );
         }
-        Err(e) => return infra(e),
+        Err(e) => return infra(e.to_string()),
     }
     let namespace = crate::kube::namespace(ctx.target.as_ref());
     let name = format!("glidepath-slo-{}", model.name);
@@ -289,7 +289,7 @@ pub async fn monitoring(m: &MonitoringStep, ctx: &mut StepCtx) -> StepResult {
         "metadata": { "name": name, "namespace": namespace, "labels": { "app.kubernetes.io/managed-by": "glidepath" } },
         "spec": rules,
     });
-    match crate::kube::apply(&client, &object, "prometheusrules", Some(&namespace)).await {
+    match crate::kube::apply_object(&client, &object, "prometheusrules", Some(&namespace)).await {
         Ok(()) => {
             ctx.io.log(
                 "monitoring",
@@ -299,6 +299,8 @@ pub async fn monitoring(m: &MonitoringStep, ctx: &mut StepCtx) -> StepResult {
                 "PrometheusRule {namespace}/{name} applied with {count} rules"
             ))
         }
-        Err(e) => infra(e),
+        // A refusal reads with the server's reason and code, as this step has always said it.
+        Err(crate::kube::Error::Forbidden { what, answer }) => infra(format!("{what}: {answer}")),
+        Err(e) => infra(e.to_string()),
     }
 }

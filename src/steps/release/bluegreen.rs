@@ -47,13 +47,13 @@ async fn switch(
     bg: &BlueGreen,
     analyst: Option<&Analyst>,
     ctx: &mut StepCtx,
-    total: i64,
+    total: i32,
 ) -> Result<(), Setback> {
     plan.cluster
         .apply(&plan.canary(total), false)
         .await
         .map_err(Setback::broken)?;
-    plan.rolled_out(&ctx.io, &plan.canary_ref(), ROLLOUT_TIMEOUT)
+    plan.rolled_out(&ctx.io, &plan.canary_name(), ROLLOUT_TIMEOUT)
         .await
         .map_err(Setback::broken)?;
     ctx.io.log(

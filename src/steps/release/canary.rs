@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
+use super::error::Error;
 use super::lifecycle::{Start, begin, promote};
 use super::plan::{Plan, canary_replicas};
 use super::rollback::rolled_back;
@@ -72,10 +73,10 @@ async fn traffic_steps(
     plan: &Plan,
     c: &Canary,
     ctx: &mut StepCtx,
-    total: i64,
+    total: i32,
     desired: &AtomicU8,
     moving: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     for s in &c.steps {
         if let Some(w) = s.value.weight {
             plan.still_ours().await?;
@@ -95,11 +96,11 @@ async fn traffic_steps(
 
 /// Moves `weight`% of traffic to the canary, out of `total` stable replicas: the canary
 /// Deployment sized and rolled out first, then the router.
-async fn set_weight(plan: &Plan, ctx: &StepCtx, weight: u8, total: i64) -> Result<(), String> {
+async fn set_weight(plan: &Plan, ctx: &StepCtx, weight: u8, total: i32) -> Result<(), Error> {
     plan.cluster
         .apply(&plan.canary(canary_replicas(total, weight)), false)
         .await?;
-    plan.rolled_out(&ctx.io, &plan.canary_ref(), ROLLOUT_TIMEOUT)
+    plan.rolled_out(&ctx.io, &plan.canary_name(), ROLLOUT_TIMEOUT)
         .await?;
     let note = plan.router.set_weight(plan, &ctx.io, weight, total).await?;
     ctx.io.log("traffic", format!("canary {weight}%: {note}"));

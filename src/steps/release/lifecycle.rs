@@ -2,14 +2,17 @@
 //! set up, the stable Deployment read and marked; and the promotion that makes the new
 //! version stable.
 
+use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
 
 use super::analysis::Analyst;
-use super::plan::{Plan, declared_total, recorded_total};
+use super::error::Error;
+use super::plan::{Plan, declared_total, deployment_version, recorded_total, to_json};
 use super::{
-    PREVIOUS_TEMPLATE, PROMOTED_BY, RELEASE, ROLLOUT_TIMEOUT, STABLE_REPLICAS, annotation, fail,
-    infra_failure,
+    PREVIOUS_TEMPLATE, PROMOTED_BY, RELEASE, ROLLOUT_TIMEOUT, STABLE_REPLICAS, fail, infra_failure,
 };
+use crate::kube::kinds;
+use crate::kube::workload::{annotate, annotation};
 use crate::pipeline::model::Analysis;
 use crate::steps::{StepCtx, StepResult};
 
@@ -18,9 +21,9 @@ pub(super) struct Start {
     /// The analysis, when the step asks for one.
     pub analyst: Option<Analyst>,
     /// The live stable Deployment before the release changed anything.
-    pub previous: Value,
+    pub previous: Deployment,
     /// Its replica count before the release (kept across a resume).
-    pub total: i64,
+    pub total: i32,
 }
 
 /// Sets up the analysis, applies the manifests the release carries besides its
@@ -51,21 +54,13 @@ pub(super) async fn begin(
         return Err(first_release(plan, ctx).await);
     };
     if let Some(a) = analyst.as_mut() {
-        a.stable_version = previous
-            .pointer("/spec/template/metadata/labels/version")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        a.stable_version = deployment_version(&previous).map(str::to_owned);
     }
     let total = recorded_total(&previous).unwrap_or_else(|| declared_total(&previous));
     // Remember the stable size before anything changes, so a rollback after a crash knows it.
-    plan.cluster
-        .merge(
-            &plan.stable_ref(),
-            &json!({ "metadata": { "annotations": {
-                STABLE_REPLICAS: total.to_string(),
-                RELEASE: plan.info().to_string(),
-            } } }),
-        )
+    let (replicas, info) = (total.to_string(), plan.info().to_string());
+    let marks = [(STABLE_REPLICAS, Some(&*replicas)), (RELEASE, Some(&*info))];
+    annotate(&plan.cluster, &plan.name, &marks)
         .await
         .map_err(infra_failure)?;
     Ok(Start {
@@ -80,10 +75,7 @@ async fn first_release(plan: &Plan, ctx: &StepCtx) -> StepResult {
     if let Err(e) = plan.cluster.apply(&plan.deployment, false).await {
         return fail(format!("apply failed: {e}"));
     }
-    match plan
-        .rolled_out(&ctx.io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
-        .await
-    {
+    match plan.rolled_out(&ctx.io, &plan.name, ROLLOUT_TIMEOUT).await {
         Ok(()) => StepResult::passed(format!(
             "first release of {}: no stable version to compare with, rolled out directly",
             plan.name
@@ -97,24 +89,29 @@ async fn first_release(plan: &Plan, ctx: &StepCtx) -> StepResult {
 pub(super) async fn promote(
     plan: &Plan,
     ctx: &StepCtx,
-    previous: &Value,
-    total: i64,
-) -> Result<(), String> {
+    previous: &Deployment,
+    total: i32,
+) -> Result<(), Error> {
     plan.router.hand_over(plan, &ctx.io, total).await?;
+    // The user's manifest, applied as written (JSON keeps every field it carries).
     let mut next = plan.deployment.clone();
     next["spec"]["replicas"] = json!(total);
-    let template = previous
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or(json!({}));
+    let template = match previous.spec.as_ref() {
+        Some(s) => to_json(&plan.describe(&plan.name), &s.template)?,
+        None => json!({}),
+    };
     next["metadata"]["annotations"][PREVIOUS_TEMPLATE] = Value::String(template.to_string());
     next["metadata"]["annotations"][PROMOTED_BY] =
         Value::String(format!("{}/{}", ctx.run, ctx.stage));
     plan.cluster.apply(&next, false).await?;
-    plan.rolled_out(&ctx.io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
+    plan.rolled_out(&ctx.io, &plan.name, ROLLOUT_TIMEOUT)
         .await?;
     plan.router.settle(plan).await?;
-    plan.cluster.delete(&plan.canary_ref()).await?;
+    kinds::delete(
+        &plan.cluster.namespaced::<Deployment>(),
+        &plan.canary_name(),
+    )
+    .await?;
     plan.router.drop_service(plan).await?;
     plan.unmark().await?;
     let note = format!(

@@ -20,25 +20,31 @@
 //! Files: `plan` (what the release works on), `routers` (how traffic moves, one interface
 //! for all three routers), `observe` (what the cluster shows of traffic), `analysis` (the
 //! SLO evaluations), `lifecycle` (start and promotion, shared by both strategies),
-//! `canary` and `bluegreen` (the strategies), `rollback` (putting stable back).
+//! `canary` and `bluegreen` (the strategies), `rollback` (putting stable back), `error`
+//! (why a release failed, as kinds).
 
 mod analysis;
 mod bluegreen;
 mod canary;
+mod error;
 mod lifecycle;
 mod observe;
 mod plan;
 mod rollback;
 mod routers;
 
+use std::fmt::Display;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
 
 use super::{StepCtx, StepResult};
+use crate::kube::workload::{annotation, deployment};
 use crate::pipeline::model::ReleaseStep;
 use plan::Plan;
 
+pub use error::Error;
 pub use rollback::rollback_service;
 
 /// The label that tells canary pods apart.
@@ -52,7 +58,6 @@ pub const RELEASE: &str = "glidepath.dev/release";
 pub const PREVIOUS_TEMPLATE: &str = "glidepath.dev/previous-template";
 /// On the stable Deployment after a promotion: `RUN/STAGE` that promoted it.
 pub const PROMOTED_BY: &str = "glidepath.dev/promoted-by";
-const HASH: &str = "pod-template-hash";
 const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs a release step.
@@ -77,7 +82,7 @@ pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResul
         Ok(p) => p,
         Err(r) => return Some(r),
     };
-    match plan.cluster.get(&plan.canary_ref()).await {
+    match deployment(&plan.cluster, &plan.canary_name()).await {
         Ok(Some(_)) => {
             return Some(match rollback::abort(&plan, &ctx.io).await {
                 Ok(s) => StepResult::passed(s),
@@ -95,7 +100,7 @@ pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResul
     if annotation(&stable, PROMOTED_BY) != Some(format!("{}/{}", ctx.run, ctx.stage).as_str()) {
         return None;
     }
-    let template: Value =
+    let template: PodTemplateSpec =
         annotation(&stable, PREVIOUS_TEMPLATE).and_then(|t| serde_json::from_str(t).ok())?;
     Some(
         match rollback::restore(&plan, &ctx.io, &stable, template).await {
@@ -119,9 +124,9 @@ struct Setback {
 
 impl Setback {
     /// A request or a rollout failed.
-    fn broken(why: impl Into<String>) -> Self {
+    fn broken(why: impl Display) -> Self {
         Setback {
-            why: why.into(),
+            why: why.to_string(),
             evidence: Vec::new(),
             judged: false,
         }
@@ -137,27 +142,22 @@ impl Setback {
     }
 }
 
-/// A metadata field of an object, `""` when absent.
+/// A metadata field of a manifest, `""` when absent.
 fn meta<'a>(o: &'a Value, field: &str) -> &'a str {
     o.pointer(&format!("/metadata/{field}"))
         .and_then(Value::as_str)
         .unwrap_or("")
 }
 
-/// An annotation of an object (annotations are strings by the API's schema).
-fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
-    o.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")))
-        .and_then(Value::as_str)
-}
-
-fn fail(summary: impl Into<String>) -> StepResult {
-    StepResult::failed(summary)
+/// The step failed; `summary` is what the operator reads.
+fn fail(summary: impl Display) -> StepResult {
+    StepResult::failed(summary.to_string())
 }
 
 /// A failure of the platform (the cluster), not of the release.
-fn infra_failure(e: impl Into<String>) -> StepResult {
+fn infra_failure(e: impl Display) -> StepResult {
     StepResult {
         infra_error: true,
-        ..StepResult::failed(e.into())
+        ..StepResult::failed(e.to_string())
     }
 }

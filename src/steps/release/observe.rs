@@ -4,10 +4,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::plan::Plan;
 use crate::events::VersionReplicas;
+use crate::kube::workload::{deployment, version_of};
 use crate::steps::StepIo;
 
 /// What the cluster shows of a release's traffic (`Event::Traffic`).
@@ -18,47 +17,28 @@ pub(super) struct Observed {
     replicas: Vec<VersionReplicas>,
 }
 
-/// A Deployment's version: its pod template's `version` (or `app.kubernetes.io/version`)
-/// label, else its first container's image tag.
-fn version_of(d: &Value) -> String {
-    let labels = d.pointer("/spec/template/metadata/labels");
-    for key in ["version", "app.kubernetes.io/version"] {
-        if let Some(v) = labels.and_then(|l| l.get(key)).and_then(Value::as_str) {
-            return v.to_owned();
-        }
-    }
-    // The tag is in the last path segment (`registry:5000/app:1.2`), before any digest.
-    d.pointer("/spec/template/spec/containers/0/image")
-        .and_then(Value::as_str)
-        .map(|i| i.split('@').next().unwrap_or(i))
-        .and_then(|i| i.rsplit('/').next())
-        .and_then(|last| last.split_once(':'))
-        .map(|(_, tag)| tag.to_owned())
-        .unwrap_or_else(|| "?".into())
+/// A replica count as reported (a negative count, which the API never gives, as 0).
+fn count(n: Option<i32>) -> u32 {
+    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
 }
 
 impl Plan {
     /// What the cluster shows now: the percent the router sends to the new version, the
     /// percent the replica counts plan (with replicas as the router), and each version's
     /// readiness. `Err` when a request failed: nothing is known then.
-    pub async fn observe(&self) -> Result<Observed, String> {
+    pub async fn observe(&self) -> Result<Observed, crate::kube::Error> {
         let mut replicas = Vec::new();
         let mut ready = [0u32; 2];
         let mut desired = [0u32; 2];
-        for (i, (role, o)) in [("stable", self.stable_ref()), ("new", self.canary_ref())]
+        for (i, (role, name)) in [("stable", self.name.clone()), ("new", self.canary_name())]
             .into_iter()
             .enumerate()
         {
-            let Some(live) = self.cluster.get(&o).await? else {
+            let Some(live) = deployment(&self.cluster, &name).await? else {
                 continue;
             };
-            let count = |path: &str| {
-                live.pointer(path)
-                    .and_then(Value::as_u64)
-                    .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
-            };
-            ready[i] = count("/status/readyReplicas");
-            desired[i] = count("/spec/replicas");
+            ready[i] = count(live.status.as_ref().and_then(|s| s.ready_replicas));
+            desired[i] = count(live.spec.as_ref().and_then(|s| s.replicas));
             replicas.push(VersionReplicas {
                 role: role.into(),
                 version: version_of(&live),

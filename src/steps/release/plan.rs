@@ -5,14 +5,21 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::error::Error;
 use super::routers::TrafficRouter;
-use super::{HASH, RELEASE, STABLE_REPLICAS, TRACK, annotation, fail, infra_failure, meta};
-use crate::kube::objects::{Cluster, Readiness, describe, label_selector, readiness};
+use super::{RELEASE, STABLE_REPLICAS, TRACK, fail, infra_failure, meta};
+use crate::kube::kinds::what;
+use crate::kube::objects::{Cluster, Readiness};
+use crate::kube::workload::{
+    annotate, annotation, current_template_hash, deployment, deployment_readiness,
+};
 use crate::pipeline::model::{ReleaseStep, Router};
-use crate::pipeline::units::format_duration;
 use crate::steps::apply::{connect, manifests};
 use crate::steps::{StepCtx, StepIo, StepResult};
 
@@ -20,7 +27,8 @@ use crate::steps::{StepCtx, StepIo, StepResult};
 pub(super) struct Plan {
     /// The target cluster, in the release's namespace.
     pub cluster: Cluster,
-    /// The new version's Deployment (stable name).
+    /// The new version's Deployment (stable name), as the user's manifest has it: JSON,
+    /// because it is applied as written and may carry fields the typed Deployment lacks.
     pub deployment: Value,
     /// The other manifests (Services, HTTPRoute).
     pub others: Vec<Value>,
@@ -50,7 +58,7 @@ struct Routing {
 impl Plan {
     /// The plan of a release step: its manifests read and placed in the target's namespace.
     pub async fn new(step: &ReleaseStep, ctx: &StepCtx) -> Result<Plan, StepResult> {
-        let cluster = connect(ctx).await?;
+        let mut cluster = connect(ctx).await?;
         let paths: Vec<String> = step.manifests.iter().map(|m| m.value.clone()).collect();
         let objs = manifests(ctx, &cluster, &paths, step.image.as_deref()).await?;
         let (deployments, others): (Vec<Value>, Vec<Value>) =
@@ -63,6 +71,8 @@ impl Plan {
         })?;
         let name = meta(&deployment, "name").to_owned();
         let namespace = meta(&deployment, "namespace").to_owned();
+        // Typed calls go to the cluster's namespace: make it the Deployment's, as placed.
+        cluster.namespace.clone_from(&namespace);
         let router = step.canary.as_ref().map(|c| c.router).unwrap_or_default();
         let routing = Routing::of(step, &deployment, &others, &name);
         if router == Router::GatewayApi && routing.stable_service.is_none() {
@@ -95,24 +105,18 @@ impl Plan {
     /// A plan for the release in progress (or last promoted) on `name`, from the cluster
     /// alone. Its router is the canary's as recorded; whether a canary or a blue-green
     /// preview is in progress, the caller finds by which Deployment exists.
-    pub async fn from_cluster(cluster: Cluster, name: &str) -> Result<(Plan, Value), String> {
+    pub async fn from_cluster(cluster: Cluster, name: &str) -> Result<(Plan, Deployment), Error> {
         let namespace = cluster.namespace.clone();
-        let stable = cluster
-            .get(&crate::kube::objects::reference(
-                "apps/v1",
-                "Deployment",
-                &namespace,
-                name,
-            ))
+        let stable = deployment(&cluster, name)
             .await?
-            .ok_or_else(|| format!("Deployment {namespace}/{name} does not exist"))?;
+            .ok_or_else(|| crate::kube::Error::missing(format!("Deployment {namespace}/{name}")))?;
         let info: Value = annotation(&stable, RELEASE)
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or(json!({}));
         let text = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_owned);
         let plan = Plan {
+            deployment: to_json(&format!("Deployment {namespace}/{name}"), &stable)?,
             cluster,
-            deployment: stable.clone(),
             others: Vec::new(),
             name: name.to_owned(),
             namespace,
@@ -145,29 +149,21 @@ impl Plan {
         self.router.track()
     }
 
-    /// A reference to object `kind/name` in the release's namespace.
-    pub fn object(&self, api_version: &str, kind: &str, name: &str) -> Value {
-        crate::kube::objects::reference(api_version, kind, &self.namespace, name)
+    /// The second Deployment's name (`NAME-canary` or `NAME-preview`).
+    pub fn canary_name(&self) -> String {
+        format!("{}-{}", self.name, self.track())
     }
 
-    /// The stable Deployment.
-    pub fn stable_ref(&self) -> Value {
-        self.object("apps/v1", "Deployment", &self.name)
-    }
-
-    /// The second Deployment (`NAME-canary` or `NAME-preview`).
-    pub fn canary_ref(&self) -> Value {
-        self.object(
-            "apps/v1",
-            "Deployment",
-            &format!("{}-{}", self.name, self.track()),
-        )
+    /// `Deployment namespace/name` for messages.
+    pub fn describe(&self, name: &str) -> String {
+        what(&self.cluster.namespaced::<Deployment>(), name)
     }
 
     /// The canary Deployment: the new version, its pods labelled as the canary track.
-    pub fn canary(&self, replicas: i64) -> Value {
+    /// Built from the user's manifest as JSON, so no field of it is lost on the way.
+    pub fn canary(&self, replicas: i32) -> Value {
         let mut c = self.deployment.clone();
-        c["metadata"]["name"] = Value::String(format!("{}-{}", self.name, self.track()));
+        c["metadata"]["name"] = Value::String(self.canary_name());
         for path in [
             "/spec/selector/matchLabels",
             "/spec/template/metadata/labels",
@@ -181,126 +177,75 @@ impl Plan {
     }
 
     /// The stable Deployment as the cluster has it now.
-    pub async fn live_stable(&self) -> Result<Option<Value>, StepResult> {
-        self.cluster
-            .get(&self.stable_ref())
+    pub async fn live_stable(&self) -> Result<Option<Deployment>, StepResult> {
+        deployment(&self.cluster, &self.name)
             .await
             .map_err(infra_failure)
     }
 
-    /// Sets the replica count of the Deployment `o` names.
-    pub async fn scale(&self, o: &Value, replicas: i64) -> Result<(), String> {
-        self.cluster
-            .merge(o, &json!({ "spec": { "replicas": replicas } }))
-            .await
-            .map(drop)
-            .map_err(String::from)
-    }
-
     /// Removes the release's marks from the stable Deployment: the release is over.
-    pub async fn unmark(&self) -> Result<(), String> {
-        self.cluster
-            .merge(
-                &self.stable_ref(),
-                &json!({ "metadata": { "annotations": { STABLE_REPLICAS: null, RELEASE: null } } }),
-            )
-            .await
-            .map(drop)
-            .map_err(String::from)
+    pub async fn unmark(&self) -> Result<(), crate::kube::Error> {
+        annotate(
+            &self.cluster,
+            &self.name,
+            &[(STABLE_REPLICAS, None), (RELEASE, None)],
+        )
+        .await
     }
 
-    /// Waits until the Deployment `o` names is rolled out.
+    /// Waits until Deployment `name` is rolled out.
     pub async fn rolled_out(
         &self,
         io: &StepIo,
-        o: &Value,
+        name: &str,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
+        let what = self.describe(name);
         let mut last = String::new();
         loop {
-            match self.cluster.get(o).await? {
-                Some(live) => match readiness(&live, None) {
+            match deployment(&self.cluster, name).await? {
+                Some(live) => match deployment_readiness(&live) {
                     Readiness::Ready => return Ok(()),
-                    Readiness::Failed(why) => return Err(why),
+                    Readiness::Failed(why) => return Err(Error::RolloutFailed { why }),
                     Readiness::Pending(why) => {
                         if why != last {
-                            io.log("release", format!("waiting for {}: {why}", describe(o)));
+                            io.log("release", format!("waiting for {what}: {why}"));
                             last = why;
                         }
                     }
                 },
-                None => return Err(format!("{} disappeared", describe(o))),
+                None => return Err(Error::Disappeared { what }),
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "{} not rolled out after {}: {last}",
-                    describe(o),
-                    format_duration(timeout)
-                ));
+                return Err(Error::RolloutTimeout {
+                    what,
+                    timeout,
+                    last,
+                });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     /// The pod-template hash of the stable Deployment's current ReplicaSet.
-    pub async fn stable_hash(&self, stable: &Value) -> Result<Option<String>, String> {
-        let uid = meta(stable, "uid");
-        let revision = stable
-            .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
-            .and_then(Value::as_str);
-        let labels = label_selector(stable.pointer("/spec/selector/matchLabels"));
-        let sets = self.cluster.list("apps/v1", "ReplicaSet", &labels).await?;
-        let owned: Vec<&Value> = sets
-            .iter()
-            .filter(|rs| {
-                rs.pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|o| o.iter().any(|r| r["uid"] == uid))
+    pub async fn stable_hash(&self, stable: &Deployment) -> Result<String, Error> {
+        current_template_hash(&self.cluster, stable)
+            .await?
+            .ok_or_else(|| Error::StablePodsUnknown {
+                name: self.name.clone(),
             })
-            .collect();
-        // The current ReplicaSet: the one of the Deployment's revision, else the one with
-        // pods (mid-rollout an old one may still have some, so the revision comes first).
-        let current = owned
-            .iter()
-            .find(|rs| {
-                revision.is_some()
-                    && rs
-                        .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
-                        .and_then(Value::as_str)
-                        == revision
-            })
-            .or_else(|| {
-                owned.iter().find(|rs| {
-                    rs.pointer("/spec/replicas")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0)
-                        > 0
-                })
-            });
-        let hash = current.and_then(|rs| {
-            rs.pointer(&format!("/metadata/labels/{HASH}"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        if hash.is_none() {
-            return Err(format!(
-                "cannot tell the stable pods of {} apart (no current ReplicaSet with a {HASH}); the stable Service cannot be pinned",
-                self.name
-            ));
-        }
-        Ok(hash)
     }
 
     /// Fails when the release was rolled back from outside (`glidepath rollback` removed
     /// the release's mark), so this run never undoes an operator's rollback.
-    pub async fn still_ours(&self) -> Result<(), String> {
-        let live = self.cluster.get(&self.stable_ref()).await?;
+    pub async fn still_ours(&self) -> Result<(), Error> {
+        let live = deployment(&self.cluster, &self.name).await?;
         let marked = live.as_ref().and_then(|l| annotation(l, RELEASE)).is_some();
         if marked {
             Ok(())
         } else {
-            Err("the release was rolled back outside this run; nothing more is changed".into())
+            Err(Error::RolledBackOutside)
         }
     }
 }
@@ -353,23 +298,44 @@ impl Routing {
 }
 
 /// The stable replica count recorded when the release began, if one is in progress.
-pub(super) fn recorded_total(stable: &Value) -> Option<i64> {
-    annotation(stable, STABLE_REPLICAS).and_then(|r| r.parse::<i64>().ok())
+pub(super) fn recorded_total(stable: &Deployment) -> Option<i32> {
+    annotation(stable, STABLE_REPLICAS).and_then(|r| r.parse::<i32>().ok())
 }
 
 /// The stable Deployment's own replica count (1 when it names none).
-pub(super) fn declared_total(stable: &Value) -> i64 {
-    stable
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1)
+pub(super) fn declared_total(stable: &Deployment) -> i32 {
+    stable.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+/// The pod template's `version` label.
+pub(super) fn template_version(t: &PodTemplateSpec) -> Option<&str> {
+    t.metadata
+        .as_ref()
+        .and_then(|m| m.labels.as_ref())
+        .and_then(|l| l.get("version"))
+        .map(String::as_str)
+}
+
+/// The `version` label of a Deployment's pod template.
+pub(super) fn deployment_version(d: &Deployment) -> Option<&str> {
+    d.spec.as_ref().and_then(|s| template_version(&s.template))
+}
+
+/// A typed object as JSON, for the fields glidepath writes as JSON.
+pub(super) fn to_json(what: &str, o: &impl Serialize) -> Result<Value, crate::kube::Error> {
+    serde_json::to_value(o).map_err(|e| crate::kube::Error::Unexpected {
+        what: what.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 /// Canary replicas for `weight`% of `total`: rounded up, at least one once it has traffic.
-pub(super) fn canary_replicas(total: i64, weight: u8) -> i64 {
+pub(super) fn canary_replicas(total: i32, weight: u8) -> i32 {
     if weight == 0 {
         0
     } else {
-        ((total * i64::from(weight)) as f64 / 100.0).ceil().max(1.0) as i64
+        ((i64::from(total) * i64::from(weight)) as f64 / 100.0)
+            .ceil()
+            .max(1.0) as i32
     }
 }

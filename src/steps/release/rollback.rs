@@ -2,21 +2,28 @@
 //! second Deployment removed), or a promotion reverted to the template it replaced. Both
 //! read only the cluster, so they work after a crash and from `glidepath rollback`.
 
-use serde_json::{Value, json};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::json;
 use tokio::time::Instant;
 
-use super::plan::{Plan, declared_total, recorded_total};
+use super::error::Error;
+use super::plan::{Plan, declared_total, deployment_version, recorded_total, template_version};
 use super::routers::TrafficRouter;
-use super::{PREVIOUS_TEMPLATE, PROMOTED_BY, ROLLOUT_TIMEOUT, Setback, annotation};
+use super::{PREVIOUS_TEMPLATE, PROMOTED_BY, ROLLOUT_TIMEOUT, Setback};
 use crate::events::{Evidence, Verdict};
-use crate::kube::objects::{Cluster, describe};
+use crate::kube::kinds;
+use crate::kube::objects::Cluster;
+use crate::kube::workload::{annotation, deployment, scale};
 use crate::steps::{StepCtx, StepIo, StepResult};
 
 /// Traffic back on stable, then the second Deployment removed. Idempotent; reads the
 /// cluster only.
-pub(super) async fn abort(plan: &Plan, io: &StepIo) -> Result<String, String> {
-    let canary = plan.cluster.get(&plan.canary_ref()).await?;
-    let Some(stable) = plan.cluster.get(&plan.stable_ref()).await? else {
+pub(super) async fn abort(plan: &Plan, io: &StepIo) -> Result<String, Error> {
+    let canary_name = plan.canary_name();
+    let canary = deployment(&plan.cluster, &canary_name).await?;
+    let Some(stable) = deployment(&plan.cluster, &plan.name).await? else {
         return Ok("nothing to roll back".into());
     };
     let recorded = recorded_total(&stable);
@@ -26,9 +33,9 @@ pub(super) async fn abort(plan: &Plan, io: &StepIo) -> Result<String, String> {
     let started = Instant::now();
     let total = recorded.unwrap_or_else(|| declared_total(&stable));
     plan.router.restore(plan, io, &stable, total).await?;
-    plan.cluster.delete(&plan.canary_ref()).await?;
+    kinds::delete(&plan.cluster.namespaced::<Deployment>(), &canary_name).await?;
     let back = started.elapsed();
-    plan.scale(&plan.stable_ref(), total).await?;
+    scale(&plan.cluster, &plan.name, total).await?;
     plan.unmark().await?;
     plan.router.unroute(plan).await?;
     let note = format!(
@@ -79,73 +86,68 @@ pub(super) async fn rolled_back(plan: &Plan, ctx: &StepCtx, setback: Setback) ->
 pub(super) async fn restore(
     plan: &Plan,
     io: &StepIo,
-    stable: &Value,
-    template: Value,
-) -> Result<(), String> {
-    let strategy = stable
-        .pointer("/spec/strategy")
-        .cloned()
-        .unwrap_or(Value::Null);
+    stable: &Deployment,
+    template: PodTemplateSpec,
+) -> Result<(), Error> {
+    let strategy = stable.spec.as_ref().and_then(|s| s.strategy.clone());
+    let api = plan.cluster.namespaced::<Deployment>();
     // The whole template is replaced (a merge would keep what the newer version added, such
     // as an init container), against the resourceVersion read.
-    let mut live = plan
-        .cluster
-        .get(&plan.stable_ref())
+    let mut live = deployment(&plan.cluster, &plan.name)
         .await?
-        .ok_or_else(|| format!("{} disappeared", describe(&plan.stable_ref())))?;
-    live["spec"]["template"] = template;
-    live["spec"]["strategy"] = json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "100%", "maxUnavailable": 0 } });
-    if let Some(a) = live
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
+        .ok_or_else(|| Error::Disappeared {
+            what: plan.describe(&plan.name),
+        })?;
+    let spec = live.spec.get_or_insert_with(Default::default);
+    spec.template = template;
+    spec.strategy = Some(DeploymentStrategy {
+        type_: Some("RollingUpdate".into()),
+        rolling_update: Some(RollingUpdateDeployment {
+            max_surge: Some(IntOrString::String("100%".into())),
+            max_unavailable: Some(IntOrString::Int(0)),
+        }),
+    });
+    if let Some(a) = live.metadata.annotations.as_mut() {
         a.remove(PREVIOUS_TEMPLATE);
         a.remove(PROMOTED_BY);
     }
-    if let Some(meta) = live.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-    }
-    plan.cluster.replace(&live).await?;
-    let rolled = plan
-        .rolled_out(io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
-        .await;
+    live.metadata.managed_fields = None;
+    kinds::replace(&api, &plan.name, &live).await?;
+    let rolled = plan.rolled_out(io, &plan.name, ROLLOUT_TIMEOUT).await;
     // The owner's strategy comes back whatever happened.
     let back = match &strategy {
-        Value::Null => json!({ "spec": { "strategy": { "rollingUpdate": null } } }),
-        s => json!({ "spec": { "strategy": { "type": s.get("type").cloned().unwrap_or(Value::Null),
-            "rollingUpdate": s.get("rollingUpdate").cloned().unwrap_or(Value::Null) } } }),
+        None => json!({ "spec": { "strategy": { "rollingUpdate": null } } }),
+        Some(s) => json!({ "spec": { "strategy": { "type": s.type_,
+            "rollingUpdate": s.rolling_update } } }),
     };
-    plan.cluster.merge(&plan.stable_ref(), &back).await?;
+    kinds::merge(&api, &plan.name, &back).await?;
     rolled
 }
 
 /// `glidepath rollback SERVICE`: an unfinished canary or blue-green release on Deployment
 /// `name` is aborted (traffic to stable first); otherwise the last promotion is reverted to
 /// the version it replaced, which had passed its own gates. Needs only the cluster.
-pub async fn rollback_service(cluster: Cluster, name: &str, io: &StepIo) -> Result<String, String> {
+pub async fn rollback_service(cluster: Cluster, name: &str, io: &StepIo) -> Result<String, Error> {
     let (mut plan, stable) = Plan::from_cluster(cluster, name).await?;
     // Which release is in progress shows in which second Deployment exists.
     for router in [plan.router, TrafficRouter::ActiveService] {
         plan.router = router;
-        if plan.cluster.get(&plan.canary_ref()).await?.is_some() {
+        if deployment(&plan.cluster, &plan.canary_name())
+            .await?
+            .is_some()
+        {
             return abort(&plan, io).await;
         }
     }
-    let template: Value = annotation(&stable, PREVIOUS_TEMPLATE)
+    let template: PodTemplateSpec = annotation(&stable, PREVIOUS_TEMPLATE)
         .and_then(|t| serde_json::from_str(t).ok())
-        .ok_or_else(|| {
-            format!(
-                "{name} has no release in progress and no earlier version recorded by glidepath"
-            )
+        .ok_or_else(|| Error::NothingToRollBack {
+            name: name.to_owned(),
         })?;
-    let from = stable
-        .pointer("/spec/template/metadata/labels/version")
-        .and_then(Value::as_str)
+    let from = deployment_version(&stable)
         .unwrap_or("the current version")
         .to_owned();
-    let to = template
-        .pointer("/metadata/labels/version")
-        .and_then(Value::as_str)
+    let to = template_version(&template)
         .unwrap_or("the previous version")
         .to_owned();
     restore(&plan, io, &stable, template).await?;

@@ -7,10 +7,16 @@
 //! - `ActiveService`: blue-green; the active Service's selector points at one colour, a
 //!   preview Service reaches the new one.
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
 use serde_json::{Value, json};
 
-use super::plan::{Plan, canary_replicas};
-use super::{HASH, ROLLOUT_TIMEOUT, TRACK, fail, infra_failure, meta};
+use super::error::Error;
+use super::plan::{Plan, canary_replicas, to_json};
+use super::{ROLLOUT_TIMEOUT, TRACK, fail, infra_failure, meta};
+use crate::kube::kinds;
+use crate::kube::route::{route_share, set_route_weights};
+use crate::kube::workload::{TEMPLATE_HASH, deployment, scale, service, set_service_selector};
 use crate::pipeline::model::Router;
 use crate::steps::{StepIo, StepResult};
 
@@ -53,7 +59,7 @@ impl TrafficRouter {
 
     /// Before any traffic moves: the second track gets its own Service, and the stable
     /// Service is pinned to the stable pods.
-    pub async fn prepare(self, plan: &Plan, previous: &Value) -> Result<(), StepResult> {
+    pub async fn prepare(self, plan: &Plan, previous: &Deployment) -> Result<(), StepResult> {
         match self {
             TrafficRouter::Replicas => Ok(()),
             TrafficRouter::HttpRoute | TrafficRouter::ActiveService => {
@@ -69,17 +75,17 @@ impl TrafficRouter {
         plan: &Plan,
         io: &StepIo,
         weight: u8,
-        total: i64,
-    ) -> Result<String, String> {
+        total: i32,
+    ) -> Result<String, Error> {
         let canary = canary_replicas(total, weight);
         match self {
             TrafficRouter::Replicas => {
                 // As Argo Rollouts rounds without a traffic router: both sides rounded up,
                 // so stable keeps serving until the canary takes everything.
-                let stable = ((total * (100 - i64::from(weight))) as f64 / 100.0).ceil() as i64;
-                plan.scale(&plan.stable_ref(), stable).await?;
-                plan.rolled_out(io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
-                    .await?;
+                let stable =
+                    ((i64::from(total) * (100 - i64::from(weight))) as f64 / 100.0).ceil() as i32;
+                scale(&plan.cluster, &plan.name, stable).await?;
+                plan.rolled_out(io, &plan.name, ROLLOUT_TIMEOUT).await?;
                 Ok(format!(
                     "{canary} canary and {stable} stable replicas ready"
                 ))
@@ -94,9 +100,8 @@ impl TrafficRouter {
                 ))
             }
             TrafficRouter::ActiveService if weight == 0 => {
-                let stable = plan.cluster.get(&plan.stable_ref()).await?;
-                let hash = match stable {
-                    Some(s) => plan.stable_hash(&s).await?,
+                let hash = match deployment(&plan.cluster, &plan.name).await? {
+                    Some(s) => Some(plan.stable_hash(&s).await?),
                     None => None,
                 };
                 switch_active(plan, false, hash.as_deref()).await?;
@@ -122,14 +127,14 @@ impl TrafficRouter {
         plan: &Plan,
         ready: [u32; 2],
         desired: [u32; 2],
-    ) -> Result<(Option<u8>, Option<u8>), String> {
+    ) -> Result<(Option<u8>, Option<u8>), crate::kube::Error> {
         let share = |of: [u32; 2]| {
             let total = of[0] + of[1];
             (total > 0).then(|| (f64::from(of[1]) * 100.0 / f64::from(total)).round() as u8)
         };
         Ok(match self {
             TrafficRouter::ActiveService => (None, None),
-            TrafficRouter::HttpRoute => (route_share(plan).await?, None),
+            TrafficRouter::HttpRoute => (share_of_route(plan).await?, None),
             TrafficRouter::Replicas => (share(ready), share(desired)),
         })
     }
@@ -140,14 +145,14 @@ impl TrafficRouter {
         self,
         plan: &Plan,
         io: &StepIo,
-        stable: &Value,
-        total: i64,
-    ) -> Result<(), String> {
+        stable: &Deployment,
+        total: i32,
+    ) -> Result<(), Error> {
         match self {
             TrafficRouter::ActiveService => {
                 // The active Service goes back to the old colour's pods at once.
                 let hash = plan.stable_hash(stable).await?;
-                switch_active(plan, false, hash.as_deref()).await?;
+                switch_active(plan, false, Some(&hash)).await?;
                 io.log(
                     "traffic",
                     "all traffic back on the old colour (active Service switched back)",
@@ -167,9 +172,8 @@ impl TrafficRouter {
             TrafficRouter::Replicas => {
                 // Stable gets its full capacity back before the canary's pods go, so users
                 // are never left with fewer pods than they had.
-                plan.scale(&plan.stable_ref(), total).await?;
-                plan.rolled_out(io, &plan.stable_ref(), ROLLOUT_TIMEOUT)
-                    .await?;
+                scale(&plan.cluster, &plan.name, total).await?;
+                plan.rolled_out(io, &plan.name, ROLLOUT_TIMEOUT).await?;
             }
         }
         Ok(())
@@ -177,7 +181,7 @@ impl TrafficRouter {
 
     /// Rollback, last: what [`TrafficRouter::prepare`] added is taken away (the stable
     /// Service unpinned, the second Service deleted).
-    pub async fn unroute(self, plan: &Plan) -> Result<(), String> {
+    pub async fn unroute(self, plan: &Plan) -> Result<(), crate::kube::Error> {
         match self {
             TrafficRouter::Replicas => Ok(()),
             TrafficRouter::HttpRoute | TrafficRouter::ActiveService => {
@@ -189,15 +193,15 @@ impl TrafficRouter {
 
     /// Promotion, first: all traffic on the new version while the stable Deployment rolls
     /// to it (`total` replicas).
-    pub async fn hand_over(self, plan: &Plan, io: &StepIo, total: i64) -> Result<(), String> {
+    pub async fn hand_over(self, plan: &Plan, io: &StepIo, total: i32) -> Result<(), Error> {
         match self {
             TrafficRouter::HttpRoute => {
                 // First give the canary the full replica count.
-                plan.scale(&plan.canary_ref(), total).await?;
-                plan.rolled_out(io, &plan.canary_ref(), ROLLOUT_TIMEOUT)
-                    .await?;
+                let canary = plan.canary_name();
+                scale(&plan.cluster, &canary, total).await?;
+                plan.rolled_out(io, &canary, ROLLOUT_TIMEOUT).await?;
                 route_weights(plan, 100).await?;
-                pin_stable_service(plan, None).await
+                Ok(pin_stable_service(plan, None).await?)
             }
             TrafficRouter::Replicas | TrafficRouter::ActiveService => Ok(()),
         }
@@ -205,7 +209,7 @@ impl TrafficRouter {
 
     /// Promotion, once the stable Deployment runs the new version: traffic back on it
     /// alone.
-    pub async fn settle(self, plan: &Plan) -> Result<(), String> {
+    pub async fn settle(self, plan: &Plan) -> Result<(), crate::kube::Error> {
         match self {
             TrafficRouter::HttpRoute => route_weights(plan, 0).await,
             // The active Service selects the app again, all of it now the new version.
@@ -215,146 +219,58 @@ impl TrafficRouter {
     }
 
     /// Deletes the second track's Service, when the router made one.
-    pub async fn drop_service(self, plan: &Plan) -> Result<(), String> {
+    pub async fn drop_service(self, plan: &Plan) -> Result<(), crate::kube::Error> {
         match self {
             TrafficRouter::Replicas => Ok(()),
-            TrafficRouter::HttpRoute | TrafficRouter::ActiveService => plan
-                .cluster
-                .delete(&plan.object("v1", "Service", &plan.canary_service))
-                .await
-                .map_err(String::from),
+            TrafficRouter::HttpRoute | TrafficRouter::ActiveService => {
+                let services = plan.cluster.namespaced::<Service>();
+                kinds::delete(&services, &plan.canary_service).await
+            }
         }
     }
 }
 
 /// Sets the route's weights: `canary`% to the canary Service, the rest to stable.
-async fn route_weights(plan: &Plan, canary: u8) -> Result<(), String> {
+async fn route_weights(plan: &Plan, canary: u8) -> Result<(), crate::kube::Error> {
     let (Some(route), Some(stable)) = (&plan.route, &plan.stable_service) else {
         return Ok(());
     };
-    let r = plan.object("gateway.networking.k8s.io/v1", "HTTPRoute", route);
-    let live = plan
-        .cluster
-        .get(&r)
-        .await?
-        .ok_or_else(|| format!("HTTPRoute {}/{route} does not exist", plan.namespace))?;
-    let mut rules = live
-        .pointer("/spec/rules")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut found = false;
-    for rule in &mut rules {
-        let refs = rule
-            .get("backendRefs")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(out) = reweighed(refs, stable, &plan.canary_service, canary) {
-            found = true;
-            rule["backendRefs"] = Value::Array(out);
-        }
-    }
-    if !found {
-        return Err(format!(
-            "HTTPRoute {route} has no backendRef to the stable Service {stable}"
-        ));
-    }
-    plan.cluster
-        .merge(&r, &json!({ "spec": { "rules": rules } }))
-        .await
-        .map(drop)
-        .map_err(String::from)
-}
-
-/// One rule's backendRefs with `canary`% on the canary Service (a copy of the stable
-/// backendRef) and the rest on stable; `None` when the rule does not reach stable.
-fn reweighed(
-    refs: Vec<Value>,
-    stable: &str,
-    canary_service: &str,
-    canary: u8,
-) -> Option<Vec<Value>> {
-    let stable_ref = refs.iter().find(|b| b["name"] == stable).cloned()?;
-    let mut out: Vec<Value> = refs
-        .into_iter()
-        .filter(|b| b["name"] != stable && b["name"] != canary_service)
-        .collect();
-    let mut s = stable_ref.clone();
-    s["weight"] = json!(100 - i64::from(canary));
-    out.push(s);
-    if canary > 0 {
-        let mut c = stable_ref;
-        c["name"] = Value::String(canary_service.to_owned());
-        c["weight"] = json!(i64::from(canary));
-        out.push(c);
-    }
-    Some(out)
+    set_route_weights(&plan.cluster, route, stable, &plan.canary_service, canary).await
 }
 
 /// The percent the live HTTPRoute sends to the canary Service.
-async fn route_share(plan: &Plan) -> Result<Option<u8>, String> {
-    let (Some(route), Some(stable)) = (plan.route.as_ref(), plan.stable_service.as_ref()) else {
+async fn share_of_route(plan: &Plan) -> Result<Option<u8>, crate::kube::Error> {
+    let (Some(route), Some(stable)) = (&plan.route, &plan.stable_service) else {
         return Ok(None);
     };
-    let r = plan.object("gateway.networking.k8s.io/v1", "HTTPRoute", route);
-    let Some(live) = plan.cluster.get(&r).await? else {
-        return Ok(None);
-    };
-    let refs = live
-        .pointer("/spec/rules")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|rule| rule.get("backendRefs")?.as_array())
-        .find(|refs| refs.iter().any(|b| b["name"] == stable.as_str()));
-    let Some(refs) = refs else { return Ok(None) };
-    let weight = |name: &str| {
-        refs.iter()
-            .find(|b| b["name"] == name)
-            .map_or(0, |b| b["weight"].as_u64().unwrap_or(1))
-    };
-    let (s, c) = (weight(stable), weight(&plan.canary_service));
-    Ok((s + c > 0).then(|| (c as f64 * 100.0 / (s + c) as f64).round() as u8))
+    route_share(&plan.cluster, route, stable, &plan.canary_service).await
 }
 
 /// Pins (or unpins, with `None`) the stable Service to one pod-template hash.
-async fn pin_stable_service(plan: &Plan, hash: Option<&str>) -> Result<(), String> {
+async fn pin_stable_service(plan: &Plan, hash: Option<&str>) -> Result<(), crate::kube::Error> {
     let Some(svc) = &plan.stable_service else {
         return Ok(());
     };
-    let s = plan.object("v1", "Service", svc);
-    if plan.cluster.get(&s).await?.is_none() {
+    if service(&plan.cluster, svc).await?.is_none() {
         return Ok(());
     }
-    plan.cluster
-        .merge(&s, &json!({ "spec": { "selector": { HASH: hash } } }))
-        .await
-        .map(drop)
-        .map_err(String::from)
+    set_service_selector(&plan.cluster, svc, &[(TEMPLATE_HASH, hash)]).await
 }
 
 /// Gives the second track its own Service (a copy of the stable one selecting the track's
 /// pods) and pins the stable Service to the stable pods.
-async fn second_service(plan: &Plan, previous: &Value) -> Result<(), StepResult> {
+async fn second_service(plan: &Plan, previous: &Deployment) -> Result<(), StepResult> {
     let stable_name = plan.stable_service.clone().unwrap_or_default();
     let pinned = plan.stable_hash(previous).await.map_err(infra_failure)?;
-    let declared = plan
+    let mut svc = match plan
         .others
         .iter()
         .find(|o| o["kind"] == "Service" && meta(o, "name") == stable_name)
-        .cloned();
-    let mut svc = match declared {
-        Some(s) => s,
-        None => match plan
-            .cluster
-            .get(&plan.object("v1", "Service", &stable_name))
-            .await
-        {
-            Ok(Some(s)) => json!({ "apiVersion": "v1", "kind": "Service",
-                "metadata": { "name": stable_name, "namespace": plan.namespace },
-                "spec": { "selector": s.pointer("/spec/selector").cloned().unwrap_or(json!({})),
-                    "ports": s.pointer("/spec/ports").cloned().unwrap_or(json!([])) } }),
+    {
+        // The user's manifest stays JSON: it is applied as written, whatever it carries.
+        Some(declared) => declared.clone(),
+        None => match service(&plan.cluster, &stable_name).await {
+            Ok(Some(live)) => copy_of(plan, &stable_name, &live).map_err(infra_failure)?,
             Ok(None) => return Err(fail(format!("Service {stable_name} does not exist"))),
             Err(e) => return Err(infra_failure(e)),
         },
@@ -373,35 +289,45 @@ async fn second_service(plan: &Plan, previous: &Value) -> Result<(), StepResult>
         .pointer_mut("/spec/selector")
         .and_then(Value::as_object_mut)
     {
-        sel.remove(HASH);
+        sel.remove(TEMPLATE_HASH);
         sel.insert(TRACK.into(), Value::String(plan.track().into()));
     }
     plan.cluster
         .apply(&svc, false)
         .await
         .map_err(|e| fail(format!("cannot create the {} Service: {e}", plan.track())))?;
-    pin_stable_service(plan, pinned.as_deref())
+    pin_stable_service(plan, Some(&pinned))
         .await
         .map_err(infra_failure)
 }
 
+/// A Service named `name` with the selector and ports of the live `s`, as JSON: it takes
+/// the path a Service declared in the manifests takes (edited and applied as written).
+fn copy_of(plan: &Plan, name: &str, s: &Service) -> Result<Value, crate::kube::Error> {
+    let what = format!("Service {}/{name}", plan.namespace);
+    let spec = s.spec.as_ref();
+    let selector = to_json(&what, &spec.and_then(|s| s.selector.as_ref()))?;
+    let ports = to_json(&what, &spec.and_then(|s| s.ports.as_ref()))?;
+    Ok(json!({ "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": name, "namespace": plan.namespace },
+        "spec": { "selector": if selector.is_null() { json!({}) } else { selector },
+            "ports": if ports.is_null() { json!([]) } else { ports } } }))
+}
+
 /// Points the active Service at the preview pods (`true`), or back at the stable pods of
 /// template `hash` (`false`).
-async fn switch_active(plan: &Plan, to_preview: bool, hash: Option<&str>) -> Result<(), String> {
+async fn switch_active(
+    plan: &Plan,
+    to_preview: bool,
+    hash: Option<&str>,
+) -> Result<(), crate::kube::Error> {
     let Some(svc) = &plan.stable_service else {
         return Ok(());
     };
     let selector = if to_preview {
-        json!({ TRACK: plan.track(), HASH: null })
+        [(TRACK, Some(plan.track())), (TEMPLATE_HASH, None)]
     } else {
-        json!({ TRACK: null, HASH: hash })
+        [(TRACK, None), (TEMPLATE_HASH, hash)]
     };
-    plan.cluster
-        .merge(
-            &plan.object("v1", "Service", svc),
-            &json!({ "spec": { "selector": selector } }),
-        )
-        .await
-        .map(drop)
-        .map_err(String::from)
+    set_service_selector(&plan.cluster, svc, &selector).await
 }
