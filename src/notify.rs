@@ -72,7 +72,20 @@ impl Run {
             "run": env.run,
             "at": iso(env.at_ms),
         });
-        let (kind, text) = match &env.event {
+        let (kind, text) = self.describe(env, &mut payload)?;
+        payload["event"] = json!(kind);
+        payload["pipeline"] = json!(self.pipeline);
+        payload["service"] = json!(self.service);
+        Some(Notice {
+            kind,
+            payload,
+            text,
+        })
+    }
+
+    /// Which notice `env` is and its text, with its own fields added to `payload`.
+    fn describe(&mut self, env: &Envelope, payload: &mut Value) -> Option<(NotifyEvent, String)> {
+        Some(match &env.event {
             Event::RunStarted {
                 pipeline,
                 service,
@@ -122,12 +135,7 @@ impl Run {
                 payload["step"] = json!(step);
                 payload["verdict"] = json!(verdict);
                 payload["summary"] = json!(summary);
-                payload["evidence"] = json!(
-                    evidence
-                        .iter()
-                        .filter(|e| e.verdict != Verdict::Pass)
-                        .collect::<Vec<_>>()
-                );
+                payload["evidence"] = failed_evidence(evidence);
                 (
                     NotifyEvent::GateFailed,
                     format!(
@@ -167,16 +175,18 @@ impl Run {
                 )
             }
             _ => return None,
-        };
-        payload["event"] = json!(kind);
-        payload["pipeline"] = json!(self.pipeline);
-        payload["service"] = json!(self.service);
-        Some(Notice {
-            kind,
-            payload,
-            text,
         })
     }
+}
+
+/// The evidence a failed gate's notice carries: what did not pass.
+fn failed_evidence(evidence: &[crate::events::Evidence]) -> Value {
+    json!(
+        evidence
+            .iter()
+            .filter(|e| e.verdict != Verdict::Pass)
+            .collect::<Vec<_>>()
+    )
 }
 
 /// The body a webhook of `format` receives for `notice`.

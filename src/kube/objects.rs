@@ -471,190 +471,221 @@ pub fn ready_on_apply(kind: &str) -> bool {
     readiness(&serde_json::json!({ "kind": kind }), None) == Readiness::Ready
 }
 
+/// Kinds that are ready once the API server has stored them (they report no readiness).
+const READY_ON_APPLY: &[&str] = &[
+    "Namespace",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Ingress",
+    "HTTPRoute",
+    "NetworkPolicy",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "PersistentVolumeClaim",
+    "StorageClass",
+    "IngressClass",
+    "PriorityClass",
+    "PrometheusRule",
+    "ServiceMonitor",
+    "PodMonitor",
+    "GatewayClass",
+    "Gateway",
+    "ResourceQuota",
+    "LimitRange",
+    "CronJob",
+    "Endpoints",
+    "EndpointSlice",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ReferenceGrant",
+    "GRPCRoute",
+    "TCPRoute",
+    "TLSRoute",
+    "UDPRoute",
+    "Lease",
+];
+
 /// Readiness of a live object: `wait` if given, else what its kind means by ready.
 pub fn readiness(o: &Value, wait: Option<&WaitFor>) -> Readiness {
-    if let Some(w) = wait {
-        if let Some(c) = &w.condition {
-            return match condition(o, c) {
-                Some(x) if x["status"] == "True" => Readiness::Ready,
-                Some(x) => Readiness::Pending(format!(
-                    "{c} is {}{}",
-                    x["status"].as_str().unwrap_or("Unknown"),
-                    x["message"]
-                        .as_str()
-                        .filter(|m| !m.is_empty())
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                )),
-                None => Readiness::Pending(format!("no {c} condition yet")),
-            };
-        }
-        if let Some(expr) = &w.jsonpath {
-            let (path, want) = expr.split_once('=').unwrap_or((expr.as_str(), ""));
-            let got = jsonpath(o, path);
-            return if got.as_deref() == Some(want.trim()) || (want.is_empty() && got.is_some()) {
-                Readiness::Ready
-            } else {
-                Readiness::Pending(format!(
-                    "{} is {}",
-                    path.trim(),
-                    got.unwrap_or_else(|| "absent".into())
-                ))
-            };
-        }
+    if let Some(r) = wait.and_then(|w| asked_readiness(o, w)) {
+        return r;
     }
     let kind = o["kind"].as_str().unwrap_or_default();
-    let generation = int(o, "/metadata/generation");
-    let observed = o
-        .pointer("/status/observedGeneration")
-        .and_then(Value::as_i64);
     match kind {
-        "DaemonSet" => {
-            if observed.is_none_or(|g| g < generation) {
-                return Readiness::Pending("the controller has not seen the change yet".into());
-            }
-            let want = int(o, "/status/desiredNumberScheduled");
-            let updated = int(o, "/status/updatedNumberScheduled");
-            let available = int(o, "/status/numberAvailable");
-            if updated < want {
-                Readiness::Pending(format!("{updated} of {want} nodes updated"))
-            } else if available < want {
-                Readiness::Pending(format!("{available} of {want} nodes available"))
-            } else {
-                Readiness::Ready
-            }
-        }
-        "StatefulSet" => {
-            let want = o
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            if observed.is_none_or(|g| g < generation) {
-                return Readiness::Pending("the controller has not seen the change yet".into());
-            }
-            let updated = int(o, "/status/updatedReplicas");
-            let ready = int(o, "/status/readyReplicas");
-            let revisions_match =
-                o.pointer("/status/currentRevision") == o.pointer("/status/updateRevision");
-            if updated < want || !revisions_match {
-                Readiness::Pending(format!("{updated} of {want} replicas updated"))
-            } else if ready < want {
-                Readiness::Pending(format!("{ready} of {want} replicas ready"))
-            } else {
-                Readiness::Ready
-            }
-        }
-        "Deployment" | "ReplicaSet" => {
-            let want = o
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            if observed.is_some_and(|g| g < generation) || observed.is_none() {
-                return Readiness::Pending("the controller has not seen the change yet".into());
-            }
-            let updated = if kind == "Deployment" {
-                int(o, "/status/updatedReplicas")
-            } else {
-                int(o, "/status/readyReplicas")
-            };
-            let available = if kind == "Deployment" {
-                int(o, "/status/availableReplicas")
-            } else {
-                int(o, "/status/readyReplicas")
-            };
-            let total = int(o, "/status/replicas");
-            if updated < want {
-                Readiness::Pending(format!("{updated} of {want} replicas updated"))
-            } else if total > want {
-                Readiness::Pending(format!("{} old replicas pending termination", total - want))
-            } else if available < want {
-                Readiness::Pending(format!("{available} of {want} updated replicas available"))
-            } else {
-                Readiness::Ready
-            }
-        }
-        "Job" => {
-            if condition(o, "Complete").is_some_and(|c| c["status"] == "True") {
-                Readiness::Ready
-            } else if let Some(c) = condition(o, "Failed").filter(|c| c["status"] == "True") {
-                Readiness::Failed(format!(
-                    "the Job failed: {}",
-                    c["message"].as_str().unwrap_or("")
-                ))
-            } else {
-                Readiness::Pending("the Job is running".into())
-            }
-        }
+        "DaemonSet" => daemon_set_readiness(o),
+        "StatefulSet" => stateful_set_readiness(o),
+        "Deployment" | "ReplicaSet" => replicas_readiness(o, kind == "Deployment"),
+        "Job" => job_readiness(o),
         "CustomResourceDefinition" => match condition(o, "Established") {
             Some(c) if c["status"] == "True" => Readiness::Ready,
             _ => Readiness::Pending("not Established yet".into()),
         },
-        "Namespace"
-        | "ConfigMap"
-        | "Secret"
-        | "Service"
-        | "ServiceAccount"
-        | "Role"
-        | "RoleBinding"
-        | "ClusterRole"
-        | "ClusterRoleBinding"
-        | "Ingress"
-        | "HTTPRoute"
-        | "NetworkPolicy"
-        | "PodDisruptionBudget"
-        | "HorizontalPodAutoscaler"
-        | "PersistentVolumeClaim"
-        | "StorageClass"
-        | "IngressClass"
-        | "PriorityClass"
-        | "PrometheusRule"
-        | "ServiceMonitor"
-        | "PodMonitor"
-        | "GatewayClass"
-        | "Gateway"
-        | "ResourceQuota"
-        | "LimitRange"
-        | "CronJob"
-        | "Endpoints"
-        | "EndpointSlice"
-        | "ValidatingWebhookConfiguration"
-        | "MutatingWebhookConfiguration"
-        | "ValidatingAdmissionPolicy"
-        | "ValidatingAdmissionPolicyBinding"
-        | "ReferenceGrant"
-        | "GRPCRoute"
-        | "TCPRoute"
-        | "TLSRoute"
-        | "UDPRoute"
-        | "Lease" => Readiness::Ready,
-        // A custom resource: its Ready (or Available) condition, for this generation.
-        _ => {
-            let c = condition(o, "Ready").or_else(|| condition(o, "Available"));
-            match c {
-                Some(c) if c["status"] == "True" => {
-                    let seen = c
-                        .get("observedGeneration")
-                        .and_then(Value::as_i64)
-                        .or(observed);
-                    if seen.is_some_and(|g| g < generation) {
-                        Readiness::Pending("Ready for an older generation".into())
-                    } else {
-                        Readiness::Ready
-                    }
-                }
-                Some(c) => Readiness::Pending(format!(
-                    "{} is {}{}",
-                    c["type"].as_str().unwrap_or("Ready"),
-                    c["status"].as_str().unwrap_or("Unknown"),
-                    c["message"]
-                        .as_str()
-                        .filter(|m| !m.is_empty())
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                )),
-                None => Readiness::Pending("no Ready condition yet".into()),
+        k if READY_ON_APPLY.contains(&k) => Readiness::Ready,
+        _ => custom_readiness(o),
+    }
+}
+
+/// What the step's `waitFor` asks: a condition, or a JSONPath and the value it must have.
+fn asked_readiness(o: &Value, w: &WaitFor) -> Option<Readiness> {
+    if let Some(c) = &w.condition {
+        return Some(match condition(o, c) {
+            Some(x) if x["status"] == "True" => Readiness::Ready,
+            Some(x) => Readiness::Pending(format!(
+                "{c} is {}{}",
+                x["status"].as_str().unwrap_or("Unknown"),
+                condition_message(x)
+            )),
+            None => Readiness::Pending(format!("no {c} condition yet")),
+        });
+    }
+    let expr = w.jsonpath.as_ref()?;
+    let (path, want) = expr.split_once('=').unwrap_or((expr.as_str(), ""));
+    let got = jsonpath(o, path);
+    Some(
+        if got.as_deref() == Some(want.trim()) || (want.is_empty() && got.is_some()) {
+            Readiness::Ready
+        } else {
+            Readiness::Pending(format!(
+                "{} is {}",
+                path.trim(),
+                got.unwrap_or_else(|| "absent".into())
+            ))
+        },
+    )
+}
+
+/// `: message` of a condition, or nothing when it has none.
+fn condition_message(c: &Value) -> String {
+    c["message"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default()
+}
+
+/// The generation the controller has seen, when it has seen the latest one.
+fn seen_latest(o: &Value) -> bool {
+    let generation = int(o, "/metadata/generation");
+    o.pointer("/status/observedGeneration")
+        .and_then(Value::as_i64)
+        .is_some_and(|g| g >= generation)
+}
+
+const NOT_SEEN: &str = "the controller has not seen the change yet";
+
+fn daemon_set_readiness(o: &Value) -> Readiness {
+    if !seen_latest(o) {
+        return Readiness::Pending(NOT_SEEN.into());
+    }
+    let want = int(o, "/status/desiredNumberScheduled");
+    let updated = int(o, "/status/updatedNumberScheduled");
+    let available = int(o, "/status/numberAvailable");
+    if updated < want {
+        Readiness::Pending(format!("{updated} of {want} nodes updated"))
+    } else if available < want {
+        Readiness::Pending(format!("{available} of {want} nodes available"))
+    } else {
+        Readiness::Ready
+    }
+}
+
+fn stateful_set_readiness(o: &Value) -> Readiness {
+    let want = o
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    if !seen_latest(o) {
+        return Readiness::Pending(NOT_SEEN.into());
+    }
+    let updated = int(o, "/status/updatedReplicas");
+    let ready = int(o, "/status/readyReplicas");
+    let revisions_match =
+        o.pointer("/status/currentRevision") == o.pointer("/status/updateRevision");
+    if updated < want || !revisions_match {
+        Readiness::Pending(format!("{updated} of {want} replicas updated"))
+    } else if ready < want {
+        Readiness::Pending(format!("{ready} of {want} replicas ready"))
+    } else {
+        Readiness::Ready
+    }
+}
+
+/// A Deployment (updated and available replicas) or a ReplicaSet (ready replicas).
+fn replicas_readiness(o: &Value, deployment: bool) -> Readiness {
+    let want = o
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    if !seen_latest(o) {
+        return Readiness::Pending(NOT_SEEN.into());
+    }
+    let (updated, available) = if deployment {
+        (
+            int(o, "/status/updatedReplicas"),
+            int(o, "/status/availableReplicas"),
+        )
+    } else {
+        let ready = int(o, "/status/readyReplicas");
+        (ready, ready)
+    };
+    let total = int(o, "/status/replicas");
+    if updated < want {
+        Readiness::Pending(format!("{updated} of {want} replicas updated"))
+    } else if total > want {
+        Readiness::Pending(format!("{} old replicas pending termination", total - want))
+    } else if available < want {
+        Readiness::Pending(format!("{available} of {want} updated replicas available"))
+    } else {
+        Readiness::Ready
+    }
+}
+
+fn job_readiness(o: &Value) -> Readiness {
+    if condition(o, "Complete").is_some_and(|c| c["status"] == "True") {
+        Readiness::Ready
+    } else if let Some(c) = condition(o, "Failed").filter(|c| c["status"] == "True") {
+        Readiness::Failed(format!(
+            "the Job failed: {}",
+            c["message"].as_str().unwrap_or("")
+        ))
+    } else {
+        Readiness::Pending("the Job is running".into())
+    }
+}
+
+/// A custom resource: its Ready (or Available) condition, for this generation.
+fn custom_readiness(o: &Value) -> Readiness {
+    let generation = int(o, "/metadata/generation");
+    let observed = o
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
+    match condition(o, "Ready").or_else(|| condition(o, "Available")) {
+        Some(c) if c["status"] == "True" => {
+            let seen = c
+                .get("observedGeneration")
+                .and_then(Value::as_i64)
+                .or(observed);
+            if seen.is_some_and(|g| g < generation) {
+                Readiness::Pending("Ready for an older generation".into())
+            } else {
+                Readiness::Ready
             }
         }
+        Some(c) => Readiness::Pending(format!(
+            "{} is {}{}",
+            c["type"].as_str().unwrap_or("Ready"),
+            c["status"].as_str().unwrap_or("Unknown"),
+            condition_message(c)
+        )),
+        None => Readiness::Pending("no Ready condition yet".into()),
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::apply::connect;
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
-use crate::kube::objects::Readiness;
+use crate::kube::objects::{Cluster, Readiness};
 use crate::kube::{Error, workload};
 use crate::pipeline::model::{ChaosStep, JobTest};
 use crate::pipeline::units::format_duration;
@@ -133,6 +133,17 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
         ctx.run,
         random_suffix()
     );
+    let job = job_object(step, ctx, &name, &cluster.namespace);
+    if let Err(e) = workload::create_job(&cluster, &job).await {
+        return StepResult::failed(format!("cannot create the Job: {e}"));
+    }
+    ctx.io.log("job", format!("created Job {name}"));
+    follow_job(&cluster, &name, ctx).await
+}
+
+/// The Job a `test: { job }` step runs: one container, never retried, removed an hour
+/// after it finishes.
+fn job_object(step: &JobTest, ctx: &StepCtx, name: &str, namespace: &str) -> Job {
     let env: Vec<EnvVar> = step
         .env
         .iter()
@@ -154,10 +165,10 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
         }),
         ..Container::default()
     };
-    let job = Job {
+    Job {
         metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(cluster.namespace.clone()),
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
             labels: Some([("app.kubernetes.io/managed-by".into(), "glidepath".into())].into()),
             ..ObjectMeta::default()
         },
@@ -166,7 +177,7 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
             ttl_seconds_after_finished: Some(3600),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some([("glidepath.dev/job".into(), name.clone())].into()),
+                    labels: Some([("glidepath.dev/job".into(), name.to_owned())].into()),
                     annotations: Some(step.annotations.clone().into_iter().collect()),
                     ..ObjectMeta::default()
                 }),
@@ -179,25 +190,25 @@ pub async fn job(step: &JobTest, ctx: &mut StepCtx) -> StepResult {
             ..JobSpec::default()
         }),
         status: None,
-    };
-    if let Err(e) = workload::create_job(&cluster, &job).await {
-        return StepResult::failed(format!("cannot create the Job: {e}"));
     }
-    ctx.io.log("job", format!("created Job {name}"));
+}
+
+/// Streams the Job's pod log into the step's output until the Job completes or fails.
+async fn follow_job(cluster: &Cluster, name: &str, ctx: &mut StepCtx) -> StepResult {
     let selector = format!("glidepath.dev/job={name}");
     let mut printed = 0usize;
     loop {
         // Stream the pod's log lines as they appear.
-        if let Ok(pods) = workload::pods(&cluster, &selector).await
+        if let Ok(pods) = workload::pods(cluster, &selector).await
             && let Some(pod_name) = pods.first().and_then(|p| p.metadata.name.as_deref())
-            && let Ok(text) = workload::pod_log(&cluster, pod_name).await
+            && let Ok(text) = workload::pod_log(cluster, pod_name).await
         {
             for line in text.lines().skip(printed) {
                 ctx.io.log("job", line.to_owned());
                 printed += 1;
             }
         }
-        match workload::job(&cluster, &name).await {
+        match workload::job(cluster, name).await {
             Ok(Some(live)) => match workload::job_readiness(&live) {
                 Readiness::Ready => {
                     return StepResult::judged(
