@@ -516,7 +516,7 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
         .and_then(|s| s.parse::<u64>().ok())
         .map(Duration::from_secs);
     // Subscribe and snapshot under one lock, so no change falls between them.
-    let (mut rx, initial, current_rv) = {
+    let (rx, initial, current_rv) = {
         let store = cluster.store();
         let rx = store.subscribe();
         let initial = match from {
@@ -543,18 +543,59 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
         (rx, initial, store.rv())
     };
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
-    let kind = t.kind.clone();
-    let namespace = t.namespace.clone();
-    let name_filter = t.name.clone();
-    let as_table = super::table::wanted(&req.accept);
-    tokio::spawn(async move {
-        // kubectl get -w asks for Table rows; other clients get the stored bytes.
+    let watcher = Watcher {
+        kind: t.kind.clone(),
+        namespace: t.namespace.clone(),
+        name: t.name.clone(),
+        as_table: super::table::wanted(&req.accept),
+        labels,
+        fields,
+        bookmarks,
+        timeout,
+    };
+    tokio::spawn(watcher.run(rx, initial, current_rv, tx));
+    let stream = tokio_stream::wrappers::ReceiverStream::new(out).map(|r| r);
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+/// One watch: what it selects and how it encodes, until its deadline.
+struct Watcher {
+    kind: Kind,
+    namespace: Option<String>,
+    /// Only this object, for a watch on one name.
+    name: Option<String>,
+    /// kubectl get -w asks for Table rows; other clients get the stored bytes.
+    as_table: bool,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    bookmarks: bool,
+    /// How long it lasts once the initial changes are sent (`timeoutSeconds`).
+    timeout: Option<Duration>,
+}
+
+type Sink = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+impl Watcher {
+    /// Sends the initial changes, then every change as it happens (and a bookmark every
+    /// second when asked), until the deadline, the client leaving, or falling behind.
+    async fn run(
+        self,
+        mut rx: tokio::sync::broadcast::Receiver<super::store::Change>,
+        initial: Vec<Watched>,
+        current_rv: u64,
+        tx: Sink,
+    ) {
         let send = |change: ChangeKind, obj: &Value, json: &[u8]| {
-            event_line(&kind, as_table, change, obj, json)
+            event_line(&self.kind, self.as_table, change, obj, json)
         };
         for (k, obj, json) in &initial {
-            if selected(obj, &labels, &fields)
-                && name_filter
+            if selected(obj, &self.labels, &self.fields)
+                && self
+                    .name
                     .as_ref()
                     .is_none_or(|n| obj["metadata"]["name"] == **n)
                 && tx.send(Ok(send(*k, obj, json))).await.is_err()
@@ -562,7 +603,7 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
                 return;
             }
         }
-        let deadline = timeout.map(|d| tokio::time::Instant::now() + d);
+        let deadline = self.timeout.map(|d| tokio::time::Instant::now() + d);
         let mut last_rv = current_rv;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -577,29 +618,23 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
                     None => return, // timeoutSeconds reached: the client reconnects
                     Some(Ok(c)) => {
                         last_rv = c.rv;
-                        let ours = c.key.group == kind.group && c.key.plural == kind.plural
-                            && namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns);
-                        if ours && selected(&c.object, &labels, &fields) && tx.send(Ok(send(c.kind, &c.object, &c.json))).await.is_err() {
+                        let ours = c.key.group == self.kind.group && c.key.plural == self.kind.plural
+                            && self.namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns);
+                        if ours && selected(&c.object, &self.labels, &self.fields) && tx.send(Ok(send(c.kind, &c.object, &c.json))).await.is_err() {
                             return;
                         }
                     }
                     // A watcher that fell too far behind is closed; it relists, as with a real server.
                     Some(Err(_)) => return,
                 },
-                _ = tick.tick(), if bookmarks => {
-                    if tx.send(Ok(bookmark(&kind, last_rv))).await.is_err() {
+                _ = tick.tick(), if self.bookmarks => {
+                    if tx.send(Ok(bookmark(&self.kind, last_rv))).await.is_err() {
                         return;
                     }
                 }
             }
         }
-    });
-    let stream = tokio_stream::wrappers::ReceiverStream::new(out).map(|r| r);
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    }
 }
 
 /// The target's changes after `rv`, or None when they are no longer kept (410 Gone).
