@@ -863,36 +863,8 @@ impl History {
         c: &Conditions,
         error_code: u16,
     ) {
-        let (ns, svc, ver) = (key.0.as_str(), key.1.as_str(), key.2.as_str());
-        let ok_code = "200".to_owned();
-        let err_code = error_code.to_string();
-        let base = [("namespace", ns), ("service", svc), ("version", ver)];
-        fn with<'a>(
-            base: &[(&'a str, &'a str)],
-            extra: (&'a str, &'a str),
-        ) -> Vec<(&'a str, &'a str)> {
-            let mut l = base.to_vec();
-            l.push(extra);
-            l
-        }
-        let ok_l = labels("http_requests_total", &with(&base, ("code", &ok_code)));
-        let err_l = labels("http_requests_total", &with(&base, ("code", &err_code)));
-        let les: Vec<String> = BUCKETS
-            .iter()
-            .map(|b| format_value(*b))
-            .chain(["+Inf".to_owned()])
-            .collect();
-        let bucket_l: Vec<Labels> = les
-            .iter()
-            .map(|le| {
-                labels(
-                    "http_request_duration_seconds_bucket",
-                    &with(&base, ("le", le)),
-                )
-            })
-            .collect();
-        let sum_l = labels("http_request_duration_seconds_sum", &base);
-        let count_l = labels("http_request_duration_seconds_count", &base);
+        let series = SeriesLabels::of(key, error_code);
+        let les = &series.les;
         let fractions: Vec<f64> = BUCKETS.iter().map(|b| c.cdf(*b)).chain([1.0]).collect();
         let mean = c.mean();
         // Whole requests, carried from minute to minute.
@@ -935,9 +907,9 @@ impl History {
         // Live requests may have been counted already (a version's first requests fail
         // before its pods are ready): history goes in before them and they continue it.
         let mut points = points.into_iter();
-        for l in [&ok_l, &err_l, &sum_l, &count_l]
+        for l in [&series.ok, &series.err, &series.sum, &series.count]
             .into_iter()
-            .chain(&bucket_l)
+            .chain(&series.buckets)
         {
             db.prepend(l, points.next().unwrap_or_default());
         }
@@ -951,6 +923,57 @@ impl History {
             *c += b;
         }
         h.sum += sum;
+    }
+}
+
+/// The labels of one version's request and latency series.
+struct SeriesLabels {
+    /// `http_requests_total` answered 200, and with the version's error code.
+    ok: Labels,
+    err: Labels,
+    /// The histogram's bucket bounds, `+Inf` last, and each bucket's labels.
+    les: Vec<String>,
+    buckets: Vec<Labels>,
+    sum: Labels,
+    count: Labels,
+}
+
+impl SeriesLabels {
+    fn of(key: &VersionKey, error_code: u16) -> SeriesLabels {
+        let (ns, svc, ver) = (key.0.as_str(), key.1.as_str(), key.2.as_str());
+        let ok_code = "200".to_owned();
+        let err_code = error_code.to_string();
+        let base = [("namespace", ns), ("service", svc), ("version", ver)];
+        fn with<'a>(
+            base: &[(&'a str, &'a str)],
+            extra: (&'a str, &'a str),
+        ) -> Vec<(&'a str, &'a str)> {
+            let mut l = base.to_vec();
+            l.push(extra);
+            l
+        }
+        let les: Vec<String> = BUCKETS
+            .iter()
+            .map(|b| format_value(*b))
+            .chain(["+Inf".to_owned()])
+            .collect();
+        let buckets = les
+            .iter()
+            .map(|le| {
+                labels(
+                    "http_request_duration_seconds_bucket",
+                    &with(&base, ("le", le)),
+                )
+            })
+            .collect();
+        SeriesLabels {
+            ok: labels("http_requests_total", &with(&base, ("code", &ok_code))),
+            err: labels("http_requests_total", &with(&base, ("code", &err_code))),
+            sum: labels("http_request_duration_seconds_sum", &base),
+            count: labels("http_request_duration_seconds_count", &base),
+            les,
+            buckets,
+        }
     }
 }
 
