@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use tokio::sync::broadcast;
 
-use crate::events::{Envelope, Event, Status, clock};
+use crate::events::{Envelope, Event, Evidence, Status, Verdict, clock};
 
 /// Formats one event as a progress line, or None for events that print nothing.
 pub fn line(env: &Envelope) -> Option<String> {
@@ -36,10 +36,7 @@ pub fn line(env: &Envelope) -> Option<String> {
             ..
         } => {
             let hint = if *status == Status::WaitingForApproval {
-                format!(
-                    " — `glidepath approve {0}` or `glidepath reject {0}`",
-                    env.run
-                )
+                approve_hint(env.run)
             } else {
                 String::new()
             };
@@ -57,20 +54,7 @@ pub fn line(env: &Envelope) -> Option<String> {
             ..
         } => {
             let mut out = format!("  {} {step} {status}: {summary}", status.glyph());
-            for e in evidence
-                .iter()
-                .filter(|e| e.verdict != crate::events::Verdict::Pass)
-            {
-                out.push_str(&format!(
-                    "\n      ✗ {}: {}{}",
-                    e.check,
-                    e.value.as_deref().unwrap_or("no value"),
-                    e.expected
-                        .as_deref()
-                        .map(|x| format!(" (expected {x})"))
-                        .unwrap_or_default()
-                ));
-            }
+            out.push_str(&failing_checks(evidence));
             out
         }
         Event::Log {
@@ -100,6 +84,28 @@ pub fn line(env: &Envelope) -> Option<String> {
         }
     };
     Some(format!("{time} {text}"))
+}
+
+/// How to answer an approval from another terminal.
+fn approve_hint(run: i64) -> String {
+    format!(" — `glidepath approve {run}` or `glidepath reject {run}`")
+}
+
+/// A line under a step for each check that did not pass: what, found, expected.
+fn failing_checks(evidence: &[Evidence]) -> String {
+    let mut out = String::new();
+    for e in evidence.iter().filter(|e| e.verdict != Verdict::Pass) {
+        out.push_str(&format!(
+            "\n      ✗ {}: {}{}",
+            e.check,
+            e.value.as_deref().unwrap_or("no value"),
+            e.expected
+                .as_deref()
+                .map(|x| format!(" (expected {x})"))
+                .unwrap_or_default()
+        ));
+    }
+    out
 }
 
 /// Prints events until the run finishes.

@@ -467,111 +467,19 @@ pub async fn run(
         tls,
         measured_from,
     });
-    let mut recorders = Vec::new();
     // Dropping the set (the step cancelled, the test over) stops every task in it.
     let mut workers = tokio::task::JoinSet::new();
     let timeout = plan.timeout;
-    match arrivals {
-        None => {
-            for i in 0..connections {
-                let (mut w, rec) = Worker::new(shared.clone(), i);
-                recorders.push(rec);
-                workers.spawn(async move {
-                    while Instant::now() < end {
-                        let sent = Instant::now();
-                        let failure = w.once(sent + timeout).await;
-                        w.record(sent, failure);
-                    }
-                });
-            }
-        }
-        Some(arrivals) => {
-            // The scheduler releases intended send times; workers take them in order, so a
-            // stall makes the queue grow and every queued request counts its wait. A request
-            // is due by its intended time plus the timeout: one taken later is a timeout
-            // without being sent, so nothing that was due goes unrecorded.
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-            let rx = Arc::new(tokio::sync::Mutex::new(rx));
-            workers.spawn(async move {
-                for offset in arrivals {
-                    let intended = start + offset;
-                    if intended >= end {
-                        break;
-                    }
-                    tokio::time::sleep_until(intended).await;
-                    if tx.send(intended).is_err() {
-                        break;
-                    }
-                }
-            });
-            for i in 0..connections {
-                let (mut w, rec) = Worker::new(shared.clone(), i);
-                recorders.push(rec);
-                let rx = rx.clone();
-                workers.spawn(async move {
-                    loop {
-                        let next = rx.lock().await.recv().await;
-                        let Some(intended) = next else {
-                            break;
-                        };
-                        let due = intended + timeout;
-                        let failure = if Instant::now() >= due {
-                            Some(Failure::Kind("timeout"))
-                        } else {
-                            w.once(due).await
-                        };
-                        w.record(intended, failure);
-                    }
-                });
-            }
-        }
-    }
-    // Per-second progress, from every worker's share of the second.
-    let mut ticker = {
-        let recorders = recorders.clone();
-        AbortOnDrop(tokio::spawn(async move {
-            let mut second = 0;
-            let mut next = measured_from + Duration::from_secs(1);
-            let mut this_second = Recorder::new();
-            let mut so_far = Recorder::new();
-            while next <= end {
-                tokio::time::sleep_until(next).await;
-                second += 1;
-                this_second.second.reset();
-                this_second.errors.clear();
-                this_second.requests = 0;
-                this_second.answered = 0;
-                for rec in &recorders {
-                    if let Ok(mut r) = rec.lock() {
-                        let _ = this_second.second.add(&r.second);
-                        r.second.reset();
-                        this_second.requests += std::mem::take(&mut r.second_requests);
-                        this_second.answered += std::mem::take(&mut r.second_answered);
-                        for (kind, n) in std::mem::take(&mut r.second_errors) {
-                            *this_second.errors.entry(kind).or_default() += n;
-                        }
-                    }
-                }
-                let _ = so_far.total.add(&this_second.second);
-                so_far.requests += this_second.requests;
-                so_far.answered += this_second.answered;
-                for (kind, n) in &this_second.errors {
-                    *so_far.errors.entry(kind.clone()).or_default() += n;
-                }
-                let h = &this_second.second;
-                progress(Progress {
-                    second,
-                    requests: this_second.requests,
-                    errors: this_second.errors.values().sum(),
-                    p50_ms: ms(h, 0.5),
-                    p95_ms: ms(h, 0.95),
-                    p99_ms: ms(h, 0.99),
-                    so_far: so_far.summary(Duration::from_secs(second)),
-                });
-                next += Duration::from_secs(1);
-            }
-        }))
+    let window = Window {
+        start,
+        end,
+        timeout,
     };
+    let recorders = match arrivals {
+        None => closed(&mut workers, &shared, connections, &window),
+        Some(arrivals) => open(&mut workers, &shared, connections, arrivals, &window),
+    };
+    let mut ticker = ticker(recorders.clone(), measured_from, end, progress);
     // Everything stops on time: every request is due by the end plus one timeout.
     let deadline = end + timeout + Duration::from_millis(100);
     let _ = tokio::time::timeout_at(deadline, async {
@@ -596,6 +504,123 @@ pub async fn run(
     Ok(total.summary(duration))
 }
 
+/// When a test starts and ends, and how long a request may take.
+struct Window {
+    start: Instant,
+    end: Instant,
+    timeout: Duration,
+}
+
+/// The closed model: each connection sends its next request when the last one ends.
+fn closed(
+    workers: &mut tokio::task::JoinSet<()>,
+    shared: &Arc<Shared>,
+    connections: usize,
+    window: &Window,
+) -> Vec<Arc<Mutex<Recorder>>> {
+    let (end, timeout) = (window.end, window.timeout);
+    let mut recorders = Vec::new();
+    for i in 0..connections {
+        let (mut w, rec) = Worker::new(shared.clone(), i);
+        recorders.push(rec);
+        workers.spawn(async move {
+            while Instant::now() < end {
+                let sent = Instant::now();
+                let failure = w.once(sent + timeout).await;
+                w.record(sent, failure);
+            }
+        });
+    }
+    recorders
+}
+
+/// The open model: a scheduler releases intended send times; workers take them in order,
+/// so a stall makes the queue grow and every queued request counts its wait. A request
+/// is due by its intended time plus the timeout: one taken later is a timeout without
+/// being sent, so nothing that was due goes unrecorded.
+fn open(
+    workers: &mut tokio::task::JoinSet<()>,
+    shared: &Arc<Shared>,
+    connections: usize,
+    arrivals: Arrivals,
+    window: &Window,
+) -> Vec<Arc<Mutex<Recorder>>> {
+    let (start, end, timeout) = (window.start, window.end, window.timeout);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    workers.spawn(async move {
+        for offset in arrivals {
+            let intended = start + offset;
+            if intended >= end {
+                break;
+            }
+            tokio::time::sleep_until(intended).await;
+            if tx.send(intended).is_err() {
+                break;
+            }
+        }
+    });
+    let mut recorders = Vec::new();
+    for i in 0..connections {
+        let (mut w, rec) = Worker::new(shared.clone(), i);
+        recorders.push(rec);
+        let rx = rx.clone();
+        workers.spawn(async move {
+            loop {
+                let next = rx.lock().await.recv().await;
+                let Some(intended) = next else {
+                    break;
+                };
+                let due = intended + timeout;
+                let failure = if Instant::now() >= due {
+                    Some(Failure::Kind("timeout"))
+                } else {
+                    w.once(due).await
+                };
+                w.record(intended, failure);
+            }
+        });
+    }
+    recorders
+}
+
+/// Per-second progress, from every worker's share of the second, until the end.
+fn ticker(
+    recorders: Vec<Arc<Mutex<Recorder>>>,
+    measured_from: Instant,
+    end: Instant,
+    progress: impl Fn(Progress) + Send + Sync + 'static,
+) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        let mut second = 0;
+        let mut next = measured_from + Duration::from_secs(1);
+        let mut this_second = Recorder::new();
+        let mut so_far = Recorder::new();
+        while next <= end {
+            tokio::time::sleep_until(next).await;
+            second += 1;
+            this_second.take_second(&recorders);
+            let _ = so_far.total.add(&this_second.second);
+            so_far.requests += this_second.requests;
+            so_far.answered += this_second.answered;
+            for (kind, n) in &this_second.errors {
+                *so_far.errors.entry(kind.clone()).or_default() += n;
+            }
+            let h = &this_second.second;
+            progress(Progress {
+                second,
+                requests: this_second.requests,
+                errors: this_second.errors.values().sum(),
+                p50_ms: ms(h, 0.5),
+                p95_ms: ms(h, 0.95),
+                p99_ms: ms(h, 0.99),
+                so_far: so_far.summary(Duration::from_secs(second)),
+            });
+            next += Duration::from_secs(1);
+        }
+    }))
+}
+
 /// A task that stops when its handle is dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -606,6 +631,25 @@ impl Drop for AbortOnDrop {
 }
 
 impl Recorder {
+    /// Becomes the second just gone: every worker's share of it, which they start again.
+    fn take_second(&mut self, recorders: &[Arc<Mutex<Recorder>>]) {
+        self.second.reset();
+        self.errors.clear();
+        self.requests = 0;
+        self.answered = 0;
+        for rec in recorders {
+            if let Ok(mut r) = rec.lock() {
+                let _ = self.second.add(&r.second);
+                r.second.reset();
+                self.requests += std::mem::take(&mut r.second_requests);
+                self.answered += std::mem::take(&mut r.second_answered);
+                for (kind, n) in std::mem::take(&mut r.second_errors) {
+                    *self.errors.entry(kind).or_default() += n;
+                }
+            }
+        }
+    }
+
     /// The figures of `total` over `measured`.
     fn summary(&self, measured: Duration) -> Summary {
         let seconds = measured.as_secs_f64();

@@ -242,6 +242,77 @@ impl Validator<'_> {
     }
 
     fn pipeline(&self, file: PipelineFile, source: &str) -> Result<Pipeline, LoadError> {
+        self.header(&file)?;
+        let mut stage_names: HashMap<&str, Pos> = HashMap::new();
+        let mut stages = Vec::new();
+        let mut earlier: Vec<(String, Vec<String>)> = Vec::new();
+        let mut last_deploy: Option<super::model::DeployStep> = None;
+        for stage in file.spec.stages.iter() {
+            self.name(&stage.name, "stage")?;
+            if let Some(first) = stage_names.insert(&stage.name.value, stage.name.pos) {
+                return Err(self.err(
+                    stage.name.pos,
+                    format!("duplicate stage name `{}` (first used on line {}); stage names must be unique", stage.name.value, first.line),
+                ));
+            }
+            if stage.steps.is_empty() {
+                return Err(self.err(
+                    stage.name.pos,
+                    format!(
+                        "stage `{}` has no steps; add at least one under steps",
+                        stage.name.value
+                    ),
+                ));
+            }
+            let steps = self.steps_of(stage, &earlier, &mut last_deploy)?;
+            // The sandbox serves a Prometheus API of its own.
+            let has_prometheus = stage.prometheus.is_some()
+                || file.spec.prometheus.is_some()
+                || is_sandbox(stage.target.as_ref().or(file.spec.target.as_ref()));
+            if !has_prometheus && let Some(step) = steps.iter().find(|s| self.reads_prometheus(s)) {
+                return Err(self.err(
+                    step.pos,
+                    format!(
+                        "step `{}` reads Prometheus, but stage `{}` has none; set spec.prometheus or the stage's prometheus",
+                        step.name, stage.name.value
+                    ),
+                ));
+            }
+            earlier.push((
+                stage.name.value.clone(),
+                steps.iter().map(|s| s.name.clone()).collect(),
+            ));
+            stages.push(Stage {
+                name: stage.name.value.clone(),
+                protected: stage.protected,
+                target: stage.target.clone().or_else(|| file.spec.target.clone()),
+                prometheus: stage
+                    .prometheus
+                    .clone()
+                    .or_else(|| file.spec.prometheus.clone()),
+                steps,
+            });
+        }
+        let service = file
+            .spec
+            .service
+            .clone()
+            .unwrap_or_else(|| file.metadata.name.value.clone());
+        Ok(Pipeline {
+            name: file.metadata.name.value.clone(),
+            service,
+            path: self.path.to_owned(),
+            base_dir: self.base_dir.to_owned(),
+            source: source.to_owned(),
+            sets: self.lookup.vars.sets.clone(),
+            stages,
+            file,
+        })
+    }
+
+    /// The file as a whole: webhooks, apiVersion, kind, name, at least one stage, and the
+    /// contract's files.
+    fn header(&self, file: &PipelineFile) -> Result<(), LoadError> {
         for n in &file.spec.notify {
             self.notify(n)?;
         }
@@ -279,126 +350,76 @@ impl Validator<'_> {
                 .iter()
                 .try_for_each(|p| self.exists(p).map(drop))?;
         }
-        let mut stage_names: HashMap<&str, Pos> = HashMap::new();
-        let mut stages = Vec::new();
-        let mut earlier: Vec<(String, Vec<String>)> = Vec::new();
-        let mut last_deploy: Option<super::model::DeployStep> = None;
-        for stage in file.spec.stages.iter() {
-            self.name(&stage.name, "stage")?;
-            if let Some(first) = stage_names.insert(&stage.name.value, stage.name.pos) {
-                return Err(self.err(
-                    stage.name.pos,
-                    format!("duplicate stage name `{}` (first used on line {}); stage names must be unique", stage.name.value, first.line),
-                ));
+        Ok(())
+    }
+
+    /// A stage's steps: unique names, a release without manifests takes the last deploy's,
+    /// and gates refer to steps that have ended before them.
+    fn steps_of(
+        &self,
+        stage: &super::model::Stage,
+        earlier: &[(String, Vec<String>)],
+        last_deploy: &mut Option<super::model::DeployStep>,
+    ) -> Result<Vec<Step>, LoadError> {
+        let mut step_names: HashMap<String, Pos> = HashMap::new();
+        let mut steps = Vec::new();
+        for mut step in self.stage_steps(&stage.steps)? {
+            match &mut step.kind {
+                StepKind::Deploy(d) => *last_deploy = Some(d.clone()),
+                StepKind::Release(r) if r.manifests.is_empty() => match last_deploy {
+                    Some(d) => {
+                        r.manifests = d.manifests.clone();
+                        if r.image.is_none() {
+                            r.image = d.image.clone();
+                        }
+                    }
+                    None => {
+                        return Err(self.err(
+                            step.pos,
+                            "a release needs `manifests` (the new version's Deployment and its Services), or an earlier deploy step to take them from",
+                        ));
+                    }
+                },
+                _ => {}
             }
-            if stage.steps.is_empty() {
+            if let Some(first) = step_names.insert(step.name.clone(), step.pos) {
                 return Err(self.err(
-                    stage.name.pos,
+                    step.pos,
                     format!(
-                        "stage `{}` has no steps; add at least one under steps",
-                        stage.name.value
+                        "duplicate step name `{}` in stage `{}` (first used on line {}); give one of them a different `name:`",
+                        step.name, stage.name.value, first.line
                     ),
                 ));
             }
-            let mut step_names: HashMap<String, Pos> = HashMap::new();
-            let mut steps = Vec::new();
-            for mut step in self.stage_steps(&stage.steps)? {
-                match &mut step.kind {
-                    StepKind::Deploy(d) => last_deploy = Some(d.clone()),
-                    StepKind::Release(r) if r.manifests.is_empty() => match &last_deploy {
-                        Some(d) => {
-                            r.manifests = d.manifests.clone();
-                            if r.image.is_none() {
-                                r.image = d.image.clone();
-                            }
-                        }
-                        None => {
-                            return Err(self.err(
-                                step.pos,
-                                "a release needs `manifests` (the new version's Deployment and its Services), or an earlier deploy step to take them from",
-                            ));
-                        }
-                    },
-                    _ => {}
-                }
-                if let Some(first) = step_names.insert(step.name.clone(), step.pos) {
-                    return Err(self.err(
-                        step.pos,
-                        format!(
-                            "duplicate step name `{}` in stage `{}` (first used on line {}); give one of them a different `name:`",
-                            step.name, stage.name.value, first.line
-                        ),
-                    ));
-                }
-                if let StepKind::Gate(gate) = &step.kind {
-                    // A partner in the same `parallel` group has not ended when the gate runs.
-                    let this_stage: Vec<&str> = steps
-                        .iter()
-                        .filter(|s: &&Step| s.group.is_none() || s.group != step.group)
-                        .map(|s| s.name.as_str())
-                        .collect();
-                    for r in &gate.steps {
-                        self.gate_reference(r, &stage.name.value, &this_stage, &earlier)?;
-                    }
-                }
-                steps.push(step);
-            }
-            // The sandbox serves a Prometheus API of its own.
-            let has_prometheus = stage.prometheus.is_some()
-                || file.spec.prometheus.is_some()
-                || is_sandbox(stage.target.as_ref().or(file.spec.target.as_ref()));
-            for step in &steps {
-                let needs = match &step.kind {
-                    // An SLO of load-test SLIs only is judged without Prometheus.
-                    StepKind::Evaluate(e) => {
-                        let sli = e.sli.as_ref().map(|s| self.base_dir.join(&s.value));
-                        crate::slo::Slo::load(&self.base_dir.join(&e.slo.value), sli.as_deref())
-                            .map(|slo| slo.queries_prometheus())
-                            .unwrap_or(true)
-                    }
-                    StepKind::Gate(g) => g.error_budget.is_some(),
-                    _ => false,
-                };
-                if needs && !has_prometheus {
-                    return Err(self.err(
-                        step.pos,
-                        format!(
-                            "step `{}` reads Prometheus, but stage `{}` has none; set spec.prometheus or the stage's prometheus",
-                            step.name, stage.name.value
-                        ),
-                    ));
+            if let StepKind::Gate(gate) = &step.kind {
+                // A partner in the same `parallel` group has not ended when the gate runs.
+                let this_stage: Vec<&str> = steps
+                    .iter()
+                    .filter(|s: &&Step| s.group.is_none() || s.group != step.group)
+                    .map(|s| s.name.as_str())
+                    .collect();
+                for r in &gate.steps {
+                    self.gate_reference(r, &stage.name.value, &this_stage, earlier)?;
                 }
             }
-            earlier.push((
-                stage.name.value.clone(),
-                steps.iter().map(|s| s.name.clone()).collect(),
-            ));
-            stages.push(Stage {
-                name: stage.name.value.clone(),
-                protected: stage.protected,
-                target: stage.target.clone().or_else(|| file.spec.target.clone()),
-                prometheus: stage
-                    .prometheus
-                    .clone()
-                    .or_else(|| file.spec.prometheus.clone()),
-                steps,
-            });
+            steps.push(step);
         }
-        let service = file
-            .spec
-            .service
-            .clone()
-            .unwrap_or_else(|| file.metadata.name.value.clone());
-        Ok(Pipeline {
-            name: file.metadata.name.value.clone(),
-            service,
-            path: self.path.to_owned(),
-            base_dir: self.base_dir.to_owned(),
-            source: source.to_owned(),
-            sets: self.lookup.vars.sets.clone(),
-            stages,
-            file,
-        })
+        Ok(steps)
+    }
+
+    /// Whether a step needs Prometheus: an error-budget gate, or an evaluation whose SLO
+    /// queries it (one of load-test SLIs only is judged without).
+    fn reads_prometheus(&self, step: &Step) -> bool {
+        match &step.kind {
+            StepKind::Evaluate(e) => {
+                let sli = e.sli.as_ref().map(|s| self.base_dir.join(&s.value));
+                crate::slo::Slo::load(&self.base_dir.join(&e.slo.value), sli.as_deref())
+                    .map(|slo| slo.queries_prometheus())
+                    .unwrap_or(true)
+            }
+            StepKind::Gate(g) => g.error_budget.is_some(),
+            _ => false,
+        }
     }
 
     /// Names become Kubernetes labels and report keys: lowercase DNS labels.
@@ -546,87 +567,10 @@ impl Validator<'_> {
 
     fn kind(&self, s: &StepSpec, pos: Pos) -> Result<StepKind, LoadError> {
         if let Some(c) = &s.command {
-            match &c.run.value {
-                CommandLine::Line(_) if !c.shell => {
-                    return Err(self.err(
-                        c.run.pos,
-                        "`run` is a single string, which needs `shell: true`; give a list such as [program, arg] to run without a shell",
-                    ));
-                }
-                CommandLine::Args(args) if args.is_empty() => {
-                    return Err(self.err(c.run.pos, "`run` is empty; expected [program, arg, ...]"));
-                }
-                CommandLine::Line(line) if line.trim().is_empty() => {
-                    return Err(self.err(c.run.pos, "`run` is empty; expected a shell line"));
-                }
-                _ => {}
-            }
-            if let Some(dir) = &c.workdir {
-                let full = self.exists(dir)?;
-                if !full.is_dir() {
-                    return Err(self.err(
-                        dir.pos,
-                        format!("workdir `{}` is not a directory", dir.value),
-                    ));
-                }
-            }
-            return Ok(StepKind::Command(c.clone()));
+            return self.command(c);
         }
         if let Some(t) = &s.test {
-            let kinds: Vec<&str> = [
-                ("http", t.http.is_some()),
-                ("load", t.load.is_some()),
-                ("job", t.job.is_some()),
-            ]
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(k, _)| *k)
-            .collect();
-            if kinds.len() != 1 {
-                return Err(self.err(
-                    pos,
-                    if kinds.is_empty() {
-                        "a test needs exactly one of `http`, `load` or `job`".to_owned()
-                    } else {
-                        format!("a test has exactly one of `http`, `load` or `job`, found `{}` and `{}`; split it into two steps", kinds[0], kinds[1])
-                    },
-                ));
-            }
-            if let Some(load) = &t.load {
-                crate::loadgen::plan_for(load, self.base_dir)
-                    .map_err(|e| self.err(pos, format!("load test: {e}")))?;
-                for name in load.thresholds.keys() {
-                    let full = if name.starts_with("load.") {
-                        name.clone()
-                    } else {
-                        format!("load.{name}")
-                    };
-                    if !crate::loadgen::SLI_NAMES.contains(&full.as_str()) {
-                        let short: Vec<&str> = crate::loadgen::SLI_NAMES
-                            .iter()
-                            .map(|n| n.trim_start_matches("load."))
-                            .collect();
-                        let hint = yaml::closest(full.trim_start_matches("load."), &short)
-                            .map(|k| format!(" (did you mean `{k}`?)"))
-                            .unwrap_or_default();
-                        return Err(self.err(
-                            pos,
-                            format!(
-                                "load test: no result is called `{name}`{hint}; thresholds can limit {}",
-                                short.join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-            if let Some(http) = &t.http {
-                let suite = match http {
-                    HttpSuiteRef::Inline(suite) => (**suite).clone(),
-                    HttpSuiteRef::File(f) => self.suite_file(f)?,
-                };
-                return Ok(StepKind::Http(suite));
-            }
-            return Ok(StepKind::Test(t.clone()));
+            return self.test(t, pos);
         }
         if let Some(g) = &s.gate {
             if g.error_budget.is_some() && !g.steps.is_empty() {
@@ -685,6 +629,101 @@ impl Validator<'_> {
             return Ok(StepKind::Preflight(p.clone()));
         }
         Err(self.err(pos, "this step has no kind"))
+    }
+
+    /// A command: a program and arguments, or a shell line with `shell: true`; its
+    /// workdir a directory that exists.
+    fn command(&self, c: &super::model::CommandStep) -> Result<StepKind, LoadError> {
+        match &c.run.value {
+            CommandLine::Line(_) if !c.shell => {
+                return Err(self.err(
+                    c.run.pos,
+                    "`run` is a single string, which needs `shell: true`; give a list such as [program, arg] to run without a shell",
+                ));
+            }
+            CommandLine::Args(args) if args.is_empty() => {
+                return Err(self.err(c.run.pos, "`run` is empty; expected [program, arg, ...]"));
+            }
+            CommandLine::Line(line) if line.trim().is_empty() => {
+                return Err(self.err(c.run.pos, "`run` is empty; expected a shell line"));
+            }
+            _ => {}
+        }
+        if let Some(dir) = &c.workdir {
+            let full = self.exists(dir)?;
+            if !full.is_dir() {
+                return Err(self.err(
+                    dir.pos,
+                    format!("workdir `{}` is not a directory", dir.value),
+                ));
+            }
+        }
+        Ok(StepKind::Command(c.clone()))
+    }
+
+    /// A test: exactly one of `http` (inline or a file), `load` (a valid plan, known
+    /// thresholds) or `job`.
+    fn test(&self, t: &super::model::TestStep, pos: Pos) -> Result<StepKind, LoadError> {
+        let kinds: Vec<&str> = [
+            ("http", t.http.is_some()),
+            ("load", t.load.is_some()),
+            ("job", t.job.is_some()),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(k, _)| *k)
+        .collect();
+        if kinds.len() != 1 {
+            return Err(self.err(
+                pos,
+                if kinds.is_empty() {
+                    "a test needs exactly one of `http`, `load` or `job`".to_owned()
+                } else {
+                    format!("a test has exactly one of `http`, `load` or `job`, found `{}` and `{}`; split it into two steps", kinds[0], kinds[1])
+                },
+            ));
+        }
+        if let Some(load) = &t.load {
+            self.load_test(load, pos)?;
+        }
+        if let Some(http) = &t.http {
+            let suite = match http {
+                HttpSuiteRef::Inline(suite) => (**suite).clone(),
+                HttpSuiteRef::File(f) => self.suite_file(f)?,
+            };
+            return Ok(StepKind::Http(suite));
+        }
+        Ok(StepKind::Test(t.clone()))
+    }
+
+    /// A load test makes a plan, and its thresholds limit results it measures.
+    fn load_test(&self, load: &super::model::LoadTest, pos: Pos) -> Result<(), LoadError> {
+        crate::loadgen::plan_for(load, self.base_dir)
+            .map_err(|e| self.err(pos, format!("load test: {e}")))?;
+        for name in load.thresholds.keys() {
+            let full = if name.starts_with("load.") {
+                name.clone()
+            } else {
+                format!("load.{name}")
+            };
+            if !crate::loadgen::SLI_NAMES.contains(&full.as_str()) {
+                let short: Vec<&str> = crate::loadgen::SLI_NAMES
+                    .iter()
+                    .map(|n| n.trim_start_matches("load."))
+                    .collect();
+                let hint = yaml::closest(full.trim_start_matches("load."), &short)
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                return Err(self.err(
+                    pos,
+                    format!(
+                        "load test: no result is called `{name}`{hint}; thresholds can limit {}",
+                        short.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn release(&self, r: &super::model::ReleaseStep, pos: Pos) -> Result<StepKind, LoadError> {

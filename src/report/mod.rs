@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{CommandKind, Envelope, Event, Evidence, Status, Verdict};
+use crate::events::{CommandKind, Envelope, Event, Evidence, StagePlan, Status, Verdict};
 
 /// A run, as the JSON report shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,34 +154,7 @@ pub fn fold_stages(stages: &mut Vec<StageReport>, env: &Envelope) {
     let at = env.at_ms;
     match &env.event {
         Event::RunStarted { stages: plan, .. } if stages.is_empty() => {
-            *stages = plan
-                .iter()
-                .map(|s| StageReport {
-                    name: s.name.clone(),
-                    status: Status::Pending,
-                    started_ms: None,
-                    finished_ms: None,
-                    steps: s
-                        .steps
-                        .iter()
-                        .map(|st| StepReport {
-                            name: st.name.clone(),
-                            kind: st.kind.clone(),
-                            status: Status::Pending,
-                            verdict: None,
-                            summary: None,
-                            started_ms: None,
-                            finished_ms: None,
-                            duration_ms: None,
-                            evidence: Vec::new(),
-                            measured: Default::default(),
-                            description: st.description.clone(),
-                            group: st.group.clone(),
-                            message: None,
-                        })
-                        .collect(),
-                })
-                .collect();
+            *stages = plan.iter().map(planned_stage).collect();
         }
         Event::StageStarted { stage } => {
             if let Some(s) = stages.iter_mut().find(|s| &s.name == stage) {
@@ -266,6 +239,35 @@ pub fn fold_traffic(steps: &mut Vec<TrafficStep>, env: &Envelope) {
                 weight: *weight,
             });
         }
+    }
+}
+
+/// A stage as planned: it and its steps pending.
+fn planned_stage(s: &StagePlan) -> StageReport {
+    StageReport {
+        name: s.name.clone(),
+        status: Status::Pending,
+        started_ms: None,
+        finished_ms: None,
+        steps: s
+            .steps
+            .iter()
+            .map(|st| StepReport {
+                name: st.name.clone(),
+                kind: st.kind.clone(),
+                status: Status::Pending,
+                verdict: None,
+                summary: None,
+                started_ms: None,
+                finished_ms: None,
+                duration_ms: None,
+                evidence: Vec::new(),
+                measured: Default::default(),
+                description: st.description.clone(),
+                group: st.group.clone(),
+                message: None,
+            })
+            .collect(),
     }
 }
 
@@ -371,44 +373,51 @@ impl Report {
                 self.finished_ms = Some(at);
             }
             Event::Traffic { .. } => fold_traffic(&mut self.traffic, env),
-            Event::Analysis {
-                stage,
-                step,
-                values,
-                stable,
-                targets,
-                warnings,
-                verdict,
-            } => {
-                let step = format!("{stage}/{step}");
-                for (sli, value) in values {
-                    let i = match self
-                        .analysis
-                        .iter()
-                        .position(|s| s.step == step && s.sli == *sli)
-                    {
-                        Some(i) => i,
-                        None => {
-                            self.analysis.push(SliSeries {
-                                step: step.clone(),
-                                sli: sli.clone(),
-                                ..SliSeries::default()
-                            });
-                            self.analysis.len() - 1
-                        }
-                    };
-                    let series = &mut self.analysis[i];
-                    series.pass = targets.get(sli).cloned().or(series.pass.take());
-                    series.warning = warnings.get(sli).cloned().or(series.warning.take());
-                    series.points.push(SliPoint {
-                        at_ms: at,
-                        new: *value,
-                        stable: stable.get(sli).copied().flatten(),
-                        verdict: *verdict,
-                    });
-                }
-            }
+            Event::Analysis { .. } => self.fold_analysis(env),
             Event::Log { .. } => {}
+        }
+    }
+
+    /// Adds an analysis's values to each SLI's series of its release step.
+    fn fold_analysis(&mut self, env: &Envelope) {
+        let Event::Analysis {
+            stage,
+            step,
+            values,
+            stable,
+            targets,
+            warnings,
+            verdict,
+        } = &env.event
+        else {
+            return;
+        };
+        let step = format!("{stage}/{step}");
+        for (sli, value) in values {
+            let i = match self
+                .analysis
+                .iter()
+                .position(|s| s.step == step && s.sli == *sli)
+            {
+                Some(i) => i,
+                None => {
+                    self.analysis.push(SliSeries {
+                        step: step.clone(),
+                        sli: sli.clone(),
+                        ..SliSeries::default()
+                    });
+                    self.analysis.len() - 1
+                }
+            };
+            let series = &mut self.analysis[i];
+            series.pass = targets.get(sli).cloned().or(series.pass.take());
+            series.warning = warnings.get(sli).cloned().or(series.warning.take());
+            series.points.push(SliPoint {
+                at_ms: env.at_ms,
+                new: *value,
+                stable: stable.get(sli).copied().flatten(),
+                verdict: *verdict,
+            });
         }
     }
 

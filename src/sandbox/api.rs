@@ -13,7 +13,7 @@ use tokio_stream::StreamExt;
 
 use super::Cluster;
 use super::discovery::{self, Format};
-use super::kinds::{Kind, Verbs};
+use super::kinds::{Kind, Registry, Verbs};
 use super::patch;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ApiError, ChangeKind, Key};
@@ -188,6 +188,20 @@ fn resolve(cluster: &Arc<Cluster>, req: &Request) -> Result<Resolved, ApiError> 
         .filter(|s| !s.is_empty())
         .collect();
     let registry = cluster.registry();
+    if let Some(answer) = discover(cluster, &registry, req, &parts) {
+        return answer;
+    }
+    target(&registry, req, &parts).map(Resolved::Resource)
+}
+
+/// The version, health and discovery documents (API groups and versions, OpenAPI), or
+/// None for a URL that names a resource.
+fn discover(
+    cluster: &Cluster,
+    registry: &Registry,
+    req: &Request,
+    parts: &[&str],
+) -> Option<Result<Resolved, ApiError>> {
     let format = Format::negotiate(&req.accept);
     let discovery = |v: Value, ct: &'static str| {
         Ok(Resolved::Done(
@@ -198,51 +212,46 @@ fn resolve(cluster: &Arc<Cluster>, req: &Request) -> Result<Resolved, ApiError> 
         v.map(|d| Resolved::Done(json_response(StatusCode::OK, &d)))
             .ok_or_else(|| not_found_path(&req.path))
     };
-    match parts.as_slice() {
-        ["version"] => return discovery(discovery::version(cluster.minor), "application/json"),
+    Some(match parts {
+        ["version"] => discovery(discovery::version(cluster.minor), "application/json"),
         ["healthz" | "livez" | "readyz"] => {
-            return Ok(Resolved::Done((StatusCode::OK, "ok").into_response()));
+            Ok(Resolved::Done((StatusCode::OK, "ok").into_response()))
         }
-        ["api"] => return discovery(discovery::core(&registry, format), format.content_type()),
-        ["apis"] => return discovery(discovery::groups(&registry, format), format.content_type()),
+        ["api"] => discovery(discovery::core(registry, format), format.content_type()),
+        ["apis"] => discovery(discovery::groups(registry, format), format.content_type()),
         ["openapi", "v2"] => {
             // A zero-length protobuf is a valid empty document: kubectl 1.27/1.28 validate nothing.
-            return Ok(Resolved::Done(
+            Ok(Resolved::Done(
                 (
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, "application/octet-stream")],
                     Vec::<u8>::new(),
                 )
                     .into_response(),
-            ));
+            ))
         }
-        ["openapi", "v3"] => {
-            return discovery(discovery::openapi_v3_index(&registry), "application/json");
-        }
-        ["openapi", "v3", "api", v] => {
-            return found(discovery::openapi_v3_group_version(&registry, "", v));
-        }
+        ["openapi", "v3"] => discovery(discovery::openapi_v3_index(registry), "application/json"),
+        ["openapi", "v3", "api", v] => found(discovery::openapi_v3_group_version(registry, "", v)),
         ["openapi", "v3", "apis", g, v] => {
-            return found(discovery::openapi_v3_group_version(&registry, g, v));
+            found(discovery::openapi_v3_group_version(registry, g, v))
         }
-        ["api", v] => {
-            return found(discovery::resource_list(&registry, "", v));
-        }
-        ["apis", g] => {
-            return found(
-                registry
-                    .groups()
-                    .into_iter()
-                    .find(|(name, _)| name == g)
-                    .map(|(name, versions)| discovery::api_group(&name, &versions)),
-            );
-        }
-        ["apis", g, v] => {
-            return found(discovery::resource_list(&registry, g, v));
-        }
-        _ => {}
-    }
-    let (group, version, rest) = match parts.as_slice() {
+        ["api", v] => found(discovery::resource_list(registry, "", v)),
+        ["apis", g] => found(
+            registry
+                .groups()
+                .into_iter()
+                .find(|(name, _)| name == g)
+                .map(|(name, versions)| discovery::api_group(&name, &versions)),
+        ),
+        ["apis", g, v] => found(discovery::resource_list(registry, g, v)),
+        _ => return None,
+    })
+}
+
+/// The resource a URL names: `/api/v1[/namespaces/NS]/PLURAL[/NAME[/SUB]]` or the same
+/// under `/apis/GROUP/VERSION`, served and scoped as the URL says.
+fn target(registry: &Registry, req: &Request, parts: &[&str]) -> Result<Target, ApiError> {
+    let (group, version, rest) = match parts {
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(not_found_path(&req.path)),
@@ -275,12 +284,12 @@ fn resolve(cluster: &Arc<Cluster>, req: &Request) -> Result<Resolved, ApiError> 
     {
         return Err(not_found_path(&req.path));
     }
-    Ok(Resolved::Resource(Target {
+    Ok(Target {
         kind,
         namespace,
         name,
         sub,
-    }))
+    })
 }
 
 async fn route(cluster: &Arc<Cluster>, req: &Request) -> Result<Response, ApiError> {
@@ -489,6 +498,9 @@ fn list_key(o: &Value) -> String {
     )
 }
 
+/// A change to send a watcher: its kind, the object and its stored bytes.
+type Watched = (ChangeKind, Arc<Value>, Bytes);
+
 async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(req)?;
     let from: Option<u64> = match req.param("resourceVersion") {
@@ -504,22 +516,17 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
         .and_then(|s| s.parse::<u64>().ok())
         .map(Duration::from_secs);
     // Subscribe and snapshot under one lock, so no change falls between them.
-    let (mut rx, initial, current_rv) = {
+    let (rx, initial, current_rv) = {
         let store = cluster.store();
         let rx = store.subscribe();
-        let initial: Vec<(ChangeKind, Arc<Value>, Bytes)> = match from {
+        let initial = match from {
             None => store
                 .list_encoded(&t.kind.group, &t.kind.plural, t.namespace.as_deref())
                 .into_iter()
                 .map(|(o, json)| (ChangeKind::Added, o, json))
                 .collect(),
-            Some(rv) => match store.changes_since(rv) {
-                Some(changes) => changes
-                    .into_iter()
-                    .filter(|c| c.key.group == t.kind.group && c.key.plural == t.kind.plural)
-                    .filter(|c| t.namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns))
-                    .map(|c| (c.kind, c.object, c.json))
-                    .collect(),
+            Some(rv) => match changes_since(&store, t, rv) {
+                Some(changes) => changes,
                 None => {
                     let gone = ApiError::gone(rv);
                     let line =
@@ -536,34 +543,59 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
         (rx, initial, store.rv())
     };
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
-    let kind = t.kind.clone();
-    let namespace = t.namespace.clone();
-    let name_filter = t.name.clone();
-    let as_table = super::table::wanted(&req.accept);
-    tokio::spawn(async move {
-        // kubectl get -w asks for Table rows; other clients get the stored bytes.
+    let watcher = Watcher {
+        kind: t.kind.clone(),
+        namespace: t.namespace.clone(),
+        name: t.name.clone(),
+        as_table: super::table::wanted(&req.accept),
+        labels,
+        fields,
+        bookmarks,
+        timeout,
+    };
+    tokio::spawn(watcher.run(rx, initial, current_rv, tx));
+    let stream = tokio_stream::wrappers::ReceiverStream::new(out).map(|r| r);
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+/// One watch: what it selects and how it encodes, until its deadline.
+struct Watcher {
+    kind: Kind,
+    namespace: Option<String>,
+    /// Only this object, for a watch on one name.
+    name: Option<String>,
+    /// kubectl get -w asks for Table rows; other clients get the stored bytes.
+    as_table: bool,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    bookmarks: bool,
+    /// How long it lasts once the initial changes are sent (`timeoutSeconds`).
+    timeout: Option<Duration>,
+}
+
+type Sink = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+impl Watcher {
+    /// Sends the initial changes, then every change as it happens (and a bookmark every
+    /// second when asked), until the deadline, the client leaving, or falling behind.
+    async fn run(
+        self,
+        mut rx: tokio::sync::broadcast::Receiver<super::store::Change>,
+        initial: Vec<Watched>,
+        current_rv: u64,
+        tx: Sink,
+    ) {
         let send = |change: ChangeKind, obj: &Value, json: &[u8]| {
-            if as_table {
-                let t = super::table::table(
-                    &kind,
-                    std::iter::once(obj),
-                    json!({ "resourceVersion": obj["metadata"]["resourceVersion"] }),
-                );
-                return Bytes::from(
-                    json!({ "type": change.word(), "object": t }).to_string() + "\n",
-                );
-            }
-            let mut line = Vec::with_capacity(json.len() + 32);
-            line.extend_from_slice(
-                format!("{{\"type\":\"{}\",\"object\":", change.word()).as_bytes(),
-            );
-            line.extend_from_slice(json);
-            line.extend_from_slice(b"}\n");
-            Bytes::from(line)
+            event_line(&self.kind, self.as_table, change, obj, json)
         };
         for (k, obj, json) in &initial {
-            if selected(obj, &labels, &fields)
-                && name_filter
+            if selected(obj, &self.labels, &self.fields)
+                && self
+                    .name
                     .as_ref()
                     .is_none_or(|n| obj["metadata"]["name"] == **n)
                 && tx.send(Ok(send(*k, obj, json))).await.is_err()
@@ -571,7 +603,7 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
                 return;
             }
         }
-        let deadline = timeout.map(|d| tokio::time::Instant::now() + d);
+        let deadline = self.timeout.map(|d| tokio::time::Instant::now() + d);
         let mut last_rv = current_rv;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -586,33 +618,62 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
                     None => return, // timeoutSeconds reached: the client reconnects
                     Some(Ok(c)) => {
                         last_rv = c.rv;
-                        let ours = c.key.group == kind.group && c.key.plural == kind.plural
-                            && namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns);
-                        if ours && selected(&c.object, &labels, &fields) && tx.send(Ok(send(c.kind, &c.object, &c.json))).await.is_err() {
+                        let ours = c.key.group == self.kind.group && c.key.plural == self.kind.plural
+                            && self.namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns);
+                        if ours && selected(&c.object, &self.labels, &self.fields) && tx.send(Ok(send(c.kind, &c.object, &c.json))).await.is_err() {
                             return;
                         }
                     }
                     // A watcher that fell too far behind is closed; it relists, as with a real server.
                     Some(Err(_)) => return,
                 },
-                _ = tick.tick(), if bookmarks => {
-                    let mark = json!({ "type": "BOOKMARK", "object": {
-                        "kind": kind.kind, "apiVersion": kind.api_version(),
-                        "metadata": { "resourceVersion": last_rv.to_string() },
-                    }});
-                    if tx.send(Ok(Bytes::from(mark.to_string() + "\n"))).await.is_err() {
+                _ = tick.tick(), if self.bookmarks => {
+                    if tx.send(Ok(bookmark(&self.kind, last_rv))).await.is_err() {
                         return;
                     }
                 }
             }
         }
-    });
-    let stream = tokio_stream::wrappers::ReceiverStream::new(out).map(|r| r);
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    }
+}
+
+/// The target's changes after `rv`, or None when they are no longer kept (410 Gone).
+fn changes_since(store: &super::store::Store, t: &Target, rv: u64) -> Option<Vec<Watched>> {
+    Some(
+        store
+            .changes_since(rv)?
+            .into_iter()
+            .filter(|c| c.key.group == t.kind.group && c.key.plural == t.kind.plural)
+            .filter(|c| t.namespace.as_ref().is_none_or(|ns| &c.key.namespace == ns))
+            .map(|c| (c.kind, c.object, c.json))
+            .collect(),
+    )
+}
+
+/// A watch event line: the object's stored bytes, or a Table row for `kubectl get -w`.
+fn event_line(kind: &Kind, as_table: bool, change: ChangeKind, obj: &Value, json: &[u8]) -> Bytes {
+    if as_table {
+        let t = super::table::table(
+            kind,
+            std::iter::once(obj),
+            json!({ "resourceVersion": obj["metadata"]["resourceVersion"] }),
+        );
+        return Bytes::from(json!({ "type": change.word(), "object": t }).to_string() + "\n");
+    }
+    let mut line = Vec::with_capacity(json.len() + 32);
+    line.extend_from_slice(format!("{{\"type\":\"{}\",\"object\":", change.word()).as_bytes());
+    line.extend_from_slice(json);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
+}
+
+/// A bookmark at the latest resource version seen.
+fn bookmark(kind: &Kind, rv: u64) -> Bytes {
+    let mark = json!({ "type": "BOOKMARK", "object": {
+        "kind": kind.kind, "apiVersion": kind.api_version(),
+        "metadata": { "resourceVersion": rv.to_string() },
+    }});
+    Bytes::from(mark.to_string() + "\n")
 }
 
 /// Checks apiVersion/kind of a body against the URL's resource.
@@ -772,74 +833,14 @@ fn patch_object(
         .trim()
         .to_owned();
     let body = req.json_body()?;
+    if ct == "application/apply-patch+yaml" {
+        return apply_object(cluster, req, t, name, sub, &body);
+    }
     let k = key(t, name);
     let builtin = super::kinds::builtins()
         .iter()
         .any(|b| b.group == t.kind.group && b.plural == t.kind.plural);
-    if ct == "application/apply-patch+yaml" {
-        let manager = req.param("fieldManager").ok_or_else(|| {
-            ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
-        })?;
-        check_type(&body, &t.kind)?;
-        if sub.is_none() && cluster.get(&k).is_none() {
-            let mut obj = body.clone();
-            obj["metadata"]["name"] = json!(name);
-            let created = cluster.create(
-                &t.kind,
-                t.namespace.as_deref(),
-                &mut obj,
-                req.dry_run(),
-                Some(manager),
-            )?;
-            return Ok(json_response(StatusCode::CREATED, &created));
-        }
-        let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| {
-            let merged = match sub {
-                Some("status") => {
-                    let mut m = live.clone();
-                    m["status"] = patch::server_side_apply(
-                        &live["status"],
-                        body.get("status").unwrap_or(&json!({})),
-                    );
-                    m
-                }
-                _ => patch::server_side_apply(live, &body),
-            };
-            *live = merged;
-            super::record_manager(live, manager, "Apply", &t.kind);
-            Ok(())
-        })?;
-        return Ok(json_response(StatusCode::OK, &project(&obj, sub)));
-    }
-    let apply = |live: &mut Value, doc: &Value| -> Result<(), ApiError> {
-        match ct.as_str() {
-            "application/merge-patch+json" => {
-                patch::merge_patch(live, doc);
-                Ok(())
-            }
-            "application/strategic-merge-patch+json" if builtin => {
-                patch::strategic_merge_patch(live, doc).map_err(|e| ApiError::bad_request(e.to_string()))
-            }
-            "application/strategic-merge-patch+json" => Err(ApiError {
-                code: 415,
-                reason: "UnsupportedMediaType",
-                message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
-                details: None,
-            }),
-            "application/json-patch+json" => patch::json_patch(live, doc).map_err(|e| ApiError {
-                code: 422,
-                reason: "Invalid",
-                message: e.to_string(),
-                details: None,
-            }),
-            other => Err(ApiError {
-                code: 415,
-                reason: "UnsupportedMediaType",
-                message: format!("the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"),
-                details: None,
-            }),
-        }
-    };
+    let apply = |live: &mut Value, doc: &Value| apply_patch(&ct, builtin, live, doc);
     let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| match sub {
         Some("scale") => {
             let mut scale = project(live, Some("scale"));
@@ -868,6 +869,84 @@ fn patch_object(
         }
     })?;
     Ok(json_response(StatusCode::OK, &project(&obj, sub)))
+}
+
+/// Server-side apply: creates the object when it is missing, else merges the applied
+/// fields (into the status alone for the status subresource), as the field manager asks.
+fn apply_object(
+    cluster: &Arc<Cluster>,
+    req: &Request,
+    t: &Target,
+    name: &str,
+    sub: Option<&str>,
+    body: &Value,
+) -> Result<Response, ApiError> {
+    let k = key(t, name);
+    let manager = req.param("fieldManager").ok_or_else(|| {
+        ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+    })?;
+    check_type(body, &t.kind)?;
+    if sub.is_none() && cluster.get(&k).is_none() {
+        let mut obj = body.clone();
+        obj["metadata"]["name"] = json!(name);
+        let created = cluster.create(
+            &t.kind,
+            t.namespace.as_deref(),
+            &mut obj,
+            req.dry_run(),
+            Some(manager),
+        )?;
+        return Ok(json_response(StatusCode::CREATED, &created));
+    }
+    let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| {
+        let merged = match sub {
+            Some("status") => {
+                let mut m = live.clone();
+                m["status"] = patch::server_side_apply(
+                    &live["status"],
+                    body.get("status").unwrap_or(&json!({})),
+                );
+                m
+            }
+            _ => patch::server_side_apply(live, body),
+        };
+        *live = merged;
+        super::record_manager(live, manager, "Apply", &t.kind);
+        Ok(())
+    })?;
+    Ok(json_response(StatusCode::OK, &project(&obj, sub)))
+}
+
+/// Applies a patch document of content type `ct`; a strategic merge patch only to a
+/// built-in kind, as a real server.
+fn apply_patch(ct: &str, builtin: bool, live: &mut Value, doc: &Value) -> Result<(), ApiError> {
+    match ct {
+        "application/merge-patch+json" => {
+            patch::merge_patch(live, doc);
+            Ok(())
+        }
+        "application/strategic-merge-patch+json" if builtin => {
+            patch::strategic_merge_patch(live, doc).map_err(|e| ApiError::bad_request(e.to_string()))
+        }
+        "application/strategic-merge-patch+json" => Err(ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
+            details: None,
+        }),
+        "application/json-patch+json" => patch::json_patch(live, doc).map_err(|e| ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: e.to_string(),
+            details: None,
+        }),
+        other => Err(ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: format!("the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"),
+            details: None,
+        }),
+    }
 }
 
 fn delete(

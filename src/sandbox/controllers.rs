@@ -41,85 +41,10 @@ pub fn default_object(kind: &Kind, obj: &mut Value) -> Result<(), ApiError> {
                 obj["status"] = json!({ "phase": "Pending", "conditions": [] });
             }
         }
-        ("", "Service") => {
-            if obj.pointer("/spec/type").is_none() {
-                obj["spec"]["type"] = json!("ClusterIP");
-            }
-            if obj.pointer("/spec/clusterIP").is_none() {
-                let n = super::next_random();
-                obj["spec"]["clusterIP"] =
-                    json!(format!("10.96.{}.{}", (n >> 8) % 250 + 1, n % 250 + 1));
-            }
-            if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
-                for p in ports {
-                    if p.get("protocol").is_none() {
-                        p["protocol"] = json!("TCP");
-                    }
-                    if p.get("targetPort").is_none() {
-                        p["targetPort"] = p["port"].clone();
-                    }
-                }
-            }
-            obj["status"] = json!({ "loadBalancer": {} });
-        }
+        ("", "Service") => default_service(obj),
         ("", "PersistentVolumeClaim") => obj["status"] = json!({ "phase": "Pending" }),
-        ("apps", "Deployment" | "ReplicaSet") => {
-            if obj.pointer("/spec/replicas").is_none() {
-                obj["spec"]["replicas"] = json!(1);
-            }
-            let selector = obj
-                .pointer("/spec/selector")
-                .ok_or_else(|| invalid("spec.selector: Required value"))?;
-            let selector = from_label_selector_json(selector)
-                .map_err(|e| invalid(&format!("spec.selector: Invalid value: {e}")))?;
-            let empty = serde_json::Map::new();
-            let labels = obj
-                .pointer("/spec/template/metadata/labels")
-                .and_then(Value::as_object)
-                .unwrap_or(&empty);
-            if !selector.matches(labels) {
-                return Err(invalid(
-                    "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`",
-                ));
-            }
-            if kind.kind == "Deployment" {
-                if obj.pointer("/spec/strategy/type").is_none() {
-                    obj["spec"]["strategy"] = json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" } });
-                }
-                for (field, v) in [
-                    ("revisionHistoryLimit", 10),
-                    ("progressDeadlineSeconds", 600),
-                ] {
-                    if obj["spec"].get(field).is_none() {
-                        obj["spec"][field] = json!(v);
-                    }
-                }
-            }
-        }
-        ("batch", "Job") => {
-            let uid = obj.pointer("/metadata/uid").cloned().unwrap_or(json!(""));
-            if obj.pointer("/spec/selector").is_none() {
-                obj["spec"]["selector"] =
-                    json!({ "matchLabels": { "batch.kubernetes.io/controller-uid": uid } });
-            }
-            let labels = &mut obj["spec"]["template"]["metadata"]["labels"];
-            for (k, v) in [
-                ("batch.kubernetes.io/controller-uid", uid.clone()),
-                ("controller-uid", uid),
-                ("batch.kubernetes.io/job-name", json!(name)),
-                ("job-name", json!(name)),
-            ] {
-                labels[k] = v;
-            }
-            for (field, v) in [("backoffLimit", 6), ("completions", 1), ("parallelism", 1)] {
-                if obj["spec"].get(field).is_none() {
-                    obj["spec"][field] = json!(v);
-                }
-            }
-            if obj.pointer("/spec/template/spec/restartPolicy").is_none() {
-                obj["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
-            }
-        }
+        ("apps", "Deployment" | "ReplicaSet") => default_workload(kind, obj, invalid)?,
+        ("batch", "Job") => default_job(obj, &name),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             kinds::from_crd(obj).map_err(|e| invalid(&e))?;
             obj["status"] = json!({ "conditions": [], "acceptedNames": { "kind": "", "plural": "" }, "storedVersions": [] });
@@ -127,6 +52,95 @@ pub fn default_object(kind: &Kind, obj: &mut Value) -> Result<(), ApiError> {
         _ => {}
     }
     Ok(())
+}
+
+/// A Service's type, cluster IP, port protocols and target ports.
+fn default_service(obj: &mut Value) {
+    if obj.pointer("/spec/type").is_none() {
+        obj["spec"]["type"] = json!("ClusterIP");
+    }
+    if obj.pointer("/spec/clusterIP").is_none() {
+        let n = super::next_random();
+        obj["spec"]["clusterIP"] = json!(format!("10.96.{}.{}", (n >> 8) % 250 + 1, n % 250 + 1));
+    }
+    if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+        for p in ports {
+            if p.get("protocol").is_none() {
+                p["protocol"] = json!("TCP");
+            }
+            if p.get("targetPort").is_none() {
+                p["targetPort"] = p["port"].clone();
+            }
+        }
+    }
+    obj["status"] = json!({ "loadBalancer": {} });
+}
+
+/// A Deployment's or ReplicaSet's replicas (and a Deployment's strategy and limits); its
+/// selector must match its pod template's labels.
+fn default_workload(
+    kind: &Kind,
+    obj: &mut Value,
+    invalid: impl Fn(&str) -> ApiError,
+) -> Result<(), ApiError> {
+    if obj.pointer("/spec/replicas").is_none() {
+        obj["spec"]["replicas"] = json!(1);
+    }
+    let selector = obj
+        .pointer("/spec/selector")
+        .ok_or_else(|| invalid("spec.selector: Required value"))?;
+    let selector = from_label_selector_json(selector)
+        .map_err(|e| invalid(&format!("spec.selector: Invalid value: {e}")))?;
+    let empty = serde_json::Map::new();
+    let labels = obj
+        .pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    if !selector.matches(labels) {
+        return Err(invalid(
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`",
+        ));
+    }
+    if kind.kind == "Deployment" {
+        if obj.pointer("/spec/strategy/type").is_none() {
+            obj["spec"]["strategy"] = json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" } });
+        }
+        for (field, v) in [
+            ("revisionHistoryLimit", 10),
+            ("progressDeadlineSeconds", 600),
+        ] {
+            if obj["spec"].get(field).is_none() {
+                obj["spec"][field] = json!(v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Job's selector and pod labels (by its uid and name), counts and restart policy.
+fn default_job(obj: &mut Value, name: &str) {
+    let uid = obj.pointer("/metadata/uid").cloned().unwrap_or(json!(""));
+    if obj.pointer("/spec/selector").is_none() {
+        obj["spec"]["selector"] =
+            json!({ "matchLabels": { "batch.kubernetes.io/controller-uid": uid } });
+    }
+    let labels = &mut obj["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", uid.clone()),
+        ("controller-uid", uid),
+        ("batch.kubernetes.io/job-name", json!(name)),
+        ("job-name", json!(name)),
+    ] {
+        labels[k] = v;
+    }
+    for (field, v) in [("backoffLimit", 6), ("completions", 1), ("parallelism", 1)] {
+        if obj["spec"].get(field).is_none() {
+            obj["spec"][field] = json!(v);
+        }
+    }
+    if obj.pointer("/spec/template/spec/restartPolicy").is_none() {
+        obj["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+    }
 }
 
 /// Runs every controller, forever, at the cluster's tick.
@@ -248,6 +262,244 @@ fn template_hash(template: &Value) -> String {
         .collect()
 }
 
+/// One Deployment's rollout step: its ReplicaSet for the current template (made if
+/// missing), scaled up within the surge, old ones scaled down as far as availability
+/// allows, and the status from what the ReplicaSets report.
+fn roll_out(cluster: &Cluster, dk: &Kind, rk: &Kind, d: &Value) {
+    let ns = namespace(d);
+    let (all_rs, _) = cluster.list(rk, Some(&ns));
+    let owned: Vec<Arc<Value>> = all_rs
+        .into_iter()
+        .filter(|rs| owned_by(rs, &uid(d)))
+        .collect();
+    let desired = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let Some(new_rs) = current_replica_set(cluster, rk, d, &owned) else {
+        return;
+    };
+    let olds: Vec<&Arc<Value>> = owned.iter().filter(|rs| uid(rs) != uid(&new_rs)).collect();
+    // Readiness from the pods themselves: a ReplicaSet's status may lag a tick, and
+    // a stale count would let a rollout take down pods that are serving.
+    let pods_in_ns = cluster
+        .kind("", "pods")
+        .map(|pk| cluster.list(&pk, Some(&ns)).0)
+        .unwrap_or_default();
+    let ready_of = |rs: &Value| {
+        pods_in_ns
+            .iter()
+            .filter(|p| owned_by(p, &uid(rs)) && pod_ready(p))
+            .count() as i64
+    };
+    let total: i64 = owned.iter().map(|rs| spec_replicas(rs)).sum::<i64>()
+        + if owned.iter().any(|rs| uid(rs) == uid(&new_rs)) {
+            0
+        } else {
+            spec_replicas(&new_rs)
+        };
+    let limits = Limits::of(d, desired);
+    let old_total: i64 = olds.iter().map(|rs| spec_replicas(rs)).sum();
+    scale_up(cluster, rk, &new_rs, desired, &limits, total, old_total);
+    // Scale old ReplicaSets down as far as availability allows.
+    let ready_total: i64 = owned.iter().map(|rs| ready_of(rs)).sum();
+    let min_available = desired - limits.max_unavailable;
+    // Unready old pods can always go; ready ones only while enough stay available.
+    let mut budget = (ready_total - min_available).max(0);
+    for rs in &olds {
+        let replicas = spec_replicas(rs);
+        let ready = ready_of(rs).min(replicas);
+        let ready_cut = budget.min(ready);
+        budget -= ready_cut;
+        let cut = replicas - ready + ready_cut;
+        if cut > 0 {
+            let _ = cluster.modify(rk, &key_of(rk, rs), false, |o| {
+                o["spec"]["replicas"] = json!(replicas - cut);
+                Ok(())
+            });
+        }
+    }
+    let status = deployment_status(cluster, rk, d, &new_rs, desired, min_available);
+    set_status(cluster, dk, d, status);
+}
+
+fn spec_replicas(rs: &Value) -> i64 {
+    rs.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
+/// The Deployment's ReplicaSet for its current pod template (by `pod-template-hash`),
+/// created at the next revision when there is none; None when it cannot be made.
+fn current_replica_set(
+    cluster: &Cluster,
+    rk: &Kind,
+    d: &Value,
+    owned: &[Arc<Value>],
+) -> Option<Arc<Value>> {
+    let ns = namespace(d);
+    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let hash = template_hash(&template);
+    let current = owned.iter().find(|rs| {
+        rs.pointer("/metadata/labels/pod-template-hash")
+            .and_then(Value::as_str)
+            == Some(hash.as_str())
+    });
+    if let Some(rs) = current {
+        return Some(rs.clone());
+    }
+    let revision = owned
+        .iter()
+        .filter_map(|rs| {
+            annotation(rs, "deployment.kubernetes.io/revision").and_then(|r| r.parse::<i64>().ok())
+        })
+        .max()
+        .unwrap_or(0);
+    let mut t = template.clone();
+    t["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+    selector["matchLabels"]["pod-template-hash"] = json!(hash);
+    let mut labels = t["metadata"]["labels"].clone();
+    labels["pod-template-hash"] = json!(hash);
+    let mut rs = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": format!("{}-{hash}", name(d)), "namespace": ns, "labels": labels,
+            "annotations": { "deployment.kubernetes.io/revision": (revision + 1).to_string() },
+            "ownerReferences": owner_ref(d, "Deployment", "apps/v1"),
+        },
+        "spec": { "replicas": 0, "selector": selector, "template": t },
+    });
+    match cluster.create(rk, Some(&ns), &mut rs, false, None) {
+        Ok(rs) => Some(Arc::new(rs)),
+        Err(e) => {
+            tracing::warn!(
+                "sandbox: cannot create a ReplicaSet for {}: {}",
+                name(d),
+                e.message
+            );
+            None
+        }
+    }
+}
+
+/// How far a rollout may go over and under the desired count.
+struct Limits {
+    recreate: bool,
+    max_surge: i64,
+    max_unavailable: i64,
+}
+
+impl Limits {
+    /// From the strategy: Recreate takes everything down first; a rolling update honours
+    /// maxSurge and maxUnavailable (25% each by default), never both zero.
+    fn of(d: &Value, desired: i64) -> Limits {
+        let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+        let (max_surge, mut max_unavailable) = if recreate {
+            (0, desired)
+        } else {
+            (
+                int_or_percent(
+                    d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+                    desired,
+                    "25%",
+                    true,
+                ),
+                int_or_percent(
+                    d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+                    desired,
+                    "25%",
+                    false,
+                ),
+            )
+        };
+        if max_surge == 0 && max_unavailable == 0 {
+            max_unavailable = 1;
+        }
+        Limits {
+            recreate,
+            max_surge,
+            max_unavailable,
+        }
+    }
+}
+
+/// Scales the new ReplicaSet up within the surge (Recreate waits for the old to go).
+fn scale_up(
+    cluster: &Cluster,
+    rk: &Kind,
+    new_rs: &Value,
+    desired: i64,
+    limits: &Limits,
+    total: i64,
+    old_total: i64,
+) {
+    let new_replicas = spec_replicas(new_rs);
+    let mut target_new = new_replicas;
+    if new_replicas > desired {
+        target_new = desired;
+    } else if !(limits.recreate && old_total > 0) {
+        let room = desired + limits.max_surge - total;
+        target_new = (new_replicas + room.max(0)).min(desired);
+    }
+    if target_new != new_replicas {
+        let _ = cluster.modify(rk, &key_of(rk, new_rs), false, |o| {
+            o["spec"]["replicas"] = json!(target_new);
+            Ok(())
+        });
+    }
+}
+
+/// A Deployment's status, from what its ReplicaSets report now.
+fn deployment_status(
+    cluster: &Cluster,
+    rk: &Kind,
+    d: &Value,
+    new_rs: &Value,
+    desired: i64,
+    min_available: i64,
+) -> Value {
+    let status_of = |rs: &Value, f: &str| {
+        rs.pointer(&format!("/status/{f}"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let fresh: Vec<Arc<Value>> = cluster
+        .list(rk, Some(&namespace(d)))
+        .0
+        .into_iter()
+        .filter(|rs| owned_by(rs, &uid(d)))
+        .collect();
+    let replicas: i64 = fresh.iter().map(|rs| status_of(rs, "replicas")).sum();
+    let ready: i64 = fresh.iter().map(|rs| status_of(rs, "readyReplicas")).sum();
+    let available: i64 = fresh
+        .iter()
+        .map(|rs| status_of(rs, "availableReplicas"))
+        .sum();
+    let updated: i64 = fresh
+        .iter()
+        .filter(|rs| uid(rs) == uid(new_rs))
+        .map(|rs| status_of(rs, "replicas"))
+        .sum();
+    let complete = updated == desired && replicas == desired && available == desired;
+    let generation = d
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    let rs_name = name(new_rs);
+    json!({
+        "observedGeneration": generation,
+        "replicas": replicas, "updatedReplicas": updated, "readyReplicas": ready,
+        "availableReplicas": available, "unavailableReplicas": (desired - available).max(0),
+        "conditions": [
+            condition("Available", available >= min_available, if available >= min_available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+                if available >= min_available { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." }),
+            condition("Progressing", true, if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
+                &if complete { format!("ReplicaSet \"{rs_name}\" has successfully progressed.") } else { format!("ReplicaSet \"{rs_name}\" is progressing.") }),
+        ],
+    })
+}
+
 impl State {
     fn age(&mut self, o: &Value) -> Duration {
         self.seen
@@ -281,188 +533,7 @@ impl State {
         };
         let (deployments, _) = cluster.list(&dk, None);
         for d in deployments {
-            let ns = namespace(&d);
-            let (all_rs, _) = cluster.list(&rk, Some(&ns));
-            let owned: Vec<Arc<Value>> = all_rs
-                .into_iter()
-                .filter(|rs| owned_by(rs, &uid(&d)))
-                .collect();
-            let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
-            let hash = template_hash(&template);
-            let desired = d
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            let current = owned
-                .iter()
-                .find(|rs| {
-                    rs.pointer("/metadata/labels/pod-template-hash")
-                        .and_then(Value::as_str)
-                        == Some(hash.as_str())
-                })
-                .cloned();
-            let revision = owned
-                .iter()
-                .filter_map(|rs| {
-                    annotation(rs, "deployment.kubernetes.io/revision")
-                        .and_then(|r| r.parse::<i64>().ok())
-                })
-                .max()
-                .unwrap_or(0);
-            let new_rs = match current {
-                Some(rs) => rs,
-                None => {
-                    let mut t = template.clone();
-                    t["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-                    let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
-                    selector["matchLabels"]["pod-template-hash"] = json!(hash);
-                    let mut labels = t["metadata"]["labels"].clone();
-                    labels["pod-template-hash"] = json!(hash);
-                    let mut rs = json!({
-                        "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                        "metadata": {
-                            "name": format!("{}-{hash}", name(&d)), "namespace": ns, "labels": labels,
-                            "annotations": { "deployment.kubernetes.io/revision": (revision + 1).to_string() },
-                            "ownerReferences": owner_ref(&d, "Deployment", "apps/v1"),
-                        },
-                        "spec": { "replicas": 0, "selector": selector, "template": t },
-                    });
-                    match cluster.create(&rk, Some(&ns), &mut rs, false, None) {
-                        Ok(rs) => Arc::new(rs),
-                        Err(e) => {
-                            tracing::warn!(
-                                "sandbox: cannot create a ReplicaSet for {}: {}",
-                                name(&d),
-                                e.message
-                            );
-                            continue;
-                        }
-                    }
-                }
-            };
-            let olds: Vec<&Arc<Value>> =
-                owned.iter().filter(|rs| uid(rs) != uid(&new_rs)).collect();
-            let replicas_of = |rs: &Value| {
-                rs.pointer("/spec/replicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-            };
-            // Readiness from the pods themselves: a ReplicaSet's status may lag a tick, and
-            // a stale count would let a rollout take down pods that are serving.
-            let pods_in_ns = cluster
-                .kind("", "pods")
-                .map(|pk| cluster.list(&pk, Some(&ns)).0)
-                .unwrap_or_default();
-            let ready_of = |rs: &Value| {
-                pods_in_ns
-                    .iter()
-                    .filter(|p| owned_by(p, &uid(rs)) && pod_ready(p))
-                    .count() as i64
-            };
-            let total: i64 = owned.iter().map(|rs| replicas_of(rs)).sum::<i64>()
-                + if owned.iter().any(|rs| uid(rs) == uid(&new_rs)) {
-                    0
-                } else {
-                    replicas_of(&new_rs)
-                };
-            let recreate =
-                d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
-            let (max_surge, mut max_unavailable) = if recreate {
-                (0, desired)
-            } else {
-                (
-                    int_or_percent(
-                        d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
-                        desired,
-                        "25%",
-                        true,
-                    ),
-                    int_or_percent(
-                        d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
-                        desired,
-                        "25%",
-                        false,
-                    ),
-                )
-            };
-            if max_surge == 0 && max_unavailable == 0 {
-                max_unavailable = 1;
-            }
-            let old_total: i64 = olds.iter().map(|rs| replicas_of(rs)).sum();
-            let new_replicas = replicas_of(&new_rs);
-            // Scale the new ReplicaSet up within the surge (Recreate waits for the old to go).
-            let mut target_new = new_replicas;
-            if new_replicas > desired {
-                target_new = desired;
-            } else if !(recreate && old_total > 0) {
-                let room = desired + max_surge - total;
-                target_new = (new_replicas + room.max(0)).min(desired);
-            }
-            if target_new != new_replicas {
-                let _ = cluster.modify(&rk, &key_of(&rk, &new_rs), false, |o| {
-                    o["spec"]["replicas"] = json!(target_new);
-                    Ok(())
-                });
-            }
-            // Scale old ReplicaSets down as far as availability allows.
-            let ready_total: i64 = owned.iter().map(|rs| ready_of(rs)).sum();
-            let min_available = desired - max_unavailable;
-            // Unready old pods can always go; ready ones only while enough stay available.
-            let mut budget = (ready_total - min_available).max(0);
-            for rs in &olds {
-                let replicas = replicas_of(rs);
-                let ready = ready_of(rs).min(replicas);
-                let ready_cut = budget.min(ready);
-                budget -= ready_cut;
-                let cut = replicas - ready + ready_cut;
-                if cut > 0 {
-                    let _ = cluster.modify(&rk, &key_of(&rk, rs), false, |o| {
-                        o["spec"]["replicas"] = json!(replicas - cut);
-                        Ok(())
-                    });
-                }
-            }
-            // Status, from what the ReplicaSets report.
-            let status_of = |rs: &Value, f: &str| {
-                rs.pointer(&format!("/status/{f}"))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-            };
-            let fresh: Vec<Arc<Value>> = cluster
-                .list(&rk, Some(&ns))
-                .0
-                .into_iter()
-                .filter(|rs| owned_by(rs, &uid(&d)))
-                .collect();
-            let replicas: i64 = fresh.iter().map(|rs| status_of(rs, "replicas")).sum();
-            let ready: i64 = fresh.iter().map(|rs| status_of(rs, "readyReplicas")).sum();
-            let available: i64 = fresh
-                .iter()
-                .map(|rs| status_of(rs, "availableReplicas"))
-                .sum();
-            let updated: i64 = fresh
-                .iter()
-                .filter(|rs| uid(rs) == uid(&new_rs))
-                .map(|rs| status_of(rs, "replicas"))
-                .sum();
-            let complete = updated == desired && replicas == desired && available == desired;
-            let generation = d
-                .pointer("/metadata/generation")
-                .cloned()
-                .unwrap_or(json!(1));
-            let rs_name = name(&new_rs);
-            let status = json!({
-                "observedGeneration": generation,
-                "replicas": replicas, "updatedReplicas": updated, "readyReplicas": ready,
-                "availableReplicas": available, "unavailableReplicas": (desired - available).max(0),
-                "conditions": [
-                    condition("Available", available >= min_available, if available >= min_available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
-                        if available >= min_available { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." }),
-                    condition("Progressing", true, if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
-                        &if complete { format!("ReplicaSet \"{rs_name}\" has successfully progressed.") } else { format!("ReplicaSet \"{rs_name}\" is progressing.") }),
-                ],
-            });
-            set_status(cluster, &dk, &d, status);
+            roll_out(cluster, &dk, &rk, &d);
         }
     }
 
@@ -555,86 +626,9 @@ impl State {
                         (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
                     })
                 });
-            if done {
-                continue;
+            if !done {
+                run_job(cluster, &jk, &pk, &job);
             }
-            let ns = namespace(&job);
-            let pods: Vec<Arc<Value>> = cluster
-                .list(&pk, Some(&ns))
-                .0
-                .into_iter()
-                .filter(|p| owned_by(p, &uid(&job)))
-                .collect();
-            let phase = |p: &Value| {
-                p.pointer("/status/phase")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count();
-            let failed = pods.iter().filter(|p| phase(p) == "Failed").count();
-            let active = pods.len() - succeeded - failed;
-            let backoff = job
-                .pointer("/spec/backoffLimit")
-                .and_then(Value::as_u64)
-                .unwrap_or(6) as usize;
-            let mut status = json!({
-                "active": active, "succeeded": succeeded, "failed": failed,
-                "startTime": job.pointer("/status/startTime").cloned().unwrap_or(json!(now_rfc3339())),
-            });
-            if succeeded > 0 {
-                status["completionTime"] = json!(now_rfc3339());
-                status["conditions"] = json!([
-                    condition(
-                        "SuccessCriteriaMet",
-                        true,
-                        "CompletionsReached",
-                        "Reached expected number of succeeded pods"
-                    ),
-                    condition(
-                        "Complete",
-                        true,
-                        "CompletionsReached",
-                        "Reached expected number of succeeded pods"
-                    ),
-                ]);
-            } else if failed > backoff {
-                status["conditions"] = json!([
-                    condition(
-                        "FailureTarget",
-                        true,
-                        "BackoffLimitExceeded",
-                        "Job has reached the specified backoff limit"
-                    ),
-                    condition(
-                        "Failed",
-                        true,
-                        "BackoffLimitExceeded",
-                        "Job has reached the specified backoff limit"
-                    ),
-                ]);
-            } else if active == 0 {
-                let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
-                let mut pod = json!({
-                    "apiVersion": "v1", "kind": "Pod",
-                    "metadata": {
-                        "name": format!("{}-{}", name(&job), random_suffix()), "namespace": ns,
-                        "labels": template.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
-                        "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
-                        "ownerReferences": owner_ref(&job, "Job", "batch/v1"),
-                    },
-                    "spec": template.get("spec").cloned().unwrap_or(json!({})),
-                });
-                if let Err(e) = cluster.create(&pk, Some(&ns), &mut pod, false, None) {
-                    tracing::warn!(
-                        "sandbox: cannot create a pod for job {}: {}",
-                        name(&job),
-                        e.message
-                    );
-                }
-                status["active"] = json!(1);
-            }
-            set_status(cluster, &jk, &job, status);
         }
     }
 
@@ -668,43 +662,9 @@ impl State {
                 .and_then(Value::as_str)
                 == Some("Job");
             if phase == "Pending" {
-                if age < timing.pod_start {
-                    continue;
+                if age >= timing.pod_start {
+                    self.start_pod(cluster, &pk, &p, &containers);
                 }
-                let node = format!("sandbox-node-{}", self.next_node % 3 + 1);
-                self.next_node += 1;
-                let ns = namespace(&p);
-                let pod_name = name(&p);
-                let lines: Vec<String> = match annotation(&p, ann::LOG) {
-                    Some(text) => text.lines().map(str::to_owned).collect(),
-                    None => containers
-                        .iter()
-                        .map(|c| {
-                            format!(
-                                "{} started from image {}",
-                                c["name"].as_str().unwrap_or("app"),
-                                c["image"].as_str().unwrap_or("unknown")
-                            )
-                        })
-                        .collect(),
-                };
-                cluster.append_logs(&ns, &pod_name, lines);
-                let n = super::next_random();
-                let status = json!({
-                    "phase": "Running", "podIP": format!("10.244.{}.{}", n % 250 + 1, (n >> 8) % 250 + 1), "hostIP": "192.168.49.2",
-                    "startTime": now_rfc3339(),
-                    "conditions": [
-                        condition("PodScheduled", true, "", ""), condition("Initialized", true, "", ""),
-                        condition("ContainersReady", false, "ContainersNotReady", "containers with unready status"),
-                        condition("Ready", false, "ContainersNotReady", "containers with unready status"),
-                    ],
-                    "containerStatuses": container_statuses(&containers, false, 0, None),
-                });
-                let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
-                    o["spec"]["nodeName"] = json!(node);
-                    o["status"] = status;
-                    Ok(())
-                });
                 continue;
             }
             let running_for = age.saturating_sub(timing.pod_start);
@@ -712,69 +672,57 @@ impl State {
                 let lasts =
                     duration_annotation(&p, ann::JOB_DURATION).unwrap_or(timing.job_duration);
                 if running_for >= lasts {
-                    let fail = flag(&p, ann::JOB_FAIL);
-                    let end = if fail { "Failed" } else { "Succeeded" };
-                    cluster.append_logs(
-                        &namespace(&p),
-                        &name(&p),
-                        [format!(
-                            "{} with exit code {}",
-                            if fail { "failed" } else { "completed" },
-                            u8::from(fail)
-                        )],
-                    );
-                    let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
-                        o["status"]["phase"] = json!(end);
-                        o["status"]["containerStatuses"] =
-                            container_statuses(&containers, false, 0, Some(i32::from(fail)));
-                        o["status"]["conditions"] = json!([
-                            condition("Ready", false, "PodCompleted", ""),
-                            condition("ContainersReady", false, "PodCompleted", "")
-                        ]);
-                        Ok(())
-                    });
+                    end_job_pod(cluster, &pk, &p, &containers);
                 }
-                continue;
-            }
-            if flag(&p, ann::CRASH_LOOP) {
-                // A restart every two seconds, reported the way kubectl shows it.
-                let restarts = (running_for.as_secs() / 2) as i64;
-                let current = p
-                    .pointer("/status/containerStatuses/0/restartCount")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(-1);
-                if restarts != current {
-                    let ns = namespace(&p);
-                    cluster.append_logs(
-                        &ns,
-                        &name(&p),
-                        ["panic: cannot connect to the database: connection refused".to_owned()],
-                    );
-                    let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
-                        o["status"]["containerStatuses"] = crash_statuses(&containers, restarts);
-                        Ok(())
-                    });
+            } else if flag(&p, ann::CRASH_LOOP) {
+                crash_loop(cluster, &pk, &p, &containers, running_for);
+            } else if !(pod_ready(&p) || flag(&p, ann::NEVER_READY)) {
+                let ready_after =
+                    duration_annotation(&p, ann::READY_AFTER).unwrap_or(timing.pod_ready);
+                if running_for >= ready_after {
+                    make_ready(cluster, &pk, &p, &containers);
                 }
-                continue;
-            }
-            if pod_ready(&p) || flag(&p, ann::NEVER_READY) {
-                continue;
-            }
-            let ready_after = duration_annotation(&p, ann::READY_AFTER).unwrap_or(timing.pod_ready);
-            if running_for >= ready_after {
-                let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
-                    o["status"]["conditions"] = json!([
-                        condition("PodScheduled", true, "", ""),
-                        condition("Initialized", true, "", ""),
-                        condition("ContainersReady", true, "", ""),
-                        condition("Ready", true, "", ""),
-                    ]);
-                    o["status"]["containerStatuses"] =
-                        container_statuses(&containers, true, 0, None);
-                    Ok(())
-                });
             }
         }
+    }
+
+    /// Schedules a pending pod on the next node and starts its containers (not ready yet),
+    /// with their first log lines.
+    fn start_pod(&mut self, cluster: &Cluster, pk: &Kind, p: &Value, containers: &[Value]) {
+        let node = format!("sandbox-node-{}", self.next_node % 3 + 1);
+        self.next_node += 1;
+        let ns = namespace(p);
+        let pod_name = name(p);
+        let lines: Vec<String> = match annotation(p, ann::LOG) {
+            Some(text) => text.lines().map(str::to_owned).collect(),
+            None => containers
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} started from image {}",
+                        c["name"].as_str().unwrap_or("app"),
+                        c["image"].as_str().unwrap_or("unknown")
+                    )
+                })
+                .collect(),
+        };
+        cluster.append_logs(&ns, &pod_name, lines);
+        let n = super::next_random();
+        let status = json!({
+            "phase": "Running", "podIP": format!("10.244.{}.{}", n % 250 + 1, (n >> 8) % 250 + 1), "hostIP": "192.168.49.2",
+            "startTime": now_rfc3339(),
+            "conditions": [
+                condition("PodScheduled", true, "", ""), condition("Initialized", true, "", ""),
+                condition("ContainersReady", false, "ContainersNotReady", "containers with unready status"),
+                condition("Ready", false, "ContainersNotReady", "containers with unready status"),
+            ],
+            "containerStatuses": container_statuses(containers, false, 0, None),
+        });
+        let _ = cluster.modify(pk, &key_of(pk, p), false, |o| {
+            o["spec"]["nodeName"] = json!(node);
+            o["status"] = status;
+            Ok(())
+        });
     }
 
     fn custom_resources(&mut self, cluster: &Cluster) {
@@ -836,6 +784,160 @@ impl State {
             }
         }
     }
+}
+
+/// One unfinished Job: its status from its pods, complete on a success, failed past its
+/// backoff limit, and a new pod when none is active.
+fn run_job(cluster: &Cluster, jk: &Kind, pk: &Kind, job: &Value) {
+    let ns = namespace(job);
+    let pods: Vec<Arc<Value>> = cluster
+        .list(pk, Some(&ns))
+        .0
+        .into_iter()
+        .filter(|p| owned_by(p, &uid(job)))
+        .collect();
+    let phase = |p: &Value| {
+        p.pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count();
+    let failed = pods.iter().filter(|p| phase(p) == "Failed").count();
+    let active = pods.len() - succeeded - failed;
+    let backoff = job
+        .pointer("/spec/backoffLimit")
+        .and_then(Value::as_u64)
+        .unwrap_or(6) as usize;
+    let mut status = json!({
+        "active": active, "succeeded": succeeded, "failed": failed,
+        "startTime": job.pointer("/status/startTime").cloned().unwrap_or(json!(now_rfc3339())),
+    });
+    if succeeded > 0 {
+        status["completionTime"] = json!(now_rfc3339());
+        status["conditions"] = json!([
+            condition(
+                "SuccessCriteriaMet",
+                true,
+                "CompletionsReached",
+                "Reached expected number of succeeded pods"
+            ),
+            condition(
+                "Complete",
+                true,
+                "CompletionsReached",
+                "Reached expected number of succeeded pods"
+            ),
+        ]);
+    } else if failed > backoff {
+        status["conditions"] = json!([
+            condition(
+                "FailureTarget",
+                true,
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit"
+            ),
+            condition(
+                "Failed",
+                true,
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit"
+            ),
+        ]);
+    } else if active == 0 {
+        start_job_pod(cluster, pk, job);
+        status["active"] = json!(1);
+    }
+    set_status(cluster, jk, job, status);
+}
+
+/// A pod from the Job's template, owned by the Job.
+fn start_job_pod(cluster: &Cluster, pk: &Kind, job: &Value) {
+    let ns = namespace(job);
+    let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": format!("{}-{}", name(job), random_suffix()), "namespace": ns,
+            "labels": template.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
+            "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+            "ownerReferences": owner_ref(job, "Job", "batch/v1"),
+        },
+        "spec": template.get("spec").cloned().unwrap_or(json!({})),
+    });
+    if let Err(e) = cluster.create(pk, Some(&ns), &mut pod, false, None) {
+        tracing::warn!(
+            "sandbox: cannot create a pod for job {}: {}",
+            name(job),
+            e.message
+        );
+    }
+}
+
+/// A Job's pod that has run its time: it succeeds, or fails when annotated so.
+fn end_job_pod(cluster: &Cluster, pk: &Kind, p: &Value, containers: &[Value]) {
+    let fail = flag(p, ann::JOB_FAIL);
+    let end = if fail { "Failed" } else { "Succeeded" };
+    cluster.append_logs(
+        &namespace(p),
+        &name(p),
+        [format!(
+            "{} with exit code {}",
+            if fail { "failed" } else { "completed" },
+            u8::from(fail)
+        )],
+    );
+    let _ = cluster.modify(pk, &key_of(pk, p), false, |o| {
+        o["status"]["phase"] = json!(end);
+        o["status"]["containerStatuses"] =
+            container_statuses(containers, false, 0, Some(i32::from(fail)));
+        o["status"]["conditions"] = json!([
+            condition("Ready", false, "PodCompleted", ""),
+            condition("ContainersReady", false, "PodCompleted", "")
+        ]);
+        Ok(())
+    });
+}
+
+/// A crash-looping pod: a restart every two seconds, reported the way kubectl shows it.
+fn crash_loop(
+    cluster: &Cluster,
+    pk: &Kind,
+    p: &Value,
+    containers: &[Value],
+    running_for: Duration,
+) {
+    let restarts = (running_for.as_secs() / 2) as i64;
+    let current = p
+        .pointer("/status/containerStatuses/0/restartCount")
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
+    if restarts != current {
+        let ns = namespace(p);
+        cluster.append_logs(
+            &ns,
+            &name(p),
+            ["panic: cannot connect to the database: connection refused".to_owned()],
+        );
+        let _ = cluster.modify(pk, &key_of(pk, p), false, |o| {
+            o["status"]["containerStatuses"] = crash_statuses(containers, restarts);
+            Ok(())
+        });
+    }
+}
+
+/// A running pod passes readiness.
+fn make_ready(cluster: &Cluster, pk: &Kind, p: &Value, containers: &[Value]) {
+    let _ = cluster.modify(pk, &key_of(pk, p), false, |o| {
+        o["status"]["conditions"] = json!([
+            condition("PodScheduled", true, "", ""),
+            condition("Initialized", true, "", ""),
+            condition("ContainersReady", true, "", ""),
+            condition("Ready", true, "", ""),
+        ]);
+        o["status"]["containerStatuses"] = container_statuses(containers, true, 0, None);
+        Ok(())
+    });
 }
 
 fn set_status(cluster: &Cluster, kind: &Kind, o: &Value, mut status: Value) {

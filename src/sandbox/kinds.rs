@@ -85,208 +85,69 @@ impl Kind {
     }
 }
 
-/// Group, version and kind.
-type Gvk<'a> = (&'a str, &'a str, &'a str);
+/// Namespaced or cluster-scoped, in the built-in table.
+const NAMESPACED: bool = true;
+const CLUSTER: bool = false;
 
-fn builtin(
-    (group, version, kind): Gvk<'_>,
-    plural: &str,
-    namespaced: bool,
-    short: &[&str],
-    sub: &[&str],
-    all: bool,
-) -> Kind {
-    Kind {
-        group: group.into(),
-        version: version.into(),
-        kind: kind.into(),
-        plural: plural.into(),
-        namespaced,
-        short_names: short.iter().map(|s| (*s).into()).collect(),
-        subresources: sub.iter().map(|s| (*s).into()).collect(),
-        categories: if all { vec!["all".into()] } else { Vec::new() },
-        verbs: Verbs::All,
-    }
-}
+/// A row of the built-in table: (group, version, kind), plural, scope, short names,
+/// subresources, in the `all` category, verbs.
+type Builtin = (
+    (&'static str, &'static str, &'static str),
+    &'static str,
+    bool,
+    &'static [&'static str],
+    &'static [&'static str],
+    bool,
+    Verbs,
+);
+
+/// The kinds every sandbox serves from the start.
+#[rustfmt::skip]
+const BUILTINS: [Builtin; 24] = [
+    (("", "v1", "Namespace"), "namespaces", CLUSTER, &["ns"], &["status"], false, Verbs::All),
+    (("", "v1", "ConfigMap"), "configmaps", NAMESPACED, &["cm"], &[], false, Verbs::All),
+    (("", "v1", "Secret"), "secrets", NAMESPACED, &[], &[], false, Verbs::All),
+    (("", "v1", "Service"), "services", NAMESPACED, &["svc"], &["status"], true, Verbs::All),
+    (("", "v1", "ServiceAccount"), "serviceaccounts", NAMESPACED, &["sa"], &[], false, Verbs::All),
+    (("", "v1", "Pod"), "pods", NAMESPACED, &["po"], &["status", "log"], true, Verbs::All),
+    (("", "v1", "Event"), "events", NAMESPACED, &["ev"], &[], false, Verbs::All),
+    (("", "v1", "Node"), "nodes", CLUSTER, &["no"], &["status"], false, Verbs::All),
+    (("", "v1", "PersistentVolumeClaim"), "persistentvolumeclaims", NAMESPACED, &["pvc"], &["status"], false, Verbs::All),
+    (("apps", "v1", "Deployment"), "deployments", NAMESPACED, &["deploy"], &["status", "scale"], true, Verbs::All),
+    (("apps", "v1", "ReplicaSet"), "replicasets", NAMESPACED, &["rs"], &["status", "scale"], true, Verbs::All),
+    (("batch", "v1", "Job"), "jobs", NAMESPACED, &[], &["status"], true, Verbs::All),
+    (("coordination.k8s.io", "v1", "Lease"), "leases", NAMESPACED, &[], &[], false, Verbs::All),
+    (("storage.k8s.io", "v1", "StorageClass"), "storageclasses", CLUSTER, &["sc"], &[], false, Verbs::All),
+    (("networking.k8s.io", "v1", "IngressClass"), "ingressclasses", CLUSTER, &[], &[], false, Verbs::All),
+    (("networking.k8s.io", "v1", "Ingress"), "ingresses", NAMESPACED, &["ing"], &["status"], false, Verbs::All),
+    (("policy", "v1", "PodDisruptionBudget"), "poddisruptionbudgets", NAMESPACED, &["pdb"], &["status"], false, Verbs::All),
+    (("rbac.authorization.k8s.io", "v1", "Role"), "roles", NAMESPACED, &[], &[], false, Verbs::All),
+    (("rbac.authorization.k8s.io", "v1", "RoleBinding"), "rolebindings", NAMESPACED, &[], &[], false, Verbs::All),
+    (("rbac.authorization.k8s.io", "v1", "ClusterRole"), "clusterroles", CLUSTER, &[], &[], false, Verbs::All),
+    (("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"), "clusterrolebindings", CLUSTER, &[], &[], false, Verbs::All),
+    (("scheduling.k8s.io", "v1", "PriorityClass"), "priorityclasses", CLUSTER, &["pc"], &[], false, Verbs::All),
+    (("apiextensions.k8s.io", "v1", "CustomResourceDefinition"), "customresourcedefinitions", CLUSTER, &["crd", "crds"], &["status"], false, Verbs::All),
+    (("authorization.k8s.io", "v1", "SelfSubjectAccessReview"), "selfsubjectaccessreviews", CLUSTER, &[], &[], false, Verbs::CreateOnly),
+];
 
 /// The kinds every sandbox serves from the start.
 pub fn builtins() -> Vec<Kind> {
-    let mut kinds = vec![
-        builtin(
-            ("", "v1", "Namespace"),
-            "namespaces",
-            false,
-            &["ns"],
-            &["status"],
-            false,
-        ),
-        builtin(
-            ("", "v1", "ConfigMap"),
-            "configmaps",
-            true,
-            &["cm"],
-            &[],
-            false,
-        ),
-        builtin(("", "v1", "Secret"), "secrets", true, &[], &[], false),
-        builtin(
-            ("", "v1", "Service"),
-            "services",
-            true,
-            &["svc"],
-            &["status"],
-            true,
-        ),
-        builtin(
-            ("", "v1", "ServiceAccount"),
-            "serviceaccounts",
-            true,
-            &["sa"],
-            &[],
-            false,
-        ),
-        builtin(
-            ("", "v1", "Pod"),
-            "pods",
-            true,
-            &["po"],
-            &["status", "log"],
-            true,
-        ),
-        builtin(("", "v1", "Event"), "events", true, &["ev"], &[], false),
-        builtin(
-            ("", "v1", "Node"),
-            "nodes",
-            false,
-            &["no"],
-            &["status"],
-            false,
-        ),
-        builtin(
-            ("", "v1", "PersistentVolumeClaim"),
-            "persistentvolumeclaims",
-            true,
-            &["pvc"],
-            &["status"],
-            false,
-        ),
-        builtin(
-            ("apps", "v1", "Deployment"),
-            "deployments",
-            true,
-            &["deploy"],
-            &["status", "scale"],
-            true,
-        ),
-        builtin(
-            ("apps", "v1", "ReplicaSet"),
-            "replicasets",
-            true,
-            &["rs"],
-            &["status", "scale"],
-            true,
-        ),
-        builtin(("batch", "v1", "Job"), "jobs", true, &[], &["status"], true),
-        builtin(
-            ("coordination.k8s.io", "v1", "Lease"),
-            "leases",
-            true,
-            &[],
-            &[],
-            false,
-        ),
-        builtin(
-            ("storage.k8s.io", "v1", "StorageClass"),
-            "storageclasses",
-            false,
-            &["sc"],
-            &[],
-            false,
-        ),
-        builtin(
-            ("networking.k8s.io", "v1", "IngressClass"),
-            "ingressclasses",
-            false,
-            &[],
-            &[],
-            false,
-        ),
-        builtin(
-            ("networking.k8s.io", "v1", "Ingress"),
-            "ingresses",
-            true,
-            &["ing"],
-            &["status"],
-            false,
-        ),
-        builtin(
-            ("policy", "v1", "PodDisruptionBudget"),
-            "poddisruptionbudgets",
-            true,
-            &["pdb"],
-            &["status"],
-            false,
-        ),
-        builtin(
-            ("rbac.authorization.k8s.io", "v1", "Role"),
-            "roles",
-            true,
-            &[],
-            &[],
-            false,
-        ),
-        builtin(
-            ("rbac.authorization.k8s.io", "v1", "RoleBinding"),
-            "rolebindings",
-            true,
-            &[],
-            &[],
-            false,
-        ),
-        builtin(
-            ("rbac.authorization.k8s.io", "v1", "ClusterRole"),
-            "clusterroles",
-            false,
-            &[],
-            &[],
-            false,
-        ),
-        builtin(
-            ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
-            "clusterrolebindings",
-            false,
-            &[],
-            &[],
-            false,
-        ),
-        builtin(
-            ("scheduling.k8s.io", "v1", "PriorityClass"),
-            "priorityclasses",
-            false,
-            &["pc"],
-            &[],
-            false,
-        ),
-        builtin(
-            ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
-            "customresourcedefinitions",
-            false,
-            &["crd", "crds"],
-            &["status"],
-            false,
-        ),
-    ];
-    let mut review = builtin(
-        ("authorization.k8s.io", "v1", "SelfSubjectAccessReview"),
-        "selfsubjectaccessreviews",
-        false,
-        &[],
-        &[],
-        false,
-    );
-    review.verbs = Verbs::CreateOnly;
-    kinds.push(review);
-    kinds
+    BUILTINS
+        .iter()
+        .map(
+            |&((group, version, kind), plural, namespaced, short, sub, all, verbs)| Kind {
+                group: group.into(),
+                version: version.into(),
+                kind: kind.into(),
+                plural: plural.into(),
+                namespaced,
+                short_names: short.iter().map(|s| (*s).into()).collect(),
+                subresources: sub.iter().map(|s| (*s).into()).collect(),
+                categories: if all { vec!["all".into()] } else { Vec::new() },
+                verbs,
+            },
+        )
+        .collect()
 }
 
 /// The kinds a CRD object declares (one per served version), if it is well formed.

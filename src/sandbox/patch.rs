@@ -577,44 +577,21 @@ fn merge_list(
     mode: Mode,
     path: &str,
 ) -> Result<(), PatchError> {
-    let mut replace = false;
-    let mut deletes: Vec<(usize, &Map<String, Value>)> = Vec::new();
-    let mut items: Vec<(usize, &Value)> = Vec::new();
-    for (index, item) in patch.iter().enumerate() {
-        let directive = match (mode, item) {
-            (Mode::Strategic, Value::Object(map)) => map.get(PATCH_DIRECTIVE).map(|d| (map, d)),
-            _ => None,
-        };
-        match directive {
-            None => items.push((index, item)),
-            Some((map, d)) => match d.as_str() {
-                // A bare replace marker governs the list; one with other keys is an item whose
-                // own map replaces the matching item.
-                Some("replace") if map.len() == 1 => replace = true,
-                Some("delete") => deletes.push((index, map)),
-                Some("replace" | "merge") => items.push((index, item)),
-                _ => {
-                    return Err(strategic_error(
-                        &format!("{path}/{index}"),
-                        format!("unknown $patch directive {d} in a list item"),
-                    ));
-                }
-            },
-        }
-    }
-
+    let patch = ListPatch::read(patch, mode, path)?;
     let key = merge_key(
         field,
-        target.iter().chain(items.iter().map(|(_, item)| *item)),
+        target
+            .iter()
+            .chain(patch.items.iter().map(|(_, item)| *item)),
     );
     let keyed = key.filter(|k| {
         // Apply cannot report a malformed list, so it falls back to replacing it.
-        mode == Mode::Strategic || items.iter().all(|(_, item)| item.get(*k).is_some())
+        mode == Mode::Strategic || patch.items.iter().all(|(_, item)| item.get(*k).is_some())
     });
 
-    if replace || (keyed.is_none() && !is_primitive_merge_list(field)) {
-        if !replace {
-            if let Some((index, _)) = deletes.first() {
+    if patch.replace || (keyed.is_none() && !is_primitive_merge_list(field)) {
+        if !patch.replace {
+            if let Some((index, _)) = patch.deletes.first() {
                 return Err(strategic_error(
                     &format!("{path}/{index}"),
                     format!(
@@ -623,8 +600,8 @@ fn merge_list(
                 ));
             }
         }
-        let mut landed = Vec::with_capacity(items.len());
-        for (index, item) in items {
+        let mut landed = Vec::with_capacity(patch.items.len());
+        for (index, item) in patch.items {
             landed.push(fresh(item, "", mode, &format!("{path}/{index}"))?);
         }
         *target = landed;
@@ -632,7 +609,7 @@ fn merge_list(
     }
 
     let Some(key) = keyed else {
-        if let Some((index, _)) = deletes.first() {
+        if let Some((index, _)) = patch.deletes.first() {
             return Err(strategic_error(
                 &format!("{path}/{index}"),
                 format!(
@@ -640,7 +617,7 @@ fn merge_list(
                 ),
             ));
         }
-        for (index, item) in items {
+        for (index, item) in patch.items {
             let landed = fresh(item, "", mode, &format!("{path}/{index}"))?;
             if !target.contains(&landed) {
                 target.push(landed);
@@ -648,8 +625,65 @@ fn merge_list(
         }
         return Ok(());
     };
+    merge_keyed(target, patch, key, field, mode, path)
+}
 
-    for (index, map) in deletes {
+/// A list in a patch, read for its directives: a bare `$patch: replace` replaces the
+/// whole list; `$patch: delete` items delete the matching ones; the rest merge.
+struct ListPatch<'a> {
+    replace: bool,
+    /// (index in the patch, the delete item).
+    deletes: Vec<(usize, &'a Map<String, Value>)>,
+    /// (index in the patch, the item).
+    items: Vec<(usize, &'a Value)>,
+}
+
+impl<'a> ListPatch<'a> {
+    fn read(patch: &'a [Value], mode: Mode, path: &str) -> Result<ListPatch<'a>, PatchError> {
+        let mut replace = false;
+        let mut deletes = Vec::new();
+        let mut items = Vec::new();
+        for (index, item) in patch.iter().enumerate() {
+            let directive = match (mode, item) {
+                (Mode::Strategic, Value::Object(map)) => map.get(PATCH_DIRECTIVE).map(|d| (map, d)),
+                _ => None,
+            };
+            match directive {
+                None => items.push((index, item)),
+                Some((map, d)) => match d.as_str() {
+                    // A bare replace marker governs the list; one with other keys is an item
+                    // whose own map replaces the matching item.
+                    Some("replace") if map.len() == 1 => replace = true,
+                    Some("delete") => deletes.push((index, map)),
+                    Some("replace" | "merge") => items.push((index, item)),
+                    _ => {
+                        return Err(strategic_error(
+                            &format!("{path}/{index}"),
+                            format!("unknown $patch directive {d} in a list item"),
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(ListPatch {
+            replace,
+            deletes,
+            items,
+        })
+    }
+}
+
+/// Merges a list by its merge key: deletes first, then each item merged into the one
+/// with the same key, or appended.
+fn merge_keyed(
+    target: &mut Vec<Value>,
+    patch: ListPatch<'_>,
+    key: &str,
+    field: &str,
+    mode: Mode,
+    path: &str,
+) -> Result<(), PatchError> {
+    for (index, map) in patch.deletes {
         let Some(wanted) = map.get(key) else {
             return Err(strategic_error(
                 &format!("{path}/{index}"),
@@ -658,7 +692,7 @@ fn merge_list(
         };
         target.retain(|item| item.get(key) != Some(wanted));
     }
-    for (index, item) in items {
+    for (index, item) in patch.items {
         let child = format!("{path}/{index}");
         let Some(wanted) = item.get(key) else {
             return Err(strategic_error(

@@ -213,6 +213,79 @@ fn matches(m: &Matchers, l: &Labels) -> bool {
     m.matchers.iter().all(|m| m.is_match(label(l, &m.name)))
 }
 
+/// The functions of a range vector, by name.
+fn range_function(name: &str) -> Option<&'static RangeFn> {
+    Some(match name {
+        "rate" => &|p, s, e, r| extrapolated_rate(p, s, e, r, true, true),
+        "increase" => &|p, s, e, r| extrapolated_rate(p, s, e, r, true, false),
+        "delta" => &|p, s, e, r| extrapolated_rate(p, s, e, r, false, false),
+        "irate" => &|p, _, _, _| instant_value(p, true),
+        "idelta" => &|p, _, _, _| instant_value(p, false),
+        "avg_over_time" => &|p, _, _, _| {
+            (!p.is_empty()).then(|| {
+                let mut mean = 0.0;
+                for (i, (_, v)) in p.iter().enumerate() {
+                    mean += v / (i + 1) as f64 - mean / (i + 1) as f64;
+                }
+                mean
+            })
+        },
+        "sum_over_time" => &|p, _, _, _| (!p.is_empty()).then(|| p.iter().map(|(_, v)| v).sum()),
+        "count_over_time" => &|p, _, _, _| (!p.is_empty()).then_some(p.len() as f64),
+        "last_over_time" => &|p, _, _, _| p.last().map(|(_, v)| *v),
+        "min_over_time" => &|p, _, _, _| {
+            p.iter()
+                .map(|(_, v)| *v)
+                .reduce(|a, b| if b < a || a.is_nan() { b } else { a })
+        },
+        "max_over_time" => &|p, _, _, _| {
+            p.iter()
+                .map(|(_, v)| *v)
+                .reduce(|a, b| if b > a || a.is_nan() { b } else { a })
+        },
+        _ => return None,
+    })
+}
+
+/// `histogram_quantile`: the buckets grouped by their labels but `le`, each group's
+/// quantile `q`.
+fn histogram_quantile(q: f64, input: Vec<Sample>) -> Result<Value> {
+    let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for s in input {
+        let Some(le) = s
+            .labels
+            .iter()
+            .find(|(k, _)| k == "le")
+            .map(|(_, v)| v.clone())
+        else {
+            continue;
+        };
+        let Some(upper) = super::tsdb::parse_value(&le) else {
+            continue;
+        };
+        let mut l = s.labels;
+        l.retain(|(k, _)| k != "le");
+        // The group is keyed with the name; the result drops it.
+        let group_key = key(&l);
+        let l = drop_name(l);
+        let i = *index.entry(group_key).or_insert_with(|| {
+            groups.push((l, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push((upper, s.v));
+    }
+    let out: Vec<Sample> = groups
+        .into_iter()
+        .map(|(labels, buckets)| Sample {
+            labels,
+            v: bucket_quantile(q, buckets),
+        })
+        .collect();
+    check_unique(&out)?;
+    Ok(Value::Vector(out))
+}
+
 fn drop_name(mut l: Labels) -> Labels {
     l.retain(|(k, _)| k != NAME);
     l
@@ -446,84 +519,30 @@ impl<'a> Evaluator<'a> {
             })
         };
         let name = c.func.name;
-        let per_series = |f: &RangeFn| -> Result<Value> {
-            let (m, start, end, secs) = self.range_arg(arg(0)?, t)?;
-            let out: Vec<Sample> = m
-                .into_iter()
-                .filter_map(|s| {
-                    f(&s.points, start, end, secs).map(|v| Sample {
-                        labels: drop_name(s.labels),
-                        v,
-                    })
-                })
-                .collect();
-            check_unique(&out)?;
-            Ok(Value::Vector(out))
-        };
-        let math = |f: &dyn Fn(f64) -> f64| -> Result<Value> {
-            let out: Vec<Sample> = self
-                .vector_arg(arg(0)?, t)?
-                .into_iter()
-                .map(|s| Sample {
-                    labels: drop_name(s.labels),
-                    v: f(s.v),
-                })
-                .collect();
-            check_unique(&out)?;
-            Ok(Value::Vector(out))
-        };
+        if let Some(f) = range_function(name) {
+            return self.per_series(arg(0)?, t, f);
+        }
         match name {
-            "rate" => per_series(&|p, s, e, r| extrapolated_rate(p, s, e, r, true, true)),
-            "increase" => per_series(&|p, s, e, r| extrapolated_rate(p, s, e, r, true, false)),
-            "delta" => per_series(&|p, s, e, r| extrapolated_rate(p, s, e, r, false, false)),
-            "irate" => per_series(&|p, _, _, _| instant_value(p, true)),
-            "idelta" => per_series(&|p, _, _, _| instant_value(p, false)),
-            "avg_over_time" => per_series(&|p, _, _, _| {
-                (!p.is_empty()).then(|| {
-                    let mut mean = 0.0;
-                    for (i, (_, v)) in p.iter().enumerate() {
-                        mean += v / (i + 1) as f64 - mean / (i + 1) as f64;
-                    }
-                    mean
-                })
-            }),
-            "sum_over_time" => {
-                per_series(&|p, _, _, _| (!p.is_empty()).then(|| p.iter().map(|(_, v)| v).sum()))
-            }
-            "count_over_time" => {
-                per_series(&|p, _, _, _| (!p.is_empty()).then_some(p.len() as f64))
-            }
-            "last_over_time" => per_series(&|p, _, _, _| p.last().map(|(_, v)| *v)),
-            "min_over_time" => per_series(&|p, _, _, _| {
-                p.iter()
-                    .map(|(_, v)| *v)
-                    .reduce(|a, b| if b < a || a.is_nan() { b } else { a })
-            }),
-            "max_over_time" => per_series(&|p, _, _, _| {
-                p.iter()
-                    .map(|(_, v)| *v)
-                    .reduce(|a, b| if b > a || a.is_nan() { b } else { a })
-            }),
-            "abs" => math(&f64::abs),
-            "ceil" => math(&f64::ceil),
-            "floor" => math(&f64::floor),
-            "sqrt" => math(&f64::sqrt),
-            "exp" => math(&f64::exp),
-            "ln" => math(&f64::ln),
+            "abs" => self.math(arg(0)?, t, &f64::abs),
+            "ceil" => self.math(arg(0)?, t, &f64::ceil),
+            "floor" => self.math(arg(0)?, t, &f64::floor),
+            "sqrt" => self.math(arg(0)?, t, &f64::sqrt),
+            "exp" => self.math(arg(0)?, t, &f64::exp),
+            "ln" => self.math(arg(0)?, t, &f64::ln),
             "clamp_min" => {
                 let min = self.scalar_arg(arg(1)?, t)?;
-                math(&|v| go_max(min, v))
+                self.math(arg(0)?, t, &|v| go_max(min, v))
             }
             "clamp_max" => {
                 let max = self.scalar_arg(arg(1)?, t)?;
-                math(&|v| go_min(max, v))
+                self.math(arg(0)?, t, &|v| go_min(max, v))
             }
             "clamp" => {
                 let (min, max) = (self.scalar_arg(arg(1)?, t)?, self.scalar_arg(arg(2)?, t)?);
                 if max < min {
                     return Ok(Value::Vector(Vec::new()));
                 }
-                math(&|v| go_min(max, go_max(min, v)))
+                self.math(arg(0)?, t, &|v| go_min(max, go_max(min, v)))
             }
             "vector" => Ok(Value::Vector(vec![Sample {
                 labels: Vec::new(),
@@ -537,43 +556,40 @@ impl<'a> Evaluator<'a> {
             "histogram_quantile" => {
                 let q = self.scalar_arg(arg(0)?, t)?;
                 let input = self.vector_arg(arg(1)?, t)?;
-                let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
-                let mut index: HashMap<String, usize> = HashMap::new();
-                for s in input {
-                    let Some(le) = s
-                        .labels
-                        .iter()
-                        .find(|(k, _)| k == "le")
-                        .map(|(_, v)| v.clone())
-                    else {
-                        continue;
-                    };
-                    let Some(upper) = super::tsdb::parse_value(&le) else {
-                        continue;
-                    };
-                    let mut l = s.labels;
-                    l.retain(|(k, _)| k != "le");
-                    // The group is keyed with the name; the result drops it.
-                    let group_key = key(&l);
-                    let l = drop_name(l);
-                    let i = *index.entry(group_key).or_insert_with(|| {
-                        groups.push((l, Vec::new()));
-                        groups.len() - 1
-                    });
-                    groups[i].1.push((upper, s.v));
-                }
-                let out: Vec<Sample> = groups
-                    .into_iter()
-                    .map(|(labels, buckets)| Sample {
-                        labels,
-                        v: bucket_quantile(q, buckets),
-                    })
-                    .collect();
-                check_unique(&out)?;
-                Ok(Value::Vector(out))
+                histogram_quantile(q, input)
             }
             other => Err(unsupported(format!("function {other}()"))),
         }
+    }
+
+    /// A `*_over_time` or rate function of a range vector, series by series.
+    fn per_series(&self, e: &Expr, t: i64, f: &RangeFn) -> Result<Value> {
+        let (m, start, end, secs) = self.range_arg(e, t)?;
+        let out: Vec<Sample> = m
+            .into_iter()
+            .filter_map(|s| {
+                f(&s.points, start, end, secs).map(|v| Sample {
+                    labels: drop_name(s.labels),
+                    v,
+                })
+            })
+            .collect();
+        check_unique(&out)?;
+        Ok(Value::Vector(out))
+    }
+
+    /// A function of each sample's value of an instant vector.
+    fn math(&self, e: &Expr, t: i64, f: &dyn Fn(f64) -> f64) -> Result<Value> {
+        let out: Vec<Sample> = self
+            .vector_arg(e, t)?
+            .into_iter()
+            .map(|s| Sample {
+                labels: drop_name(s.labels),
+                v: f(s.v),
+            })
+            .collect();
+        check_unique(&out)?;
+        Ok(Value::Vector(out))
     }
 
     fn binary(&self, b: &parser::BinaryExpr, t: i64) -> Result<Value> {

@@ -143,6 +143,7 @@ fn has_condition(o: &Value, kind: &str) -> bool {
         .is_some_and(|c| c.iter().any(|c| c["type"] == kind && c["status"] == "True"))
 }
 
+/// A row's cells, in the order of the kind's columns (as kubectl prints them).
 fn cells(kind: &Kind, o: &Value, now: i64) -> Vec<Value> {
     let name = json!(text(o, "/metadata/name"));
     let age = json!(human(seconds_since(
@@ -150,34 +151,7 @@ fn cells(kind: &Kind, o: &Value, now: i64) -> Vec<Value> {
         now
     )));
     match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Pod") => {
-            let statuses = o
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let total = o
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .map(Vec::len)
-                .unwrap_or(0);
-            let ready = statuses.iter().filter(|c| c["ready"] == true).count();
-            let restarts: i64 = statuses
-                .iter()
-                .map(|c| c["restartCount"].as_i64().unwrap_or(0))
-                .sum();
-            let ip = text(o, "/status/podIP");
-            let node = text(o, "/spec/nodeName");
-            vec![
-                name,
-                json!(format!("{ready}/{total}")),
-                json!(pod_status(o)),
-                json!(restarts),
-                age,
-                json!(if ip.is_empty() { "<none>" } else { ip }),
-                json!(if node.is_empty() { "<none>" } else { node }),
-            ]
-        }
+        ("", "Pod") => pod_cells(o, name, age),
         ("apps", "Deployment") => vec![
             name,
             json!(format!(
@@ -206,61 +180,8 @@ fn cells(kind: &Kind, o: &Value, now: i64) -> Vec<Value> {
             json!(images(o, "/spec/template/spec/containers", "name")),
             json!(images(o, "/spec/template/spec/containers", "image")),
         ],
-        ("batch", "Job") => {
-            let status = if has_condition(o, "Complete") {
-                "Complete"
-            } else if has_condition(o, "Failed") {
-                "Failed"
-            } else {
-                "Running"
-            };
-            let start = text(o, "/status/startTime");
-            let end = text(o, "/status/completionTime");
-            let duration = if start.is_empty() {
-                String::new()
-            } else if end.is_empty() {
-                human(seconds_since(start, now))
-            } else {
-                human(seconds_since(start, now) - seconds_since(end, now))
-            };
-            vec![
-                name,
-                json!(status),
-                json!(format!(
-                    "{}/{}",
-                    int(o, "/status/succeeded"),
-                    o.pointer("/spec/completions")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(1)
-                )),
-                json!(duration),
-                age,
-            ]
-        }
-        ("", "Service") => {
-            let ports = o
-                .pointer("/spec/ports")
-                .and_then(Value::as_array)
-                .map(|ps| {
-                    ps.iter()
-                        .map(|p| {
-                            format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP"))
-                        })
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
-            let selector = crate::kube::objects::label_selector(o.pointer("/spec/selector"));
-            vec![
-                name,
-                json!(text(o, "/spec/type")),
-                json!(text(o, "/spec/clusterIP")),
-                json!("<none>"),
-                json!(ports),
-                age,
-                json!(selector),
-            ]
-        }
+        ("batch", "Job") => job_cells(o, name, age, now),
+        ("", "Service") => service_cells(o, name, age),
         ("", "Node") => {
             vec![
                 name,
@@ -277,6 +198,93 @@ fn cells(kind: &Kind, o: &Value, now: i64) -> Vec<Value> {
         ("", "Namespace") => vec![name, json!(text(o, "/status/phase")), age],
         _ => vec![name, age],
     }
+}
+
+/// NAME READY STATUS RESTARTS AGE IP NODE.
+fn pod_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
+    let statuses = o
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let total = o
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .unwrap_or(0);
+    let ready = statuses.iter().filter(|c| c["ready"] == true).count();
+    let restarts: i64 = statuses
+        .iter()
+        .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+        .sum();
+    let ip = text(o, "/status/podIP");
+    let node = text(o, "/spec/nodeName");
+    vec![
+        name,
+        json!(format!("{ready}/{total}")),
+        json!(pod_status(o)),
+        json!(restarts),
+        age,
+        json!(if ip.is_empty() { "<none>" } else { ip }),
+        json!(if node.is_empty() { "<none>" } else { node }),
+    ]
+}
+
+/// NAME STATUS COMPLETIONS DURATION AGE.
+fn job_cells(o: &Value, name: Value, age: Value, now: i64) -> Vec<Value> {
+    let status = if has_condition(o, "Complete") {
+        "Complete"
+    } else if has_condition(o, "Failed") {
+        "Failed"
+    } else {
+        "Running"
+    };
+    let start = text(o, "/status/startTime");
+    let end = text(o, "/status/completionTime");
+    let duration = if start.is_empty() {
+        String::new()
+    } else if end.is_empty() {
+        human(seconds_since(start, now))
+    } else {
+        human(seconds_since(start, now) - seconds_since(end, now))
+    };
+    vec![
+        name,
+        json!(status),
+        json!(format!(
+            "{}/{}",
+            int(o, "/status/succeeded"),
+            o.pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        )),
+        json!(duration),
+        age,
+    ]
+}
+
+/// NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE SELECTOR.
+fn service_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
+    let ports = o
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let selector = crate::kube::objects::label_selector(o.pointer("/spec/selector"));
+    vec![
+        name,
+        json!(text(o, "/spec/type")),
+        json!(text(o, "/spec/clusterIP")),
+        json!("<none>"),
+        json!(ports),
+        age,
+        json!(selector),
+    ]
 }
 
 fn row(kind: &Kind, o: &Value, now: i64) -> Value {

@@ -544,147 +544,12 @@ fn build_topology(cluster: &Cluster, tel: &Telemetry) -> Topology {
         .kind("gateway.networking.k8s.io", "httproutes")
         .map(|k| cluster.list(&k, None).0)
         .unwrap_or_default();
-    let mut by_ns: HashMap<&str, Vec<&Value>> = HashMap::new();
-    for p in &pods {
-        by_ns
-            .entry(str_at(p, "/metadata/namespace"))
-            .or_default()
-            .push(p);
-    }
-    let mut book = lock(&tel.book);
-    let mut backends: HashMap<(String, String), (Backend, Arc<Value>)> = HashMap::new();
-    for svc in &services {
-        let Some(selector) = svc.pointer("/spec/selector").and_then(Value::as_object) else {
-            continue;
-        };
-        if selector.is_empty() {
-            continue;
-        }
-        let ns = str_at(svc, "/metadata/namespace");
-        let name = str_at(svc, "/metadata/name");
-        let mut versions: Vec<VersionTarget> = Vec::new();
-        for pod in by_ns.get(ns).into_iter().flatten() {
-            if !selects(selector, pod) || pod.pointer("/metadata/deletionTimestamp").is_some() {
-                continue;
-            }
-            let app = app_of(pod, name).to_owned();
-            let version = version_of(pod).to_owned();
-            let ready = u32::from(is_ready(pod));
-            if let Some(v) = versions
-                .iter_mut()
-                .find(|v| v.app == app && v.version == version)
-            {
-                v.ready += ready;
-                continue;
-            }
-            let key = (ns.to_owned(), app.clone(), version.clone());
-            let started = *book.first_seen.entry(key).or_insert_with(Instant::now);
-            let baseline = book.baseline.get(&(ns.to_owned(), app.clone()));
-            let is_new = baseline.is_some_and(|b| !b.contains(&version));
-            let base = if is_new {
-                tel.scenario.new_version.clone()
-            } else {
-                Behaviour::default()
-            };
-            versions.push(VersionTarget {
-                behaviour: Behaviour::from_annotations(pod, &base),
-                app,
-                version,
-                ready,
-                started,
-            });
-        }
-        versions.sort_by(|a, b| (&a.app, &a.version).cmp(&(&b.app, &b.version)));
-        // The versions an app first serves with are its stable ones.
-        for v in versions.iter().filter(|v| v.ready > 0) {
-            let app_key = (ns.to_owned(), v.app.clone());
-            book.baseline.entry(app_key).or_insert_with(|| {
-                versions
-                    .iter()
-                    .filter(|x| x.app == v.app && x.ready > 0)
-                    .map(|x| x.version.clone())
-                    .collect()
-            });
-        }
-        backends.insert(
-            (ns.to_owned(), name.to_owned()),
-            (
-                Backend {
-                    service: name.to_owned(),
-                    weight: 1.0,
-                    versions,
-                },
-                svc.clone(),
-            ),
-        );
-    }
-    drop(book);
-    let mut entries = Vec::new();
+    let backends = service_backends(tel, &services, &pods);
     let mut behind_route: HashSet<(String, String)> = HashSet::new();
-    for route in &routes {
-        let ns = str_at(route, "/metadata/namespace");
-        let mut refs: Vec<Backend> = Vec::new();
-        let mut rps = rps_of(route);
-        let mut daily = annotation(route, ann::SHAPE).map(|s| s.trim() == "daily");
-        let (mut objective, mut spent) = (None, None);
-        for rule in route
-            .pointer("/spec/rules")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for r in rule
-                .get("backendRefs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let kind = r.get("kind").and_then(Value::as_str).unwrap_or("Service");
-                if kind != "Service" {
-                    continue;
-                }
-                let name = r.get("name").and_then(Value::as_str).unwrap_or("");
-                let bns = r.get("namespace").and_then(Value::as_str).unwrap_or(ns);
-                let weight = r
-                    .get("weight")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(1.0)
-                    .max(0.0);
-                let key = (bns.to_owned(), name.to_owned());
-                behind_route.insert(key.clone());
-                match backends.get(&key) {
-                    Some((b, svc)) => {
-                        rps = rps.or_else(|| rps_of(svc));
-                        daily = daily
-                            .or_else(|| annotation(svc, ann::SHAPE).map(|s| s.trim() == "daily"));
-                        objective =
-                            objective.or_else(|| number_annotation(svc, ann::HISTORY_OBJECTIVE));
-                        spent = spent.or_else(|| number_annotation(svc, ann::HISTORY_BUDGET_SPENT));
-                        refs.push(Backend {
-                            weight,
-                            ..b.clone()
-                        });
-                    }
-                    None => refs.push(Backend {
-                        service: name.to_owned(),
-                        weight,
-                        versions: Vec::new(),
-                    }),
-                }
-            }
-        }
-        entries.push(Entry {
-            kind: "HTTPRoute",
-            namespace: ns.to_owned(),
-            name: str_at(route, "/metadata/name").to_owned(),
-            rps: rps.unwrap_or(DEFAULT_RPS),
-            daily: daily.unwrap_or(false),
-            simulated: true,
-            backends: refs,
-            objective: objective.or_else(|| number_annotation(route, ann::HISTORY_OBJECTIVE)),
-            budget_spent: spent.or_else(|| number_annotation(route, ann::HISTORY_BUDGET_SPENT)),
-        });
-    }
+    let mut entries: Vec<Entry> = routes
+        .iter()
+        .map(|route| route_entry(route, &backends, &mut behind_route))
+        .collect();
     let mut services: Vec<_> = backends.into_iter().collect();
     services.sort_by(|a, b| a.0.cmp(&b.0));
     for ((ns, name), (backend, svc)) in services {
@@ -702,6 +567,173 @@ fn build_topology(cluster: &Cluster, tel: &Telemetry) -> Topology {
         });
     }
     Topology { entries }
+}
+
+/// Services with a selector, by (namespace, name): each as a backend of the versions
+/// its pods run, with the Service object.
+type ServiceBackends = HashMap<(String, String), (Backend, Arc<Value>)>;
+
+fn service_backends(
+    tel: &Telemetry,
+    services: &[Arc<Value>],
+    pods: &[Arc<Value>],
+) -> ServiceBackends {
+    let mut by_ns: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for p in pods {
+        by_ns
+            .entry(str_at(p, "/metadata/namespace"))
+            .or_default()
+            .push(p);
+    }
+    let mut book = lock(&tel.book);
+    let mut backends = ServiceBackends::new();
+    for svc in services {
+        let Some(selector) = svc.pointer("/spec/selector").and_then(Value::as_object) else {
+            continue;
+        };
+        if selector.is_empty() {
+            continue;
+        }
+        let ns = str_at(svc, "/metadata/namespace");
+        let name = str_at(svc, "/metadata/name");
+        let selected = by_ns.get(ns).into_iter().flatten().filter(|pod| {
+            selects(selector, pod) && pod.pointer("/metadata/deletionTimestamp").is_none()
+        });
+        let versions = versions(tel, &mut book, ns, name, selected);
+        backends.insert(
+            (ns.to_owned(), name.to_owned()),
+            (
+                Backend {
+                    service: name.to_owned(),
+                    weight: 1.0,
+                    versions,
+                },
+                svc.clone(),
+            ),
+        );
+    }
+    backends
+}
+
+/// The app versions a Service's pods run, with their ready pods. A version the app did not
+/// first serve with is new and behaves as the scenario's new version does.
+fn versions<'p>(
+    tel: &Telemetry,
+    book: &mut Book,
+    ns: &str,
+    service: &str,
+    pods: impl Iterator<Item = &'p &'p Value>,
+) -> Vec<VersionTarget> {
+    let mut versions: Vec<VersionTarget> = Vec::new();
+    for pod in pods {
+        let app = app_of(pod, service).to_owned();
+        let version = version_of(pod).to_owned();
+        let ready = u32::from(is_ready(pod));
+        if let Some(v) = versions
+            .iter_mut()
+            .find(|v| v.app == app && v.version == version)
+        {
+            v.ready += ready;
+            continue;
+        }
+        let key = (ns.to_owned(), app.clone(), version.clone());
+        let started = *book.first_seen.entry(key).or_insert_with(Instant::now);
+        let baseline = book.baseline.get(&(ns.to_owned(), app.clone()));
+        let is_new = baseline.is_some_and(|b| !b.contains(&version));
+        let base = if is_new {
+            tel.scenario.new_version.clone()
+        } else {
+            Behaviour::default()
+        };
+        versions.push(VersionTarget {
+            behaviour: Behaviour::from_annotations(pod, &base),
+            app,
+            version,
+            ready,
+            started,
+        });
+    }
+    versions.sort_by(|a, b| (&a.app, &a.version).cmp(&(&b.app, &b.version)));
+    // The versions an app first serves with are its stable ones.
+    for v in versions.iter().filter(|v| v.ready > 0) {
+        let app_key = (ns.to_owned(), v.app.clone());
+        book.baseline.entry(app_key).or_insert_with(|| {
+            versions
+                .iter()
+                .filter(|x| x.app == v.app && x.ready > 0)
+                .map(|x| x.version.clone())
+                .collect()
+        });
+    }
+    versions
+}
+
+/// An HTTPRoute as an entry point: its Service backends by weight, its rate, shape and
+/// history from its own annotations or else its backends'. Marks the Services it fronts.
+fn route_entry(
+    route: &Value,
+    backends: &ServiceBackends,
+    behind_route: &mut HashSet<(String, String)>,
+) -> Entry {
+    let ns = str_at(route, "/metadata/namespace");
+    let mut refs: Vec<Backend> = Vec::new();
+    let mut rps = rps_of(route);
+    let mut daily = annotation(route, ann::SHAPE).map(|s| s.trim() == "daily");
+    let (mut objective, mut spent) = (None, None);
+    let backend_refs = route
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|rule| {
+            rule.get("backendRefs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        });
+    for r in backend_refs {
+        let kind = r.get("kind").and_then(Value::as_str).unwrap_or("Service");
+        if kind != "Service" {
+            continue;
+        }
+        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+        let bns = r.get("namespace").and_then(Value::as_str).unwrap_or(ns);
+        let weight = r
+            .get("weight")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0)
+            .max(0.0);
+        let key = (bns.to_owned(), name.to_owned());
+        behind_route.insert(key.clone());
+        match backends.get(&key) {
+            Some((b, svc)) => {
+                rps = rps.or_else(|| rps_of(svc));
+                daily = daily.or_else(|| annotation(svc, ann::SHAPE).map(|s| s.trim() == "daily"));
+                objective = objective.or_else(|| number_annotation(svc, ann::HISTORY_OBJECTIVE));
+                spent = spent.or_else(|| number_annotation(svc, ann::HISTORY_BUDGET_SPENT));
+                refs.push(Backend {
+                    weight,
+                    ..b.clone()
+                });
+            }
+            None => refs.push(Backend {
+                service: name.to_owned(),
+                weight,
+                versions: Vec::new(),
+            }),
+        }
+    }
+    Entry {
+        kind: "HTTPRoute",
+        namespace: ns.to_owned(),
+        name: str_at(route, "/metadata/name").to_owned(),
+        rps: rps.unwrap_or(DEFAULT_RPS),
+        daily: daily.unwrap_or(false),
+        simulated: true,
+        backends: refs,
+        objective: objective.or_else(|| number_annotation(route, ann::HISTORY_OBJECTIVE)),
+        budget_spent: spent.or_else(|| number_annotation(route, ann::HISTORY_BUDGET_SPENT)),
+    }
 }
 
 /// The daily traffic shape: 1.6x at 15:00 UTC, 0.4x at 03:00, 1 on average.
@@ -831,36 +863,8 @@ impl History {
         c: &Conditions,
         error_code: u16,
     ) {
-        let (ns, svc, ver) = (key.0.as_str(), key.1.as_str(), key.2.as_str());
-        let ok_code = "200".to_owned();
-        let err_code = error_code.to_string();
-        let base = [("namespace", ns), ("service", svc), ("version", ver)];
-        fn with<'a>(
-            base: &[(&'a str, &'a str)],
-            extra: (&'a str, &'a str),
-        ) -> Vec<(&'a str, &'a str)> {
-            let mut l = base.to_vec();
-            l.push(extra);
-            l
-        }
-        let ok_l = labels("http_requests_total", &with(&base, ("code", &ok_code)));
-        let err_l = labels("http_requests_total", &with(&base, ("code", &err_code)));
-        let les: Vec<String> = BUCKETS
-            .iter()
-            .map(|b| format_value(*b))
-            .chain(["+Inf".to_owned()])
-            .collect();
-        let bucket_l: Vec<Labels> = les
-            .iter()
-            .map(|le| {
-                labels(
-                    "http_request_duration_seconds_bucket",
-                    &with(&base, ("le", le)),
-                )
-            })
-            .collect();
-        let sum_l = labels("http_request_duration_seconds_sum", &base);
-        let count_l = labels("http_request_duration_seconds_count", &base);
+        let series = SeriesLabels::of(key, error_code);
+        let les = &series.les;
         let fractions: Vec<f64> = BUCKETS.iter().map(|b| c.cdf(*b)).chain([1.0]).collect();
         let mean = c.mean();
         // Whole requests, carried from minute to minute.
@@ -903,9 +907,9 @@ impl History {
         // Live requests may have been counted already (a version's first requests fail
         // before its pods are ready): history goes in before them and they continue it.
         let mut points = points.into_iter();
-        for l in [&ok_l, &err_l, &sum_l, &count_l]
+        for l in [&series.ok, &series.err, &series.sum, &series.count]
             .into_iter()
-            .chain(&bucket_l)
+            .chain(&series.buckets)
         {
             db.prepend(l, points.next().unwrap_or_default());
         }
@@ -919,6 +923,57 @@ impl History {
             *c += b;
         }
         h.sum += sum;
+    }
+}
+
+/// The labels of one version's request and latency series.
+struct SeriesLabels {
+    /// `http_requests_total` answered 200, and with the version's error code.
+    ok: Labels,
+    err: Labels,
+    /// The histogram's bucket bounds, `+Inf` last, and each bucket's labels.
+    les: Vec<String>,
+    buckets: Vec<Labels>,
+    sum: Labels,
+    count: Labels,
+}
+
+impl SeriesLabels {
+    fn of(key: &VersionKey, error_code: u16) -> SeriesLabels {
+        let (ns, svc, ver) = (key.0.as_str(), key.1.as_str(), key.2.as_str());
+        let ok_code = "200".to_owned();
+        let err_code = error_code.to_string();
+        let base = [("namespace", ns), ("service", svc), ("version", ver)];
+        fn with<'a>(
+            base: &[(&'a str, &'a str)],
+            extra: (&'a str, &'a str),
+        ) -> Vec<(&'a str, &'a str)> {
+            let mut l = base.to_vec();
+            l.push(extra);
+            l
+        }
+        let les: Vec<String> = BUCKETS
+            .iter()
+            .map(|b| format_value(*b))
+            .chain(["+Inf".to_owned()])
+            .collect();
+        let buckets = les
+            .iter()
+            .map(|le| {
+                labels(
+                    "http_request_duration_seconds_bucket",
+                    &with(&base, ("le", le)),
+                )
+            })
+            .collect();
+        SeriesLabels {
+            ok: labels("http_requests_total", &with(&base, ("code", &ok_code))),
+            err: labels("http_requests_total", &with(&base, ("code", &err_code))),
+            sum: labels("http_request_duration_seconds_sum", &base),
+            count: labels("http_request_duration_seconds_count", &base),
+            les,
+            buckets,
+        }
     }
 }
 

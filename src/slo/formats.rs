@@ -391,54 +391,18 @@ fn native(path: &Path, node: &Node) -> Result<Slo, LoadError> {
             message: format!("kind `{}` is not an SLO; expected `SLO`", f.kind.value),
         });
     }
-    let mut objectives = Vec::new();
-    for o in &f.spec.objectives {
-        let name = &o.value.sli.value;
-        let measured_by_load = crate::loadgen::SLI_NAMES.contains(&name.as_str());
-        if !f.spec.slis.contains_key(name) && !measured_by_load {
-            let mut known: Vec<&str> = f.spec.slis.keys().map(String::as_str).collect();
-            known.extend(crate::loadgen::SLI_NAMES);
-            let hint = yaml::closest(&o.value.sli.value, &known)
-                .map(|k| format!(" (did you mean `{k}`?)"))
-                .unwrap_or_default();
-            return Err(LoadError {
-                file: path.to_owned(),
-                pos: Some(o.value.sli.pos),
-                message: format!(
-                    "unknown SLI `{name}`{hint}; define it under spec.slis, or use a load test's (`load.latency_p95_ms`...)"
-                ),
-            });
-        }
-        objectives.push(Objective {
-            sli: o.value.sli.value.clone(),
-            display_name: o.value.display_name.clone(),
-            pass: parse_criteria(path, o.pos, &o.value.pass.0)?,
-            warning: parse_criteria(path, o.pos, &o.value.warning.0)?,
-            weight: o.value.weight.filter(|w| *w > 0.0).unwrap_or(1.0),
-            key_sli: o.value.key,
-        });
-    }
-    let comparison = match &f.spec.comparison {
-        None => Comparison::default(),
-        Some(c) => Comparison {
-            compare_with: match c.compare_with {
-                Some(NativeCompareWith::SeveralResults) => CompareWith::SeveralResults,
-                _ => CompareWith::SingleResult,
-            },
-            number_of_results: c.number_of_results.filter(|n| *n > 0).unwrap_or(3),
-            include: match c.include {
-                Some(NativeInclude::Pass) => IncludeResults::Pass,
-                Some(NativeInclude::PassOrWarn) => IncludeResults::PassOrWarn,
-                _ => IncludeResults::All,
-            },
-            aggregate: match c.aggregate {
-                Some(NativeAggregate::P50) => Aggregate::P50,
-                Some(NativeAggregate::P90) => Aggregate::P90,
-                Some(NativeAggregate::P95) => Aggregate::P95,
-                _ => Aggregate::Avg,
-            },
-        },
-    };
+    let objectives = f
+        .spec
+        .objectives
+        .iter()
+        .map(|o| native_objective(path, &f.spec.slis, o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let comparison = f
+        .spec
+        .comparison
+        .as_ref()
+        .map(native_comparison)
+        .unwrap_or_default();
     let total_score = match &f.spec.total_score {
         Some(t) => TotalScore {
             pass: t.pass.0,
@@ -450,26 +414,11 @@ fn native(path: &Path, node: &Node) -> Result<Slo, LoadError> {
             warning: Some(75.0),
         },
     };
-    let service_level = match f.spec.service_level {
-        None => None,
-        Some(sl) => {
-            if sl.good.is_some() == sl.bad.is_some() {
-                return Err(LoadError {
-                    file: path.to_owned(),
-                    pos: Some(sl.target.pos),
-                    message: "a service level needs exactly one of `good` or `bad`, beside `total`"
-                        .into(),
-                });
-            }
-            Some(ServiceLevel {
-                good: sl.good,
-                bad: sl.bad,
-                total: sl.total,
-                target: sl.target.value.fraction(),
-                window: sl.window.get(),
-            })
-        }
-    };
+    let service_level = f
+        .spec
+        .service_level
+        .map(|sl| native_service_level(path, sl))
+        .transpose()?;
     Ok(Slo {
         name: f.metadata.name,
         format: Format::Glidepath,
@@ -481,32 +430,115 @@ fn native(path: &Path, node: &Node) -> Result<Slo, LoadError> {
     })
 }
 
+/// An objective of glidepath's format, whose SLI is defined in the file or measured by a
+/// load test.
+fn native_objective(
+    path: &Path,
+    slis: &BTreeMap<String, String>,
+    o: &Spanned<NativeObjective>,
+) -> Result<Objective, LoadError> {
+    let name = &o.value.sli.value;
+    let measured_by_load = crate::loadgen::SLI_NAMES.contains(&name.as_str());
+    if !slis.contains_key(name) && !measured_by_load {
+        let mut known: Vec<&str> = slis.keys().map(String::as_str).collect();
+        known.extend(crate::loadgen::SLI_NAMES);
+        let hint = yaml::closest(&o.value.sli.value, &known)
+            .map(|k| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default();
+        return Err(LoadError {
+            file: path.to_owned(),
+            pos: Some(o.value.sli.pos),
+            message: format!(
+                "unknown SLI `{name}`{hint}; define it under spec.slis, or use a load test's (`load.latency_p95_ms`...)"
+            ),
+        });
+    }
+    Ok(Objective {
+        sli: o.value.sli.value.clone(),
+        display_name: o.value.display_name.clone(),
+        pass: parse_criteria(path, o.pos, &o.value.pass.0)?,
+        warning: parse_criteria(path, o.pos, &o.value.warning.0)?,
+        weight: o.value.weight.filter(|w| *w > 0.0).unwrap_or(1.0),
+        key_sli: o.value.key,
+    })
+}
+
+fn native_comparison(c: &NativeComparison) -> Comparison {
+    Comparison {
+        compare_with: match c.compare_with {
+            Some(NativeCompareWith::SeveralResults) => CompareWith::SeveralResults,
+            _ => CompareWith::SingleResult,
+        },
+        number_of_results: c.number_of_results.filter(|n| *n > 0).unwrap_or(3),
+        include: match c.include {
+            Some(NativeInclude::Pass) => IncludeResults::Pass,
+            Some(NativeInclude::PassOrWarn) => IncludeResults::PassOrWarn,
+            _ => IncludeResults::All,
+        },
+        aggregate: match c.aggregate {
+            Some(NativeAggregate::P50) => Aggregate::P50,
+            Some(NativeAggregate::P90) => Aggregate::P90,
+            Some(NativeAggregate::P95) => Aggregate::P95,
+            _ => Aggregate::Avg,
+        },
+    }
+}
+
+fn native_service_level(path: &Path, sl: NativeServiceLevel) -> Result<ServiceLevel, LoadError> {
+    if sl.good.is_some() == sl.bad.is_some() {
+        return Err(LoadError {
+            file: path.to_owned(),
+            pos: Some(sl.target.pos),
+            message: "a service level needs exactly one of `good` or `bad`, beside `total`".into(),
+        });
+    }
+    Ok(ServiceLevel {
+        good: sl.good,
+        bad: sl.bad,
+        total: sl.total,
+        target: sl.target.value.fraction(),
+        window: sl.window.get(),
+    })
+}
+
 // ---------------------------------------------------------------- OpenSLO
 
-fn openslo(path: &Path, docs: &[Node]) -> Result<Slo, LoadError> {
-    let err = |pos: Pos, message: String| LoadError {
+/// An error at `pos` of an OpenSLO file.
+fn located(path: &Path, pos: Pos, message: impl Into<String>) -> LoadError {
+    LoadError {
         file: path.to_owned(),
         pos: Some(pos),
-        message,
-    };
-    let kind = |d: &Node| {
-        d.get("kind")
-            .and_then(Node::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let slo = docs.iter().find(|d| kind(d) == "SLO").ok_or_else(|| {
+        message: message.into(),
+    }
+}
+
+fn doc_kind(d: &Node) -> &str {
+    d.get("kind").and_then(Node::as_str).unwrap_or_default()
+}
+
+fn doc_name(d: &Node) -> Option<&str> {
+    d.get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Node::as_str)
+}
+
+/// The first item of a sequence.
+fn first(node: &Node) -> Option<&Node> {
+    match &node.value {
+        yaml::Value::Seq(items) => items.first(),
+        _ => None,
+    }
+}
+
+fn openslo(path: &Path, docs: &[Node]) -> Result<Slo, LoadError> {
+    let err = |pos: Pos, message: String| located(path, pos, message);
+    let slo = docs.iter().find(|d| doc_kind(d) == "SLO").ok_or_else(|| {
         err(
             docs[0].pos,
             "no OpenSLO `kind: SLO` document in the file".into(),
         )
     })?;
-    let name = slo
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Node::as_str)
-        .unwrap_or("slo")
-        .to_owned();
+    let name = doc_name(slo).unwrap_or("slo").to_owned();
     let spec = slo
         .get("spec")
         .ok_or_else(|| err(slo.pos, "the SLO has no spec".into()))?;
@@ -521,100 +553,18 @@ fn openslo(path: &Path, docs: &[Node]) -> Result<Slo, LoadError> {
             ),
         ));
     }
-    let indicator = match (
-        spec.get("indicator"),
-        spec.get("indicatorRef").and_then(Node::as_str),
-    ) {
-        (Some(inline), _) => inline,
-        (None, Some(reference)) => docs
-            .iter()
-            .find(|d| {
-                kind(d) == "SLI"
-                    && d.get("metadata")
-                        .and_then(|m| m.get("name"))
-                        .and_then(Node::as_str)
-                        == Some(reference)
-            })
-            .ok_or_else(|| {
-                err(
-                    spec.pos,
-                    format!("indicatorRef `{reference}` names no SLI document in this file"),
-                )
-            })?,
-        (None, None) => {
-            return Err(err(
-                spec.pos,
-                "the SLO needs an `indicator` or an `indicatorRef`".into(),
-            ));
-        }
-    };
-    let ratio = indicator
-        .get("spec")
-        .and_then(|s| s.get("ratioMetric"))
-        .ok_or_else(|| {
-            err(
-                indicator.pos,
-                "only ratioMetric indicators are supported (good/total or bad/total)".into(),
-            )
-        })?;
-    let query = |which: &str| -> Option<String> {
-        ratio
-            .get(which)?
-            .get("metricSource")?
-            .get("spec")?
-            .get("query")
-            .and_then(Node::as_str)
-            .map(str::to_owned)
-    };
-    let total = query("total").ok_or_else(|| {
+    let indicator = indicator(path, docs, spec)?;
+    let (good, bad, total) = ratio_queries(path, indicator)?;
+    let objective = spec.get("objectives").and_then(first).ok_or_else(|| {
         err(
-            ratio.pos,
-            "ratioMetric needs total.metricSource.spec.query".into(),
+            spec.pos,
+            "the SLO needs at least one objective with a target".into(),
         )
     })?;
-    let (good, bad) = (query("good"), query("bad"));
-    if good.is_some() == bad.is_some() {
-        return Err(err(
-            ratio.pos,
-            "ratioMetric needs exactly one of good or bad".into(),
-        ));
-    }
-    let objective = spec
-        .get("objectives")
-        .and_then(|o| match &o.value {
-            yaml::Value::Seq(items) => items.first(),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            err(
-                spec.pos,
-                "the SLO needs at least one objective with a target".into(),
-            )
-        })?;
-    let target = match (
-        objective.get("target").and_then(Node::as_str),
-        objective.get("targetPercent").and_then(Node::as_str),
-    ) {
-        (Some(t), _) => t.parse::<f64>().ok().filter(|t| (0.0..1.0).contains(t)),
-        (None, Some(p)) => p
-            .parse::<f64>()
-            .ok()
-            .filter(|p| (0.0..100.0).contains(p))
-            .map(|p| p / 100.0),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        err(
-            objective.pos,
-            "objective target must be a fraction below 1 (0.999) or targetPercent below 100".into(),
-        )
-    })?;
+    let target = objective_target(path, objective)?;
     let window = spec
         .get("timeWindow")
-        .and_then(|w| match &w.value {
-            yaml::Value::Seq(items) => items.first(),
-            _ => None,
-        })
+        .and_then(first)
         .and_then(|w| w.get("duration"))
         .ok_or_else(|| {
             err(
@@ -631,14 +581,109 @@ fn openslo(path: &Path, docs: &[Node]) -> Result<Slo, LoadError> {
         target,
         window,
     };
-    // The ratio itself becomes a key objective: met when the good ratio reaches the target.
+    let pass = criteria::parse(&format!(">={target}")).map_err(|m| err(objective.pos, m))?;
+    Ok(ratio_slo(name, service_level, pass))
+}
+
+/// The SLO's indicator: inline, or the SLI document its `indicatorRef` names.
+fn indicator<'a>(path: &Path, docs: &'a [Node], spec: &'a Node) -> Result<&'a Node, LoadError> {
+    match (
+        spec.get("indicator"),
+        spec.get("indicatorRef").and_then(Node::as_str),
+    ) {
+        (Some(inline), _) => Ok(inline),
+        (None, Some(reference)) => docs
+            .iter()
+            .find(|d| doc_kind(d) == "SLI" && doc_name(d) == Some(reference))
+            .ok_or_else(|| {
+                located(
+                    path,
+                    spec.pos,
+                    format!("indicatorRef `{reference}` names no SLI document in this file"),
+                )
+            }),
+        (None, None) => Err(located(
+            path,
+            spec.pos,
+            "the SLO needs an `indicator` or an `indicatorRef`",
+        )),
+    }
+}
+
+/// A ratioMetric indicator's queries: (good, bad, total), exactly one of good and bad.
+fn ratio_queries(
+    path: &Path,
+    indicator: &Node,
+) -> Result<(Option<String>, Option<String>, String), LoadError> {
+    let ratio = indicator
+        .get("spec")
+        .and_then(|s| s.get("ratioMetric"))
+        .ok_or_else(|| {
+            located(
+                path,
+                indicator.pos,
+                "only ratioMetric indicators are supported (good/total or bad/total)",
+            )
+        })?;
+    let query = |which: &str| -> Option<String> {
+        ratio
+            .get(which)?
+            .get("metricSource")?
+            .get("spec")?
+            .get("query")
+            .and_then(Node::as_str)
+            .map(str::to_owned)
+    };
+    let total = query("total").ok_or_else(|| {
+        located(
+            path,
+            ratio.pos,
+            "ratioMetric needs total.metricSource.spec.query",
+        )
+    })?;
+    let (good, bad) = (query("good"), query("bad"));
+    if good.is_some() == bad.is_some() {
+        return Err(located(
+            path,
+            ratio.pos,
+            "ratioMetric needs exactly one of good or bad",
+        ));
+    }
+    Ok((good, bad, total))
+}
+
+/// An objective's target as a fraction: `target` below 1, or `targetPercent` below 100.
+fn objective_target(path: &Path, objective: &Node) -> Result<f64, LoadError> {
+    match (
+        objective.get("target").and_then(Node::as_str),
+        objective.get("targetPercent").and_then(Node::as_str),
+    ) {
+        (Some(t), _) => t.parse::<f64>().ok().filter(|t| (0.0..1.0).contains(t)),
+        (None, Some(p)) => p
+            .parse::<f64>()
+            .ok()
+            .filter(|p| (0.0..100.0).contains(p))
+            .map(|p| p / 100.0),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        located(
+            path,
+            objective.pos,
+            "objective target must be a fraction below 1 (0.999) or targetPercent below 100",
+        )
+    })
+}
+
+/// An SLO of one service level: the ratio itself becomes a key objective, met when the
+/// good ratio reaches the target.
+fn ratio_slo(name: String, service_level: ServiceLevel, pass: Criterion) -> Slo {
     let ratio_query = match (&service_level.good, &service_level.bad) {
         (Some(g), _) => format!("({g}) / ({})", service_level.total),
         (None, Some(b)) => format!("1 - ({b}) / ({})", service_level.total),
         _ => String::new(),
     };
-    let pass = criteria::parse(&format!(">={target}")).map_err(|m| err(objective.pos, m))?;
-    Ok(Slo {
+    Slo {
         name: name.clone(),
         format: Format::OpenSlo,
         slis: BTreeMap::from([(name.clone(), ratio_query)]),
@@ -656,5 +701,5 @@ fn openslo(path: &Path, docs: &[Node]) -> Result<Slo, LoadError> {
         },
         comparison: Comparison::default(),
         service_level: Some(service_level),
-    })
+    }
 }

@@ -78,6 +78,11 @@ async fn execute(line: &CommandLine, c: &CommandStep, ctx: &mut StepCtx) -> Step
     for pump in [out, err].into_iter().flatten() {
         let _ = pump.await;
     }
+    ended(&shown, status)
+}
+
+/// How the program ended: passed on exit code 0, failed on any other code or a signal.
+fn ended(shown: &str, status: std::io::Result<std::process::ExitStatus>) -> StepResult {
     match status {
         Ok(s) if s.success() => StepResult::judged(
             Verdict::Pass,

@@ -177,34 +177,7 @@ async fn run_check(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut req = client.request(method.clone(), url.clone()).timeout(timeout);
-        for (k, v) in suite.defaults.headers.iter().chain(&check.headers) {
-            req = req.header(k, v);
-        }
-        if let Some(body) = &check.body {
-            req = req.body(body.clone());
-        }
-        if let Some(json) = &check.json {
-            req = req.json(json);
-        }
-        let started = Instant::now();
-        let outcome = match req.send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                match resp.text().await {
-                    Ok(body) => judge(check, status, &body, started.elapsed()),
-                    Err(e) => Err(CheckFailure::BodyUnreadable(crate::metrics::error_chain(
-                        &e,
-                    ))),
-                }
-            }
-            Err(e) => Err(if e.is_timeout() {
-                CheckFailure::NoAnswer(format_duration(timeout))
-            } else {
-                CheckFailure::Unreachable(crate::metrics::error_chain(&e))
-            }),
-        };
-        let took = started.elapsed();
+        let (outcome, took) = attempt_once(client, suite, check, &method, &url, timeout).await;
         match outcome {
             Ok(found) => {
                 ctx.io.log("http", format!("✓ {label} {url} → {found}"));
@@ -237,6 +210,46 @@ async fn run_check(
             }
         }
     }
+}
+
+/// Sends the check's request once and judges the answer (Err says what went wrong), with
+/// how long it took.
+async fn attempt_once(
+    client: &reqwest::Client,
+    suite: &HttpSuite,
+    check: &HttpCheck,
+    method: &reqwest::Method,
+    url: &reqwest::Url,
+    timeout: Duration,
+) -> (Result<String, CheckFailure>, Duration) {
+    let mut req = client.request(method.clone(), url.clone()).timeout(timeout);
+    for (k, v) in suite.defaults.headers.iter().chain(&check.headers) {
+        req = req.header(k, v);
+    }
+    if let Some(body) = &check.body {
+        req = req.body(body.clone());
+    }
+    if let Some(json) = &check.json {
+        req = req.json(json);
+    }
+    let started = Instant::now();
+    let outcome = match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            match resp.text().await {
+                Ok(body) => judge(check, status, &body, started.elapsed()),
+                Err(e) => Err(CheckFailure::BodyUnreadable(crate::metrics::error_chain(
+                    &e,
+                ))),
+            }
+        }
+        Err(e) => Err(if e.is_timeout() {
+            CheckFailure::NoAnswer(format_duration(timeout))
+        } else {
+            CheckFailure::Unreachable(crate::metrics::error_chain(&e))
+        }),
+    };
+    (outcome, started.elapsed())
 }
 
 /// Checks one response; Ok says what was found, Err what was wrong.

@@ -42,9 +42,38 @@ pub async fn run(step: &LoadTest, ctx: &mut StepCtx) -> StepResult {
     let slis = summary.slis();
     ctx.measured.publish(&slis);
     ctx.io.measured(slis.clone());
+    let (evidence, breached) = thresholds(step, &slis);
+    for (kind, n) in &summary.errors {
+        ctx.io.log("load", format!("errors {kind}: {n}"));
+    }
+    let headline = format!(
+        "{} requests at {:.1}/s, {:.2}% errors, p95 {:.1} ms, p99 {:.1} ms",
+        summary.requests,
+        summary.rps,
+        summary.error_ratio * 100.0,
+        summary.latency_ms.p95,
+        summary.latency_ms.p99
+    );
+    if breached.is_empty() {
+        StepResult::judged(Verdict::Pass, headline, evidence)
+    } else {
+        StepResult::judged(
+            Verdict::Fail,
+            format!("{headline}; over the limit: {}", breached.join(", ")),
+            evidence,
+        )
+    }
+}
+
+/// Each result against its threshold (a latency or error limit is a maximum, `rps` a
+/// minimum; without one it passes): the evidence, and a line per breach.
+fn thresholds(
+    step: &LoadTest,
+    slis: &std::collections::BTreeMap<String, f64>,
+) -> (Vec<Evidence>, Vec<String>) {
     let mut evidence = Vec::new();
     let mut breached = Vec::new();
-    for (name, value) in &slis {
+    for (name, value) in slis {
         let short = name.trim_start_matches("load.");
         let limit = step
             .thresholds
@@ -81,24 +110,5 @@ pub async fn run(step: &LoadTest, ctx: &mut StepCtx) -> StepResult {
             ..Evidence::new(name.clone(), verdict, format!("{value:.3}"))
         });
     }
-    for (kind, n) in &summary.errors {
-        ctx.io.log("load", format!("errors {kind}: {n}"));
-    }
-    let headline = format!(
-        "{} requests at {:.1}/s, {:.2}% errors, p95 {:.1} ms, p99 {:.1} ms",
-        summary.requests,
-        summary.rps,
-        summary.error_ratio * 100.0,
-        summary.latency_ms.p95,
-        summary.latency_ms.p99
-    );
-    if breached.is_empty() {
-        StepResult::judged(Verdict::Pass, headline, evidence)
-    } else {
-        StepResult::judged(
-            Verdict::Fail,
-            format!("{headline}; over the limit: {}", breached.join(", ")),
-            evidence,
-        )
-    }
+    (evidence, breached)
 }
