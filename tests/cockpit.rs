@@ -9,9 +9,9 @@ use glidepath::events::{
     BudgetFacts, BurnFacts, CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan,
     Verdict, VersionReplicas,
 };
-use glidepath::pipeline::units::Span;
 use glidepath::ui::app::{App, Overlay, Pane};
 use glidepath::ui::{theme, view};
+use glidepath::units::Span;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -883,7 +883,9 @@ fn history_lists_runs_and_the_stages_evaluations_from_the_journal() {
     let mut s = canary_paused();
     s.app.key(key('H'));
     assert!(s.app.history_request);
-    s.app.history = Some(glidepath::ui::history(&journal, &s.app).unwrap());
+    let stage = s.app.run.current_stage().map(|st| st.name.clone()).unwrap();
+    let read = glidepath::cli::history::source(journal.clone());
+    s.app.history = Some(read.read(&s.app.run.service, &stage).unwrap());
     s.app.overlay = Some(Overlay::History);
     let screen = s.render(120, 40);
     assert!(screen.contains("run 2"), "{screen}");

@@ -458,7 +458,7 @@ async fn a_broken_prometheus_is_a_clear_error() {
         basic_auth: None,
         retries: Some(0),
         headers: BTreeMap::new(),
-        timeout: Some(glidepath::pipeline::units::Span(Duration::from_millis(300))),
+        timeout: Some(glidepath::units::Span(Duration::from_millis(300))),
         ca_file: None,
         insecure_skip_verify: false,
     };

@@ -191,13 +191,13 @@ pub(super) struct LoadArgs {
     #[arg(long = "stage", value_name = "DURATION:RATE", value_parser = parse_ramp_stage)]
     pub(super) stages: Vec<crate::pipeline::model::RampStage>,
     /// How long (`30s`, `2m`; default 10s; a ramp lasts as long as its stages).
-    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    #[arg(long, value_parser = crate::units::parse_duration)]
     pub(super) duration: Option<Duration>,
     /// Sent first and not counted.
-    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    #[arg(long, value_parser = crate::units::parse_duration)]
     pub(super) warmup: Option<Duration>,
     /// A request slower than this is a `timeout` error (default 10s).
-    #[arg(long, value_parser = crate::pipeline::units::parse_duration)]
+    #[arg(long, value_parser = crate::units::parse_duration)]
     pub(super) timeout: Option<Duration>,
     /// The method.
     #[arg(short = 'X', long, default_value = "GET", conflicts_with = "requests")]
@@ -234,7 +234,7 @@ fn parse_ramp_stage(text: &str) -> std::result::Result<crate::pipeline::model::R
         .split_once(':')
         .ok_or_else(|| format!("`{text}`: expected DURATION:RATE, such as 30s:200"))?;
     Ok(crate::pipeline::model::RampStage {
-        duration: crate::pipeline::units::Span(crate::pipeline::units::parse_duration(duration)?),
+        duration: crate::units::Span(crate::units::parse_duration(duration)?),
         rate: rate
             .parse()
             .map_err(|_| format!("`{rate}` is not a number of requests per second"))?,

@@ -60,7 +60,7 @@ pub(super) async fn attach(
         read_only,
         target: format!("attached to run {run} ({})", record.path),
         protected,
-        journal: Some(journal_path.to_owned()),
+        history: Some(super::history::source(journal_path.to_owned())),
         mouse,
         interrupted: notice.is_some(),
         banner: None,

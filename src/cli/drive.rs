@@ -69,7 +69,7 @@ pub(super) async fn drive(
             read_only: flags.cockpit.read_only,
             target,
             protected,
-            journal: Some(journal_path.to_owned()),
+            history: Some(super::history::source(journal_path.to_owned())),
             mouse: flags.cockpit.mouse,
             notice: None,
             banner: demo.map(|d| d.banner),

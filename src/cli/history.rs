@@ -1,14 +1,13 @@
 //! `history [RUN]`: the run list, one run's events or report, and marking a run's SLO
 //! evaluations invalid.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::args::HistoryArgs;
 use super::drive::write_reports;
 use super::{Exit, bad_input, infra};
 use crate::events::exit;
-use crate::pipeline;
 use crate::report::Report;
 use crate::store::Store;
 
@@ -72,7 +71,7 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
         let duration = r
             .finished_ms
             .map(|f| {
-                pipeline::units::format_duration(Duration::from_millis(
+                crate::units::format_duration(Duration::from_millis(
                     (f - r.started_ms).max(0) as u64
                 ))
             })
@@ -115,4 +114,54 @@ fn timestamp(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| ms.to_string())
+}
+
+/// The cockpit's history view, read from the journal at `journal` when the operator opens
+/// it: the newest runs and this service's evaluations in the stage on screen.
+pub fn source(journal: PathBuf) -> crate::ui::HistorySource {
+    crate::ui::HistorySource::new(move |service, stage| cockpit_history(&journal, service, stage))
+}
+
+fn cockpit_history(
+    journal: &Path,
+    service: &str,
+    stage: &str,
+) -> Result<crate::ui::app::History, String> {
+    let store = Store::open(journal).map_err(|e| e.to_string())?;
+    let runs = store
+        .runs(20)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| crate::ui::app::HistoryRun {
+            id: r.id,
+            pipeline: r.pipeline,
+            status: r.status,
+            started_ms: r.started_ms,
+            finished_ms: r.finished_ms,
+            exit_code: r.exit_code,
+        })
+        .collect();
+    let evaluations = store
+        .evaluations(service, stage, 20)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|e| {
+            let values = e
+                .sli_values
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{k} {v}"),
+                    None => format!("{k} no data"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mark = if e.invalid { " (invalidated)" } else { "" };
+            (e.result, format!("{values}{mark}"))
+        })
+        .collect();
+    Ok(crate::ui::app::History {
+        runs,
+        evaluations,
+        stage: stage.to_owned(),
+    })
 }

@@ -9,7 +9,7 @@ use super::{Exit, bad_input, infra};
 use crate::events::exit;
 use crate::loadgen::{Progress, Summary};
 use crate::pipeline::model::{LoadRequest, LoadTest};
-use crate::pipeline::units::Span;
+use crate::units::Span;
 
 /// `load`: the same engine as `test: { load }` in pipelines, driven by flags.
 pub(super) async fn load(args: LoadArgs) -> Result<i32, Exit> {

@@ -18,7 +18,7 @@ mod demo;
 mod diff;
 mod docs;
 mod drive;
-mod history;
+pub mod history;
 mod load;
 mod rollback;
 mod run;

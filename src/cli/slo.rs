@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use super::args::{SloBudgetArgs, SloEvalArgs};
 use super::{Exit, bad_input, infra};
 use crate::events::{Verdict, exit};
-use crate::pipeline;
 use crate::slo::{Evaluation, HistoryEntry, Slo, evaluate};
 
 /// Where `slo eval` gets its SLI values.
@@ -115,7 +114,7 @@ async fn measure(
         .transpose()
         .map_err(bad_input)?;
     let window =
-        pipeline::units::parse_duration(window).map_err(|e| bad_input(format!("--window: {e}")))?;
+        crate::units::parse_duration(window).map_err(|e| bad_input(format!("--window: {e}")))?;
     let client = crate::metrics::Client::new(url).map_err(prometheus_error)?;
     crate::slo::live::measure(
         model,
@@ -245,8 +244,8 @@ fn print_budget(budget: &crate::slo::budget::Budget) {
             "{:<12} {:<8} {:>10} {:>10}  {:>6}x  {}",
             format!(
                 "{}/{}",
-                pipeline::units::format_duration(b.pair.long),
-                pipeline::units::format_duration(b.pair.short)
+                crate::units::format_duration(b.pair.long),
+                crate::units::format_duration(b.pair.short)
             ),
             format!("{:?}", b.pair.severity).to_lowercase(),
             rate(b.long_rate),

@@ -17,9 +17,9 @@ pub use resume::Resumed;
 
 use crate::events::{Command, CommandKind, Envelope, Event, StagePlan, Status, StepPlan, exit};
 use crate::pipeline::model::OnFailure;
-use crate::pipeline::units::format_duration;
 use crate::pipeline::{Pipeline, Stage, Step};
 use crate::steps::{self, Phase, PriorOutcome, Signal, StepCtx, StepIo, StepResult};
+use crate::units::format_duration;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

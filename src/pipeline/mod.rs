@@ -3,8 +3,6 @@
 
 pub mod load;
 pub mod model;
-/// Durations and percentages moved to [`crate::units`] (a leaf); kept here as an alias.
-pub use crate::units;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -235,7 +233,7 @@ impl Pipeline {
             for step in &stage.steps {
                 let mut extra = String::new();
                 if let Some(t) = step.timeout {
-                    extra.push_str(&format!(", timeout {}", units::format_duration(t)));
+                    extra.push_str(&format!(", timeout {}", crate::units::format_duration(t)));
                 }
                 if step.on_failure != OnFailure::Stop {
                     extra.push_str(&format!(", on failure {:?}", step.on_failure).to_lowercase());

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::units::{Percent, Span};
+use crate::units::{Percent, Span};
 use crate::yaml::Spanned;
 
 pub use crate::loadgen::model::{LoadRequest, LoadTest, RampStage};
@@ -894,7 +894,7 @@ impl<'de> Deserialize<'de> for PauseStep {
                 f.write_str("a duration such as `2m`, or `{}` to wait for the operator")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<PauseStep, E> {
-                super::units::parse_duration(s)
+                crate::units::parse_duration(s)
                     .map(|d| PauseStep {
                         duration: Some(Span(d)),
                     })

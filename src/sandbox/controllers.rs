@@ -193,7 +193,7 @@ fn flag(o: &Value, key: &str) -> bool {
 }
 
 fn duration_annotation(o: &Value, key: &str) -> Option<Duration> {
-    annotation(o, key).and_then(|d| crate::pipeline::units::parse_duration(d).ok())
+    annotation(o, key).and_then(|d| crate::units::parse_duration(d).ok())
 }
 
 fn owned_by(o: &Value, owner_uid: &str) -> bool {

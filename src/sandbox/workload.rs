@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::pipeline::units::parse_duration;
+use crate::units::parse_duration;
 
 /// The annotations a pod template (or a Service) may carry.
 pub mod annotations {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ServiceLevel;
-use crate::pipeline::units::format_duration;
+use crate::units::format_duration;
 
 /// Who an alert wakes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,12 +40,12 @@ mod secs {
     use std::time::Duration;
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::pipeline::units::format_duration(*d))
+        s.serialize_str(&crate::units::format_duration(*d))
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = <String as serde::Deserialize>::deserialize(d)?;
-        crate::pipeline::units::parse_duration(&text).map_err(serde::de::Error::custom)
+        crate::units::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -117,7 +117,7 @@ mod opt_secs {
 
     pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => s.serialize_str(&crate::pipeline::units::format_duration(*d)),
+            Some(d) => s.serialize_str(&crate::units::format_duration(*d)),
             None => s.serialize_none(),
         }
     }
@@ -126,7 +126,7 @@ mod opt_secs {
         d: D,
     ) -> Result<Option<Duration>, D::Error> {
         let text = <Option<String> as serde::Deserialize>::deserialize(d)?;
-        text.map(|t| crate::pipeline::units::parse_duration(&t).map_err(serde::de::Error::custom))
+        text.map(|t| crate::units::parse_duration(&t).map_err(serde::de::Error::custom))
             .transpose()
     }
 }

@@ -11,8 +11,8 @@ use super::{
     Aggregate, CompareWith, Comparison, Format, IncludeResults, Objective, ServiceLevel, Slo,
     TotalScore,
 };
-use crate::pipeline::LoadError;
-use crate::pipeline::units::{Percent, Span};
+use crate::units::{Percent, Span};
+use crate::yaml::LoadError;
 use crate::yaml::{self, Node, Pos, Spanned};
 
 fn read(path: &Path) -> Result<String, LoadError> {
@@ -90,7 +90,7 @@ fn parse_criteria(
 }
 
 fn percent_of(text: &str) -> Option<f64> {
-    crate::pipeline::units::parse_percent(text).ok()
+    crate::units::parse_percent(text).ok()
 }
 
 // ---------------------------------------------------------------- Keptn
@@ -572,7 +572,7 @@ fn openslo(path: &Path, docs: &[Node]) -> Result<Slo, LoadError> {
                 "the SLO needs timeWindow[0].duration, such as 28d".into(),
             )
         })?;
-    let window = crate::pipeline::units::parse_duration(window.as_str().unwrap_or_default())
+    let window = crate::units::parse_duration(window.as_str().unwrap_or_default())
         .map_err(|m| err(window.pos, m))?;
     let service_level = ServiceLevel {
         good,

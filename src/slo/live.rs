@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::budget::{self, Budget, Severity};
 use super::{Format, Slo};
 use crate::metrics::{Client, QueryError, render};
-use crate::pipeline::units::format_duration;
+use crate::units::format_duration;
 
 /// Template variables for queries: `${service}`, `${namespace}`, `${version}`, `${window}`
 /// and pipeline variables; Keptn's `$SERVICE`, `$STAGE`, `$PROJECT`, `$DEPLOYMENT` and

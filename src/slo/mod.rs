@@ -180,7 +180,7 @@ pub struct Slo {
 
 impl Slo {
     /// Loads an SLO file; `sli` is Keptn's sli.yaml when `path` is a Keptn slo.yaml.
-    pub fn load(path: &Path, sli: Option<&Path>) -> Result<Slo, crate::pipeline::LoadError> {
+    pub fn load(path: &Path, sli: Option<&Path>) -> Result<Slo, crate::yaml::LoadError> {
         load_file(path, sli)
     }
 }

@@ -15,7 +15,7 @@ use crate::events::{Evidence, Verdict};
 use crate::kube::objects::{self, Cluster, Readiness, describe};
 use crate::kube::{Error, kinds, workload};
 use crate::pipeline::model::{DeployStep, InfraStep, WaitFor};
-use crate::pipeline::units::format_duration;
+use crate::units::format_duration;
 
 /// How long a wait lasts when the step names no timeout.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);

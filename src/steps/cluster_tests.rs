@@ -16,7 +16,7 @@ use crate::events::{Evidence, Verdict};
 use crate::kube::objects::{Cluster, Readiness};
 use crate::kube::{Error, workload};
 use crate::pipeline::model::{ChaosStep, JobTest};
-use crate::pipeline::units::format_duration;
+use crate::units::format_duration;
 
 fn infra_failure(e: Error) -> StepResult {
     StepResult {

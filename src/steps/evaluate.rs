@@ -7,9 +7,9 @@ use super::{StepCtx, StepResult};
 use crate::events::{BudgetFacts, BurnFacts, EvaluationRecord, Evidence, Verdict};
 use crate::metrics::Client;
 use crate::pipeline::model::{ErrorBudgetGate, EvaluateStep, MonitoringStep};
-use crate::pipeline::units::{Span, format_duration};
 use crate::slo::budget::{Budget, BurnCheck};
 use crate::slo::{Slo, evaluate, live};
+use crate::units::{Span, format_duration};
 
 /// How many earlier evaluations are read for relative criteria (Keptn compares at most a few).
 const HISTORY: usize = 50;

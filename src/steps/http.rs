@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
 use crate::pipeline::model::{HttpCheck, HttpSuite};
-use crate::pipeline::units::format_duration;
+use crate::units::format_duration;
 
 /// Runs every check of the suite in order.
 pub async fn run(suite: &HttpSuite, ctx: &mut StepCtx) -> StepResult {

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::{Phase, Signal, StepCtx, StepResult, next_signal};
 use crate::pipeline::model::PauseStep;
-use crate::pipeline::units::format_duration;
+use crate::units::format_duration;
 
 /// Runs a pause step.
 pub async fn run(p: &PauseStep, ctx: &mut StepCtx) -> StepResult {

@@ -106,11 +106,28 @@ pub struct App {
 #[derive(Debug, Clone, Default)]
 pub struct History {
     /// Runs, newest first.
-    pub runs: Vec<crate::store::RunRecord>,
+    pub runs: Vec<HistoryRun>,
     /// The current stage's evaluations of the service, newest first: (verdict, SLI values).
     pub evaluations: Vec<(crate::events::Verdict, String)>,
     /// The stage they belong to.
     pub stage: String,
+}
+
+/// One earlier run, as the history overlay lists it.
+#[derive(Debug, Clone)]
+pub struct HistoryRun {
+    /// Run id.
+    pub id: i64,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Current or final status.
+    pub status: crate::events::Status,
+    /// Start, ms since the epoch.
+    pub started_ms: i64,
+    /// End, when finished.
+    pub finished_ms: Option<i64>,
+    /// Exit code, when finished.
+    pub exit_code: Option<i32>,
 }
 
 impl App {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::pipeline::units::Span;
+use crate::units::Span;
 
 /// What the file sets.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]

@@ -33,8 +33,8 @@ pub struct Options {
     pub target: String,
     /// Stages whose rollback or abort asks for the service name.
     pub protected: Vec<String>,
-    /// The journal, for the history view.
-    pub journal: Option<std::path::PathBuf>,
+    /// Where the history view's rows come from (the journal, read by the caller).
+    pub history: Option<HistorySource>,
     /// Mouse support: the wheel scrolls, a click selects (off by default, so the terminal
     /// keeps its own text selection).
     pub mouse: bool,
@@ -49,38 +49,31 @@ pub struct Options {
     pub interrupted: bool,
 }
 
-/// Reads the history overlay's rows from the journal.
-pub fn history(journal: &std::path::Path, app: &App) -> Result<app::History, String> {
-    let store = crate::store::Store::open(journal).map_err(|e| e.to_string())?;
-    let runs = store.runs(20).map_err(|e| e.to_string())?;
-    let stage = app
-        .run
-        .current_stage()
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
-    let evaluations = store
-        .evaluations(&app.run.service, &stage, 20)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|e| {
-            let values = e
-                .sli_values
-                .iter()
-                .map(|(k, v)| match v {
-                    Some(v) => format!("{k} {v}"),
-                    None => format!("{k} no data"),
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mark = if e.invalid { " (invalidated)" } else { "" };
-            (e.result, format!("{values}{mark}"))
-        })
-        .collect();
-    Ok(app::History {
-        runs,
-        evaluations,
-        stage,
-    })
+/// Reads the history overlay's rows for a service and stage (the CLI reads them from the
+/// journal; the cockpit never opens it itself).
+#[derive(Clone)]
+pub struct HistorySource(std::sync::Arc<HistoryReader>);
+
+type HistoryReader = dyn Fn(&str, &str) -> Result<app::History, String> + Send + Sync;
+
+impl HistorySource {
+    /// Rows from `read(service, stage)`.
+    pub fn new(
+        read: impl Fn(&str, &str) -> Result<app::History, String> + Send + Sync + 'static,
+    ) -> Self {
+        HistorySource(std::sync::Arc::new(read))
+    }
+
+    /// The rows for `service` in `stage`.
+    pub fn read(&self, service: &str, stage: &str) -> Result<app::History, String> {
+        (self.0)(service, stage)
+    }
+}
+
+impl std::fmt::Debug for HistorySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HistorySource")
+    }
 }
 
 static ACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -169,7 +162,7 @@ pub async fn run(
         mouse,
         commands,
         who: operator(),
-        journal: options.journal.clone(),
+        history: options.history.clone(),
         leaving: false,
         dirty: true,
         events_open: true,
@@ -257,7 +250,7 @@ struct Cockpit {
     commands: mpsc::UnboundedSender<Command>,
     /// Who the commands come from.
     who: String,
-    journal: Option<std::path::PathBuf>,
+    history: Option<HistorySource>,
     /// The operator asked once to leave a live run.
     leaving: bool,
     /// Something changed since the last frame.
@@ -319,7 +312,17 @@ impl Cockpit {
     }
 
     fn open_history(&mut self) {
-        match self.journal.as_deref().map(|j| history(j, &self.app)) {
+        let stage = self
+            .app
+            .run
+            .current_stage()
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        match self
+            .history
+            .as_ref()
+            .map(|source| source.read(&self.app.run.service, &stage))
+        {
             Some(Ok(h)) => {
                 self.app.history = Some(h);
                 self.app.overlay = Some(app::Overlay::History);

@@ -11,8 +11,8 @@ use super::rollback::rolled_back;
 use super::{ROLLOUT_TIMEOUT, Setback, fail};
 use crate::events::{Evidence, Verdict};
 use crate::pipeline::model::{BlueGreen, PauseStep};
-use crate::pipeline::units::Span;
 use crate::steps::{Phase, StepCtx, StepResult, pause};
+use crate::units::Span;
 
 /// Runs a blue-green release.
 pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResult {

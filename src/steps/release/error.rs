@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::kube::workload::TEMPLATE_HASH;
-use crate::pipeline::units::format_duration;
+use crate::units::format_duration;
 
 /// What went wrong in a release.
 #[derive(Debug, thiserror::Error)]
