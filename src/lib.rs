@@ -1,20 +1,31 @@
 //! glidepath: a terminal delivery cockpit.
 //!
-//! Module map (DESIGN.md, "Architecture"): events flow out of the engine, commands flow in.
+//! Module map (DESIGN.md, "Architecture"; README.md, "Where things live"): events flow out
+//! of the engine, commands flow in. From the bottom up (no module imports one above it):
+//! - [`units`]: durations and percentages as files write them (a leaf).
+//! - [`yaml`]: YAML with positions, and the file error every loader returns.
+//! - [`events`]: events, commands and typed gate evidence, the vocabulary every other
+//!   module shares.
+//! - [`tls`]: the one TLS provider (rustls with ring) every client uses.
+//! - [`metrics`]: the Prometheus HTTP API client; [`loadgen`]: the HTTP load generator.
+//! - [`slo`]: SLO files (glidepath, Keptn, OpenSLO), scoring, error budgets, burn rates.
 //! - [`pipeline`]: the pipeline file model, loading with file:line:col errors, templating,
-//!   the JSON Schema.
-//! - [`events`]: events and commands, the vocabulary every other module shares.
-//! - [`engine`]: the run state machine, operator commands, timeouts, failure policies, resume.
-//! - [`steps`]: one module per step kind; each reports only through its context.
+//!   the JSON Schema (validation that needs SLO and load-test knowledge sits here, above
+//!   them).
+//! - [`kube`]: kube-rs clients for targets, typed errors and objects, discovery,
+//!   server-side apply, leases.
 //! - [`store`]: the SQLite journal, run history and the command inbox.
-//! - [`kube`]: kube-rs clients for targets, discovery checks, server-side apply.
-//! - [`metrics`]: the Prometheus HTTP API client.
-//! - [`report`]: reports built from a run's events (JSON, JUnit XML, Markdown, SVG).
-//! - [`notify`]: webhooks told about the run, never holding it up.
-//! - [`headless`]: the CI runner's printer.
-//! - [`sandbox`]: the embedded Kubernetes API server with simulated controllers.
-//! - [`slo`]: SLO files (glidepath, Keptn, OpenSLO), scoring, error budgets and burn rates.
-//! - [`yaml`]: YAML with positions, shared by every file glidepath reads.
+//! - [`policy`]: Rego policies over manifests.
+//! - [`steps`]: one module per step kind; each reaches the world only through `kube`,
+//!   `metrics` and `loadgen`.
+//! - [`engine`]: the run state machine, operator commands, timeouts, failure policies,
+//!   resume.
+//! - [`report`]: reports built from a run's events (JSON, JUnit XML, Markdown, SVG);
+//!   [`headless`]: the CI runner's printer; [`notify`]: webhooks; [`ui`]: the cockpit.
+//!   They read events; none of them drives the engine or opens the journal.
+//! - [`sandbox`]: the embedded Kubernetes API server with simulated controllers, traffic
+//!   and metrics: a target like any cluster, which only [`cli`] knows of.
+//! - [`cli`]: the commands; it resolves targets, starts the sandbox and wires the rest.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -143,3 +143,37 @@ pub fn check(paths: &[PathBuf], objects: &[Value]) -> Vec<Evidence> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("p.rego");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_string_and_regex_builtins_the_shipped_policies_use_are_built_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(
+            &dir,
+            "package t\ndeny contains msg if {\n  regex.match(`^latest$`, input.tag)\n  \
+             msg := sprintf(\"tag %s\", [input.tag])\n}\n",
+        );
+        let found = violations(&[p], &serde_json::json!({ "tag": "latest" })).unwrap();
+        assert_eq!(found, vec![("p".to_owned(), "tag latest".to_owned())]);
+    }
+
+    #[test]
+    fn a_builtin_left_out_of_the_build_is_an_error_naming_it_never_a_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(
+            &dir,
+            "package t\ndeny contains msg if {\n  time.now_ns() > 0\n  msg := \"late\"\n}\n",
+        );
+        let e = violations(&[p], &serde_json::json!({})).unwrap_err();
+        assert!(e.to_string().contains("time.now_ns"), "{e}");
+    }
+}
