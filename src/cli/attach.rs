@@ -32,13 +32,11 @@ pub(super) async fn attach(
         ));
     }
     let store = Store::open(journal_path).map_err(infra)?;
-    let run = match run {
-        Some(r) => r,
-        None => store
-            .last_unfinished()
-            .map_err(infra)?
-            .ok_or_else(|| bad_input("no unfinished run to attach to; name one: attach RUN"))?,
-    };
+    let run = super::run_or_newest_unfinished(
+        &store,
+        run,
+        "no unfinished run to attach to; name one: attach RUN",
+    )?;
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
     // What the journal holds is shown at once; the follower carries on after it.
     let earlier = store.events(run).map_err(infra)?;

@@ -36,6 +36,22 @@ use args::{Cmd, ContractCmd, LoadArgs, SandboxCmd, SloCmd};
 use crate::events::{CommandKind, exit};
 use crate::pipeline::{self, Pipeline, Variables};
 
+/// `run` if given, else the newest run that has not finished (`none` says what to do
+/// when there is none).
+fn run_or_newest_unfinished(
+    store: &crate::store::Store,
+    run: Option<i64>,
+    none: &str,
+) -> Result<i64, Exit> {
+    match run {
+        Some(r) => Ok(r),
+        None => store
+            .last_unfinished()
+            .map_err(infra)?
+            .ok_or_else(|| bad_input(none)),
+    }
+}
+
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
 pub struct Exit {

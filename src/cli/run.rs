@@ -43,13 +43,7 @@ pub(super) async fn resume(
     flags: &DriveFlags,
 ) -> Result<i32, Exit> {
     let store = Store::open(journal_path).map_err(infra)?;
-    let run = match run {
-        Some(r) => r,
-        None => store
-            .last_unfinished()
-            .map_err(infra)?
-            .ok_or_else(|| bad_input("no unfinished run to resume"))?,
-    };
+    let run = super::run_or_newest_unfinished(&store, run, "no unfinished run to resume")?;
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
     let p = resumable(run, &record)?;
     let events = store.events(run).map_err(infra)?;

@@ -579,6 +579,13 @@ fn seen_latest(o: &Value) -> bool {
         .is_some_and(|g| g >= generation)
 }
 
+/// `spec.replicas`, 1 when unset (the API server's default).
+fn desired_replicas(o: &Value) -> i64 {
+    o.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+}
+
 const NOT_SEEN: &str = "the controller has not seen the change yet";
 
 fn daemon_set_readiness(o: &Value) -> Readiness {
@@ -598,10 +605,7 @@ fn daemon_set_readiness(o: &Value) -> Readiness {
 }
 
 fn stateful_set_readiness(o: &Value) -> Readiness {
-    let want = o
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let want = desired_replicas(o);
     if !seen_latest(o) {
         return Readiness::Pending(NOT_SEEN.into());
     }
@@ -620,10 +624,7 @@ fn stateful_set_readiness(o: &Value) -> Readiness {
 
 /// A Deployment (updated and available replicas) or a ReplicaSet (ready replicas).
 fn replicas_readiness(o: &Value, deployment: bool) -> Readiness {
-    let want = o
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let want = desired_replicas(o);
     if !seen_latest(o) {
         return Readiness::Pending(NOT_SEEN.into());
     }

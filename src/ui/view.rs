@@ -235,6 +235,22 @@ fn pane<'a>(app: &App, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
         .title(title)
 }
 
+/// An overlay that takes the screen but for a margin (long lines wrap), titled `title`.
+fn overlay(frame: &mut Frame, app: &App, area: Rect, title: &'static str, lines: Vec<Line<'_>>) {
+    let rect = centered(
+        area,
+        area.width.saturating_sub(6),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(ratatui::widgets::Clear, rect);
+    frame.render_widget(
+        ratatui::widgets::Paragraph::new(lines)
+            .block(pane(app, title, true))
+            .wrap(ratatui::widgets::Wrap { trim: false }),
+        rect,
+    );
+}
+
 /// A rectangle of `w` x `h` (clamped) in the middle of `area`.
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);

@@ -4,9 +4,8 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::{centered, pane};
+use super::overlay;
 use crate::events::{Evidence, ObjectiveFacts};
 use crate::slo::score::TOTAL_SCORE;
 use crate::ui::app::App;
@@ -37,18 +36,7 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
         check_lines(app, e, &mut lines);
     }
     // Long queries wrap: the detail takes the screen but for a margin.
-    let rect = centered(
-        area,
-        area.width.saturating_sub(6),
-        area.height.saturating_sub(2),
-    );
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(pane(app, " Detail ─ Esc closes ", true))
-            .wrap(Wrap { trim: false }),
-        rect,
-    );
+    overlay(frame, app, area, " Detail ─ Esc closes ", lines);
 }
 
 /// The step's name, kind, state, description and latest text.

@@ -4,9 +4,8 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::{centered, duration, pane};
+use super::{duration, overlay};
 use crate::ui::app::App;
 
 /// `2026-11-27 12:40`.
@@ -82,16 +81,5 @@ pub(super) fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
     if h.evaluations.is_empty() {
         lines.push(Line::from(Span::styled("none yet", t.fg("muted"))));
     }
-    let rect = centered(
-        area,
-        area.width.saturating_sub(6),
-        area.height.saturating_sub(2),
-    );
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(pane(app, " History ─ Esc closes ", true))
-            .wrap(Wrap { trim: false }),
-        rect,
-    );
+    overlay(frame, app, area, " History ─ Esc closes ", lines);
 }
