@@ -44,16 +44,21 @@ pub async fn scale(cluster: &Cluster, name: &str, replicas: i32) -> Result<(), E
         .map(drop)
 }
 
+/// A merge-patch map that sets each `Some` value and removes each `None` key.
+fn set_or_remove(pairs: &[(&str, Option<&str>)]) -> serde_json::Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect()
+}
+
 /// Sets (`Some`) or removes (`None`) annotations on Deployment `name`.
 pub async fn annotate(
     cluster: &Cluster,
     name: &str,
     annotations: &[(&str, Option<&str>)],
 ) -> Result<(), Error> {
-    let values: serde_json::Map<String, Value> = annotations
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(v)))
-        .collect();
+    let values = set_or_remove(annotations);
     let patch = json!({ "metadata": { "annotations": values } });
     kinds::merge(&cluster.namespaced::<Deployment>(), name, &patch)
         .await
@@ -166,10 +171,7 @@ pub async fn set_service_selector(
     name: &str,
     labels: &[(&str, Option<&str>)],
 ) -> Result<(), Error> {
-    let values: serde_json::Map<String, Value> = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(v)))
-        .collect();
+    let values = set_or_remove(labels);
     let patch = json!({ "spec": { "selector": values } });
     kinds::merge(&cluster.namespaced::<Service>(), name, &patch)
         .await
