@@ -5,7 +5,6 @@
 //! and rolled back over the gateway-api router with all traffic on stable; the operator rolls
 //! a paused canary back through the command channel.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,98 +12,15 @@ use std::time::{Duration, Instant};
 use glidepath::engine::{self, Emitter, RunOptions};
 use glidepath::events::{CommandKind, Event, Status};
 use glidepath::pipeline::{self, Variables};
-use glidepath::sandbox::scenario::Scenario;
-use glidepath::sandbox::store::Key;
-use glidepath::sandbox::{Cluster, Sandbox, Timing};
-use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/delivery")
-}
-
-struct Env {
-    sandbox: Sandbox,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-async fn env(scenario: &str) -> Env {
-    let cluster = Cluster::with_scenario(32, Timing::default(), Scenario::named(scenario).unwrap());
-    glidepath::sandbox::preset::platform(&cluster);
-    let sandbox = Sandbox::start(0, cluster).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sandbox.write_kubeconfig(&kubeconfig).unwrap();
-    Env {
-        sandbox,
-        dir,
-        kubeconfig,
-    }
-}
-
-impl Env {
-    /// The pipeline text with `{target}`, `{prometheus}` and `{fixtures}` filled.
-    fn pipeline(&self, stages: &str, degrade_after: &str) -> String {
-        format!(
-            "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: checkout }}\nspec:\n  target: {{ context: glidepath-sandbox, namespace: shop, kubeconfig: {} }}\n  prometheus: {{ url: \"{}\" }}\n  variables: {{ version: \"2.0.0\", degrade_after: {degrade_after} }}\n  contract: {{ file: {}/platform-contract.yaml }}\n  stages:\n{}",
-            self.kubeconfig.display(),
-            self.sandbox.url(),
-            fixtures().display(),
-            stages.replace("{fixtures}", &fixtures().display().to_string())
-        )
-    }
-
-    /// Runs the binary on `pipeline`; (exit code, everything it printed).
-    async fn run(&self, pipeline: String, args: &[&str]) -> (i32, String) {
-        let path = self.dir.path().join("pipeline.yaml");
-        std::fs::write(&path, pipeline).unwrap();
-        let home = self.dir.path().to_owned();
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_glidepath"))
-                .arg("run")
-                .arg(&path)
-                .arg("--headless")
-                .args(&args)
-                .env("GLIDEPATH_HOME", &home)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
-    }
-
-    fn get(&self, group: &str, plural: &str, name: &str) -> Option<Value> {
-        self.sandbox
-            .cluster
-            .get(&Key {
-                group: group.into(),
-                plural: plural.into(),
-                namespace: "shop".into(),
-                name: name.into(),
-            })
-            .map(|o| (*o).clone())
-    }
-}
-
-const BASELINE: &str = "    - name: baseline\n      steps:\n        - deploy: { manifests: [{fixtures}/baseline/], waitFor: { timeout: 30s } }\n";
+#[path = "support/sandbox_env.rs"]
+mod sandbox_env;
+use sandbox_env::{BASELINE, Env, env, fixtures, template_version};
 
 fn release(router: &str, steps: &str) -> String {
     format!(
         "    - name: prod\n      steps:\n        - release:\n            manifests: [{{fixtures}}/app/]\n            canary:\n              router: {router}\n              analysis: {{ slo: {{fixtures}}/slo.yaml, interval: 2s, failureLimit: 0, inconclusiveLimit: 1 }}\n              steps: {steps}\n          onFailure: rollback\n"
     )
-}
-
-fn template_version(d: &Value) -> &str {
-    d.pointer("/spec/template/metadata/labels/version")
-        .and_then(Value::as_str)
-        .unwrap_or("")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! `glidepath demo` headless, every scenario: the exit code the README documents and where
-//! the release ended. Pauses and soaks are shortened with `--set`; the bad canary keeps its
-//! canary long enough for the new version to degrade (it starts failing 10 s in).
+//! the release ended. Pauses and soaks are shortened with `--set`; the bad canary (which
+//! starts failing 10 s in) rolls back whether its pauses are shorter or longer than that.
 
 use std::process::{Command, Stdio};
 
@@ -101,19 +101,36 @@ fn happy_releases_to_production_and_exits_0() {
 
 #[test]
 fn bad_canary_rolls_back_by_itself_and_exits_1() {
-    let d = demo("bad-canary", "15s");
+    // Pauses so short the canary reaches 100% before the new version degrades: it is
+    // judged again there, and the bake after a promotion catches what comes later.
+    let d = bad_canary_rolls_back_with_pauses_of("2s");
+    // Every traffic step happened: the reports show them all.
     check_reports(&d);
+}
+
+#[test]
+fn bad_canary_rolls_back_with_long_pauses_too() {
+    bad_canary_rolls_back_with_pauses_of("30s");
+}
+
+fn bad_canary_rolls_back_with_pauses_of(pause: &str) -> Demo {
+    let d = demo("bad-canary", pause);
     let Demo {
         code, out, report, ..
-    } = d;
-    assert_eq!(code, 1, "{out}");
+    } = &d;
+    assert_eq!(*code, 1, "pause {pause}: {out}");
     assert_eq!(report["status"], "rolled-back", "{out}");
     // Staging is healthy (2.0.0 is the first version there); production's canary is not.
-    assert_eq!(status(&report, "staging", "promote-to-prod"), "passed");
-    assert_eq!(status(&report, "prod", "release"), "failed");
-    assert_eq!(status(&report, "prod", "announce"), "skipped");
+    assert_eq!(status(report, "staging", "promote-to-prod"), "passed");
+    assert_eq!(status(report, "prod", "release"), "failed");
+    assert_eq!(status(report, "prod", "announce"), "skipped");
     assert!(out.contains("key SLI failed: error_ratio"), "{out}");
-    assert!(out.contains("traffic back on stable"), "{out}");
+    // Never promoted while an analysis failed; rolled back to 1.0.0 either way.
+    assert!(
+        out.contains("traffic back on stable") || out.contains("checkout is back on 1.0.0"),
+        "{out}"
+    );
+    d
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub(super) async fn rollback(args: RollbackArgs) -> Result<i32, Exit> {
     });
     let io = crate::steps::StepIo::new(stage.as_deref().unwrap_or("-"), "rollback", emit, phase);
     let started = std::time::Instant::now();
-    match crate::steps::release::rollback_service(cluster, &service, &io).await {
+    match crate::steps::release::rollback_service(cluster, &service, &io, &whoami()).await {
         Ok(done) => {
             println!(
                 "{done} ({} ms, by {})",

@@ -765,7 +765,28 @@ impl Validator<'_> {
             }
             _ => return Err(self.err(pos, "a release is exactly one of `canary` or `blueGreen`")),
         }
+        self.bake(r)?;
         Ok(StepKind::Release(r.clone()))
+    }
+
+    /// A bake keeps the analysis running after promotion: it needs one, and some time.
+    fn bake(&self, r: &super::model::ReleaseStep) -> Result<(), LoadError> {
+        let (bake, analysed) = match (&r.canary, &r.blue_green) {
+            (Some(c), _) => (&c.bake, c.analysis.is_some()),
+            (_, Some(bg)) => (&bg.bake, bg.analysis.is_some()),
+            _ => return Ok(()),
+        };
+        match bake {
+            Some(b) if !analysed => Err(self.err(
+                b.pos,
+                "`bake` keeps the release's analysis running after promotion; add an `analysis` to the release, or remove `bake`",
+            )),
+            Some(b) if b.value.get().is_zero() => Err(self.err(
+                b.pos,
+                "`bake: 0s` bakes nothing; give it a duration such as 5m, or remove it",
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn suite_file(&self, f: &Spanned<String>) -> Result<HttpSuite, LoadError> {

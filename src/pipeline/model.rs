@@ -759,6 +759,20 @@ pub struct Analysis {
     /// Inconclusive evaluations tolerated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inconclusive_limit: Option<u32>,
+    /// The verdicts of the last evaluation that promote (default `[pass]`). A `warning`
+    /// not listed holds the release for the operator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promote_on: Vec<PromoteOn>,
+}
+
+/// A verdict that may promote a release.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PromoteOn {
+    /// The analysis passed.
+    Pass,
+    /// The analysis warned.
+    Warning,
 }
 
 /// Canary release settings.
@@ -785,6 +799,10 @@ pub struct Canary {
     /// `-canary`; created when missing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_service: Option<String>,
+    /// Keep the analysis running this long after promotion; a failure within it rolls
+    /// back to the previous version. Needs `analysis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<Spanned<Span>>,
 }
 
 /// One canary step: `weight: N` or `pause: DURATION | {}`.
@@ -813,6 +831,10 @@ pub struct BlueGreen {
     /// Keep the old colour this long after the switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_delay: Option<Span>,
+    /// Keep the analysis running this long after promotion; a failure within it rolls
+    /// back to the previous version. Needs `analysis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<Spanned<Span>>,
 }
 
 /// `command`: run a program.

@@ -1,22 +1,45 @@
-//! The analysis under a release: the SLO evaluated at an interval against the new version,
-//! as one loop that serves both of its uses: watching while traffic moves, and the
-//! evidence a promotion needs.
+//! The analysis under a release: the SLO evaluated at an interval against the new version.
+//! One tally of evaluations serves the release from its first traffic step to the end of
+//! its bake:
+//!
+//! - [`Analyst::watch`] while traffic moves: failures and inconclusive results beyond
+//!   their limits abort early (Argo Rollouts' `failureLimit` and `inconclusiveLimit`);
+//! - [`Analyst::judge`] before a promotion and at the end of a bake: fresh evaluations
+//!   until the latest one says `pass` (or `warning`, when `promoteOn` lists it). A
+//!   `warning` otherwise holds the release for the operator while the evaluations go on;
+//!   a limit passed, or the operator's reject, refuses. A failing measurement never
+//!   promotes, however the failures were tolerated on the way.
+//! - [`Analyst::bake`] after a promotion: the watch again, for the bake's duration.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::{fail, infra_failure};
 use crate::events::{Evidence, Verdict};
 use crate::metrics::{Client, QueryError};
-use crate::pipeline::model::Analysis;
-use crate::slo::{Slo, evaluate, live};
-use crate::steps::{Measurements, StepCtx, StepIo, StepResult};
+use crate::pipeline::model::{Analysis, PromoteOn};
+use crate::slo::{Evaluation, Slo, evaluate, live};
+use crate::steps::{Measurements, Phase, Signal, StepCtx, StepIo, StepResult, next_signal};
+use crate::units::format_duration;
 
 /// Why the analysis refused the release, with the evidence behind it.
 pub(super) type Refusal = (String, Vec<Evidence>);
 
-/// One analysis run: the SLO's verdict over `window` for the canary's version.
+/// The evaluations so far, across every part of the release.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    /// Evaluations made.
+    made: u32,
+    failed: u32,
+    inconclusive: u32,
+    /// The verdict of the latest evaluation (`Error` when it could not measure).
+    latest: Option<Verdict>,
+}
+
+/// The SLO's verdicts over `window` for the canary's version, at an interval.
 pub(super) struct Analyst {
     slo: Slo,
     /// Prometheus, unless every SLI is the stage's own measurement (`load.*`).
@@ -27,70 +50,42 @@ pub(super) struct Analyst {
     interval: Duration,
     failure_limit: u32,
     inconclusive_limit: u32,
-    /// Evaluations that passed (or warned) so far.
-    passed: AtomicU32,
+    /// `promoteOn` lists `warning`.
+    warning_promotes: bool,
+    tally: Mutex<Tally>,
     /// The stable version's `version` label, measured beside the canary for the cockpit.
     pub stable_version: Option<String>,
 }
 
-/// What a series of evaluations is for: it decides when the series ends and how its lines
-/// and refusals read.
+/// Which part of the release an evaluation serves: it names the evaluation's lines and
+/// refusals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Purpose {
-    /// While traffic moves: runs until failures or inconclusive results pass their limits.
+pub(super) enum Part {
+    /// While traffic moves.
     Watch,
-    /// No promotion without evidence: runs until one evaluation passes (or one passed
-    /// already); a failure, or more inconclusive results than the limit, refuses.
-    BeforePromotion,
+    /// Before a promotion.
+    Judge,
+    /// After a promotion.
+    Bake,
 }
 
-impl Purpose {
+impl Part {
     /// How a line about evaluation `n` begins.
     fn label(self, n: u32) -> String {
         match self {
-            Purpose::Watch => format!("analysis {n}"),
-            Purpose::BeforePromotion => "analysis before promotion".into(),
+            Part::Watch => format!("analysis {n}"),
+            Part::Judge => format!("analysis {n} before promotion"),
+            Part::Bake => format!("analysis {n} in the bake"),
         }
     }
+}
 
-    /// The line logged when evaluation `n` could not measure (none before a promotion:
-    /// its refusal says it).
-    fn unmeasured_line(self, n: u32, e: &QueryError) -> Option<String> {
-        match self {
-            Purpose::Watch => Some(format!("analysis {n}: Prometheus failed: {e}")),
-            Purpose::BeforePromotion => None,
-        }
-    }
-
-    /// The refusal after `count` measurements failed, over the `limit`.
-    fn unmeasured(self, count: u32, limit: u32, e: &QueryError) -> String {
-        match self {
-            Purpose::Watch => format!("analysis inconclusive {count} times (limit {limit}): {e}"),
-            Purpose::BeforePromotion => {
-                format!("the analysis before promotion could not run: {e}")
-            }
-        }
-    }
-
-    /// The refusal after `count` failed evaluations, over the `limit`.
-    fn failed(self, count: u32, limit: u32, message: &str) -> String {
-        match self {
-            Purpose::Watch => format!("analysis failed {count} times (limit {limit}): {message}"),
-            Purpose::BeforePromotion => format!("analysis before promotion: {message}"),
-        }
-    }
-
-    /// The refusal after `count` inconclusive evaluations, over the `limit`.
-    fn inconclusive(self, count: u32, limit: u32, message: &str) -> String {
-        match self {
-            Purpose::Watch => {
-                format!("analysis inconclusive {count} times (limit {limit}): {message}")
-            }
-            Purpose::BeforePromotion => {
-                format!("analysis before promotion inconclusive: {message}")
-            }
-        }
-    }
+/// How a judgement let the release go on.
+pub(super) struct Cleared {
+    /// Why, for the step's summary and evidence.
+    pub why: String,
+    /// The verdict that cleared it (`Warning` when a warning promoted or was approved).
+    pub verdict: Verdict,
 }
 
 impl Analyst {
@@ -124,91 +119,188 @@ impl Analyst {
             interval,
             failure_limit: a.failure_limit.unwrap_or(0),
             inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
-            passed: AtomicU32::new(0),
+            warning_promotes: a.promote_on.contains(&PromoteOn::Warning),
+            tally: Mutex::new(Tally::default()),
             stable_version: None,
         })
     }
 
-    /// Runs until the failures or inconclusive results pass their limits; returns why
-    /// (watching never ends otherwise).
-    pub async fn watch(&self, io: &StepIo) -> Result<(), Refusal> {
-        self.evaluations(io, Purpose::Watch).await
-    }
-
-    /// When no evaluation has passed yet, evaluations at the interval until one passes (no
-    /// promotion without evidence): a failure, or more inconclusive results than the limit,
-    /// refuses the promotion.
-    pub async fn at_least_once(&self, io: &StepIo) -> Result<(), Refusal> {
-        self.evaluations(io, Purpose::BeforePromotion).await
-    }
-
-    /// Before a blue-green switch: three evaluations at the interval; too many failures or
-    /// inconclusive results refuse the switch.
-    pub async fn pre_promotion(&self, io: &StepIo) -> Result<(), Refusal> {
-        let watch = self.watch(io);
-        match tokio::time::timeout(self.interval * 3 + self.interval / 2, watch).await {
-            Ok(refused) => refused,
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// Evaluations at the interval, each logged and reported, until `purpose` is served
-    /// (`Ok`) or refused.
-    async fn evaluations(&self, io: &StepIo, purpose: Purpose) -> Result<(), Refusal> {
-        // Before a promotion one failure is enough to refuse.
-        let failure_limit = match purpose {
-            Purpose::Watch => self.failure_limit,
-            Purpose::BeforePromotion => 0,
-        };
-        let (mut failed, mut inconclusive, mut n) = (0u32, 0u32, 0u32);
+    /// Runs while traffic moves, until the failures or inconclusive results pass their
+    /// limits; returns why (watching never ends otherwise).
+    pub async fn watch(&self, io: &StepIo) -> Refusal {
         loop {
-            if purpose == Purpose::BeforePromotion && self.passed.load(Ordering::SeqCst) > 0 {
-                return Ok(());
-            }
             tokio::time::sleep(self.interval).await;
-            n += 1;
-            let verdict = match self.measure().await {
-                Ok(values) => evaluate(&self.slo, &values, &[]),
-                Err(e) => {
-                    inconclusive += 1;
-                    if let Some(line) = purpose.unmeasured_line(n, &e) {
-                        io.log("analysis", line);
-                    }
-                    if inconclusive > self.inconclusive_limit {
-                        let why = purpose.unmeasured(inconclusive, self.inconclusive_limit, &e);
-                        return Err((why, Vec::new()));
-                    }
-                    continue;
-                }
-            };
-            io.log(
-                "analysis",
-                format!(
-                    "{}: score {:.1}, {} ({})",
-                    purpose.label(n),
-                    verdict.score,
-                    verdict.result,
-                    verdict.message
-                ),
-            );
-            self.report(io, &verdict).await;
-            match verdict.result {
-                Verdict::Pass | Verdict::Warning => {
-                    self.passed.fetch_add(1, Ordering::SeqCst);
-                }
-                Verdict::Fail => failed += 1,
-                Verdict::Error => inconclusive += 1,
-            }
-            if failed > failure_limit {
-                let why = purpose.failed(failed, failure_limit, &verdict.message);
-                return Err((why, verdict.evidence()));
-            }
-            if inconclusive > self.inconclusive_limit {
-                let why =
-                    purpose.inconclusive(inconclusive, self.inconclusive_limit, &verdict.message);
-                return Err((why, verdict.evidence()));
+            if let Err(refusal) = self.evaluate_once(io, Part::Watch).await {
+                return refusal;
             }
         }
+    }
+
+    /// After a promotion: evaluations for `bake`, then a judgement of the latest.
+    pub async fn bake(&self, ctx: &mut StepCtx, bake: Duration) -> Result<Cleared, Refusal> {
+        let end = Instant::now() + bake;
+        ctx.io.log(
+            "analysis",
+            format!(
+                "bake {}: the analysis goes on; a failure rolls back to the previous version",
+                format_duration(bake)
+            ),
+        );
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            ctx.io.set_phase(
+                Phase::Running,
+                format!("baking: {} left", format_duration(round_up(left))),
+            );
+            tokio::time::sleep(self.interval.min(left)).await;
+            self.evaluate_once(&ctx.io, Part::Bake).await?;
+        }
+        self.judge(ctx, 0, Part::Bake).await
+    }
+
+    /// Fresh evaluations (at least `fresh` of them) until the latest clears the release:
+    /// `pass`, or `warning` when `promoteOn` lists it, or the operator's approval while a
+    /// warning holds it. Failures and inconclusive results within their limits only mean
+    /// more evaluations; past them, or on the operator's reject, the release is refused.
+    /// A run the operator holds is not cleared until the hold ends.
+    pub async fn judge(
+        &self,
+        ctx: &mut StepCtx,
+        fresh: u32,
+        part: Part,
+    ) -> Result<Cleared, Refusal> {
+        let mut made = 0u32;
+        let mut holding = false;
+        let cleared = loop {
+            let latest = self.tally().latest;
+            if made >= fresh {
+                match latest {
+                    Some(Verdict::Pass) => {
+                        break Cleared {
+                            why: "the latest analysis passed".into(),
+                            verdict: Verdict::Pass,
+                        };
+                    }
+                    Some(Verdict::Warning) if self.warning_promotes => {
+                        break Cleared {
+                            why: "the latest analysis warned, and promoteOn lists warning".into(),
+                            verdict: Verdict::Warning,
+                        };
+                    }
+                    Some(Verdict::Warning) if !holding => {
+                        holding = true;
+                        let line = "the latest analysis warned: held for the operator (approve promotes, reject rolls back); the analysis goes on";
+                        ctx.io.log("analysis", line);
+                        ctx.io.set_phase(Phase::WaitingForApproval, line);
+                    }
+                    _ => {}
+                }
+            }
+            if holding && latest != Some(Verdict::Warning) {
+                holding = false;
+                let said = latest.map_or("nothing", Verdict::word);
+                let line = format!("judging: the latest analysis said {said}");
+                ctx.io.set_phase(Phase::Running, line);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.interval) => {
+                    self.evaluate_once(&ctx.io, part).await?;
+                    made += 1;
+                }
+                signal = next_signal(&mut ctx.signals), if holding => match signal {
+                    Signal::Approve(who) => break Cleared {
+                        why: format!("the latest analysis warned; approved by {who}"),
+                        verdict: Verdict::Warning,
+                    },
+                    Signal::Reject(who) => {
+                        let why = format!("the latest analysis warned; rejected by {who}");
+                        return Err((why, vec![Evidence::new("analysis", Verdict::Warning, "rejected by the operator")]));
+                    }
+                    Signal::Continue(_) => {}
+                },
+            }
+        };
+        ctx.io.set_phase(Phase::Running, cleared.why.clone());
+        // The operator's hold (`p`) stops a promotion too.
+        while *ctx.paused.borrow_and_update() {
+            if ctx.paused.changed().await.is_err() {
+                break;
+            }
+        }
+        Ok(cleared)
+    }
+
+    /// The tally so far.
+    fn tally(&self) -> Tally {
+        // A poisoned lock only means an evaluation panicked; its tally is still whole.
+        *self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records one evaluation's verdict and returns the tally after it.
+    fn record(&self, verdict: Verdict) -> Tally {
+        let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        t.made += 1;
+        t.latest = Some(verdict);
+        match verdict {
+            Verdict::Fail => t.failed += 1,
+            Verdict::Error => t.inconclusive += 1,
+            Verdict::Pass | Verdict::Warning => {}
+        }
+        *t
+    }
+
+    /// One evaluation, logged and reported; refuses when it takes the failures or the
+    /// inconclusive results past their limits.
+    async fn evaluate_once(&self, io: &StepIo, part: Part) -> Result<Verdict, Refusal> {
+        let n = self.tally().made + 1;
+        let verdict = match self.measure().await {
+            Ok(values) => evaluate(&self.slo, &values, &[]),
+            Err(e) => {
+                io.log(
+                    "analysis",
+                    format!("{}: Prometheus failed: {e}", part.label(n)),
+                );
+                let t = self.record(Verdict::Error);
+                if t.inconclusive > self.inconclusive_limit {
+                    let why = format!(
+                        "analysis inconclusive {} times (limit {}): {e}",
+                        t.inconclusive, self.inconclusive_limit
+                    );
+                    return Err((why, Vec::new()));
+                }
+                return Ok(Verdict::Error);
+            }
+        };
+        io.log(
+            "analysis",
+            format!(
+                "{}: score {:.1}, {} ({})",
+                part.label(n),
+                verdict.score,
+                verdict.result,
+                verdict.message
+            ),
+        );
+        self.report(io, &verdict).await;
+        let t = self.record(verdict.result);
+        if t.failed > self.failure_limit && verdict.result == Verdict::Fail {
+            let why = format!(
+                "analysis failed {} times (limit {}): {}",
+                t.failed, self.failure_limit, verdict.message
+            );
+            return Err((why, verdict.evidence()));
+        }
+        if t.inconclusive > self.inconclusive_limit && verdict.result == Verdict::Error {
+            let why = format!(
+                "analysis inconclusive {} times (limit {}): {}",
+                t.inconclusive, self.inconclusive_limit, verdict.message
+            );
+            return Err((why, verdict.evidence()));
+        }
+        Ok(verdict.result)
     }
 
     /// The SLIs now, from Prometheus and the stage's own measurements.
@@ -224,7 +316,7 @@ impl Analyst {
     }
 
     /// Tells the cockpit what this analysis measured, against which targets.
-    async fn report(&self, io: &StepIo, verdict: &crate::slo::Evaluation) {
+    async fn report(&self, io: &StepIo, verdict: &Evaluation) {
         let values = verdict
             .objectives
             .iter()
@@ -274,4 +366,9 @@ impl Analyst {
             _ => Default::default(),
         }
     }
+}
+
+/// `d` rounded up to whole seconds, for a countdown.
+fn round_up(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }

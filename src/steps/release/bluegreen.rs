@@ -1,18 +1,25 @@
 //! Blue-green: the new colour comes up beside the old behind the preview Service, the
-//! analysis runs against it, the active Service switches, and the old colour stays for the
-//! scale-down delay so a rollback is one selector change.
+//! analysis judges it (at least three evaluations, the latest clear), the active Service
+//! switches, and the old colour stays for the scale-down delay so a rollback is one
+//! selector change. A bake may follow the promotion; a rollback from outside the run
+//! stops it where it is.
 
 use std::time::Duration;
 
-use super::analysis::Analyst;
+use super::analysis::{Analyst, Cleared, Part};
+use super::bake::bake;
+use super::error::Error;
 use super::lifecycle::{Start, begin, promote};
-use super::plan::Plan;
+use super::plan::{Claim, Plan};
 use super::rollback::rolled_back;
 use super::{ROLLOUT_TIMEOUT, Setback, fail};
 use crate::events::{Evidence, Verdict};
 use crate::pipeline::model::{BlueGreen, PauseStep};
 use crate::steps::{Phase, StepCtx, StepResult, pause};
 use crate::units::Span;
+
+/// Evaluations of the new colour before the switch, at least.
+const JUDGED_BEFORE_SWITCH: u32 = 3;
 
 /// Runs a blue-green release.
 pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResult {
@@ -27,28 +34,41 @@ pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepR
     if let Err(r) = plan.router.prepare(plan, &previous).await {
         return r;
     }
-    if let Err(setback) = switch(plan, bg, analyst.as_ref(), ctx, total).await {
-        return rolled_back(plan, ctx, setback).await;
+    let cleared = match switch(plan, bg, analyst.as_ref(), ctx, total).await {
+        Ok(c) => c,
+        Err(setback) => return rolled_back(plan, ctx, setback).await,
+    };
+    let promoted = async {
+        plan.holds(Claim::Release).await?;
+        promote(plan, ctx, &previous, total).await
+    };
+    match promoted.await {
+        Ok(()) => {}
+        Err(e @ Error::RolledBackOutside { .. }) => {
+            return rolled_back(plan, ctx, Setback::from(e)).await;
+        }
+        Err(e) => return fail(format!("finishing the switch failed: {e}")),
     }
-    match promote(plan, ctx, &previous, total).await {
-        Ok(()) => StepResult::judged(
-            Verdict::Pass,
-            format!("blue-green release of {} switched and finished", plan.name),
-            vec![Evidence::new("blue-green", Verdict::Pass, "switched")],
-        ),
-        Err(e) => fail(format!("finishing the switch failed: {e}")),
+    let summary = format!("blue-green release of {} switched and finished", plan.name);
+    let evidence = vec![match &cleared {
+        Some(c) => Evidence::new("blue-green", c.verdict, format!("switched: {}", c.why)),
+        None => Evidence::new("blue-green", Verdict::Pass, "switched (no analysis)"),
+    }];
+    match (&analyst, &bg.bake) {
+        (Some(a), Some(b)) => bake(plan, ctx, a, b.value.get(), (summary, evidence)).await,
+        _ => StepResult::judged(Verdict::Pass, summary, evidence),
     }
 }
 
 /// The new colour up with `total` pods, judged, switched to, and the old colour kept for
-/// the scale-down delay.
+/// the scale-down delay. Returns what cleared the switch, when an analysis judged it.
 async fn switch(
     plan: &Plan,
     bg: &BlueGreen,
     analyst: Option<&Analyst>,
     ctx: &mut StepCtx,
     total: i32,
-) -> Result<(), Setback> {
+) -> Result<Option<Cleared>, Setback> {
     plan.cluster
         .apply(&plan.canary(total), false)
         .await
@@ -63,10 +83,14 @@ async fn switch(
             plan.canary_service
         ),
     );
-    if let Some(a) = analyst {
-        a.pre_promotion(&ctx.io).await.map_err(Setback::judged)?;
-    }
-    plan.still_ours().await.map_err(Setback::broken)?;
+    let cleared = match analyst {
+        Some(a) => Some(tokio::select! {
+            r = a.judge(ctx, JUDGED_BEFORE_SWITCH, Part::Judge) => r.map_err(Setback::judged)?,
+            e = plan.lost(Claim::Release) => return Err(Setback::from(e)),
+        }),
+        None => None,
+    };
+    plan.holds(Claim::Release).await?;
     let note = plan
         .router
         .set_weight(plan, &ctx.io, 100, total)
@@ -77,14 +101,15 @@ async fn switch(
     ctx.io
         .set_phase(Phase::Running, "switched; keeping the old colour");
     let delay = bg.scale_down_delay.unwrap_or(Span(Duration::from_secs(30)));
-    let r = pause::run(
-        &PauseStep {
-            duration: Some(delay),
-        },
-        ctx,
-    )
-    .await;
+    let delay = PauseStep {
+        duration: Some(delay),
+    };
+    let kept = pause::run(&delay, ctx);
+    let r = tokio::select! {
+        r = kept => r,
+        e = plan.lost(Claim::Release) => return Err(Setback::from(e)),
+    };
     ctx.io
         .log("release", format!("old colour kept: {}", r.summary));
-    Ok(())
+    Ok(cleared)
 }

@@ -1,12 +1,15 @@
 //! The canary strategy: traffic moves to the new version step by step (weights and
-//! pauses) while the analysis watches; at the end, one passing evaluation at least, then
-//! promotion. Any failure on the way rolls back.
+//! pauses) while the analysis watches; at the last weight, fresh evaluations judge the
+//! canary and only a clear verdict promotes; a bake may follow. Any failure on the way
+//! rolls back; a rollback from outside the run stops it where it is.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
+use super::analysis::{Cleared, Part};
+use super::bake::bake;
 use super::error::Error;
 use super::lifecycle::{Start, begin, promote};
-use super::plan::{Plan, canary_replicas};
+use super::plan::{Claim, Plan, canary_replicas};
 use super::rollback::rolled_back;
 use super::{ROLLOUT_TIMEOUT, Setback};
 use crate::events::{Evidence, Verdict};
@@ -36,34 +39,55 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
             None => std::future::pending().await,
         }
     };
-    let mut outcome = tokio::select! {
-        r = steps => r.map_err(Setback::broken),
-        Err(refusal) = watch => Err(Setback::judged(refusal)),
+    let outcome = tokio::select! {
+        r = steps => r.map_err(Setback::from),
+        refusal = watch => Err(Setback::judged(refusal)),
+        e = plan.lost(Claim::Release) => Err(Setback::from(e)),
         () = plan.follow_traffic(&io, &desired, &moving) => unreachable!("following traffic never ends"),
     };
-    if outcome.is_ok()
-        && let Some(a) = &analyst
-    {
-        outcome = a.at_least_once(&ctx.io).await.map_err(Setback::judged);
-    }
-    if let Err(setback) = outcome {
-        return rolled_back(plan, ctx, setback).await;
-    }
+    let cleared = match outcome {
+        Ok(()) => match &analyst {
+            // At the last weight, judged once more: fresh evidence, a clear verdict.
+            Some(a) => tokio::select! {
+                r = a.judge(ctx, 1, Part::Judge) => r.map(Some).map_err(Setback::judged),
+                e = plan.lost(Claim::Release) => Err(Setback::from(e)),
+            },
+            None => Ok(None),
+        },
+        Err(setback) => Err(setback),
+    };
+    let cleared = match cleared {
+        Ok(c) => c,
+        Err(setback) => return rolled_back(plan, ctx, setback).await,
+    };
     let promoted = async {
-        plan.still_ours().await?;
+        plan.holds(Claim::Release).await?;
         promote(plan, ctx, &previous, total).await
     };
-    match promoted.await {
-        Ok(()) => StepResult::judged(
-            Verdict::Pass,
-            format!(
-                "canary of {} promoted after {} steps",
-                plan.name,
-                c.steps.len()
-            ),
-            vec![Evidence::new("canary", Verdict::Pass, "promoted")],
-        ),
-        Err(e) => rolled_back(plan, ctx, Setback::broken(format!("promotion failed: {e}"))).await,
+    if let Err(e) = promoted.await {
+        let setback = match e {
+            Error::RolledBackOutside { .. } => Setback::from(e),
+            e => Setback::broken(format!("promotion failed: {e}")),
+        };
+        return rolled_back(plan, ctx, setback).await;
+    }
+    let evidence = vec![promoted_evidence(cleared.as_ref())];
+    let summary = format!(
+        "canary of {} promoted after {} steps",
+        plan.name,
+        c.steps.len()
+    );
+    match (&analyst, &c.bake) {
+        (Some(a), Some(b)) => bake(plan, ctx, a, b.value.get(), (summary, evidence)).await,
+        _ => StepResult::judged(Verdict::Pass, summary, evidence),
+    }
+}
+
+/// What cleared the promotion, as evidence.
+fn promoted_evidence(cleared: Option<&Cleared>) -> Evidence {
+    match cleared {
+        Some(c) => Evidence::new("canary", c.verdict, format!("promoted: {}", c.why)),
+        None => Evidence::new("canary", Verdict::Pass, "promoted (no analysis)"),
     }
 }
 
@@ -79,7 +103,7 @@ async fn traffic_steps(
 ) -> Result<(), Error> {
     for s in &c.steps {
         if let Some(w) = s.value.weight {
-            plan.still_ours().await?;
+            plan.holds(Claim::Release).await?;
             moving.store(true, Ordering::SeqCst);
             desired.store(w, Ordering::SeqCst);
             let r = set_weight(plan, ctx, w, total).await;

@@ -46,8 +46,11 @@ pub enum Error {
     },
     /// Someone removed the release's mark (`glidepath rollback`): this run changes nothing
     /// more, so it never undoes an operator's rollback.
-    #[error("the release was rolled back outside this run; nothing more is changed")]
-    RolledBackOutside,
+    #[error("the release was rolled back outside this run {}; nothing more is changed", by.as_deref().map_or_else(|| "(the release's mark is gone; no glidepath.dev/rolled-back-by annotation says by whom)".to_owned(), |b| format!("by {b}")))]
+    RolledBackOutside {
+        /// Who and when, from the stable Deployment's `glidepath.dev/rolled-back-by`.
+        by: Option<String>,
+    },
     /// `glidepath rollback` found neither a release in progress nor an earlier version.
     #[error("{name} has no release in progress and no earlier version recorded by glidepath")]
     NothingToRollBack {

@@ -9,7 +9,8 @@ use super::analysis::Analyst;
 use super::error::Error;
 use super::plan::{Plan, declared_total, deployment_version, recorded_total, to_json};
 use super::{
-    PREVIOUS_TEMPLATE, PROMOTED_BY, RELEASE, ROLLOUT_TIMEOUT, STABLE_REPLICAS, fail, infra_failure,
+    PREVIOUS_TEMPLATE, PROMOTED_BY, RELEASE, ROLLED_BACK_BY, ROLLOUT_TIMEOUT, STABLE_REPLICAS,
+    fail, infra_failure,
 };
 use crate::kube::kinds;
 use crate::kube::workload::{annotate, annotation};
@@ -59,7 +60,12 @@ pub(super) async fn begin(
     let total = recorded_total(&previous).unwrap_or_else(|| declared_total(&previous));
     // Remember the stable size before anything changes, so a rollback after a crash knows it.
     let (replicas, info) = (total.to_string(), plan.info().to_string());
-    let marks = [(STABLE_REPLICAS, Some(&*replicas)), (RELEASE, Some(&*info))];
+    // An earlier incident's rolled-back-by mark would misname who stops this release.
+    let marks = [
+        (STABLE_REPLICAS, Some(&*replicas)),
+        (RELEASE, Some(&*info)),
+        (ROLLED_BACK_BY, None),
+    ];
     annotate(&plan.cluster, &plan.name, &marks)
         .await
         .map_err(infra_failure)?;
@@ -113,7 +119,7 @@ pub(super) async fn promote(
     )
     .await?;
     plan.router.drop_service(plan).await?;
-    plan.unmark().await?;
+    plan.unmark(None).await?;
     let note = format!(
         "promoted: {} runs the new version on {total} replicas",
         plan.name

@@ -19,11 +19,13 @@
 //!
 //! Files: `plan` (what the release works on), `routers` (how traffic moves, one interface
 //! for all three routers), `observe` (what the cluster shows of traffic), `analysis` (the
-//! SLO evaluations), `lifecycle` (start and promotion, shared by both strategies),
+//! SLO evaluations and the promotion's judgement), `lifecycle` (start and promotion,
+//! shared by both strategies), `bake` (the analysis after a promotion),
 //! `canary` and `bluegreen` (the strategies), `rollback` (putting stable back), `error`
 //! (why a release failed, as kinds).
 
 mod analysis;
+mod bake;
 mod bluegreen;
 mod canary;
 mod error;
@@ -58,6 +60,9 @@ pub const RELEASE: &str = "glidepath.dev/release";
 pub const PREVIOUS_TEMPLATE: &str = "glidepath.dev/previous-template";
 /// On the stable Deployment after a promotion: `RUN/STAGE` that promoted it.
 pub const PROMOTED_BY: &str = "glidepath.dev/promoted-by";
+/// On the stable Deployment after `glidepath rollback`: `USER@HOST at TIME`, so a run whose
+/// release was rolled back under it can say by whom.
+pub const ROLLED_BACK_BY: &str = "glidepath.dev/rolled-back-by";
 const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs a release step.
@@ -84,7 +89,7 @@ pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResul
     };
     match deployment(&plan.cluster, &plan.canary_name()).await {
         Ok(Some(_)) => {
-            return Some(match rollback::abort(&plan, &ctx.io).await {
+            return Some(match rollback::abort(&plan, &ctx.io, None).await {
                 Ok(s) => StepResult::passed(s),
                 Err(e) => fail(e),
             });
@@ -103,7 +108,7 @@ pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResul
     let template: PodTemplateSpec =
         annotation(&stable, PREVIOUS_TEMPLATE).and_then(|t| serde_json::from_str(t).ok())?;
     Some(
-        match rollback::restore(&plan, &ctx.io, &stable, template).await {
+        match rollback::restore(&plan, &ctx.io, &stable, template, None).await {
             Ok(()) => StepResult::passed(format!(
                 "{} restored to the version before this run",
                 plan.name
@@ -113,13 +118,22 @@ pub async fn rollback(step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResul
     )
 }
 
-/// Why a release is rolled back: the reason, the evidence, and whether an analysis judged
-/// the new version (a failed gate) rather than something breaking (an infrastructure
-/// error).
+/// Why a release stopped short: the reason, the evidence, and what stopped it.
 struct Setback {
     why: String,
     evidence: Vec<crate::events::Evidence>,
-    judged: bool,
+    cause: Cause,
+}
+
+/// What stopped a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// A request or a rollout failed: an infrastructure error; the release is rolled back.
+    Broken,
+    /// The analysis (or the operator, judging it) refused the new version; rolled back.
+    Judged,
+    /// Someone else rolled the release back: nothing more is touched.
+    Outside,
 }
 
 impl Setback {
@@ -128,7 +142,7 @@ impl Setback {
         Setback {
             why: why.to_string(),
             evidence: Vec::new(),
-            judged: false,
+            cause: Cause::Broken,
         }
     }
 
@@ -137,7 +151,20 @@ impl Setback {
         Setback {
             why,
             evidence,
-            judged: true,
+            cause: Cause::Judged,
+        }
+    }
+}
+
+impl From<Error> for Setback {
+    fn from(e: Error) -> Self {
+        let cause = match e {
+            Error::RolledBackOutside { .. } => Cause::Outside,
+            _ => Cause::Broken,
+        };
+        Setback {
+            cause,
+            ..Setback::broken(e)
         }
     }
 }

@@ -13,7 +13,9 @@ use tokio::time::Instant;
 
 use super::error::Error;
 use super::routers::TrafficRouter;
-use super::{RELEASE, STABLE_REPLICAS, TRACK, fail, infra_failure, meta};
+use super::{
+    PROMOTED_BY, RELEASE, ROLLED_BACK_BY, STABLE_REPLICAS, TRACK, fail, infra_failure, meta,
+};
 use crate::kube::kinds::what;
 use crate::kube::objects::{Cluster, Readiness};
 use crate::kube::workload::{
@@ -184,13 +186,14 @@ impl Plan {
     }
 
     /// Removes the release's marks from the stable Deployment: the release is over.
-    pub async fn unmark(&self) -> Result<(), crate::kube::Error> {
-        annotate(
-            &self.cluster,
-            &self.name,
-            &[(STABLE_REPLICAS, None), (RELEASE, None)],
-        )
-        .await
+    /// `rolled_back_by` (who undid it, when that was `glidepath rollback`) is recorded in
+    /// the same change, so a run that sees its mark gone also sees by whom.
+    pub async fn unmark(&self, rolled_back_by: Option<&str>) -> Result<(), crate::kube::Error> {
+        let mut marks = vec![(STABLE_REPLICAS, None), (RELEASE, None)];
+        if rolled_back_by.is_some() {
+            marks.push((ROLLED_BACK_BY, rolled_back_by));
+        }
+        annotate(&self.cluster, &self.name, &marks).await
     }
 
     /// Waits until Deployment `name` is rolled out.
@@ -237,17 +240,45 @@ impl Plan {
             })
     }
 
-    /// Fails when the release was rolled back from outside (`glidepath rollback` removed
-    /// the release's mark), so this run never undoes an operator's rollback.
-    pub async fn still_ours(&self) -> Result<(), Error> {
+    /// Whether the release still holds `claim` on the stable Deployment; `Err` when it was
+    /// rolled back outside this run (saying by whom, when `glidepath rollback` did it).
+    pub async fn holds(&self, claim: Claim<'_>) -> Result<(), Error> {
         let live = deployment(&self.cluster, &self.name).await?;
-        let marked = live.as_ref().and_then(|l| annotation(l, RELEASE)).is_some();
-        if marked {
+        let mark = |key| live.as_ref().and_then(|l| annotation(l, key));
+        let held = match claim {
+            Claim::Release => mark(RELEASE).is_some(),
+            Claim::Promotion(by) => mark(PROMOTED_BY) == Some(by),
+        };
+        if held {
             Ok(())
         } else {
-            Err(Error::RolledBackOutside)
+            Err(Error::RolledBackOutside {
+                by: mark(ROLLED_BACK_BY).map(str::to_owned),
+            })
         }
     }
+
+    /// Returns once someone else has rolled the release back (its claim is gone), checking
+    /// every second; a failing call to the cluster is tried again at the next check.
+    pub async fn lost(&self, claim: Claim<'_>) -> Error {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match self.holds(claim).await {
+                Ok(()) | Err(Error::Kube(_)) => {}
+                Err(e) => return e,
+            }
+        }
+    }
+}
+
+/// What a release holds on the stable Deployment while it runs; when it is gone, someone
+/// else rolled the release back, and the release changes nothing more.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Claim<'a> {
+    /// The release's mark: traffic is being moved or judged.
+    Release,
+    /// The promotion mark naming this run and stage (`RUN/STAGE`): the bake.
+    Promotion(&'a str),
 }
 
 impl Routing {

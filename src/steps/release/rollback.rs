@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::error::Error;
 use super::plan::{Plan, declared_total, deployment_version, recorded_total, template_version};
 use super::routers::TrafficRouter;
-use super::{PREVIOUS_TEMPLATE, PROMOTED_BY, ROLLOUT_TIMEOUT, Setback};
+use super::{Cause, PREVIOUS_TEMPLATE, PROMOTED_BY, ROLLED_BACK_BY, ROLLOUT_TIMEOUT, Setback};
 use crate::events::{Evidence, Verdict};
 use crate::kube::kinds;
 use crate::kube::objects::Cluster;
@@ -19,8 +19,9 @@ use crate::kube::workload::{annotation, deployment, scale};
 use crate::steps::{StepCtx, StepIo, StepResult};
 
 /// Traffic back on stable, then the second Deployment removed. Idempotent; reads the
-/// cluster only.
-pub(super) async fn abort(plan: &Plan, io: &StepIo) -> Result<String, Error> {
+/// cluster only. `by` (`glidepath rollback`'s operator and time) is recorded on the stable
+/// Deployment, in the same change that removes the release's mark.
+pub(super) async fn abort(plan: &Plan, io: &StepIo, by: Option<&str>) -> Result<String, Error> {
     let canary_name = plan.canary_name();
     let canary = deployment(&plan.cluster, &canary_name).await?;
     let Some(stable) = deployment(&plan.cluster, &plan.name).await? else {
@@ -36,7 +37,7 @@ pub(super) async fn abort(plan: &Plan, io: &StepIo) -> Result<String, Error> {
     kinds::delete(&plan.cluster.namespaced::<Deployment>(), &canary_name).await?;
     let back = started.elapsed();
     scale(&plan.cluster, &plan.name, total).await?;
-    plan.unmark().await?;
+    plan.unmark(by).await?;
     plan.router.unroute(plan).await?;
     let note = format!(
         "{} removed; all traffic on stable after {} ms",
@@ -52,14 +53,23 @@ pub(super) async fn abort(plan: &Plan, io: &StepIo) -> Result<String, Error> {
     ))
 }
 
-/// Rolls back after a failure and says so.
+/// Rolls back after a failure and says so; a release someone else rolled back is left as
+/// they left it.
 pub(super) async fn rolled_back(plan: &Plan, ctx: &StepCtx, setback: Setback) -> StepResult {
     let Setback {
         why,
         mut evidence,
-        judged,
+        cause,
     } = setback;
-    let (undone, rollback_ok) = match abort(plan, &ctx.io).await {
+    if cause == Cause::Outside {
+        ctx.io.log("release", why.clone());
+        evidence.push(Evidence::new("rollback", Verdict::Fail, why.clone()));
+        return StepResult {
+            evidence,
+            ..StepResult::failed(why)
+        };
+    }
+    let (undone, rollback_ok) = match abort(plan, &ctx.io, None).await {
         Ok(done) => (done, true),
         Err(e) => (format!("rollback failed too: {e}"), false),
     };
@@ -69,6 +79,7 @@ pub(super) async fn rolled_back(plan: &Plan, ctx: &StepCtx, setback: Setback) ->
         Verdict::Error
     };
     evidence.push(Evidence::new("rollback", rollback_verdict, undone.clone()));
+    let judged = cause == Cause::Judged;
     let verdict = if judged {
         Verdict::Fail
     } else {
@@ -88,6 +99,7 @@ pub(super) async fn restore(
     io: &StepIo,
     stable: &Deployment,
     template: PodTemplateSpec,
+    by: Option<&str>,
 ) -> Result<(), Error> {
     let strategy = stable.spec.as_ref().and_then(|s| s.strategy.clone());
     let api = plan.cluster.namespaced::<Deployment>();
@@ -107,9 +119,14 @@ pub(super) async fn restore(
             max_unavailable: Some(IntOrString::Int(0)),
         }),
     });
-    if let Some(a) = live.metadata.annotations.as_mut() {
-        a.remove(PREVIOUS_TEMPLATE);
-        a.remove(PROMOTED_BY);
+    let marks = live
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default);
+    marks.remove(PREVIOUS_TEMPLATE);
+    marks.remove(PROMOTED_BY);
+    if let Some(by) = by {
+        marks.insert(ROLLED_BACK_BY.into(), by.into());
     }
     live.metadata.managed_fields = None;
     kinds::replace(&api, &plan.name, &live).await?;
@@ -127,8 +144,16 @@ pub(super) async fn restore(
 /// `glidepath rollback SERVICE`: an unfinished canary or blue-green release on Deployment
 /// `name` is aborted (traffic to stable first); otherwise the last promotion is reverted to
 /// the version it replaced, which had passed its own gates. Needs only the cluster.
-pub async fn rollback_service(cluster: Cluster, name: &str, io: &StepIo) -> Result<String, Error> {
+/// `who` is recorded on the Deployment with the time, so a run whose release this undoes
+/// stops and says by whom.
+pub async fn rollback_service(
+    cluster: Cluster,
+    name: &str,
+    io: &StepIo,
+    who: &str,
+) -> Result<String, Error> {
     let (mut plan, stable) = Plan::from_cluster(cluster, name).await?;
+    let by = rolled_back_by(who);
     // Which release is in progress shows in which second Deployment exists.
     for router in [plan.router, TrafficRouter::ActiveService] {
         plan.router = router;
@@ -136,7 +161,7 @@ pub async fn rollback_service(cluster: Cluster, name: &str, io: &StepIo) -> Resu
             .await?
             .is_some()
         {
-            return abort(&plan, io).await;
+            return abort(&plan, io, Some(&by)).await;
         }
     }
     let template: PodTemplateSpec = annotation(&stable, PREVIOUS_TEMPLATE)
@@ -150,6 +175,17 @@ pub async fn rollback_service(cluster: Cluster, name: &str, io: &StepIo) -> Resu
     let to = template_version(&template)
         .unwrap_or("the previous version")
         .to_owned();
-    restore(&plan, io, &stable, template).await?;
+    restore(&plan, io, &stable, template, Some(&by)).await?;
     Ok(format!("{name} rolled back from {from} to {to}"))
+}
+
+/// `WHO at TIME` (UTC, RFC 3339) for the rolled-back-by mark.
+fn rolled_back_by(who: &str) -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    match now.format(&time::format_description::well_known::Rfc3339) {
+        Ok(at) => format!("{who} at {at}"),
+        Err(_) => who.to_owned(),
+    }
 }
