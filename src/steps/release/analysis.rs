@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use super::{fail, infra_failure};
 use crate::events::{Evidence, Verdict};
-use crate::metrics::{Client, QueryError};
+use crate::metrics::Client;
 use crate::pipeline::model::Analysis;
+use crate::slo::live::MeasureError;
 use crate::slo::{Slo, evaluate, live};
 use crate::steps::{Measurements, StepCtx, StepIo, StepResult};
 
@@ -55,7 +56,7 @@ impl Purpose {
 
     /// The line logged when evaluation `n` could not measure (none before a promotion:
     /// its refusal says it).
-    fn unmeasured_line(self, n: u32, e: &QueryError) -> Option<String> {
+    fn unmeasured_line(self, n: u32, e: &MeasureError) -> Option<String> {
         match self {
             Purpose::Watch => Some(format!("analysis {n}: Prometheus failed: {e}")),
             Purpose::BeforePromotion => None,
@@ -63,7 +64,7 @@ impl Purpose {
     }
 
     /// The refusal after `count` measurements failed, over the `limit`.
-    fn unmeasured(self, count: u32, limit: u32, e: &QueryError) -> String {
+    fn unmeasured(self, count: u32, limit: u32, e: &MeasureError) -> String {
         match self {
             Purpose::Watch => format!("analysis inconclusive {count} times (limit {limit}): {e}"),
             Purpose::BeforePromotion => {
@@ -212,7 +213,7 @@ impl Analyst {
     }
 
     /// The SLIs now, from Prometheus and the stage's own measurements.
-    async fn measure(&self) -> Result<BTreeMap<String, Option<f64>>, QueryError> {
+    async fn measure(&self) -> Result<BTreeMap<String, Option<f64>>, MeasureError> {
         // Load figures count while the load test beside the release keeps them current;
         // a test that ended leaves the analysis without data, which never passes.
         let fresh = (self.interval * 2).max(Duration::from_secs(3));
