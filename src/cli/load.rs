@@ -19,11 +19,23 @@ pub(super) async fn load(args: LoadArgs) -> Result<i32, Exit> {
         .await
         .map_err(bad_input)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary).map_err(infra)?);
-        return Ok(exit::OK);
+        let mut out = serde_json::to_value(&summary).map_err(infra)?;
+        if summary.answered == 0 {
+            // An empty histogram has no latency; 0 ms would read as a fast service.
+            out["latency_ms"] = serde_json::Value::Null;
+        }
+        println!("{}", serde_json::to_string_pretty(&out).map_err(infra)?);
+    } else {
+        print_summary(&summary);
     }
-    print_summary(&summary);
-    Ok(exit::OK)
+    // No data never passes: a test nobody answered exits like an unreachable Prometheus.
+    Ok(match summary.no_data() {
+        Some(why) => {
+            eprintln!("error: {why}; check the URL and that the service is up");
+            exit::INFRA
+        }
+        None => exit::OK,
+    })
 }
 
 /// The flags as the load test a pipeline would write (10 s unless a ramp says otherwise).
@@ -118,6 +130,10 @@ fn print_summary(summary: &Summary) {
     );
     for (kind, n) in &summary.errors {
         println!("  {kind:<8} {n:>10}");
+    }
+    if summary.answered == 0 {
+        println!("latency ms   no data (no request was answered)");
+        return;
     }
     println!("latency ms        min       p50       p90       p95       p99     p99.9       max");
     println!(

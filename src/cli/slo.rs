@@ -124,7 +124,11 @@ async fn measure(
         at,
     )
     .await
-    .map_err(prometheus_error)
+    .map_err(|e| {
+        let mut exit = prometheus_error(e.source);
+        exit.message = format!("SLI `{}`: {}", e.sli, exit.message);
+        exit
+    })
 }
 
 /// `--values FILE`: a number (or null, no data) for every SLI the SLO file names.

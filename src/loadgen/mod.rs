@@ -174,24 +174,42 @@ pub const SLI_NAMES: [&str; 8] = [
 ];
 
 impl Summary {
-    /// The results as SLIs, named as in [`SLI_NAMES`].
-    pub fn slis(&self) -> BTreeMap<String, f64> {
+    /// The results as SLIs, named as in [`SLI_NAMES`]. No data is `None`, never 0: the
+    /// latencies when no request was answered (an empty histogram has no p95), the error
+    /// ratio and the rate when no request was sent.
+    pub fn slis(&self) -> BTreeMap<String, Option<f64>> {
         let l = &self.latency_ms;
+        let sent = (self.requests > 0).then_some(());
+        let answered = (self.answered > 0).then_some(());
         let values = [
-            self.error_ratio,
-            self.rps,
-            l.p50,
-            l.p90,
-            l.p95,
-            l.p99,
-            l.p999,
-            l.max,
+            sent.map(|()| self.error_ratio),
+            sent.map(|()| self.rps),
+            answered.map(|()| l.p50),
+            answered.map(|()| l.p90),
+            answered.map(|()| l.p95),
+            answered.map(|()| l.p99),
+            answered.map(|()| l.p999),
+            answered.map(|()| l.max),
         ];
         SLI_NAMES
             .iter()
             .zip(values)
             .map(|(k, v)| ((*k).to_owned(), v))
             .collect()
+    }
+
+    /// Why some SLIs have no data, naming them; None when every SLI has a value.
+    pub fn no_data(&self) -> Option<String> {
+        if self.requests == 0 {
+            Some("no request was sent: every load SLI has no data".to_owned())
+        } else if self.answered == 0 {
+            Some(format!(
+                "the target answered none of {} requests: load.latency_* have no data",
+                self.requests
+            ))
+        } else {
+            None
+        }
     }
 }
 

@@ -60,24 +60,47 @@ impl fmt::Display for Criterion {
     }
 }
 
-/// Parses a criterion; spaces are ignored, as Keptn does.
+/// A number as Go's `strconv.ParseFloat` reads it (Keptn parses criteria and scores with
+/// it): an optional sign, decimals with an optional exponent, `inf`/`infinity`; a number
+/// too large for a float is an error there too. Two deliberate refusals: `nan` (a threshold
+/// no value can meet) and Go's hexadecimal floats (`0x1p4`).
+pub fn go_float(text: &str) -> Option<f64> {
+    let digits = text.trim_start_matches(['+', '-']);
+    let literal_inf = ["inf", "infinity"]
+        .iter()
+        .any(|w| digits.eq_ignore_ascii_case(w));
+    // Rust also reads `nan`, `infinity` and `1e400` (as inf); Go refuses `1e400`.
+    let starts_ok = text.len() - digits.len() <= 1
+        && (digits.starts_with(|c: char| c.is_ascii_digit() || c == '.') || literal_inf);
+    if !starts_ok {
+        return None;
+    }
+    let value: f64 = text.parse().ok()?;
+    (value.is_finite() || literal_inf).then_some(value)
+}
+
+/// Parses a criterion as Keptn's lighthouse does: spaces (only the space character) are
+/// removed; the operator is the first of `<=`, `<`, `=`, `>=`, `>` that starts the text;
+/// a trailing `%` makes it relative (an increase unless a `-` follows the operator); a `+`
+/// or `-` after the operator makes it relative; the rest is a Go float, which may carry a
+/// sign of its own (`<=+-5` is an increase of -5).
 pub fn parse(text: &str) -> Result<Criterion, String> {
     let explain = || {
         format!(
             "invalid criterion `{text}`; expected an operator (<, <=, =, >=, >) and a number, such as `<=600`, `<+10%` or `>=-5%`"
         )
     };
-    let s: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let s: String = text.chars().filter(|c| *c != ' ').collect();
     let (op, mut rest) = if let Some(r) = s.strip_prefix("<=") {
         (Op::Le, r)
-    } else if let Some(r) = s.strip_prefix(">=") {
-        (Op::Ge, r)
     } else if let Some(r) = s.strip_prefix('<') {
         (Op::Lt, r)
-    } else if let Some(r) = s.strip_prefix('>') {
-        (Op::Gt, r)
     } else if let Some(r) = s.strip_prefix('=') {
         (Op::Eq, r)
+    } else if let Some(r) = s.strip_prefix(">=") {
+        (Op::Ge, r)
+    } else if let Some(r) = s.strip_prefix('>') {
+        (Op::Gt, r)
     } else {
         return Err(explain());
     };
@@ -89,26 +112,21 @@ pub fn parse(text: &str) -> Result<Criterion, String> {
         });
         rest = r;
     }
+    let percent = relative.is_some();
     if let Some(r) = rest.strip_prefix('-') {
         relative = Some(Relative {
-            percent: relative.is_some(),
+            percent,
             increase: false,
         });
         rest = r;
     } else if let Some(r) = rest.strip_prefix('+') {
         relative = Some(Relative {
-            percent: relative.is_some(),
+            percent,
             increase: true,
         });
         rest = r;
     }
-    let digits_ok = !rest.is_empty()
-        && rest.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && rest.matches('.').count() <= 1;
-    if !digits_ok {
-        return Err(explain());
-    }
-    let value: f64 = rest.parse().map_err(|_| explain())?;
+    let value = go_float(rest).ok_or_else(explain)?;
     Ok(Criterion {
         text: text.to_owned(),
         op,
@@ -167,9 +185,53 @@ mod tests {
 
     #[test]
     fn bad_criteria_are_refused() {
-        for text in ["600", "<=", "<=abc", "=>5", "<1.2.3", "<+-5", ""] {
+        for text in [
+            "600", "<=", "<=abc", "=>5", "<1.2.3", "", "<=%", "<=5%%", "<\t5", "<=nan", "<=1e400",
+            "<=0x1p4", "<=1_000", "|5", "<=5ms",
+        ] {
             assert!(parse(text).is_err(), "{text} should not parse");
         }
+    }
+
+    // Mirrors Keptn's TestParseCriteriaString (lighthouse-service evaluate_sli_handler_test.go):
+    // every operator, relative forms with and without sign, spaces inside and around.
+    #[test]
+    fn test_parse_criteria_string() {
+        let cases = [
+            ("<10", Op::Lt, 10.0, None),
+            ("<=10", Op::Le, 10.0, None),
+            ("=10", Op::Eq, 10.0, None),
+            (">=10", Op::Ge, 10.0, None),
+            (">10", Op::Gt, 10.0, None),
+            (">-10%", Op::Gt, 10.0, rel(true, false)),
+            ("<=+10.5%", Op::Le, 10.5, rel(true, true)),
+            ("<=+10", Op::Le, 10.0, rel(false, true)),
+            ("  <=+10   %", Op::Le, 10.0, rel(true, true)),
+            ("  <=10%", Op::Le, 10.0, rel(true, true)),
+        ];
+        for (text, op, value, relative) in cases {
+            let c = parse(text).unwrap();
+            assert_eq!((c.op, c.value, c.relative), (op, value, relative), "{text}");
+        }
+    }
+
+    // Go's ParseFloat after the sign: exponents, a second sign, infinity, as Keptn reads them.
+    #[test]
+    fn go_float_forms_keptn_accepts() {
+        let c = |t: &str| {
+            let c = parse(t).unwrap();
+            (c.value, c.relative)
+        };
+        assert_eq!(c("<=1e3"), (1000.0, None));
+        assert_eq!(c("<=.5"), (0.5, None));
+        assert_eq!(c("<=5."), (5.0, None));
+        assert_eq!(c("<=+-5"), (-5.0, rel(false, true)));
+        assert_eq!(c("<=--5"), (-5.0, rel(false, false)));
+        assert_eq!(c("<=inf"), (f64::INFINITY, None));
+        assert_eq!(c("<=Infinity"), (f64::INFINITY, None));
+        // `<=+-5` is an increase of -5: the target sits below the compared value.
+        assert_eq!(parse("<=+-5").unwrap().target(Some(100.0)), Some(95.0));
+        assert_eq!(parse("<=--5").unwrap().target(Some(100.0)), Some(105.0));
     }
 
     #[test]

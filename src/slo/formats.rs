@@ -89,18 +89,15 @@ fn parse_criteria(
         .collect()
 }
 
-fn percent_of(text: &str) -> Option<f64> {
-    crate::units::parse_percent(text).ok()
-}
-
 // ---------------------------------------------------------------- Keptn
 
 #[derive(Deserialize)]
 struct KeptnSlo {
     #[serde(default)]
-    comparison: Option<KeptnComparison>,
+    comparison: Option<Spanned<KeptnComparison>>,
+    /// Keptn skips empty (`~`) items.
     #[serde(default)]
-    objectives: Vec<Spanned<KeptnObjective>>,
+    objectives: Vec<Spanned<Option<KeptnObjective>>>,
     #[serde(default)]
     total_score: Option<Spanned<KeptnTotal>>,
 }
@@ -108,13 +105,13 @@ struct KeptnSlo {
 #[derive(Deserialize, Default)]
 struct KeptnComparison {
     #[serde(default)]
-    aggregate_function: Option<String>,
+    aggregate_function: Option<Spanned<String>>,
     #[serde(default)]
-    compare_with: Option<String>,
+    compare_with: Option<Spanned<String>>,
     #[serde(default)]
-    include_result_with_score: Option<String>,
+    include_result_with_score: Option<Spanned<String>>,
     #[serde(default)]
-    number_of_comparison_results: Option<usize>,
+    number_of_comparison_results: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -125,11 +122,12 @@ struct KeptnObjective {
     #[serde(default)]
     key_sli: bool,
     #[serde(default)]
-    pass: Option<Vec<KeptnCriteria>>,
+    pass: Option<Vec<Spanned<Option<KeptnCriteria>>>>,
     #[serde(default)]
-    warning: Option<Vec<KeptnCriteria>>,
+    warning: Option<Vec<Spanned<Option<KeptnCriteria>>>>,
+    /// An integer in Keptn; 0 or absent is 1.
     #[serde(default)]
-    weight: Option<f64>,
+    weight: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +157,209 @@ fn keptn_sli(path: &Path) -> Result<BTreeMap<String, String>, LoadError> {
     Ok(sli.indicators)
 }
 
+fn refuse(path: &Path, pos: Pos, message: String) -> LoadError {
+    LoadError {
+        file: path.to_owned(),
+        pos: Some(pos),
+        message,
+    }
+}
+
+/// One of `allowed`, or an error at `value` naming them. Keptn reads a misspelt value as a
+/// default (or, for `aggregate_function`, compares with 0), so glidepath refuses it.
+fn keptn_choice<'a>(
+    path: &Path,
+    field: &str,
+    value: &Spanned<String>,
+    allowed: &[&'a str],
+) -> Result<&'a str, LoadError> {
+    let wanted = if field == "include_result_with_score" {
+        value.value.to_lowercase()
+    } else {
+        value.value.clone()
+    };
+    allowed
+        .iter()
+        .find(|a| **a == wanted)
+        .copied()
+        .ok_or_else(|| {
+            let hint = yaml::closest(&wanted, allowed)
+                .map(|k| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            refuse(
+                path,
+                value.pos,
+                format!(
+                    "comparison.{field} `{}` is not one of {}{hint}",
+                    value.value,
+                    allowed.join(", ")
+                ),
+            )
+        })
+}
+
+/// Keptn's defaults: no comparison block is single_result/all/1/avg. In a block, a missing
+/// `compare_with` compares with 3 results, whatever `number_of_comparison_results` says; a
+/// missing or 0 number is 3; a missing include is all; a missing aggregate is avg.
+fn keptn_comparison(
+    path: &Path,
+    c: Option<&Spanned<KeptnComparison>>,
+) -> Result<Comparison, LoadError> {
+    let Some(c) = c else {
+        return Ok(Comparison::default());
+    };
+    let number = match &c.value.number_of_comparison_results {
+        Some(n) if n.value < 0 => {
+            return Err(refuse(
+                path,
+                n.pos,
+                format!(
+                    "comparison.number_of_comparison_results is {}; expected a count of earlier results (0 means 3)",
+                    n.value
+                ),
+            ));
+        }
+        Some(n) if n.value > 0 => usize::try_from(n.value).unwrap_or(usize::MAX),
+        _ => 3,
+    };
+    let compare_with = c
+        .value
+        .compare_with
+        .as_ref()
+        .map(|v| {
+            keptn_choice(
+                path,
+                "compare_with",
+                v,
+                &["single_result", "several_results"],
+            )
+        })
+        .transpose()?;
+    let (compare_with, number_of_results) = match compare_with {
+        Some("single_result") => (CompareWith::SingleResult, 1),
+        Some(_) => (CompareWith::SeveralResults, number),
+        None => (CompareWith::SeveralResults, 3),
+    };
+    let include = c
+        .value
+        .include_result_with_score
+        .as_ref()
+        .map(|v| {
+            keptn_choice(
+                path,
+                "include_result_with_score",
+                v,
+                &["all", "pass", "pass_or_warn"],
+            )
+        })
+        .transpose()?;
+    let aggregate = c
+        .value
+        .aggregate_function
+        .as_ref()
+        .map(|v| keptn_choice(path, "aggregate_function", v, &["avg", "p50", "p90", "p95"]))
+        .transpose()?;
+    Ok(Comparison {
+        compare_with,
+        number_of_results,
+        include: match include {
+            Some("pass") => IncludeResults::Pass,
+            Some("pass_or_warn") => IncludeResults::PassOrWarn,
+            _ => IncludeResults::All,
+        },
+        aggregate: match aggregate {
+            Some("p50") => Aggregate::P50,
+            Some("p90") => Aggregate::P90,
+            Some("p95") => Aggregate::P95,
+            _ => Aggregate::Avg,
+        },
+    })
+}
+
+/// `total_score` as lighthouse reads it: `pass` is required; each is a number with an
+/// optional `%` (`90%`, `90`); glidepath also wants 0 to 100.
+fn keptn_total(path: &Path, node: &Node, file: &KeptnSlo) -> Result<TotalScore, LoadError> {
+    let total = file.total_score.as_ref();
+    let total_pos = total.map(|t| t.pos).unwrap_or(node.pos);
+    let pass = total
+        .and_then(|t| t.value.pass.as_deref())
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| refuse(path, total_pos, "no target score defined: add total_score with pass (and warning), such as pass: \"90%\"".into()))?;
+    let percent = |what: &str, v: &str| {
+        let number = v.strip_suffix('%').unwrap_or(v);
+        criteria::go_float(number)
+            .filter(|x| (0.0..=100.0).contains(x))
+            .ok_or_else(|| {
+                refuse(
+                    path,
+                    total_pos,
+                    format!(
+                        "total_score.{what} `{v}` is not a percentage from 0 to 100 such as \"90%\""
+                    ),
+                )
+            })
+    };
+    let pass = percent("pass", pass)?;
+    let warning = match total
+        .and_then(|t| t.value.warning.as_deref())
+        .filter(|w| !w.is_empty())
+    {
+        Some(w) => Some(percent("warning", w)?),
+        None => None,
+    };
+    Ok(TotalScore { pass, warning })
+}
+
+/// Criteria sets of a Keptn objective; an empty (`~`) set is refused (lighthouse would
+/// crash on it), an empty criteria list is kept (it passes, and scores nothing).
+fn keptn_sets(
+    path: &Path,
+    what: &str,
+    sets: &Option<Vec<Spanned<Option<KeptnCriteria>>>>,
+) -> Result<Vec<Vec<Criterion>>, LoadError> {
+    let mut out = Vec::new();
+    for set in sets.iter().flatten() {
+        let Some(c) = &set.value else {
+            return Err(refuse(
+                path,
+                set.pos,
+                format!("an empty item in `{what}`; write `- criteria: [\"<=600\"]` or remove it"),
+            ));
+        };
+        out.extend(parse_criteria(
+            path,
+            set.pos,
+            std::slice::from_ref(&c.criteria),
+        )?);
+    }
+    Ok(out)
+}
+
+fn keptn_objective(path: &Path, o: &KeptnObjective) -> Result<Objective, LoadError> {
+    let weight = match &o.weight {
+        Some(w) if w.value < 0 => {
+            return Err(refuse(
+                path,
+                w.pos,
+                format!(
+                    "weight {} is negative; expected a whole number of points (0 or absent means 1)",
+                    w.value
+                ),
+            ));
+        }
+        Some(w) if w.value > 0 => w.value as f64,
+        _ => 1.0,
+    };
+    Ok(Objective {
+        sli: o.sli.clone(),
+        display_name: o.display_name.clone(),
+        pass: keptn_sets(path, "pass", &o.pass)?,
+        warning: keptn_sets(path, "warning", &o.warning)?,
+        weight,
+        key_sli: o.key_sli,
+    })
+}
+
 fn keptn(
     path: &Path,
     node: &Node,
@@ -166,78 +367,19 @@ fn keptn(
     name: String,
 ) -> Result<Slo, LoadError> {
     let file: KeptnSlo = yaml::from_node(node).map_err(at(path))?;
-    // Keptn's defaults: no comparison block means single_result/all/1/avg; a block with
-    // fields missing gets all/3/avg.
-    let comparison = match file.comparison {
-        None => Comparison::default(),
-        Some(c) => Comparison {
-            compare_with: match c.compare_with.as_deref() {
-                Some("several_results") => CompareWith::SeveralResults,
-                _ => CompareWith::SingleResult,
-            },
-            number_of_results: c
-                .number_of_comparison_results
-                .filter(|n| *n > 0)
-                .unwrap_or(3),
-            include: match c
-                .include_result_with_score
-                .as_deref()
-                .map(str::to_lowercase)
-                .as_deref()
-            {
-                Some("pass") => IncludeResults::Pass,
-                Some("pass_or_warn") => IncludeResults::PassOrWarn,
-                _ => IncludeResults::All,
-            },
-            aggregate: match c.aggregate_function.as_deref() {
-                Some("p50") => Aggregate::P50,
-                Some("p90") => Aggregate::P90,
-                Some("p95") => Aggregate::P95,
-                _ => Aggregate::Avg,
-            },
-        },
-    };
-    let total = file.total_score.as_ref();
-    let pass = total.and_then(|t| t.value.pass.as_deref()).filter(|p| !p.is_empty()).ok_or_else(|| LoadError {
-        file: path.to_owned(),
-        pos: Some(total.map(|t| t.pos).unwrap_or(node.pos)),
-        message: "no target score defined: add total_score with pass (and warning), such as pass: \"90%\"".into(),
-    })?;
-    let bad_percent = |what: &str, v: &str, pos| LoadError {
-        file: path.to_owned(),
-        pos: Some(pos),
-        message: format!("total_score.{what} `{v}` is not a percentage such as \"90%\""),
-    };
-    let total_pos = total.map(|t| t.pos).unwrap_or(node.pos);
-    let pass = percent_of(pass).ok_or_else(|| bad_percent("pass", pass, total_pos))?;
-    let warning = match total
-        .and_then(|t| t.value.warning.as_deref())
-        .filter(|w| !w.is_empty())
-    {
-        Some(w) => Some(percent_of(w).ok_or_else(|| bad_percent("warning", w, total_pos))?),
-        None => None,
-    };
-    let mut objectives = Vec::new();
-    for o in &file.objectives {
-        let sets = |c: &Option<Vec<KeptnCriteria>>| -> Vec<Vec<String>> {
-            c.iter().flatten().map(|k| k.criteria.clone()).collect()
-        };
-        let weight = o.value.weight.filter(|w| *w != 0.0).unwrap_or(1.0);
-        objectives.push(Objective {
-            sli: o.value.sli.clone(),
-            display_name: o.value.display_name.clone(),
-            pass: parse_criteria(path, o.pos, &sets(&o.value.pass))?,
-            warning: parse_criteria(path, o.pos, &sets(&o.value.warning))?,
-            weight,
-            key_sli: o.value.key_sli,
-        });
-    }
+    let comparison = keptn_comparison(path, file.comparison.as_ref())?;
+    let total_score = keptn_total(path, node, &file)?;
+    let objectives = file
+        .objectives
+        .iter()
+        .filter_map(|o| o.value.as_ref().map(|v| keptn_objective(path, v)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Slo {
         name,
         format: Format::Keptn,
         slis: indicators,
         objectives,
-        total_score: TotalScore { pass, warning },
+        total_score,
         comparison,
         service_level: None,
     })

@@ -67,21 +67,37 @@ impl Slo {
     }
 }
 
+/// A query for one SLI failed: the SLI, and Prometheus's answer.
+#[derive(Debug, thiserror::Error)]
+#[error("SLI `{sli}`: {source}")]
+pub struct MeasureError {
+    /// The SLI whose query failed.
+    pub sli: String,
+    /// Why.
+    #[source]
+    pub source: QueryError,
+}
+
 /// Measures every SLI the objectives use. An SLI without a query or a measurement, or a
-/// query without Prometheus, is no data.
+/// query without Prometheus, is no data; so are an empty result, NaN and ±Inf (a stale
+/// series is an empty result). A failed query stops the measurement, naming its SLI.
 pub async fn measure(
     slo: &Slo,
     sources: Sources<'_>,
     vars: &BTreeMap<String, String>,
     window: Duration,
     at: Option<f64>,
-) -> Result<BTreeMap<String, Option<f64>>, QueryError> {
+) -> Result<BTreeMap<String, Option<f64>>, MeasureError> {
     let mut out = BTreeMap::new();
     for o in &slo.objectives {
         let value = match (slo.slis.get(&o.sli), sources.prometheus) {
-            (Some(template), Some(client)) => {
-                client.value(&fill(slo, template, vars, window), at).await?
-            }
+            (Some(template), Some(client)) => client
+                .value(&fill(slo, template, vars, window), at)
+                .await
+                .map_err(|source| MeasureError {
+                    sli: o.sli.clone(),
+                    source,
+                })?,
             (Some(_), None) => None,
             (None, _) => sources
                 .measured
@@ -114,7 +130,7 @@ pub async fn compare_versions(
     canary: &str,
     stable: &str,
     at: Option<f64>,
-) -> Result<Vec<VersionComparison>, QueryError> {
+) -> Result<Vec<VersionComparison>, MeasureError> {
     let with = |version: &str| {
         let mut v = vars.clone();
         v.insert("version".into(), version.to_owned());

@@ -5,6 +5,8 @@
 pub mod budget;
 pub mod criteria;
 mod formats;
+#[cfg(test)]
+mod keptn_tests;
 pub mod live;
 pub mod score;
 

@@ -1,11 +1,13 @@
-//! Scoring an SLO against SLI values, with Keptn's lighthouse semantics: each criteria list
-//! is ANDed, several lists are ORed; warning counts only when pass fails and scores half
-//! the weight; objectives without pass criteria are `info`; a failed key SLI forces `fail`;
-//! the total score is 100 * sum(score) / sum(weight of scored objectives).
+//! Scoring an SLO against SLI values, exactly as Keptn's lighthouse scores a slo.yaml: each
+//! criteria list is ANDed, several lists are ORed; warning counts only when pass fails and
+//! scores half the weight; objectives without pass criteria are `info` (whatever their
+//! value, key or not); a failed key SLI forces `fail`; the total score is
+//! 100 * sum(score of objectives with pass targets) / sum(weight of objectives with pass
+//! criteria), compared unrounded; an SLO without objectives fails.
 //!
-//! One deliberate difference, from DESIGN.md's rules: an objective with no value (missing,
-//! NaN, ±Inf) is an `error`, and an evaluation with such an objective is `error`, never
-//! `pass`.
+//! One deliberate difference, from DESIGN.md's rules: where lighthouse fails an objective
+//! whose SLI has no value (missing, failed, NaN, ±Inf) and scores on, glidepath scores the
+//! same but its verdict is `error` (no data), never `pass`, `warning` or `fail`.
 
 use std::collections::BTreeMap;
 
@@ -182,6 +184,19 @@ fn judge(
     (any, targets)
 }
 
+/// Every criterion of `sets` with its threshold and marked violated: what lighthouse shows
+/// for an objective it did not judge (info, or no value).
+fn unjudged(sets: &[Vec<super::criteria::Criterion>], compared: Option<f64>) -> Vec<TargetResult> {
+    sets.iter()
+        .flatten()
+        .map(|c| TargetResult {
+            criteria: c.text.clone(),
+            target_value: c.target(compared),
+            violated: true,
+        })
+        .collect()
+}
+
 fn objective(
     slo: &Slo,
     o: &Objective,
@@ -205,19 +220,24 @@ fn objective(
         warning_targets: Vec::new(),
         query: slo.slis.get(&o.sli).cloned(),
     };
-    let Some(v) = value else {
-        r.status = ObjectiveStatus::Error;
-        return r;
-    };
-    let mut passed = true;
-    if !o.pass.is_empty() {
-        let (ok, targets) = judge(&o.pass, v, compared);
-        passed = ok;
-        r.pass_targets = targets;
-        if ok {
-            r.score = o.weight;
-            r.status = ObjectiveStatus::Pass;
+    // Lighthouse decides `info` before it looks at the value: warning-only objectives and
+    // key SLIs without pass criteria are info too.
+    let v = match value {
+        Some(v) if !o.pass.is_empty() => v,
+        _ => {
+            if !o.pass.is_empty() {
+                r.status = ObjectiveStatus::Error;
+            }
+            r.pass_targets = unjudged(&o.pass, compared);
+            r.warning_targets = unjudged(&o.warning, compared);
+            return r;
         }
+    };
+    let (passed, targets) = judge(&o.pass, v, compared);
+    r.pass_targets = targets;
+    if passed {
+        r.score = o.weight;
+        r.status = ObjectiveStatus::Pass;
     }
     let mut warned = false;
     if !o.warning.is_empty() {
@@ -236,6 +256,38 @@ fn objective(
     r
 }
 
+/// Lighthouse's verdict from the total score and key SLIs.
+fn keptn_verdict(slo: &Slo, score: f64, results: &[ObjectiveResult]) -> (Verdict, String) {
+    let failed_keys: Vec<&str> = results
+        .iter()
+        .filter(|r| r.key_sli && matches!(r.status, ObjectiveStatus::Fail | ObjectiveStatus::Error))
+        .map(|r| r.display_name.as_str())
+        .collect();
+    let pass = slo.total_score.pass;
+    if score >= pass && failed_keys.is_empty() {
+        return (
+            Verdict::Pass,
+            format!("score {} ≥ pass {}", round(score), round(pass)),
+        );
+    }
+    if !failed_keys.is_empty() {
+        return (
+            Verdict::Fail,
+            format!("key SLI failed: {}", failed_keys.join(", ")),
+        );
+    }
+    match slo.total_score.warning {
+        Some(w) if score >= w => (
+            Verdict::Warning,
+            format!("score {} ≥ warning {}", round(score), round(w)),
+        ),
+        w => (
+            Verdict::Fail,
+            format!("score {} below {}", round(score), round(w.unwrap_or(pass))),
+        ),
+    }
+}
+
 /// Evaluates `slo` for the given SLI values (None or non-finite: no data) against earlier
 /// evaluations, oldest first.
 pub fn evaluate(
@@ -243,75 +295,58 @@ pub fn evaluate(
     values: &BTreeMap<String, Option<f64>>,
     history: &[HistoryEntry],
 ) -> Evaluation {
-    let mut results = Vec::new();
-    let mut maximum = 0.0;
-    let mut key_failed = false;
-    let mut no_data = Vec::new();
-    for o in &slo.objectives {
-        if !o.pass.is_empty() {
-            maximum += o.weight;
-        }
-        let value = usable(values.get(&o.sli).copied().flatten());
-        let r = objective(slo, o, value, history);
-        if r.status == ObjectiveStatus::Error && (!o.pass.is_empty() || o.key_sli) {
-            no_data.push(o.sli.clone());
-        }
-        if r.status == ObjectiveStatus::Fail && o.key_sli {
-            key_failed = true;
-        }
-        results.push(r);
-    }
-    let total: f64 = results.iter().map(|r| r.score).sum();
-    let score = if maximum == 0.0 {
-        100.0
-    } else {
-        100.0 * total / maximum
-    };
-    let (result, message) = if !no_data.is_empty() {
+    let results: Vec<ObjectiveResult> = slo
+        .objectives
+        .iter()
+        .map(|o| {
+            let value = usable(values.get(&o.sli).copied().flatten());
+            objective(slo, o, value, history)
+        })
+        .collect();
+    let maximum: f64 = slo
+        .objectives
+        .iter()
+        .filter(|o| !o.pass.is_empty())
+        .map(|o| o.weight)
+        .sum();
+    // Lighthouse sums only objectives that show pass targets: `pass: [{criteria: []}]`
+    // counts in the maximum and passes, but adds nothing.
+    let total: f64 = results
+        .iter()
+        .filter(|r| !r.pass_targets.is_empty())
+        .map(|r| r.score)
+        .sum();
+    let no_data: Vec<&str> = results
+        .iter()
+        .filter(|r| r.status == ObjectiveStatus::Error)
+        .map(|r| r.sli.as_str())
+        .collect();
+    let (score, (result, message)) = if slo.objectives.is_empty() {
         (
-            Verdict::Error,
-            format!(
-                "no data for {}: missing, empty or NaN values never pass",
-                no_data.join(", ")
+            0.0,
+            (
+                Verdict::Fail,
+                "no SLO objective was provided: an SLO without objectives fails".to_owned(),
             ),
         )
     } else if maximum == 0.0 {
-        (Verdict::Pass, "no objective has pass criteria".to_owned())
-    } else if key_failed {
-        let keys: Vec<&str> = results
-            .iter()
-            .filter(|r| r.key_sli && r.status == ObjectiveStatus::Fail)
-            .map(|r| r.sli.as_str())
-            .collect();
         (
-            Verdict::Fail,
-            format!("key SLI failed: {}", keys.join(", ")),
-        )
-    } else if score >= slo.total_score.pass {
-        (
-            Verdict::Pass,
-            format!(
-                "score {} ≥ pass {}",
-                round(score),
-                round(slo.total_score.pass)
-            ),
-        )
-    } else if slo.total_score.warning.is_some_and(|w| score >= w) {
-        (
-            Verdict::Warning,
-            format!(
-                "score {} ≥ warning {}",
-                round(score),
-                round(slo.total_score.warning.unwrap_or_default())
-            ),
+            100.0,
+            (Verdict::Pass, "no objective has pass criteria".to_owned()),
         )
     } else {
+        let score = 100.0 * total / maximum;
+        (score, keptn_verdict(slo, score, &results))
+    };
+    let (result, message) = if no_data.is_empty() {
+        (result, message)
+    } else {
         (
-            Verdict::Fail,
+            Verdict::Error,
             format!(
-                "score {} below {}",
-                round(score),
-                round(slo.total_score.warning.unwrap_or(slo.total_score.pass))
+                "no data for {}: missing, failed, empty, NaN or infinite values never pass (scored without them: {}, {message})",
+                no_data.join(", "),
+                result.word()
             ),
         )
     };

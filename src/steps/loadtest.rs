@@ -1,7 +1,9 @@
 //! `test: { load }`: the built-in load generator; its results are SLIs (`load.error_ratio`,
 //! `load.rps`, `load.latency_p50_ms`, `_p90_`, `_p95_`, `_p99_`, `_p999_`, `_max_ms`) that
 //! the step's thresholds judge (a latency or error limit is a maximum, `rps` a minimum) and
-//! that later `evaluate` steps and canary analyses of the stage read.
+//! that later `evaluate` steps and canary analyses of the stage read. An SLI without data
+//! (no answered request has no latency) is an `error`, and so is a test the target
+//! answered none of: no data never passes.
 
 use super::{StepCtx, StepResult};
 use crate::events::{Evidence, Verdict};
@@ -41,38 +43,69 @@ pub async fn run(step: &LoadTest, ctx: &mut StepCtx) -> StepResult {
     };
     let slis = summary.slis();
     ctx.measured.publish(&slis);
-    ctx.io.measured(slis.clone());
-    let (evidence, breached) = thresholds(step, &slis);
+    ctx.io.measured(
+        slis.iter()
+            .filter_map(|(k, v)| Some((k.clone(), (*v)?)))
+            .collect(),
+    );
     for (kind, n) in &summary.errors {
         ctx.io.log("load", format!("errors {kind}: {n}"));
     }
-    let headline = format!(
-        "{} requests at {:.1}/s, {:.2}% errors, p95 {:.1} ms, p99 {:.1} ms",
-        summary.requests,
-        summary.rps,
-        summary.error_ratio * 100.0,
-        summary.latency_ms.p95,
-        summary.latency_ms.p99
-    );
-    if breached.is_empty() {
-        StepResult::judged(Verdict::Pass, headline, evidence)
+    let judged = thresholds(step, &slis);
+    let headline = match summary.no_data() {
+        Some(why) => format!("{} requests, {why}", summary.requests),
+        None => format!(
+            "{} requests at {:.1}/s, {:.2}% errors, p95 {:.1} ms, p99 {:.1} ms",
+            summary.requests,
+            summary.rps,
+            summary.error_ratio * 100.0,
+            summary.latency_ms.p95,
+            summary.latency_ms.p99
+        ),
+    };
+    verdict(headline, summary.answered == 0, judged)
+}
+
+/// What the thresholds found: evidence, breaches and SLIs without data.
+struct Judged {
+    evidence: Vec<Evidence>,
+    breached: Vec<String>,
+    no_data: Vec<String>,
+}
+
+/// A breach fails; no data, or a test nobody answered, is an error whatever else passed.
+fn verdict(headline: String, unanswered: bool, j: Judged) -> StepResult {
+    if !j.no_data.is_empty() || unanswered {
+        let named = if j.no_data.is_empty() {
+            String::new()
+        } else {
+            format!("; no data for {}", j.no_data.join(", "))
+        };
+        return StepResult::judged(
+            Verdict::Error,
+            format!("{headline}{named}: no data never passes"),
+            j.evidence,
+        );
+    }
+    if j.breached.is_empty() {
+        StepResult::judged(Verdict::Pass, headline, j.evidence)
     } else {
         StepResult::judged(
             Verdict::Fail,
-            format!("{headline}; over the limit: {}", breached.join(", ")),
-            evidence,
+            format!("{headline}; over the limit: {}", j.breached.join(", ")),
+            j.evidence,
         )
     }
 }
 
 /// Each result against its threshold (a latency or error limit is a maximum, `rps` a
-/// minimum; without one it passes): the evidence, and a line per breach.
-fn thresholds(
-    step: &LoadTest,
-    slis: &std::collections::BTreeMap<String, f64>,
-) -> (Vec<Evidence>, Vec<String>) {
-    let mut evidence = Vec::new();
-    let mut breached = Vec::new();
+/// minimum; without one it passes; with one and no data it is an error).
+fn thresholds(step: &LoadTest, slis: &std::collections::BTreeMap<String, Option<f64>>) -> Judged {
+    let mut j = Judged {
+        evidence: Vec::new(),
+        breached: Vec::new(),
+        no_data: Vec::new(),
+    };
     for (name, value) in slis {
         let short = name.trim_start_matches("load.");
         let limit = step
@@ -80,35 +113,35 @@ fn thresholds(
             .get(short)
             .or_else(|| step.thresholds.get(name.as_str()))
             .copied();
-        let (verdict, expected) = match limit {
-            Some(l) if short == "rps" => (
-                if *value >= l {
-                    Verdict::Pass
-                } else {
-                    Verdict::Fail
-                },
-                Some(format!(">={l}")),
-            ),
-            Some(l) => (
-                if *value <= l {
-                    Verdict::Pass
-                } else {
-                    Verdict::Fail
-                },
-                Some(format!("<={l}")),
-            ),
-            None => (Verdict::Pass, None),
+        let expected = limit.map(|l| {
+            if short == "rps" {
+                format!(">={l}")
+            } else {
+                format!("<={l}")
+            }
+        });
+        let verdict = match (limit, value) {
+            (None, _) => Verdict::Pass,
+            (Some(_), None) => Verdict::Error,
+            (Some(l), Some(v)) if short == "rps" && *v >= l => Verdict::Pass,
+            (Some(l), Some(v)) if short != "rps" && *v <= l => Verdict::Pass,
+            (Some(_), Some(_)) => Verdict::Fail,
         };
-        if verdict == Verdict::Fail {
-            breached.push(format!(
-                "{name} = {value:.3} (limit {})",
+        let shown = value
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or_else(|| "no data".to_owned());
+        match verdict {
+            Verdict::Fail => j.breached.push(format!(
+                "{name} = {shown} (limit {})",
                 expected.clone().unwrap_or_default()
-            ));
+            )),
+            Verdict::Error => j.no_data.push(name.clone()),
+            _ => {}
         }
-        evidence.push(Evidence {
+        j.evidence.push(Evidence {
             expected,
-            ..Evidence::new(name.clone(), verdict, format!("{value:.3}"))
+            ..Evidence::new(name.clone(), verdict, shown)
         });
     }
-    (evidence, breached)
+    j
 }

@@ -194,11 +194,21 @@ impl Measurements {
         )))
     }
 
-    /// Replaces the figures of the same names.
-    pub fn publish(&self, values: &BTreeMap<String, f64>) {
+    /// Replaces the figures of the same names; a name without a value (no data) is
+    /// removed, so an older figure never stands in for it.
+    pub fn publish(&self, values: &BTreeMap<String, Option<f64>>) {
         let now = tokio::time::Instant::now();
         if let Ok(mut m) = self.0.lock() {
-            m.extend(values.iter().map(|(k, v)| (k.clone(), (*v, now))));
+            for (k, v) in values {
+                match v {
+                    Some(v) => {
+                        m.insert(k.clone(), (*v, now));
+                    }
+                    None => {
+                        m.remove(k);
+                    }
+                }
+            }
         }
     }
 

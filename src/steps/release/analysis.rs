@@ -19,8 +19,9 @@ use tokio::time::Instant;
 
 use super::{fail, infra_failure};
 use crate::events::{Evidence, Verdict};
-use crate::metrics::{Client, QueryError};
+use crate::metrics::Client;
 use crate::pipeline::model::{Analysis, PromoteOn};
+use crate::slo::live::MeasureError;
 use crate::slo::{Evaluation, Slo, evaluate, live};
 use crate::steps::{Measurements, Phase, Signal, StepCtx, StepIo, StepResult, next_signal};
 use crate::units::format_duration;
@@ -304,7 +305,7 @@ impl Analyst {
     }
 
     /// The SLIs now, from Prometheus and the stage's own measurements.
-    async fn measure(&self) -> Result<BTreeMap<String, Option<f64>>, QueryError> {
+    async fn measure(&self) -> Result<BTreeMap<String, Option<f64>>, MeasureError> {
         // Load figures count while the load test beside the release keeps them current;
         // a test that ended leaves the analysis without data, which never passes.
         let fresh = (self.interval * 2).max(Duration::from_secs(3));
