@@ -74,6 +74,20 @@ impl History {
                 latency(*t, self.end)
             ));
         }
+        for (name, value) in [
+            ("replicas_desired", |_| 4.0),
+            ("replicas_available", |bad| if bad { 3.0 } else { 4.0 }),
+        ] as [(&str, fn(bool) -> f64); 2]
+        {
+            out.push_str(&format!("# TYPE {name} gauge\n"));
+            for (t, _) in &self.counters["200"] {
+                let bad = error_share(*t, self.end) > 0.01;
+                out.push_str(&format!(
+                    "{name}{{service=\"checkout\"}} {} {t}\n",
+                    value(bad)
+                ));
+            }
+        }
         out.push_str("# EOF\n");
         out
     }
@@ -213,7 +227,7 @@ async fn slo_budget_on_openslo_files_agrees_with_prometheus() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thresholds_timeslices_and_calendar_windows_agree_with_prometheus() {
+async fn thresholds_gauges_timeslices_and_calendar_windows_agree_with_prometheus() {
     let history = generate(now_minute());
     let end = history.end;
     let prom = support::start(&history.openmetrics(), None);
@@ -244,6 +258,23 @@ async fn thresholds_timeslices_and_calendar_windows_agree_with_prometheus() {
     })
     .await;
 
+    // Gauges: available over desired replicas, each averaged over the window.
+    let gauges = |w: &str| {
+        format!(
+            "1 - sum(avg_over_time(replicas_available{{service=\"checkout\"}}[{w}])) / sum(avg_over_time(replicas_desired{{service=\"checkout\"}}[{w}]))"
+        )
+    };
+    let doc = budget("openslo-gauges.yaml", &prom.url, end);
+    let o = &doc["objectives"][0];
+    let by_hand = ask(&client, &gauges("7d"), end).await;
+    // A quarter of the replicas down for the bad minutes: about a quarter of their share.
+    assert!(
+        by_hand > 0.25 * 7.0 * 60.0 / week && by_hand < 0.25 * 9.5 * 60.0 / week,
+        "{by_hand}"
+    );
+    assert!(close(o["error_ratio"].as_f64().unwrap(), by_hand), "{o}");
+    check_burn_rates(&client, o, end, gauges).await;
+
     // Timeslices: the share of 5-minute slices under 95% good.
     let slices = |w: &str| {
         format!(
@@ -260,6 +291,18 @@ async fn thresholds_timeslices_and_calendar_windows_agree_with_prometheus() {
         "{o}"
     );
     check_burn_rates(&client, o, end, slices).await;
+
+    // RatioTimeslices: the mean of the 5-minute slices' error shares.
+    let mean = |w: &str| {
+        format!(
+            "avg_over_time((sum(rate(http_requests_total{{service=\"checkout\",code=\"500\"}}[5m])) / sum(rate(http_requests_total{{service=\"checkout\"}}[5m])))[{w}:5m])"
+        )
+    };
+    let doc = budget("openslo-ratio-timeslices.yaml", &prom.url, end);
+    let o = &doc["objectives"][0];
+    let by_hand = ask(&client, &mean("7d"), end).await;
+    assert!(close(o["error_ratio"].as_f64().unwrap(), by_hand), "{o}");
+    check_burn_rates(&client, o, end, mean).await;
 
     // Calendar month in UTC: from the first of the month to `at`.
     let at = calendar_at(end);
@@ -298,4 +341,116 @@ fn first_of_month(t: u64) -> u64 {
     let d = time::OffsetDateTime::from_unix_timestamp(t as i64).unwrap();
     let first = d.replace_day(1).unwrap().replace_time(time::Time::MIDNIGHT);
     first.unix_timestamp() as u64
+}
+
+/// Runs the real binary and returns its stdout, asserting exit 0.
+fn glidepath(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_and_eval_cover_every_objective() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut counter_rules = String::new();
+    for file in [
+        "openslo-counters.yaml",
+        "openslo-threshold.yaml",
+        "openslo-timeslices.yaml",
+        "openslo-calendar.yaml",
+        "openslo-gauges.yaml",
+        "openslo-ratio-timeslices.yaml",
+    ] {
+        let rules = glidepath(&["slo", "rules", fixture(file).to_str().unwrap()]);
+        let path = dir.path().join(file);
+        std::fs::write(&path, &rules).unwrap();
+        let check = Command::new("promtool")
+            .args(["check", "rules"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        if file == "openslo-counters.yaml" {
+            counter_rules = rules;
+        }
+    }
+    assert!(
+        counter_rules.contains("objective: '1'") || counter_rules.contains("objective: \"1\""),
+        "{counter_rules}"
+    );
+
+    let history = generate(now_minute());
+    let end = history.end;
+    let prom = support::start(&history.openmetrics(), Some(&counter_rules));
+    let client = Client::new(&prom.url).unwrap();
+
+    // `slo eval`: each objective's good ratio over the window, judged by its own target.
+    let out = glidepath(&[
+        "slo",
+        "eval",
+        "--slo",
+        fixture("openslo-counters.yaml").to_str().unwrap(),
+        "--prometheus",
+        &prom.url,
+        "--at",
+        &end.to_string(),
+        "--window",
+        "1h",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let good = 1.0 - ask(&client, &counter_ratio("1h"), end).await;
+    for (i, target) in [(0, 0.999), (1, 0.99)] {
+        let o = &doc["objectives"][i];
+        assert!(close(o["value"].as_f64().unwrap(), good), "{o}");
+        let status = if good >= target { "pass" } else { "fail" };
+        assert_eq!(o["status"], status, "{o}");
+    }
+    assert_eq!(doc["result"], "fail");
+
+    // The rules, evaluated by Prometheus: three nines pages (60x on 1h and 5m); two nines
+    // (6x on 1h) does not.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let firing = loop {
+        let alerts = client
+            .query("ALERTS{alertstate=\"firing\"}", None)
+            .await
+            .unwrap();
+        let labels: Vec<BTreeMap<String, String>> =
+            alerts.iter().map(|a| a.labels.clone()).collect();
+        let paged = labels.iter().any(|l| {
+            l.get("objective").map(String::as_str) == Some("0")
+                && l.get("severity").map(String::as_str) == Some("page")
+        });
+        if paged || std::time::Instant::now() > deadline {
+            break labels;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert!(
+        firing
+            .iter()
+            .any(|l| l.get("objective").map(String::as_str) == Some("0")),
+        "{firing:?}"
+    );
+    assert!(
+        !firing
+            .iter()
+            .any(|l| l.get("objective").map(String::as_str) == Some("1")),
+        "{firing:?}"
+    );
 }
