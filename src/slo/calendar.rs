@@ -43,11 +43,11 @@ impl Period {
         }
     }
 
-    /// The span of `k` periods.
-    fn times(self, k: i64) -> Span {
+    /// The span of `k` periods (an error when jiff cannot represent it).
+    fn times(self, k: i64) -> Result<Span, jiff::Error> {
         match self {
-            Period::Days(n) => Span::new().days(n * k),
-            Period::Months(n) => Span::new().months(n * k),
+            Period::Days(n) => Span::new().try_days(n.saturating_mul(k)),
+            Period::Months(n) => Span::new().try_months(n.saturating_mul(k)),
         }
     }
 
@@ -104,8 +104,9 @@ impl Calendar {
         let first: Zoned = self.start.to_zoned(zone).map_err(problem)?;
         let at = Timestamp::from_second(at.floor() as i64).map_err(problem)?;
         let nth = |k: i64| -> Result<Timestamp, String> {
-            first
-                .checked_add(self.period.times(k))
+            self.period
+                .times(k)
+                .and_then(|span| first.checked_add(span))
                 .map(|z| z.timestamp())
                 .map_err(problem)
         };
@@ -178,5 +179,8 @@ mod tests {
         assert!(e.contains("not an IANA time zone"), "{e}");
         let e = Calendar::new("yesterday", "UTC", Period::Days(1)).unwrap_err();
         assert!(e.contains("not a date and time"), "{e}");
+        // Periods too far from the start for jiff are an error, never a panic.
+        let far = Calendar::new("-009999-01-01 00:00:00", "UTC", Period::Months(1)).unwrap();
+        assert!(far.current(ts("2026-12-06T09:00:00Z")).is_err());
     }
 }

@@ -345,9 +345,12 @@ fn objective_target(path: &Path, o: &Node) -> Result<f64, LoadError> {
             "give target or targetPercent, not both",
         )),
         (Some(t), None) => number(path, t, "target [0, 1)", |t| (0.0..1.0).contains(&t)),
-        (None, Some(p)) => Ok(number(path, p, "targetPercent [0, 100)", |p| {
+        // Rounded so 99.9 is 0.999, not 0.9990000000000001, in criteria and output.
+        (None, Some(p)) => Ok((number(path, p, "targetPercent [0, 100)", |p| {
             (0.0..100.0).contains(&p)
-        })? / 100.0),
+        })? * 1e10)
+            .round()
+            / 1e12),
         (None, None) => Err(located(
             path,
             o.pos,
@@ -513,4 +516,144 @@ fn threshold_of(path: &Path, o: &Node, indicator: Indicator) -> Result<Indicator
     })?;
     let value = number(path, value_node, "value", |_| true)?;
     Ok(Indicator::Threshold { query, op, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Slo, String> {
+        let docs = crate::yaml::parse_documents(text).unwrap();
+        load(Path::new("slo.yaml"), &docs).map_err(|e| e.to_string())
+    }
+
+    /// An SLO with a counter ratio; `window`, `method` and `objectives` replace the
+    /// defaults (indented as under `spec`).
+    fn slo(window: &str, method: &str, objectives: &str) -> String {
+        format!(
+            "apiVersion: openslo/v1\nkind: SLO\nmetadata: {{ name: s }}\nspec:\n  indicator:\n    metadata: {{ name: i }}\n    spec:\n      ratioMetric:\n        counter: true\n        bad: {{ metricSource: {{ spec: {{ query: 'errors_total' }} }} }}\n        total: {{ metricSource: {{ spec: {{ query: 'requests_total' }} }} }}\n  timeWindow:\n{window}\n  budgetingMethod: {method}\n  objectives:\n{objectives}\n"
+        )
+    }
+
+    const ROLLING: &str = "    - { duration: 28d, isRolling: true }";
+    const ONE: &str = "    - { target: 0.99 }";
+
+    #[test]
+    fn a_composite_slo_keeps_each_objectives_own_indicator() {
+        let objectives = "    - displayName: fast\n      op: lte\n      value: 0.3\n      target: 0.9\n      indicator:\n        metadata: { name: latency }\n        spec:\n          thresholdMetric: { metricSource: { spec: { query: p95_seconds } } }\n    - { displayName: available, targetPercent: 99.9 }";
+        let s = load_text(&slo(ROLLING, "Occurrences", objectives)).unwrap();
+        assert_eq!(s.slis.keys().collect::<Vec<_>>(), vec!["s[0]", "s[1]"]);
+        assert_eq!(s.slis["s[0]"], "p95_seconds");
+        assert!(matches!(
+            s.service_levels[0].indicator,
+            Indicator::Threshold { op: Op::Lte, value, .. } if value == 0.3
+        ));
+        assert!(matches!(
+            s.service_levels[1].indicator,
+            Indicator::Ratio {
+                counting: Counting::Counter,
+                ..
+            }
+        ));
+        assert_eq!(s.objectives[0].pass[0][0].text, "<=0.3");
+        assert_eq!(s.objectives[1].pass[0][0].text, ">=0.999");
+    }
+
+    #[test]
+    fn what_is_refused_says_where_and_what_to_write() {
+        let cases = [
+            (
+                slo(
+                    "    - { duration: 1M, isRolling: true }",
+                    "Occurrences",
+                    ONE,
+                ),
+                "slo.yaml:13:19: a rolling window of `1M` has no fixed length",
+            ),
+            (
+                slo(
+                    "    - { duration: 1M, isRolling: true, calendar: { startTime: '2024-01-01 00:00:00', timeZone: UTC } }",
+                    "Occurrences",
+                    ONE,
+                ),
+                "a timeWindow is rolling or has a calendar, not both",
+            ),
+            (
+                slo(
+                    "    - { duration: 1M, isRolling: false }",
+                    "Occurrences",
+                    ONE,
+                ),
+                "slo.yaml:13:7: a window that is not rolling needs a calendar",
+            ),
+            (
+                slo(
+                    ROLLING,
+                    "Occurrences",
+                    "    - { target: 0.99, targetPercent: 99 }",
+                ),
+                "slo.yaml:16:38: give target or targetPercent, not both",
+            ),
+            (
+                slo(ROLLING, "Occurrences", "    - { target: 1.5 }"),
+                "slo.yaml:16:17: target [0, 1) `1.5` is out of range",
+            ),
+            (
+                slo(
+                    ROLLING,
+                    "Timeslices",
+                    "    - { target: 0.99, timeSliceWindow: 1m }",
+                ),
+                "slo.yaml:16:7: Timeslices needs timeSliceTarget",
+            ),
+            (
+                slo(ROLLING, "RatioTimeslices", ONE),
+                "this budgeting method needs timeSliceWindow",
+            ),
+            (
+                slo(ROLLING, "Occurrences", "    - []")
+                    .replace("  objectives:\n    - []", "  objectives: []"),
+                "the SLO needs at least one objective",
+            ),
+            (
+                slo(ROLLING, "Occurrences", ONE).replace(
+                    "counter: true",
+                    "counter: true\n        raw: { metricSource: { spec: { query: x } } }",
+                ),
+                "precomputed `raw` ratios are not supported",
+            ),
+            (
+                slo(ROLLING, "Occurrences", ONE)
+                    .replace("'errors_total'", "'rate(errors_total[${window}])'"),
+                "either every query of the ratio uses ${window}",
+            ),
+            (
+                slo(ROLLING, "Occurrences", ONE)
+                    .replace("'errors_total'", "'errors_total offset 1h'"),
+                "has an offset or @",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = load_text(&text).unwrap_err();
+            assert!(err.contains(expected), "{err}\nexpected: {expected}");
+        }
+    }
+
+    #[test]
+    fn threshold_objectives_need_a_known_op_and_a_value() {
+        let text = |objective: &str| {
+            format!(
+                "apiVersion: openslo/v1\nkind: SLO\nmetadata: {{ name: s }}\nspec:\n  indicator:\n    spec:\n      thresholdMetric: {{ metricSource: {{ spec: {{ query: q }} }} }}\n  timeWindow: [{{ duration: 1d, isRolling: true }}]\n  objectives:\n    - {objective}\n"
+            )
+        };
+        let err = load_text(&text("{ op: below, value: 1, target: 0.9 }")).unwrap_err();
+        assert!(
+            err.contains("slo.yaml:10:13: op `below` is not lt, lte, gt or gte"),
+            "{err}"
+        );
+        let err = load_text(&text("{ op: lt, target: 0.9 }")).unwrap_err();
+        assert!(err.contains("needs a value to compare with"), "{err}");
+        let ok = load_text(&text("{ op: gt, value: 5, target: 0.9 }")).unwrap();
+        assert_eq!(ok.objectives[0].pass[0][0].text, ">5");
+    }
 }
