@@ -224,6 +224,27 @@ async fn slo_budget_on_openslo_files_agrees_with_prometheus() {
     ));
     // The top level is the objective closest to running out.
     assert_eq!(doc["objective"], "three nines");
+    // The table names every objective with its own target.
+    let text = glidepath(&[
+        "slo",
+        "budget",
+        "--slo",
+        fixture("openslo-counters.yaml").to_str().unwrap(),
+        "--prometheus",
+        &prom.url,
+        "--at",
+        &end.to_string(),
+    ]);
+    let heads: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(": target "))
+        .map(|l| &l[..l.find(" over ").unwrap()])
+        .collect();
+    assert_eq!(
+        heads,
+        vec!["three nines: target 99.9%", "two nines: target 99.0%"],
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
