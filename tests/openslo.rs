@@ -126,11 +126,16 @@ fn close(a: f64, b: f64) -> bool {
     ((a - b) / b).abs() < 1e-9
 }
 
-/// `glidepath slo budget --json` at `at`.
+/// `glidepath slo budget --json` at `at`, for a fixture.
 fn budget(file: &str, url: &str, at: u64) -> serde_json::Value {
+    budget_of(&fixture(file), url, at)
+}
+
+/// `glidepath slo budget --json` at `at`.
+fn budget_of(file: &std::path::Path, url: &str, at: u64) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_glidepath"))
         .args(["slo", "budget", "--slo"])
-        .arg(fixture(file))
+        .arg(file)
         .args(["--prometheus", url, "--at", &at.to_string(), "--json"])
         .output()
         .unwrap();
@@ -224,6 +229,22 @@ async fn slo_budget_on_openslo_files_agrees_with_prometheus() {
     ));
     // The top level is the objective closest to running out.
     assert_eq!(doc["objective"], "three nines");
+    // A counter of errors that never happened has no series yet: no errors, not no data.
+    let dir = tempfile::tempdir().unwrap();
+    let never = dir.path().join("never.yaml");
+    let text = std::fs::read_to_string(fixture("openslo-timeslices.yaml")).unwrap();
+    std::fs::write(
+        &never,
+        text.replace("code=~\"5..\"", "code=\"503\"").replace(
+            "budgetingMethod: Timeslices",
+            "budgetingMethod: Occurrences",
+        ),
+    )
+    .unwrap();
+    let doc = budget_of(&never, &prom.url, end);
+    assert_eq!(doc["error_ratio"], 0.0, "{doc}");
+    assert_eq!(doc["remaining"], 1.0, "{doc}");
+
     // The table names every objective with its own target.
     let text = glidepath(&[
         "slo",

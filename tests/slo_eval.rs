@@ -421,7 +421,7 @@ fn openslo_files_keep_every_objective_and_count_counters() {
     );
     assert_eq!(
         slo.service_levels[0].error_ratio_query("1h"),
-        "1 - ((sum(increase(http_requests_total{code!~\"5..\",service=\"checkout\"}[1h]))) / (sum(increase(http_requests_total{service=\"checkout\"}[1h]))))"
+        "1 - ((sum(increase(http_requests_total{code!~\"5..\",service=\"checkout\"}[1h])) or vector(0)) / (sum(increase(http_requests_total{service=\"checkout\"}[1h]))))"
     );
     // Each objective is scored on its own: 99.5% good meets 99% only.
     let e = evaluate(

@@ -232,6 +232,19 @@ impl ServiceLevel {
         }
     }
 
+    /// A numerator: counted like [`Self::events`], and 0 when no series matches (a
+    /// counter of errors that never happened does not exist yet).
+    fn counted(&self, query: &str, range: &str, count: Count) -> String {
+        let events = self.events(query, range, count);
+        match &self.indicator {
+            Indicator::Ratio {
+                counting: Counting::Counter | Counting::Gauge,
+                ..
+            } => format!("{events} or vector(0)"),
+            _ => events,
+        }
+    }
+
     /// bad/total, or 1 - good/total.
     fn ratio_error(&self, range: &str, count: Count) -> Option<String> {
         let Indicator::Ratio {
@@ -242,9 +255,9 @@ impl ServiceLevel {
         };
         let total = self.events(total, range, count);
         Some(match (bad, good) {
-            (Some(bad), _) => format!("({}) / ({total})", self.events(bad, range, count)),
+            (Some(bad), _) => format!("({}) / ({total})", self.counted(bad, range, count)),
             (None, Some(good)) => {
-                format!("1 - (({}) / ({total}))", self.events(good, range, count))
+                format!("1 - (({}) / ({total}))", self.counted(good, range, count))
             }
             (None, None) => format!("({total}) * 0"),
         })
@@ -260,8 +273,8 @@ impl ServiceLevel {
         };
         let total = self.events(total, range, count);
         Some(match (good, bad) {
-            (Some(good), _) => format!("({}) / ({total})", self.events(good, range, count)),
-            (None, Some(bad)) => format!("1 - (({}) / ({total}))", self.events(bad, range, count)),
+            (Some(good), _) => format!("({}) / ({total})", self.counted(good, range, count)),
+            (None, Some(bad)) => format!("1 - (({}) / ({total}))", self.counted(bad, range, count)),
             (None, None) => format!("({total}) * 0 + 1"),
         })
     }
@@ -300,11 +313,11 @@ mod tests {
         let l = counter(Budgeting::Occurrences);
         assert_eq!(
             l.error_ratio_query("1d"),
-            "(sum(increase(errors_total[1d]))) / (sum(increase(requests_total[1d])))"
+            "(sum(increase(errors_total[1d])) or vector(0)) / (sum(increase(requests_total[1d])))"
         );
         assert_eq!(
             l.error_ratio_query_with("5m", Count::Rate),
-            "(sum(rate(errors_total[5m]))) / (sum(rate(requests_total[5m])))"
+            "(sum(rate(errors_total[5m])) or vector(0)) / (sum(rate(requests_total[5m])))"
         );
     }
 
@@ -314,7 +327,7 @@ mod tests {
             slice: Duration::from_secs(60),
             slice_target: 0.95,
         });
-        let good = "1 - ((sum(increase(errors_total[1m]))) / (sum(increase(requests_total[1m]))))";
+        let good = "1 - ((sum(increase(errors_total[1m])) or vector(0)) / (sum(increase(requests_total[1m]))))";
         assert_eq!(
             l.error_ratio_query("1h"),
             format!(
