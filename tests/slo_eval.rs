@@ -445,6 +445,10 @@ fn openslo_files_keep_every_objective_and_count_counters() {
     let e = evaluate(&threshold, &values(&[("checkout-latency", Some(0.3))]), &[]);
     assert_eq!(e.result, Verdict::Pass);
 
+    // A time slice is judged by timeSliceTarget, a window of events by the target.
+    let slices = Slo::load(&fixture("openslo-timeslices.yaml"), None).unwrap();
+    assert_eq!(slices.objectives[0].pass[0][0].text, ">=0.95");
+
     let calendar = Slo::load(&fixture("openslo-calendar.yaml"), None).unwrap();
     assert!(calendar.service_levels[0].calendar.is_some());
     assert!((calendar.service_levels[0].target - 0.995).abs() < 1e-12);
