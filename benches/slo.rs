@@ -53,7 +53,7 @@ fn big_slo() -> Slo {
             include: IncludeResults::PassOrWarn,
             aggregate: Aggregate::P90,
         },
-        service_level: None,
+        service_levels: Vec::new(),
     }
 }
 

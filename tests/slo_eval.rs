@@ -250,7 +250,7 @@ fn bad_slo_files_name_file_line_and_problem() {
     let err = Slo::load(&fixture("openslo-bad.yaml"), None).unwrap_err();
     assert!(
         err.to_string()
-            .contains("openslo-bad.yaml:6:20: budgetingMethod `Timeslices` is not supported"),
+            .contains("openslo-bad.yaml:6:20: budgetingMethod `Timeslice` is not supported; use Occurrences, Timeslices or RatioTimeslices"),
         "{err}"
     );
     let err = Slo::load(&fixture("native-unknown-sli.yaml"), None).unwrap_err();
@@ -267,7 +267,7 @@ fn glidepath_and_openslo_files_carry_service_levels() {
     let slo = Slo::load(&fixture("checkout-slo.yaml"), None).unwrap();
     assert_eq!(slo.format, Format::Glidepath);
     assert_eq!(slo.objectives[1].pass.len(), 2, "two ORed sets");
-    let level = slo.service_level.as_ref().unwrap();
+    let level = slo.service_level().unwrap();
     assert!((level.target - 0.999).abs() < 1e-12);
     assert_eq!(level.window.as_secs(), 30 * 86_400);
     assert!(
@@ -278,7 +278,7 @@ fn glidepath_and_openslo_files_carry_service_levels() {
 
     let open = Slo::load(&fixture("openslo.yaml"), None).unwrap();
     assert_eq!(open.format, Format::OpenSlo);
-    let level = open.service_level.as_ref().unwrap();
+    let level = open.service_level().unwrap();
     assert_eq!((level.target, level.window.as_secs()), (0.995, 28 * 86_400));
     assert!(level.error_ratio_query("5m").starts_with(
         "1 - ((sum(rate(http_requests_total{service=\"checkout\",code!~\"5..\"}[5m])))"
@@ -405,4 +405,68 @@ fn slo_eval_cli_prints_json_and_keeps_its_exit_codes() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("no target score defined"), "{err}");
+}
+
+#[test]
+fn openslo_files_keep_every_objective_and_count_counters() {
+    let slo = Slo::load(&fixture("openslo-counters.yaml"), None).unwrap();
+    let targets: Vec<(String, f64)> = slo
+        .service_levels
+        .iter()
+        .map(|l| (l.name.clone(), l.target))
+        .collect();
+    assert_eq!(
+        targets,
+        vec![
+            ("three nines".to_owned(), 0.999),
+            ("two nines".to_owned(), 0.99)
+        ]
+    );
+    assert_eq!(
+        slo.service_levels[0].error_ratio_query("1h"),
+        "1 - ((sum(increase(http_requests_total{code!~\"5..\",service=\"checkout\"}[1h])) or vector(0)) / (sum(increase(http_requests_total{service=\"checkout\"}[1h]))))"
+    );
+    // Each objective is scored on its own: 99.5% good meets 99% only.
+    let e = evaluate(
+        &slo,
+        &values(&[
+            ("checkout-availability[0]", Some(0.995)),
+            ("checkout-availability[1]", Some(0.995)),
+        ]),
+        &[],
+    );
+    let statuses: Vec<String> = e
+        .objectives
+        .iter()
+        .map(|o| format!("{}={:?}", o.display_name, o.status))
+        .collect();
+    assert_eq!(statuses, vec!["three nines=Fail", "two nines=Pass"]);
+    assert_eq!(e.result, Verdict::Fail);
+
+    let threshold = Slo::load(&fixture("openslo-threshold.yaml"), None).unwrap();
+    assert_eq!(threshold.objectives[0].pass[0][0].text, "<0.5");
+    let e = evaluate(&threshold, &values(&[("checkout-latency", Some(0.3))]), &[]);
+    assert_eq!(e.result, Verdict::Pass);
+
+    // A time slice is judged by timeSliceTarget, a window of events by the target.
+    let slices = Slo::load(&fixture("openslo-timeslices.yaml"), None).unwrap();
+    assert_eq!(slices.objectives[0].pass[0][0].text, ">=0.95");
+
+    let calendar = Slo::load(&fixture("openslo-calendar.yaml"), None).unwrap();
+    assert!(calendar.service_levels[0].calendar.is_some());
+    assert!((calendar.service_levels[0].target - 0.995).abs() < 1e-12);
+}
+
+#[test]
+fn what_openslo_still_refuses_is_named_with_its_place() {
+    let err = Slo::load(&fixture("openslo-threshold-timeslices.yaml"), None).unwrap_err();
+    assert!(
+        err.to_string().contains("openslo-threshold-timeslices.yaml:19:7: a thresholdMetric is budgeted by Occurrences only"),
+        "{err}"
+    );
+    let err = Slo::load(&fixture("openslo-counter-expression.yaml"), None).unwrap_err();
+    assert!(
+        err.to_string().contains("openslo-counter-expression.yaml:15:22: query `rate(http_requests_total{code=~\"5..\"}[5m])` is not a selector"),
+        "{err}"
+    );
 }

@@ -219,17 +219,36 @@ pub(super) async fn budget(args: SloBudgetArgs) -> Result<i32, Exit> {
         .transpose()
         .map_err(bad_input)?;
     let client = crate::metrics::Client::new(&url).map_err(prometheus_error)?;
-    let budget = match crate::slo::live::budget_at(&model, &client, &sets, at).await {
+    let budgets = match crate::slo::live::budgets_at(&model, &client, &sets, at).await {
         Ok(b) => b,
         Err(crate::slo::live::BudgetError::Query(e)) => return Err(prometheus_error(e)),
         Err(e) => return Err(bad_input(format!("{}: {e}", slo.display()))),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&budget).map_err(infra)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&budget_json(&budgets)).map_err(infra)?
+        );
         return Ok(exit::OK);
     }
-    print_budget(&budget);
+    for budget in &budgets {
+        print_budget(budget);
+    }
     Ok(exit::OK)
+}
+
+/// The objective closest to running out (the one a gate judges) at the top level, and
+/// every objective under `objectives`.
+fn budget_json(budgets: &[crate::slo::budget::Budget]) -> serde_json::Value {
+    let tightest = crate::slo::budget::tightest(budgets);
+    let mut doc = serde_json::to_value(tightest).unwrap_or_default();
+    if let Some(map) = doc.as_object_mut() {
+        map.insert(
+            "objectives".into(),
+            serde_json::to_value(budgets).unwrap_or_default(),
+        );
+    }
+    doc
 }
 
 /// The budget, then one line per burn-rate window pair.

@@ -75,6 +75,20 @@ pub fn window_pairs(window: Duration) -> Vec<WindowPair> {
     .collect()
 }
 
+/// The pairs for a service level: [`window_pairs`] of its window, no window shorter than
+/// what it measures at once (a time slice, or a threshold's sampling minute).
+pub fn pairs_for(level: &ServiceLevel) -> Vec<WindowPair> {
+    let floor = level.shortest_window();
+    window_pairs(level.window)
+        .into_iter()
+        .map(|p| WindowPair {
+            long: p.long.max(floor),
+            short: p.short.max(floor),
+            ..p
+        })
+        .collect()
+}
+
 /// One pair, checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BurnCheck {
@@ -92,11 +106,18 @@ pub struct BurnCheck {
 /// The state of an error budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
+    /// The objective, when the SLO names it (OpenSLO's displayName).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub objective: String,
     /// The target (0.999).
     pub target: f64,
-    /// The rolling window.
+    /// The rolling window, or the current calendar period's length.
     #[serde(with = "secs")]
     pub window: Duration,
+    /// A calendar window's current period start (RFC 3339); the error ratio covers the
+    /// period from there to now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<String>,
     /// 1 - target.
     pub budget: f64,
     /// The error ratio over the whole window.
@@ -146,7 +167,7 @@ pub fn compute(
     let error_ratio = finite(over_window);
     let consumed = error_ratio.map(|r| r / budget);
     let remaining = consumed.map(|c| 1.0 - c);
-    let burn_rates: Vec<BurnCheck> = window_pairs(level.window)
+    let burn_rates: Vec<BurnCheck> = pairs_for(level)
         .into_iter()
         .map(|pair| {
             let long_rate = finite(ratio(pair.long)).map(|r| r / budget);
@@ -164,8 +185,10 @@ pub fn compute(
         _ => None,
     };
     Budget {
+        objective: level.name.clone(),
         target: level.target,
         window: level.window,
+        period_start: None,
         budget,
         error_ratio,
         consumed,
@@ -175,6 +198,15 @@ pub fn compute(
     }
 }
 
+/// The budget closest to running out: the least remaining, an unknown one first (a gate
+/// never passes on missing data).
+pub fn tightest(budgets: &[Budget]) -> Option<&Budget> {
+    budgets.iter().min_by(|a, b| {
+        let key = |b: &Budget| b.remaining.unwrap_or(f64::NEG_INFINITY);
+        key(a).total_cmp(&key(b))
+    })
+}
+
 impl Budget {
     /// A paragraph for people: remaining share, burn rates, alerts.
     pub fn describe(&self) -> String {
@@ -182,7 +214,12 @@ impl Budget {
             x.map(|v| format!("{:.1}%", v * 100.0))
                 .unwrap_or_else(|| "no data".into())
         };
-        let mut out = format!(
+        let mut out = if self.objective.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", self.objective)
+        };
+        out.push_str(&format!(
             "target {} over {}: budget {}, error ratio {}, consumed {}, remaining {}",
             pct(Some(self.target)),
             format_duration(self.window),
@@ -192,7 +229,10 @@ impl Budget {
                 .unwrap_or_else(|| "no data".into()),
             pct(self.consumed),
             pct(self.remaining),
-        );
+        ));
+        if let Some(start) = &self.period_start {
+            out.push_str(&format!(" (calendar period from {start})"));
+        }
         if let Some(e) = self.exhaustion {
             out.push_str(&format!(", exhausted in {}", format_duration(e)));
         }
@@ -205,13 +245,13 @@ mod tests {
     use super::*;
 
     fn level(target: f64, days: u64) -> ServiceLevel {
-        ServiceLevel {
-            good: None,
-            bad: Some("bad".into()),
-            total: "total".into(),
+        ServiceLevel::windowed_ratio(
+            None,
+            Some("bad".into()),
+            "total".into(),
             target,
-            window: Duration::from_secs(days * 86_400),
-        }
+            Duration::from_secs(days * 86_400),
+        )
     }
 
     #[test]

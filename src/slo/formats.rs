@@ -50,7 +50,7 @@ pub fn load_file(path: &Path, sli: Option<&Path>) -> Result<Slo, LoadError> {
         .unwrap_or("slo")
         .to_owned();
     if api.starts_with("openslo/") {
-        return openslo(path, &docs);
+        return super::openslo::load(path, &docs);
     }
     if api == "glidepath/v1" {
         return native(path, first);
@@ -381,7 +381,7 @@ fn keptn(
         objectives,
         total_score,
         comparison,
-        service_level: None,
+        service_levels: Vec::new(),
     })
 }
 
@@ -556,11 +556,13 @@ fn native(path: &Path, node: &Node) -> Result<Slo, LoadError> {
             warning: Some(75.0),
         },
     };
-    let service_level = f
+    let service_levels = f
         .spec
         .service_level
         .map(|sl| native_service_level(path, sl))
-        .transpose()?;
+        .transpose()?
+        .into_iter()
+        .collect();
     Ok(Slo {
         name: f.metadata.name,
         format: Format::Glidepath,
@@ -568,7 +570,7 @@ fn native(path: &Path, node: &Node) -> Result<Slo, LoadError> {
         objectives,
         total_score,
         comparison,
-        service_level,
+        service_levels,
     })
 }
 
@@ -634,214 +636,11 @@ fn native_service_level(path: &Path, sl: NativeServiceLevel) -> Result<ServiceLe
             message: "a service level needs exactly one of `good` or `bad`, beside `total`".into(),
         });
     }
-    Ok(ServiceLevel {
-        good: sl.good,
-        bad: sl.bad,
-        total: sl.total,
-        target: sl.target.value.fraction(),
-        window: sl.window.get(),
-    })
-}
-
-// ---------------------------------------------------------------- OpenSLO
-
-/// An error at `pos` of an OpenSLO file.
-fn located(path: &Path, pos: Pos, message: impl Into<String>) -> LoadError {
-    LoadError {
-        file: path.to_owned(),
-        pos: Some(pos),
-        message: message.into(),
-    }
-}
-
-fn doc_kind(d: &Node) -> &str {
-    d.get("kind").and_then(Node::as_str).unwrap_or_default()
-}
-
-fn doc_name(d: &Node) -> Option<&str> {
-    d.get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Node::as_str)
-}
-
-/// The first item of a sequence.
-fn first(node: &Node) -> Option<&Node> {
-    match &node.value {
-        yaml::Value::Seq(items) => items.first(),
-        _ => None,
-    }
-}
-
-fn openslo(path: &Path, docs: &[Node]) -> Result<Slo, LoadError> {
-    let err = |pos: Pos, message: String| located(path, pos, message);
-    let slo = docs.iter().find(|d| doc_kind(d) == "SLO").ok_or_else(|| {
-        err(
-            docs[0].pos,
-            "no OpenSLO `kind: SLO` document in the file".into(),
-        )
-    })?;
-    let name = doc_name(slo).unwrap_or("slo").to_owned();
-    let spec = slo
-        .get("spec")
-        .ok_or_else(|| err(slo.pos, "the SLO has no spec".into()))?;
-    if let Some(method) = spec.get("budgetingMethod")
-        && method.as_str() != Some("Occurrences")
-    {
-        return Err(err(
-            method.pos,
-            format!(
-                "budgetingMethod `{}` is not supported; glidepath budgets by Occurrences",
-                method.as_str().unwrap_or("?")
-            ),
-        ));
-    }
-    let indicator = indicator(path, docs, spec)?;
-    let (good, bad, total) = ratio_queries(path, indicator)?;
-    let objective = spec.get("objectives").and_then(first).ok_or_else(|| {
-        err(
-            spec.pos,
-            "the SLO needs at least one objective with a target".into(),
-        )
-    })?;
-    let target = objective_target(path, objective)?;
-    let window = spec
-        .get("timeWindow")
-        .and_then(first)
-        .and_then(|w| w.get("duration"))
-        .ok_or_else(|| {
-            err(
-                spec.pos,
-                "the SLO needs timeWindow[0].duration, such as 28d".into(),
-            )
-        })?;
-    let window = crate::units::parse_duration(window.as_str().unwrap_or_default())
-        .map_err(|m| err(window.pos, m))?;
-    let service_level = ServiceLevel {
-        good,
-        bad,
-        total,
-        target,
-        window,
-    };
-    let pass = criteria::parse(&format!(">={target}")).map_err(|m| err(objective.pos, m))?;
-    Ok(ratio_slo(name, service_level, pass))
-}
-
-/// The SLO's indicator: inline, or the SLI document its `indicatorRef` names.
-fn indicator<'a>(path: &Path, docs: &'a [Node], spec: &'a Node) -> Result<&'a Node, LoadError> {
-    match (
-        spec.get("indicator"),
-        spec.get("indicatorRef").and_then(Node::as_str),
-    ) {
-        (Some(inline), _) => Ok(inline),
-        (None, Some(reference)) => docs
-            .iter()
-            .find(|d| doc_kind(d) == "SLI" && doc_name(d) == Some(reference))
-            .ok_or_else(|| {
-                located(
-                    path,
-                    spec.pos,
-                    format!("indicatorRef `{reference}` names no SLI document in this file"),
-                )
-            }),
-        (None, None) => Err(located(
-            path,
-            spec.pos,
-            "the SLO needs an `indicator` or an `indicatorRef`",
-        )),
-    }
-}
-
-/// A ratioMetric indicator's queries: (good, bad, total), exactly one of good and bad.
-fn ratio_queries(
-    path: &Path,
-    indicator: &Node,
-) -> Result<(Option<String>, Option<String>, String), LoadError> {
-    let ratio = indicator
-        .get("spec")
-        .and_then(|s| s.get("ratioMetric"))
-        .ok_or_else(|| {
-            located(
-                path,
-                indicator.pos,
-                "only ratioMetric indicators are supported (good/total or bad/total)",
-            )
-        })?;
-    let query = |which: &str| -> Option<String> {
-        ratio
-            .get(which)?
-            .get("metricSource")?
-            .get("spec")?
-            .get("query")
-            .and_then(Node::as_str)
-            .map(str::to_owned)
-    };
-    let total = query("total").ok_or_else(|| {
-        located(
-            path,
-            ratio.pos,
-            "ratioMetric needs total.metricSource.spec.query",
-        )
-    })?;
-    let (good, bad) = (query("good"), query("bad"));
-    if good.is_some() == bad.is_some() {
-        return Err(located(
-            path,
-            ratio.pos,
-            "ratioMetric needs exactly one of good or bad",
-        ));
-    }
-    Ok((good, bad, total))
-}
-
-/// An objective's target as a fraction: `target` below 1, or `targetPercent` below 100.
-fn objective_target(path: &Path, objective: &Node) -> Result<f64, LoadError> {
-    match (
-        objective.get("target").and_then(Node::as_str),
-        objective.get("targetPercent").and_then(Node::as_str),
-    ) {
-        (Some(t), _) => t.parse::<f64>().ok().filter(|t| (0.0..1.0).contains(t)),
-        (None, Some(p)) => p
-            .parse::<f64>()
-            .ok()
-            .filter(|p| (0.0..100.0).contains(p))
-            .map(|p| p / 100.0),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        located(
-            path,
-            objective.pos,
-            "objective target must be a fraction below 1 (0.999) or targetPercent below 100",
-        )
-    })
-}
-
-/// An SLO of one service level: the ratio itself becomes a key objective, met when the
-/// good ratio reaches the target.
-fn ratio_slo(name: String, service_level: ServiceLevel, pass: Criterion) -> Slo {
-    let ratio_query = match (&service_level.good, &service_level.bad) {
-        (Some(g), _) => format!("({g}) / ({})", service_level.total),
-        (None, Some(b)) => format!("1 - ({b}) / ({})", service_level.total),
-        _ => String::new(),
-    };
-    Slo {
-        name: name.clone(),
-        format: Format::OpenSlo,
-        slis: BTreeMap::from([(name.clone(), ratio_query)]),
-        objectives: vec![Objective {
-            sli: name,
-            display_name: None,
-            pass: vec![vec![pass]],
-            warning: Vec::new(),
-            weight: 1.0,
-            key_sli: true,
-        }],
-        total_score: TotalScore {
-            pass: 100.0,
-            warning: None,
-        },
-        comparison: Comparison::default(),
-        service_level: Some(service_level),
-    }
+    Ok(ServiceLevel::windowed_ratio(
+        sl.good,
+        sl.bad,
+        sl.total,
+        sl.target.value.fraction(),
+        sl.window.get(),
+    ))
 }

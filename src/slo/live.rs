@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::budget::{self, Budget, Severity};
-use super::{Format, Slo};
+use super::level::Count;
+use super::{Format, ServiceLevel, Slo};
 use crate::metrics::{Client, QueryError, render};
 use crate::units::format_duration;
 
@@ -152,30 +153,92 @@ pub async fn compare_versions(
         .collect())
 }
 
-/// The error budget now (or at `at`), from the service level's ratio queries.
+/// The error budget now (or at `at`) of the objective closest to running out: the one a
+/// gate holds a release for. An objective with no data counts as closest.
 pub async fn budget_at(
     slo: &Slo,
     client: &Client,
     vars: &BTreeMap<String, String>,
     at: Option<f64>,
 ) -> Result<Budget, BudgetError> {
-    let level = slo
-        .service_level
-        .as_ref()
-        .ok_or(BudgetError::NoServiceLevel)?;
-    let ratio = |w: Duration| fill(slo, &level.error_ratio_query(&format_duration(w)), vars, w);
-    let over_window = client.value(&ratio(level.window), at).await?;
+    let all = budgets_at(slo, client, vars, at).await?;
+    budget::tightest(&all)
+        .cloned()
+        .ok_or(BudgetError::NoServiceLevel)
+}
+
+/// The error budget now (or at `at`) of every objective, in file order.
+pub async fn budgets_at(
+    slo: &Slo,
+    client: &Client,
+    vars: &BTreeMap<String, String>,
+    at: Option<f64>,
+) -> Result<Vec<Budget>, BudgetError> {
+    if slo.service_levels.is_empty() {
+        return Err(BudgetError::NoServiceLevel);
+    }
+    let mut out = Vec::new();
+    for level in &slo.service_levels {
+        out.push(level_budget(slo, level, client, vars, at).await?);
+    }
+    Ok(out)
+}
+
+/// One service level's budget. A calendar window covers its current period up to `at`.
+async fn level_budget(
+    slo: &Slo,
+    level: &ServiceLevel,
+    client: &Client,
+    vars: &BTreeMap<String, String>,
+    at: Option<f64>,
+) -> Result<Budget, BudgetError> {
+    let mut level = level.clone();
+    let (mut at, mut range, mut period_start) = (at, level.window, None);
+    if let Some(calendar) = &level.calendar {
+        let now = at.unwrap_or_else(unix_now);
+        let current = calendar.current(now).map_err(BudgetError::Calendar)?;
+        level.window = Duration::from_secs_f64((current.end - current.start).max(1.0));
+        range = Duration::from_secs_f64((now - current.start).floor().max(1.0));
+        period_start = Some(rfc3339(current.start));
+        at = Some(now);
+    }
+    let query = |w: Duration, count: Count| {
+        fill(
+            slo,
+            &level.error_ratio_query_with(&format_duration(w), count),
+            vars,
+            w,
+        )
+    };
+    let over_window = client.value(&query(range, Count::Increase), at).await?;
     let mut ratios = BTreeMap::new();
-    for pair in budget::window_pairs(level.window) {
+    for pair in budget::pairs_for(&level) {
         for w in [pair.long, pair.short] {
             if let std::collections::btree_map::Entry::Vacant(e) = ratios.entry(w) {
-                e.insert(client.value(&ratio(w), at).await?);
+                e.insert(client.value(&query(w, Count::Rate), at).await?);
             }
         }
     }
-    Ok(budget::compute(level, over_window, |w| {
-        ratios.get(&w).copied().flatten()
-    }))
+    let mut budget = budget::compute(&level, over_window, |w| ratios.get(&w).copied().flatten());
+    budget.period_start = period_start;
+    Ok(budget)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+fn rfc3339(secs: f64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{secs}"))
 }
 
 /// Why a budget cannot be computed.
@@ -186,6 +249,9 @@ pub enum BudgetError {
         "the SLO has no service level (a ratio SLI, a target and a window); add spec.serviceLevel"
     )]
     NoServiceLevel,
+    /// A calendar window's period cannot be placed.
+    #[error("{0}")]
+    Calendar(String),
     /// Prometheus failed.
     #[error(transparent)]
     Query(#[from] QueryError),
@@ -203,59 +269,85 @@ fn camel(name: &str) -> String {
         .collect()
 }
 
-/// Prometheus rules for an SLO's service level: one recording rule per burn-rate window and
-/// the multi-window, multi-burn-rate alerts (page and ticket), as a rules file.
+/// Prometheus rules for an SLO's service levels: one recording rule per burn-rate window
+/// and the multi-window, multi-burn-rate alerts (page and ticket), as a rules file. With
+/// several objectives, each rule carries an `objective` label (its index).
 pub fn rules(slo: &Slo, vars: &BTreeMap<String, String>) -> Result<serde_json::Value, BudgetError> {
-    let level = slo
-        .service_level
-        .as_ref()
-        .ok_or(BudgetError::NoServiceLevel)?;
-    let pairs = budget::window_pairs(level.window);
+    if slo.service_levels.is_empty() {
+        return Err(BudgetError::NoServiceLevel);
+    }
+    let several = slo.service_levels.len() > 1;
+    let rules: Vec<serde_json::Value> = slo
+        .service_levels
+        .iter()
+        .enumerate()
+        .flat_map(|(i, level)| level_rules(slo, level, several.then_some(i), vars))
+        .collect();
+    Ok(
+        serde_json::json!({ "groups": [{ "name": format!("glidepath-slo-{}", slo.name), "rules": rules }] }),
+    )
+}
+
+/// The recording rules and alerts of one service level.
+fn level_rules(
+    slo: &Slo,
+    level: &ServiceLevel,
+    objective: Option<usize>,
+    vars: &BTreeMap<String, String>,
+) -> Vec<serde_json::Value> {
+    let pairs = budget::pairs_for(level);
     let mut windows: Vec<Duration> = pairs.iter().flat_map(|p| [p.long, p.short]).collect();
     windows.sort();
     windows.dedup();
     let record = |w: Duration| format!("slo:error_ratio:rate{}", format_duration(w));
-    let selector = format!("{{slo=\"{}\"}}", slo.name);
+    let mut labels = serde_json::json!({ "slo": slo.name });
+    let mut selector = format!("slo=\"{}\"", slo.name);
+    if let Some(i) = objective {
+        labels["objective"] = serde_json::json!(i.to_string());
+        selector.push_str(&format!(",objective=\"{i}\""));
+    }
     let mut rules: Vec<serde_json::Value> = windows
         .iter()
         .map(|w| {
+            let expr = level.error_ratio_query_with(&format_duration(*w), Count::Rate);
             serde_json::json!({
                 "record": record(*w),
-                "expr": fill(slo, &level.error_ratio_query(&format_duration(*w)), vars, *w),
-                "labels": { "slo": slo.name },
+                "expr": fill(slo, &expr, vars, *w),
+                "labels": labels,
             })
         })
         .collect();
-    for severity in [Severity::Page, Severity::Ticket] {
+    let about = if level.name.is_empty() {
+        slo.name.clone()
+    } else {
+        format!("{} ({})", slo.name, level.name)
+    };
+    for (severity, word) in [(Severity::Page, "page"), (Severity::Ticket, "ticket")] {
         let clauses: Vec<String> = pairs
             .iter()
             .filter(|p| p.severity == severity)
             .map(|p| {
                 let threshold = ((p.factor * level.budget()) * 1e12).round() / 1e12;
                 format!(
-                    "({long}{selector} > {threshold} and {short}{selector} > {threshold})",
+                    "({long}{{{selector}}} > {threshold} and {short}{{{selector}}} > {threshold})",
                     long = record(p.long),
                     short = record(p.short)
                 )
             })
             .collect();
-        let word = match severity {
-            Severity::Page => "page",
-            Severity::Ticket => "ticket",
-        };
+        let mut alert_labels = labels.clone();
+        alert_labels["severity"] = serde_json::json!(word);
         rules.push(serde_json::json!({
             "alert": format!("{}ErrorBudgetBurn{}", camel(&slo.name), camel(word)),
             "expr": clauses.join(" or "),
-            "labels": { "severity": word, "slo": slo.name },
+            "labels": alert_labels,
             "annotations": {
-                "summary": format!("{} is burning its error budget too fast", slo.name),
+                "summary": format!("{about} is burning its error budget too fast"),
                 "description": format!("Target {:.3}% over {}: the burn rate is above the {word} threshold on a long and a short window.", level.target * 100.0, format_duration(level.window)),
             },
         }));
     }
-    Ok(
-        serde_json::json!({ "groups": [{ "name": format!("glidepath-slo-{}", slo.name), "rules": rules }] }),
-    )
+    rules
 }
 
 /// Parses `--at`: unix seconds or RFC 3339.

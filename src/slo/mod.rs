@@ -1,23 +1,25 @@
 //! SLOs: three file formats (glidepath's own `kind: SLO`, Keptn's slo.yaml with its
-//! sli.yaml, OpenSLO v1), one model; scoring with Keptn's semantics; error budgets and
-//! multi-window burn rates.
+//! sli.yaml, OpenSLO v1), one model; scoring with Keptn's semantics; error budgets by
+//! occurrences or time slices over rolling or calendar windows, and multi-window burn rates.
 
 pub mod budget;
+pub mod calendar;
 pub mod criteria;
 mod formats;
 #[cfg(test)]
 mod keptn_tests;
+pub mod level;
 pub mod live;
+mod openslo;
 pub mod score;
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 pub use criteria::Criterion;
 pub use formats::load_file;
+pub use level::ServiceLevel;
 pub use score::{Evaluation, HistoryEntry, evaluate};
 
 /// Which file format an SLO came from.
@@ -126,41 +128,6 @@ pub struct TotalScore {
     pub warning: Option<f64>,
 }
 
-/// A service level for error budgets: a ratio SLI, a target and a rolling window.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceLevel {
-    /// Good events (PromQL), if the ratio is good/total.
-    pub good: Option<String>,
-    /// Bad events (PromQL), if the ratio is bad/total.
-    pub bad: Option<String>,
-    /// All events (PromQL).
-    pub total: String,
-    /// The target as a fraction (0.999).
-    pub target: f64,
-    /// The rolling window (30 days).
-    pub window: Duration,
-}
-
-impl ServiceLevel {
-    /// The error budget: 1 - target.
-    pub fn budget(&self) -> f64 {
-        // Rounded so 1 - 0.999 is 0.001, not 0.0010000000000000009, in rules and output.
-        ((1.0 - self.target) * 1e12).round() / 1e12
-    }
-
-    /// The PromQL error ratio over `range` (a Prometheus duration such as `1h`), from the
-    /// good or bad query with `${window}` set to the range.
-    pub fn error_ratio_query(&self, range: &str) -> String {
-        let fill = |q: &str| q.replace("${window}", range);
-        let total = fill(&self.total);
-        match (&self.bad, &self.good) {
-            (Some(bad), _) => format!("({}) / ({total})", fill(bad)),
-            (None, Some(good)) => format!("1 - (({}) / ({total}))", fill(good)),
-            (None, None) => format!("({total}) * 0"),
-        }
-    }
-}
-
 /// An SLO, whatever file it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
@@ -176,13 +143,19 @@ pub struct Slo {
     pub total_score: TotalScore,
     /// Comparison with earlier results.
     pub comparison: Comparison,
-    /// For error budgets.
-    pub service_level: Option<ServiceLevel>,
+    /// For error budgets: one per objective that has a target (OpenSLO), or the
+    /// `serviceLevel` of glidepath's format.
+    pub service_levels: Vec<ServiceLevel>,
 }
 
 impl Slo {
     /// Loads an SLO file; `sli` is Keptn's sli.yaml when `path` is a Keptn slo.yaml.
     pub fn load(path: &Path, sli: Option<&Path>) -> Result<Slo, crate::yaml::LoadError> {
         load_file(path, sli)
+    }
+
+    /// The first service level, if any.
+    pub fn service_level(&self) -> Option<&ServiceLevel> {
+        self.service_levels.first()
     }
 }
