@@ -99,7 +99,7 @@ fn set_wins_over_file_variables_and_env_fills_the_rest() {
 
 #[test]
 fn durations_and_percentages_load() {
-    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  prometheus: { url: \"http://127.0.0.1:9090\" }\n  stages:\n    - name: dev\n      steps:\n        - pause: 1h30m\n          timeout: 2h\n        - gate: { errorBudget: { slo: pipeline_files.rs, minRemaining: 25% } }\n";
+    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  prometheus: { url: \"http://127.0.0.1:9090\" }\n  variables: { version: \"1\" }\n  stages:\n    - name: dev\n      steps:\n        - pause: 1h30m\n          timeout: 2h\n        - gate: { errorBudget: { slo: fixtures/slo/checkout-slo.yaml, minRemaining: 25% } }\n";
     let p = pipeline::load_str(text, Path::new("tests/p.yaml"), &no_env()).unwrap();
     let step = &p.stages[0].steps[0];
     assert_eq!(step.timeout, Some(std::time::Duration::from_secs(7200)));
