@@ -236,6 +236,78 @@ pub fn slo_queries(
     })
 }
 
+/// Every `${name}` in the manifests a step applies (files, or folders of `.yaml`, `.yml`
+/// and `.json`) is one the stage fills, `names`; `$${` is a literal `${`. The error is in
+/// the manifest and says where the pipeline names it.
+pub fn manifest_templates(
+    pipeline: &Path,
+    base_dir: &Path,
+    manifests: &[Spanned<String>],
+    names: &BTreeSet<String>,
+) -> Result<(), LoadError> {
+    for m in manifests {
+        let full = base_dir.join(&m.value);
+        let files: Vec<std::path::PathBuf> = if full.is_dir() {
+            let mut found: Vec<_> = std::fs::read_dir(&full)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            found.retain(|p: &std::path::PathBuf| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml" | "json")
+                )
+            });
+            found.sort();
+            found
+        } else {
+            vec![full]
+        };
+        for file in files {
+            // Unreadable files are the apply step's to report, with its own words.
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            if let Some((pos, name)) = unknown_template(&text, names) {
+                return Err(LoadError {
+                    file,
+                    pos: Some(pos),
+                    message: format!(
+                        "`${{{name}}}` is filled by nothing, so it would be applied as written; known: {}; define {name} under spec.variables or pass --set {name}=VALUE, or write `$${{` for a literal `${{` (used at {}:{})",
+                        names
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        pipeline.display(),
+                        m.pos
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first `${name}` of `text` whose name is not in `names`, with its line and column.
+fn unknown_template(text: &str, names: &BTreeSet<String>) -> Option<(Pos, String)> {
+    for (n, line) in text.lines().enumerate() {
+        let mut from = 0;
+        while let Some(i) = line[from..].find("${").map(|i| i + from) {
+            from = i + 2;
+            if line[..i].ends_with('$') {
+                continue;
+            }
+            let rest = &line[i + 2..];
+            let name = rest.find('}').map_or(rest, |end| &rest[..end]).trim();
+            if !names.contains(name) {
+                let col = line[..i].chars().count() + 1;
+                return Some((Pos { line: n + 1, col }, name.to_owned()));
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +347,18 @@ mod tests {
         check("steps:\n  - timeout: soon\n").unwrap();
         // A key named like a rule's last segment elsewhere is not that field.
         check("headers: { timeout: 0s }\n").unwrap();
+    }
+
+    #[test]
+    fn unknown_templates_in_manifests_are_found_with_their_position() {
+        let names = BTreeSet::from(["version".to_owned(), "namespace".to_owned()]);
+        let text =
+            "kind: Deployment\nimage: shop:${version}\nargs: [\"$${HOME}\", \"${versoin}\"]\n";
+        assert_eq!(
+            unknown_template(text, &names),
+            Some((Pos { line: 3, col: 21 }, "versoin".to_owned()))
+        );
+        assert_eq!(unknown_template("a: ${version} $${x}\n", &names), None);
     }
 
     fn weights(ws: &[u8]) -> Result<(), (Pos, String)> {

@@ -464,6 +464,13 @@ impl Validator<'_> {
                 e
             },
         )?;
+        let names = self.filled(extra);
+        super::checks::slo_queries(self.path, self.base_dir, slo, sli, &names, used)
+    }
+
+    /// The variables a stage fills in queries and manifests: the pipeline's, `--set`'s,
+    /// the stage's own, and `extra`.
+    fn filled(&self, extra: &[&str]) -> std::collections::BTreeSet<String> {
         let mut names: std::collections::BTreeSet<String> =
             self.lookup.file_vars.keys().cloned().collect();
         names.extend(self.lookup.vars.sets.keys().cloned());
@@ -473,7 +480,13 @@ impl Validator<'_> {
                 .chain(extra)
                 .map(|n| (*n).to_owned()),
         );
-        super::checks::slo_queries(self.path, self.base_dir, slo, sli, &names, used)
+        names
+    }
+
+    /// The `${name}` templates of manifests a step applies are all filled.
+    fn manifests(&self, manifests: &[Spanned<String>]) -> Result<(), LoadError> {
+        let names = self.filled(&[]);
+        super::checks::manifest_templates(self.path, self.base_dir, manifests, &names)
     }
 
     fn exists(&self, file: &Spanned<String>) -> Result<PathBuf, LoadError> {
@@ -627,6 +640,7 @@ impl Validator<'_> {
             d.manifests
                 .iter()
                 .try_for_each(|m| self.exists(m).map(drop))?;
+            self.manifests(&d.manifests)?;
             return Ok(StepKind::Deploy(d.clone()));
         }
         if let Some(i) = &s.infra {
@@ -636,6 +650,7 @@ impl Validator<'_> {
             i.manifests
                 .iter()
                 .try_for_each(|m| self.exists(m).map(drop))?;
+            self.manifests(&i.manifests)?;
             return Ok(StepKind::Infra(i.clone()));
         }
         if let Some(m) = &s.monitoring {
@@ -768,6 +783,7 @@ impl Validator<'_> {
         r.manifests
             .iter()
             .try_for_each(|m| self.exists(m).map(drop))?;
+        self.manifests(&r.manifests)?;
         match (&r.canary, &r.blue_green) {
             (Some(c), None) => {
                 if c.steps.is_empty() {
