@@ -87,6 +87,18 @@ const DURATION_RULES: &[DurationRule] = &[
         example: "2m",
     },
     DurationRule {
+        path: "load.duration",
+        min: ABOVE_ZERO,
+        why: "a load test that lasts no time measures nothing",
+        example: "1m",
+    },
+    DurationRule {
+        path: "load.timeout",
+        min: ABOVE_ZERO,
+        why: "every request would time out",
+        example: "10s",
+    },
+    DurationRule {
         path: "notify.[].timeout",
         min: ABOVE_ZERO,
         why: "every webhook call would time out",
@@ -334,6 +346,11 @@ mod tests {
         assert!(e.contains("`interval: 500ms` is shorter than 1s"), "{e}");
         let e = check("infra: { waitFor: { timeout: 0ms } }\n").unwrap_err();
         assert!(e.starts_with("1:30: `timeout: 0ms` is zero"), "{e}");
+        let e = check("test: { load: { url: \"http://x/\", duration: 0s } }\n").unwrap_err();
+        assert!(
+            e.starts_with("1:45: `duration: 0s` is zero: a load test"),
+            "{e}"
+        );
         let e = check("parallel:\n  - timeout: 0s\n").unwrap_err();
         assert!(e.starts_with("2:14:"), "{e}");
     }
