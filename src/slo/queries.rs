@@ -349,6 +349,36 @@ mod tests {
         assert!(e.message.contains("is not valid PromQL"), "{}", e.message);
     }
 
+    /// Every SLO file of the repository that loads has queries that parse: the check
+    /// refuses only what Prometheus would.
+    #[test]
+    fn every_slo_file_that_loads_passes_the_query_check() {
+        let mut files = Vec::new();
+        for dir in [
+            "tests/fixtures/slo",
+            "tests/fixtures/delivery",
+            "config/demo",
+            "config/examples/checkout/slo",
+        ] {
+            for e in std::fs::read_dir(dir).unwrap() {
+                files.push(e.unwrap().path());
+            }
+        }
+        let mut checked = 0;
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
+        {
+            if crate::slo::Slo::load(f, None).is_err() || f.ends_with("invalid-promql.yaml") {
+                continue;
+            }
+            check_file(f, None, Fills::Any, Part::Both)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            checked += 1;
+        }
+        assert!(checked >= 8, "only {checked} SLO files checked");
+    }
+
     #[test]
     fn a_variable_nothing_fills_is_named_with_its_column() {
         let dir = tempfile::tempdir().unwrap();
