@@ -445,14 +445,16 @@ fn parse_matrix(data: &serde_json::Value) -> Result<Vec<RangeSeries>, String> {
         .collect()
 }
 
-/// Fills `${name}` in a query template; unknown names stay as written (a query error later
-/// names them), since PromQL has no `${`.
+/// Fills `${name}` in a query or manifest template; `$${` is a literal `${`. Unknown names
+/// stay as written: loading a pipeline refuses them before a run gets here.
 pub fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
-    let mut out = template.to_owned();
+    // A character no YAML or PromQL text holds stands in for the escaped `${` meanwhile.
+    const LITERAL: &str = "\u{0}";
+    let mut out = template.replace("$${", LITERAL);
     for (k, v) in vars {
         out = out.replace(&format!("${{{k}}}"), v);
     }
-    out
+    out.replace(LITERAL, "${")
 }
 
 #[cfg(test)]
@@ -490,6 +492,10 @@ mod tests {
         assert_eq!(
             render("rate(x{service=\"${service}\"}[${window}])", &vars),
             "rate(x{service=\"checkout\"}[5m])"
+        );
+        assert_eq!(
+            render("echo $${service} ${service}", &vars),
+            "echo ${service} checkout"
         );
     }
 }
