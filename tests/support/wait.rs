@@ -3,7 +3,6 @@
 //! the wait ends as soon as it holds. Included with `#[path = "support/wait.rs"]`.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::time::Duration;
 
 /// How often a condition is checked.
@@ -26,11 +25,10 @@ pub fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bo
 
 /// [`wait_until`] for async conditions. It keeps tokio's clock, so a test with paused time
 /// advances instead of waiting.
-pub async fn wait_until_async<F, Fut>(deadline: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
+pub async fn wait_until_async(
+    deadline: Duration,
+    mut condition: impl AsyncFnMut() -> bool,
+) -> bool {
     let end = tokio::time::Instant::now() + deadline;
     loop {
         if condition().await {
@@ -41,4 +39,16 @@ where
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// For "nothing happens" checks: whether `condition` holds at every check for the whole
+/// `window`; false as soon as it fails. (A condition met late still passes: such a check
+/// can only watch for as long as it is given.)
+pub async fn stays_async(window: Duration, mut condition: impl AsyncFnMut() -> bool) -> bool {
+    !wait_until_async(window, async || !condition().await).await
+}
+
+/// [`stays_async`] without a runtime.
+pub fn stays(window: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    !wait_until(window, || !condition())
 }
