@@ -55,9 +55,10 @@ impl Outcome {
         assert!(report.contains("0.005"), "no SLI value in {report}");
     }
 
-    /// The run failed with `words` in its output (and did not panic).
+    /// The run failed as infrastructure does (exit 4) with `words` in its output, and did
+    /// not panic.
     fn assert_failed_with(&self, words: &[&str]) {
-        assert_ne!(self.code, Some(0), "{}", self.all());
+        assert_eq!(self.code, Some(4), "{}", self.all());
         assert!(!self.all().contains("panicked"), "{}", self.all());
         for w in words {
             assert!(self.all().contains(w), "{w:?} not in:\n{}", self.all());
@@ -231,7 +232,9 @@ fn basic_auth_passwords_from_env_and_file_pass_and_wrong_ones_are_named() {
         "basicAuth: { username: ops, passwordEnv: GP_TEST_UNSET_PASSWORD }",
         &[],
     );
-    unset.assert_failed_with(&["environment variable GP_TEST_UNSET_PASSWORD is not set"]);
+    unset.assert_failed_with(&[
+        "Prometheus settings: basicAuth.passwordEnv: environment variable GP_TEST_UNSET_PASSWORD is not set",
+    ]);
 }
 
 #[test]
