@@ -1,6 +1,7 @@
 //! A real Prometheus for tests and benchmarks: history backfilled with promtool, started on
-//! a free loopback port, stopped when dropped. Shared by tests/prometheus.rs and
-//! benches/slo.rs through `#[path]`.
+//! a free loopback port (another one when that port is taken before Prometheus binds it),
+//! optionally with a `--web.config.file` (basic auth, TLS), stopped when dropped. Shared by
+//! tests and benches/slo.rs through `#[path]`.
 #![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
@@ -12,7 +13,7 @@ pub mod wait;
 /// A running Prometheus.
 pub struct Prom {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when its web config turns TLS on).
     pub url: String,
     _dir: tempfile::TempDir,
 }
@@ -37,10 +38,7 @@ pub fn free_port() -> u16 {
 /// Backfills `openmetrics` (which must end with `# EOF`) and starts Prometheus on it, with
 /// `rules` loaded and evaluated every second when given.
 pub fn start(openmetrics: &str, rules: Option<&str>) -> Prom {
-    assert!(
-        Command::new("prometheus").arg("--version").output().is_ok(),
-        "Debian's prometheus package is needed: apt-get install -y prometheus (.ci/run does it)"
-    );
+    needs_prometheus();
     let dir = tempfile::tempdir().unwrap();
     let om = dir.path().join("history.om");
     std::fs::write(&om, openmetrics).unwrap();
@@ -99,6 +97,14 @@ fn launch(dir: tempfile::TempDir, config: &str, data: &std::path::Path) -> Prom 
     launch_with(dir, config, data, None, free_port())
 }
 
+/// Fails (never skips) a test when the tools are missing.
+fn needs_prometheus() {
+    assert!(
+        Command::new("prometheus").arg("--version").output().is_ok(),
+        "Debian's prometheus package is needed: apt-get install -y prometheus (.ci/run does it)"
+    );
+}
+
 /// How many times a port taken between [`free_port`] and Prometheus's bind is replaced.
 const BIND_ATTEMPTS: u32 = 5;
 
@@ -111,6 +117,7 @@ fn launch_with(
     web: Option<&Web>,
     first_port: u16,
 ) -> Prom {
+    needs_prometheus();
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
     let web_path = dir.path().join("web.yml");
