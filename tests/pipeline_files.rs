@@ -78,9 +78,10 @@ fn valid_fixtures_and_examples_load() {
 
 #[test]
 fn set_wins_over_file_variables_and_env_fills_the_rest() {
-    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  variables: { version: \"1\" }\n  stages:\n    - name: dev\n      steps:\n        - command: { run: [echo, \"${version}\", \"${GLIDEPATH_TEST_HOME_VAR}\", \"$${literal}\"] }\n";
-    // SAFETY: tests in this binary do not read this variable concurrently.
-    unsafe { std::env::set_var("GLIDEPATH_TEST_HOME_VAR", "from-env") };
+    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  variables: { version: \"1\" }\n  stages:\n    - name: dev\n      steps:\n        - command: { run: [echo, \"${version}\", \"${CARGO_MANIFEST_DIR}\", \"$${literal}\"] }\n";
+    // A variable cargo sets for every test process: setting one here (set_var) would race
+    // with the other tests of this binary reading the environment.
+    let from_env = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
     let vars = Variables::from_sets([("version".to_owned(), "2".to_owned())].into());
     let p = pipeline::load_str(text, Path::new("p.yaml"), &vars).unwrap();
     let pipeline::StepKind::Command(c) = &p.stages[0].steps[0].kind else {
@@ -91,7 +92,7 @@ fn set_wins_over_file_variables_and_env_fills_the_rest() {
         pipeline::model::CommandLine::Args(vec![
             "echo".into(),
             "2".into(),
-            "from-env".into(),
+            from_env,
             "${literal}".into()
         ])
     );
