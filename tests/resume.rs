@@ -126,6 +126,21 @@ fn output(child: Child) -> String {
     )
 }
 
+/// Waits for the last driver to end: its exit code and what it printed.
+async fn finish(child: Child) -> (Option<i32>, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    })
+    .await
+    .unwrap()
+}
+
 /// The numbers of the `analysis N` lines, in order.
 fn analysis_numbers(text: &str) -> Vec<u32> {
     text.split("analysis ")
@@ -174,19 +189,7 @@ async fn a_gateway_api_canary_killed_at_every_step_resumes_without_repeating_a_s
         printed.push_str(&kill(child));
         child = driver(&e, &["resume"]);
     }
-    let last = tokio::task::spawn_blocking(move || {
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .await
-    .unwrap();
+    let last = finish(child).await;
     printed.push_str(&last.1);
     assert_eq!(last.0, Some(0), "{printed}");
     // As an uninterrupted run ends: promoted, all traffic on stable, no canary left.
@@ -212,6 +215,41 @@ async fn a_gateway_api_canary_killed_at_every_step_resumes_without_repeating_a_s
         numbers.windows(2).all(|w| w[0] < w[1]),
         "{numbers:?}\n{printed}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicas_canary_killed_at_every_step_resumes_without_resizing_back() {
+    let e = env("happy").await;
+    let stages = format!(
+        "{BASELINE}    - name: prod\n      steps:\n        - release:\n            manifests: [{{fixtures}}/app/]\n            canary:\n              router: replicas\n              analysis: {{ slo: {{fixtures}}/slo.yaml, interval: 2s, inconclusiveLimit: 2 }}\n              steps: [ {{ weight: 50 }}, {{ pause: 4s }}, {{ weight: 100 }} ]\n          onFailure: rollback\n"
+    );
+    let path = e.dir.path().join("pipeline.yaml");
+    std::fs::write(&path, e.pipeline(&stages, "1h")).unwrap();
+    let sizes = record(&e, "deployments", "checkout-canary", replicas);
+    let canary = |e: &Env| {
+        e.get("apps", "deployments", "checkout-canary")
+            .map(|d| replicas(&d))
+    };
+    let mut child = driver(&e, &["run", path.to_str().unwrap()]);
+    let mut printed = String::new();
+    for (step, size) in [(0, Some(2)), (1, None), (2, Some(4)), (3, None)] {
+        let label = format!("step {step}");
+        until(&mut child, &label, || match size {
+            Some(n) => progress(&e).is_some_and(|p| p.0 >= step) && canary(&e) == Some(n),
+            None => progress(&e).is_some_and(|p| p.0 == step && (p.1 || step == 3)),
+        })
+        .await;
+        printed.push_str(&kill(child));
+        child = driver(&e, &["resume"]);
+    }
+    let (code, text) = finish(child).await;
+    printed.push_str(&text);
+    assert_eq!(code, Some(0), "{printed}");
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "2.0.0");
+    assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);
+    assert!(e.get("apps", "deployments", "checkout-canary").is_none());
+    assert_eq!(sizes.lock().unwrap().clone(), vec![2, 4, 0], "{printed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,19 +282,7 @@ async fn a_blue_green_killed_while_judged_and_while_keeping_the_old_colour_resum
     .await;
     printed.push_str(&kill(child));
     let child = driver(&e, &["resume"]);
-    let (code, text) = tokio::task::spawn_blocking(move || {
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .await
-    .unwrap();
+    let (code, text) = finish(child).await;
     printed.push_str(&text);
     assert_eq!(code, Some(0), "{printed}");
     assert!(
