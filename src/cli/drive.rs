@@ -54,7 +54,8 @@ pub(super) async fn drive(
     let stage = options.stage.as_deref();
     let leases = acquire_leases(&p, stage, run, journal_path, flags.force_unlock).await?;
     let journal = Journal::open(journal_path).map_err(infra)?;
-    let emitter = Emitter::new(run, next_seq, Some(journal));
+    let secrets = crate::redact::Redactor::new(p.secrets());
+    let emitter = Emitter::redacting(run, next_seq, Some(journal), secrets);
     let protected = protected_stages(&p);
     let (handle, mut followers) = start(p, emitter, options, interactive);
     let earlier = earlier_events(journal_path, run, next_seq);
