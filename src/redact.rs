@@ -54,9 +54,14 @@ impl Redactor {
                 }
                 Cow::Borrowed(_) => false,
             },
-            Value::Array(items) => items
-                .iter_mut()
-                .fold(false, |changed, i| self.value(i) || changed),
+            Value::Array(items) => {
+                // Every item is visited: no short cut once one changed.
+                let mut changed = false;
+                for i in items {
+                    changed |= self.value(i);
+                }
+                changed
+            }
             Value::Object(map) => {
                 let mut changed = false;
                 let entries = std::mem::take(map);

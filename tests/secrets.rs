@@ -136,7 +136,10 @@ spec:
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     // The run did what it was meant to: a command printed secrets (hidden), smoke and
     // load ran, the gate could not measure.
-    assert!(stderr.contains("the token is *** and the key ***"), "{stderr}");
+    assert!(
+        stderr.contains("the token is *** and the key ***"),
+        "{stderr}"
+    );
     assert!(stderr.contains("smoke passed"), "{stderr}");
     assert!(stderr.contains("load"), "{stderr}");
     assert!(stderr.contains("http://***@127.0.0.1:1"), "{stderr}");
