@@ -868,18 +868,26 @@ fn history_lists_runs_and_the_stages_evaluations_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.db");
     let store = Store::open(&journal).unwrap();
+    let source = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: checkout }\nspec:\n  stages:\n    - name: prod\n      steps:\n        - name: hi\n          command: { run: [echo, hi] }\n";
     for _ in 0..2 {
         store
             .create_run(&NewRun {
                 pipeline: "checkout",
                 service: "checkout",
                 path: "pipeline.yaml",
-                source: "",
+                source,
                 sets: &Default::default(),
                 stage: None,
             })
             .unwrap();
     }
+    // Run 1's driver is gone: a process that has ended, reaped.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    rusqlite::Connection::open(&journal)
+        .unwrap()
+        .execute("UPDATE runs SET pid = ?1 WHERE id = 1", [gone.id()])
+        .unwrap();
     let mut s = canary_paused();
     s.app.key(key('H'));
     assert!(s.app.history_request);
@@ -890,6 +898,16 @@ fn history_lists_runs_and_the_stages_evaluations_from_the_journal() {
     let screen = s.render(120, 40);
     assert!(screen.contains("run 2"), "{screen}");
     assert!(screen.contains("run 1"), "{screen}");
+    assert!(screen.contains("interrupted"), "{screen}");
+    assert!(
+        screen.contains("run 1 interrupted: its driver (process ")
+            && screen.contains("is gone; `glidepath resume 1` continues it"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("run 2 interrupted"),
+        "run 2's driver (this test) is alive: {screen}"
+    );
     assert!(
         screen.contains("evaluations of checkout in stage prod"),
         "{screen}"
