@@ -224,7 +224,7 @@ fn prometheus_empty_nan_and_infinite_values_are_errors_naming_the_sli() {
     );
     let prom = prometheus::start(&om, None);
     let at = t as f64 + 1.0;
-    // ±Inf is a value that never passes (tests/slo_errors.rs), not no data.
+    // ±Inf is a value that never passes (tests/helpful_errors.rs), not no data.
     for bad in [
         "nan_metric",
         "absent_metric",

@@ -2,7 +2,8 @@
 //! query (transport errors included); `slo eval` and `slo budget` give up on a silent
 //! Prometheus at `--timeout`; a query Prometheus refuses (400 or 422) exits 2 from `slo eval`
 //! and from a pipeline alike; `slo budget` with no data exits 1; `+Inf` is a value shown as
-//! `+Inf` that never passes.
+//! `+Inf` that never passes. Without a kubeconfig, `check` says where it looked and how to
+//! point glidepath at a cluster, and never calls a failed pre-flight a pass.
 
 #[path = "support/prometheus.rs"]
 mod prometheus;
@@ -198,4 +199,70 @@ fn slo_budget_with_no_data_exits_1() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(b["remaining"], serde_json::Value::Null, "{b}");
+}
+
+/// `check` of the example pipeline with no kubeconfig anywhere: `kubeconfig` is what
+/// KUBECONFIG is set to (None: unset, so `$HOME/.kube/config` is looked at).
+fn check_without_kubeconfig(home: &Path, kubeconfig: Option<&str>) -> Output {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples/checkout/pipeline.yaml");
+    let mut c = Command::new(BIN);
+    c.arg("check")
+        .arg(&example)
+        .env("HOME", home)
+        .env("GLIDEPATH_HOME", home)
+        .env_remove("KUBECONFIG");
+    if let Some(k) = kubeconfig {
+        c.env("KUBECONFIG", k);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn check_without_a_kubeconfig_says_where_it_looked_and_fails_without_a_pass() {
+    let home = tempfile::tempdir().unwrap();
+    let out = check_without_kubeconfig(home.path(), None);
+    let err = stderr(&out);
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let looked = format!(
+        "no kubeconfig found: looked in {} (the default; KUBECONFIG is not set) and found no file",
+        home.path().join(".kube/config").display()
+    );
+    assert!(err.contains(&looked), "{err}");
+    for how in [
+        "KUBECONFIG=FILE",
+        "`target: { kubeconfig: FILE",
+        "--kubeconfig FILE",
+        "glidepath check --sandbox PIPELINE",
+    ] {
+        assert!(err.contains(how), "{how}: {err}");
+    }
+    assert!(!err.contains("'\""), "quoted twice: {err}");
+    // The summary agrees with the verdict: failed stages, no run, no pass.
+    assert!(
+        err.contains("✗ stage staging failed") && err.contains("✗ stage prod failed"),
+        "{err}"
+    );
+    assert!(!err.contains("warning") && !err.contains("passed"), "{err}");
+    assert!(!err.contains("run 0"), "{err}");
+    assert!(
+        last.starts_with("not ok: ")
+            && last.ends_with("pre-flight failed in 2 of 2 stage(s): staging, prod"),
+        "{last}"
+    );
+
+    let out = check_without_kubeconfig(home.path(), Some("/nonexistent/a:/nonexistent/b"));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "looked in /nonexistent/a, /nonexistent/b (from KUBECONFIG) and found no file"
+        ),
+        "{err}"
+    );
 }
