@@ -1068,3 +1068,24 @@ fn a_resumed_runs_journal_is_shown_and_a_stale_confirmation_closes() {
         "the stage changed; ask again"
     );
 }
+
+#[test]
+fn leaving_the_cockpit_mid_run_says_what_the_run_waits_for_and_how_to_answer_it() {
+    let mut s = canary_paused();
+    assert_eq!(
+        s.app.run.left_behind().as_deref(),
+        Some(
+            "left the cockpit; run 42 goes on here: prod/release waits for approval: `glidepath approve 42` or `glidepath reject 42` answers it from any terminal; `glidepath attach 42` brings the cockpit back; Ctrl-C aborts it"
+        )
+    );
+    // A run that has ended leaves nothing behind to say.
+    s.after(
+        60,
+        Event::RunFinished {
+            status: Status::RolledBack,
+            exit_code: 1,
+            reason: "rolled back".into(),
+        },
+    );
+    assert_eq!(s.app.run.left_behind(), None);
+}

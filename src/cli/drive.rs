@@ -260,6 +260,9 @@ fn spawn_cockpit(
             // Left while the run goes on: its progress continues on stderr, from the
             // first event the cockpit had not shown.
             Ok(ended) if !ended.run_ended => {
+                if let Some(what) = &ended.left_behind {
+                    eprintln!("{what}");
+                }
                 crate::headless::print(ended.events).await;
                 Ok(())
             }
