@@ -120,6 +120,14 @@ async fn a_refused_run_is_refused_and_resume_picks_the_interrupted_one() {
     let report: Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(report["status"], "interrupted");
 
+    let other = e.glidepath(&["resume", "--pipeline", "payments", "--headless"]);
+    assert_eq!(other.status.code(), Some(2), "{}", text(&other));
+    assert!(
+        text(&other).contains("no interrupted run of payments to resume"),
+        "{}",
+        text(&other)
+    );
+
     let resumed = e.glidepath(&["resume", "--headless"]);
     let out = text(&resumed);
     assert_eq!(resumed.status.code(), Some(0), "{out}");

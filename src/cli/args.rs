@@ -25,8 +25,11 @@ pub(super) enum Cmd {
     Check(CheckArgs),
     /// Continue an interrupted run from its last committed event.
     Resume {
-        /// The run (default: the newest unfinished run).
+        /// The run (default: the newest interrupted run, one whose driver is gone).
         run: Option<i64>,
+        /// Without RUN: the newest interrupted run of this pipeline (its metadata.name).
+        #[arg(long, value_name = "NAME", conflicts_with = "run")]
+        pipeline: Option<String>,
         #[command(flatten)]
         flags: DriveFlags,
     },

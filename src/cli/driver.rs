@@ -56,23 +56,30 @@ pub(super) fn resume_command(run: i64) -> String {
     format!("glidepath resume {run}")
 }
 
-/// `resume` without a run: the newest interrupted run, or why there is none.
-pub(super) fn newest_interrupted(store: &Store) -> Result<RunRecord, Exit> {
-    let unfinished = store.unfinished().map_err(infra)?;
+/// `resume` without a run: the newest interrupted run (of `pipeline`, when named), or why
+/// there is none.
+pub(super) fn newest_interrupted(store: &Store, pipeline: Option<&str>) -> Result<RunRecord, Exit> {
+    let unfinished: Vec<RunRecord> = store
+        .unfinished()
+        .map_err(infra)?
+        .into_iter()
+        .filter(|r| pipeline.is_none_or(|p| r.pipeline == p))
+        .collect();
     if let Some(r) = unfinished.iter().find(|r| driver_gone(r)) {
         return Ok(r.clone());
     }
+    let of = pipeline.map(|p| format!(" of {p}")).unwrap_or_default();
     match unfinished.first() {
         Some(live) => Err(bad_input(format!(
-            "no interrupted run to resume: run {} of {} is still being driven by process {}; `glidepath attach {}` follows it",
+            "no interrupted run{of} to resume: run {} of {} is still being driven by process {}; `glidepath attach {}` follows it",
             live.id,
             live.pipeline,
             live.pid.map_or_else(|| "?".into(), |p| p.to_string()),
             live.id
         ))),
-        None => Err(bad_input(
-            "no interrupted run to resume; `glidepath history` lists the runs",
-        )),
+        None => Err(bad_input(format!(
+            "no interrupted run{of} to resume; `glidepath history` lists the runs"
+        ))),
     }
 }
 

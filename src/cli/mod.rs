@@ -168,7 +168,11 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
     match cli.command {
         Cmd::Run(args) => run::run(journal, args).await,
         Cmd::Check(args) => check::check(journal, args).await,
-        Cmd::Resume { run, flags } => run::resume(journal, run, &flags).await,
+        Cmd::Resume {
+            run,
+            pipeline,
+            flags,
+        } => run::resume(journal, run, pipeline.as_deref(), &flags).await,
         Cmd::Attach { run, cockpit } => attach::attach(journal, run, cockpit).await,
         Cmd::Approve { run } => approve::send(journal, run, CommandKind::Approve).await,
         Cmd::Reject { run } => approve::send(journal, run, CommandKind::Reject).await,

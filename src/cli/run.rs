@@ -41,12 +41,13 @@ pub(super) async fn run(journal_path: &Path, args: RunArgs) -> Result<i32, Exit>
 pub(super) async fn resume(
     journal_path: &Path,
     run: Option<i64>,
+    pipeline: Option<&str>,
     flags: &DriveFlags,
 ) -> Result<i32, Exit> {
     let store = Store::open(journal_path).map_err(infra)?;
     let record = match run {
         Some(run) => store.run(run).map_err(|e| bad_input(e.to_string()))?,
-        None => driver::newest_interrupted(&store)?,
+        None => driver::newest_interrupted(&store, pipeline)?,
     };
     let run = record.id;
     let p = resumable(run, &record)?;
