@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::args::{DriveFlags, RunArgs};
-use super::drive::drive;
+use super::drive::{apply_context, drive};
 use super::driver;
 use super::{Exit, bad_input, infra, load_pipeline};
 use crate::engine::{Resumed, RunOptions};
@@ -13,7 +13,8 @@ use crate::store::{NewRun, RunRecord, Store};
 
 /// `run`: a new run of the pipeline (or of one `--stage`).
 pub(super) async fn run(journal_path: &Path, args: RunArgs) -> Result<i32, Exit> {
-    let p = load_pipeline(&args.pipeline, args.sets)?;
+    let mut p = load_pipeline(&args.pipeline, args.sets)?;
+    apply_context(&mut p, args.flags.context.as_deref())?;
     if let Some(stage) = &args.stage
         && !p.stages.iter().any(|s| &s.name == stage)
     {
@@ -50,7 +51,8 @@ pub(super) async fn resume(
         None => driver::newest_interrupted(&store, pipeline)?,
     };
     let run = record.id;
-    let p = resumable(run, &record)?;
+    let mut p = resumable(run, &record)?;
+    apply_context(&mut p, flags.context.as_deref())?;
     eprintln!("{}", driver::resuming_line(&record));
     let events = store.events(run).map_err(infra)?;
     let next_seq = events.last().map(|e| e.seq + 1).unwrap_or(1);

@@ -111,6 +111,7 @@ pub fn start_with(
         warnings: 0,
         measured: Default::default(),
         resumed_measured: Default::default(),
+        resumed: None,
     };
     let task = tokio::spawn(engine.run());
     RunHandle {
@@ -151,6 +152,8 @@ struct Engine {
     measured: steps::Measurements,
     /// Measurements a resumed run's stages had before the interruption.
     resumed_measured: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+    /// What a resumed run had done, for the steps that continue.
+    resumed: Option<Resumed>,
 }
 
 type Flow<T> = Result<T, Interrupt>;
@@ -209,6 +212,7 @@ impl Engine {
         if let Some(r) = &resumed {
             self.resumed_measured = r.measured.clone();
         }
+        self.resumed.clone_from(&resumed);
         let plans = stages
             .iter()
             .map(|s| StagePlan {
@@ -666,6 +670,10 @@ impl Engine {
             pipeline: self.pipeline.clone(),
             measured: self.measured.clone(),
             service_addresses: self.options.service_addresses.clone(),
+            resumed: self
+                .resumed
+                .as_ref()
+                .map(|r| r.step(&stage.name, &step.name)),
         };
         (ctx, phase_rx, sig_tx)
     }
