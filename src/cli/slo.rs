@@ -89,7 +89,7 @@ pub(super) async fn eval(args: SloEvalArgs) -> Result<i32, Exit> {
 
 /// A JSON file `slo eval` reads; `what` names it in errors.
 fn read_json(path: &Path, what: &str) -> Result<serde_json::Value, Exit> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path)
         .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| {
         bad_input(format!(

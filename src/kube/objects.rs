@@ -376,7 +376,7 @@ pub fn load_manifests(
     }
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f)
+        let text = crate::input::read_text(&f)
             .map_err(|e| Error::BadInput(format!("{}: {e}", f.display())))?;
         out.extend(parse_manifests(
             &crate::metrics::render(&text, vars),

@@ -49,9 +49,9 @@ fn engine(paths: &[PathBuf]) -> Result<(regorus::Engine, Vec<(String, String)>),
     let mut engine = regorus::Engine::new();
     let mut packages = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
+        let text = crate::input::read_text(p).map_err(|e| Error::Read {
             path: p.clone(),
-            source,
+            source: e.into(),
         })?;
         let package = engine
             .add_policy(p.display().to_string(), text)

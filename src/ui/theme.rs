@@ -162,7 +162,7 @@ fn source(name: &str, user: Option<&PathBuf>) -> Result<(String, String), String
     if let Some(dir) = user {
         let path = dir.join(format!("{name}.yaml"));
         if path.exists() {
-            return std::fs::read_to_string(&path)
+            return crate::input::read_text(&path)
                 .map(|t| (path.display().to_string(), t))
                 .map_err(|e| format!("{}: {e}", path.display()));
         }
