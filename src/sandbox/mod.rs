@@ -22,6 +22,7 @@ pub mod patch;
 pub mod preset;
 pub mod prometheus;
 pub mod promql;
+pub mod query_limits;
 pub mod rbac;
 pub mod scenario;
 pub mod selector;
