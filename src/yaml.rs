@@ -231,6 +231,17 @@ impl Error {
     }
 }
 
+impl Error {
+    /// This error in `file`: shown as `file:line:col: message`.
+    pub fn in_file(self, file: impl Into<PathBuf>) -> LoadError {
+        LoadError {
+            file: file.into(),
+            pos: self.pos,
+            message: self.message,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.pos {

@@ -233,3 +233,40 @@ fn a_byte_order_mark_is_skipped() {
     );
     assert!(!a.stdout.is_empty());
 }
+
+#[test]
+fn every_other_reader_is_bounded_too() {
+    let dir = Dir::new();
+    let nested = dir.write("nested.yaml", nested_dashes());
+    let laughs9 = dir.write("laughs9.yaml", laughs(9));
+    let zero = "/dev/zero: it is a character device, not a regular file";
+    let url = "http://127.0.0.1:9/";
+    refused(
+        &dir.glidepath(&["load", url, "--requests", "/dev/zero"]),
+        &[zero],
+    );
+    refused(
+        &dir.glidepath(&["load", url, "--requests", &laughs9.display().to_string()]),
+        &["laughs9.yaml:6:10: this alias", ALIASES],
+    );
+    refused(
+        &dir.glidepath(&["contract", "verify", "/dev/zero"]),
+        &[zero],
+    );
+    refused(
+        &dir.glidepath(&["contract", "verify", &nested.display().to_string()]),
+        &["nested.yaml:1:257:", DEPTH],
+    );
+    let slo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slo/keptn-slo.yaml");
+    let out = dir.glidepath(&[
+        "slo",
+        "eval",
+        "--slo",
+        &slo.display().to_string(),
+        "--sli",
+        &laughs9.display().to_string(),
+        "--values",
+        "/dev/zero",
+    ]);
+    refused(&out, &["laughs9.yaml:6:10:", ALIASES]);
+}

@@ -69,7 +69,7 @@ fn requests(args: &LoadArgs) -> Result<Vec<LoadRequest>, Exit> {
             let text = crate::input::read_text(path)
                 .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
             crate::yaml::from_str(&text)
-                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?
+                .map_err(|e: crate::yaml::Error| bad_input(e.in_file(path)))?
         }
         None => Vec::new(),
     };

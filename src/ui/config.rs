@@ -143,7 +143,8 @@ pub fn load(path: Option<&std::path::Path>) -> Result<Config, String> {
         return Ok(Config::default());
     };
     match crate::input::read_text(path) {
-        Ok(text) => crate::yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => crate::yaml::from_str(&text)
+            .map_err(|e: crate::yaml::Error| e.in_file(path).to_string()),
         Err(crate::input::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             Ok(Config::default())
         }

@@ -194,7 +194,8 @@ pub fn load(name: &str, user: Option<&PathBuf>) -> Result<Theme, String> {
             return Err(format!("theme `{n}` inherits from itself"));
         }
         let (origin, text) = source(&n, user)?;
-        let file: ThemeFile = crate::yaml::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
+        let file: ThemeFile = crate::yaml::from_str(&text)
+            .map_err(|e: crate::yaml::Error| e.in_file(&origin).to_string())?;
         next = file.inherits.clone();
         chain.push((n, origin, file));
     }
