@@ -270,3 +270,47 @@ fn every_other_reader_is_bounded_too() {
     ]);
     refused(&out, &["laughs9.yaml:6:10:", ALIASES]);
 }
+
+#[test]
+fn numbers_on_the_command_line_are_range_checked() {
+    let dir = Dir::new();
+    let slo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slo/checkout-slo.yaml");
+    let slo = slo.display().to_string();
+    for at in ["1e400", "NaN", "99999999999999999999"] {
+        let out = dir.glidepath(&[
+            "slo",
+            "eval",
+            "--slo",
+            &slo,
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--at",
+            at,
+        ]);
+        refused(
+            &out,
+            &[&format!("time `{at}` is out of range"), "year 9999"],
+        );
+    }
+    for rate in ["1e20", "NaN"] {
+        let out = dir.glidepath(&[
+            "load",
+            "http://127.0.0.1:9/",
+            "--rate",
+            rate,
+            "--duration",
+            "1s",
+        ]);
+        refused(
+            &out,
+            &["rates must be from 0 to 1000000 requests per second"],
+        );
+    }
+    let out = dir.glidepath(&[
+        "load",
+        "http://127.0.0.1:9/",
+        "--duration",
+        "99999999999999999999999d",
+    ]);
+    refused(&out, &["longer than the maximum of 3650d"]);
+}
