@@ -17,6 +17,10 @@ use glidepath::pipeline::{self, Variables};
 mod sandbox_env;
 use sandbox_env::{BASELINE, Env, env, fixtures, template_version};
 
+#[path = "support/wait.rs"]
+mod wait;
+use wait::wait_until_async;
+
 fn release(router: &str, steps: &str) -> String {
     format!(
         "    - name: prod\n      steps:\n        - release:\n            manifests: [{{fixtures}}/app/]\n            canary:\n              router: {router}\n              analysis: {{ slo: {{fixtures}}/slo.yaml, interval: 2s, failureLimit: 0, inconclusiveLimit: 1 }}\n              steps: {steps}\n          onFailure: rollback\n"
@@ -229,16 +233,23 @@ async fn a_bad_canary_over_gateway_api_rolls_back_with_traffic_on_stable() {
     );
     // The users' traffic is back on stable: the canary version gets no more requests.
     let client = glidepath::metrics::Client::new(&e.sandbox.url()).unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let canary = client
-        .value(
-            r#"sum(increase(http_requests_total{version="2.0.0"}[1s]))"#,
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap_or(0.0);
-    assert_eq!(canary, 0.0);
+    let canary = async || {
+        client
+            .value(
+                r#"sum(increase(http_requests_total{version="2.0.0"}[1s]))"#,
+                None,
+            )
+            .await
+            .unwrap()
+            .unwrap_or(0.0)
+    };
+    // Requests already under way when traffic moved may still land in the last second.
+    let drained = wait_until_async(Duration::from_secs(10), async || canary().await == 0.0).await;
+    assert!(
+        drained,
+        "the canary still gets {} requests a second",
+        canary().await
+    );
 }
 
 /// Runs `stages` in this process until the prod stage pauses for the operator.

@@ -791,3 +791,44 @@ fn parallel_groups_are_checked_when_loaded() {
     );
     load("        - parallel:\n            - { name: a, pause: 1s }\n            - { name: b, pause: 1s }\n        - { name: judge, gate: { steps: [a, b] } }\n").unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_killed_during_a_rollback_finishes_it_on_resume() {
+    let p = pipeline(
+        "    - name: prod\n      steps:\n        - { name: marker, command: { run: [\"true\"], rollback: [\"true\"] } }\n        - { name: broken, command: { run: [\"false\"] }, onFailure: rollback }\n        - { name: after, command: { run: [\"true\"] } }\n",
+    );
+    let outcome = |step: &str, status| glidepath::steps::PriorOutcome {
+        stage: "prod".into(),
+        step: step.into(),
+        kind: "command".into(),
+        status,
+        verdict: None,
+    };
+    // The driver died after `broken` failed, while its stage was being rolled back.
+    let resumed = engine::Resumed {
+        finished: vec![
+            outcome("marker", Status::Passed),
+            outcome("broken", Status::Failed),
+        ],
+        ..Default::default()
+    };
+    let (outcome, events) = start(
+        p,
+        RunOptions {
+            resumed: Some(resumed),
+            ..Default::default()
+        },
+    )
+    .finish()
+    .await;
+    assert_eq!(outcome.status, Status::RolledBack, "{}", outcome.reason);
+    assert!(events.iter().any(|e| matches!(&e.event,
+        Event::Log { line, .. } if line.contains("rollback of marker"))));
+    // What came after the failure never runs.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(&e.event, Event::StepStarted { step, .. } if step == "after"))
+    );
+    assert_eq!(finished(&events, "after").0, Status::Skipped);
+}

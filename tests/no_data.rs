@@ -263,12 +263,13 @@ fn prometheus_empty_nan_and_infinite_values_are_errors_naming_the_sli() {
         (Some("pass"), Some(0)),
         "{e}"
     );
-    // A query Prometheus refuses is bad input, naming the SLI.
+    // A query that is not PromQL is bad input, naming the SLI, refused before Prometheus
+    // is asked.
     let out = slo_eval(&prom.url, at, "sum(");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("SLI `bad`: Prometheus refused the query (bad_data"),
+        err.contains("SLI `bad`: the query is not valid PromQL"),
         "{err}"
     );
 }

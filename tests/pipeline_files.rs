@@ -78,9 +78,10 @@ fn valid_fixtures_and_examples_load() {
 
 #[test]
 fn set_wins_over_file_variables_and_env_fills_the_rest() {
-    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  variables: { version: \"1\" }\n  stages:\n    - name: dev\n      steps:\n        - command: { run: [echo, \"${version}\", \"${GLIDEPATH_TEST_HOME_VAR}\", \"$${literal}\"] }\n";
-    // SAFETY: tests in this binary do not read this variable concurrently.
-    unsafe { std::env::set_var("GLIDEPATH_TEST_HOME_VAR", "from-env") };
+    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  variables: { version: \"1\" }\n  stages:\n    - name: dev\n      steps:\n        - command: { run: [echo, \"${version}\", \"${CARGO_MANIFEST_DIR}\", \"$${literal}\"] }\n";
+    // A variable cargo sets for every test process: setting one here (set_var) would race
+    // with the other tests of this binary reading the environment.
+    let from_env = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
     let vars = Variables::from_sets([("version".to_owned(), "2".to_owned())].into());
     let p = pipeline::load_str(text, Path::new("p.yaml"), &vars).unwrap();
     let pipeline::StepKind::Command(c) = &p.stages[0].steps[0].kind else {
@@ -91,7 +92,7 @@ fn set_wins_over_file_variables_and_env_fills_the_rest() {
         pipeline::model::CommandLine::Args(vec![
             "echo".into(),
             "2".into(),
-            "from-env".into(),
+            from_env,
             "${literal}".into()
         ])
     );
@@ -99,7 +100,7 @@ fn set_wins_over_file_variables_and_env_fills_the_rest() {
 
 #[test]
 fn durations_and_percentages_load() {
-    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  prometheus: { url: \"http://127.0.0.1:9090\" }\n  stages:\n    - name: dev\n      steps:\n        - pause: 1h30m\n          timeout: 2h\n        - gate: { errorBudget: { slo: pipeline_files.rs, minRemaining: 25% } }\n";
+    let text = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: p }\nspec:\n  prometheus: { url: \"http://127.0.0.1:9090\" }\n  variables: { version: \"1\" }\n  stages:\n    - name: dev\n      steps:\n        - pause: 1h30m\n          timeout: 2h\n        - gate: { errorBudget: { slo: fixtures/slo/checkout-slo.yaml, minRemaining: 25% } }\n";
     let p = pipeline::load_str(text, Path::new("tests/p.yaml"), &no_env()).unwrap();
     let step = &p.stages[0].steps[0];
     assert_eq!(step.timeout, Some(std::time::Duration::from_secs(7200)));
@@ -142,4 +143,120 @@ fn schema_describes_every_step_kind() {
     )
     .unwrap();
     assert_eq!(shipped, schema, "assets/pipeline.schema.json is stale");
+}
+
+/// Runs the binary from the repository root with its own data folder.
+fn glidepath(home: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(args)
+        .env("GLIDEPATH_HOME", home)
+        .env_remove("GLIDEPATH_JOURNAL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn check_and_run_refuse_at_load_what_a_run_would_trip_on() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, err) = glidepath(
+        home.path(),
+        &[
+            "check",
+            "--no-preflight",
+            "tests/fixtures/invalid/canary-weights-fall.yaml",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        "error: tests/fixtures/invalid/canary-weights-fall.yaml:15:19: weight 20 does not rise from the step before (50); canary weights go up, and a rollback (not a smaller weight) takes traffic back\n"
+    );
+    let (code, _, err) = glidepath(
+        home.path(),
+        &[
+            "run",
+            "tests/fixtures/invalid/slo-invalid-promql.yaml",
+            "--headless",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        "error: tests/fixtures/invalid/../slo/invalid-promql.yaml:7:21: SLI `latency_p95_ms`: the query is not valid PromQL: unclosed left parenthesis (used at tests/fixtures/invalid/slo-invalid-promql.yaml:10:28)\n"
+    );
+    // `check` and `run` say the same, word for word, as the loader does.
+    for name in [
+        "analysis-interval-zero",
+        "canary-weight-zero",
+        "step-timeout-zero",
+        "wait-timeout-zero",
+        "slo-negative-weight",
+        "slo-variable-nothing-fills",
+        "manifest-variable-nothing-fills",
+    ] {
+        let file = format!("tests/fixtures/invalid/{name}.yaml");
+        let expected =
+            std::fs::read_to_string(format!("tests/fixtures/invalid/{name}.err")).unwrap();
+        for args in [
+            vec!["check", "--no-preflight", file.as_str()],
+            vec!["run", file.as_str(), "--headless"],
+        ] {
+            let (code, _, err) = glidepath(home.path(), &args);
+            assert_eq!(code, Some(2), "{args:?}: {err}");
+            assert_eq!(err, format!("error: {}\n", expected.trim()), "{args:?}");
+        }
+    }
+    let (_, out, _) = glidepath(home.path(), &["history", "--json"]);
+    assert_eq!(out.trim(), "[]", "nothing may have run");
+}
+
+#[test]
+fn context_is_refused_when_every_stage_targets_the_sandbox_and_named_when_some_do() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, err) = glidepath(
+        home.path(),
+        &[
+            "check",
+            "--no-preflight",
+            "--context",
+            "prod-eu",
+            "config/demo/pipeline.yaml",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        "error: --context prod-eu: no stage of config/demo/pipeline.yaml uses a kubeconfig context; every stage (staging, prod) targets the embedded sandbox. Drop --context, or give a stage a cluster target such as { context: prod-eu, namespace: shop }\n"
+    );
+    let (code, _, err) = glidepath(home.path(), &["demo", "--headless", "--context", "prod-eu"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--context prod-eu: no stage of ") && err.contains("demo/pipeline.yaml"),
+        "{err}"
+    );
+    let mixed = home.path().join("mixed.yaml");
+    std::fs::write(
+        &mixed,
+        "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: shop }\nspec:\n  stages:\n    - name: try\n      target: sandbox\n      steps:\n        - command: { run: [\"true\"] }\n    - name: live\n      steps:\n        - command: { run: [\"true\"] }\n",
+    )
+    .unwrap();
+    let mixed = mixed.to_str().unwrap();
+    let (code, out, err) = glidepath(
+        home.path(),
+        &["check", "--no-preflight", "--context", "prod-eu", mixed],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        err,
+        "warning: --context prod-eu does not apply to stage `try`, which targets the embedded sandbox\n"
+    );
+    assert!(out.contains("stage live → prod-eu/default"), "{out}");
+    let (code, _, err) = glidepath(home.path(), &["check", "--no-preflight", mixed]);
+    assert_eq!((code, err.as_str()), (Some(0), ""), "no flag, no warning");
 }

@@ -658,6 +658,8 @@ fn slo_eval_and_budget_commands_read_prometheus() {
         p,
         "--prometheus",
         &format!("http://127.0.0.1:{}", free_port()),
+        "--set",
+        "service=checkout",
     ]);
     assert_eq!(
         out.status.code(),

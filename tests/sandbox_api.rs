@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+#[path = "support/wait.rs"]
+mod wait;
+use wait::wait_until_async;
+
 use glidepath::sandbox::{Cluster, Sandbox, Timing};
 use serde_json::{Value, json};
 
@@ -283,7 +287,16 @@ async fn state_survives_a_restart() {
         )
         .await;
         assert_eq!(code, 201);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The new resource is served once the CRD is established.
+        let claims = "/apis/platform.example.org/v1/namespaces/default/xdatabases";
+        let served = wait_until_async(Duration::from_secs(10), async || {
+            call(&s, "GET", claims, "application/json", String::new())
+                .await
+                .0
+                == 200
+        })
+        .await;
+        assert!(served, "the XDatabase CRD was never established");
         let claim = json!({ "apiVersion": "platform.example.org/v1", "kind": "XDatabase", "metadata": { "name": "orders" } });
         let (code, body) = call(
             &s,

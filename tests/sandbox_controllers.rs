@@ -4,6 +4,10 @@
 
 use std::time::Duration;
 
+#[path = "support/wait.rs"]
+mod wait;
+use wait::stays_async;
+
 use glidepath::sandbox::{Cluster, Sandbox, Timing};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -168,19 +172,22 @@ async fn crash_looping_and_unready_pods_hold_the_rollout() {
     })
     .await;
     assert!(restarts >= 1);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let s = deployments
-        .get("web")
-        .await
-        .unwrap()
-        .status
-        .unwrap_or_default();
-    assert_eq!(
-        s.available_replicas.unwrap_or(0),
-        0,
-        "crash-looping pods are never available"
+    let status = async || {
+        deployments
+            .get("web")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default()
+    };
+    let available = async || status().await.available_replicas.unwrap_or(0);
+    assert!(
+        stays_async(Duration::from_secs(1), async || available().await == 0).await,
+        "crash-looping pods are never available, yet {} are",
+        available().await
     );
-    let progressing = s
+    let progressing = status()
+        .await
         .conditions
         .unwrap_or_default()
         .into_iter()
@@ -215,13 +222,15 @@ async fn crash_looping_and_unready_pods_hold_the_rollout() {
             .then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let l = pods
-        .list(&ListParams::default().labels("app=web"))
-        .await
-        .unwrap();
+    let none_ready = async || {
+        let l = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap();
+        l.items.iter().all(|p| !ready(p))
+    };
     assert!(
-        l.items.iter().all(|p| !ready(p)),
+        stays_async(Duration::from_secs(1), none_ready).await,
         "never-ready pods stay unready"
     );
 }
@@ -293,9 +302,11 @@ async fn custom_resources_become_ready_unless_annotated() {
         is_ready(&claims.get("orders").await.unwrap()).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        !is_ready(&claims.get("stuck").await.unwrap()),
+        stays_async(Duration::from_secs(1), async || !is_ready(
+            &claims.get("stuck").await.unwrap()
+        ))
+        .await,
         "a claim annotated never-ready stays pending"
     );
 }

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use glidepath::sandbox::{Cluster, Sandbox, Timing};
 
+#[path = "support/wait.rs"]
+mod wait;
+use wait::wait_until;
+
 struct Env {
     _rt: tokio::runtime::Runtime,
     sandbox: Sandbox,
@@ -433,7 +437,33 @@ fn watch_sees_the_rollout(env: &Env) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Read as it comes, so the test can wait on what the watch has shown.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let (seen, out) = (seen.clone(), watch.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut s = seen.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        })
+    };
+    let names = |text: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect()
+    };
+    let listed = wait_until(Duration::from_secs(30), || {
+        !names(&seen.lock().unwrap()).is_empty()
+    });
+    assert!(
+        listed,
+        "the watch never listed the pods: {}",
+        seen.lock().unwrap()
+    );
     env.ok(&[
         "set",
         "image",
@@ -450,21 +480,21 @@ fn watch_sees_the_rollout(env: &Env) {
         "demo",
         "--timeout=60s",
     ]);
-    std::thread::sleep(Duration::from_millis(500));
+    // The watch may print the last changes after the rollout is done.
+    wait_until(Duration::from_secs(30), || {
+        names(&seen.lock().unwrap()).len() >= 4
+    });
     watch.kill().unwrap();
-    let out = watch.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    watch.wait().unwrap();
+    reader.join().unwrap();
+    let text = seen.lock().unwrap().clone();
     assert!(
         text.lines()
             .next()
             .is_some_and(|h| h.contains("READY") && h.contains("STATUS")),
         "{text}"
     );
-    let names: std::collections::BTreeSet<&str> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let names = names(&text);
     assert!(
         names.len() >= 4,
         "the watch saw old and new pods come and go:\n{text}"

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use glidepath::metrics::Client;
 use glidepath::sandbox::scenario::Scenario;
 use glidepath::sandbox::{Cluster, Sandbox, Timing};
+use prometheus::wait::wait_until_async;
 use serde_json::{Value, json};
 
 async fn start(scenario: &str) -> Sandbox {
@@ -119,9 +120,16 @@ async fn value(s: &Sandbox, q: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Waits for the next scrape to have recorded what happened so far.
-async fn scraped() {
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+/// Whether the routing table requests follow has entry `entry` with `n` ready pods of
+/// `version` behind it.
+fn routed(s: &Sandbox, entry: &str, version: &str, n: u32) -> bool {
+    s.cluster.telemetry.topology().entries.iter().any(|e| {
+        e.name == entry
+            && e.backends
+                .iter()
+                .flat_map(|b| &b.versions)
+                .any(|v| v.version == version && v.ready >= n)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,8 +150,14 @@ async fn real_requests_get_the_declared_behaviour_and_are_counted() {
     create(&s, SERVICES, service("web", json!({ "app": "web" }), "0")).await;
     available(&s, "web", 2).await;
     let url = endpoint(&s, &format!("{SERVICES}/web")).await;
-    // Readiness reaches the endpoint within a traffic tick (as endpoints propagate).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Readiness reaches the endpoint with the next refresh of the routing table.
+    assert!(
+        wait_until_async(Duration::from_secs(10), || std::future::ready(routed(
+            &s, "web", "v7", 2
+        )))
+        .await,
+        "the ready pods of web never reached its endpoint"
+    );
     let client = glidepath::tls::http_client().build().unwrap();
     let n = 600;
     let mut tasks = Vec::new();
@@ -182,8 +196,14 @@ async fn real_requests_get_the_declared_behaviour_and_are_counted() {
     let ratio = errors as f64 / n as f64;
     // 0.3 declared; four standard deviations of a binomial of 600 is 0.075.
     assert!((ratio - 0.3).abs() < 0.075, "{ratio}");
-    scraped().await;
     let sel = r#"namespace="shop",service="web",version="v7""#;
+    // The next scrape records them all.
+    let total = format!("sum(http_requests_total{{{sel}}})");
+    let (sr, tr) = (&s, &total);
+    wait_until_async(Duration::from_secs(10), || async move {
+        value(sr, tr).await == n as f64
+    })
+    .await;
     assert_eq!(
         value(&s, &format!("sum(http_requests_total{{{sel}}})")).await,
         n as f64
@@ -266,7 +286,6 @@ async fn traffic_follows_route_weights_and_fails_without_ready_pods() {
     )
     .await;
     endpoint(&s, &format!("{ROUTES}/shop")).await;
-    scraped().await;
     let q = |v: &str, code: &str| {
         format!(r#"sum(http_requests_total{{service="shop",version="{v}",code=~"{code}"}})"#)
     };
@@ -274,11 +293,20 @@ async fn traffic_follows_route_weights_and_fails_without_ready_pods() {
         value(&s, &q("v1", ".*")).await,
         value(&s, &q("none", "503")).await,
     ];
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Enough requests for the share to be measured (300 rps: about 2 s on a quiet machine).
+    let counts = || async {
+        let v1 = value(&s, &q("v1", ".*")).await - before[0];
+        let none = value(&s, &q("none", "503")).await - before[1];
+        (v1, none)
+    };
+    wait_until_async(Duration::from_secs(30), || async {
+        let (v1, none) = counts().await;
+        v1 + none > 500.0
+    })
+    .await;
     // The canary has no ready pod: its share failed with 503, answered by the gateway
     // (version "none"), and v2 itself served nothing.
-    let v1 = value(&s, &q("v1", ".*")).await - before[0];
-    let none = value(&s, &q("none", "503")).await - before[1];
+    let (v1, none) = counts().await;
     let share = none / (v1 + none);
     assert!(v1 + none > 500.0, "{v1} + {none}");
     assert!((share - 0.25).abs() < 0.06, "canary share {share}");
@@ -385,13 +413,23 @@ async fn a_real_prometheus_scraping_the_sandbox_sees_the_same_totals() {
         &json!({ "metadata": { "annotations": { "sandbox.glidepath.dev/rps": "0" } } }),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    for q in [
+    let queries = [
         r#"sum(http_requests_total{service="cart"})"#,
         r#"sum(http_requests_total{service="cart",code="500"})"#,
         r#"sum(http_request_duration_seconds_count{service="cart"})"#,
         r#"sum(kube_deployment_status_replicas_available{deployment="cart"})"#,
-    ] {
+    ];
+    let (sr, tr) = (&s, &theirs);
+    wait_until_async(Duration::from_secs(20), || async move {
+        for q in queries {
+            if Some(value(sr, q).await) != tr.value(q, None).await.ok().flatten() {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for q in queries {
         let ours = value(&s, q).await;
         let seen = theirs.value(q, None).await.unwrap().unwrap_or(-1.0);
         assert_eq!(ours, seen, "{q}");
@@ -428,7 +466,13 @@ async fn scenarios_shape_new_versions_and_the_platform() {
     )
     .await;
     available(&s, "api-canary", 1).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        wait_until_async(Duration::from_secs(10), || std::future::ready(routed(
+            &s, "api", "v2", 1
+        )))
+        .await,
+        "the canary never joined the routing table"
+    );
     let topology = s.cluster.telemetry.topology();
     let entry = topology.entries.iter().find(|e| e.name == "api").unwrap();
     let version = |v: &str| {
@@ -483,16 +527,22 @@ async fn scenarios_shape_new_versions_and_the_platform() {
     );
     let db = "/apis/platform.example.org/v1/namespaces/shop/xdatabases";
     create(&s, db, json!({ "apiVersion": "platform.example.org/v1", "kind": "XDatabase", "metadata": { "name": "orders" }, "spec": {} })).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let claim: Value = glidepath::tls::http_client()
-        .build()
-        .unwrap()
-        .get(format!("{}{db}/orders", s.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(claim.pointer("/status/conditions").is_none(), "{claim}");
+    // Nothing may happen: watched for 3 s, failing as soon as a condition appears.
+    let claim = || async {
+        glidepath::tls::http_client()
+            .build()
+            .unwrap()
+            .get(format!("{}{db}/orders", s.url()))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let provisioned = wait_until_async(Duration::from_secs(3), || async {
+        claim().await.pointer("/status/conditions").is_some()
+    })
+    .await;
+    assert!(!provisioned, "{}", claim().await);
 }

@@ -470,3 +470,65 @@ fn what_openslo_still_refuses_is_named_with_its_place() {
         "{err}"
     );
 }
+
+#[test]
+fn slo_commands_parse_every_query_before_using_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.json");
+    std::fs::write(&values, r#"{"error_ratio": 0.001, "latency_p95_ms": 100}"#).unwrap();
+    // Offline: no query is sent, but a query that would not parse is still an error.
+    let (code, _, err) = glidepath(&[
+        "slo",
+        "eval",
+        "--slo",
+        "tests/fixtures/slo/invalid-promql.yaml",
+        "--values",
+        values.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "error: tests/fixtures/slo/invalid-promql.yaml:7:21: SLI `latency_p95_ms`: the query is not valid PromQL: unclosed left parenthesis\n"
+    );
+    let (code, _, err) = glidepath(&["slo", "rules", "tests/fixtures/slo/invalid-promql.yaml"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn slo_rules_refuse_templates_nothing_fills_and_promtool_accepts_filled_ones() {
+    let (code, out, err) = glidepath(&["slo", "rules", "config/demo/slo.yaml"]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        err,
+        "error: config/demo/slo.yaml:24:50: SLI `serviceLevel.bad`: `${namespace}` is filled by nothing here, so the query would match nothing; known: window; pass --set namespace=VALUE\n"
+    );
+    let (code, out, err) = glidepath(&[
+        "slo",
+        "rules",
+        "config/demo/slo.yaml",
+        "--set",
+        "namespace=shop",
+        "--set",
+        "service=checkout",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("${"), "{out}");
+    assert!(
+        out.contains("namespace=\\\"shop\\\"") || out.contains("namespace=\"shop\""),
+        "{out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, &out).unwrap();
+    let check = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool must be installed for this test");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

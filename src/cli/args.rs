@@ -117,6 +117,10 @@ pub(super) struct CheckArgs {
     /// The story the embedded sandbox tells.
     #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
     pub(super) scenario: String,
+    /// The kubeconfig context for every stage that delivers to a cluster, as `run` takes
+    /// it (refused when every stage targets the sandbox).
+    #[arg(long, conflicts_with = "sandbox")]
+    pub(super) context: Option<String>,
 }
 
 /// `glidepath history`'s flags.
@@ -411,7 +415,8 @@ pub(super) struct DriveFlags {
     #[arg(long, value_name = "DIR")]
     pub(super) report_dir: Option<PathBuf>,
     /// The kubeconfig context for every stage that delivers to a cluster (instead of the
-    /// pipeline's, or the current one).
+    /// pipeline's, or the current one). Refused when every stage targets the embedded
+    /// sandbox; a warning names each sandbox stage otherwise.
     #[arg(long)]
     pub(super) context: Option<String>,
     /// Take over the run lease of a service and stage from a driver that stopped.

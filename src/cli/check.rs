@@ -21,8 +21,10 @@ pub(super) async fn check(journal_path: &Path, args: CheckArgs) -> Result<i32, E
         no_preflight,
         sandbox,
         scenario,
+        context,
     } = args;
-    let p = load_pipeline(&pipeline, sets)?;
+    let mut p = load_pipeline(&pipeline, sets)?;
+    super::drive::apply_context(&mut p, context.as_deref())?;
     print!("{}", p.plan());
     let valid = format!(
         "{} is valid ({} stages, {} steps)",

@@ -87,7 +87,8 @@ pub(super) async fn demo(
 ) -> Result<i32, Exit> {
     let root = write_files(journal_path)?;
     let path = root.join(DEMO_FILES[0].0);
-    let p = load_pipeline(&path, sets)?;
+    let mut p = load_pipeline(&path, sets)?;
+    super::drive::apply_context(&mut p, flags.context.as_deref())?;
     let run = new_run(journal_path, &p, &path, None)?;
     let interactive = interactive(flags);
     let options = RunOptions {

@@ -29,7 +29,7 @@ pub(super) fn interactive(flags: &DriveFlags) -> bool {
 /// Runs a pipeline to its end, in the cockpit or headless (`demo`: the demo's production
 /// and banner).
 pub(super) async fn drive(
-    mut p: Pipeline,
+    p: Pipeline,
     journal_path: &Path,
     run: i64,
     next_seq: u64,
@@ -40,9 +40,6 @@ pub(super) async fn drive(
     let interactive = interactive(flags);
     if !flags.headless && !interactive {
         eprintln!("note: not a terminal, so running headless (--headless says so explicitly)");
-    }
-    if let Some(context) = &flags.context {
-        set_context(&mut p, context);
     }
     // Named as written (`sandbox/shop`), before the sandbox stages are pointed at it.
     let target = describe_target(&p);
@@ -101,8 +98,37 @@ pub(super) async fn drive(
     report_outcome(journal_path, run, flags, &outcome)
 }
 
-/// `--context`: every stage that delivers to a cluster (or names no target) uses this
-/// kubeconfig context; sandbox stages stay as they are.
+/// `--context` (`run`, `resume`, `demo`, `check`): every stage that delivers to a cluster
+/// (or names no target) uses this kubeconfig context. Stages that target the embedded
+/// sandbox have no context: when no stage uses it the flag is refused, else a warning on
+/// stderr names each stage that ignores it.
+pub(super) fn apply_context(p: &mut Pipeline, context: Option<&str>) -> Result<(), Exit> {
+    let Some(context) = context else {
+        return Ok(());
+    };
+    let sandboxed: Vec<&str> = p
+        .stages
+        .iter()
+        .filter(|s| crate::pipeline::load::is_sandbox(s.target.as_ref()))
+        .map(|s| s.name.as_str())
+        .collect();
+    if sandboxed.len() == p.stages.len() {
+        return Err(super::bad_input(format!(
+            "--context {context}: no stage of {} uses a kubeconfig context; every stage ({}) targets the embedded sandbox. Drop --context, or give a stage a cluster target such as {{ context: {context}, namespace: shop }}",
+            p.path.display(),
+            sandboxed.join(", ")
+        )));
+    }
+    for stage in &sandboxed {
+        eprintln!(
+            "warning: --context {context} does not apply to stage `{stage}`, which targets the embedded sandbox"
+        );
+    }
+    set_context(p, context);
+    Ok(())
+}
+
+/// Sets the context of every stage that delivers to a cluster (or names no target).
 fn set_context(p: &mut Pipeline, context: &str) {
     use crate::pipeline::model::{ClusterTarget, Target};
     for stage in &mut p.stages {

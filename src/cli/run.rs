@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::args::{DriveFlags, RunArgs};
-use super::drive::drive;
+use super::drive::{apply_context, drive};
 use super::{Exit, bad_input, infra, load_pipeline};
 use crate::engine::{Resumed, RunOptions};
 use crate::pipeline::{self, Pipeline, Variables};
@@ -12,7 +12,8 @@ use crate::store::{NewRun, RunRecord, Store};
 
 /// `run`: a new run of the pipeline (or of one `--stage`).
 pub(super) async fn run(journal_path: &Path, args: RunArgs) -> Result<i32, Exit> {
-    let p = load_pipeline(&args.pipeline, args.sets)?;
+    let mut p = load_pipeline(&args.pipeline, args.sets)?;
+    apply_context(&mut p, args.flags.context.as_deref())?;
     if let Some(stage) = &args.stage
         && !p.stages.iter().any(|s| &s.name == stage)
     {
@@ -45,7 +46,8 @@ pub(super) async fn resume(
     let store = Store::open(journal_path).map_err(infra)?;
     let run = super::run_or_newest_unfinished(&store, run, "no unfinished run to resume")?;
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
-    let p = resumable(run, &record)?;
+    let mut p = resumable(run, &record)?;
+    apply_context(&mut p, flags.context.as_deref())?;
     let events = store.events(run).map_err(infra)?;
     let next_seq = events.last().map(|e| e.seq + 1).unwrap_or(1);
     store.claim_run(run).map_err(infra)?;

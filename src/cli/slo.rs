@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::args::{SloBudgetArgs, SloEvalArgs};
 use super::{Exit, bad_input, infra};
 use crate::events::{Verdict, exit};
+use crate::slo::queries::{Fills, Part};
 use crate::slo::{Evaluation, HistoryEntry, Slo, evaluate};
 
 /// Where `slo eval` gets its SLI values.
@@ -55,7 +56,11 @@ pub(super) async fn eval(args: SloEvalArgs) -> Result<i32, Exit> {
         },
         (None, None) => return Err(bad_input("give --values FILE or --prometheus URL")),
     };
-    let model = Slo::load(&slo, sli.as_deref()).map_err(|e| bad_input(e.to_string()))?;
+    let fills = match &source {
+        SliSource::Prometheus { sets, .. } => Some(sets),
+        SliSource::File(_) => None,
+    };
+    let model = load_slo(&slo, sli.as_deref(), fills, Part::Sli)?;
     let sli_values = match source {
         SliSource::Prometheus {
             url,
@@ -85,6 +90,30 @@ pub(super) async fn eval(args: SloEvalArgs) -> Result<i32, Exit> {
         _ => false,
     };
     Ok(if failing { exit::FAILED } else { exit::OK })
+}
+
+/// Loads an SLO file and parses every query in it. `sets` fills the variables of the
+/// `used` part's queries (with `${window}`); any other `${name}` there is refused, since
+/// the query would match nothing.
+/// Without `sets` no query is sent, so only the syntax is checked.
+fn load_slo(
+    slo: &Path,
+    sli: Option<&Path>,
+    sets: Option<&BTreeMap<String, String>>,
+    used: Part,
+) -> Result<Slo, Exit> {
+    let model = Slo::load(slo, sli).map_err(|e| bad_input(e.to_string()))?;
+    let names: std::collections::BTreeSet<String> =
+        sets.iter().flat_map(|s| s.keys().cloned()).collect();
+    let fills = match sets {
+        Some(_) => Fills::Only {
+            names: &names,
+            hint: "pass --set NAME=VALUE",
+        },
+        None => Fills::Any,
+    };
+    crate::slo::queries::check_file(slo, sli, fills, used).map_err(|e| bad_input(e.to_string()))?;
+    Ok(model)
 }
 
 /// A JSON file `slo eval` reads; `what` names it in errors.
@@ -212,7 +241,7 @@ pub(super) async fn budget(args: SloBudgetArgs) -> Result<i32, Exit> {
         json,
     } = args;
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
-    let model = Slo::load(&slo, None).map_err(|e| bad_input(e.to_string()))?;
+    let model = load_slo(&slo, None, Some(&sets), Part::ServiceLevel)?;
     let at = at
         .as_deref()
         .map(crate::slo::live::parse_time)
@@ -281,8 +310,9 @@ fn print_budget(budget: &crate::slo::budget::Budget) {
 
 /// `slo rules`: Prometheus recording and burn-rate alerting rules, as YAML.
 pub(super) fn rules(slo: &Path, sets: Vec<(String, String)>) -> Result<i32, Exit> {
-    let model = Slo::load(slo, None).map_err(|e| bad_input(e.to_string()))?;
-    let rules = crate::slo::live::rules(&model, &sets.into_iter().collect())
+    let sets: BTreeMap<String, String> = sets.into_iter().collect();
+    let model = load_slo(slo, None, Some(&sets), Part::ServiceLevel)?;
+    let rules = crate::slo::live::rules(&model, &sets)
         .map_err(|e| bad_input(format!("{}: {e}", slo.display())))?;
     print!("{}", crate::yaml::to_yaml_string(&rules));
     Ok(exit::OK)

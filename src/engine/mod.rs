@@ -111,6 +111,7 @@ pub fn start_with(
         warnings: 0,
         measured: Default::default(),
         resumed_measured: Default::default(),
+        resumed: None,
     };
     let task = tokio::spawn(engine.run());
     RunHandle {
@@ -150,6 +151,8 @@ struct Engine {
     measured: steps::Measurements,
     /// Measurements a resumed run's stages had before the interruption.
     resumed_measured: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+    /// What a resumed run had done, for the steps that continue.
+    resumed: Option<Resumed>,
 }
 
 type Flow<T> = Result<T, Interrupt>;
@@ -208,6 +211,7 @@ impl Engine {
         if let Some(r) = &resumed {
             self.resumed_measured = r.measured.clone();
         }
+        self.resumed.clone_from(&resumed);
         let plans = stages
             .iter()
             .map(|s| StagePlan {
@@ -294,6 +298,9 @@ impl Engine {
         let mut i = 0;
         while i < stage.steps.len() {
             let end = batch_end(stage, i);
+            if let Some(outcome) = self.failed_before(stage, (i, end), done).await? {
+                return Ok(StageEnd::Stopped(outcome));
+            }
             let todo = self.pending_steps(stage, &stage.steps[i..end], done, &mut stage_status);
             if !todo.is_empty() {
                 let batch = Batch {
@@ -312,6 +319,41 @@ impl Engine {
             status: stage_status,
         })?;
         Ok(StageEnd::Finished)
+    }
+
+    /// A resumed run whose driver stopped after a step of this batch had failed (during
+    /// the rollback or the stop that failure asked for): the failure's consequence is
+    /// carried out again, so a rollback cut short is finished. `None` otherwise.
+    async fn failed_before(
+        &mut self,
+        stage: &Stage,
+        (start, end): (usize, usize),
+        done: &HashMap<(String, String), PriorOutcome>,
+    ) -> Flow<Option<Outcome>> {
+        let failed = stage.steps[start..end].iter().find(|s| {
+            s.on_failure != OnFailure::Continue
+                && done
+                    .get(&(stage.name.clone(), s.name.clone()))
+                    .is_some_and(|p| p.status == Status::Failed)
+        });
+        let Some(step) = failed else {
+            return Ok(None);
+        };
+        // Every step of the stage that ended before counts as run, for the rollback.
+        for s in &stage.steps[..end] {
+            if let Some(prev) = done.get(&(stage.name.clone(), s.name.clone()))
+                && !self.ran(stage, s)
+            {
+                self.prior.push(prev.clone());
+            }
+        }
+        let ended = Ended {
+            status: Status::Failed,
+            summary: "it failed before the run was interrupted".into(),
+            infra_error: false,
+            on_failure: step.on_failure,
+        };
+        self.stop_on_failure(stage, end, step, &ended, &[]).await
     }
 
     /// The steps of a batch still to run. Those completed before an interruption have
@@ -663,6 +705,10 @@ impl Engine {
             pipeline: self.pipeline.clone(),
             measured: self.measured.clone(),
             service_addresses: self.options.service_addresses.clone(),
+            resumed: self
+                .resumed
+                .as_ref()
+                .map(|r| r.step(&stage.name, &step.name)),
         };
         (ctx, phase_rx, sig_tx)
     }

@@ -58,6 +58,26 @@ pub enum QueryError {
         /// What was wrong, with the start of the body.
         detail: String,
     },
+    /// It refused the request: HTTP 401 or 403, the credentials are missing or wrong.
+    #[error("Prometheus at {url} refused the request (HTTP {status}): {hint}")]
+    Refused {
+        /// The base URL, without credentials.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// What to check in the `prometheus` block.
+        hint: String,
+    },
+    /// Its TLS certificate is not trusted, or the TLS handshake failed.
+    #[error("cannot trust Prometheus at {url}: {reason}; {hint}")]
+    Tls {
+        /// The base URL, without credentials.
+        url: String,
+        /// What rustls said.
+        reason: String,
+        /// What to do.
+        hint: &'static str,
+    },
     /// The settings cannot be used (a missing secret, a bad CA file).
     #[error("Prometheus settings: {0}")]
     Config(String),
@@ -71,7 +91,7 @@ impl QueryError {
                 *status >= 500
             }
             QueryError::Unreachable { .. } => true,
-            QueryError::Config(_) => false,
+            QueryError::Refused { .. } | QueryError::Tls { .. } | QueryError::Config(_) => false,
         }
     }
 }
@@ -98,6 +118,9 @@ pub struct RangeSeries {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// The URL requests go to; it may carry `user:password@`, so it is never shown.
+    endpoint: Secret,
+    /// The URL errors and logs show: `endpoint` with any credentials replaced by `***`.
     base: String,
     bearer: Option<Secret>,
     basic: Option<(String, Secret)>,
@@ -183,9 +206,11 @@ impl Client {
             };
             headers.push((k.clone(), value));
         }
+        let endpoint = s.url.trim_end_matches('/').to_owned();
         Ok(Client {
             http,
-            base: s.url.trim_end_matches('/').to_owned(),
+            base: redact_url(&endpoint),
+            endpoint: Secret(endpoint),
             bearer,
             basic,
             headers,
@@ -194,7 +219,7 @@ impl Client {
         })
     }
 
-    /// The base URL.
+    /// The base URL, with any credentials in it replaced by `***`.
     pub fn url(&self) -> &str {
         &self.base
     }
@@ -227,7 +252,10 @@ impl Client {
         path: &str,
         form: &[(&str, String)],
     ) -> Result<serde_json::Value, QueryError> {
-        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.endpoint.0))
+            .form(form);
         if let Some(t) = &self.bearer {
             req = req.bearer_auth(&t.0);
         }
@@ -237,18 +265,14 @@ impl Client {
         for (k, v) in &self.headers {
             req = req.header(k, &v.0);
         }
-        let resp = req.send().await.map_err(|e| QueryError::Unreachable {
-            url: self.base.clone(),
-            reason: if e.is_timeout() {
-                "no answer in time".into()
-            } else {
-                error_chain(&e)
-            },
-        })?;
+        let resp = req.send().await.map_err(|e| self.send_error(e))?;
         let status = resp.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(self.refused(status));
+        }
         let body = resp.text().await.map_err(|e| QueryError::Unreachable {
             url: self.base.clone(),
-            reason: error_chain(&e),
+            reason: error_chain(&e.without_url()),
         })?;
         let doc: serde_json::Value = match serde_json::from_str(&body) {
             Ok(d) => d,
@@ -278,6 +302,67 @@ impl Client {
                 status,
                 detail: "a JSON body without status success or an error".into(),
             }),
+        }
+    }
+
+    /// Why a request got no answer; a certificate rustls refused is told apart, since
+    /// retrying cannot help and the fix is in the settings. The URL is left out of
+    /// reqwest's message: `self.base` names it without credentials.
+    fn send_error(&self, e: reqwest::Error) -> QueryError {
+        if e.is_timeout() {
+            return QueryError::Unreachable {
+                url: self.base.clone(),
+                reason: "no answer in time".into(),
+            };
+        }
+        let e = e.without_url();
+        match rustls_error(&e) {
+            Some(tls) => QueryError::Tls {
+                url: self.base.clone(),
+                reason: tls.to_string(),
+                hint: "set caFile to the PEM of the CA that signed its certificate (or, for a test server only, insecureSkipVerify: true)",
+            },
+            None => QueryError::Unreachable {
+                url: self.base.clone(),
+                reason: error_chain(&e),
+            },
+        }
+    }
+
+    /// A 401 or 403, with what was sent so the user knows what to fix.
+    fn refused(&self, status: u16) -> QueryError {
+        let mut sent = Vec::new();
+        if self.bearer.is_some() {
+            sent.push("a bearer token".to_owned());
+        }
+        if self.basic.is_some() {
+            sent.push("basic auth".to_owned());
+        }
+        if self.endpoint.0 != self.base {
+            sent.push("credentials in the URL".to_owned());
+        }
+        for (k, _) in &self.headers {
+            sent.push(format!("header {k}"));
+        }
+        let word = if status == 401 {
+            "Unauthorized"
+        } else {
+            "Forbidden"
+        };
+        let hint = if sent.is_empty() {
+            format!(
+                "{word}; no credentials were sent: add bearerTokenEnv, bearerTokenFile, basicAuth or headers to the prometheus block"
+            )
+        } else {
+            format!(
+                "{word}; it did not accept {}: check those values in the prometheus block",
+                sent.join(", ")
+            )
+        };
+        QueryError::Refused {
+            url: self.base.clone(),
+            status,
+            hint,
         }
     }
 
@@ -332,6 +417,38 @@ impl Client {
             status: 200,
             detail,
         })
+    }
+}
+
+/// The rustls error under a request error, if the TLS handshake failed. rustls errors
+/// arrive wrapped in an `io::Error`, whose `source()` skips the wrapped error itself.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
+/// `scheme://user:password@host/...` with the user and password replaced by `***`, so a
+/// URL can be shown; any other string is returned as it is.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -445,14 +562,16 @@ fn parse_matrix(data: &serde_json::Value) -> Result<Vec<RangeSeries>, String> {
         .collect()
 }
 
-/// Fills `${name}` in a query template; unknown names stay as written (a query error later
-/// names them), since PromQL has no `${`.
+/// Fills `${name}` in a query or manifest template; `$${` is a literal `${`. Unknown names
+/// stay as written: loading a pipeline refuses them before a run gets here.
 pub fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
-    let mut out = template.to_owned();
+    // A character no YAML or PromQL text holds stands in for the escaped `${` meanwhile.
+    const LITERAL: &str = "\u{0}";
+    let mut out = template.replace("$${", LITERAL);
     for (k, v) in vars {
         out = out.replace(&format!("${{{k}}}"), v);
     }
-    out
+    out.replace(LITERAL, "${")
 }
 
 #[cfg(test)]
@@ -482,6 +601,20 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("http://admin:hunter2@127.0.0.1:9090/prom"),
+            "http://***@127.0.0.1:9090/prom"
+        );
+        assert_eq!(redact_url("https://tok@h"), "https://***@h");
+        assert_eq!(redact_url("http://h:9090/a@b"), "http://h:9090/a@b");
+        assert_eq!(redact_url("not a url"), "not a url");
+        let c = Client::new("http://admin:hunter2@127.0.0.1:1/").unwrap();
+        assert_eq!(c.url(), "http://***@127.0.0.1:1");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
     fn templates_fill_known_names() {
         let vars = BTreeMap::from([
             ("service".to_owned(), "checkout".to_owned()),
@@ -490,6 +623,10 @@ mod tests {
         assert_eq!(
             render("rate(x{service=\"${service}\"}[${window}])", &vars),
             "rate(x{service=\"checkout\"}[5m])"
+        );
+        assert_eq!(
+            render("echo $${service} ${service}", &vars),
+            "echo ${service} checkout"
         );
     }
 }

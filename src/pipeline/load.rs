@@ -9,6 +9,7 @@ use super::model::{
     CommandLine, HttpSuite, HttpSuiteRef, OnFailure, PipelineFile, StepSpec, Target,
 };
 use super::{Pipeline, Stage, Step, StepKind};
+use crate::slo::queries::Part;
 use crate::yaml::{self, Pos, Spanned};
 
 pub use crate::yaml::LoadError;
@@ -57,6 +58,7 @@ pub fn load_str(text: &str, path: &Path, vars: &Variables) -> Result<Pipeline, L
     };
     substitute(&mut root, &lookup).map_err(at)?;
     let file: PipelineFile = yaml::from_node(&root).map_err(at)?;
+    super::checks::durations(&root).map_err(at)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Validator {
         path,
@@ -441,6 +443,52 @@ impl Validator<'_> {
         }
     }
 
+    /// An SLO file a step uses loads, and its queries parse with the variables the step
+    /// fills: the pipeline's, `--set`'s, the stage's, and `extra`.
+    fn slo_file(
+        &self,
+        slo: &Spanned<String>,
+        sli: Option<&Spanned<String>>,
+        used: Part,
+        extra: &[&str],
+    ) -> Result<(), LoadError> {
+        let sli_path = sli.map(|s| self.base_dir.join(&s.value));
+        crate::slo::Slo::load(&self.base_dir.join(&slo.value), sli_path.as_deref()).map_err(
+            |mut e| {
+                e.message = format!(
+                    "{} (used at {}:{})",
+                    e.message,
+                    self.path.display(),
+                    slo.pos
+                );
+                e
+            },
+        )?;
+        let names = self.filled(extra);
+        super::checks::slo_queries(self.path, self.base_dir, slo, sli, &names, used)
+    }
+
+    /// The variables a stage fills in queries and manifests: the pipeline's, `--set`'s,
+    /// the stage's own, and `extra`.
+    fn filled(&self, extra: &[&str]) -> std::collections::BTreeSet<String> {
+        let mut names: std::collections::BTreeSet<String> =
+            self.lookup.file_vars.keys().cloned().collect();
+        names.extend(self.lookup.vars.sets.keys().cloned());
+        names.extend(
+            super::checks::STAGE_VARIABLES
+                .iter()
+                .chain(extra)
+                .map(|n| (*n).to_owned()),
+        );
+        names
+    }
+
+    /// The `${name}` templates of manifests a step applies are all filled.
+    fn manifests(&self, manifests: &[Spanned<String>]) -> Result<(), LoadError> {
+        let names = self.filled(&[]);
+        super::checks::manifest_templates(self.path, self.base_dir, manifests, &names)
+    }
+
     fn exists(&self, file: &Spanned<String>) -> Result<PathBuf, LoadError> {
         let full = self.base_dir.join(&file.value);
         if full.exists() {
@@ -578,6 +626,7 @@ impl Validator<'_> {
             }
             if let Some(b) = &g.error_budget {
                 self.exists(&b.slo)?;
+                self.slo_file(&b.slo, None, Part::ServiceLevel, &[])?;
             }
             return Ok(StepKind::Gate(g.clone()));
         }
@@ -591,6 +640,7 @@ impl Validator<'_> {
             d.manifests
                 .iter()
                 .try_for_each(|m| self.exists(m).map(drop))?;
+            self.manifests(&d.manifests)?;
             return Ok(StepKind::Deploy(d.clone()));
         }
         if let Some(i) = &s.infra {
@@ -600,10 +650,12 @@ impl Validator<'_> {
             i.manifests
                 .iter()
                 .try_for_each(|m| self.exists(m).map(drop))?;
+            self.manifests(&i.manifests)?;
             return Ok(StepKind::Infra(i.clone()));
         }
         if let Some(m) = &s.monitoring {
             self.exists(&m.slo)?;
+            self.slo_file(&m.slo, None, Part::ServiceLevel, &[])?;
             return Ok(StepKind::Monitoring(m.clone()));
         }
         if let Some(e) = &s.evaluate {
@@ -611,6 +663,7 @@ impl Validator<'_> {
             if let Some(sli) = &e.sli {
                 self.exists(sli)?;
             }
+            self.slo_file(&e.slo, e.sli.as_ref(), Part::Sli, &[])?;
             return Ok(StepKind::Evaluate(e.clone()));
         }
         if let Some(c) = &s.chaos {
@@ -730,6 +783,7 @@ impl Validator<'_> {
         r.manifests
             .iter()
             .try_for_each(|m| self.exists(m).map(drop))?;
+        self.manifests(&r.manifests)?;
         match (&r.canary, &r.blue_green) {
             (Some(c), None) => {
                 if c.steps.is_empty() {
@@ -739,28 +793,23 @@ impl Validator<'_> {
                     ));
                 }
                 for step in &c.steps {
-                    match (&step.value.weight, &step.value.pause) {
-                        (Some(w), None) if *w <= 100 => {}
-                        (Some(w), None) => {
-                            return Err(self.err(
-                                step.pos,
-                                format!("weight {w} is out of range; expected 0 to 100"),
-                            ));
-                        }
-                        (None, Some(_)) => {}
-                        _ => return Err(self.err(
+                    if step.value.weight.is_some() == step.value.pause.is_some() {
+                        return Err(self.err(
                             step.pos,
                             "a canary step is exactly one of `weight: N` or `pause: DURATION | {}`",
-                        )),
+                        ));
                     }
                 }
+                super::checks::canary_weights(&c.steps).map_err(|(pos, m)| self.err(pos, m))?;
                 if let Some(a) = &c.analysis {
                     self.exists(&a.slo)?;
+                    self.slo_file(&a.slo, None, Part::Sli, &["version"])?;
                 }
             }
             (None, Some(bg)) => {
                 if let Some(a) = &bg.analysis {
                     self.exists(&a.slo)?;
+                    self.slo_file(&a.slo, None, Part::Sli, &["version"])?;
                 }
             }
             _ => return Err(self.err(pos, "a release is exactly one of `canary` or `blueGreen`")),
@@ -800,7 +849,9 @@ impl Validator<'_> {
         };
         let mut node = yaml::parse_one(&text).map_err(at)?;
         substitute(&mut node, self.lookup).map_err(at)?;
-        yaml::from_node(&node).map_err(at)
+        let suite = yaml::from_node(&node).map_err(at)?;
+        super::checks::durations(&node).map_err(at)?;
+        Ok(suite)
     }
 
     fn gate_reference(

@@ -89,6 +89,21 @@ fn parse_criteria(
         .collect()
 }
 
+/// An objective's weight: a number above zero (its share of the total score).
+fn weight(path: &Path, w: &Spanned<f64>) -> Result<f64, LoadError> {
+    if w.value.is_finite() && w.value > 0.0 {
+        return Ok(w.value);
+    }
+    Err(LoadError {
+        file: path.to_owned(),
+        pos: Some(w.pos),
+        message: format!(
+            "weight {} is not a number above 0; a weight is the objective's share of the score, such as 1 or 2 (leave it out for 1; an objective that should not count can have no pass criteria)",
+            w.value
+        ),
+    })
+}
+
 // ---------------------------------------------------------------- Keptn
 
 #[derive(Deserialize)]
@@ -429,7 +444,7 @@ struct NativeObjective {
     #[serde(default)]
     warning: CriteriaSets,
     #[serde(default)]
-    weight: Option<f64>,
+    weight: Option<Spanned<f64>>,
     #[serde(default)]
     key: bool,
 }
@@ -602,7 +617,13 @@ fn native_objective(
         display_name: o.value.display_name.clone(),
         pass: parse_criteria(path, o.pos, &o.value.pass.0)?,
         warning: parse_criteria(path, o.pos, &o.value.warning.0)?,
-        weight: o.value.weight.filter(|w| *w > 0.0).unwrap_or(1.0),
+        weight: o
+            .value
+            .weight
+            .as_ref()
+            .map(|w| weight(path, w))
+            .transpose()?
+            .unwrap_or(1.0),
         key_sli: o.value.key,
     })
 }
@@ -643,4 +664,63 @@ fn native_service_level(path: &Path, sl: NativeServiceLevel) -> Result<ServiceLe
         sl.target.value.fraction(),
         sl.window.get(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(name: &str, text: &str) -> Result<Slo, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        load_file(&path, None).map_err(|mut e| {
+            e.file = PathBuf::from(name);
+            e
+        })
+    }
+
+    const NATIVE: &str = "apiVersion: glidepath/v1\nkind: SLO\nmetadata: { name: shop }\nspec:\n  slis: { errors: sum(x) }\n  objectives:\n    - sli: errors\n      pass: [\"<=1\"]\n      weight: WEIGHT\n";
+    const KEPTN: &str = "objectives:\n  - sli: errors\n    weight: WEIGHT\n    pass: [{criteria: [\"<=1\"]}]\ntotal_score: {pass: \"90%\"}\n";
+
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_negative_or_zero_native_weight_is_refused_where_it_is_written() {
+        let e = load("slo.yaml", &NATIVE.replace("WEIGHT", "-2")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "slo.yaml:9:15: weight -2 is not a number above 0; a weight is the objective's share of the score, such as 1 or 2 (leave it out for 1; an objective that should not count can have no pass criteria)"
+        );
+        let e = load("slo.yaml", &NATIVE.replace("WEIGHT", "0")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("slo.yaml:9:15: weight 0 is not"),
+            "{e}"
+        );
+        let e = load("slo.yaml", &NATIVE.replace("WEIGHT", ".nan")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("slo.yaml:9:15: weight NaN"),
+            "{e}"
+        );
+        let e = load("slo.yaml", &NATIVE.replace("WEIGHT", "heavy")).unwrap_err();
+        assert!(e.to_string().starts_with("slo.yaml:9:15: "), "{e}");
+        let slo = load("slo.yaml", &NATIVE.replace("WEIGHT", "2.5")).unwrap();
+        assert_eq!(slo.objectives[0].weight, 2.5);
+    }
+
+    #[test]
+    fn keptn_weights_read_as_keptn_reads_them_but_never_negative() {
+        let slo = load("slo.yaml", &KEPTN.replace("WEIGHT", "0")).unwrap();
+        assert_eq!(slo.objectives[0].weight, 1.0, "Keptn's zero value is 1");
+        let slo = load("slo.yaml", &KEPTN.replace("WEIGHT", "3")).unwrap();
+        assert_eq!(slo.objectives[0].weight, 3.0);
+        let e = load("slo.yaml", &KEPTN.replace("WEIGHT", "-1")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("slo.yaml:3:13: weight -1 is negative"),
+            "{e}"
+        );
+        let e = load("slo.yaml", &KEPTN.replace("WEIGHT", "x")).unwrap_err();
+        assert!(e.to_string().starts_with("slo.yaml:3:13: "), "{e}");
+    }
 }

@@ -255,6 +255,12 @@ pub enum BudgetError {
     /// Prometheus failed.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// Rules would keep `${name}` templates that nothing filled, and match nothing.
+    #[error(
+        "the rules would keep {}, which nothing fills, and match nothing; pass --set NAME=VALUE for each",
+        .0.iter().map(|n| format!("`${{{n}}}`")).collect::<Vec<_>>().join(", ")
+    )]
+    Unfilled(Vec<String>),
 }
 
 fn camel(name: &str) -> String {
@@ -283,6 +289,10 @@ pub fn rules(slo: &Slo, vars: &BTreeMap<String, String>) -> Result<serde_json::V
         .enumerate()
         .flat_map(|(i, level)| level_rules(slo, level, several.then_some(i), vars))
         .collect();
+    let unfilled = unfilled(&rules);
+    if !unfilled.is_empty() {
+        return Err(BudgetError::Unfilled(unfilled));
+    }
     Ok(
         serde_json::json!({ "groups": [{ "name": format!("glidepath-slo-{}", slo.name), "rules": rules }] }),
     )
@@ -350,6 +360,24 @@ fn level_rules(
     rules
 }
 
+/// The `${name}` templates left in the rules' expressions, each once, in order.
+fn unfilled(rules: &[serde_json::Value]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for expr in rules.iter().filter_map(|r| r["expr"].as_str()) {
+        let mut rest = expr;
+        while let Some(i) = rest.find("${") {
+            let tail = &rest[i + 2..];
+            let end = tail.find('}').unwrap_or(tail.len());
+            let name = tail[..end].to_owned();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            rest = &tail[end..];
+        }
+    }
+    names
+}
+
 /// Parses `--at`: unix seconds or RFC 3339.
 pub fn parse_time(text: &str) -> Result<f64, String> {
     // 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
@@ -366,4 +394,31 @@ pub fn parse_time(text: &str) -> Result<f64, String> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp() as f64)
         .map_err(|_| format!("invalid time `{text}`; expected unix seconds or RFC 3339 such as 2026-11-27T12:00:00Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_refused_while_a_template_is_unfilled() {
+        let slo = Slo::load(
+            std::path::Path::new("tests/fixtures/slo/checkout-slo.yaml"),
+            None,
+        )
+        .unwrap();
+        let e = rules(&slo, &BTreeMap::new()).unwrap_err();
+        assert!(
+            matches!(&e, BudgetError::Unfilled(n) if n == &["service"]),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "the rules would keep `${service}`, which nothing fills, and match nothing; pass --set NAME=VALUE for each"
+        );
+        let vars = BTreeMap::from([("service".to_owned(), "checkout".to_owned())]);
+        let out = rules(&slo, &vars).unwrap().to_string();
+        assert!(!out.contains("${"), "{out}");
+        assert!(out.contains("service=\\\"checkout\\\""), "{out}");
+    }
 }

@@ -11,6 +11,7 @@ mod keptn_tests;
 pub mod level;
 pub mod live;
 mod openslo;
+pub mod queries;
 pub mod score;
 
 use serde::{Deserialize, Serialize};

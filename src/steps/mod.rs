@@ -270,6 +270,17 @@ pub struct StepCtx {
     /// Targets whose Services are reachable from here at a published address (the
     /// sandbox's loopback endpoints), as the CLI resolved them; `None` on other runs.
     pub service_addresses: Option<crate::kube::ServiceAddresses>,
+    /// In a resumed run: what this step had done before the interruption.
+    pub resumed: Option<StepResume>,
+}
+
+/// What a step of a resumed run had done before the driver stopped, from the journal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepResume {
+    /// The verdicts of its analyses, in order.
+    pub analyses: Vec<Verdict>,
+    /// When the interrupted driver journaled its last event (ms since the epoch).
+    pub interrupted_at_ms: Option<i64>,
 }
 
 /// How a step ended, as the step reports it.

@@ -23,7 +23,9 @@ use crate::metrics::Client;
 use crate::pipeline::model::{Analysis, PromoteOn};
 use crate::slo::live::MeasureError;
 use crate::slo::{Evaluation, Slo, evaluate, live};
-use crate::steps::{Measurements, Phase, Signal, StepCtx, StepIo, StepResult, next_signal};
+use crate::steps::{
+    Measurements, Phase, Signal, StepCtx, StepIo, StepResult, StepResume, next_signal,
+};
 use crate::units::format_duration;
 
 /// Why the analysis refused the release, with the evidence behind it.
@@ -38,6 +40,28 @@ struct Tally {
     inconclusive: u32,
     /// The verdict of the latest evaluation (`Error` when it could not measure).
     latest: Option<Verdict>,
+}
+
+impl Tally {
+    /// The tally a resumed release goes on from: its analyses journaled so far.
+    fn resumed(resumed: Option<&StepResume>) -> Tally {
+        let mut t = Tally::default();
+        for v in resumed.map(|r| r.analyses.as_slice()).unwrap_or_default() {
+            t.add(*v);
+        }
+        t
+    }
+
+    /// Counts one evaluation's verdict.
+    fn add(&mut self, verdict: Verdict) {
+        self.made += 1;
+        self.latest = Some(verdict);
+        match verdict {
+            Verdict::Fail => self.failed += 1,
+            Verdict::Error => self.inconclusive += 1,
+            Verdict::Pass | Verdict::Warning => {}
+        }
+    }
 }
 
 /// The SLO's verdicts over `window` for the canary's version, at an interval.
@@ -121,7 +145,7 @@ impl Analyst {
             failure_limit: a.failure_limit.unwrap_or(0),
             inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
             warning_promotes: a.promote_on.contains(&PromoteOn::Warning),
-            tally: Mutex::new(Tally::default()),
+            tally: Mutex::new(Tally::resumed(ctx.resumed.as_ref())),
             stable_version: None,
         })
     }
@@ -243,13 +267,7 @@ impl Analyst {
     /// Records one evaluation's verdict and returns the tally after it.
     fn record(&self, verdict: Verdict) -> Tally {
         let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-        t.made += 1;
-        t.latest = Some(verdict);
-        match verdict {
-            Verdict::Fail => t.failed += 1,
-            Verdict::Error => t.inconclusive += 1,
-            Verdict::Pass | Verdict::Warning => {}
-        }
+        t.add(verdict);
         *t
     }
 

@@ -11,6 +11,7 @@ use super::bake::bake;
 use super::error::Error;
 use super::lifecycle::{Start, begin, promote};
 use super::plan::{Claim, Plan};
+use super::progress::{Progress, SWITCHED, now_ms};
 use super::rollback::rolled_back;
 use super::{ROLLOUT_TIMEOUT, Setback, fail};
 use crate::events::{Evidence, Verdict};
@@ -27,6 +28,7 @@ pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepR
         analyst,
         previous,
         total,
+        progress,
     } = match begin(plan, bg.analysis.as_ref(), ctx).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -34,7 +36,7 @@ pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepR
     if let Err(r) = plan.router.prepare(plan, &previous).await {
         return r;
     }
-    let cleared = match switch(plan, bg, analyst.as_ref(), ctx, total).await {
+    let cleared = match switch(plan, bg, analyst.as_ref(), ctx, (total, progress)).await {
         Ok(c) => c,
         Err(setback) => return rolled_back(plan, ctx, setback).await,
     };
@@ -61,13 +63,15 @@ pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepR
 }
 
 /// The new colour up with `total` pods, judged, switched to, and the old colour kept for
-/// the scale-down delay. Returns what cleared the switch, when an analysis judged it.
+/// the scale-down delay. Returns what cleared the switch, when an analysis judged it. A
+/// resumed release that had switched is not judged again; its delay goes on for the time
+/// it had left.
 async fn switch(
     plan: &Plan,
     bg: &BlueGreen,
     analyst: Option<&Analyst>,
     ctx: &mut StepCtx,
-    total: i32,
+    (total, from): (i32, Progress),
 ) -> Result<Option<Cleared>, Setback> {
     plan.cluster
         .apply(&plan.canary(total), false)
@@ -83,14 +87,20 @@ async fn switch(
             plan.canary_service
         ),
     );
+    let judging = from.step < SWITCHED;
     let cleared = match analyst {
-        Some(a) => Some(tokio::select! {
+        Some(a) if judging => Some(tokio::select! {
             r = a.judge(ctx, JUDGED_BEFORE_SWITCH, Part::Judge) => r.map_err(Setback::judged)?,
             e = plan.lost(Claim::Release) => return Err(Setback::from(e)),
         }),
-        None => None,
+        _ => None,
     };
-    plan.holds(Claim::Release).await?;
+    let resumed = (!judging).then_some(from.pause_started_ms).flatten();
+    let at = Progress {
+        step: SWITCHED,
+        pause_started_ms: Some(resumed.unwrap_or_else(now_ms)),
+    };
+    plan.record(at).await?;
     let note = plan
         .router
         .set_weight(plan, &ctx.io, 100, total)
@@ -100,9 +110,16 @@ async fn switch(
     plan.report_traffic(&ctx.io, 100, note).await;
     ctx.io
         .set_phase(Phase::Running, "switched; keeping the old colour");
-    let delay = bg.scale_down_delay.unwrap_or(Span(Duration::from_secs(30)));
+    let delay = bg
+        .scale_down_delay
+        .unwrap_or(Span(Duration::from_secs(30)))
+        .get();
+    let interrupted_at = ctx.resumed.as_ref().and_then(|r| r.interrupted_at_ms);
     let delay = PauseStep {
-        duration: Some(delay),
+        duration: Some(Span(match resumed {
+            Some(_) => at.pause_left(delay, interrupted_at),
+            None => delay,
+        })),
     };
     let kept = pause::run(&delay, ctx);
     let r = tokio::select! {

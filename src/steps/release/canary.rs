@@ -10,11 +10,13 @@ use super::bake::bake;
 use super::error::Error;
 use super::lifecycle::{Start, begin, promote};
 use super::plan::{Claim, Plan, canary_replicas};
+use super::progress::{Progress, now_ms};
 use super::rollback::rolled_back;
 use super::{ROLLOUT_TIMEOUT, Setback};
 use crate::events::{Evidence, Verdict};
-use crate::pipeline::model::Canary;
+use crate::pipeline::model::{Canary, PauseStep};
 use crate::steps::{Phase, StepCtx, StepResult, pause};
+use crate::units::Span;
 
 /// Runs a canary release.
 pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResult {
@@ -22,6 +24,7 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
         analyst,
         previous,
         total,
+        progress,
     } = match begin(plan, c.analysis.as_ref(), ctx).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -32,7 +35,7 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
     let io = ctx.io.clone();
     let desired = AtomicU8::new(0);
     let moving = AtomicBool::new(false);
-    let steps = traffic_steps(plan, c, ctx, total, &desired, &moving);
+    let steps = traffic_steps(plan, c, ctx, (total, progress), &desired, &moving);
     let watch = async {
         match &analyst {
             Some(a) => a.watch(&io).await,
@@ -91,31 +94,63 @@ fn promoted_evidence(cleared: Option<&Cleared>) -> Evidence {
     }
 }
 
-/// The canary's steps in order: weights move traffic, pauses wait. `desired` and `moving`
-/// tell the traffic follower what was asked for and when a change is under way.
+/// The canary's steps in order from where `from` says the release stands (a resumed run
+/// carries out the step it was in, a pause for the time it had left, and never repeats
+/// the ones before): weights move traffic, pauses wait. Each step is recorded on the
+/// stable Deployment before it begins. `desired` and `moving` tell the traffic follower
+/// what was asked for and when a change is under way.
 async fn traffic_steps(
     plan: &Plan,
     c: &Canary,
     ctx: &mut StepCtx,
-    total: i32,
+    (total, from): (i32, Progress),
     desired: &AtomicU8,
     moving: &AtomicBool,
 ) -> Result<(), Error> {
-    for s in &c.steps {
+    let interrupted_at = ctx.resumed.as_ref().and_then(|r| r.interrupted_at_ms);
+    // The weight the canary had before the step resumed at.
+    let before = c.steps[..from.step.min(c.steps.len())]
+        .iter()
+        .filter_map(|s| s.value.weight)
+        .next_back();
+    if let Some(w) = before {
+        desired.store(w, Ordering::SeqCst);
+    }
+    for (i, s) in c.steps.iter().enumerate().skip(from.step) {
         if let Some(w) = s.value.weight {
-            plan.holds(Claim::Release).await?;
+            plan.record(Progress {
+                step: i,
+                pause_started_ms: None,
+            })
+            .await?;
             moving.store(true, Ordering::SeqCst);
             desired.store(w, Ordering::SeqCst);
             let r = set_weight(plan, ctx, w, total).await;
             moving.store(false, Ordering::SeqCst);
             r?;
         } else if let Some(p) = &s.value.pause {
-            let r = pause::run(p, ctx).await;
+            let resumed = (i == from.step).then_some(from.pause_started_ms).flatten();
+            let at = Progress {
+                step: i,
+                pause_started_ms: Some(resumed.unwrap_or_else(now_ms)),
+            };
+            plan.record(at).await?;
+            let left = PauseStep {
+                duration: p.duration.map(|d| match resumed {
+                    Some(_) => Span(at.pause_left(d.get(), interrupted_at)),
+                    None => d,
+                }),
+            };
+            let r = pause::run(&left, ctx).await;
             ctx.io.log("release", r.summary);
             ctx.io.set_phase(Phase::Running, "canary running");
         }
     }
-    Ok(())
+    plan.record(Progress {
+        step: c.steps.len(),
+        pause_started_ms: None,
+    })
+    .await
 }
 
 /// Moves `weight`% of traffic to the canary, out of `total` stable replicas: the canary

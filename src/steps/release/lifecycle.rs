@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::analysis::Analyst;
 use super::error::Error;
 use super::plan::{Plan, declared_total, deployment_version, recorded_total, to_json};
+use super::progress::Progress;
 use super::{
     PREVIOUS_TEMPLATE, PROMOTED_BY, RELEASE, ROLLED_BACK_BY, ROLLOUT_TIMEOUT, STABLE_REPLICAS,
     fail, infra_failure,
@@ -25,6 +26,8 @@ pub(super) struct Start {
     pub previous: Deployment,
     /// Its replica count before the release (kept across a resume).
     pub total: i32,
+    /// Where a resumed release stood; the start for a new one.
+    pub progress: Progress,
 }
 
 /// Sets up the analysis, applies the manifests the release carries besides its
@@ -58,8 +61,19 @@ pub(super) async fn begin(
         a.stable_version = deployment_version(&previous).map(str::to_owned);
     }
     let total = recorded_total(&previous).unwrap_or_else(|| declared_total(&previous));
+    let progress = if resuming {
+        Progress::recorded(&previous).unwrap_or_default()
+    } else {
+        Progress::default()
+    };
+    if resuming {
+        ctx.io.log(
+            "release",
+            format!("resuming the release at its step {}", progress.step + 1),
+        );
+    }
     // Remember the stable size before anything changes, so a rollback after a crash knows it.
-    let (replicas, info) = (total.to_string(), plan.info().to_string());
+    let (replicas, info) = (total.to_string(), plan.info_at(progress).to_string());
     // An earlier incident's rolled-back-by mark would misname who stops this release.
     let marks = [
         (STABLE_REPLICAS, Some(&*replicas)),
@@ -73,6 +87,7 @@ pub(super) async fn begin(
         analyst,
         previous,
         total,
+        progress,
     })
 }
 

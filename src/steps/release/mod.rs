@@ -21,8 +21,8 @@
 //! for all three routers), `observe` (what the cluster shows of traffic), `analysis` (the
 //! SLO evaluations and the promotion's judgement), `lifecycle` (start and promotion,
 //! shared by both strategies), `bake` (the analysis after a promotion),
-//! `canary` and `bluegreen` (the strategies), `rollback` (putting stable back), `error`
-//! (why a release failed, as kinds).
+//! `canary` and `bluegreen` (the strategies), `progress` (where a release stands, for a
+//! resume), `rollback` (putting stable back), `error` (why a release failed, as kinds).
 
 mod analysis;
 mod bake;
@@ -32,6 +32,7 @@ mod error;
 mod lifecycle;
 mod observe;
 mod plan;
+mod progress;
 mod rollback;
 mod routers;
 
@@ -71,6 +72,11 @@ pub async fn run(step: &ReleaseStep, ctx: &mut StepCtx) -> StepResult {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if ctx.resumed.is_some()
+        && let Some(r) = after_promotion(&plan, step, ctx).await
+    {
+        return r;
+    }
     match &step.canary {
         Some(c) => canary::run(&plan, c, ctx).await,
         None => match &step.blue_green {
@@ -78,6 +84,45 @@ pub async fn run(step: &ReleaseStep, ctx: &mut StepCtx) -> StepResult {
             None => fail("a release is exactly one of `canary` or `blueGreen`"),
         },
     }
+}
+
+/// A resumed run whose release this run had already promoted: only its bake is left (run
+/// again in full), or nothing. `None` when the release had not been promoted.
+async fn after_promotion(plan: &Plan, step: &ReleaseStep, ctx: &mut StepCtx) -> Option<StepResult> {
+    let stable = match plan.live_stable().await {
+        Ok(s) => s?,
+        Err(r) => return Some(r),
+    };
+    let mark = format!("{}/{}", ctx.run, ctx.stage);
+    if annotation(&stable, PROMOTED_BY) != Some(mark.as_str())
+        || annotation(&stable, RELEASE).is_some()
+    {
+        return None;
+    }
+    let promoted = format!(
+        "{} was promoted by this run before it was interrupted",
+        plan.name
+    );
+    ctx.io.log("release", promoted.clone());
+    let (analysis, bake) = match (&step.canary, &step.blue_green) {
+        (Some(c), _) => (c.analysis.as_ref(), c.bake.as_ref()),
+        (_, Some(bg)) => (bg.analysis.as_ref(), bg.bake.as_ref()),
+        _ => (None, None),
+    };
+    let evidence = vec![crate::events::Evidence::new(
+        "release",
+        crate::events::Verdict::Pass,
+        promoted.clone(),
+    )];
+    Some(match (analysis, bake) {
+        (Some(a), Some(b)) => match analysis::Analyst::new(a, ctx) {
+            Ok(analyst) => {
+                bake::bake(plan, ctx, &analyst, b.value.get(), (promoted, evidence)).await
+            }
+            Err(r) => r,
+        },
+        _ => StepResult::judged(crate::events::Verdict::Pass, promoted, evidence),
+    })
 }
 
 /// Undoes a release when its stage is rolled back: an unfinished canary is aborted; a
