@@ -191,6 +191,10 @@ fn a_huge_window_on_slo_eval_is_an_error_naming_the_maximum() {
         "http://127.0.0.1:9",
         "--window",
         "99999999999999999999999d",
+        "--set",
+        "service=web",
+        "--set",
+        "version=v1",
     ]);
     refused(
         &out,
@@ -286,6 +290,10 @@ fn numbers_on_the_command_line_are_range_checked() {
             "http://127.0.0.1:9",
             "--at",
             at,
+            "--set",
+            "service=web",
+            "--set",
+            "version=v1",
         ]);
         refused(
             &out,
@@ -313,4 +321,33 @@ fn numbers_on_the_command_line_are_range_checked() {
         "99999999999999999999999d",
     ]);
     refused(&out, &["longer than the maximum of 3650d"]);
+}
+
+#[test]
+fn a_manifest_that_is_a_device_does_not_stall_check() {
+    let dir = Dir::new();
+    let file = dir.write(
+        "p.yaml",
+        "apiVersion: glidepath/v1
+kind: Pipeline
+metadata: { name: dz }
+spec:
+  target: sandbox
+  stages:
+    - name: s
+      steps:
+        - deploy: { manifests: [/dev/zero] }
+",
+    );
+    // The load-time template check skips what it cannot read; under the memory limit a
+    // read of /dev/zero without bound would kill the process instead.
+    let out = check(&dir, &file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("is valid"), "{stdout}");
 }
