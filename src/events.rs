@@ -32,14 +32,24 @@ pub enum Status {
     Aborted,
     /// Undone after a failure or on request.
     RolledBack,
+    /// A run turned away before it started (another driver holds the lease, the target
+    /// could not be reached); nothing was changed.
+    Refused,
+    /// A run whose driver is gone (killed, crashed) before it finished; `glidepath resume`
+    /// continues it. Never journaled: derived when a run is read.
+    Interrupted,
 }
 
 impl Status {
-    /// True once nothing more will happen.
+    /// True once nothing more will happen (an interrupted run can still be resumed).
     pub fn is_final(self) -> bool {
         !matches!(
             self,
-            Status::Pending | Status::Running | Status::WaitingForApproval | Status::Paused
+            Status::Pending
+                | Status::Running
+                | Status::WaitingForApproval
+                | Status::Paused
+                | Status::Interrupted
         )
     }
 
@@ -56,6 +66,8 @@ impl Status {
             Status::Skipped => "-",
             Status::Aborted => "■",
             Status::RolledBack => "↺",
+            Status::Refused => "⊘",
+            Status::Interrupted => "↯",
         }
     }
 
@@ -72,6 +84,8 @@ impl Status {
             Status::Skipped => "skipped",
             Status::Aborted => "aborted",
             Status::RolledBack => "rolled-back",
+            Status::Refused => "refused",
+            Status::Interrupted => "interrupted",
         }
     }
 
@@ -81,7 +95,7 @@ impl Status {
     }
 }
 
-const ALL_STATUSES: [Status; 10] = [
+const ALL_STATUSES: [Status; 12] = [
     Status::Pending,
     Status::Running,
     Status::WaitingForApproval,
@@ -92,6 +106,8 @@ const ALL_STATUSES: [Status; 10] = [
     Status::Skipped,
     Status::Aborted,
     Status::RolledBack,
+    Status::Refused,
+    Status::Interrupted,
 ];
 
 impl fmt::Display for Status {

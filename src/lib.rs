@@ -2,7 +2,8 @@
 //!
 //! Module map (DESIGN.md, "Architecture"; README.md, "Where things live"): events flow out
 //! of the engine, commands flow in. From the bottom up (no module imports one above it):
-//! - [`units`]: durations and percentages as files write them (a leaf).
+//! - [`units`]: durations and percentages as files write them (a leaf); [`redact`]: secrets
+//!   kept out of everything written (a leaf).
 //! - [`input`]: reading input files within limits (size, file type, BOM) (a leaf).
 //! - [`yaml`]: YAML with positions, and the file error every loader returns; parsing stays
 //!   within [`input::Limits`].
@@ -42,6 +43,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod policy;
+pub mod redact;
 pub mod report;
 pub mod sandbox;
 pub mod slo;

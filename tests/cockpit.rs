@@ -868,18 +868,26 @@ fn history_lists_runs_and_the_stages_evaluations_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.db");
     let store = Store::open(&journal).unwrap();
+    let source = "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: checkout }\nspec:\n  stages:\n    - name: prod\n      steps:\n        - name: hi\n          command: { run: [echo, hi] }\n";
     for _ in 0..2 {
         store
             .create_run(&NewRun {
                 pipeline: "checkout",
                 service: "checkout",
                 path: "pipeline.yaml",
-                source: "",
+                source,
                 sets: &Default::default(),
                 stage: None,
             })
             .unwrap();
     }
+    // Run 1's driver is gone: a process that has ended, reaped.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    rusqlite::Connection::open(&journal)
+        .unwrap()
+        .execute("UPDATE runs SET pid = ?1 WHERE id = 1", [gone.id()])
+        .unwrap();
     let mut s = canary_paused();
     s.app.key(key('H'));
     assert!(s.app.history_request);
@@ -890,6 +898,16 @@ fn history_lists_runs_and_the_stages_evaluations_from_the_journal() {
     let screen = s.render(120, 40);
     assert!(screen.contains("run 2"), "{screen}");
     assert!(screen.contains("run 1"), "{screen}");
+    assert!(screen.contains("interrupted"), "{screen}");
+    assert!(
+        screen.contains("run 1 interrupted: its driver (process ")
+            && screen.contains("is gone; `glidepath resume 1` continues it"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("run 2 interrupted"),
+        "run 2's driver (this test) is alive: {screen}"
+    );
     assert!(
         screen.contains("evaluations of checkout in stage prod"),
         "{screen}"
@@ -1049,4 +1067,25 @@ fn a_resumed_runs_journal_is_shown_and_a_stale_confirmation_closes() {
         s.app.toast.as_ref().unwrap().text,
         "the stage changed; ask again"
     );
+}
+
+#[test]
+fn leaving_the_cockpit_mid_run_says_what_the_run_waits_for_and_how_to_answer_it() {
+    let mut s = canary_paused();
+    assert_eq!(
+        s.app.run.left_behind().as_deref(),
+        Some(
+            "left the cockpit; run 42 goes on here: prod/release waits for approval: `glidepath approve 42` or `glidepath reject 42` answers it from any terminal; `glidepath attach 42` brings the cockpit back; Ctrl-C aborts it"
+        )
+    );
+    // A run that has ended leaves nothing behind to say.
+    s.after(
+        60,
+        Event::RunFinished {
+            status: Status::RolledBack,
+            exit_code: 1,
+            reason: "rolled back".into(),
+        },
+    );
+    assert_eq!(s.app.run.left_behind(), None);
 }

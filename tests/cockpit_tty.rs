@@ -271,3 +271,29 @@ fn the_bad_canary_demo_rolls_back_by_itself() {
     let after = t.wait_for("EXIT=1");
     assert!(after.contains("key SLI failed: error_ratio"), "{after}");
 }
+
+#[test]
+fn leaving_the_cockpit_mid_run_says_what_it_waits_for_and_how_to_answer_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("away.yaml"), PIPELINE).unwrap();
+    let t = Tmux::start(dir.path(), "away");
+    t.wait_for("next: sign-off waits for approval");
+    // Leaving mid-run takes a second q.
+    t.keys(&["q"]);
+    t.keys(&["q"]);
+    let left = t.wait_for(
+        "left the cockpit; run 1 goes on here: prod/sign-off waits for approval: `glidepath approve 1`",
+    );
+    assert!(!t.alternate_screen(), "{left}");
+    // The command it named answers the run from another terminal.
+    let out = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(["reject", "1"])
+        .env("GLIDEPATH_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "run 1: reject accepted"
+    );
+    t.wait_for("EXIT=1");
+}

@@ -1,5 +1,5 @@
 //! No data never passes: a load test nobody answered, and every way Prometheus can answer
-//! without a number (empty vector, NaN, ±Inf, a stale series, a refused query), end as
+//! without a number (empty vector, NaN, a stale series, a refused query), end as
 //! `error` naming the SLI, never as 0 or a pass.
 
 #[path = "support/prometheus.rs"]
@@ -224,10 +224,9 @@ fn prometheus_empty_nan_and_infinite_values_are_errors_naming_the_sli() {
     );
     let prom = prometheus::start(&om, None);
     let at = t as f64 + 1.0;
+    // ±Inf is a value that never passes (tests/helpful_errors.rs), not no data.
     for bad in [
         "nan_metric",
-        "pinf_metric",
-        "ninf_metric",
         "absent_metric",
         "sum(absent_metric)",
         "zero_metric / zero_metric",
@@ -254,6 +253,14 @@ fn prometheus_empty_nan_and_infinite_values_are_errors_naming_the_sli() {
             Some(1),
             "{bad}: --fail-on fail exits 1 on error"
         );
+    }
+    // A stored ±Inf is a value that fails, shown as Prometheus writes it.
+    for (metric, shown) in [("pinf_metric", "+Inf"), ("ninf_metric", "-Inf")] {
+        let out = slo_eval(&prom.url, at, metric);
+        let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(e["objectives"][1]["value"], shown, "{metric}: {e}");
+        assert_eq!(e["result"], "fail", "{metric}: {e}");
+        assert_eq!(out.status.code(), Some(1), "{metric}");
     }
     // The same SLO with a real value passes: the test above can fail.
     let out = slo_eval(&prom.url, at, "ok_metric");

@@ -215,7 +215,7 @@ fn keptn_defaults_apply_when_fields_are_missing() {
 #[test]
 fn no_data_is_an_error_never_a_pass() {
     let slo = Slo::load(&fixture("keptn-slo.yaml"), None).unwrap();
-    for bad in [None, Some(f64::NAN), Some(f64::INFINITY)] {
+    for bad in [None, Some(f64::NAN)] {
         let e = evaluate(
             &slo,
             &values(&[
@@ -229,8 +229,28 @@ fn no_data_is_an_error_never_a_pass() {
         assert_eq!(e.objectives[1].status, ObjectiveStatus::Error);
         assert!(
             e.message.starts_with(
-                "no data for error_rate: missing, failed, empty, NaN or infinite values never pass"
+                "no data for error_rate: missing, failed, empty or NaN values never pass"
             ),
+            "{}",
+            e.message
+        );
+    }
+    // Infinity is a value, and it fails: `<=+10%` or `>=` criteria cannot pass it either.
+    for inf in [f64::INFINITY, f64::NEG_INFINITY] {
+        let e = evaluate(
+            &slo,
+            &values(&[
+                ("response_time_p95", Some(100.0)),
+                ("error_rate", Some(inf)),
+                ("throughput", Some(1.0)),
+            ]),
+            &[],
+        );
+        assert_eq!(e.result, Verdict::Fail, "{inf}");
+        assert_eq!(e.objectives[1].status, ObjectiveStatus::Fail);
+        assert_eq!(e.objectives[1].value, Some(inf));
+        assert!(
+            e.message.contains("an infinite value never passes"),
             "{}",
             e.message
         );

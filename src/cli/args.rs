@@ -25,8 +25,11 @@ pub(super) enum Cmd {
     Check(CheckArgs),
     /// Continue an interrupted run from its last committed event.
     Resume {
-        /// The run (default: the newest unfinished run).
+        /// The run (default: the newest interrupted run, one whose driver is gone).
         run: Option<i64>,
+        /// Without RUN: the newest interrupted run of this pipeline (its metadata.name).
+        #[arg(long, value_name = "NAME", conflicts_with = "run")]
+        pipeline: Option<String>,
         #[command(flatten)]
         flags: DriveFlags,
     },
@@ -299,6 +302,10 @@ pub(super) struct SloEvalArgs {
     /// Exit 1 when the result is this bad or worse (for CI jobs).
     #[arg(long, value_name = "RESULT", value_parser = ["warning", "fail"])]
     pub(super) fail_on: Option<String>,
+    /// With --prometheus: how long to wait for each answer; a query still unanswered then
+    /// fails (exit 4) naming its SLI and query. Failed queries are not retried.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub(super) timeout: std::time::Duration,
 }
 
 /// `glidepath slo budget`'s flags.
@@ -319,6 +326,18 @@ pub(super) struct SloBudgetArgs {
     /// Print JSON.
     #[arg(long)]
     pub(super) json: bool,
+    /// How long to wait for each answer; a query still unanswered then fails (exit 4)
+    /// naming its query. Failed queries are not retried.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub(super) timeout: std::time::Duration,
+}
+
+/// `--timeout`: a duration above zero.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match crate::units::parse_duration(text)? {
+        d if d.is_zero() => Err("a timeout must be longer than 0s".into()),
+        d => Ok(d),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 use super::args::CockpitFlags;
-use super::run::process_alive;
+use super::driver::process_alive;
 use super::{Exit, bad_input, infra};
 use crate::events::{Command, Envelope, Event, exit};
 use crate::pipeline;

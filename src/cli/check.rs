@@ -104,7 +104,9 @@ async fn run_preflight(p: Pipeline) -> (Outcome, Vec<String>) {
     let mut printer = None;
     let mut failures = None;
     let handle = engine::start_with(Arc::new(p), Emitter::new(0, 1, None), options, |tx| {
-        printer = Some(tokio::spawn(crate::headless::print(tx.subscribe())));
+        let (shown_tx, shown_rx) = broadcast::channel(1024);
+        tokio::spawn(as_a_check(tx.subscribe(), shown_tx));
+        printer = Some(tokio::spawn(crate::headless::print(shown_rx)));
         failures = Some(tokio::spawn(failed_stages(tx.subscribe())));
     });
     let outcome = handle.wait().await;
@@ -116,6 +118,37 @@ async fn run_preflight(p: Pipeline) -> (Outcome, Vec<String>) {
         None => Vec::new(),
     };
     (outcome, failed)
+}
+
+/// The pre-flight's events as a check shows them: a stage whose pre-flight failed is
+/// `failed` (the engine, told to go on past it, calls it a warning), and no run lines: a
+/// check is not a run, and its own last line gives the verdict.
+async fn as_a_check(mut rx: broadcast::Receiver<Envelope>, tx: broadcast::Sender<Envelope>) {
+    use crate::events::Status;
+    let mut failed: Vec<String> = Vec::new();
+    loop {
+        let mut env = match rx.recv().await {
+            Ok(env) => env,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        match &mut env.event {
+            Event::RunStarted { .. } => continue,
+            Event::RunFinished { .. } => return,
+            Event::StepFinished {
+                stage,
+                status: Status::Failed,
+                ..
+            } => failed.push(stage.clone()),
+            Event::StageFinished { stage, status } if failed.contains(stage) => {
+                *status = Status::Failed;
+            }
+            _ => {}
+        }
+        if tx.send(env).is_err() {
+            return;
+        }
+    }
 }
 
 /// The stages with a failed step, until the run finishes.

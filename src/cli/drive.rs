@@ -14,7 +14,7 @@ use super::demo::Demo;
 use super::sandbox::{embed_sandbox, sandbox_addresses};
 use super::{Exit, infra};
 use crate::engine::{self, Emitter, Outcome, RunHandle, RunOptions};
-use crate::events::{Command, CommandKind, Envelope, exit, whoami};
+use crate::events::{Command, CommandKind, Envelope, Event, Status, exit, whoami};
 use crate::pipeline::Pipeline;
 use crate::report::Report;
 use crate::store::{Journal, Store};
@@ -43,18 +43,34 @@ pub(super) async fn drive(
     }
     // Named as written (`sandbox/shop`), before the sandbox stages are pointed at it.
     let target = describe_target(&p);
-    let (p, sandbox) = embed_sandbox(p, &flags.scenario, journal_path).await?;
+    // A new run turned away here never started: it is journaled as refused, not running.
+    let fresh = options.resumed.is_none();
+    let refused = |e: Exit| {
+        if fresh {
+            refuse(journal_path, run, e)
+        } else {
+            e
+        }
+    };
+    let (p, sandbox) = embed_sandbox(p, &flags.scenario, journal_path)
+        .await
+        .map_err(refused)?;
     let options = RunOptions {
         service_addresses: sandbox_addresses(&p),
         ..options
     };
     if let (Some(demo), Some(sandbox)) = (&demo, &sandbox) {
-        demo.start_production(sandbox, interactive).await?;
+        demo.start_production(sandbox, interactive)
+            .await
+            .map_err(refused)?;
     }
     let stage = options.stage.as_deref();
-    let leases = acquire_leases(&p, stage, run, journal_path, flags.force_unlock).await?;
+    let leases = acquire_leases(&p, stage, run, journal_path, flags.force_unlock)
+        .await
+        .map_err(refused)?;
     let journal = Journal::open(journal_path).map_err(infra)?;
-    let emitter = Emitter::new(run, next_seq, Some(journal));
+    let secrets = crate::redact::Redactor::new(p.secrets());
+    let emitter = Emitter::redacting(run, next_seq, Some(journal), secrets);
     let protected = protected_stages(&p);
     let (handle, mut followers) = start(p, emitter, options, interactive);
     let earlier = earlier_events(journal_path, run, next_seq);
@@ -96,6 +112,26 @@ pub(super) async fn drive(
         }
     }
     report_outcome(journal_path, run, flags, &outcome)
+}
+
+/// Journals a new run that was turned away before its first event as `refused`, with the
+/// reason and exit code it ends with; returns that failure.
+fn refuse(journal_path: &Path, run: i64, e: Exit) -> Exit {
+    let refusal = Envelope {
+        run,
+        seq: 1,
+        at_ms: crate::store::now_ms(),
+        event: Event::RunFinished {
+            status: Status::Refused,
+            exit_code: e.code,
+            reason: format!("refused before it started: {}", e.message),
+        },
+    };
+    let written = Journal::open(journal_path).and_then(|j| j.append_durable(refusal));
+    if let Err(j) = written {
+        eprintln!("warning: run {run} could not be journaled as refused: {j}");
+    }
+    e
 }
 
 /// `--context` (`run`, `resume`, `demo`, `check`): every stage that delivers to a cluster
@@ -251,6 +287,9 @@ fn spawn_cockpit(
             // Left while the run goes on: its progress continues on stderr, from the
             // first event the cockpit had not shown.
             Ok(ended) if !ended.run_ended => {
+                if let Some(what) = &ended.left_behind {
+                    eprintln!("{what}");
+                }
                 crate::headless::print(ended.events).await;
                 Ok(())
             }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::args::HistoryArgs;
 use super::drive::write_reports;
-use super::{Exit, bad_input, infra};
-use crate::events::exit;
+use super::{Exit, bad_input, driver, infra};
+use crate::events::{Status, exit};
 use crate::report::Report;
-use crate::store::Store;
+use crate::store::{RunRecord, Store};
 
 /// `history`: one call per way the flags combine.
 pub(super) fn history(journal_path: &Path, args: HistoryArgs) -> Result<i32, Exit> {
@@ -56,9 +56,63 @@ fn reports(store: &Store, run: i64, dir: &Path) -> Result<i32, Exit> {
     Ok(exit::OK)
 }
 
+/// A run as `history` lists it: its state now (`interrupted` when its driver is gone) and,
+/// for an interrupted run, what to do about it.
+#[derive(serde::Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    record: RunRecord,
+    /// The command that continues an interrupted run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume: Option<String>,
+    /// Why an interrupted run cannot be resumed, when it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_resumable: Option<String>,
+}
+
+impl Listed {
+    fn new(mut record: RunRecord) -> Listed {
+        record.status = driver::state(&record);
+        let (mut resume, mut not_resumable) = (None, None);
+        if record.status == Status::Interrupted {
+            match super::run::resumable(record.id, &record) {
+                Ok(_) => resume = Some(driver::resume_command(record.id)),
+                Err(e) => not_resumable = Some(e.message),
+            }
+        }
+        Listed {
+            record,
+            resume,
+            not_resumable,
+        }
+    }
+
+    /// What an interrupted run's row is followed by.
+    fn hint(&self) -> Option<String> {
+        let r = &self.record;
+        let driver = r.pid.map_or_else(
+            || "its driver".into(),
+            |p| format!("its driver (process {p})"),
+        );
+        match (&self.resume, &self.not_resumable) {
+            (Some(command), _) => Some(format!(
+                "run {} interrupted: {driver} is gone; `{command}` continues it",
+                r.id
+            )),
+            (None, Some(why)) => Some(format!("run {} interrupted: {why}", r.id)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// The newest runs, as a table or JSON.
 fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
-    let runs = store.runs(limit).map_err(infra)?;
+    let runs: Vec<Listed> = store
+        .runs(limit)
+        .map_err(infra)?
+        .into_iter()
+        .map(Listed::new)
+        .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&runs).map_err(infra)?);
         return Ok(exit::OK);
@@ -67,7 +121,7 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
         "{:>5}  {:<20} {:<20} {:<14} {:>9}",
         "RUN", "PIPELINE", "STARTED (UTC)", "OUTCOME", "DURATION"
     );
-    for r in runs {
+    for Listed { record: r, .. } in &runs {
         let duration = r
             .finished_ms
             .map(|f| {
@@ -85,24 +139,34 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
             duration
         );
     }
+    for hint in runs.iter().filter_map(Listed::hint) {
+        println!("{hint}");
+    }
     Ok(exit::OK)
 }
 
-/// One run: its events as the headless printer showed them, or its report as JSON.
+/// One run: its events as the headless printer showed them, or its report as JSON; an
+/// interrupted run says so, and how to continue it.
 fn show(store: &Store, id: i64, json: bool) -> Result<i32, Exit> {
-    store.run(id).map_err(|e| bad_input(e.to_string()))?;
+    let record = store.run(id).map_err(|e| bad_input(e.to_string()))?;
+    let listed = Listed::new(record);
     let events = store.events(id).map_err(infra)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&Report::from_events(id, &events)).map_err(infra)?
-        );
+        let mut report = Report::from_events(id, &events);
+        if listed.record.status == Status::Interrupted {
+            report.status = Status::Interrupted;
+            report.reason = listed.hint();
+        }
+        println!("{}", serde_json::to_string_pretty(&report).map_err(infra)?);
         return Ok(exit::OK);
     }
     for env in &events {
         if let Some(line) = crate::headless::line(env) {
             println!("{line}");
         }
+    }
+    if let Some(hint) = listed.hint() {
+        println!("{hint}");
     }
     Ok(exit::OK)
 }
@@ -132,13 +196,15 @@ fn cockpit_history(
         .runs(20)
         .map_err(|e| e.to_string())?
         .into_iter()
-        .map(|r| crate::ui::app::HistoryRun {
-            id: r.id,
-            pipeline: r.pipeline,
-            status: r.status,
-            started_ms: r.started_ms,
-            finished_ms: r.finished_ms,
-            exit_code: r.exit_code,
+        .map(Listed::new)
+        .map(|l| crate::ui::app::HistoryRun {
+            interrupted: l.hint(),
+            id: l.record.id,
+            pipeline: l.record.pipeline,
+            status: l.record.status,
+            started_ms: l.record.started_ms,
+            finished_ms: l.record.finished_ms,
+            exit_code: l.record.exit_code,
         })
         .collect();
     let evaluations = store

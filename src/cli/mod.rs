@@ -1,7 +1,7 @@
 //! The command line: a stable interface that scripts and tests use (DESIGN.md, "CLI").
 //!
 //! `dispatch` only matches the command and calls the file named after it:
-//! - `run`, `resume`: `run.rs`; both, and `demo`, hand the run to `drive.rs` (cockpit or
+//! - `run`, `resume`: `run.rs`; whether a run's driver is still there: `driver.rs`; both, and `demo`, hand the run to `drive.rs` (cockpit or
 //!   headless, run leases, the command inbox, signals, reports).
 //! - `demo`: `demo.rs`; `sandbox serve`, and the sandbox a run embeds: `sandbox.rs`.
 //! - `check`, `diff`, `rollback`, `contract verify`, `load`, `slo eval|budget|rules`,
@@ -18,6 +18,7 @@ mod demo;
 mod diff;
 mod docs;
 mod drive;
+mod driver;
 pub mod history;
 mod load;
 mod rollback;
@@ -36,20 +37,23 @@ use args::{Cmd, ContractCmd, LoadArgs, SandboxCmd, SloCmd};
 use crate::events::{CommandKind, exit};
 use crate::pipeline::{self, Pipeline, Variables};
 
-/// `run` if given, else the newest run that has not finished (`none` says what to do
-/// when there is none).
+/// `run` if given, else the newest run that has not finished, preferring one a live
+/// process drives over an interrupted one (`none` says what to do when there is none).
 fn run_or_newest_unfinished(
     store: &crate::store::Store,
     run: Option<i64>,
     none: &str,
 ) -> Result<i64, Exit> {
-    match run {
-        Some(r) => Ok(r),
-        None => store
-            .last_unfinished()
-            .map_err(infra)?
-            .ok_or_else(|| bad_input(none)),
+    if let Some(r) = run {
+        return Ok(r);
     }
+    let unfinished = store.unfinished().map_err(infra)?;
+    unfinished
+        .iter()
+        .find(|r| !driver::driver_gone(r))
+        .or(unfinished.first())
+        .map(|r| r.id)
+        .ok_or_else(|| bad_input(none))
 }
 
 /// A failure with the exit code it maps to.
@@ -164,7 +168,11 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
     match cli.command {
         Cmd::Run(args) => run::run(journal, args).await,
         Cmd::Check(args) => check::check(journal, args).await,
-        Cmd::Resume { run, flags } => run::resume(journal, run, &flags).await,
+        Cmd::Resume {
+            run,
+            pipeline,
+            flags,
+        } => run::resume(journal, run, pipeline.as_deref(), &flags).await,
         Cmd::Attach { run, cockpit } => attach::attach(journal, run, cockpit).await,
         Cmd::Approve { run } => approve::send(journal, run, CommandKind::Approve).await,
         Cmd::Reject { run } => approve::send(journal, run, CommandKind::Reject).await,

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::args::{DriveFlags, RunArgs};
 use super::drive::{apply_context, drive};
+use super::driver;
 use super::{Exit, bad_input, infra, load_pipeline};
 use crate::engine::{Resumed, RunOptions};
 use crate::pipeline::{self, Pipeline, Variables};
@@ -36,18 +37,23 @@ pub(super) async fn run(journal_path: &Path, args: RunArgs) -> Result<i32, Exit>
     drive(p, journal_path, run, 1, options, &args.flags, None).await
 }
 
-/// `resume`: the run (default: the newest unfinished one) from its last committed event,
+/// `resume`: the run (default: the newest interrupted one) from its last committed event,
 /// with the pipeline text it started with.
 pub(super) async fn resume(
     journal_path: &Path,
     run: Option<i64>,
+    pipeline: Option<&str>,
     flags: &DriveFlags,
 ) -> Result<i32, Exit> {
     let store = Store::open(journal_path).map_err(infra)?;
-    let run = super::run_or_newest_unfinished(&store, run, "no unfinished run to resume")?;
-    let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    let record = match run {
+        Some(run) => store.run(run).map_err(|e| bad_input(e.to_string()))?,
+        None => driver::newest_interrupted(&store, pipeline)?,
+    };
+    let run = record.id;
     let mut p = resumable(run, &record)?;
     apply_context(&mut p, flags.context.as_deref())?;
+    eprintln!("{}", driver::resuming_line(&record));
     let events = store.events(run).map_err(infra)?;
     let next_seq = events.last().map(|e| e.seq + 1).unwrap_or(1);
     store.claim_run(run).map_err(infra)?;
@@ -64,7 +70,7 @@ pub(super) async fn resume(
 
 /// The run's pipeline, when the run can be resumed: unfinished, no live process driving
 /// it, and not delivered to an embedded sandbox (which ended with its process).
-fn resumable(run: i64, record: &RunRecord) -> Result<Pipeline, Exit> {
+pub(super) fn resumable(run: i64, record: &RunRecord) -> Result<Pipeline, Exit> {
     if let Some(code) = record.exit_code {
         return Err(bad_input(format!(
             "run {run} already finished ({}, exit {code}); nothing to resume",
@@ -73,7 +79,7 @@ fn resumable(run: i64, record: &RunRecord) -> Result<Pipeline, Exit> {
     }
     if let Some(pid) = record.pid
         && pid != std::process::id()
-        && process_alive(pid)
+        && driver::process_alive(pid)
     {
         return Err(bad_input(format!(
             "run {run} is still being driven by process {pid}; resume it only after that process has stopped"
@@ -112,13 +118,4 @@ pub(super) fn new_run(
             stage,
         })
         .map_err(infra)
-}
-
-/// Whether a process with this id exists (the driver a journal names may have stopped).
-pub(super) fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill(2) with signal 0 only checks whether the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
 }

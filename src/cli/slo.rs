@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::args::{SloBudgetArgs, SloEvalArgs};
 use super::{Exit, bad_input, infra};
 use crate::events::{Verdict, exit};
+use crate::metrics::QueryError;
+use crate::slo::live::{BudgetError, MeasureError};
 use crate::slo::queries::{Fills, Part};
 use crate::slo::{Evaluation, HistoryEntry, Slo, evaluate};
 
@@ -17,18 +20,47 @@ enum SliSource {
         at: Option<String>,
         window: String,
         sets: BTreeMap<String, String>,
+        timeout: Duration,
     },
 }
 
-/// A Prometheus failure: a query or URL the user wrote is bad input, the rest infrastructure.
-fn prometheus_error(e: crate::metrics::QueryError) -> Exit {
-    match e {
-        crate::metrics::QueryError::Config(_) => bad_input(e.to_string()),
-        crate::metrics::QueryError::Api { status, .. } if status == 400 || status == 422 => {
-            bad_input(e.to_string())
-        }
-        other => infra(other),
+/// A Prometheus client that waits `timeout` for each answer and does not retry: a
+/// command line that asked for a deadline gets it.
+fn client(url: &str, timeout: Duration) -> Result<crate::metrics::Client, Exit> {
+    let settings = serde_json::json!({
+        "url": url,
+        "timeout": crate::units::Span(timeout),
+        "retries": 0,
+    });
+    let settings = serde_json::from_value(settings).map_err(|e| {
+        bad_input(format!(
+            "--prometheus {}: {e}",
+            crate::metrics::redact_url(url)
+        ))
+    })?;
+    crate::metrics::Client::from_settings(&settings).map_err(|e| bad_input(e.to_string()))
+}
+
+/// A failed SLI query, naming the SLI and the query: a query Prometheus calls bad is bad
+/// input (exit 2); a Prometheus that is unreachable, silent or answers 4xx/5xx otherwise is
+/// an infrastructure failure (exit 4).
+fn measure_error(e: MeasureError, timeout: Duration) -> Exit {
+    if e.is_bad_query() {
+        return bad_input(format!("{e}; fix the query in the SLO file"));
     }
+    let hint = match &e.source {
+        QueryError::Config(_) => return bad_input(e.to_string()),
+        QueryError::Unreachable { .. } => format!(
+            "; check that Prometheus is up and reachable from here, or wait longer with --timeout (now {})",
+            crate::units::format_duration(timeout)
+        ),
+        QueryError::Api { .. } | QueryError::BadResponse { .. } => {
+            "; check the --prometheus URL and Prometheus's own log".to_owned()
+        }
+        // These say what to check themselves.
+        QueryError::Refused { .. } | QueryError::Tls { .. } => String::new(),
+    };
+    infra(format!("{e}{hint}"))
 }
 
 /// `slo eval`: the SLO file scored against SLI values (Keptn's semantics), as a table or
@@ -45,6 +77,7 @@ pub(super) async fn eval(args: SloEvalArgs) -> Result<i32, Exit> {
         history,
         json,
         fail_on,
+        timeout,
     } = args;
     let source = match (values, prometheus) {
         (Some(v), _) => SliSource::File(v),
@@ -53,6 +86,7 @@ pub(super) async fn eval(args: SloEvalArgs) -> Result<i32, Exit> {
             at,
             window,
             sets: sets.into_iter().collect(),
+            timeout,
         },
         (None, None) => return Err(bad_input("give --values FILE or --prometheus URL")),
     };
@@ -67,7 +101,8 @@ pub(super) async fn eval(args: SloEvalArgs) -> Result<i32, Exit> {
             at,
             window,
             sets,
-        } => measure(&model, &url, at.as_deref(), &window, &sets).await?,
+            timeout,
+        } => measure(&model, &url, at.as_deref(), &window, &sets, timeout).await?,
         SliSource::File(values) => read_values(&model, &values)?,
     };
     let history: Vec<HistoryEntry> = match history.as_deref() {
@@ -137,6 +172,7 @@ async fn measure(
     at: Option<&str>,
     window: &str,
     sets: &BTreeMap<String, String>,
+    timeout: Duration,
 ) -> Result<BTreeMap<String, Option<f64>>, Exit> {
     let at = at
         .map(crate::slo::live::parse_time)
@@ -144,7 +180,7 @@ async fn measure(
         .map_err(bad_input)?;
     let window =
         crate::units::parse_duration(window).map_err(|e| bad_input(format!("--window: {e}")))?;
-    let client = crate::metrics::Client::new(url).map_err(prometheus_error)?;
+    let client = client(url, timeout)?;
     crate::slo::live::measure(
         model,
         crate::slo::live::Sources::only(&client),
@@ -153,11 +189,7 @@ async fn measure(
         at,
     )
     .await
-    .map_err(|e| {
-        let mut exit = prometheus_error(e.source);
-        exit.message = format!("SLI `{}`: {}", e.sli, exit.message);
-        exit
-    })
+    .map_err(|e| measure_error(e, timeout))
 }
 
 /// `--values FILE`: a number (or null, no data) for every SLI the SLO file names.
@@ -206,10 +238,7 @@ fn print_evaluation(evaluation: &Evaluation) {
         "OBJECTIVE", "VALUE", "STATUS", "SCORE"
     );
     for o in &evaluation.objectives {
-        let value = o
-            .value
-            .map(|v| format!("{v}"))
-            .unwrap_or_else(|| "no data".into());
+        let value = crate::slo::score::shown(o.value);
         let criteria: Vec<String> = o
             .pass_targets
             .iter()
@@ -239,6 +268,7 @@ pub(super) async fn budget(args: SloBudgetArgs) -> Result<i32, Exit> {
         at,
         sets,
         json,
+        timeout,
     } = args;
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
     let model = load_slo(&slo, None, Some(&sets), Part::ServiceLevel)?;
@@ -247,10 +277,10 @@ pub(super) async fn budget(args: SloBudgetArgs) -> Result<i32, Exit> {
         .map(crate::slo::live::parse_time)
         .transpose()
         .map_err(bad_input)?;
-    let client = crate::metrics::Client::new(&url).map_err(prometheus_error)?;
+    let client = client(&url, timeout)?;
     let budgets = match crate::slo::live::budgets_at(&model, &client, &sets, at).await {
         Ok(b) => b,
-        Err(crate::slo::live::BudgetError::Query(e)) => return Err(prometheus_error(e)),
+        Err(BudgetError::Query(e)) => return Err(measure_error(e, timeout)),
         Err(e) => return Err(bad_input(format!("{}: {e}", slo.display()))),
     };
     if json {
@@ -258,12 +288,25 @@ pub(super) async fn budget(args: SloBudgetArgs) -> Result<i32, Exit> {
             "{}",
             serde_json::to_string_pretty(&budget_json(&budgets)).map_err(infra)?
         );
+    } else {
+        for budget in &budgets {
+            print_budget(budget);
+        }
+    }
+    // No data never passes: a budget nobody can compute is not a healthy one.
+    let blind: Vec<String> = budgets
+        .iter()
+        .filter(|b| b.remaining.is_none())
+        .map(|b| b.describe())
+        .collect();
+    if blind.is_empty() {
         return Ok(exit::OK);
     }
-    for budget in &budgets {
-        print_budget(budget);
-    }
-    Ok(exit::OK)
+    eprintln!(
+        "error: no data for the error budget ({}): Prometheus has no samples for the SLI over the window; no data never passes",
+        blind.join("; ")
+    );
+    Ok(exit::FAILED)
 }
 
 /// The objective closest to running out (the one a gate judges) at the top level, and

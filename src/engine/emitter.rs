@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 use crate::events::{Envelope, Event};
+use crate::redact::Redactor;
 use crate::store::{Journal, StoreError, now_ms};
 
 /// Journals and broadcasts the events of one run. Cheap to clone.
@@ -19,6 +20,8 @@ struct Inner {
     next_seq: Mutex<u64>,
     journal: Option<Journal>,
     tx: broadcast::Sender<Envelope>,
+    /// Applied to every event before it is journaled or broadcast.
+    redactor: Redactor,
 }
 
 /// How many events a slow subscriber may fall behind before it loses some (it is told).
@@ -35,6 +38,27 @@ impl Emitter {
                 next_seq: Mutex::new(next_seq.max(1)),
                 journal,
                 tx,
+                redactor: Redactor::default(),
+            }),
+        }
+    }
+
+    /// An emitter like [`Emitter::new`] that hides `redactor`'s secrets (and any URL's
+    /// credentials) in every event: nothing journaled or broadcast carries them.
+    pub fn redacting(
+        run: i64,
+        next_seq: u64,
+        journal: Option<Journal>,
+        redactor: Redactor,
+    ) -> Self {
+        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Emitter {
+            inner: Arc::new(Inner {
+                run,
+                next_seq: Mutex::new(next_seq.max(1)),
+                journal,
+                tx,
+                redactor,
             }),
         }
     }
@@ -54,7 +78,7 @@ impl Emitter {
             run: self.inner.run,
             seq: *seq,
             at_ms: now_ms(),
-            event,
+            event: self.inner.redactor.serde(event),
         };
         *seq += 1;
         env

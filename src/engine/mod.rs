@@ -133,6 +133,7 @@ struct Ended {
     status: Status,
     summary: String,
     infra_error: bool,
+    bad_input: bool,
     on_failure: OnFailure,
 }
 
@@ -535,7 +536,9 @@ impl Engine {
                     stage: stage.name.clone(),
                     status: Status::Failed,
                 })?;
-                let exit_code = if result.infra_error {
+                let exit_code = if result.bad_input {
+                    exit::BAD_INPUT
+                } else if result.infra_error {
                     exit::INFRA
                 } else {
                     exit::FAILED
@@ -760,6 +763,7 @@ impl Engine {
                         status: result.status,
                         summary: result.summary,
                         infra_error: result.infra_error,
+                        bad_input: result.bad_input,
                         on_failure: step.on_failure,
                     }));
                     if stops && !running.is_empty() {

@@ -40,11 +40,17 @@ pub async fn connect(target: Option<&Target>) -> Result<Client, Error> {
         }
         Some(Target::Cluster(c)) => {
             let kubeconfig = match &c.kubeconfig {
+                Some(path) if !std::path::Path::new(path).exists() => {
+                    return Err(Error::BadInput(format!(
+                        "the stage's target.kubeconfig {path} does not exist; {POINT_AT_A_CLUSTER}"
+                    )));
+                }
                 Some(path) => Kubeconfig::read_from(path)
                     .map_err(|e| Error::BadInput(format!("kubeconfig {path}: {e}")))?,
-                None => {
-                    Kubeconfig::read().map_err(|e| Error::BadInput(format!("kubeconfig: {e}")))?
-                }
+                None => Kubeconfig::read().map_err(|e| match missing_kubeconfig() {
+                    Some(missing) => Error::BadInput(missing),
+                    None => Error::BadInput(format!("kubeconfig: {e}")),
+                })?,
             };
             let options = KubeConfigOptions {
                 context: c.context.clone(),
@@ -54,13 +60,50 @@ pub async fn connect(target: Option<&Target>) -> Result<Client, Error> {
                 .await
                 .map_err(|e| Error::BadInput(format!("kubeconfig context: {e}")))?
         }
-        None => Config::infer()
-            .await
-            .map_err(|e| Error::BadInput(format!("no cluster configuration found: {e}")))?,
+        None => Config::infer().await.map_err(|e| {
+            Error::BadInput(
+                missing_kubeconfig()
+                    .unwrap_or_else(|| format!("no cluster configuration found: {e}")),
+            )
+        })?,
     };
     crate::tls::install();
     Client::try_from(config)
         .map_err(|e| Error::BadInput(format!("cannot build a Kubernetes client: {e}")))
+}
+
+/// How to point glidepath at a cluster, for errors about a kubeconfig it cannot find.
+const POINT_AT_A_CLUSTER: &str = "point glidepath at a cluster with KUBECONFIG=FILE, a stage's `target: { kubeconfig: FILE, context: NAME }`, or --kubeconfig FILE where a command takes it (demo, rollback, contract verify); or try the pipeline on the embedded sandbox: `glidepath check --sandbox PIPELINE`, `glidepath demo`";
+
+/// When no kubeconfig file exists where kube-rs looks (the files in `$KUBECONFIG`, else
+/// `~/.kube/config`): where it looked, and how to point glidepath at a cluster.
+fn missing_kubeconfig() -> Option<String> {
+    let (looked, source): (Vec<std::path::PathBuf>, String) =
+        match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+            Some(list) => (
+                std::env::split_paths(&list).collect(),
+                "from KUBECONFIG".into(),
+            ),
+            None => (
+                directories::BaseDirs::new()
+                    .map(|d| d.home_dir().join(".kube").join("config"))
+                    .into_iter()
+                    .collect(),
+                "the default; KUBECONFIG is not set".into(),
+            ),
+        };
+    if looked.iter().any(|p| p.exists()) {
+        return None;
+    }
+    let names: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+    let names = if names.is_empty() {
+        "no home folder to look in".to_owned()
+    } else {
+        names.join(", ")
+    };
+    Some(format!(
+        "no kubeconfig found: looked in {names} ({source}) and found no file; {POINT_AT_A_CLUSTER}"
+    ))
 }
 
 /// The namespace a target names (default `default`).

@@ -3,8 +3,9 @@
 //! an explicit `insecureSkipVerify`, timeouts, and retries with backoff on 5xx and timeouts.
 //! Prometheus's own error bodies (`errorType`, `error`) reach the user as they are.
 //!
-//! An empty result, NaN or ±Inf is "no data" ([`Value::None`]): callers turn it into an
-//! `error` verdict, never a pass.
+//! An empty result or NaN is "no data" (`None`): callers turn it into an `error` verdict,
+//! never a pass. An instant query's ±Inf is kept as a value (it never passes a gate); in a
+//! range query's points it is no data.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -101,7 +102,7 @@ impl QueryError {
 pub struct Sample {
     /// Its labels.
     pub labels: BTreeMap<String, String>,
-    /// Its value; None for NaN and ±Inf.
+    /// Its value; None for NaN (±Inf is kept: it never passes).
     pub value: Option<f64>,
 }
 
@@ -467,7 +468,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// `"0.02"`, `"NaN"`, `"+Inf"`: numbers come as strings; non-finite ones are no data.
+/// `"0.02"`, `"NaN"`, `"+Inf"`: numbers come as strings; NaN is no data, ±Inf is kept.
 fn number(v: &serde_json::Value) -> Result<Option<f64>, String> {
     let text = v
         .as_str()
@@ -480,7 +481,7 @@ fn number(v: &serde_json::Value) -> Result<Option<f64>, String> {
             .parse()
             .map_err(|_| format!("a sample value {t:?} is not a number"))?,
     };
-    Ok(x.is_finite().then_some(x))
+    Ok((!x.is_nan()).then_some(x))
 }
 
 #[derive(Deserialize)]
@@ -552,7 +553,7 @@ fn parse_matrix(data: &serde_json::Value) -> Result<Vec<RangeSeries>, String> {
                 .and_then(|v| v.as_array())
                 .ok_or("a series has no values")?
                 .iter()
-                .map(pair)
+                .map(|p| pair(p).map(|(t, v)| (t, v.filter(|x| x.is_finite()))))
                 .collect::<Result<_, _>>()?;
             Ok(RangeSeries {
                 labels: labels(s),
@@ -580,11 +581,16 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn nan_inf_and_empty_are_no_data() {
+    fn nan_and_empty_are_no_data_and_inf_is_kept() {
         let v = json!({"resultType": "vector", "result": [{"metric": {"a": "b"}, "value": [1.0, "NaN"]}]});
         assert_eq!(parse_instant(&v).unwrap()[0].value, None);
         let v = json!({"resultType": "scalar", "result": [1.0, "+Inf"]});
-        assert_eq!(parse_instant(&v).unwrap()[0].value, None);
+        assert_eq!(parse_instant(&v).unwrap()[0].value, Some(f64::INFINITY));
+        let v = json!({"resultType": "matrix", "result": [{"metric": {}, "values": [[1.0, "+Inf"], [2.0, "1"]]}]});
+        assert_eq!(
+            parse_matrix(&v).unwrap()[0].points,
+            vec![(1.0, None), (2.0, Some(1.0))]
+        );
         let v = json!({"resultType": "vector", "result": []});
         assert!(parse_instant(&v).unwrap().is_empty());
         let v = json!({"resultType": "vector", "result": [{"metric": {}, "value": [1.0, "0.02"]}]});

@@ -183,6 +183,40 @@ fn list(items: &[crate::yaml::Spanned<String>]) -> String {
 }
 
 impl Pipeline {
+    /// The values of the secrets this pipeline names, read now from where it says they
+    /// are: Prometheus bearer tokens, basic-auth passwords and header values (`env:` and
+    /// `file:` ones read), webhook URLs and their headers. The redactor hides them in
+    /// everything a run writes (credentials in any URL are hidden whatever their source).
+    pub fn secrets(&self) -> Vec<String> {
+        let env = |name: &str| std::env::var(name).ok();
+        // Where the reader of the secret would look: as written (from the working folder),
+        // else beside the pipeline file.
+        let file = |path: &str| {
+            read_small(std::path::Path::new(path)).or_else(|| read_small(&self.base_dir.join(path)))
+        };
+        let header = |v: &String| match (v.strip_prefix("env:"), v.strip_prefix("file:")) {
+            (Some(name), _) => env(name),
+            (_, Some(path)) => file(path),
+            _ => Some(v.clone()),
+        };
+        let mut out = Vec::new();
+        for p in self.stages.iter().filter_map(|s| s.prometheus.as_ref()) {
+            out.extend(p.bearer_token_env.as_deref().and_then(env));
+            out.extend(p.bearer_token_file.as_deref().and_then(file));
+            if let Some(b) = &p.basic_auth {
+                out.extend(b.password_env.as_deref().and_then(env));
+                out.extend(b.password_file.as_deref().and_then(file));
+            }
+            out.extend(p.headers.values().filter_map(header));
+        }
+        for n in &self.file.spec.notify {
+            out.extend(n.value.url.clone());
+            out.extend(n.value.url_env.as_deref().and_then(env));
+            out.extend(n.value.headers.values().filter_map(header));
+        }
+        out
+    }
+
     /// Finds a step by stage and step name.
     pub fn step(&self, stage: &str, step: &str) -> Option<&Step> {
         self.stages
@@ -263,4 +297,16 @@ pub fn json_schema() -> serde_json::Value {
         obj.insert("title".into(), "glidepath pipeline (glidepath/v1)".into());
     }
     value
+}
+
+/// A secret file's text (the first 64 KiB: tokens and passwords are short).
+fn read_small(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }

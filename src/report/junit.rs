@@ -53,7 +53,9 @@ fn outcome(step: &StepReport) -> Outcome {
         | Status::Skipped
         | Status::Running
         | Status::WaitingForApproval
-        | Status::Paused => Outcome::Skipped,
+        | Status::Paused
+        | Status::Refused
+        | Status::Interrupted => Outcome::Skipped,
     }
 }
 

@@ -68,20 +68,54 @@ impl Slo {
     }
 }
 
-/// A query for one SLI failed: the SLI, and Prometheus's answer.
+/// A query for one SLI failed: the SLI, the query, and Prometheus's answer.
 #[derive(Debug, thiserror::Error)]
-#[error("SLI `{sli}`: {source}")]
+#[error("SLI `{sli}`, query `{query}`: {source}")]
 pub struct MeasureError {
     /// The SLI whose query failed.
     pub sli: String,
+    /// The query as sent (variables filled in).
+    pub query: String,
     /// Why.
     #[source]
     pub source: QueryError,
 }
 
+impl MeasureError {
+    /// Whether the query itself is wrong (Prometheus answered 400 or 422, `bad_data`):
+    /// bad input, where anything else Prometheus does is an infrastructure failure.
+    pub fn is_bad_query(&self) -> bool {
+        matches!(
+            &self.source,
+            QueryError::Api {
+                status: 400 | 422,
+                ..
+            }
+        ) || matches!(&self.source, QueryError::Api { error_type, .. } if error_type == "bad_data")
+    }
+}
+
+/// One query for `sli`: its value, or the failure naming the SLI and the query.
+async fn value_of(
+    client: &Client,
+    sli: &str,
+    query: String,
+    at: Option<f64>,
+) -> Result<Option<f64>, MeasureError> {
+    client
+        .value(&query, at)
+        .await
+        .map_err(|source| MeasureError {
+            sli: sli.to_owned(),
+            query,
+            source,
+        })
+}
+
 /// Measures every SLI the objectives use. An SLI without a query or a measurement, or a
-/// query without Prometheus, is no data; so are an empty result, NaN and ±Inf (a stale
-/// series is an empty result). A failed query stops the measurement, naming its SLI.
+/// query without Prometheus, is no data; so are an empty result and NaN (a stale series
+/// is an empty result); ±Inf is kept, and never passes. A failed query stops the
+/// measurement, naming its SLI and query.
 pub async fn measure(
     slo: &Slo,
     sources: Sources<'_>,
@@ -92,13 +126,9 @@ pub async fn measure(
     let mut out = BTreeMap::new();
     for o in &slo.objectives {
         let value = match (slo.slis.get(&o.sli), sources.prometheus) {
-            (Some(template), Some(client)) => client
-                .value(&fill(slo, template, vars, window), at)
-                .await
-                .map_err(|source| MeasureError {
-                    sli: o.sli.clone(),
-                    source,
-                })?,
+            (Some(template), Some(client)) => {
+                value_of(client, &o.sli, fill(slo, template, vars, window), at).await?
+            }
             (Some(_), None) => None,
             (None, _) => sources
                 .measured
@@ -210,12 +240,17 @@ async fn level_budget(
             w,
         )
     };
-    let over_window = client.value(&query(range, Count::Increase), at).await?;
+    let sli = if level.name.is_empty() {
+        "error ratio of the service level".to_owned()
+    } else {
+        level.name.clone()
+    };
+    let over_window = value_of(client, &sli, query(range, Count::Increase), at).await?;
     let mut ratios = BTreeMap::new();
     for pair in budget::pairs_for(&level) {
         for w in [pair.long, pair.short] {
             if let std::collections::btree_map::Entry::Vacant(e) = ratios.entry(w) {
-                e.insert(client.value(&query(w, Count::Rate), at).await?);
+                e.insert(value_of(client, &sli, query(w, Count::Rate), at).await?);
             }
         }
     }
@@ -252,9 +287,9 @@ pub enum BudgetError {
     /// A calendar window's period cannot be placed.
     #[error("{0}")]
     Calendar(String),
-    /// Prometheus failed.
+    /// Prometheus failed, on the query named.
     #[error(transparent)]
-    Query(#[from] QueryError),
+    Query(#[from] MeasureError),
     /// Rules would keep `${name}` templates that nothing filled, and match nothing.
     #[error(
         "the rules would keep {}, which nothing fills, and match nothing; pass --set NAME=VALUE for each",

@@ -6,8 +6,10 @@
 //! criteria), compared unrounded; an SLO without objectives fails.
 //!
 //! One deliberate difference, from DESIGN.md's rules: where lighthouse fails an objective
-//! whose SLI has no value (missing, failed, NaN, ±Inf) and scores on, glidepath scores the
-//! same but its verdict is `error` (no data), never `pass`, `warning` or `fail`.
+//! whose SLI has no value (missing, failed, NaN) and scores on, glidepath scores the
+//! same but its verdict is `error` (no data), never `pass`, `warning` or `fail`. An SLI of
+//! ±Inf is a value, shown as `+Inf`, that never passes: its objective fails, and so does
+//! the evaluation.
 
 use std::collections::BTreeMap;
 
@@ -63,7 +65,8 @@ pub struct ObjectiveResult {
     pub sli: String,
     /// Its display name.
     pub display_name: String,
-    /// The value measured (None: no data).
+    /// The value measured (None: no data; ±Inf is written `"+Inf"` / `"-Inf"`).
+    #[serde(with = "sli_value")]
     pub value: Option<f64>,
     /// The aggregate of earlier values that relative criteria used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +110,51 @@ pub struct Evaluation {
 /// A usable number, or no data.
 fn usable(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
+}
+
+/// An SLI value for people: a number, `+Inf`, `-Inf`, or `no data`.
+pub fn shown(value: Option<f64>) -> String {
+    match value {
+        None => "no data".into(),
+        Some(v) if v == f64::INFINITY => "+Inf".into(),
+        Some(v) if v == f64::NEG_INFINITY => "-Inf".into(),
+        Some(v) => format!("{v}"),
+    }
+}
+
+/// An SLI value in JSON: a number, null for no data, or Prometheus's `"+Inf"` / `"-Inf"`
+/// (JSON has no infinity).
+mod sli_value {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) if v.is_infinite() => s.serialize_str(&super::shown(Some(*v))),
+            Some(v) => s.serialize_f64(*v),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Option::<Written>::deserialize(d)? {
+            None => Ok(None),
+            Some(Written::Number(v)) => Ok(Some(v)),
+            Some(Written::Text(t)) => match t.as_str() {
+                "+Inf" | "Inf" => Ok(Some(f64::INFINITY)),
+                "-Inf" => Ok(Some(f64::NEG_INFINITY)),
+                other => Err(serde::de::Error::custom(format!(
+                    "an SLI value is a number, null, \"+Inf\" or \"-Inf\", not {other:?}"
+                ))),
+            },
+        }
+    }
 }
 
 /// The earlier values relative criteria compare against, newest first, as Keptn selects them.
@@ -233,6 +281,13 @@ fn objective(
             return r;
         }
     };
+    // An infinite value is a value, but no criterion can trust it: it never passes.
+    if v.is_infinite() {
+        r.status = ObjectiveStatus::Fail;
+        r.pass_targets = unjudged(&o.pass, compared);
+        r.warning_targets = unjudged(&o.warning, compared);
+        return r;
+    }
     let (passed, targets) = judge(&o.pass, v, compared);
     r.pass_targets = targets;
     if passed {
@@ -299,7 +354,11 @@ pub fn evaluate(
         .objectives
         .iter()
         .map(|o| {
-            let value = usable(values.get(&o.sli).copied().flatten());
+            let value = values
+                .get(&o.sli)
+                .copied()
+                .flatten()
+                .filter(|v| !v.is_nan());
             objective(slo, o, value, history)
         })
         .collect();
@@ -338,13 +397,27 @@ pub fn evaluate(
         let score = 100.0 * total / maximum;
         (score, keptn_verdict(slo, score, &results))
     };
-    let (result, message) = if no_data.is_empty() {
+    let infinite: Vec<String> = results
+        .iter()
+        .filter(|r| !r.pass_targets.is_empty() && r.value.is_some_and(f64::is_infinite))
+        .map(|r| format!("{} is {}", r.sli, shown(r.value)))
+        .collect();
+    let (result, message) = if no_data.is_empty() && infinite.is_empty() {
         (result, message)
+    } else if no_data.is_empty() {
+        (
+            Verdict::Fail,
+            format!(
+                "{}: an infinite value never passes (scored without it: {}, {message})",
+                infinite.join(", "),
+                result.word()
+            ),
+        )
     } else {
         (
             Verdict::Error,
             format!(
-                "no data for {}: missing, failed, empty, NaN or infinite values never pass (scored without them: {}, {message})",
+                "no data for {}: missing, failed, empty or NaN values never pass (scored without them: {}, {message})",
                 no_data.join(", "),
                 result.word()
             ),
@@ -392,13 +465,7 @@ impl Evaluation {
                         .collect::<Vec<_>>()
                         .join(" and ")
                 };
-                let mut e = Evidence::new(
-                    &o.display_name,
-                    verdict,
-                    o.value
-                        .map(|v| format!("{v}"))
-                        .unwrap_or_else(|| "no data".into()),
-                );
+                let mut e = Evidence::new(&o.display_name, verdict, shown(o.value));
                 if !o.pass_targets.is_empty() {
                     e = e.expected(format!("pass {}", expected(&o.pass_targets)));
                 }

@@ -21,6 +21,23 @@ fn infra(summary: String) -> StepResult {
     }
 }
 
+/// A failed SLI query, naming the SLI and the query: a query Prometheus calls bad is the
+/// pipeline's own mistake (exit 2), anything else Prometheus does is the platform's (exit 4).
+fn query_failed(what: String, err: &live::MeasureError) -> StepResult {
+    if err.is_bad_query() {
+        StepResult {
+            bad_input: true,
+            ..StepResult::judged(
+                Verdict::Error,
+                format!("{what}: {err}; fix the query in the SLO file"),
+                Vec::new(),
+            )
+        }
+    } else {
+        infra(format!("{what}: {err}"))
+    }
+}
+
 fn load_slo(ctx: &StepCtx, slo: &str, sli: Option<&str>) -> Result<Slo, StepResult> {
     let path = ctx.base_dir.join(slo);
     let sli = sli.map(|s| ctx.base_dir.join(s));
@@ -76,21 +93,18 @@ pub async fn run(e: &EvaluateStep, ctx: &mut StepCtx) -> StepResult {
     };
     let values = match live::measure(&slo, sources, &ctx.vars, window, None).await {
         Ok(v) => v,
-        Err(err) => return infra(format!("measuring {} failed: {err}", slo.name)),
+        Err(err) => return query_failed(format!("measuring {} failed", slo.name), &err),
     };
     let evaluation = evaluate(&slo, &values, &history);
     for o in &evaluation.objectives {
         ctx.io.log(
             "evaluate",
             format!(
-                "{} = {} → {:?}",
+                "{} = {} → {}",
                 o.display_name,
-                o.value
-                    .map(|v| format!("{v}"))
-                    .unwrap_or_else(|| "no data".into()),
-                o.status
-            )
-            .to_lowercase(),
+                crate::slo::score::shown(o.value),
+                format!("{:?}", o.status).to_lowercase()
+            ),
         );
     }
     let summary = format!(
@@ -121,7 +135,7 @@ pub async fn budget_gate(g: &ErrorBudgetGate, ctx: &mut StepCtx) -> StepResult {
     let budget = match live::budget_at(&slo, &client, &ctx.vars, None).await {
         Ok(b) => b,
         Err(live::BudgetError::Query(err)) => {
-            return infra(format!("error budget of {}: {err}", slo.name));
+            return query_failed(format!("error budget of {}", slo.name), &err);
         }
         Err(err) => {
             return StepResult::judged(

@@ -296,6 +296,9 @@ pub struct StepResult {
     pub evidence: Vec<Evidence>,
     /// The failure came from the platform (cluster, Prometheus), not from the release.
     pub infra_error: bool,
+    /// The failure came from the pipeline's own files (a query Prometheus calls bad):
+    /// the run exits 2, as the command line does for the same file.
+    pub bad_input: bool,
     /// An SLO evaluation to keep as history.
     pub evaluation: Option<crate::events::EvaluationRecord>,
 }
@@ -309,6 +312,7 @@ impl StepResult {
             summary: summary.into(),
             evidence: Vec::new(),
             infra_error: false,
+            bad_input: false,
             evaluation: None,
         }
     }
@@ -321,6 +325,7 @@ impl StepResult {
             summary: summary.into(),
             evidence: Vec::new(),
             infra_error: false,
+            bad_input: false,
             evaluation: None,
         }
     }
@@ -333,6 +338,7 @@ impl StepResult {
             summary: summary.into(),
             evidence,
             infra_error: false,
+            bad_input: false,
             evaluation: None,
         }
     }

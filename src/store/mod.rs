@@ -192,12 +192,12 @@ impl Store {
         }
     }
 
-    /// Records a new run and returns its id.
+    /// Records a new run, `pending` until its first event, and returns its id.
     pub fn create_run(&self, r: &NewRun<'_>) -> Result<i64> {
         let sets = serde_json::to_string(r.sets).unwrap_or_else(|_| "{}".into());
         self.conn
             .execute(
-                "INSERT INTO runs (pipeline, service, path, source, sets, stage, started_ms, status, pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+                "INSERT INTO runs (pipeline, service, path, source, sets, stage, started_ms, status, pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
                 params![r.pipeline, r.service, r.path, r.source, sets, r.stage, now_ms(), std::process::id()],
             )
             .map_err(self.sql())?;
@@ -246,6 +246,19 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
+            .map_err(self.sql())
+    }
+
+    /// Every run that has not finished, newest first (driven now, or interrupted).
+    pub fn unfinished(&self) -> Result<Vec<RunRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{RUN_COLUMNS} WHERE finished_ms IS NULL ORDER BY id DESC"
+            ))
+            .map_err(self.sql())?;
+        let rows = stmt.query_map([], run_from_row).map_err(self.sql())?;
+        rows.collect::<std::result::Result<_, _>>()
             .map_err(self.sql())
     }
 

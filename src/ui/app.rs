@@ -128,6 +128,9 @@ pub struct HistoryRun {
     pub finished_ms: Option<i64>,
     /// Exit code, when finished.
     pub exit_code: Option<i32>,
+    /// For a run whose driver is gone: that it was interrupted, and the command that
+    /// continues it (or why it cannot be continued).
+    pub interrupted: Option<String>,
 }
 
 impl App {

@@ -139,6 +139,8 @@ const BATCH: usize = 4_096;
 pub struct Ended {
     /// The run had ended when the operator left.
     pub run_ended: bool,
+    /// When it had not: what it waits for and the command that answers it.
+    pub left_behind: Option<String>,
     /// The cockpit's own event stream, with whatever it had not read yet, for a headless
     /// printer to carry on from.
     pub events: broadcast::Receiver<Envelope>,
@@ -201,6 +203,7 @@ pub async fn run(
     drop(guard);
     Ok(Ended {
         run_ended: cockpit.app.run.ended(),
+        left_behind: cockpit.app.run.left_behind(),
         events,
     })
 }

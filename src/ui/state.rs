@@ -312,6 +312,38 @@ impl RunView {
         None
     }
 
+    /// What to tell an operator who leaves the cockpit while the run goes on: what the run
+    /// waits for, and the command that answers it from any terminal.
+    pub fn left_behind(&self) -> Option<String> {
+        if self.ended() {
+            return None;
+        }
+        let run = self.run;
+        let attach = format!("`glidepath attach {run}` brings the cockpit back");
+        let active = self.active_steps();
+        let find = |status: Status| active.iter().find(|(_, s)| s.status == status);
+        let now = if let Some((stage, s)) = find(Status::WaitingForApproval) {
+            format!(
+                "{}/{} waits for approval: `glidepath approve {run}` or `glidepath reject {run}` answers it from any terminal; {attach}",
+                stage.name, s.name
+            )
+        } else if self.paused {
+            format!("it is paused: {attach}, where p resumes it")
+        } else if let Some((stage, s)) = find(Status::Paused) {
+            format!(
+                "{}/{} pauses: {attach}, where P promotes it now",
+                stage.name, s.name
+            )
+        } else if let Some((stage, s)) = active.first() {
+            format!("{}/{} is running; {attach}", stage.name, s.name)
+        } else {
+            attach
+        };
+        Some(format!(
+            "left the cockpit; run {run} goes on here: {now}; Ctrl-C aborts it"
+        ))
+    }
+
     /// The latest pre-flight step's checks, with its stage and step names.
     pub fn preflight(&self) -> Option<(&StageView, &StepView)> {
         self.stages

@@ -82,15 +82,17 @@ impl Theme {
             Status::Warning => "warning",
             Status::Failed | Status::Aborted | Status::RolledBack => "fail",
             Status::Running => "running",
-            Status::Paused | Status::WaitingForApproval => "paused",
-            Status::Pending | Status::Skipped => "muted",
+            Status::Paused | Status::WaitingForApproval | Status::Interrupted => "paused",
+            Status::Pending | Status::Skipped | Status::Refused => "muted",
         };
         let style = self.fg(slot);
         match status {
             Status::Failed | Status::Aborted | Status::RolledBack => {
                 style.add_modifier(Modifier::BOLD)
             }
-            Status::WaitingForApproval | Status::Paused if self.monochrome => {
+            Status::WaitingForApproval | Status::Paused | Status::Interrupted
+                if self.monochrome =>
+            {
                 style.add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
             }
             _ => style,

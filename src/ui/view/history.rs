@@ -54,6 +54,12 @@ pub(super) fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
                 t.fg("muted"),
             ),
         ]));
+        if let Some(hint) = &r.interrupted {
+            lines.push(Line::from(Span::styled(
+                format!("  {hint}"),
+                t.status(*status),
+            )));
+        }
     }
     if h.runs.is_empty() {
         lines.push(Line::from(Span::styled(
