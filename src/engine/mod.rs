@@ -352,6 +352,7 @@ impl Engine {
             status: Status::Failed,
             summary: "it failed before the run was interrupted".into(),
             infra_error: false,
+            bad_input: false,
             on_failure: step.on_failure,
         };
         self.stop_on_failure(stage, end, step, &ended, &[]).await
