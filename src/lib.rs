@@ -4,7 +4,9 @@
 //! of the engine, commands flow in. From the bottom up (no module imports one above it):
 //! - [`units`]: durations and percentages as files write them (a leaf); [`redact`]: secrets
 //!   kept out of everything written (a leaf).
-//! - [`yaml`]: YAML with positions, and the file error every loader returns.
+//! - [`input`]: reading input files within limits (size, file type, BOM) (a leaf).
+//! - [`yaml`]: YAML with positions, and the file error every loader returns; parsing stays
+//!   within [`input::Limits`].
 //! - [`events`]: events, commands and typed gate evidence, the vocabulary every other
 //!   module shares.
 //! - [`tls`]: the one TLS provider (rustls with ring) every client uses.
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod engine;
 pub mod events;
 pub mod headless;
+pub mod input;
 pub mod kube;
 pub mod loadgen;
 pub mod metrics;

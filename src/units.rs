@@ -16,7 +16,12 @@ impl Span {
     }
 }
 
-/// Parses `1h30m`, `500ms`, `2d`, `90s`. A bare number is refused: units are never guessed.
+/// The longest duration glidepath accepts anywhere: 3650 days (ten years). Longer ones are
+/// mistakes, and would overflow the clocks they are added to.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Parses `1h30m`, `500ms`, `2d`, `90s`. A bare number is refused: units are never guessed;
+/// a duration over [`MAX_DURATION`] is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     let explain = || {
@@ -27,7 +32,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if s.is_empty() {
         return Err(explain());
     }
-    let mut total = Duration::ZERO;
+    let too_long = || {
+        format!(
+            "duration `{}` is longer than the maximum of {}; give a shorter one",
+            shorten(text),
+            format_duration(MAX_DURATION)
+        )
+    };
+    let mut total = 0.0_f64;
     let mut rest = s;
     while !rest.is_empty() {
         let digits = rest
@@ -51,9 +63,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             _ => return Err(explain()),
         };
         rest = &rest[unit_len..];
-        total += Duration::from_secs_f64(number * unit);
+        total += number * unit;
+        if !total.is_finite() || total > MAX_DURATION.as_secs_f64() {
+            return Err(too_long());
+        }
     }
-    Ok(total)
+    Duration::try_from_secs_f64(total).map_err(|_| too_long())
+}
+
+/// A value quoted in an error, cut short if someone pasted a novel.
+fn shorten(text: &str) -> String {
+    if text.chars().count() <= 40 {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    }
 }
 
 /// Formats a duration the way files write it: `1h30m`, `45s`, `250ms`.
@@ -191,6 +215,28 @@ mod tests {
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("m5").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn durations_past_the_maximum_are_refused_by_name() {
+        assert_eq!(parse_duration("3650d"), Ok(MAX_DURATION));
+        assert_eq!(
+            parse_duration("99999999999999999999999d"),
+            Err("duration `99999999999999999999999d` is longer than the maximum of 3650d; give a shorter one".into())
+        );
+        assert!(
+            parse_duration("3650d1ms")
+                .unwrap_err()
+                .contains("maximum of 3650d")
+        );
+        let long = format!("{}s", "9".repeat(400));
+        assert!(
+            parse_duration(&long)
+                .unwrap_err()
+                .contains("maximum of 3650d")
+        );
+        assert!(parse_duration("1.2.3s").is_err());
+        assert!(parse_duration(".s").is_err());
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! everywhere. Scalars are typed by the YAML 1.2 core schema only when the target type asks
 //! for "anything"; a `String` field takes `1.10` as the text `1.10`, not a float.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::scanner::Marker;
+
+use crate::input::Limits;
+
+mod build;
 
 /// A file that could not be loaded (a pipeline, an SLO file, a theme...): where, and what
 /// was wrong.
@@ -229,6 +231,17 @@ impl Error {
     }
 }
 
+impl Error {
+    /// This error in `file`: shown as `file:line:col: message`.
+    pub fn in_file(self, file: impl Into<PathBuf>) -> LoadError {
+        LoadError {
+            file: file.into(),
+            pos: self.pos,
+            message: self.message,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.pos {
@@ -297,22 +310,13 @@ fn backticked(names: &[&str]) -> String {
         .join(", ")
 }
 
-/// Parses every document of a YAML stream. Duplicate mapping keys are errors.
+/// Parses every document of a YAML stream within [`Limits::DEFAULT`] (README, "Input
+/// limits"). Duplicate mapping keys are errors; a leading byte-order mark is skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, Error> {
-    let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| {
-        let info = e.info().to_owned();
-        Error::at(
-            Pos::from(*e.marker()),
-            format!("this is not valid YAML: {info}"),
-        )
-    })?;
-    if let Some(err) = builder.error {
-        return Err(err);
-    }
-    Ok(builder.documents)
+    build::parse_documents_with(text, &Limits::DEFAULT)
 }
+
+pub use build::parse_documents_with;
 
 /// Parses a stream that must hold exactly one document.
 pub fn parse_one(text: &str) -> Result<Node, Error> {
@@ -327,134 +331,6 @@ pub fn parse_one(text: &str) -> Result<Node, Error> {
             docs[1].pos,
             "a second YAML document starts here; this file must hold exactly one",
         )),
-    }
-}
-
-enum Frame {
-    Seq(Node, usize),
-    Map(Node, usize, Option<Node>),
-}
-
-#[derive(Default)]
-struct Builder {
-    stack: Vec<Frame>,
-    documents: Vec<Node>,
-    anchors: HashMap<usize, Node>,
-    error: Option<Error>,
-}
-
-impl Builder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
-        match self.stack.last_mut() {
-            None => self.documents.push(node),
-            Some(Frame::Seq(seq, _)) => {
-                // Block collections are reported by the parser after their first entry;
-                // a collection starts where its first entry does, if that is earlier.
-                seq.pos = earlier(seq.pos, node.pos);
-                if let Value::Seq(items) = &mut seq.value {
-                    items.push(node);
-                }
-            }
-            Some(Frame::Map(map, _, pending_key)) => match pending_key.take() {
-                None => {
-                    map.pos = earlier(map.pos, node.pos);
-                    if let Value::Map(entries) = &map.value
-                        && let Some((first, _)) =
-                            entries.iter().find(|(k, _)| k.value == node.value)
-                    {
-                        let shown = node.as_str().unwrap_or("(complex key)").to_owned();
-                        let first_line = first.pos.line;
-                        self.error.get_or_insert(Error::at(
-                            node.pos,
-                            format!("duplicate key `{shown}` (first given on line {first_line})"),
-                        ));
-                    }
-                    *pending_key = Some(node);
-                }
-                Some(key) => {
-                    if let Value::Map(entries) = &mut map.value {
-                        entries.push((key, node));
-                    }
-                }
-            },
-        }
-    }
-}
-
-fn earlier(a: Pos, b: Pos) -> Pos {
-    if (b.line, b.col) < (a.line, a.col) {
-        b
-    } else {
-        a
-    }
-}
-
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        let pos = Pos::from(mark);
-        match ev {
-            Event::Scalar(text, style, anchor, _tag) => {
-                let plain = matches!(style, TScalarStyle::Plain);
-                self.push_value(
-                    Node {
-                        pos,
-                        value: Value::Scalar { text, plain },
-                    },
-                    anchor,
-                );
-            }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq(
-                    Node {
-                        pos,
-                        value: Value::Seq(Vec::new()),
-                    },
-                    anchor,
-                ));
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(
-                    Node {
-                        pos,
-                        value: Value::Map(Vec::new()),
-                    },
-                    anchor,
-                    None,
-                ));
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                if let Some(Frame::Seq(node, anchor) | Frame::Map(node, anchor, _)) =
-                    self.stack.pop()
-                {
-                    self.push_value(node, anchor);
-                }
-            }
-            Event::Alias(id) => {
-                let node = match self.anchors.get(&id) {
-                    Some(n) => Node {
-                        pos,
-                        value: n.value.clone(),
-                    },
-                    None => {
-                        self.error
-                            .get_or_insert(Error::at(pos, "alias to an unknown anchor"));
-                        Node {
-                            pos,
-                            value: Value::Scalar {
-                                text: String::new(),
-                                plain: true,
-                            },
-                        }
-                    }
-                };
-                self.push_value(node, 0);
-            }
-            Event::DocumentEnd => self.anchors.clear(),
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart => {}
-        }
     }
 }
 

@@ -66,10 +66,10 @@ fn load_test(args: &LoadArgs) -> Result<LoadTest, Exit> {
 fn requests(args: &LoadArgs) -> Result<Vec<LoadRequest>, Exit> {
     let mut requests: Vec<LoadRequest> = match &args.requests {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::input::read_text(path)
                 .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
             crate::yaml::from_str(&text)
-                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?
+                .map_err(|e: crate::yaml::Error| bad_input(e.in_file(path)))?
         }
         None => Vec::new(),
     };

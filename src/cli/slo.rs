@@ -153,7 +153,7 @@ fn load_slo(
 
 /// A JSON file `slo eval` reads; `what` names it in errors.
 fn read_json(path: &Path, what: &str) -> Result<serde_json::Value, Exit> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path)
         .map_err(|e| bad_input(format!("{}: cannot read the {what}: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| {
         bad_input(format!(

@@ -376,7 +376,7 @@ pub fn load_manifests(
     }
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f)
+        let text = crate::input::read_text(&f)
             .map_err(|e| Error::BadInput(format!("{}: {e}", f.display())))?;
         out.extend(parse_manifests(
             &crate::metrics::render(&text, vars),
@@ -388,8 +388,8 @@ pub fn load_manifests(
 
 /// Parses YAML (or JSON) text holding one or more manifests.
 pub fn parse_manifests(text: &str, origin: &str) -> Result<Vec<Value>, Error> {
-    let docs =
-        crate::yaml::parse_documents(text).map_err(|e| Error::BadInput(format!("{origin}:{e}")))?;
+    let docs = crate::yaml::parse_documents(text)
+        .map_err(|e| Error::BadInput(e.in_file(origin).to_string()))?;
     let mut out = Vec::new();
     for doc in docs {
         let v = doc.to_json();

@@ -22,6 +22,10 @@ struct Piece {
     to: f64,
 }
 
+/// The highest rate a load test may ask for, far beyond what one process can send; a higher
+/// one would make the schedule spin instead of sending.
+pub const MAX_RATE: f64 = 1_000_000.0;
+
 /// Arrival times (offsets from the start) for rate pieces.
 #[derive(Debug, Clone)]
 pub(crate) struct Arrivals {
@@ -36,9 +40,11 @@ pub(crate) struct Arrivals {
 impl Arrivals {
     /// `warmup` at `start_rate`, then the stages; a constant rate is one flat stage.
     pub fn new(start_rate: f64, warmup: Duration, stages: &[RampStage]) -> Result<Self, String> {
-        let ok = |r: f64| r.is_finite() && r >= 0.0;
+        let ok = |r: f64| (0.0..=MAX_RATE).contains(&r);
         if !ok(start_rate) || stages.iter().any(|s| !ok(s.rate)) {
-            return Err("rates must be zero or more requests per second".into());
+            return Err(format!(
+                "rates must be from 0 to {MAX_RATE} requests per second"
+            ));
         }
         if start_rate == 0.0 && stages.iter().all(|s| s.rate == 0.0) {
             return Err("the rate must be above zero somewhere".into());

@@ -276,7 +276,7 @@ pub fn manifest_templates(
         };
         for file in files {
             // Unreadable files are the apply step's to report, with its own words.
-            let Ok(text) = std::fs::read_to_string(&file) else {
+            let Ok(text) = crate::input::read_text(&file) else {
                 continue;
             };
             if let Some((pos, name)) = unknown_template(&text, names) {

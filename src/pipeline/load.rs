@@ -35,7 +35,7 @@ impl Variables {
 
 /// Loads, templates and validates a pipeline file.
 pub fn load_file(path: &Path, vars: &Variables) -> Result<Pipeline, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+    let text = crate::input::read_text(path).map_err(|e| LoadError {
         file: path.to_owned(),
         pos: None,
         message: format!("cannot read the pipeline file: {e}"),
@@ -840,7 +840,7 @@ impl Validator<'_> {
 
     fn suite_file(&self, f: &Spanned<String>) -> Result<HttpSuite, LoadError> {
         let full = self.exists(f)?;
-        let text = std::fs::read_to_string(&full)
+        let text = crate::input::read_text(&full)
             .map_err(|e| self.err(f.pos, format!("cannot read smoke suite `{}`: {e}", f.value)))?;
         let at = |e: yaml::Error| LoadError {
             file: full.clone(),

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+mod nesting;
+
 use crate::events::{Evidence, Verdict};
 use crate::kube::objects::describe;
 
@@ -49,9 +51,13 @@ fn engine(paths: &[PathBuf]) -> Result<(regorus::Engine, Vec<(String, String)>),
     let mut engine = regorus::Engine::new();
     let mut packages = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
+        let text = crate::input::read_text(p).map_err(|e| Error::Read {
             path: p.clone(),
-            source,
+            source: e.into(),
+        })?;
+        nesting::check(&text).map_err(|detail| Error::Compile {
+            path: p.clone(),
+            detail,
         })?;
         let package = engine
             .add_policy(p.display().to_string(), text)
@@ -175,5 +181,43 @@ mod tests {
         );
         let e = violations(&[p], &serde_json::json!({})).unwrap_err();
         assert!(e.to_string().contains("time.now_ns"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+
+    #[test]
+    fn deeply_nested_policies_are_errors_naming_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body, limit) in [
+            (
+                "arrays.rego",
+                format!("x := {}1{}", "[".repeat(20_000), "]".repeat(20_000)),
+                "12 levels of `[` and `{`",
+            ),
+            (
+                "sets.rego",
+                format!("x := {}1{}", "{".repeat(40), "}".repeat(40)),
+                "12 levels of `[` and `{`",
+            ),
+            (
+                "parens.rego",
+                format!("x := {}1{}", "(".repeat(20_000), ")".repeat(20_000)),
+                "64 levels of `(`",
+            ),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, format!("package t\n{body}\n")).unwrap();
+            let e = violations(&[p], &serde_json::json!({})).unwrap_err();
+            assert!(e.to_string().contains(name), "{e}");
+            assert!(e.to_string().contains(limit), "{e}");
+        }
+        // Eleven levels, and more in strings and comments too, are fine.
+        let p = dir.path().join("ok.rego");
+        let twelve = format!("{}1{}", "[".repeat(11), "]".repeat(11));
+        std::fs::write(&p, format!("package t\n# [[[[[[[[[[[[[[\nx := \"[[[[[[[[[[[[[[\"\ny := {twelve}\ndeny contains \"deep\" if {{ y[0][0] == 2 }}\n")).unwrap();
+        assert_eq!(violations(&[p], &serde_json::json!({})).unwrap(), vec![]);
     }
 }

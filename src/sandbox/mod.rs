@@ -22,6 +22,7 @@ pub mod patch;
 pub mod preset;
 pub mod prometheus;
 pub mod promql;
+pub mod query_limits;
 pub mod rbac;
 pub mod scenario;
 pub mod selector;
@@ -467,7 +468,8 @@ impl Cluster {
 
     /// Loads objects saved by [`Cluster::save`]; CRDs first, so their kinds are served.
     pub fn load(&self, path: &Path) -> std::io::Result<usize> {
-        let text = std::fs::read_to_string(path)?;
+        // The sandbox's own file, which may hold every object it served: a larger limit.
+        let text = crate::input::read_text_limited(path, 8 * crate::input::MAX_FILE_BYTES)?;
         let doc: Value = serde_json::from_str(&text).map_err(|e| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

@@ -101,6 +101,7 @@ impl Value {
 
 /// Parses `query` and checks that every construct in it is supported.
 pub fn parse(query: &str) -> Result<Expr> {
+    super::query_limits::check(query).map_err(QueryError::BadData)?;
     let expr =
         parser::parse(query).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
     check(&expr)?;

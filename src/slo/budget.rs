@@ -179,7 +179,8 @@ pub fn compute(
     let current = burn_rates.first().and_then(|b| b.long_rate);
     let exhaustion = match (remaining, current) {
         (Some(r), Some(b)) if r > 0.0 && b > 0.0 => {
-            Some(Duration::from_secs_f64(r * level.window.as_secs_f64() / b))
+            // A tiny burn rate from the server could make this overflow: no estimate then.
+            Duration::try_from_secs_f64(r * level.window.as_secs_f64() / b).ok()
         }
         (Some(r), Some(_)) if r <= 0.0 => Some(Duration::ZERO),
         _ => None,

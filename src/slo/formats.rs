@@ -16,7 +16,7 @@ use crate::yaml::LoadError;
 use crate::yaml::{self, Node, Pos, Spanned};
 
 fn read(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|e| LoadError {
+    crate::input::read_text(path).map_err(|e| LoadError {
         file: path.to_owned(),
         pos: None,
         message: format!("cannot read the SLO file: {e}"),

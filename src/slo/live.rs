@@ -415,8 +415,16 @@ fn unfilled(rules: &[serde_json::Value]) -> Vec<String> {
 
 /// Parses `--at`: unix seconds or RFC 3339.
 pub fn parse_time(text: &str) -> Result<f64, String> {
+    // 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
+    const LATEST: f64 = 253_402_300_799.0;
     if let Ok(secs) = text.parse::<f64>() {
-        return Ok(secs);
+        return if (0.0..=LATEST).contains(&secs) {
+            Ok(secs)
+        } else {
+            Err(format!(
+                "time `{text}` is out of range; expected unix seconds from 0 to {LATEST} (year 9999)"
+            ))
+        };
     }
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp() as f64)

@@ -139,7 +139,7 @@ pub fn locate(path: &Path, sli: Option<&Path>) -> Result<Vec<LocatedQuery>, Load
 }
 
 fn parse(path: &Path) -> Result<Vec<Node>, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+    let text = crate::input::read_text(path).map_err(|e| LoadError {
         file: path.to_owned(),
         pos: None,
         message: format!("cannot read the SLO file: {e}"),

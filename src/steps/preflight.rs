@@ -44,10 +44,10 @@ pub struct ContractFile {
 
 /// Reads a contract file.
 pub fn load_contract(path: &std::path::Path) -> Result<Contract, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path)
         .map_err(|e| Error::BadInput(format!("{}: {e}", path.display())))?;
     let file: ContractFile = crate::yaml::from_str(&text)
-        .map_err(|e| Error::BadInput(format!("{}:{e}", path.display())))?;
+        .map_err(|e: crate::yaml::Error| Error::BadInput(e.in_file(path).to_string()))?;
     if file.kind != "PlatformContract" {
         return Err(Error::BadInput(format!(
             "{}: kind is {}; expected PlatformContract",

@@ -142,9 +142,12 @@ pub fn load(path: Option<&std::path::Path>) -> Result<Config, String> {
     let Some(path) = path else {
         return Ok(Config::default());
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => crate::yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+    match crate::input::read_text(path) {
+        Ok(text) => crate::yaml::from_str(&text)
+            .map_err(|e: crate::yaml::Error| e.in_file(path).to_string()),
+        Err(crate::input::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Config::default())
+        }
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }

@@ -164,7 +164,7 @@ fn source(name: &str, user: Option<&PathBuf>) -> Result<(String, String), String
     if let Some(dir) = user {
         let path = dir.join(format!("{name}.yaml"));
         if path.exists() {
-            return std::fs::read_to_string(&path)
+            return crate::input::read_text(&path)
                 .map(|t| (path.display().to_string(), t))
                 .map_err(|e| format!("{}: {e}", path.display()));
         }
@@ -196,7 +196,8 @@ pub fn load(name: &str, user: Option<&PathBuf>) -> Result<Theme, String> {
             return Err(format!("theme `{n}` inherits from itself"));
         }
         let (origin, text) = source(&n, user)?;
-        let file: ThemeFile = crate::yaml::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
+        let file: ThemeFile = crate::yaml::from_str(&text)
+            .map_err(|e: crate::yaml::Error| e.in_file(&origin).to_string())?;
         next = file.inherits.clone();
         chain.push((n, origin, file));
     }
