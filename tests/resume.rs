@@ -12,7 +12,7 @@ use serde_json::Value;
 
 #[path = "support/sandbox_env.rs"]
 mod sandbox_env;
-use sandbox_env::{BASELINE, Env, env, template_version};
+use sandbox_env::{BASELINE, Env, env, step_status, template_version};
 
 /// Every value `of` took on changes to the object named `name` of `plural`, in the order
 /// the API server stored them, consecutive repeats dropped.
@@ -298,4 +298,69 @@ async fn a_blue_green_killed_while_judged_and_while_keeping_the_old_colour_resum
     let switches = switches.lock().unwrap().clone();
     let from_first: Vec<i64> = switches.iter().copied().skip_while(|s| *s == 0).collect();
     assert_eq!(from_first, vec![1, 0], "{printed}");
+}
+
+/// The journal's report of run 1, when the journal can be read.
+fn report(e: &Env) -> Option<Value> {
+    let out = e.glidepath(&["history", "1", "--json"]);
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_in_an_infra_wait_and_under_load_and_chaos_resumes_to_the_same_end() {
+    let e = env("happy").await;
+    let stages = "    - name: resilience\n      steps:\n        - infra: { manifests: [{fixtures}/infra/claim.yaml], waitFor: { condition: Ready, timeout: 30s } }\n        - deploy: { manifests: [{fixtures}/baseline/], waitFor: { timeout: 30s } }\n        - name: under-fire\n          parallel:\n            - name: load\n              test: { load: { url: \"http://checkout.shop/\", rate: 20, duration: 4s } }\n            - chaos: { selector: app=checkout, count: 1, interval: 1s, duration: 3500ms }\n        - evaluate: { slo: {fixtures}/under-fire-slo.yaml }\n";
+    let path = e.dir.path().join("pipeline.yaml");
+    std::fs::write(&path, e.pipeline(stages, "1h")).unwrap();
+    let claim = |e: &Env| e.get("platform.example.org", "xdatabases", "orders");
+    let ready = |c: &Value| {
+        c.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+    };
+    let mut child = driver(&e, &["run", path.to_str().unwrap()]);
+    let mut printed = String::new();
+    // In the infra wait: the claim applied, not Ready yet.
+    until(&mut child, "the claim's wait", || {
+        claim(&e).is_some_and(|c| !ready(&c))
+    })
+    .await;
+    printed.push_str(&kill(child));
+    child = driver(&e, &["resume"]);
+    // Under load and chaos: both halves of the group running.
+    until(&mut child, "load and chaos", || {
+        report(&e).is_some_and(|r| {
+            step_status(&r, "resilience", "load") == "running"
+                && step_status(&r, "resilience", "chaos") == "running"
+        })
+    })
+    .await;
+    printed.push_str(&kill(child));
+    let (code, text) = finish(driver(&e, &["resume"])).await;
+    printed.push_str(&text);
+    assert_eq!(code, Some(0), "{printed}");
+    // As an uninterrupted run ends: the claim Ready, the service whole, the gate passed on
+    // the load test the resumed run measured.
+    assert!(claim(&e).is_some_and(|c| ready(&c)), "{printed}");
+    let report = report(&e).unwrap();
+    for step in ["infra", "deploy", "load", "chaos", "evaluate"] {
+        assert_eq!(
+            step_status(&report, "resilience", step),
+            "passed",
+            "{step}: {printed}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = e.get("apps", "deployments", "checkout").unwrap();
+        let want = d.pointer("/spec/replicas").and_then(Value::as_i64);
+        if want.is_some() && d.pointer("/status/readyReplicas").and_then(Value::as_i64) == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "checkout never whole again: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
