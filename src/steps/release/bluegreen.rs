@@ -56,9 +56,10 @@ pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepR
         Some(c) => Evidence::new("blue-green", c.verdict, format!("switched: {}", c.why)),
         None => Evidence::new("blue-green", Verdict::Pass, "switched (no analysis)"),
     }];
+    let verdict = cleared.as_ref().map_or(Verdict::Pass, |c| c.verdict);
     match (&analyst, &bg.bake) {
         (Some(a), Some(b)) => bake(plan, ctx, a, b.value.get(), (summary, evidence)).await,
-        _ => StepResult::judged(Verdict::Pass, summary, evidence),
+        _ => StepResult::judged(verdict, summary, evidence),
     }
 }
 

@@ -80,9 +80,11 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
         plan.name,
         c.steps.len()
     );
+    // Promoted on a warning (approved, or allowed by promoteOn): the step says so.
+    let verdict = cleared.as_ref().map_or(Verdict::Pass, |c| c.verdict);
     match (&analyst, &c.bake) {
         (Some(a), Some(b)) => bake(plan, ctx, a, b.value.get(), (summary, evidence)).await,
-        _ => StepResult::judged(Verdict::Pass, summary, evidence),
+        _ => StepResult::judged(verdict, summary, evidence),
     }
 }
 
