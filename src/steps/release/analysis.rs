@@ -293,6 +293,9 @@ impl Analyst {
                 return Ok(Verdict::Error);
             }
         };
+        // Journaled before its line is shown: a driver killed in between resumes with this
+        // evaluation counted, so no number is shown twice.
+        self.report(io, &verdict).await;
         io.log(
             "analysis",
             format!(
@@ -303,7 +306,6 @@ impl Analyst {
                 verdict.message
             ),
         );
-        self.report(io, &verdict).await;
         let t = self.record(verdict.result);
         if t.failed > self.failure_limit && verdict.result == Verdict::Fail {
             let why = format!(
