@@ -31,16 +31,7 @@ impl Emitter {
     /// An emitter for `run` whose next event gets number `next_seq`. Without a journal,
     /// events are only broadcast (engine tests).
     pub fn new(run: i64, next_seq: u64, journal: Option<Journal>) -> Self {
-        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
-        Emitter {
-            inner: Arc::new(Inner {
-                run,
-                next_seq: Mutex::new(next_seq.max(1)),
-                journal,
-                tx,
-                redactor: Redactor::default(),
-            }),
-        }
+        Emitter::redacting(run, next_seq, journal, Redactor::default())
     }
 
     /// An emitter like [`Emitter::new`] that hides `redactor`'s secrets (and any URL's
