@@ -383,6 +383,13 @@ pub(super) struct ServeArgs {
     /// The story its traffic and platform tell (README.md, "Scenarios").
     #[arg(long, default_value = "happy", value_parser = clap::builder::PossibleValuesParser::new(crate::sandbox::scenario::NAMES))]
     pub(super) scenario: String,
+    /// Run only the data plane (simulated nodes, pods, traffic, Prometheus API) against the
+    /// API server of this kubeconfig, e.g. a real kube-apiserver with no kubelets.
+    #[arg(long, value_name = "KUBECONFIG", conflicts_with_all = ["state", "kubeconfig_out"])]
+    pub(super) control_plane: Option<PathBuf>,
+    /// The kubeconfig context of `--control-plane` (default: its current context).
+    #[arg(long, requires = "control_plane")]
+    pub(super) context: Option<String>,
 }
 
 /// `glidepath run`'s flags.

@@ -14,6 +14,7 @@ mod args;
 mod attach;
 mod check;
 mod contract;
+mod dataplane;
 mod demo;
 mod diff;
 mod docs;

@@ -98,9 +98,14 @@ pub(super) async fn serve(args: ServeArgs) -> Result<i32, Exit> {
         state,
         preset,
         scenario,
+        control_plane,
+        context,
     } = args;
     let scenario = Scenario::named(&scenario)
         .ok_or_else(|| bad_input(format!("unknown scenario {scenario}")))?;
+    if let Some(kubeconfig) = control_plane {
+        return super::dataplane::serve(&kubeconfig, context, scenario, port).await;
+    }
     let cluster = Cluster::with_scenario(32, Timing::default(), scenario);
     let restored = match &state {
         Some(path) if path.exists() => cluster
@@ -210,7 +215,7 @@ async fn serve_until_stopped(cluster: &Cluster, state: Option<&Path>) -> Result<
 }
 
 /// Resolves on the first SIGINT or SIGTERM; never, when those cannot be listened for.
-async fn stopped() {
+pub(super) async fn stopped() {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::interrupt()),

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::annotations as ann;
 use super::kinds::{self, Kind};
+use super::kubelet::{self, condition, pod_ready};
 use super::selector::from_label_selector_json;
 use super::store::{ApiError, Key};
 use super::{Cluster, now_rfc3339, random_suffix};
@@ -213,20 +214,6 @@ fn key_of(kind: &Kind, o: &Value) -> Key {
         namespace: namespace(o),
         name: name(o),
     }
-}
-
-fn pod_ready(p: &Value) -> bool {
-    p.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| {
-            c.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
-}
-
-fn condition(kind: &str, status: bool, reason: &str, message: &str) -> Value {
-    json!({ "type": kind, "status": if status { "True" } else { "False" }, "reason": reason, "message": message,
-        "lastTransitionTime": now_rfc3339(), "lastUpdateTime": now_rfc3339() })
 }
 
 /// Resolves an int-or-percent (`25%` or `1`) against a total; percentages round as asked.
@@ -513,8 +500,10 @@ impl State {
         self.deployments(cluster);
         self.replicasets(cluster);
         self.jobs(cluster);
-        self.pods(cluster);
-        self.custom_resources(cluster);
+        if !cluster.has_external_data_plane() {
+            self.pods(cluster);
+            self.custom_resources(cluster);
+        }
         // Forget objects that are gone, so the map stays bounded; now and then is enough.
         self.ticks += 1;
         if self.ticks % 50 == 0 {
@@ -632,6 +621,7 @@ impl State {
         }
     }
 
+    /// Runs the embedded kubelet: pods start on the next node and advance as annotated.
     fn pods(&mut self, cluster: &Cluster) {
         let Some(pk) = cluster.kind("", "pods") else {
             return;
@@ -639,90 +629,33 @@ impl State {
         let timing = cluster.timing;
         let (pods, _) = cluster.list(&pk, None);
         for p in pods {
-            let phase = p
-                .pointer("/status/phase")
-                .and_then(Value::as_str)
-                .unwrap_or("Pending")
-                .to_owned();
             // Settled pods (ended, or ready and not crash-looping) need nothing: skip them
             // before any bookkeeping, so a cluster of 10,000 quiet pods costs little.
-            if matches!(phase.as_str(), "Succeeded" | "Failed")
+            if matches!(kubelet::phase(&p), "Succeeded" | "Failed")
                 || (pod_ready(&p) && !flag(&p, ann::CRASH_LOOP))
             {
                 continue;
             }
             let age = self.age(&p);
-            let containers: Vec<Value> = p
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let is_job = p
-                .pointer("/metadata/ownerReferences/0/kind")
-                .and_then(Value::as_str)
-                == Some("Job");
-            if phase == "Pending" {
-                if age >= timing.pod_start {
-                    self.start_pod(cluster, &pk, &p, &containers);
-                }
+            let Some(t) = kubelet::advance(&p, age, &timing) else {
                 continue;
-            }
-            let running_for = age.saturating_sub(timing.pod_start);
-            if is_job {
-                let lasts =
-                    duration_annotation(&p, ann::JOB_DURATION).unwrap_or(timing.job_duration);
-                if running_for >= lasts {
-                    end_job_pod(cluster, &pk, &p, &containers);
+            };
+            let node = (kubelet::phase(&p) == "Pending").then(|| {
+                self.next_node += 1;
+                format!("sandbox-node-{}", (self.next_node - 1) % 3 + 1)
+            });
+            cluster.append_logs(&namespace(&p), &name(&p), t.logs);
+            let _ = cluster.modify(&pk, &key_of(&pk, &p), false, |o| {
+                if let Some(node) = node {
+                    o["spec"]["nodeName"] = json!(node);
+                    o["status"] = json!({});
                 }
-            } else if flag(&p, ann::CRASH_LOOP) {
-                crash_loop(cluster, &pk, &p, &containers, running_for);
-            } else if !(pod_ready(&p) || flag(&p, ann::NEVER_READY)) {
-                let ready_after =
-                    duration_annotation(&p, ann::READY_AFTER).unwrap_or(timing.pod_ready);
-                if running_for >= ready_after {
-                    make_ready(cluster, &pk, &p, &containers);
+                for (k, v) in t.status {
+                    o["status"][k] = v;
                 }
-            }
+                Ok(())
+            });
         }
-    }
-
-    /// Schedules a pending pod on the next node and starts its containers (not ready yet),
-    /// with their first log lines.
-    fn start_pod(&mut self, cluster: &Cluster, pk: &Kind, p: &Value, containers: &[Value]) {
-        let node = format!("sandbox-node-{}", self.next_node % 3 + 1);
-        self.next_node += 1;
-        let ns = namespace(p);
-        let pod_name = name(p);
-        let lines: Vec<String> = match annotation(p, ann::LOG) {
-            Some(text) => text.lines().map(str::to_owned).collect(),
-            None => containers
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} started from image {}",
-                        c["name"].as_str().unwrap_or("app"),
-                        c["image"].as_str().unwrap_or("unknown")
-                    )
-                })
-                .collect(),
-        };
-        cluster.append_logs(&ns, &pod_name, lines);
-        let n = super::next_random();
-        let status = json!({
-            "phase": "Running", "podIP": format!("10.244.{}.{}", n % 250 + 1, (n >> 8) % 250 + 1), "hostIP": "192.168.49.2",
-            "startTime": now_rfc3339(),
-            "conditions": [
-                condition("PodScheduled", true, "", ""), condition("Initialized", true, "", ""),
-                condition("ContainersReady", false, "ContainersNotReady", "containers with unready status"),
-                condition("Ready", false, "ContainersNotReady", "containers with unready status"),
-            ],
-            "containerStatuses": container_statuses(containers, false, 0, None),
-        });
-        let _ = cluster.modify(pk, &key_of(pk, p), false, |o| {
-            o["spec"]["nodeName"] = json!(node);
-            o["status"] = status;
-            Ok(())
-        });
     }
 
     fn custom_resources(&mut self, cluster: &Cluster) {
@@ -741,49 +674,63 @@ impl State {
         for kind in custom {
             let (objects, _) = cluster.list(&kind, None);
             for o in objects {
-                let has_ready = o
-                    .pointer("/status/conditions")
-                    .and_then(Value::as_array)
-                    .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready"));
-                if has_ready
-                    || flag(&o, ann::NEVER_READY)
-                    || cluster
-                        .telemetry
-                        .scenario
-                        .never_ready_kinds
-                        .contains(&kind.kind.as_str())
-                {
+                let age = self.age(&o);
+                let Some(conditions) = resource_conditions(
+                    &o,
+                    &kind.kind,
+                    &cluster.telemetry.scenario,
+                    &cluster.timing,
+                    age,
+                ) else {
                     continue;
-                }
-                let after = duration_annotation(&o, ann::READY_AFTER)
-                    .unwrap_or(cluster.timing.resource_ready);
-                if self.age(&o) < after {
-                    continue;
-                }
-                let generation = o
-                    .pointer("/metadata/generation")
-                    .cloned()
-                    .unwrap_or(json!(1));
+                };
                 let _ = cluster.modify(&kind, &key_of(&kind, &o), false, |x| {
-                    let mut ready = condition(
-                        "Ready",
-                        true,
-                        "Available",
-                        "provisioned by the glidepath sandbox",
-                    );
-                    ready["observedGeneration"] = generation.clone();
-                    let mut conditions = x
-                        .pointer("/status/conditions")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    conditions.push(ready);
-                    x["status"]["conditions"] = json!(conditions);
+                    x["status"]["conditions"] = conditions;
                     Ok(())
                 });
             }
         }
     }
+}
+
+/// The conditions a custom resource of kind `kind`, first seen `age` ago, gets when it
+/// becomes Ready; None while it is not due (or never: as annotated, as the scenario says,
+/// or when it already has a Ready condition).
+pub fn resource_conditions(
+    o: &Value,
+    kind: &str,
+    scenario: &super::scenario::Scenario,
+    timing: &super::Timing,
+    age: Duration,
+) -> Option<Value> {
+    let mut conditions = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if conditions.iter().any(|c| c["type"] == "Ready")
+        || flag(o, ann::NEVER_READY)
+        || scenario.never_ready_kinds.contains(&kind)
+    {
+        return None;
+    }
+    let after = duration_annotation(o, ann::READY_AFTER).unwrap_or(timing.resource_ready);
+    if age < after {
+        return None;
+    }
+    let generation = o
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    let mut ready = condition(
+        "Ready",
+        true,
+        "Available",
+        "provisioned by the glidepath sandbox",
+    );
+    ready["observedGeneration"] = generation;
+    conditions.push(ready);
+    Some(json!(conditions))
 }
 
 /// One unfinished Job: its status from its pods, complete on a success, failed past its
@@ -874,72 +821,6 @@ fn start_job_pod(cluster: &Cluster, pk: &Kind, job: &Value) {
     }
 }
 
-/// A Job's pod that has run its time: it succeeds, or fails when annotated so.
-fn end_job_pod(cluster: &Cluster, pk: &Kind, p: &Value, containers: &[Value]) {
-    let fail = flag(p, ann::JOB_FAIL);
-    let end = if fail { "Failed" } else { "Succeeded" };
-    cluster.append_logs(
-        &namespace(p),
-        &name(p),
-        [format!(
-            "{} with exit code {}",
-            if fail { "failed" } else { "completed" },
-            u8::from(fail)
-        )],
-    );
-    let _ = cluster.modify(pk, &key_of(pk, p), false, |o| {
-        o["status"]["phase"] = json!(end);
-        o["status"]["containerStatuses"] =
-            container_statuses(containers, false, 0, Some(i32::from(fail)));
-        o["status"]["conditions"] = json!([
-            condition("Ready", false, "PodCompleted", ""),
-            condition("ContainersReady", false, "PodCompleted", "")
-        ]);
-        Ok(())
-    });
-}
-
-/// A crash-looping pod: a restart every two seconds, reported the way kubectl shows it.
-fn crash_loop(
-    cluster: &Cluster,
-    pk: &Kind,
-    p: &Value,
-    containers: &[Value],
-    running_for: Duration,
-) {
-    let restarts = (running_for.as_secs() / 2) as i64;
-    let current = p
-        .pointer("/status/containerStatuses/0/restartCount")
-        .and_then(Value::as_i64)
-        .unwrap_or(-1);
-    if restarts != current {
-        let ns = namespace(p);
-        cluster.append_logs(
-            &ns,
-            &name(p),
-            ["panic: cannot connect to the database: connection refused".to_owned()],
-        );
-        let _ = cluster.modify(pk, &key_of(pk, p), false, |o| {
-            o["status"]["containerStatuses"] = crash_statuses(containers, restarts);
-            Ok(())
-        });
-    }
-}
-
-/// A running pod passes readiness.
-fn make_ready(cluster: &Cluster, pk: &Kind, p: &Value, containers: &[Value]) {
-    let _ = cluster.modify(pk, &key_of(pk, p), false, |o| {
-        o["status"]["conditions"] = json!([
-            condition("PodScheduled", true, "", ""),
-            condition("Initialized", true, "", ""),
-            condition("ContainersReady", true, "", ""),
-            condition("Ready", true, "", ""),
-        ]);
-        o["status"]["containerStatuses"] = container_statuses(containers, true, 0, None);
-        Ok(())
-    });
-}
-
 fn set_status(cluster: &Cluster, kind: &Kind, o: &Value, mut status: Value) {
     // Keep transition times stable when nothing changed, so updates are true no-ops.
     if let (Some(old), Some(new)) = (
@@ -965,35 +846,6 @@ fn set_status(cluster: &Cluster, kind: &Kind, o: &Value, mut status: Value) {
         x["status"] = status;
         Ok(())
     });
-}
-
-fn container_statuses(
-    containers: &[Value],
-    ready: bool,
-    restarts: i64,
-    exit: Option<i32>,
-) -> Value {
-    json!(containers
-        .iter()
-        .map(|c| {
-            let state = match exit {
-                Some(code) => json!({ "terminated": { "exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "finishedAt": now_rfc3339() } }),
-                None => json!({ "running": { "startedAt": now_rfc3339() } }),
-            };
-            json!({ "name": c["name"], "image": c["image"], "imageID": "", "ready": ready, "started": exit.is_none(),
-                "restartCount": restarts, "state": state })
-        })
-        .collect::<Vec<_>>())
-}
-
-fn crash_statuses(containers: &[Value], restarts: i64) -> Value {
-    json!(containers
-        .iter()
-        .map(|c| json!({ "name": c["name"], "image": c["image"], "imageID": "", "ready": false, "started": false,
-            "restartCount": restarts,
-            "state": { "waiting": { "reason": "CrashLoopBackOff", "message": format!("back-off restarting failed container {}", c["name"].as_str().unwrap_or("app")) } },
-            "lastState": { "terminated": { "exitCode": 1, "reason": "Error", "finishedAt": now_rfc3339() } } }))
-        .collect::<Vec<_>>())
 }
 
 /// Establishes new CRDs and serves their kinds (also run synchronously by presets).

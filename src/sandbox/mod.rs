@@ -8,6 +8,10 @@
 //! - [`store`]: objects, resourceVersions and the change log watches follow.
 //! - [`controllers`]: Deployments, ReplicaSets, Pods, Jobs, CRDs and custom resources.
 //! - [`patch`], [`selector`]: merge/strategic/JSON patch and label/field selectors.
+//! - [`kubelet`]: how a pod on a simulated node starts, passes readiness or crash-loops.
+//! - [`dataplane`]: the simulated nodes, kubelet, custom-resource readiness and traffic
+//!   over any API server through kube-rs (`sandbox serve --control-plane`); [`view`]: the
+//!   cluster as the traffic side sees it, embedded or mirrored.
 //! - [`traffic`]: simulated users, real loopback endpoints, metrics and 30-day history;
 //!   [`workload`]: how a version behaves; [`scenario`]: the story the sandbox tells.
 //! - [`tsdb`], [`promql`], [`prometheus`]: the metrics store, PromQL with Prometheus 2.42
@@ -15,8 +19,10 @@
 
 pub mod api;
 pub mod controllers;
+pub mod dataplane;
 pub mod discovery;
 pub mod kinds;
+pub mod kubelet;
 pub mod logs;
 pub mod patch;
 pub mod preset;
@@ -30,6 +36,7 @@ pub mod store;
 pub mod table;
 pub mod traffic;
 pub mod tsdb;
+pub mod view;
 pub mod workload;
 
 use std::collections::HashMap;
@@ -102,6 +109,9 @@ pub struct Cluster {
     pub timing: Timing,
     /// Simulated traffic, endpoints and metrics.
     pub telemetry: traffic::Telemetry,
+    /// Set when a [`dataplane::DataPlane`] runs pods, custom-resource readiness and
+    /// traffic instead of the embedded controllers.
+    external_data_plane: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -121,6 +131,7 @@ impl Cluster {
             minor,
             timing,
             telemetry: traffic::Telemetry::new(scenario),
+            external_data_plane: std::sync::atomic::AtomicBool::new(false),
         });
         for ns in ["default", "kube-system", "kube-public"] {
             let mut obj =
@@ -141,6 +152,21 @@ impl Cluster {
         }
         preset::gateway_api(&cluster);
         cluster
+    }
+
+    /// Leaves pods, custom-resource readiness and traffic to an external
+    /// [`dataplane::DataPlane`] (call before [`Sandbox::start`]): the embedded server keeps
+    /// only its control plane (the API, Deployments, ReplicaSets, Jobs and CRDs).
+    pub fn hand_over_data_plane(&self) {
+        self.external_data_plane
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether an external data plane runs pods and traffic (see
+    /// [`Cluster::hand_over_data_plane`]).
+    pub fn has_external_data_plane(&self) -> bool {
+        self.external_data_plane
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The store, locked. Never held across an await.
@@ -639,7 +665,11 @@ impl Sandbox {
             }
         });
         let controllers = tokio::spawn(controllers::run(cluster.clone()));
-        let traffic = tokio::spawn(traffic::run(cluster.clone()));
+        let traffic = if cluster.has_external_data_plane() {
+            tokio::spawn(async {})
+        } else {
+            tokio::spawn(traffic::run(cluster.clone()))
+        };
         Ok(Sandbox {
             cluster,
             addr,

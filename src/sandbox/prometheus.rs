@@ -10,20 +10,23 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::Cluster;
 use super::promql::{self, Evaluator, QueryError, Value};
 use super::traffic::now_ms;
 use super::tsdb::{Labels, format_value};
+use super::view::ClusterView;
 
 /// The version `buildinfo` reports: the Prometheus whose semantics the sandbox follows.
 pub const VERSION: &str = "2.42.0-glidepath-sandbox";
 
 /// Routes for the Prometheus API, merged into the sandbox's server.
-pub fn routes() -> axum::Router<Arc<Cluster>> {
+pub fn routes<V: ClusterView>() -> axum::Router<Arc<V>> {
     use axum::routing::get;
     axum::Router::new()
-        .route("/api/v1/query", get(query).post(query))
-        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/query", get(query::<V>).post(query::<V>))
+        .route(
+            "/api/v1/query_range",
+            get(query_range::<V>).post(query_range::<V>),
+        )
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route(
             "/-/ready",
@@ -33,7 +36,7 @@ pub fn routes() -> axum::Router<Arc<Cluster>> {
             "/-/healthy",
             get(|| async { "Prometheus Server is Healthy.\n" }),
         )
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::<V>))
 }
 
 fn json(status: StatusCode, body: String) -> Response {
@@ -192,8 +195,8 @@ fn render_matrix(series: &[promql::RangeSeries]) -> String {
     format!("[{}]", items.join(","))
 }
 
-async fn query(
-    State(cluster): State<Arc<Cluster>>,
+async fn query<V: ClusterView>(
+    State(cluster): State<Arc<V>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -213,15 +216,15 @@ async fn query(
         }
         Err(e) => return query_error(&e),
     };
-    let db = cluster.telemetry.db();
+    let db = cluster.telemetry().db();
     match Evaluator::new(&db).instant(&expr, t) {
         Ok(v) => json(StatusCode::OK, render(&v, t)),
         Err(e) => query_error(&e),
     }
 }
 
-async fn query_range(
-    State(cluster): State<Arc<Cluster>>,
+async fn query_range<V: ClusterView>(
+    State(cluster): State<Arc<V>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -256,7 +259,7 @@ async fn query_range(
         Ok(e) => e,
         Err(e) => return query_error(&e),
     };
-    let db = cluster.telemetry.db();
+    let db = cluster.telemetry().db();
     match Evaluator::new(&db).range(&expr, start, end, step) {
         Ok(series) => json(
             StatusCode::OK,
@@ -277,13 +280,13 @@ async fn buildinfo() -> Response {
     json(StatusCode::OK, body.to_string())
 }
 
-async fn metrics(State(cluster): State<Arc<Cluster>>) -> Response {
+async fn metrics<V: ClusterView>(State(cluster): State<Arc<V>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        cluster.telemetry.exposition(&cluster),
+        cluster.telemetry().exposition(cluster.as_ref()),
     )
         .into_response()
 }

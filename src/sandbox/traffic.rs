@@ -22,10 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::Cluster;
 use super::scenario::Scenario;
 use super::store::Key;
 use super::tsdb::{Db, Labels, Retention, exposition_series, format_value, labels};
+use super::view::ClusterView;
 use super::workload::{Behaviour, Conditions, Rng, annotation, annotations as ann};
 
 /// Upper bounds of the latency histogram, seconds (the Prometheus client defaults).
@@ -399,7 +399,7 @@ impl Telemetry {
     }
 
     /// Writes the current counters and cluster state into the store at `t`.
-    pub fn scrape(&self, cluster: &Cluster, t: i64) {
+    pub fn scrape(&self, cluster: &dyn ClusterView, t: i64) {
         let mut samples = lock(&self.counters).samples();
         samples.extend(kube_state(cluster));
         let mut db = self.db_mut();
@@ -409,7 +409,7 @@ impl Telemetry {
     }
 
     /// The metrics in Prometheus text exposition format.
-    pub fn exposition(&self, cluster: &Cluster) -> String {
+    pub fn exposition(&self, cluster: &dyn ClusterView) -> String {
         let mut samples = lock(&self.counters).samples();
         samples.extend(kube_state(cluster));
         let mut families: BTreeMap<String, Vec<(Labels, f64)>> = BTreeMap::new();
@@ -443,11 +443,8 @@ impl Telemetry {
 }
 
 /// `kube_deployment_*` gauges for every Deployment.
-fn kube_state(cluster: &Cluster) -> Vec<(Labels, f64)> {
-    let Some(kind) = cluster.kind("apps", "deployments") else {
-        return Vec::new();
-    };
-    let (deployments, _) = cluster.list(&kind, None);
+fn kube_state(cluster: &dyn ClusterView) -> Vec<(Labels, f64)> {
+    let deployments = cluster.objects("apps", "deployments");
     let mut out = Vec::new();
     for d in deployments {
         let ns = str_at(&d, "/metadata/namespace");
@@ -533,17 +530,10 @@ fn number_annotation(o: &Value, key: &str) -> Option<f64> {
 }
 
 /// Builds the routing table from the cluster's Services, pods and HTTPRoutes.
-fn build_topology(cluster: &Cluster, tel: &Telemetry) -> Topology {
-    let (Some(svc_kind), Some(pod_kind)) = (cluster.kind("", "services"), cluster.kind("", "pods"))
-    else {
-        return Topology::default();
-    };
-    let (services, _) = cluster.list(&svc_kind, None);
-    let (pods, _) = cluster.list(&pod_kind, None);
-    let routes = cluster
-        .kind("gateway.networking.k8s.io", "httproutes")
-        .map(|k| cluster.list(&k, None).0)
-        .unwrap_or_default();
+fn build_topology(cluster: &dyn ClusterView, tel: &Telemetry) -> Topology {
+    let services = cluster.objects("", "services");
+    let pods = cluster.objects("", "pods");
+    let routes = cluster.objects("gateway.networking.k8s.io", "httproutes");
     let backends = service_backends(tel, &services, &pods);
     let mut behind_route: HashSet<(String, String)> = HashSet::new();
     let mut entries: Vec<Entry> = routes
@@ -978,8 +968,8 @@ impl SeriesLabels {
 }
 
 /// Keeps an endpoint listening for every entry point and its URL on the object.
-fn sync_endpoints(cluster: &Arc<Cluster>, topology: &Topology) {
-    let tel = &cluster.telemetry;
+fn sync_endpoints(cluster: &Arc<dyn ClusterView>, topology: &Topology) {
+    let tel = cluster.telemetry();
     let wanted: HashSet<EntryId> = topology.entries.iter().map(Entry::id).collect();
     let mut endpoints = lock(&tel.endpoints);
     endpoints.retain(|id, e| {
@@ -1008,31 +998,17 @@ fn sync_endpoints(cluster: &Arc<Cluster>, topology: &Topology) {
             "Service" => ("", "services"),
             _ => ("gateway.networking.k8s.io", "httproutes"),
         };
-        let Some(kind) = cluster.kind(group, plural) else {
-            continue;
-        };
         let key = Key {
             group: group.to_owned(),
             plural: plural.to_owned(),
             namespace: id.1.clone(),
             name: id.2.clone(),
         };
-        let current = cluster
-            .get(&key)
-            .and_then(|o| annotation(&o, ann::ENDPOINT).map(str::to_owned));
-        if current.as_deref() != Some(url.as_str()) {
-            let _ = cluster.modify(&kind, &key, false, |o| {
-                if !o["metadata"]["annotations"].is_object() {
-                    o["metadata"]["annotations"] = serde_json::json!({});
-                }
-                o["metadata"]["annotations"][ann::ENDPOINT] = Value::String(url.clone());
-                Ok(())
-            });
-        }
+        cluster.annotate(&key, ann::ENDPOINT, &url);
     }
 }
 
-fn serve_endpoint(cluster: Arc<Cluster>, id: EntryId) -> std::io::Result<Endpoint> {
+fn serve_endpoint(cluster: Arc<dyn ClusterView>, id: EntryId) -> std::io::Result<Endpoint> {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     std_listener.set_nonblocking(true)?;
     let url = format!("http://{}", std_listener.local_addr()?);
@@ -1048,10 +1024,10 @@ fn serve_endpoint(cluster: Arc<Cluster>, id: EntryId) -> std::io::Result<Endpoin
 
 /// Answers one real request with the declared behaviour: a real delay and a status code.
 async fn answer(
-    axum::extract::State((cluster, id)): axum::extract::State<(Arc<Cluster>, Arc<EntryId>)>,
+    axum::extract::State((cluster, id)): axum::extract::State<(Arc<dyn ClusterView>, Arc<EntryId>)>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let tel = &cluster.telemetry;
+    let tel = cluster.telemetry();
     let topology = tel.topology();
     let Some(entry) = topology.find(&id) else {
         return (axum::http::StatusCode::NOT_FOUND, "no such entry point\n").into_response();
@@ -1080,7 +1056,7 @@ async fn answer(
 }
 
 /// Runs simulated users, the topology refresh, backfills, scrapes and compaction, forever.
-pub async fn run(cluster: Arc<Cluster>) {
+pub async fn run(cluster: Arc<dyn ClusterView>) {
     let tick = Duration::from_millis(100);
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -1092,14 +1068,14 @@ pub async fn run(cluster: Arc<Cluster>) {
     let mut last_tick = Instant::now();
     loop {
         interval.tick().await;
-        let tel = &cluster.telemetry;
+        let tel = cluster.telemetry();
         // Rebuilt when anything changed in the cluster, and every second for readiness that
         // changes with time alone.
-        let rv = cluster.store().rv();
+        let rv = cluster.revision();
         if rv != last_rv || last_topology.elapsed() >= Duration::from_secs(1) {
             last_rv = rv;
             last_topology = Instant::now();
-            let topology = Arc::new(build_topology(&cluster, tel));
+            let topology = Arc::new(build_topology(cluster.as_ref(), tel));
             let now = now_ms();
             for e in &topology.entries {
                 backfill(tel, e, now);
@@ -1134,7 +1110,7 @@ pub async fn run(cluster: Arc<Cluster>) {
         carry.retain(|id, _| topology.find(id).is_some());
         if last_scrape.elapsed() >= SCRAPE_INTERVAL {
             last_scrape = Instant::now();
-            tel.scrape(&cluster, now_ms());
+            tel.scrape(cluster.as_ref(), now_ms());
         }
         if last_compact.elapsed() >= Duration::from_secs(60) {
             last_compact = Instant::now();
