@@ -19,6 +19,7 @@ use glidepath::sandbox::{Cluster, Sandbox, Timing};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -266,10 +267,39 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
         "no history a week back: {history:?}"
     );
 
+    if real {
+        // The real EndpointSlice controller lists the Ready pods the kubelet stand-in reported.
+        let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+        let served = wait_until_async(Duration::from_secs(30), async || {
+            let lp = ListParams::default().labels("kubernetes.io/service-name=web");
+            let Ok(list) = slices.list(&lp).await else {
+                return false;
+            };
+            let ready = list
+                .items
+                .iter()
+                .flat_map(|s| s.endpoints.iter())
+                .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+                .count();
+            ready == 3
+        })
+        .await;
+        assert!(
+            served,
+            "the EndpointSlice of web never listed 3 ready endpoints"
+        );
+    }
+
+    // Deleting the namespace completes: pods being deleted from simulated nodes go.
     namespaces
         .delete(ns, &DeleteParams::default())
         .await
         .unwrap();
+    let gone = wait_until_async(Duration::from_secs(60), async || {
+        namespaces.get_opt(ns).await.is_ok_and(|n| n.is_none())
+    })
+    .await;
+    assert!(gone, "namespace {ns} was never deleted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
