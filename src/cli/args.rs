@@ -97,6 +97,11 @@ pub(super) enum Cmd {
         /// Set a template variable of the demo pipeline (`pause=5s`, `soak=5s`).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
         sets: Vec<(String, String)>,
+        /// Run the demo on the API server of this kubeconfig instead of the embedded
+        /// sandbox: its platform is installed there and its nodes are simulated by the
+        /// sandbox's data plane in this process (`--context` picks the context).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<PathBuf>,
         #[command(flatten)]
         flags: DriveFlags,
     },

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::args::DriveFlags;
+use super::demo_cluster::{DemoCluster, apply_and_wait};
 use super::drive::{drive, interactive};
 use super::run::new_run;
 use super::sandbox::EmbeddedSandbox;
@@ -60,22 +60,39 @@ const DEMO_PRODUCTION: &str = "shop";
 pub(super) struct Demo {
     pub(super) banner: String,
     production: Vec<serde_json::Value>,
+    /// The cluster the demo runs on instead of the embedded sandbox (`--kubeconfig`).
+    pub(super) cluster: Option<DemoCluster>,
 }
 
 impl Demo {
     /// Starts production on the run's sandbox (headless, after saying what the demo shows).
     pub(super) async fn start_production(
         &self,
-        sandbox: &EmbeddedSandbox,
+        sandbox: Option<&EmbeddedSandbox>,
         interactive: bool,
     ) -> Result<(), Exit> {
+        use crate::pipeline::model::{ClusterTarget, Target};
+        let target = match (sandbox, &self.cluster) {
+            (Some(sandbox), _) => Target::Cluster(ClusterTarget {
+                context: Some(crate::sandbox::CONTEXT.into()),
+                namespace: Some(DEMO_PRODUCTION.into()),
+                kubeconfig: Some(sandbox.kubeconfig.display().to_string()),
+            }),
+            (None, Some(cluster)) => cluster.target(Some(DEMO_PRODUCTION.into())),
+            (None, None) => return Ok(()),
+        };
         if !interactive {
             eprintln!("{}", self.banner);
-            eprintln!("production runs checkout {DEMO_STABLE}; starting it on the sandbox");
+            eprintln!("production runs checkout {DEMO_STABLE}; starting it on the cluster");
         }
-        seed_production(sandbox, &self.production)
+        apply_and_wait(&target, self.production.clone())
             .await
             .map_err(|e| infra(format!("cannot start the demo's production: {e}")))
+    }
+
+    /// Where the Services of the demo's cluster answer, when it runs on one.
+    pub(super) fn service_addresses(&self) -> Option<crate::kube::ServiceAddresses> {
+        self.cluster.as_ref().map(DemoCluster::service_addresses)
     }
 }
 
@@ -84,11 +101,20 @@ pub(super) async fn demo(
     journal_path: &Path,
     sets: Vec<(String, String)>,
     flags: &DriveFlags,
+    kubeconfig: Option<&Path>,
 ) -> Result<i32, Exit> {
     let root = write_files(journal_path)?;
     let path = root.join(DEMO_FILES[0].0);
     let mut p = load_pipeline(&path, sets)?;
-    super::drive::apply_context(&mut p, flags.context.as_deref())?;
+    let scenario = Scenario::named(&flags.scenario).unwrap_or_default();
+    let cluster = match kubeconfig {
+        Some(k) => Some(DemoCluster::start(k, flags.context.clone(), scenario.clone()).await?),
+        None => None,
+    };
+    match &cluster {
+        Some(c) => c.retarget(&mut p)?,
+        None => super::drive::apply_context(&mut p, flags.context.as_deref())?,
+    }
     let run = new_run(journal_path, &p, &path, None)?;
     let interactive = interactive(flags);
     let options = RunOptions {
@@ -100,7 +126,6 @@ pub(super) async fn demo(
         preflight_only: false,
         service_addresses: None,
     };
-    let scenario = Scenario::named(&flags.scenario).unwrap_or_default();
     let demo = Demo {
         banner: banner(&scenario, interactive),
         production: crate::kube::objects::load_manifests(
@@ -109,6 +134,7 @@ pub(super) async fn demo(
             &BTreeMap::from([("version".to_owned(), DEMO_STABLE.to_owned())]),
         )
         .map_err(infra)?,
+        cluster,
     };
     drive(p, journal_path, run, 1, options, flags, Some(demo)).await
 }
@@ -151,44 +177,4 @@ fn banner(s: &Scenario, interactive: bool) -> String {
         "demo · scenario {}: {} (headless, the demo approves its own approval)",
         s.name, s.summary
     )
-}
-
-/// Production before the demo's release: the stable version applied to the sandbox and
-/// ready, so the canary has something to compare with and its history has 30 days.
-async fn seed_production(
-    sandbox: &EmbeddedSandbox,
-    objects: &[serde_json::Value],
-) -> anyhow::Result<()> {
-    use crate::kube::objects::{Cluster, Readiness, readiness};
-    use crate::pipeline::model::{ClusterTarget, Target};
-    let target = Target::Cluster(ClusterTarget {
-        context: Some(crate::sandbox::CONTEXT.into()),
-        namespace: Some(DEMO_PRODUCTION.into()),
-        kubeconfig: Some(sandbox.kubeconfig.display().to_string()),
-    });
-    let cluster = Cluster::connect(Some(&target)).await?;
-    let mut placed = Vec::new();
-    for o in objects {
-        let mut o = o.clone();
-        cluster.place(&mut o).await?;
-        cluster.apply(&o, false).await?;
-        placed.push(o);
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    for o in &placed {
-        loop {
-            let live = cluster.get(o).await?;
-            match live.as_ref().map(|l| readiness(l, None)) {
-                Some(Readiness::Ready) => break,
-                _ if std::time::Instant::now() > deadline => {
-                    anyhow::bail!(
-                        "{} did not become ready in 30 s",
-                        crate::kube::objects::describe(o)
-                    );
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    }
-    Ok(())
 }

@@ -56,14 +56,18 @@ pub(super) async fn drive(
         .await
         .map_err(refused)?;
     let options = RunOptions {
-        service_addresses: sandbox_addresses(&p),
+        service_addresses: sandbox_addresses(&p)
+            .or_else(|| demo.as_ref().and_then(Demo::service_addresses)),
         ..options
     };
-    if let (Some(demo), Some(sandbox)) = (&demo, &sandbox) {
-        demo.start_production(sandbox, interactive)
+    let mut demo = demo;
+    if let Some(demo) = &demo {
+        demo.start_production(sandbox.as_ref(), interactive)
             .await
             .map_err(refused)?;
     }
+    // The demo's data plane runs until the run ends, whoever takes the banner.
+    let _data_plane = demo.as_mut().and_then(|d| d.cluster.take());
     let stage = options.stage.as_deref();
     let leases = acquire_leases(&p, stage, run, journal_path, flags.force_unlock)
         .await

@@ -16,6 +16,7 @@ mod check;
 mod contract;
 mod dataplane;
 mod demo;
+mod demo_cluster;
 mod diff;
 mod docs;
 mod drive;
@@ -195,7 +196,11 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
         Cmd::Sandbox { command } => match command {
             SandboxCmd::Serve(args) => sandbox::serve(args).await,
         },
-        Cmd::Demo { sets, flags } => demo::demo(journal, sets, &flags).await,
+        Cmd::Demo {
+            sets,
+            flags,
+            kubeconfig,
+        } => demo::demo(journal, sets, &flags, kubeconfig.as_deref()).await,
     }
 }
 

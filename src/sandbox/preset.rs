@@ -22,11 +22,19 @@ fn crd(group: &str, kind: &str, plural: &str, short: &[&str], scope: &str) -> Va
 /// Gateway API, which every sandbox serves (HTTPRoute weights are a traffic router).
 pub fn gateway_api_crds() -> Vec<Value> {
     let g = "gateway.networking.k8s.io";
-    vec![
+    let mut crds = vec![
         crd(g, "GatewayClass", "gatewayclasses", &["gc"], "Cluster"),
         crd(g, "Gateway", "gateways", &["gtw"], "Namespaced"),
         crd(g, "HTTPRoute", "httproutes", &[], "Namespaced"),
-    ]
+    ];
+    // A real API server refuses a CRD in a *.k8s.io group without this approval, which
+    // released Gateway API CRDs carry.
+    for c in &mut crds {
+        c["metadata"]["annotations"] = json!({
+            "api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2466",
+        });
+    }
+    crds
 }
 
 /// The platform's own CRDs: a database claim that infrastructure steps wait on, and the
@@ -89,58 +97,51 @@ fn create(cluster: &Cluster, group: &str, plural: &str, namespace: Option<&str>,
 /// Loads the platform preset (less what the cluster's scenario leaves out); its CRDs are
 /// served as soon as this returns.
 pub fn platform(cluster: &Cluster) {
-    let missing = cluster.telemetry.scenario.missing_crds;
-    let crds = platform_crds()
+    let (crds, rest) = platform_objects(&cluster.telemetry.scenario);
+    install_crds(cluster, crds);
+    for o in rest {
+        let (group, plural) = match o["kind"].as_str().unwrap_or_default() {
+            "GatewayClass" => ("gateway.networking.k8s.io", "gatewayclasses"),
+            "Namespace" => ("", "namespaces"),
+            "StorageClass" => ("storage.k8s.io", "storageclasses"),
+            _ => ("networking.k8s.io", "ingressclasses"),
+        };
+        create(cluster, group, plural, None, o);
+    }
+}
+
+/// The platform preset as objects for any API server: the CRDs (Gateway API's and the
+/// platform's, less what `scenario` leaves out), then the GatewayClass, namespaces,
+/// StorageClasses and IngressClass.
+pub fn platform_objects(scenario: &super::scenario::Scenario) -> (Vec<Value>, Vec<Value>) {
+    let missing = scenario.missing_crds;
+    let crds = gateway_api_crds()
         .into_iter()
-        .filter(|c| {
+        .chain(platform_crds().into_iter().filter(|c| {
             let name = c
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             !missing.contains(&name)
-        })
+        }))
         .collect();
-    install_crds(cluster, crds);
-    create(
-        cluster,
-        "gateway.networking.k8s.io",
-        "gatewayclasses",
-        None,
-        json!({
-            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-            "metadata": { "name": "glidepath-sandbox" }, "spec": { "controllerName": "sandbox.glidepath.dev/gateway" },
-        }),
-    );
+    let mut rest = vec![json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": { "name": "glidepath-sandbox" }, "spec": { "controllerName": "sandbox.glidepath.dev/gateway" },
+    })];
     for name in ["shop", "shop-staging"] {
-        create(
-            cluster,
-            "",
-            "namespaces",
-            None,
-            json!({ "metadata": { "name": name, "labels": { "team": "checkout" } } }),
-        );
+        rest.push(json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name, "labels": { "team": "checkout" } } }));
     }
     for (name, default) in [("standard", true), ("fast-ssd", false)] {
-        create(
-            cluster,
-            "storage.k8s.io",
-            "storageclasses",
-            None,
-            json!({
-                "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-                "metadata": { "name": name, "annotations": { "storageclass.kubernetes.io/is-default-class": default.to_string() } },
-                "provisioner": "sandbox.glidepath.dev/hostpath", "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
-            }),
-        );
+        rest.push(json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": { "name": name, "annotations": { "storageclass.kubernetes.io/is-default-class": default.to_string() } },
+            "provisioner": "sandbox.glidepath.dev/hostpath", "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+        }));
     }
-    create(
-        cluster,
-        "networking.k8s.io",
-        "ingressclasses",
-        None,
-        json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-            "metadata": { "name": "nginx" }, "spec": { "controller": "k8s.io/ingress-nginx" },
-        }),
-    );
+    rest.push(json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": { "name": "nginx" }, "spec": { "controller": "k8s.io/ingress-nginx" },
+    }));
+    (crds, rest)
 }

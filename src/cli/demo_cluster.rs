@@ -1,0 +1,150 @@
+//! `demo --kubeconfig FILE`: the demo on any API server whose nodes are simulated (a real
+//! kube-apiserver and kube-controller-manager with no kubelets): the demo's platform is
+//! installed there, the sandbox's data plane runs in this process against it, and the
+//! demo pipeline's sandbox stages are pointed at that cluster.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Exit, bad_input, infra};
+use crate::kube::objects::{Cluster, Readiness, describe, readiness};
+use crate::pipeline::Pipeline;
+use crate::pipeline::model::{ClusterTarget, Target};
+use crate::sandbox::dataplane::{DataPlane, Options};
+use crate::sandbox::scenario::Scenario;
+
+/// How long the platform's objects may take to become ready.
+const PLATFORM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The cluster a demo runs on, and the data plane that simulates its nodes.
+pub(super) struct DemoCluster {
+    /// Simulated nodes, pods, traffic and the Prometheus API; stops when dropped.
+    pub(super) plane: DataPlane,
+    kubeconfig: PathBuf,
+    context: String,
+}
+
+impl DemoCluster {
+    /// Installs the demo's platform on the API server of `kubeconfig` and starts the data
+    /// plane against it.
+    pub(super) async fn start(
+        kubeconfig: &Path,
+        context: Option<String>,
+        scenario: Scenario,
+    ) -> Result<DemoCluster, Exit> {
+        let shown = kubeconfig.display();
+        let config = ::kube::config::Kubeconfig::read_from(kubeconfig)
+            .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
+        let context = context.or(config.current_context).ok_or_else(|| {
+            bad_input(format!(
+                "--kubeconfig {shown} names no current context; pass --context NAME"
+            ))
+        })?;
+        let target = target(kubeconfig, &context, None);
+        install_platform(&target, &scenario).await.map_err(|e| {
+            infra(format!(
+                "cannot install the demo's platform on {shown}: {e}"
+            ))
+        })?;
+        let client = crate::kube::connect(Some(&target))
+            .await
+            .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
+        let options = Options {
+            scenario,
+            ..Options::default()
+        };
+        let plane = DataPlane::start(client, options)
+            .await
+            .map_err(|e| infra(format!("--kubeconfig {shown}: {e}")))?;
+        Ok(DemoCluster {
+            plane,
+            kubeconfig: kubeconfig.to_owned(),
+            context,
+        })
+    }
+
+    /// The target of a stage in `namespace` on this cluster.
+    pub(super) fn target(&self, namespace: Option<String>) -> Target {
+        target(&self.kubeconfig, &self.context, namespace)
+    }
+
+    /// Points every sandbox stage of `p` at this cluster, and at the data plane's
+    /// Prometheus API unless a stage names another.
+    pub(super) fn retarget(&self, p: &mut Pipeline) -> Result<(), Exit> {
+        let namespace = p
+            .sets
+            .get("namespace")
+            .or_else(|| p.file.spec.variables.get("namespace"))
+            .cloned()
+            .unwrap_or_else(|| "default".into());
+        let prometheus: crate::pipeline::model::Prometheus =
+            serde_json::from_value(serde_json::json!({ "url": self.plane.prometheus_url() }))
+                .map_err(|e| infra(e.to_string()))?;
+        for stage in &mut p.stages {
+            let namespace = match &stage.target {
+                Some(Target::SandboxIn(t)) => t.namespace.clone(),
+                Some(Target::Sandbox(_)) => namespace.clone(),
+                _ => continue,
+            };
+            stage.target = Some(self.target(Some(namespace)));
+            if stage.prometheus.is_none() {
+                stage.prometheus = Some(prometheus.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the cluster's Services answer: the loopback URL the data plane annotates.
+    pub(super) fn service_addresses(&self) -> crate::kube::ServiceAddresses {
+        crate::kube::ServiceAddresses::new(
+            self.context.clone(),
+            crate::sandbox::workload::annotations::ENDPOINT,
+        )
+    }
+}
+
+fn target(kubeconfig: &Path, context: &str, namespace: Option<String>) -> Target {
+    Target::Cluster(ClusterTarget {
+        context: Some(context.to_owned()),
+        namespace,
+        kubeconfig: Some(kubeconfig.display().to_string()),
+    })
+}
+
+/// The platform preset (CRDs first, Established, then the rest), applied server-side.
+async fn install_platform(target: &Target, scenario: &Scenario) -> anyhow::Result<()> {
+    let (crds, rest) = crate::sandbox::preset::platform_objects(scenario);
+    apply_and_wait(target, crds).await?;
+    // A new connection, so discovery sees the kinds the CRDs just added.
+    apply_and_wait(target, rest).await
+}
+
+/// Applies `objects` and waits until each is ready.
+pub(super) async fn apply_and_wait(target: &Target, objects: Vec<Value>) -> anyhow::Result<()> {
+    let cluster = Cluster::connect(Some(target)).await?;
+    let mut placed = Vec::new();
+    for mut o in objects {
+        cluster.place(&mut o).await?;
+        cluster.apply(&o, false).await?;
+        placed.push(o);
+    }
+    let deadline = std::time::Instant::now() + PLATFORM_TIMEOUT;
+    for o in &placed {
+        loop {
+            let live = cluster.get(o).await?;
+            match live.as_ref().map(|l| readiness(l, None)) {
+                Some(Readiness::Ready) => break,
+                _ if std::time::Instant::now() > deadline => {
+                    anyhow::bail!(
+                        "{} did not become ready in {PLATFORM_TIMEOUT:?}",
+                        describe(o)
+                    );
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+    Ok(())
+}
