@@ -134,6 +134,11 @@ async fn every_scenario_ends_on_a_real_control_plane_as_on_the_sandbox() {
     clean(&client, None).await;
     let (code, out) = demo(&path, "happy", "1s").await;
     assert_eq!(code, 0, "{out}");
+    // The API server itself says the release ran as the least-privilege ServiceAccount.
+    assert!(
+        out.contains("the release stages run as system:serviceaccount:glidepath:glidepath"),
+        "{out}"
+    );
     assert!(
         out.contains("✓ CRD xdatabases.platform.example.org: Established"),
         "{out}"

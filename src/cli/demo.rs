@@ -108,7 +108,12 @@ pub(super) async fn demo(
     let mut p = load_pipeline(&path, sets)?;
     let scenario = Scenario::named(&flags.scenario).unwrap_or_default();
     let cluster = match kubeconfig {
-        Some(k) => Some(DemoCluster::start(k, flags.context.clone(), scenario.clone()).await?),
+        Some(k) => {
+            let account =
+                journal_path.with_file_name(format!("demo-{}.kubeconfig", std::process::id()));
+            let context = flags.context.clone();
+            Some(DemoCluster::start(k, context, scenario.clone(), &account).await?)
+        }
         None => None,
     };
     match &cluster {

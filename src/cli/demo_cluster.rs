@@ -1,7 +1,8 @@
 //! `demo --kubeconfig FILE`: the demo on any API server whose nodes are simulated (a real
 //! kube-apiserver and kube-controller-manager with no kubelets): the demo's platform is
 //! installed there, the sandbox's data plane runs in this process against it, and the
-//! demo pipeline's sandbox stages are pointed at that cluster.
+//! demo pipeline's sandbox stages are pointed at that cluster, as the least-privilege
+//! ServiceAccount of `assets/rbac/glidepath.yaml` ([`demo_account`](super::demo_account)).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,15 +25,24 @@ pub(super) struct DemoCluster {
     pub(super) plane: DataPlane,
     kubeconfig: PathBuf,
     context: String,
+    /// The ServiceAccount's kubeconfig the release stages use; removed with this.
+    release_kubeconfig: PathBuf,
+}
+
+impl Drop for DemoCluster {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.release_kubeconfig);
+    }
 }
 
 impl DemoCluster {
-    /// Installs the demo's platform on the API server of `kubeconfig` and starts the data
-    /// plane against it.
+    /// Installs the demo's platform and RBAC on the API server of `kubeconfig`, writes the
+    /// ServiceAccount's kubeconfig at `release_kubeconfig`, and starts the data plane.
     pub(super) async fn start(
         kubeconfig: &Path,
         context: Option<String>,
         scenario: Scenario,
+        release_kubeconfig: &Path,
     ) -> Result<DemoCluster, Exit> {
         let shown = kubeconfig.display();
         let config = ::kube::config::Kubeconfig::read_from(kubeconfig)
@@ -48,6 +58,19 @@ impl DemoCluster {
                 "cannot install the demo's platform on {shown}: {e}"
             ))
         })?;
+        super::demo_account::least_privilege(&target, kubeconfig, &context, release_kubeconfig)
+            .await
+            .map_err(|e| {
+                infra(format!(
+                    "cannot set up the demo's ServiceAccount on {shown}: {e:#}; the kubeconfig's user must be allowed to apply assets/rbac/glidepath.yaml and request tokens"
+                ))
+            })?;
+        let who = super::demo_account::identity(release_kubeconfig)
+            .await
+            .map_err(|e| infra(format!("the demo's ServiceAccount token on {shown}: {e:#}")))?;
+        eprintln!(
+            "the release stages run as {who} (assets/rbac/glidepath.yaml, a TokenRequest token)"
+        );
         let client = crate::kube::connect(Some(&target))
             .await
             .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
@@ -62,10 +85,11 @@ impl DemoCluster {
             plane,
             kubeconfig: kubeconfig.to_owned(),
             context,
+            release_kubeconfig: release_kubeconfig.to_owned(),
         })
     }
 
-    /// The target of a stage in `namespace` on this cluster.
+    /// The admin's target in `namespace` (production before the release).
     pub(super) fn target(&self, namespace: Option<String>) -> Target {
         target(&self.kubeconfig, &self.context, namespace)
     }
@@ -88,7 +112,11 @@ impl DemoCluster {
                 Some(Target::Sandbox(_)) => namespace.clone(),
                 _ => continue,
             };
-            stage.target = Some(self.target(Some(namespace)));
+            stage.target = Some(target(
+                &self.release_kubeconfig,
+                super::demo_account::CONTEXT,
+                Some(namespace),
+            ));
             if stage.prometheus.is_none() {
                 stage.prometheus = Some(prometheus.clone());
             }
@@ -99,7 +127,7 @@ impl DemoCluster {
     /// Where the cluster's Services answer: the loopback URL the data plane annotates.
     pub(super) fn service_addresses(&self) -> crate::kube::ServiceAddresses {
         crate::kube::ServiceAddresses::new(
-            self.context.clone(),
+            super::demo_account::CONTEXT,
             crate::sandbox::workload::annotations::ENDPOINT,
         )
     }

@@ -16,6 +16,7 @@ mod check;
 mod contract;
 mod dataplane;
 mod demo;
+mod demo_account;
 mod demo_cluster;
 mod diff;
 mod docs;
