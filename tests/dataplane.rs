@@ -104,6 +104,17 @@ async fn prom(url: &str, query: &str, time: Option<f64>) -> Option<f64> {
 
 /// Everything the data plane promises, on whatever API server `client` reaches.
 async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
+    create_namespace(&client, ns, real).await;
+    check_nodes(&client, plane).await;
+    create_workloads(&client, ns).await;
+    check_available(&client, plane, ns).await;
+    check_annotations(&client, ns).await;
+    check_prometheus(plane, ns).await;
+    check_endpoint_slice(&client, ns, real).await;
+    delete_namespace(&client, ns).await;
+}
+
+async fn create_namespace(client: &Client, ns: &str, real: bool) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace: Namespace =
         serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap();
@@ -125,7 +136,9 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
             "no default ServiceAccount in {ns} after 30 s: is kube-controller-manager running?"
         );
     }
+}
 
+async fn check_nodes(client: &Client, plane: &DataPlane) {
     // Nodes registered with capacity and a Ready condition, and a Lease heartbeat each.
     let nodes: Api<Node> = Api::all(client.clone());
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
@@ -146,7 +159,9 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
             Some(sim.name.as_str())
         );
     }
+}
 
+async fn create_workloads(client: &Client, ns: &str) {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let pp = PostParams::default();
     deployments
@@ -168,7 +183,10 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
     }))
     .unwrap();
     services.create(&pp, &svc).await.unwrap();
+}
 
+async fn check_available(client: &Client, plane: &DataPlane, ns: &str) {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     // The Deployment becomes Available with three Ready pods on the simulated nodes.
     let available = wait_until_async(Duration::from_secs(60), async || {
         let Ok(d) = deployments.get("web").await else {
@@ -187,7 +205,7 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
         "web never became Available: {:?}",
         deployments.get("web").await.ok().and_then(|d| d.status)
     );
-    let pods = pods_of(&client, ns, "web").await;
+    let pods = pods_of(client, ns, "web").await;
     assert_eq!(pods.len(), 3);
     for p in &pods {
         assert!(ready(p), "{:?} is not Ready", p.metadata.name);
@@ -199,10 +217,12 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
         let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
         assert!(ip.starts_with("10.244."), "pod IP {ip}");
     }
+}
 
+async fn check_annotations(client: &Client, ns: &str) {
     // Crash loops restart and never pass readiness, as on the embedded sandbox.
     let crashing = wait_until_async(Duration::from_secs(30), async || {
-        pods_of(&client, ns, "crashy").await.iter().any(|p| {
+        pods_of(client, ns, "crashy").await.iter().any(|p| {
             waiting_reason(p).is_some_and(|(r, n)| r == "CrashLoopBackOff" && n >= 1) && !ready(p)
         })
     })
@@ -214,7 +234,7 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
 
     // Never-ready pods run and stay unready past the time a pod takes to become Ready.
     let running = wait_until_async(Duration::from_secs(30), async || {
-        pods_of(&client, ns, "stuck")
+        pods_of(client, ns, "stuck")
             .await
             .iter()
             .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
@@ -223,14 +243,16 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
     assert!(running, "stuck never started");
     let window = timing().pod_ready * 3;
     assert!(
-        stays_async(window, async || pods_of(&client, ns, "stuck")
+        stays_async(window, async || pods_of(client, ns, "stuck")
             .await
             .iter()
             .all(|p| !ready(p)))
         .await,
         "a never-ready pod became Ready"
     );
+}
 
+async fn check_prometheus(plane: &DataPlane, ns: &str) {
     // The Prometheus API answers for those pods: deployment state, live traffic through
     // the Service, and 30 days of history behind it.
     let url = plane.prometheus_url();
@@ -266,7 +288,9 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
         history.is_some_and(|v| v > 0.0),
         "no history a week back: {history:?}"
     );
+}
 
+async fn check_endpoint_slice(client: &Client, ns: &str, real: bool) {
     if real {
         // The real EndpointSlice controller lists the Ready pods the kubelet stand-in reported.
         let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
@@ -289,7 +313,10 @@ async fn exercise(client: Client, plane: &DataPlane, ns: &str, real: bool) {
             "the EndpointSlice of web never listed 3 ready endpoints"
         );
     }
+}
 
+async fn delete_namespace(client: &Client, ns: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
     // Deleting the namespace completes: pods being deleted from simulated nodes go.
     namespaces
         .delete(ns, &DeleteParams::default())

@@ -49,76 +49,87 @@ impl Kubelet {
         self.written.retain(|u, _| live.contains(u));
         self.removed.retain(|u| live.contains(u));
         for p in &pods {
-            let uid = str_at(p, "/metadata/uid").to_owned();
-            let age = self
-                .seen
-                .entry(uid.clone())
-                .or_insert_with(Instant::now)
-                .elapsed();
-            let node = str_at(p, "/spec/nodeName");
             let api: Api<Pod> =
                 Api::namespaced(mirror.client().clone(), str_at(p, "/metadata/namespace"));
-            let name = str_at(p, "/metadata/name");
-            if node.is_empty() {
-                if !self.bound.contains_key(&uid) && schedulable(p) {
-                    if let Some(target) = self.place(p, &pods, nodes) {
-                        match bind(&api, name, &target).await {
-                            Ok(()) => {
-                                self.bound.insert(uid, target);
-                            }
-                            Err(e) => {
-                                tracing::warn!("data plane: cannot bind {name} to {target}: {e}")
-                            }
-                        }
+            match str_at(p, "/spec/nodeName") {
+                "" => self.schedule(&api, p, &pods, nodes).await,
+                node => {
+                    if let Some(sim) = nodes.iter().find(|n| n.name == node) {
+                        self.run(&api, p, sim, timing).await;
                     }
                 }
-                continue;
             }
-            let Some(sim) = nodes.iter().find(|n| n.name == node) else {
-                continue;
-            };
-            self.bound.remove(&uid);
-            if p.pointer("/metadata/deletionTimestamp").is_some() {
-                if self.removed.insert(uid) {
-                    let gone = api
-                        .delete(
-                            name,
-                            &DeleteParams {
-                                grace_period_seconds: Some(0),
-                                ..DeleteParams::default()
-                            },
-                        )
-                        .await;
-                    if let Err(e) = gone {
-                        tracing::warn!("data plane: cannot remove {name}: {e}");
-                    }
+        }
+    }
+
+    /// Binds an unscheduled pod to the node with the most room, once.
+    async fn schedule(
+        &mut self,
+        api: &Api<Pod>,
+        p: &Value,
+        pods: &[Arc<Value>],
+        nodes: &[SimNode],
+    ) {
+        let uid = str_at(p, "/metadata/uid");
+        if self.bound.contains_key(uid) || !schedulable(p) {
+            return;
+        }
+        let Some(target) = self.place(p, pods, nodes) else {
+            return;
+        };
+        let name = str_at(p, "/metadata/name");
+        match bind(api, name, &target).await {
+            Ok(()) => {
+                self.bound.insert(uid.to_owned(), target);
+            }
+            Err(e) => tracing::warn!("data plane: cannot bind {name} to {target}: {e}"),
+        }
+    }
+
+    /// What the kubelet of `sim` does to its pod `p` now: remove it when it is being
+    /// deleted, else write the transition that is due.
+    async fn run(&mut self, api: &Api<Pod>, p: &Value, sim: &SimNode, timing: &Timing) {
+        let uid = str_at(p, "/metadata/uid").to_owned();
+        let name = str_at(p, "/metadata/name");
+        let age = self
+            .seen
+            .entry(uid.clone())
+            .or_insert_with(Instant::now)
+            .elapsed();
+        self.bound.remove(&uid);
+        if p.pointer("/metadata/deletionTimestamp").is_some() {
+            if self.removed.insert(uid) {
+                let now = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..DeleteParams::default()
+                };
+                if let Err(e) = api.delete(name, &now).await {
+                    tracing::warn!("data plane: cannot remove {name}: {e}");
                 }
-                continue;
             }
-            let rv = str_at(p, "/metadata/resourceVersion");
-            if self.written.get(&uid).is_some_and(|w| w == rv) {
-                continue;
+            return;
+        }
+        let rv = str_at(p, "/metadata/resourceVersion");
+        if self.written.get(&uid).is_some_and(|w| w == rv) {
+            return;
+        }
+        let Some(t) = kubelet::advance(p, age, timing) else {
+            return;
+        };
+        let mut status = t.status;
+        if status.contains_key("hostIP") {
+            status.insert("hostIP".into(), json!(sim.ip));
+            status.insert("hostIPs".into(), json!([{ "ip": sim.ip }]));
+        }
+        if let Some(ip) = status.get("podIP").cloned() {
+            status.insert("podIPs".into(), json!([{ "ip": ip }]));
+        }
+        let patch = Patch::Merge(json!({ "status": status }));
+        match api.patch_status(name, &params(), &patch).await {
+            Ok(_) => {
+                self.written.insert(uid, rv.to_owned());
             }
-            let Some(t) = kubelet::advance(p, age, timing) else {
-                continue;
-            };
-            let mut status = t.status;
-            if status.contains_key("hostIP") {
-                status.insert("hostIP".into(), json!(sim.ip));
-                status.insert("hostIPs".into(), json!([{ "ip": sim.ip }]));
-            }
-            if let Some(ip) = status.get("podIP").cloned() {
-                status.insert("podIPs".into(), json!([{ "ip": ip }]));
-            }
-            match api
-                .patch_status(name, &params(), &Patch::Merge(json!({ "status": status })))
-                .await
-            {
-                Ok(_) => {
-                    self.written.insert(uid, rv.to_owned());
-                }
-                Err(e) => tracing::warn!("data plane: cannot update the status of {name}: {e}"),
-            }
+            Err(e) => tracing::warn!("data plane: cannot update the status of {name}: {e}"),
         }
     }
 
