@@ -97,31 +97,13 @@ impl DemoCluster {
     /// Points every sandbox stage of `p` at this cluster, and at the data plane's
     /// Prometheus API unless a stage names another.
     pub(super) fn retarget(&self, p: &mut Pipeline) -> Result<(), Exit> {
-        let namespace = p
-            .sets
-            .get("namespace")
-            .or_else(|| p.file.spec.variables.get("namespace"))
-            .cloned()
-            .unwrap_or_else(|| "default".into());
-        let prometheus: crate::pipeline::model::Prometheus =
-            serde_json::from_value(serde_json::json!({ "url": self.plane.prometheus_url() }))
-                .map_err(|e| infra(e.to_string()))?;
-        for stage in &mut p.stages {
-            let namespace = match &stage.target {
-                Some(Target::SandboxIn(t)) => t.namespace.clone(),
-                Some(Target::Sandbox(_)) => namespace.clone(),
-                _ => continue,
-            };
-            stage.target = Some(target(
+        super::sandbox::retarget_sandbox_stages(p, &self.plane.prometheus_url(), |namespace| {
+            target(
                 &self.release_kubeconfig,
                 super::demo_account::CONTEXT,
                 Some(namespace),
-            ));
-            if stage.prometheus.is_none() {
-                stage.prometheus = Some(prometheus.clone());
-            }
-        }
-        Ok(())
+            )
+        })
     }
 
     /// Where the cluster's Services answer: the loopback URL the data plane annotates.

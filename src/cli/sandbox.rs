@@ -39,30 +39,13 @@ pub(super) async fn embed_sandbox(
         return Ok((p, None));
     }
     let (sandbox, kubeconfig) = start_for_run(scenario, journal_path).await?;
-    let namespace = p
-        .sets
-        .get("namespace")
-        .or_else(|| p.file.spec.variables.get("namespace"))
-        .cloned()
-        .unwrap_or_else(|| "default".into());
-    let prometheus: crate::pipeline::model::Prometheus =
-        serde_json::from_value(serde_json::json!({ "url": sandbox.url() }))
-            .map_err(|e| infra(e.to_string()))?;
-    for stage in &mut p.stages {
-        let namespace = match &stage.target {
-            Some(Target::SandboxIn(t)) => t.namespace.clone(),
-            Some(Target::Sandbox(_)) => namespace.clone(),
-            _ => continue,
-        };
-        stage.target = Some(Target::Cluster(ClusterTarget {
+    retarget_sandbox_stages(&mut p, &sandbox.url(), |namespace| {
+        Target::Cluster(ClusterTarget {
             context: Some(crate::sandbox::CONTEXT.into()),
             namespace: Some(namespace),
             kubeconfig: Some(kubeconfig.display().to_string()),
-        }));
-        if stage.prometheus.is_none() {
-            stage.prometheus = Some(prometheus.clone());
-        }
-    }
+        })
+    })?;
     Ok((
         p,
         Some(EmbeddedSandbox {
@@ -70,6 +53,38 @@ pub(super) async fn embed_sandbox(
             kubeconfig,
         }),
     ))
+}
+
+/// Points every stage that targets the sandbox at `target(namespace)` (namespace: the
+/// stage's, else the pipeline's `namespace` variable, else `default`), and at the
+/// Prometheus API on `prometheus_url` unless the stage names another.
+pub(super) fn retarget_sandbox_stages(
+    p: &mut Pipeline,
+    prometheus_url: &str,
+    target: impl Fn(String) -> crate::pipeline::model::Target,
+) -> Result<(), Exit> {
+    use crate::pipeline::model::Target;
+    let namespace = p
+        .sets
+        .get("namespace")
+        .or_else(|| p.file.spec.variables.get("namespace"))
+        .cloned()
+        .unwrap_or_else(|| "default".into());
+    let prometheus: crate::pipeline::model::Prometheus =
+        serde_json::from_value(serde_json::json!({ "url": prometheus_url }))
+            .map_err(|e| infra(e.to_string()))?;
+    for stage in &mut p.stages {
+        let namespace = match &stage.target {
+            Some(Target::SandboxIn(t)) => t.namespace.clone(),
+            Some(Target::Sandbox(_)) => namespace.clone(),
+            _ => continue,
+        };
+        stage.target = Some(target(namespace));
+        if stage.prometheus.is_none() {
+            stage.prometheus = Some(prometheus.clone());
+        }
+    }
+    Ok(())
 }
 
 /// A platform-preset sandbox on a free port, with a kubeconfig beside the journal that

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::annotations as ann;
 use super::kinds::{self, Kind};
-use super::kubelet::{self, condition, pod_ready};
+use super::kubelet::{self, annotation, condition, duration_annotation, flag, pod_ready};
 use super::selector::from_label_selector_json;
 use super::store::{ApiError, Key};
 use super::{Cluster, now_rfc3339, random_suffix};
@@ -181,20 +181,6 @@ fn namespace(o: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
-}
-
-fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
-    o.pointer("/metadata/annotations")
-        .and_then(|a| a.get(key))
-        .and_then(Value::as_str)
-}
-
-fn flag(o: &Value, key: &str) -> bool {
-    annotation(o, key) == Some("true")
-}
-
-fn duration_annotation(o: &Value, key: &str) -> Option<Duration> {
-    annotation(o, key).and_then(|d| crate::units::parse_duration(d).ok())
 }
 
 fn owned_by(o: &Value, owner_uid: &str) -> bool {
@@ -848,6 +834,16 @@ fn set_status(cluster: &Cluster, kind: &Kind, o: &Value, mut status: Value) {
     });
 }
 
+/// Whether a CRD's `Established` condition is True.
+pub fn is_established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        })
+}
+
 /// Establishes new CRDs and serves their kinds (also run synchronously by presets).
 pub fn establish_crds(cluster: &Cluster) {
     let Some(kind) = cluster.kind("apiextensions.k8s.io", "customresourcedefinitions") else {
@@ -855,13 +851,7 @@ pub fn establish_crds(cluster: &Cluster) {
     };
     let (crds, _) = cluster.list(&kind, None);
     for crd in crds {
-        let established = crd
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|c| {
-                c.iter()
-                    .any(|c| c["type"] == "Established" && c["status"] == "True")
-            });
+        let established = is_established(&crd);
         let Ok(kinds) = kinds::from_crd(&crd) else {
             continue;
         };

@@ -155,17 +155,20 @@ fn crash_loop(p: &Value, containers: &[Value], running_for: Duration) -> Option<
     })
 }
 
-fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
+/// The value of annotation `key` on `o`.
+pub fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
     o.pointer("/metadata/annotations")
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)
 }
 
-fn flag(o: &Value, key: &str) -> bool {
+/// Whether annotation `key` on `o` is `"true"`.
+pub fn flag(o: &Value, key: &str) -> bool {
     annotation(o, key) == Some("true")
 }
 
-fn duration_annotation(o: &Value, key: &str) -> Option<Duration> {
+/// Annotation `key` on `o` as a duration (`3s`), when it is one.
+pub fn duration_annotation(o: &Value, key: &str) -> Option<Duration> {
     annotation(o, key).and_then(|d| crate::units::parse_duration(d).ok())
 }
 

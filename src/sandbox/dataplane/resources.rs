@@ -28,14 +28,7 @@ pub struct CustomKind {
 
 /// The kinds an Established CRD serves (its storage version), from the CRD object.
 pub fn custom_kind(crd: &Value) -> Option<CustomKind> {
-    let established = crd
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| {
-            c.iter()
-                .any(|c| c["type"] == "Established" && c["status"] == "True")
-        });
-    if !established {
+    if !crate::sandbox::controllers::is_established(crd) {
         return None;
     }
     let spec = crd.get("spec")?;
