@@ -5,254 +5,16 @@
 //! `GLIDEPATH_REALCLUSTER_KUBECONFIG`. Differences that are meant are listed in the README
 //! ("What the sandbox simplifies") and are not asked for here.
 
+#[path = "support/differential.rs"]
+mod differential;
 #[path = "support/realcluster.rs"]
 mod realcluster;
+use differential::*;
 
 use std::time::{Duration, Instant};
 
-use glidepath::sandbox::{Cluster, Sandbox, Timing};
 use http_body_util::BodyExt;
-use kube::Client;
 use serde_json::{Value, json};
-
-/// One API server under test: the sandbox or the real one.
-struct Target {
-    name: &'static str,
-    client: Client,
-}
-
-/// A reply: the HTTP status code and the JSON body (Null when it was not JSON).
-#[derive(Debug, Clone)]
-struct Reply {
-    code: u16,
-    body: Value,
-}
-
-impl Target {
-    async fn call(&self, method: &str, path: &str, ct: Option<&str>, body: Option<Value>) -> Reply {
-        let response = self.send(method, path, ct, body).await;
-        let code = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("{}: reading {method} {path}: {e}", self.name))
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { code, body }
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        ct: Option<&str>,
-        body: Option<Value>,
-    ) -> http::Response<kube::client::Body> {
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("accept", "application/json");
-        if let Some(ct) = ct {
-            request = request.header("content-type", ct);
-        }
-        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let request = request.body(kube::client::Body::from(bytes)).unwrap();
-        self.client
-            .send(request)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {method} {path}: {e}", self.name))
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.call("GET", path, None, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.call("POST", path, Some("application/json"), Some(body))
-            .await
-    }
-    async fn put(&self, path: &str, body: Value) -> Reply {
-        self.call("PUT", path, Some("application/json"), Some(body))
-            .await
-    }
-    async fn patch(&self, path: &str, ct: &str, body: Value) -> Reply {
-        self.call("PATCH", path, Some(ct), Some(body)).await
-    }
-    async fn delete(&self, path: &str) -> Reply {
-        self.call("DELETE", path, Some("application/json"), Some(json!({})))
-            .await
-    }
-}
-
-/// The two servers, the namespace each test works in, and the differences found so far.
-struct Pair {
-    sandbox: Sandbox,
-    targets: [Target; 2],
-    ns: String,
-    differences: Vec<String>,
-}
-
-const MERGE: &str = "application/merge-patch+json";
-const STRATEGIC: &str = "application/strategic-merge-patch+json";
-const JSON_PATCH: &str = "application/json-patch+json";
-const APPLY: &str = "application/apply-patch+yaml";
-
-/// The pointers compared for a `Status` reply.
-const STATUS: &[&str] = &[
-    "/kind",
-    "/status",
-    "/reason",
-    "/code",
-    "/message",
-    "/details/name",
-    "/details/group",
-    "/details/kind",
-];
-
-/// Starts a sandbox beside the real control plane and makes namespace `<tag>-<n>` on both;
-/// None outside CI when no control plane runs.
-async fn pair(tag: &str) -> Option<Pair> {
-    let real = realcluster::kubeconfig()?;
-    let sandbox = Sandbox::start(0, Cluster::new(32, Timing::default()))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox_kubeconfig = dir.path().join("kubeconfig");
-    sandbox.write_kubeconfig(&sandbox_kubeconfig).unwrap();
-    let targets = [
-        Target {
-            name: "sandbox",
-            client: realcluster::client(&sandbox_kubeconfig).await,
-        },
-        Target {
-            name: "kube-apiserver",
-            client: realcluster::client(&real).await,
-        },
-    ];
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let ns = format!("{tag}-{}", nanos % 1_000_000);
-    let pair = Pair {
-        sandbox,
-        targets,
-        ns: ns.clone(),
-        differences: Vec::new(),
-    };
-    let body = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } });
-    let created = pair.both_post("/api/v1/namespaces", body).await;
-    pair.expect("create namespace", &created, 201);
-    Some(pair)
-}
-
-impl Pair {
-    fn path(&self, template: &str) -> String {
-        template.replace("{ns}", &self.ns)
-    }
-
-    async fn both_get(&self, path: &str) -> [Reply; 2] {
-        let path = self.path(path);
-        [
-            self.targets[0].get(&path).await,
-            self.targets[1].get(&path).await,
-        ]
-    }
-    async fn both_post(&self, path: &str, body: Value) -> [Reply; 2] {
-        let path = self.path(path);
-        [
-            self.targets[0].post(&path, body.clone()).await,
-            self.targets[1].post(&path, body).await,
-        ]
-    }
-    async fn both_patch(&self, path: &str, ct: &str, body: Value) -> [Reply; 2] {
-        let path = self.path(path);
-        [
-            self.targets[0].patch(&path, ct, body.clone()).await,
-            self.targets[1].patch(&path, ct, body).await,
-        ]
-    }
-    async fn both_delete(&self, path: &str) -> [Reply; 2] {
-        let path = self.path(path);
-        [
-            self.targets[0].delete(&path).await,
-            self.targets[1].delete(&path).await,
-        ]
-    }
-
-    /// Both replies must carry `code` (a setup step: the test cannot go on otherwise).
-    fn expect(&self, step: &str, replies: &[Reply; 2], code: u16) {
-        for (t, r) in self.targets.iter().zip(replies) {
-            assert_eq!(
-                r.code, code,
-                "{step}: {} answered {}: {}",
-                t.name, r.code, r.body
-            );
-        }
-    }
-
-    /// Records where the two replies differ: the code, and the value at each pointer.
-    fn compare(&mut self, step: &str, replies: &[Reply; 2], pointers: &[&str]) {
-        let [a, b] = replies;
-        if a.code != b.code {
-            self.differences.push(format!(
-                "{step}: code {} vs {}\n  sandbox: {}\n  kube-apiserver: {}",
-                a.code, b.code, a.body, b.body
-            ));
-            return;
-        }
-        for p in pointers {
-            let (x, y) = (a.body.pointer(p), b.body.pointer(p));
-            if x != y {
-                self.differences.push(format!(
-                    "{step}: {p} is {} in the sandbox, {} in kube-apiserver",
-                    show(x),
-                    show(y)
-                ));
-            }
-        }
-    }
-
-    /// Records where the two replies' `details.causes` differ in their fields and reasons.
-    fn compare_causes(&mut self, step: &str, replies: &[Reply; 2]) {
-        let [a, b] = replies.each_ref().map(|r| causes(&r.body));
-        if a != b {
-            self.differences.push(format!(
-                "{step}: causes {a:?} in the sandbox, {b:?} in kube-apiserver"
-            ));
-        }
-    }
-
-    /// Fails the test with every difference found.
-    fn finish(self) {
-        assert!(
-            self.differences.is_empty(),
-            "the sandbox differs from kube-apiserver in {} place(s):\n{}",
-            self.differences.len(),
-            self.differences.join("\n")
-        );
-    }
-}
-
-fn show(v: Option<&Value>) -> String {
-    v.map_or_else(|| "absent".into(), Value::to_string)
-}
-
-/// (field, reason) of each cause, sorted.
-fn causes(status: &Value) -> Vec<(String, String)> {
-    let mut list: Vec<(String, String)> = status
-        .pointer("/details/causes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            (text("field"), text("reason"))
-        })
-        .collect();
-    list.sort();
-    list
-}
 
 fn configmap(name: &str, data: Value) -> Value {
     json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": name }, "data": data })
@@ -883,4 +645,148 @@ async fn the_real_server_reports_the_pinned_release() {
         .unwrap_or_default();
     assert_eq!(version.body["major"], "1", "{}", version.body);
     assert_eq!(version.body["minor"], json!(minor), "{}", version.body);
+}
+
+/// kubectl 1.33 (the newest the kubectl package ships) on `kubeconfig`, with a discovery
+/// cache of its own in `dir` (keyed by server address inside): (exit code, output).
+async fn kubectl(
+    dir: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+) -> (i32, String) {
+    let sdk = std::path::Path::new("/usr/lib/google-cloud-sdk/bin/kubectl.1.33");
+    let bin = if sdk.exists() {
+        sdk.to_path_buf()
+    } else {
+        "kubectl".into()
+    };
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(dir.join("kubectl-cache"));
+    cmd.args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("kubectl does not run: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_flows_print_the_same_on_both() {
+    let Some(mut p) = pair("kubectl").await else {
+        return;
+    };
+    let files = p.dir.path().to_path_buf();
+    let write = |name: &str, text: String| {
+        let path = files.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let ns = p.ns.clone();
+    let manifest = write(
+        "app.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: cfg, namespace: {ns} }}\ndata: {{ k: v }}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: web, namespace: {ns} }}\nspec:\n  replicas: 1\n  selector: {{ matchLabels: {{ app: web }} }}\n  template:\n    metadata: {{ labels: {{ app: web }} }}\n    spec: {{ containers: [{{ name: web, image: nginx:1 }}] }}\n"
+        ),
+    );
+    let ssa = write(
+        "ssa.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: ssa, namespace: {ns} }}\ndata: {{ k: one }}\n"
+        ),
+    );
+    let ssa2 = write(
+        "ssa2.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: ssa, namespace: {ns} }}\ndata: {{ k: two }}\n"
+        ),
+    );
+    let bad = write(
+        "bad.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: Bad_Name, namespace: {ns} }}\n"
+        ),
+    );
+    let stale = write("stale.json", json!({ "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "cfg", "namespace": ns, "resourceVersion": "1" }, "data": { "k": "x" } }).to_string());
+    let steps: Vec<(&str, Vec<&str>)> = vec![
+        ("apply", vec!["apply", "-f", &manifest]),
+        ("apply again", vec!["apply", "-f", &manifest]),
+        (
+            "server-side apply",
+            vec!["apply", "--server-side", "-f", &ssa],
+        ),
+        (
+            "server-side apply by another manager",
+            vec![
+                "apply",
+                "--server-side",
+                "--field-manager=other",
+                "-f",
+                &ssa2,
+            ],
+        ),
+        (
+            "forced server-side apply",
+            vec![
+                "apply",
+                "--server-side",
+                "--field-manager=other",
+                "--force-conflicts",
+                "-f",
+                &ssa2,
+            ],
+        ),
+        (
+            "get a missing object",
+            vec!["get", "configmap", "nope", "-n", &ns],
+        ),
+        (
+            "merge patch",
+            vec![
+                "patch",
+                "configmap",
+                "cfg",
+                "-n",
+                &ns,
+                "--type=merge",
+                "-p",
+                "{\"data\":{\"k2\":\"v2\"}}",
+            ],
+        ),
+        (
+            "replace with a stale resourceVersion",
+            vec!["replace", "-f", &stale],
+        ),
+        ("create an invalid object", vec!["create", "-f", &bad]),
+        (
+            "scale",
+            vec!["scale", "deployment/web", "-n", &ns, "--replicas=2"],
+        ),
+        (
+            "delete",
+            vec!["delete", "configmap", "cfg", "-n", &ns, "--wait=false"],
+        ),
+    ];
+    for (step, args) in steps {
+        let sandbox = kubectl(p.dir.path(), &p.kubeconfigs[0], &args).await;
+        let real = kubectl(p.dir.path(), &p.kubeconfigs[1], &args).await;
+        if sandbox != real {
+            p.differences.push(format!(
+                "kubectl {step}: exit {} vs {}\n  sandbox: {}\n  kube-apiserver: {}",
+                sandbox.0,
+                real.0,
+                sandbox.1.trim(),
+                real.1.trim()
+            ));
+        }
+    }
+    p.finish();
 }
