@@ -69,9 +69,14 @@ pub(super) fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
         if pages > 1 && i + 1 == shown.len() {
             let first = page * per_page + 1;
             let last = first + shown.len() - 1;
+            let which = if first == last {
+                format!("chart {first}")
+            } else {
+                format!("charts {first}–{last}")
+            };
             block = block.title_bottom(
                 Line::from(Span::styled(
-                    format!(" charts {first}–{last} of {} · ] next ", all.len()),
+                    format!(" {which} of {} · ] next ", all.len()),
                     app.theme.fg("accent"),
                 ))
                 .right_aligned(),
