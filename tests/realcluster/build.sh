@@ -15,7 +15,7 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 k8s_version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$here/go.mod")"
 if [[ -z "$k8s_version" ]]; then
-  echo "build.sh: $here/go.mod has no 'require k8s.io/kubernetes vX.Y.Z' line" >&2
+  echo "build.sh: $here/go.mod names no k8s.io/kubernetes version (a line 'k8s.io/kubernetes vX.Y.Z' in its require block)" >&2
   exit 2
 fi
 etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$here/go.mod")"
