@@ -14,12 +14,13 @@ need() {
 
 # The pid recorded for a component, if that process still runs the binary we started.
 live_pid() {
-  local state="$1" name="$2" pid
+  local state="$1" name="$2" pid cmdline
   [[ -f "$state/pids/$name" ]] || return 1
   pid="$(cat "$state/pids/$name")"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   [[ -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "/$name " || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline")" || return 1
+  [[ "$cmdline" == *"/$name "* ]] || return 1
   echo "$pid"
 }
 
