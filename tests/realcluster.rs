@@ -385,6 +385,39 @@ async fn leases_are_taken_with_resource_version_preconditions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_roles_is_refused_and_told_so() {
+    let Some(mut p) = pair("rbac").await else {
+        return;
+    };
+    let user = format!("system:serviceaccount:{}:nobody", p.ns);
+    let as_nobody = p.targets.clone().map(|t| Target {
+        user: Some(user.clone()),
+        ..t
+    });
+    let review = json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": { "resourceAttributes": {
+            "namespace": p.ns, "verb": "patch", "group": "apps", "resource": "deployments" } },
+    });
+    let path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let mut answered = Vec::new();
+    let mut listed = Vec::new();
+    for t in &as_nobody {
+        answered.push(t.post(path, review.clone()).await);
+        listed.push(t.get(&p.path("/api/v1/namespaces/{ns}/configmaps")).await);
+    }
+    let answered: [Reply; 2] = answered.try_into().unwrap();
+    let listed: [Reply; 2] = listed.try_into().unwrap();
+    p.compare(
+        "SelfSubjectAccessReview as a user without roles",
+        &answered,
+        &["/kind", "/status/allowed"],
+    );
+    p.compare("list ConfigMaps as a user without roles", &listed, STATUS);
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_reviews_and_dry_runs() {
     let Some(mut p) = pair("review").await else {
         return;
@@ -628,6 +661,7 @@ async fn the_real_server_reports_the_pinned_release() {
     let real = Target {
         name: "kube-apiserver",
         client: realcluster::client(&path).await,
+        user: None,
     };
     let version = real.get("/version").await;
     let release = pinned_release();

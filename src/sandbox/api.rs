@@ -306,12 +306,7 @@ async fn route(cluster: &Arc<Cluster>, req: &Request) -> Result<Response, ApiErr
             code: 403,
             reason: "Forbidden",
             message,
-            details: Some(match &attributes.name {
-                Some(name) => {
-                    json!({ "name": name, "group": attributes.group, "kind": attributes.resource })
-                }
-                None => json!({ "group": attributes.group, "kind": attributes.resource }),
-            }),
+            details: Some(forbidden_details(&attributes)),
         })?;
     }
     if target.kind.verbs == Verbs::CreateOnly {
@@ -1066,6 +1061,18 @@ fn delete_collection(
         StatusCode::OK,
         &json!({ "kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": {}, "items": deleted }),
     ))
+}
+
+/// `details` of a 403: kube-apiserver leaves out an empty name and the core group.
+fn forbidden_details(attributes: &super::rbac::Attributes) -> Value {
+    let mut d = json!({ "kind": attributes.resource });
+    if let Some(name) = &attributes.name {
+        d["name"] = json!(name);
+    }
+    if !attributes.group.is_empty() {
+        d["group"] = json!(attributes.group);
+    }
+    d
 }
 
 /// What a resource request does, as RBAC sees it.

@@ -11,9 +11,12 @@ use serde_json::{Value, json};
 use super::realcluster;
 
 /// One API server under test: the sandbox or the real one.
+#[derive(Clone)]
 pub struct Target {
     pub name: &'static str,
     pub client: Client,
+    /// Sent as `Impersonate-User`: the admin acting as this user, as `kubectl --as` does.
+    pub user: Option<String>,
 }
 
 /// A reply: the HTTP status code and the JSON body (Null when it was not JSON).
@@ -56,6 +59,9 @@ impl Target {
             .header("accept", "application/json");
         if let Some(ct) = ct {
             request = request.header("content-type", ct);
+        }
+        if let Some(user) = &self.user {
+            request = request.header("impersonate-user", user);
         }
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let request = request.body(kube::client::Body::from(bytes)).unwrap();
@@ -127,10 +133,12 @@ pub async fn pair(tag: &str) -> Option<Pair> {
         Target {
             name: "sandbox",
             client: realcluster::client(&sandbox_kubeconfig).await,
+            user: None,
         },
         Target {
             name: "kube-apiserver",
             client: realcluster::client(&real).await,
+            user: None,
         },
     ];
     let nanos = std::time::SystemTime::now()
