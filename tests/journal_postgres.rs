@@ -1,0 +1,432 @@
+//! The journal on a real PostgreSQL: the same contract as SQLite (events in order, durable
+//! commits, the command inbox, history, migrations), followers woken by LISTEN/NOTIFY, one
+//! live driver per run; and the binary from several `GLIDEPATH_HOME`s on one database:
+//! driven from one, listed and approved from another, SIGKILLed and resumed elsewhere, and
+//! the server restarted under a waiting run.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use glidepath::events::{Command as Cmd, CommandKind, Envelope, Event, Status};
+use glidepath::store::{Journal, Location, NewRun, Store, StoreError, Topic};
+use serde_json::Value;
+
+#[path = "support/postgres.rs"]
+mod postgres;
+#[path = "support/wait.rs"]
+mod wait;
+use postgres::Server;
+use wait::wait_until;
+
+fn env(run: i64, seq: u64, event: Event) -> Envelope {
+    Envelope {
+        run,
+        seq,
+        at_ms: glidepath::store::now_ms(),
+        event,
+    }
+}
+
+fn new_run(store: &Store) -> i64 {
+    let sets = Default::default();
+    store
+        .create_run(&NewRun {
+            pipeline: "p",
+            service: "checkout",
+            path: "p.yaml",
+            source: "x",
+            sets: &sets,
+            stage: None,
+        })
+        .unwrap()
+}
+
+fn pg(url: &str) -> Location {
+    Location::parse(std::path::Path::new(url)).unwrap()
+}
+
+/// Events in order, a durable commit visible to another connection, the run's status.
+fn events_are_committed_in_order(location: &Location) {
+    let store = Store::open(location).unwrap();
+    let run = new_run(&store);
+    let journal = Journal::open(location).unwrap();
+    for seq in 1..=50 {
+        journal
+            .append(env(
+                run,
+                seq,
+                Event::Log {
+                    stage: "prod".into(),
+                    step: "ship".into(),
+                    source: "stdout".into(),
+                    line: format!("line {seq}"),
+                },
+            ))
+            .unwrap();
+    }
+    journal
+        .append_durable(env(
+            run,
+            51,
+            Event::RunFinished {
+                status: Status::Passed,
+                exit_code: 0,
+                reason: "ok".into(),
+            },
+        ))
+        .unwrap();
+    // Another connection sees everything the durable append waited for.
+    let other = Store::open(location).unwrap();
+    let events = other.events(run).unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=51).collect::<Vec<_>>());
+    assert_eq!(
+        events[9].event,
+        Event::Log {
+            stage: "prod".into(),
+            step: "ship".into(),
+            source: "stdout".into(),
+            line: "line 10".into()
+        }
+    );
+    let record = other.run(run).unwrap();
+    assert_eq!((record.status, record.exit_code), (Status::Passed, Some(0)));
+    assert!(record.host.is_some() && record.user.is_some(), "{record:?}");
+    assert_eq!(other.events_after(run, 49).unwrap().len(), 2);
+    assert!(matches!(other.run(run + 100), Err(StoreError::NoRun(_))));
+}
+
+/// Commands are taken once, oldest first; history lists newest first; invalidate counts.
+fn commands_and_history(location: &Location) {
+    let store = Store::open(location).unwrap();
+    let first = new_run(&store);
+    let second = new_run(&store);
+    store
+        .send_command(second, CommandKind::Approve, "ann@a")
+        .unwrap();
+    store
+        .send_command(second, CommandKind::Reject, "bob@b")
+        .unwrap();
+    assert_eq!(
+        store.take_commands(second).unwrap(),
+        vec![
+            Cmd::new(CommandKind::Approve, "ann@a"),
+            Cmd::new(CommandKind::Reject, "bob@b")
+        ]
+    );
+    assert!(store.take_commands(second).unwrap().is_empty());
+    assert!(store.take_commands(first).unwrap().is_empty());
+    let ids: Vec<i64> = store.runs(2).unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![second, first]);
+    assert_eq!(store.last_unfinished().unwrap(), Some(second));
+    assert_eq!(store.unfinished().unwrap().len(), 2);
+    assert_eq!(store.invalidate(first).unwrap(), 0);
+}
+
+#[test]
+fn the_journal_contract_holds_on_sqlite_and_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::shared();
+    let sqlite: Location = dir.path().join("journal.db").into();
+    let shared = pg(&server.database("contract"));
+    for location in [&sqlite, &shared] {
+        events_are_committed_in_order(location);
+        commands_and_history(location);
+    }
+}
+
+#[test]
+fn both_backends_record_their_schema_version_and_refuse_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::shared();
+    let file = dir.path().join("journal.db");
+    let url = server.database("schema");
+    drop(Store::open(&file).unwrap());
+    drop(Store::open(&pg(&url)).unwrap());
+    assert_eq!(
+        Server::psql(&url, "SELECT max(version) FROM schema_version"),
+        glidepath::store::SCHEMA_VERSION.to_string()
+    );
+    Server::psql(
+        &url,
+        "INSERT INTO schema_version (version, applied_ms) VALUES (99, 0)",
+    );
+    let e = Store::open(&pg(&url)).err().unwrap().to_string();
+    assert!(
+        e.contains("has schema version 99, newer than this glidepath knows")
+            && !e.contains("password"),
+        "{e}"
+    );
+    let conn = rusqlite_free_insert(&file);
+    assert!(conn.contains("schema version 99"), "{conn}");
+}
+
+/// The SQLite file told it is at version 99 (through the sqlite3-free route: the journal
+/// itself cannot write it, so the test uses a second Store's connection via SQL in psql's
+/// place: rusqlite is glidepath's own dependency).
+fn rusqlite_free_insert(file: &std::path::Path) -> String {
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('INSERT INTO schema_version VALUES (99, 0)'); c.commit()",
+        ])
+        .arg(file)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    Store::open(file).err().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_wakes_on_the_commit_by_notify() {
+    let server = Server::shared();
+    let location = pg(&server.database("notify"));
+    let store = Store::open(&location).unwrap();
+    let run = new_run(&store);
+    let mut events = store.watch(run, Topic::Events).unwrap();
+    let mut inbox = store.watch(run, Topic::Commands).unwrap();
+    let writer = location.clone();
+    std::thread::spawn(move || {
+        let journal = Journal::open(&writer).unwrap();
+        journal
+            .append_durable(env(run, 1, Event::StageStarted { stage: "a".into() }))
+            .unwrap();
+        Store::open(&writer)
+            .unwrap()
+            .send_command(run, CommandKind::Approve, "ann@a")
+            .unwrap();
+    });
+    // No interval on PostgreSQL: only the NOTIFY of the commit wakes these.
+    tokio::time::timeout(Duration::from_secs(30), events.changed())
+        .await
+        .expect("woken by the events' NOTIFY");
+    assert_eq!(store.events(run).unwrap().len(), 1);
+    tokio::time::timeout(Duration::from_secs(30), inbox.changed())
+        .await
+        .expect("woken by the inbox's NOTIFY");
+    assert_eq!(store.take_commands(run).unwrap().len(), 1);
+}
+
+#[test]
+fn one_live_driver_per_run() {
+    let server = Server::shared();
+    let url = server.database("drivers");
+    let store = Store::open(&pg(&url)).unwrap();
+    let run = new_run(&store);
+    // A live process of this machine drives the run: nobody else takes it.
+    let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+    Server::psql(
+        &url,
+        &format!("UPDATE runs SET pid = {} WHERE id = {run}", other.id()),
+    );
+    let e = store.claim_run(run).unwrap_err().to_string();
+    assert!(e.contains(&format!("process {} of ", other.id())), "{e}");
+    other.kill().unwrap();
+    other.wait().unwrap();
+    store.claim_run(run).unwrap();
+    assert_eq!(store.run(run).unwrap().pid, Some(std::process::id()));
+    // A driver on another machine lives while its heartbeat is fresh.
+    Server::psql(
+        &url,
+        &format!(
+            "UPDATE runs SET pid = 4242, driver_host = 'ci-7.example', driver_user = 'ci', heartbeat_ms = {} WHERE id = {run}",
+            glidepath::store::now_ms()
+        ),
+    );
+    let e = store.claim_run(run).unwrap_err().to_string();
+    assert!(e.contains("process 4242 of ci@ci-7.example"), "{e}");
+    Server::psql(
+        &url,
+        &format!("UPDATE runs SET heartbeat_ms = heartbeat_ms - 31000 WHERE id = {run}"),
+    );
+    store.claim_run(run).unwrap();
+}
+
+const APPROVAL: &str = r#"apiVersion: glidepath/v1
+kind: Pipeline
+metadata: { name: gatekeeper }
+spec:
+  stages:
+    - name: prod
+      steps:
+        - approval: { pass: manual, message: "release to prod?" }
+        - name: ship
+          command: { run: [echo, shipped] }
+"#;
+
+/// A `GLIDEPATH_HOME` of its own, on the shared journal.
+struct Home {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Home {
+    fn new(url: &str) -> Home {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+            url: url.to_owned(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_glidepath"));
+        c.args(args)
+            .env("GLIDEPATH_HOME", self.dir.path())
+            .env("GLIDEPATH_JOURNAL", &self.url)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn start(&self) -> Child {
+        let path = self.dir.path().join("gate.yaml");
+        std::fs::write(&path, APPROVAL).unwrap();
+        self.cmd(&["run", path.to_str().unwrap(), "--headless"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn listed(&self) -> Vec<Value> {
+        let out = self.run(&["history", "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn report(&self, run: i64) -> Option<Value> {
+        let out = self.run(&["history", &run.to_string(), "--json"]);
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Waits until run `run`'s approval waits, as this home reads the journal.
+    fn until_waiting(&self, run: i64) {
+        let waiting = wait_until(Duration::from_secs(60), || {
+            self.report(run).is_some_and(|r| {
+                r["stages"][0]["steps"][0]["status"].as_str() == Some("waiting-for-approval")
+            })
+        });
+        assert!(waiting, "run {run} never waited: {:?}", self.report(run));
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_run_driven_in_one_home_is_listed_and_approved_from_another() {
+    let server = Server::shared();
+    let url = server.database("homes");
+    let (driver, approver) = (Home::new(&url), Home::new(&url));
+    let child = driver.start();
+    approver.until_waiting(1);
+    let listed = approver.listed();
+    assert_eq!(listed[0]["id"], 1, "{listed:?}");
+    assert_eq!(listed[0]["status"], "running", "{listed:?}");
+    assert_eq!(listed[0]["pid"], child.id(), "{listed:?}");
+    assert!(listed[0]["host"].is_string(), "{listed:?}");
+    let out = approver.run(&["approve", "1"]);
+    assert_eq!(
+        text(&out).trim(),
+        "run 1: approve accepted",
+        "{}",
+        text(&out)
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("run 1 passed"), "{}", text(&out));
+    let table = text(&approver.run(&["history"]));
+    assert!(
+        table.contains("passed") && table.contains("DRIVER"),
+        "{table}"
+    );
+    // The password never shows, whatever prints the journal's name.
+    assert!(!table.contains("postgres://"), "{table}");
+}
+
+#[test]
+fn a_driver_killed_in_one_home_is_resumed_from_another_and_approved_from_a_third() {
+    let server = Server::shared();
+    let url = server.database("resume");
+    let (first, second, third) = (Home::new(&url), Home::new(&url), Home::new(&url));
+    let mut child = first.start();
+    third.until_waiting(1);
+    // While it lives, nobody else takes the run over.
+    let out = second.run(&["resume", "1", "--headless"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("is still being driven"),
+        "{}",
+        text(&out)
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let listed = third.listed();
+    assert_eq!(listed[0]["status"], "interrupted", "{listed:?}");
+    let resumed = second
+        .cmd(&["resume", "1", "--headless"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let taken = wait_until(Duration::from_secs(60), || {
+        third.listed()[0]["pid"] == resumed.id()
+    });
+    assert!(taken, "the resumed driver never claimed run 1");
+    third.until_waiting(1);
+    let out = third.run(&["approve", "1"]);
+    assert_eq!(
+        text(&out).trim(),
+        "run 1: approve accepted",
+        "{}",
+        text(&out)
+    );
+    let out = resumed.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = third.report(1).unwrap();
+    assert_eq!(report["status"], "passed", "{report}");
+}
+
+#[test]
+fn a_database_restarted_under_a_waiting_run_loses_nothing_and_the_run_finishes() {
+    // A server of this test's own: it is stopped and started again.
+    let server = Server::throwaway();
+    let url = server.database("restart");
+    let (driver, approver) = (Home::new(&url), Home::new(&url));
+    let child = driver.start();
+    approver.until_waiting(1);
+    let before = Server::psql(&url, "SELECT count(*) FROM events WHERE run_id = 1");
+    server.stop();
+    server.start();
+    assert_eq!(
+        Server::psql(&url, "SELECT count(*) FROM events WHERE run_id = 1"),
+        before,
+        "every committed event is still there"
+    );
+    let out = approver.run(&["approve", "1"]);
+    assert_eq!(
+        text(&out).trim(),
+        "run 1: approve accepted",
+        "{}",
+        text(&out)
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let seqs = Server::psql(
+        &url,
+        "SELECT count(*) = max(seq) AND min(seq) = 1 FROM events WHERE run_id = 1",
+    );
+    assert_eq!(seqs, "t", "events numbered 1..n with none lost");
+}
