@@ -430,3 +430,40 @@ fn a_database_restarted_under_a_waiting_run_loses_nothing_and_the_run_finishes()
     );
     assert_eq!(seqs, "t", "events numbered 1..n with none lost");
 }
+
+#[test]
+fn a_role_with_only_the_rights_the_readme_names_drives_and_approves() {
+    let server = Server::shared();
+    let url = server.database("rights");
+    drop(Store::open(&pg(&url)).unwrap()); // the first user creates the tables
+    let role = format!("releaser_{}", std::process::id());
+    Server::psql(
+        &url,
+        &format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+             GRANT SELECT, INSERT, UPDATE ON runs, events, actions, gate_results, evaluations, inbox, schema_version TO {role}; \
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"
+        ),
+    );
+    let (base, db) = url.rsplit_once('/').unwrap();
+    let (scheme, host) = base.split_once("://").unwrap();
+    let host = host.split_once('@').map_or(host, |(_, h)| h);
+    let limited = pg(&format!("{scheme}://{role}@{host}/{db}"));
+    let store = Store::open(&limited).unwrap();
+    let run = new_run(&store);
+    let journal = Journal::open(&limited).unwrap();
+    journal
+        .append_durable(env(
+            run,
+            1,
+            Event::StageStarted {
+                stage: "prod".into(),
+            },
+        ))
+        .unwrap();
+    store
+        .send_command(run, CommandKind::Approve, "ann@a")
+        .unwrap();
+    assert_eq!(store.take_commands(run).unwrap().len(), 1);
+    assert_eq!(store.events(run).unwrap().len(), 1);
+}

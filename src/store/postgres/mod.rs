@@ -64,6 +64,20 @@ fn records(rows: Vec<Row>) -> std::result::Result<Vec<RunRecord>, tokio_postgres
 async fn migrate(
     c: Arc<tokio_postgres::Client>,
 ) -> std::result::Result<i64, tokio_postgres::Error> {
+    // Read first, without the lock: a migrated database needs no CREATE right at all.
+    let exists: bool = c
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    if exists {
+        let v: i64 = c
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+            .await?
+            .try_get(0)?;
+        if v >= schema::LATEST {
+            return Ok(v);
+        }
+    }
     c.batch_execute("BEGIN; SELECT pg_advisory_xact_lock(7279001)")
         .await?;
     let result = async {
