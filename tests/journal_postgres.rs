@@ -467,3 +467,114 @@ fn a_role_with_only_the_rights_the_readme_names_drives_and_approves() {
     assert_eq!(store.take_commands(run).unwrap().len(), 1);
     assert_eq!(store.events(run).unwrap().len(), 1);
 }
+
+fn ca(name: &str) -> (rcgen::CertificateParams, rcgen::KeyPair, rcgen::Certificate) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let cert = params.self_signed(&key).unwrap();
+    (params, key, cert)
+}
+
+#[test]
+fn tls_verify_full_and_passwords_from_files_never_from_the_command_line() {
+    let (ca_params, ca_key, ca_cert) = ca("glidepath journal CA");
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(
+            &server_key,
+            &rcgen::Issuer::from_params(&ca_params, &ca_key),
+        )
+        .unwrap();
+    let server = Server::throwaway_tls(&server_cert.pem(), &server_key.serialize_pem());
+    let admin = server.database("tls");
+    let db = admin.rsplit_once('/').unwrap().1.to_owned();
+    Server::psql(
+        &admin,
+        &format!("CREATE ROLE app LOGIN PASSWORD 'pw-s3cret'; ALTER DATABASE {db} OWNER TO app"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    let other_ca = dir.path().join("other.pem");
+    std::fs::write(&other_ca, ca("another CA").2.pem()).unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "pw-s3cret\n").unwrap();
+    let base = format!("postgres://app@localhost:{}/{db}", server.port());
+    let tls = format!("sslmode=verify-full&sslrootcert={}", ca_file.display());
+
+    // TLS checked against the CA file, the password from password_file.
+    let good = pg(&format!("{base}?{tls}&password_file={}", pw.display()));
+    let store = Store::open(&good).unwrap();
+    new_run(&store);
+    // The same role without TLS is turned away by the server: the first one used TLS.
+    let plain = Store::open(&pg(&format!(
+        "{base}?sslmode=disable&password_file={}",
+        pw.display()
+    )));
+    let e = plain.err().unwrap().to_string();
+    assert!(
+        e.contains("pg_hba.conf") || e.contains("no encryption"),
+        "{e}"
+    );
+    // A certificate from another CA is refused.
+    let wrong = format!(
+        "{base}?sslmode=verify-full&sslrootcert={}&password_file={}",
+        other_ca.display(),
+        pw.display()
+    );
+    let e = Store::open(&pg(&wrong)).err().unwrap().to_string();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    // A wrong password in the URL is refused, and never printed.
+    let url = format!(
+        "postgres://app:not-the-pw@localhost:{}/{db}?{tls}",
+        server.port()
+    );
+    let e = Store::open(&pg(&url)).err().unwrap().to_string();
+    assert!(
+        e.contains("password authentication failed") && !e.contains("not-the-pw"),
+        "{e}"
+    );
+
+    // The binary, with the password in a passfile and the URL in the environment.
+    let passfile = dir.path().join("pgpass");
+    std::fs::write(
+        &passfile,
+        format!("localhost:{}:{db}:app:pw-s3cret\n", server.port()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(["history", "--json"])
+        .env("GLIDEPATH_HOME", dir.path())
+        .env("GLIDEPATH_JOURNAL", format!("{base}?{tls}"))
+        .env("PGPASSFILE", &passfile)
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["id"], 1, "{listed}");
+    // Without any password the error names the journal, not a secret.
+    let out = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(["history"])
+        .env("GLIDEPATH_HOME", dir.path())
+        .env("GLIDEPATH_JOURNAL", format!("{base}?{tls}"))
+        .env("PGPASSFILE", dir.path().join("none"))
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("journal {base}")),
+        "{}",
+        text(&out)
+    );
+}

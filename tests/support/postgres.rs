@@ -79,6 +79,20 @@ impl Server {
 
     /// A server of this test's own (one it may stop and start again).
     pub fn throwaway() -> Server {
+        let server = Server::initdb(None);
+        server.start();
+        server
+    }
+
+    /// A server of this test's own with TLS (`cert`/`key` PEM): `postgres` may connect
+    /// without a password, every other role only over TLS with its password.
+    pub fn throwaway_tls(cert: &str, key: &str) -> Server {
+        let server = Server::initdb(Some((cert, key)));
+        server.start();
+        server
+    }
+
+    fn initdb(tls: Option<(&str, &str)>) -> Server {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("glidepath-pg")
@@ -116,15 +130,47 @@ impl Server {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if let Some((cert, key)) = tls {
+            let conf = format!(
+                "ssl = on\nssl_cert_file = '{0}/server.crt'\nssl_key_file = '{0}/server.key'\n",
+                dir.path().display()
+            );
+            std::fs::write(dir.path().join("server.crt"), cert).unwrap();
+            std::fs::write(dir.path().join("server.key"), key).unwrap();
+            let hba = "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 reject\nhost all all ::1/128 reject\n";
+            std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+            let mut c = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("postgresql.conf"))
+                .unwrap();
+            std::io::Write::write_all(&mut c, conf.as_bytes()).unwrap();
+            if root() {
+                let ok = Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(dir.path())
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.path().join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
         let port = free_port();
-        let server = Server {
+        Server {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             dir: Some(dir),
             bin,
             port,
-        };
-        server.start();
-        server
+        }
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     fn data(&self) -> PathBuf {

@@ -118,7 +118,7 @@ impl Target {
         Ok(Target {
             config,
             tls,
-            shown: crate::redact::url_credentials(url).into_owned(),
+            shown: shown(&parsed),
         })
     }
 
@@ -126,6 +126,15 @@ impl Target {
     pub fn shown(&self) -> &str {
         &self.shown
     }
+}
+
+/// The URL with its password, if any, as `***`: the user stays, to say who connects.
+fn shown(parsed: &url::Url) -> String {
+    let mut u = parsed.clone();
+    if u.password().is_some() && u.set_password(Some("***")).is_err() {
+        return crate::redact::url_credentials(parsed.as_str()).into_owned();
+    }
+    u.to_string()
 }
 
 fn percent_decode(s: &str) -> Result<String, std::str::Utf8Error> {
@@ -301,7 +310,7 @@ mod tests {
     #[test]
     fn a_password_in_the_url_is_never_shown() {
         let t = Target::parse("postgres://ann:hunter2@127.0.0.1:5432/journal").unwrap();
-        assert!(!t.shown().contains("hunter2"), "{}", t.shown());
+        assert_eq!(t.shown(), "postgres://ann:***@127.0.0.1:5432/journal");
         assert!(!format!("{t:?}").contains("hunter2"));
         assert_eq!(t.config.get_dbname(), Some("journal"));
         assert!(t.tls.is_none(), "loopback defaults to plain TCP");
