@@ -578,3 +578,89 @@ fn tls_verify_full_and_passwords_from_files_never_from_the_command_line() {
         text(&out)
     );
 }
+
+/// `glidepath attach` in a real terminal (tmux), stopped when dropped.
+struct Attached {
+    socket: String,
+}
+
+impl Attached {
+    fn start(home: &Home, run: i64) -> Attached {
+        let socket = format!("glidepath-pg-{}", std::process::id());
+        let cmd = format!(
+            "{bin} attach {run}; echo EXIT=$?; sleep 60",
+            bin = env!("CARGO_BIN_EXE_glidepath")
+        );
+        let ok = Command::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-x", "160", "-y", "40"])
+            .args([
+                "-e",
+                &format!("GLIDEPATH_HOME={}", home.dir.path().display()),
+            ])
+            .args(["-e", &format!("GLIDEPATH_JOURNAL={}", home.url)])
+            .args(["-s", "attach", "sh", "-c", &cmd])
+            .status()
+            .expect("tmux is installed (.ci/run installs it)")
+            .success();
+        assert!(ok, "tmux did not start");
+        Attached { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "attach"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let mut screen = String::new();
+        let seen = wait_until(Duration::from_secs(60), || {
+            screen = self.screen();
+            screen.contains(text)
+        });
+        assert!(seen, "never saw {text:?}; the screen:\n{screen}");
+        screen
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "attach"])
+            .args(keys)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn attach_from_a_third_home_follows_the_run_and_its_approval_reaches_the_driver() {
+    let server = Server::shared();
+    let url = server.database("attach");
+    let (driver, watcher) = (Home::new(&url), Home::new(&url));
+    let child = driver.start();
+    watcher.until_waiting(1);
+    let attached = Attached::start(&watcher, 1);
+    let screen = attached.wait_for("waits for approval");
+    // The header names who drives the run, and from where.
+    assert!(
+        screen.contains(&format!("process {} of ", child.id())),
+        "{screen}"
+    );
+    attached.keys(&["a"]);
+    // The approval travels through the inbox (NOTIFY), the driver finishes, and the
+    // attached cockpit sees the commits that follow.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    attached.wait_for("every stage passed");
+}
