@@ -13,6 +13,8 @@ use serde_json::Value;
 
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "support/sandbox_env.rs"]
+mod sandbox_env;
 #[path = "support/wait.rs"]
 mod wait;
 use postgres::Server;
@@ -337,6 +339,13 @@ fn a_run_driven_in_one_home_is_listed_and_approved_from_another() {
     assert_eq!(listed[0]["status"], "running", "{listed:?}");
     assert_eq!(listed[0]["pid"], child.id(), "{listed:?}");
     assert!(listed[0]["host"].is_string(), "{listed:?}");
+    // A waiting driver still says it is alive: its heartbeat moves on.
+    let beat = || Server::psql(&url, "SELECT heartbeat_ms FROM runs WHERE id = 1");
+    let first_beat: i64 = beat().parse().unwrap();
+    let beats = wait_until(Duration::from_secs(30), || {
+        beat().parse::<i64>().unwrap() > first_beat
+    });
+    assert!(beats, "the driver's heartbeat never moved");
     let out = approver.run(&["approve", "1"]);
     assert_eq!(
         text(&out).trim(),
@@ -663,4 +672,50 @@ fn attach_from_a_third_home_follows_the_run_and_its_approval_reaches_the_driver(
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     attached.wait_for("every stage passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_release_killed_in_one_home_is_resumed_from_another_with_its_lease() {
+    let server = Server::shared();
+    let url = server.database("sandbox");
+    let e = sandbox_env::env("happy").await;
+    let path = e.dir.path().join("pipeline.yaml");
+    let hold = "    - name: prod\n      steps:\n        - pause: ${hold}\n";
+    std::fs::write(&path, e.pipeline(hold, "1h")).unwrap();
+    let (first, second) = (Home::new(&url), Home::new(&url));
+    let mut child = first
+        .cmd(&[
+            "run",
+            path.to_str().unwrap(),
+            "--headless",
+            "--set",
+            "hold=5s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Blocking waits on this runtime's second worker; the sandbox serves on the other.
+    let paused = tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(60), || {
+            second
+                .report(1)
+                .is_some_and(|r| r["stages"][0]["steps"][0]["status"].as_str() == Some("paused"))
+                && e.get("coordination.k8s.io", "leases", "glidepath-checkout-prod")
+                    .is_some()
+        })
+    });
+    assert!(
+        paused,
+        "run 1 never paused holding its lease: {:?}",
+        second.report(1)
+    );
+    child.kill().unwrap(); // SIGKILL: the lease stays, fresh for its 30 s.
+    child.wait().unwrap();
+    // The same run on the same journal is the same driver: it takes its lease back.
+    let out = tokio::task::spawn_blocking(move || second.run(&["resume", "1", "--headless"]))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("run 1 passed"), "{}", text(&out));
 }
