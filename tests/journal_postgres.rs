@@ -159,23 +159,19 @@ fn both_backends_record_their_schema_version_and_refuse_a_newer_one() {
             && !e.contains("password"),
         "{e}"
     );
-    let conn = rusqlite_free_insert(&file);
-    assert!(conn.contains("schema version 99"), "{conn}");
+    let e = newer_sqlite_journal(&file);
+    assert!(
+        e.contains("schema version 99, newer than this glidepath knows"),
+        "{e}"
+    );
 }
 
-/// The SQLite file told it is at version 99 (through the sqlite3-free route: the journal
-/// itself cannot write it, so the test uses a second Store's connection via SQL in psql's
-/// place: rusqlite is glidepath's own dependency).
-fn rusqlite_free_insert(file: &std::path::Path) -> String {
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('INSERT INTO schema_version VALUES (99, 0)'); c.commit()",
-        ])
-        .arg(file)
-        .status()
-        .expect("python3 runs");
-    assert!(status.success());
+/// Marks the SQLite journal as written by a newer glidepath (version 99); what opening it says.
+fn newer_sqlite_journal(file: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(file).unwrap();
+    conn.execute("INSERT INTO schema_version VALUES (99, 0)", [])
+        .unwrap();
+    drop(conn);
     Store::open(file).err().unwrap().to_string()
 }
 
@@ -237,6 +233,19 @@ fn one_live_driver_per_run() {
     );
     let e = store.claim_run(run).unwrap_err().to_string();
     assert!(e.contains("process 4242 of ci@ci-7.example"), "{e}");
+    // This process is not the driver now: the journal takes no event of it from here.
+    let journal = Journal::open(&pg(&url)).unwrap();
+    let e = journal
+        .append_durable(env(run, 1, Event::StageStarted { stage: "a".into() }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "run {run} is now driven by process 4242 of ci@ci-7.example"
+        )),
+        "{e}"
+    );
+    assert!(store.events(run).unwrap().is_empty());
     Server::psql(
         &url,
         &format!("UPDATE runs SET heartbeat_ms = heartbeat_ms - 31000 WHERE id = {run}"),

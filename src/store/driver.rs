@@ -93,10 +93,13 @@ impl RunRecord {
 
     /// Who drives (or drove) the run and from where: `process 4242 of ann@ci-7`.
     pub fn driver(&self) -> String {
-        let pid = self
-            .pid
-            .map_or_else(|| "no process".into(), |p| format!("process {p}"));
-        match (&self.user, &self.host) {
+        RunRecord::driver_of(self.pid, self.user.clone(), self.host.clone())
+    }
+
+    /// A driver as [`RunRecord::driver`] names it.
+    pub fn driver_of(pid: Option<u32>, user: Option<String>, host: Option<String>) -> String {
+        let pid = pid.map_or_else(|| "no process".into(), |p| format!("process {p}"));
+        match (user, host) {
             (Some(u), Some(h)) => format!("{pid} of {u}@{h}"),
             (None, Some(h)) => format!("{pid} on {h}"),
             _ => pid,

@@ -322,7 +322,7 @@ impl Writer {
         let me = self.me.clone();
         self.conn
             .call(move |c| write_batch(c, envs.clone(), me.clone()))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?
     }
 
     /// Says this driver is alive: the heartbeat of the unfinished runs it drives.
@@ -349,8 +349,12 @@ async fn write_batch(
     c: Arc<tokio_postgres::Client>,
     envs: Arc<Vec<Envelope>>,
     me: Driver,
-) -> std::result::Result<(), tokio_postgres::Error> {
+) -> std::result::Result<std::result::Result<(), String>, tokio_postgres::Error> {
     c.batch_execute("BEGIN").await?;
+    if let Some(taken) = taken_over(&c, &envs, &me).await? {
+        c.batch_execute("ROLLBACK").await?;
+        return Ok(Err(taken));
+    }
     let result = async {
         let insert = c
             .prepare("INSERT INTO events (run_id, seq, at_ms, type, stage, step, body) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, seq) DO NOTHING")
@@ -386,12 +390,43 @@ async fn write_batch(
     }
     .await;
     match result {
-        Ok(()) => c.batch_execute("COMMIT").await,
+        Ok(()) => c.batch_execute("COMMIT").await.map(Ok),
         Err(e) => {
             let _ = c.batch_execute("ROLLBACK").await;
             Err(e)
         }
     }
+}
+
+/// Whether another driver took one of the batch's runs over (`resume` elsewhere, while this
+/// one was cut off): then this one must not write another event of it. The rows stay
+/// locked until the batch commits, so a takeover waits for it or comes before it.
+async fn taken_over(
+    c: &tokio_postgres::Client,
+    envs: &[Envelope],
+    me: &Driver,
+) -> std::result::Result<Option<String>, tokio_postgres::Error> {
+    let mut runs: Vec<i64> = envs.iter().map(|e| e.run).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    let rows = c
+        .query(
+            "SELECT id, pid, driver_host, driver_user FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[&runs],
+        )
+        .await?;
+    for row in rows {
+        let (id, pid, host): (i64, Option<i64>, Option<String>) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        if pid != Some(i64::from(me.pid)) || host.as_deref() != Some(me.host.as_str()) {
+            let user: Option<String> = row.try_get(3)?;
+            let by = RunRecord::driver_of(pid.and_then(|p| u32::try_from(p).ok()), user, host);
+            return Ok(Some(format!(
+                "run {id} is now driven by {by}, which took it over: this process stops driving it"
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// What an event changes besides the event table (as the SQLite journal does).
