@@ -61,8 +61,12 @@ pub(super) enum Cmd {
     },
     /// List runs, or show one run's events.
     History(HistoryArgs),
-    /// Print the JSON Schema of pipeline files.
-    Schema,
+    /// Print the JSON Schema of pipeline files (or, with --train, of train files).
+    Schema {
+        /// The schema of release train files (`kind: Train`).
+        #[arg(long)]
+        train: bool,
+    },
     /// Print a shell completion script: `glidepath completions bash > /etc/bash_completion.d/glidepath`.
     Completions {
         /// The shell.

@@ -23,6 +23,13 @@ pub(super) async fn check(journal_path: &Location, args: CheckArgs) -> Result<i3
         scenario,
         context,
     } = args;
+    if std::fs::read_to_string(&pipeline).is_ok_and(|t| crate::train::is_train(&t)) {
+        let sets = sets.into_iter().collect();
+        let train =
+            crate::train::load_file(&pipeline, &crate::pipeline::Variables::from_sets(sets))
+                .map_err(|e| super::bad_input(e.to_string()))?;
+        return check_train(train, no_preflight, sandbox, &scenario, journal_path).await;
+    }
     let mut p = load_pipeline(&pipeline, sets)?;
     super::drive::apply_context(&mut p, context.as_deref())?;
     print!("{}", p.plan());
@@ -37,6 +44,42 @@ pub(super) async fn check(journal_path: &Location, args: CheckArgs) -> Result<i3
         return Ok(exit::OK);
     }
     check_preflight(p, sandbox, &scenario, journal_path, &valid).await
+}
+
+/// A train: its plan (stages, dependency waves), then each member's pre-flight steps
+/// (unless `--no-preflight`); the worst member's verdict is the exit code.
+async fn check_train(
+    train: crate::train::Train,
+    no_preflight: bool,
+    sandbox: bool,
+    scenario: &str,
+    journal_path: &Path,
+) -> Result<i32, Exit> {
+    print!("{}", train.plan());
+    let valid = format!(
+        "{} is a valid train ({} members, {} stages, {} waves)",
+        train.path.display(),
+        train.members.len(),
+        train.stages.len(),
+        train.waves.len()
+    );
+    if no_preflight {
+        println!("ok: {valid}");
+        return Ok(exit::OK);
+    }
+    let mut worst = exit::OK;
+    for member in train.members {
+        println!("member {}:", member.name);
+        let valid = format!(
+            "member {} ({})",
+            member.name,
+            member.pipeline.path.display()
+        );
+        let code =
+            check_preflight(member.pipeline, sandbox, scenario, journal_path, &valid).await?;
+        worst = worst.max(code);
+    }
+    Ok(worst)
 }
 
 /// The pipeline's pre-flight steps, and nothing else, against their targets.
