@@ -53,7 +53,7 @@ async fn check_train(
     no_preflight: bool,
     sandbox: bool,
     scenario: &str,
-    journal_path: &Path,
+    journal_path: &Location,
 ) -> Result<i32, Exit> {
     print!("{}", train.plan());
     let valid = format!(
