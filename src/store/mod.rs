@@ -98,7 +98,9 @@ fn pg_text(e: &tokio_postgres::Error) -> String {
                 text = format!("{text}: {s}");
                 source = s.source();
             }
-            text
+            format!(
+                "{text} (check that the server runs and that the URL's host, port and sslmode are right)"
+            )
         }
     }
 }
