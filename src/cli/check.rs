@@ -1,7 +1,7 @@
 //! `check PIPELINE`: validate a pipeline, print its plan and run its pre-flight steps
 //! against their targets, changing nothing.
 
-use std::path::Path;
+use crate::store::Location;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -14,7 +14,7 @@ use crate::events::{Envelope, Event, exit};
 use crate::pipeline::{Pipeline, StepKind};
 
 /// `check`: the plan, then (unless `--no-preflight`) the pre-flight verdict.
-pub(super) async fn check(journal_path: &Path, args: CheckArgs) -> Result<i32, Exit> {
+pub(super) async fn check(journal_path: &Location, args: CheckArgs) -> Result<i32, Exit> {
     let CheckArgs {
         pipeline,
         sets,
@@ -53,7 +53,7 @@ async fn check_train(
     no_preflight: bool,
     sandbox: bool,
     scenario: &str,
-    journal_path: &Path,
+    journal_path: &Location,
 ) -> Result<i32, Exit> {
     print!("{}", train.plan());
     let valid = format!(
@@ -87,7 +87,7 @@ async fn check_preflight(
     mut p: Pipeline,
     sandbox: bool,
     scenario: &str,
-    journal_path: &Path,
+    journal_path: &Location,
     valid: &str,
 ) -> Result<i32, Exit> {
     let checked = p

@@ -164,7 +164,8 @@ fn runtime_for(command: &Cmd) -> tokio::runtime::Builder {
 /// One command, one call.
 async fn dispatch(cli: Cli) -> Result<i32, Exit> {
     let journal = cli.journal.unwrap_or_else(crate::store::default_path);
-    let journal = journal.as_path();
+    let journal = crate::store::Location::parse(&journal).map_err(|e| bad_input(e.to_string()))?;
+    let journal = &journal;
     match cli.command {
         Cmd::Run(args) => run::run(journal, args).await,
         Cmd::Check(args) => check::check(journal, args).await,
