@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::config::{ConfigError, Direction, EffectSizeMeasure, MetricConfig, Thresholds};
+use super::config::{ConfigError, EffectSizeMeasure, MetricConfig, Thresholds};
 use super::mannwhitney::{self, MannWhitneyError};
 use super::sample::{self, SampleSummary};
 use super::show;
@@ -401,15 +401,6 @@ fn decide(mut v: MetricVerdict, config: &MetricConfig, c: Comparison) -> MetricV
         );
     }
     v
-}
-
-/// Direction as output writes it.
-pub fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::Increase => "increase",
-        Direction::Decrease => "decrease",
-        Direction::Either => "either",
-    }
 }
 
 #[cfg(test)]

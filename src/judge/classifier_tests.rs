@@ -4,6 +4,7 @@
 //! folder per test), then the outcomes Kayenta leaves open.
 
 use super::*;
+use crate::judge::config::Direction;
 use crate::judge::sample::NanStrategy;
 
 fn sample(text: &str) -> Vec<Option<f64>> {

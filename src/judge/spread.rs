@@ -25,6 +25,17 @@ pub enum SpreadChange {
     Same,
 }
 
+impl SpreadChange {
+    /// Its name as output writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpreadChange::Wider => "wider",
+            SpreadChange::Narrower => "narrower",
+            SpreadChange::Same => "same",
+        }
+    }
+}
+
 /// The evidence of the spread check.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SpreadEvidence {
