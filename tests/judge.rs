@@ -286,3 +286,29 @@ fn degenerate_samples_get_their_documented_outcomes() {
     let (code, class, _) = run("[]", "[3, 4]", &[]);
     assert_eq!((code, class.as_str()), (5, "nodata"));
 }
+
+#[test]
+fn values_near_the_largest_floats_are_judged_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = write(
+        dir.path(),
+        "c.json",
+        "[1e308, -1e308, 5, 7, 1e308, 3, 2, 9, 4]",
+    );
+    let b = write(dir.path(), "b.json", "[0, 1e308, 3, -1e308, 2, 2, 8, 1, 6]");
+    let out = judge(&c, &b, &["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (out.status.code(), v["classification"].as_str()),
+        (Some(5), Some("inconclusive")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("too large to compare"),
+        "{v}"
+    );
+}

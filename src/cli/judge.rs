@@ -1,5 +1,6 @@
 //! `judge --canary FILE --baseline FILE`: one metric judged offline by the statistical judge.
 
+use std::io::Write;
 use std::path::Path;
 
 use super::args::JudgeArgs;
@@ -22,10 +23,15 @@ pub(super) fn judge(args: JudgeArgs) -> Result<i32, Exit> {
     let canary = read_samples(&args.canary, "canary")?;
     let baseline = read_samples(&args.baseline, "baseline")?;
     let verdict = judge_metric(&canary, &baseline, &config).map_err(bad_input)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&verdict).map_err(infra)?);
+    let out = if args.json {
+        serde_json::to_string_pretty(&verdict).map_err(infra)? + "\n"
     } else {
-        print!("{}", text(&verdict));
+        text(&verdict)
+    };
+    // A closed pipe (`| head`) is the reader's choice, not an error.
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(infra(e)),
+        _ => {}
     }
     Ok(exit_code(&verdict))
 }

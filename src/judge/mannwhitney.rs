@@ -44,6 +44,9 @@ pub enum MannWhitneyError {
     /// A value or a difference of values is not a finite number.
     #[error("a value is not a finite number")]
     NotFinite,
+    /// The confidence is not between 0 and 1, exclusive.
+    #[error("the confidence must be between 0 and 1, exclusive")]
+    Confidence,
 }
 
 /// The two samples, sorted once; every evaluation of the rank statistic merges them.
@@ -141,8 +144,11 @@ pub fn wilcoxon_diff(
     Sorted::new(x, y)?.wilcoxon_diff(mu, quantile)
 }
 
-/// The standard normal quantile at `p` (`p` in (0, 1)).
+/// The standard normal quantile at `p` (NaN for `p` outside [0, 1]).
 pub fn normal_quantile(p: f64) -> f64 {
+    if !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
     standard_normal().inverse_cdf(p)
 }
 
@@ -162,6 +168,9 @@ pub fn mann_whitney(
     y: &[f64],
     confidence: f64,
 ) -> Result<MannWhitney, MannWhitneyError> {
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(MannWhitneyError::Confidence);
+    }
     let s = Sorted::new(x, y)?;
     let (x_min, x_max, y_min, y_max) = (s.x[0], s.x[s.x.len() - 1], s.y[0], s.y[s.y.len() - 1]);
     let mu_min = x_min - y_max;

@@ -140,6 +140,13 @@ fn constant_samples_have_no_interval() {
         mann_whitney(&[f64::MAX, 0.0], &[-f64::MAX, 1.0], 0.95),
         Err(MannWhitneyError::NotFinite)
     );
+    for confidence in [0.0, 1.0, f64::NAN, 2.0] {
+        assert_eq!(
+            mann_whitney(&[1.0, 2.0], &[3.0, 4.0], confidence),
+            Err(MannWhitneyError::Confidence)
+        );
+    }
+    assert!(normal_quantile(f64::NAN).is_nan() && normal_quantile(-1.0).is_nan());
 }
 
 /// A small deterministic generator (xorshift), so the property tests need no crate.

@@ -76,7 +76,11 @@ pub fn brown_forsythe(canary: &[f64], baseline: &[f64], confidence: f64) -> Opti
         (None, 0.0)
     } else {
         let f = (n - 2.0) * between / within;
-        let p = FisherSnedecor::new(1.0, n - 2.0).map_or(f64::NAN, |d| d.sf(f));
+        // Values near the largest floats overflow the deviations: no spread to speak of.
+        if !f.is_finite() {
+            return None;
+        }
+        let p = FisherSnedecor::new(1.0, n - 2.0).ok()?.sf(f);
         (Some(f), p)
     };
     let change = if p_value < 1.0 - confidence {
@@ -159,6 +163,8 @@ mod tests {
             (constant.change, constant.p_value, constant.ratio),
             (SpreadChange::Same, 1.0, None)
         );
+        let huge = brown_forsythe(&[f64::MAX, -f64::MAX, 0.0], &[1.0, 2.0, 3.0], 0.95);
+        assert_eq!(huge, None);
         let certain = brown_forsythe(&[0.0, 10.0], &[0.0, 2.0], 0.95).unwrap();
         assert_eq!(
             (certain.change, certain.statistic),
