@@ -131,7 +131,9 @@ impl Script {
         )
     }
 
-    fn render(&self, w: u16, h: u16) -> String {
+    /// The cockpit drawn in a `w` x `h` terminal (which it is told, as the loop does).
+    fn render(&mut self, w: u16, h: u16) -> String {
+        self.app.resize(w, h);
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         t.draw(|f| view::draw(f, &self.app)).unwrap();
         let buf = t.backend().buffer().clone();
@@ -411,7 +413,7 @@ fn code(c: KeyCode) -> KeyEvent {
 
 #[test]
 fn snapshot_canary_paused_awaiting_approval() {
-    let s = canary_paused();
+    let mut s = canary_paused();
     insta::assert_snapshot!("canary_paused_120x40", s.render(120, 40));
     insta::assert_snapshot!("canary_paused_80x24", s.render(80, 24));
 }
@@ -529,8 +531,8 @@ fn snapshot_preflight_failure() {
             },
         );
     insta::assert_snapshot!("preflight_failure_120x40", s.render(120, 40));
-    // Compact: Tab to the pre-flight pane shows it in place of the stages.
-    s.app.key(code(KeyCode::Tab));
+    // Compact: 6 shows the pre-flight view in place of the stages.
+    s.app.key(key('6'));
     assert_eq!(s.app.focus, Pane::Preflight);
     insta::assert_snapshot!("preflight_failure_80x24", s.render(80, 24));
 }
@@ -614,6 +616,214 @@ fn snapshot_help_and_confirmation() {
         s.app.key(key('x'));
         s.render(80, 24)
     });
+}
+
+/// The canary of [`canary_paused`] with an error budget gate's evidence and four SLIs, so
+/// that every view has something to show.
+fn canary_with_every_view() -> Script {
+    let mut s = canary_paused();
+    let budget = Evidence::new("budget remaining", Verdict::Pass, "62.0%")
+        .expected(">= 25%")
+        .detail("99.9% over 30d: 16.4 of 43.2 bad minutes spent")
+        .budget(BudgetFacts {
+            remaining: Some(0.62),
+            target: 0.999,
+            window: Span(Duration::from_secs(720 * 3600)),
+            exhaustion: None,
+            min_remaining: Some(0.25),
+        });
+    s.after(
+        0,
+        Event::StepFinished {
+            stage: "prod".into(),
+            step: "approval".into(),
+            status: Status::Passed,
+            verdict: Some(Verdict::Pass),
+            summary: "approved automatically (pass)".into(),
+            evidence: vec![budget],
+            evaluation: None,
+        },
+    );
+    for (i, saturation) in [0.41, 0.44, 0.43].into_iter().enumerate() {
+        s.after(
+            if i == 0 { 0 } else { 2 },
+            Event::Analysis {
+                stage: "prod".into(),
+                step: "release".into(),
+                values: [
+                    ("cpu_saturation".to_owned(), Some(saturation)),
+                    ("availability".to_owned(), Some(0.9995)),
+                ]
+                .into(),
+                stable: [("cpu_saturation".to_owned(), Some(0.40))].into(),
+                targets: [
+                    ("cpu_saturation".to_owned(), "<0.8".to_owned()),
+                    ("availability".to_owned(), ">=0.999".to_owned()),
+                ]
+                .into(),
+                warnings: Default::default(),
+                verdict: Verdict::Pass,
+            },
+        );
+    }
+    s.app.now_ms = s.at_ms + 5_000;
+    s
+}
+
+/// At 80x24 during a canary, every pane is a single key away: 1 to 6 show one view at a
+/// time under the status strip (weight, verdict, budget), Tab cycles them, and the SLO
+/// charts page rather than flatten.
+#[test]
+fn snapshot_compact_views_reach_every_pane_at_80x24() {
+    let mut s = canary_with_every_view();
+    // Until the operator picks a view, a small terminal shows the canary's traffic.
+    let traffic = s.render(80, 24);
+    assert_eq!(s.app.focus, Pane::Traffic);
+    assert!(
+        traffic.contains(" ? new 10% · analysis ✓ pass · budget ✓ 62.0%"),
+        "{traffic}"
+    );
+    insta::assert_snapshot!("compact_traffic_80x24", traffic);
+    for (key_char, pane, name) in [
+        ('1', Pane::Stages, "compact_stages_80x24"),
+        ('2', Pane::Output, "compact_output_80x24"),
+        ('4', Pane::Budget, "compact_budget_80x24"),
+        ('5', Pane::Charts, "compact_charts_80x24"),
+        ('6', Pane::Preflight, "compact_preflight_80x24"),
+    ] {
+        s.app.key(key(key_char));
+        assert_eq!(s.app.focus, pane);
+        let screen = s.render(80, 24);
+        assert!(
+            screen.contains("budget ✓ 62.0%"),
+            "the strip stays:\n{screen}"
+        );
+        insta::assert_snapshot!(name, screen);
+    }
+    // Four charts at a readable height take two pages at 80x24: ] and 5 again turn them.
+    s.app.key(key('5'));
+    let first = s.render(80, 24);
+    assert!(
+        first.contains("availability") && first.contains("cpu_saturation"),
+        "{first}"
+    );
+    assert!(!first.contains("error_ratio"), "{first}");
+    assert!(first.contains("charts 1–2 of 4 · ] next"), "{first}");
+    assert!(
+        first.contains("] more charts"),
+        "the hint says how:\n{first}"
+    );
+    s.app.key(key(']'));
+    let second = s.render(80, 24);
+    assert!(
+        second.contains("error_ratio") && second.contains("latency_p95_ms"),
+        "{second}"
+    );
+    insta::assert_snapshot!("compact_charts_page2_80x24", second);
+    s.app.key(key('5'));
+    assert_eq!(s.app.chart_page, 0, "round again to the first page");
+    // Each chart keeps at least its readable height.
+    let chart_tops = first.lines().filter(|l| l.starts_with('┌')).count();
+    assert_eq!(chart_tops, 2, "{first}");
+    // Tab cycles the views with something to show; from the last it comes round.
+    s.app.key(key('6'));
+    s.app.key(code(KeyCode::Tab));
+    assert_eq!(s.app.focus, Pane::Stages);
+    s.app.key(code(KeyCode::BackTab));
+    assert_eq!(s.app.focus, Pane::Preflight);
+    // The same keys move the focus in the wide layout, where every pane is drawn.
+    s.app.key(key('3'));
+    let wide = s.render(120, 40);
+    assert!(
+        wide.contains("Stages") && wide.contains("Traffic"),
+        "{wide}"
+    );
+    assert_eq!(s.app.focus, Pane::Traffic);
+}
+
+/// The hint bar offers the keys that act now: approve and decline only while something
+/// waits for an approval, promote while a release runs, none of them once the run ended.
+#[test]
+fn the_hint_bar_offers_only_the_keys_that_act_now() {
+    let mut s = canary_paused();
+    let waiting = s.render(120, 40);
+    let bar = waiting.lines().last().unwrap().to_owned();
+    assert!(
+        bar.contains("a approve") && bar.contains("d decline"),
+        "{bar}"
+    );
+    assert!(bar.contains("P promote"), "{bar}");
+    s.after(
+        1,
+        Event::StepState {
+            stage: "prod".into(),
+            step: "release".into(),
+            status: Status::Running,
+            message: "canary 10%: analysing".into(),
+        },
+    );
+    let running = s.render(120, 40);
+    let bar = running.lines().last().unwrap().to_owned();
+    assert!(
+        !bar.contains("approve") && !bar.contains("decline"),
+        "{bar}"
+    );
+    assert!(
+        bar.contains("P promote") && bar.contains("p pause"),
+        "{bar}"
+    );
+    s.after(
+        0,
+        Event::RunState {
+            status: Status::Paused,
+        },
+    );
+    let paused = s.render(120, 40);
+    assert!(
+        paused.lines().last().unwrap().contains("p resume"),
+        "{paused}"
+    );
+    let mut s = gate_failed();
+    let ended = s.render(120, 40);
+    let bar = ended.lines().last().unwrap().to_owned();
+    assert!(
+        !bar.contains("promote") && !bar.contains("rollback"),
+        "{bar}"
+    );
+}
+
+/// The help wraps to the terminal's width (no description cut at the border) and
+/// scrolls when it is taller than the terminal.
+#[test]
+fn snapshot_help_wraps_and_scrolls_on_small_terminals() {
+    let mut s = canary_paused();
+    s.app.key(key('?'));
+    let small = s.render(60, 20);
+    insta::assert_snapshot!("help_60x20", small);
+    assert!(
+        small.contains(" of ") && small.contains("j k scroll"),
+        "a scroll position is shown:\n{small}"
+    );
+    // Every word of every description is on screen somewhere as the help scrolls.
+    let mut seen = String::new();
+    for _ in 0..40 {
+        seen.push_str(&s.render(60, 20));
+        s.app.key(key('j'));
+    }
+    for b in glidepath::ui::keys::KEYS {
+        for word in b.help.split_whitespace() {
+            assert!(seen.contains(word), "`{word}` of `{}` never shown", b.help);
+        }
+    }
+    assert_eq!(
+        s.app.overlay,
+        Some(Overlay::Help),
+        "j scrolls; it does not close"
+    );
+    s.app.key(key('G'));
+    insta::assert_snapshot!("help_80x24_bottom", s.render(80, 24));
+    s.app.key(key('g'));
+    assert_eq!(s.app.help_scroll, 0);
 }
 
 #[test]
@@ -794,10 +1004,18 @@ fn the_layout_from_the_config_file_is_followed() {
         mode: LayoutMode::Compact,
         ..PaneLayout::default()
     };
+    // Compact on a large terminal too: one view (the traffic, as a release runs) under
+    // the status strip.
     let compact = s.render(120, 40);
     assert!(
-        !compact.contains("Traffic"),
+        compact.contains("Traffic")
+            && !compact.contains("Stages")
+            && !compact.contains("Test output"),
         "compact at 120x40:\n{compact}"
+    );
+    assert!(
+        compact.contains(" ? new 10% · analysis ✓ pass"),
+        "{compact}"
     );
     s.app.layout = PaneLayout {
         mode: LayoutMode::Wide,
@@ -810,10 +1028,22 @@ fn the_layout_from_the_config_file_is_followed() {
     // The stages column is 30% of 90 columns: its right border sits at column 26.
     let first = wide.lines().nth(1).unwrap();
     assert_eq!(first.chars().nth(26), Some('┐'), "{first}");
-    // A hidden pane takes no focus.
+    // A hidden pane takes no focus, from Tab or from its number.
     s.app.focus = Pane::Stages;
     s.app.key(code(KeyCode::Tab));
     assert_eq!(s.app.focus, Pane::Output);
+    s.app.key(key('6'));
+    assert_eq!(s.app.focus, Pane::Output);
+    assert!(
+        s.app
+            .toast
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("pre-flight view is hidden"),
+        "{:?}",
+        s.app.toast
+    );
 }
 
 #[test]
@@ -937,9 +1167,11 @@ fn the_output_filters_by_source_and_the_mouse_finds_panes() {
     app.banner = Some("demo".into());
     assert_eq!(pane_at(app, 120, 40, 5, 1), None);
     assert_eq!(pane_at(app, 120, 40, 5, 2), Some(Pane::Stages));
+    // Compact: the status strip, then the one view shown.
     app.focus = Pane::Preflight;
+    assert_eq!(pane_at(app, 80, 24, 5, 2), None);
     assert_eq!(pane_at(app, 80, 24, 5, 5), Some(Pane::Preflight));
-    assert_eq!(pane_at(app, 80, 24, 5, 20), Some(Pane::Output));
+    assert_eq!(pane_at(app, 80, 24, 5, 20), Some(Pane::Preflight));
 }
 
 #[test]

@@ -22,13 +22,23 @@ impl Tmux {
 
     /// `glidepath ARGS` in a 120x40 terminal, with the journal in `dir`.
     fn command(args: &str, dir: &Path, name: &str) -> Tmux {
+        Tmux::sized(args, dir, name, 120, 40)
+    }
+
+    /// `glidepath ARGS` in a `width` x `height` terminal, with the journal in `dir`.
+    fn sized(args: &str, dir: &Path, name: &str, width: u16, height: u16) -> Tmux {
+        Tmux::with_env("", args, dir, name, width, height)
+    }
+
+    /// `ENV glidepath ARGS` (`ENV` as `NAME=value ...`) in a `width` x `height` terminal.
+    fn with_env(env: &str, args: &str, dir: &Path, name: &str, width: u16, height: u16) -> Tmux {
         let socket = format!("glidepath-test-{}-{name}", std::process::id());
         let t = Tmux {
             socket,
             session: "cockpit",
         };
         let cmd = format!(
-            "GLIDEPATH_HOME={home} {bin} {args}; echo EXIT=$?; sleep 60",
+            "GLIDEPATH_HOME={home} {env} {bin} {args}; echo EXIT=$?; sleep 60",
             home = dir.display(),
             bin = env!("CARGO_BIN_EXE_glidepath"),
         );
@@ -39,9 +49,9 @@ impl Tmux {
                 "new-session",
                 "-d",
                 "-x",
-                "120",
+                &width.to_string(),
                 "-y",
-                "40",
+                &height.to_string(),
             ])
             .args(["-s", t.session, "sh", "-c", &cmd])
             .status()
@@ -251,6 +261,76 @@ fn the_demo_waits_for_approval_then_its_canary_rolls_back_on_r() {
     );
 }
 
+/// At 80x24 (many terminals' default, a common tmux split) during the demo's production
+/// canary, every pane an operator watches is one key away, and the status strip keeps the
+/// weight, the verdict and the budget in view whichever is shown.
+#[test]
+fn at_80x24_every_pane_of_the_demos_canary_is_one_key_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::sized(
+        "demo --set pause=2m --set soak=2s",
+        dir.path(),
+        "small",
+        80,
+        24,
+    );
+    t.wait_up_to("next: promote-to-prod waits for approval", 90);
+    t.keys(&["a"]);
+    // The canary starts: a small terminal opens on its traffic.
+    let traffic = t.wait_up_to("new  10%", 60);
+    assert!(
+        traffic.contains("Traffic") && traffic.contains("desired"),
+        "{traffic}"
+    );
+    assert!(
+        !traffic.contains("Stages"),
+        "one view at a time:\n{traffic}"
+    );
+    // The analysis judges every 3 s: the strip shows its verdict once it has one.
+    let strip = t.wait_up_to("analysis ✓ pass", 30);
+    assert!(
+        strip.contains("new 10%") && strip.contains("budget ✓"),
+        "{strip}"
+    );
+    t.keys(&["4"]);
+    let budget = t.wait_for("Error budget");
+    assert!(
+        budget.contains("remaining") && budget.contains("burn"),
+        "{budget}"
+    );
+    t.keys(&["5"]);
+    let charts = t.wait_for("latency_p95_ms");
+    assert!(
+        charts.contains("error_ratio") && charts.contains("pass <"),
+        "{charts}"
+    );
+    t.keys(&["6"]);
+    let preflight = t.wait_for("Pre-flight");
+    assert!(preflight.contains("checks, 0 failing"), "{preflight}");
+    t.keys(&["2"]);
+    t.wait_for("Test output");
+    t.keys(&["3"]);
+    t.wait_for("desired");
+    t.keys(&["1"]);
+    let stages = t.wait_for("Stages");
+    assert!(stages.contains("release"), "{stages}");
+    assert!(stages.contains("new 10%"), "the strip stays:\n{stages}");
+    // Help fits: no description is cut at the border.
+    t.keys(&["?"]);
+    let help = t.wait_for("Keys");
+    assert!(help.contains("approve what waits for approval"), "{help}");
+    assert!(help.contains("j k scroll"), "{help}");
+    t.keys(&["q"]);
+    t.wait_for("Stages");
+    t.keys(&["x"]);
+    t.wait_for("type checkout");
+    t.keys(&["-l", "checkout"]);
+    t.keys(&["Enter"]);
+    t.wait_up_to("run ended", 60);
+    t.keys(&["q"]);
+    t.wait_for("EXIT=");
+}
+
 /// `--scenario bad-canary`: after the approval, the analysis catches the new version's
 /// errors and rolls the canary back without anyone pressing a key.
 #[test]
@@ -295,5 +375,77 @@ fn leaving_the_cockpit_mid_run_says_what_it_waits_for_and_how_to_answer_it() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "run 1: reject accepted"
     );
+    t.wait_for("EXIT=1");
+}
+
+/// A settings file and a theme with several mistakes each: the cockpit still opens (with
+/// the default theme and keys), says that there are problems, lists every one of them
+/// with its file:line:col in its own log (`L`), and says them again on stderr after it
+/// closes, where they last.
+#[test]
+fn every_problem_of_the_settings_and_theme_is_in_the_log_and_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("away.yaml"), PIPELINE).unwrap();
+    let themes = dir.path().join("xdg/glidepath/themes");
+    std::fs::create_dir_all(&themes).unwrap();
+    std::fs::write(
+        themes.join("loud.yaml"),
+        "inherits: default\ncolors:\n  fial: red\n  ok: chartreuse\n",
+    )
+    .unwrap();
+    let settings = dir.path().join("settings.yaml");
+    std::fs::write(
+        &settings,
+        "theme: loud\nlayout: { hide: [output] }\nkeys: { approve: r }\n",
+    )
+    .unwrap();
+    let env = format!(
+        "XDG_CONFIG_HOME={} GLIDEPATH_CONFIG={}",
+        dir.path().join("xdg").display(),
+        settings.display()
+    );
+    let run = format!("run {}/away.yaml", dir.path().display());
+    let t = Tmux::with_env(&env, &run, dir.path(), "problems", 200, 40);
+    t.wait_for("more problems: L lists them");
+    t.wait_for("next: sign-off waits for approval");
+    t.keys(&["L"]);
+    let log = t.wait_for("chartreuse");
+    for expected in [
+        "loud.yaml:3:3: no colour slot `fial` (did you mean `fail`?)",
+        "loud.yaml:4:7: ok: `chartreuse` is not a colour",
+        "settings.yaml:2:18: layout.hide: unknown value `output`",
+        "settings.yaml:3:18: keys.approve: `r` is already rollback's key",
+        "theme `loud` not loaded; using the default theme",
+    ] {
+        assert!(
+            log.contains(expected),
+            "{expected} is not in the log:\n{log}"
+        );
+    }
+    // q closes the log (Escape then q could arrive as Alt-q), then q twice leaves.
+    t.keys(&["q"]);
+    t.wait_for("Test output");
+    t.keys(&["q"]);
+    t.keys(&["q"]);
+    let after = t.wait_for("left the cockpit");
+    assert!(!t.alternate_screen(), "{after}");
+    for expected in [
+        "glidepath: ",
+        "no colour slot `fial`",
+        "`chartreuse` is not a colour",
+        "layout.hide: unknown value `output`",
+        "keys.approve: `r` is already rollback's key",
+    ] {
+        assert!(
+            after.contains(expected),
+            "{expected} is not on stderr:\n{after}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(["reject", "1"])
+        .env("GLIDEPATH_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     t.wait_for("EXIT=1");
 }

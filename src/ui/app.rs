@@ -9,18 +9,64 @@ use super::state::{RunView, Toast};
 use super::theme::Theme;
 use crate::events::{CommandKind, Envelope, Status};
 
-/// A pane that can have the focus.
+/// A pane: one of the cockpit's views. On a small terminal the body shows one at a time;
+/// on a large one the focused pane takes the keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
-    /// Stages and steps.
+    /// Stages and steps (view 1).
     Stages,
-    /// Pre-flight checks.
-    Preflight,
-    /// Test output.
+    /// Test output (view 2).
     Output,
+    /// The release's traffic split (view 3).
+    Traffic,
+    /// The error budget (view 4).
+    Budget,
+    /// The SLO charts (view 5).
+    Charts,
+    /// Pre-flight checks (view 6).
+    Preflight,
 }
 
-const PANES: [Pane; 3] = [Pane::Stages, Pane::Preflight, Pane::Output];
+impl Pane {
+    /// Every view, in the order of its number key.
+    pub const ALL: [Pane; 6] = [
+        Pane::Stages,
+        Pane::Output,
+        Pane::Traffic,
+        Pane::Budget,
+        Pane::Charts,
+        Pane::Preflight,
+    ];
+
+    /// Its number key, 1 to 6.
+    pub fn number(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0) + 1
+    }
+
+    /// Its name, as the view tabs and the help show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pane::Stages => "stages",
+            Pane::Output => "output",
+            Pane::Traffic => "traffic",
+            Pane::Budget => "budget",
+            Pane::Charts => "charts",
+            Pane::Preflight => "pre-flight",
+        }
+    }
+
+    /// The `layout.hide` entry that leaves it out, if it can be left out.
+    pub fn optional(self) -> Option<super::config::Optional> {
+        use super::config::Optional;
+        match self {
+            Pane::Stages | Pane::Output => None,
+            Pane::Traffic => Some(Optional::Traffic),
+            Pane::Budget => Some(Optional::Budget),
+            Pane::Charts => Some(Optional::Charts),
+            Pane::Preflight => Some(Optional::Preflight),
+        }
+    }
+}
 
 /// What covers the panes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +146,17 @@ pub struct App {
     pub source: Option<String>,
     /// The key bindings in force.
     pub keymap: keys::Keymap,
+    /// The terminal's size (columns, rows), as the loop last saw it.
+    pub size: (u16, u16),
+    /// The operator chose the view (a number key, Tab, a click); until then a small
+    /// terminal shows the traffic while a release runs, and the stages otherwise.
+    pub view_chosen: bool,
+    /// The page of SLO charts shown when they do not all fit.
+    pub chart_page: usize,
+    /// Lines the help overlay is scrolled down.
+    pub help_scroll: usize,
+    /// Problems with the theme or settings file, for the `L` log and stderr after exit.
+    pub problems: Vec<String>,
 }
 
 /// Earlier runs and evaluations, read from the journal.
@@ -159,7 +216,87 @@ impl App {
             history: None,
             source: None,
             keymap: keys::Keymap::default(),
+            size: (120, 40),
+            view_chosen: false,
+            chart_page: 0,
+            help_scroll: 0,
+            problems: Vec::new(),
         }
+    }
+
+    /// The terminal is `width` x `height` now.
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.size = (width, height);
+        self.choose_view();
+    }
+
+    /// Whether the body shows one view at a time (the terminal is below the wide
+    /// layout's size, or the settings ask for it).
+    pub fn compact(&self) -> bool {
+        !self.layout.wide(self.size.0, self.size.1)
+    }
+
+    /// Whether a view can be shown: the settings' `layout.hide` leaves it out.
+    pub fn allows(&self, pane: Pane) -> bool {
+        pane.optional().is_none_or(|o| self.layout.shows(o))
+    }
+
+    /// Whether a view has something to show yet (stages and output always do).
+    pub fn has(&self, pane: Pane) -> bool {
+        match pane {
+            Pane::Stages | Pane::Output => true,
+            Pane::Traffic => self.run.traffic.is_some(),
+            Pane::Budget => self
+                .run
+                .stages
+                .iter()
+                .flat_map(|s| &s.steps)
+                .any(|st| st.evidence.iter().any(|e| e.budget.is_some())),
+            Pane::Charts => !self.run.series.is_empty(),
+            Pane::Preflight => self.run.preflight().is_some(),
+        }
+    }
+
+    /// A release step is running (or holding) now.
+    pub fn releasing(&self) -> bool {
+        self.run
+            .active_steps()
+            .iter()
+            .any(|(_, s)| s.kind == "release")
+    }
+
+    /// Until the operator picks a view, a small terminal shows the traffic while a
+    /// release runs (the pane an operator watches during a canary) and the stages
+    /// otherwise; a large one keeps the focus on the stages.
+    fn choose_view(&mut self) {
+        if self.view_chosen {
+            return;
+        }
+        self.focus = if self.compact() && self.releasing() && self.allows(Pane::Traffic) {
+            Pane::Traffic
+        } else {
+            Pane::Stages
+        };
+    }
+
+    /// Shows (or focuses) a view by its number; a view the settings hide is refused.
+    pub fn show(&mut self, pane: Pane) {
+        if !self.allows(pane) {
+            self.toast(
+                format!(
+                    "the {} view is hidden by the settings' layout.hide",
+                    pane.name()
+                ),
+                true,
+            );
+            return;
+        }
+        if self.focus == pane && pane == Pane::Charts {
+            // Asking again for the charts shows the next ones.
+            self.page_charts(false);
+        }
+        self.focus = pane;
+        self.view_chosen = true;
     }
 
     /// Folds an engine event in; a refused command becomes a toast.
@@ -209,6 +346,7 @@ impl App {
         if !self.pinned {
             self.follow_active();
         }
+        self.choose_view();
     }
 
     /// Folds events from before the cockpit started (a resumed or attached run's
@@ -225,6 +363,7 @@ impl App {
         if !self.pinned {
             self.follow_active();
         }
+        self.choose_view();
     }
 
     /// Shows a message for four seconds.
@@ -328,11 +467,31 @@ impl App {
             self.toast("the run has ended".into(), true);
             return None;
         }
-        self.act(action)
+        if self.overlay == Some(Overlay::Help) && self.scroll_help(action) {
+            return None;
+        }
+        self.act(action, &key)
+    }
+
+    /// Scrolls the help overlay for a movement key; false for any other key.
+    fn scroll_help(&mut self, action: Action) -> bool {
+        let limit = super::view::help_scroll_limit(self);
+        let page = usize::from(self.size.1.saturating_sub(4)).max(1);
+        self.help_scroll = match action {
+            Action::Up => self.help_scroll.saturating_sub(1),
+            Action::Down => self.help_scroll + 1,
+            Action::PageUp => self.help_scroll.saturating_sub(page),
+            Action::PageDown => self.help_scroll + page,
+            Action::Top => 0,
+            Action::Bottom => limit,
+            _ => return false,
+        }
+        .min(limit);
+        true
     }
 
     /// Does what a bound key asks; a command for the engine when it is one.
-    fn act(&mut self, action: Action) -> Option<CommandKind> {
+    fn act(&mut self, action: Action, key: &KeyEvent) -> Option<CommandKind> {
         match action {
             Action::Approve => return Some(CommandKind::Approve),
             Action::Decline => return Some(CommandKind::Reject),
@@ -340,7 +499,22 @@ impl App {
             Action::PauseResume => return Some(self.pause_or_resume()),
             Action::Rollback => self.ask(CommandKind::Rollback),
             Action::Abort => self.ask(CommandKind::Abort),
-            Action::Help => self.overlay = Some(Overlay::Help),
+            Action::Help => {
+                self.help_scroll = 0;
+                self.overlay = Some(Overlay::Help);
+            }
+            Action::View => match key.code {
+                KeyCode::Char(c @ '1'..='6') => {
+                    let n = c as usize - '1' as usize;
+                    self.show(Pane::ALL[n]);
+                }
+                // A key of the settings' own: the next view, as Tab.
+                _ => self.cycle_focus(true),
+            },
+            Action::ChartPage => {
+                let back = key.code == KeyCode::Char('[');
+                self.page_charts(back);
+            }
             Action::History => self.history_request = true,
             Action::AppLog => self.overlay = Some(Overlay::AppLog),
             Action::Source => self.next_source(),
@@ -365,7 +539,11 @@ impl App {
                     _ => 1,
                 };
                 let up = matches!(action, Action::Up | Action::PageUp);
-                self.move_by(step, up);
+                if self.focus == Pane::Charts {
+                    self.page_charts(up);
+                } else {
+                    self.move_by(step, up);
+                }
             }
             Action::Top => match self.focus {
                 Pane::Output => self.scroll = self.visible_logs().len().saturating_sub(1),
@@ -417,13 +595,25 @@ impl App {
         self.scroll = 0;
     }
 
-    /// Moves the focus to the next (or previous) pane; a pane the layout hides takes none.
+    /// The next (or previous) page of SLO charts.
+    fn page_charts(&mut self, back: bool) {
+        // Round and round: past the last page is the first again.
+        let pages = super::view::chart_pages(self).max(1);
+        let page = self.chart_page.min(pages - 1);
+        self.chart_page = if back {
+            (page + pages - 1) % pages
+        } else {
+            (page + 1) % pages
+        };
+    }
+
+    /// Moves the focus to the next (or previous) view that has something to show; a
+    /// view the settings hide takes none.
     fn cycle_focus(&mut self, forward: bool) {
-        let panes: Vec<Pane> = PANES
+        self.view_chosen = true;
+        let panes: Vec<Pane> = Pane::ALL
             .into_iter()
-            .filter(|p| {
-                *p != Pane::Preflight || self.layout.shows(super::config::Optional::Preflight)
-            })
+            .filter(|p| *p == self.focus || (self.allows(*p) && self.has(*p)))
             .collect();
         let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0);
         let n = panes.len();

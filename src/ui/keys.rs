@@ -17,6 +17,10 @@ pub enum Action {
     Rollback,
     /// Abort the run (asks first).
     Abort,
+    /// A view by its number (1 stages ... 6 pre-flight).
+    View,
+    /// The next (`]`) or previous (`[`) page of SLO charts.
+    ChartPage,
     /// Next pane.
     FocusNext,
     /// Previous pane.
@@ -166,19 +170,42 @@ pub const KEYS: &[Binding] = &[
         false,
     ),
     bind(
+        "1-6",
+        &[
+            KeyCode::Char('1'),
+            KeyCode::Char('2'),
+            KeyCode::Char('3'),
+            KeyCode::Char('4'),
+            KeyCode::Char('5'),
+            KeyCode::Char('6'),
+        ],
+        Action::View,
+        "views: 1 stages, 2 output, 3 traffic, 4 budget, 5 charts, 6 pre-flight (a small terminal shows one at a time; a large one moves the focus)",
+        Some("views"),
+        false,
+    ),
+    bind(
         "Tab l →",
         &[KeyCode::Tab, KeyCode::Char('l'), KeyCode::Right],
         Action::FocusNext,
-        "next pane",
-        None,
+        "next view (or pane)",
+        Some("next"),
         false,
     ),
     bind(
         "S-Tab h ←",
         &[KeyCode::BackTab, KeyCode::Char('h'), KeyCode::Left],
         Action::FocusPrev,
-        "previous pane",
+        "previous view (or pane)",
         None,
+        false,
+    ),
+    bind(
+        "] [",
+        &[KeyCode::Char(']'), KeyCode::Char('[')],
+        Action::ChartPage,
+        "charts: next / previous page when they do not all fit (so do j k and 5 again)",
+        Some("more charts"),
         false,
     ),
     bind(
@@ -340,31 +367,58 @@ pub fn parse_key(text: &str) -> Result<KeyCode, String> {
 impl Keymap {
     /// The table with `overrides` (action name → key); a key another action keeps is refused.
     pub fn new(overrides: &std::collections::BTreeMap<String, String>) -> Result<Keymap, String> {
+        let (map, problems) = Keymap::lenient(overrides);
+        match problems.into_iter().next() {
+            Some((_, problem)) => Err(problem),
+            None => Ok(map),
+        }
+    }
+
+    /// The table with every override that holds, and each one that does not with its
+    /// action's name and what was wrong (an unknown action, a key that is not one, a key
+    /// another action keeps).
+    pub fn lenient(
+        overrides: &std::collections::BTreeMap<String, String>,
+    ) -> (Keymap, Vec<(String, String)>) {
         let mut map = Keymap::default();
+        let mut problems = Vec::new();
         for (name, key) in overrides {
             let Some(binding) = KEYS.iter().find(|b| b.action.name() == *name) else {
                 let names: Vec<String> = KEYS.iter().map(|b| b.action.name()).collect();
-                return Err(format!(
-                    "keys: no action `{name}` (actions: {})",
-                    names.join(", ")
+                problems.push((
+                    name.clone(),
+                    format!("keys: no action `{name}` (actions: {})", names.join(", ")),
                 ));
+                continue;
             };
-            let code = parse_key(key).map_err(|e| format!("keys.{name}: {e}"))?;
-            map.overrides.push((binding.action, code, key.clone()));
-        }
-        for (action, code, key) in &map.overrides {
-            if let Some(other) = KEYS
-                .iter()
-                .find(|b| b.action != *action && !b.ctrl && map.codes(b).contains(code))
-            {
-                return Err(format!(
-                    "keys.{}: `{key}` is already {}'s key",
-                    action.name(),
-                    other.action.name()
-                ));
+            match parse_key(key) {
+                Ok(code) => map.overrides.push((binding.action, code, key.clone())),
+                Err(e) => problems.push((name.clone(), format!("keys.{name}: {e}"))),
             }
         }
-        Ok(map)
+        let all = std::mem::take(&mut map.overrides);
+        let probe = Keymap {
+            overrides: all.clone(),
+        };
+        let mut kept = Vec::new();
+        for (action, code, key) in all {
+            let clash = KEYS
+                .iter()
+                .find(|b| b.action != action && !b.ctrl && probe.codes(b).contains(&code));
+            match clash {
+                Some(other) => problems.push((
+                    action.name(),
+                    format!(
+                        "keys.{}: `{key}` is already {}'s key",
+                        action.name(),
+                        other.action.name()
+                    ),
+                )),
+                None => kept.push((action, code, key)),
+            }
+        }
+        map.overrides = kept;
+        (map, problems)
     }
 
     fn codes(&self, b: &Binding) -> Vec<KeyCode> {

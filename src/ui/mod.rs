@@ -158,6 +158,11 @@ pub async fn run(
     let (app, mouse, frame) = prepare(&options, earlier);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let (guard, terminal) = TerminalGuard::enter(mouse)?;
+    let mut app = app;
+    if let Ok(size) = terminal.size() {
+        app.resize(size.width, size.height);
+    }
+    log_problems(&app.problems);
     let mut cockpit = Cockpit {
         app,
         terminal,
@@ -186,7 +191,10 @@ pub async fn run(
             _ = tokio::time::sleep_until(next_frame), if cockpit.dirty => {}
             key = input.next() => match key {
                 Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => cockpit.key(k)?,
-                Some(Ok(TermEvent::Resize(..))) => cockpit.dirty = true,
+                Some(Ok(TermEvent::Resize(width, height))) => {
+                    cockpit.app.resize(width, height);
+                    cockpit.dirty = true;
+                }
                 Some(Ok(TermEvent::Mouse(m))) => cockpit.mouse(m)?,
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
@@ -201,6 +209,10 @@ pub async fn run(
         }
     }
     drop(guard);
+    // Said again where they last: the terminal the cockpit gave back.
+    for p in &cockpit.app.problems {
+        eprintln!("glidepath: {p}");
+    }
     Ok(Ended {
         run_ended: cockpit.app.run.ended(),
         left_behind: cockpit.app.run.left_behind(),
@@ -209,21 +221,24 @@ pub async fn run(
 }
 
 /// The cockpit's state from its settings file, its options and the earlier events, with
-/// whether the mouse is on and the shortest time between frames.
+/// whether the mouse is on and the shortest time between frames. Problems with the
+/// settings or the theme are kept in `app.problems`: the `L` log and stderr after the
+/// cockpit closes say every one of them.
 fn prepare(options: &Options, earlier: &[Envelope]) -> (App, bool, Duration) {
-    let mut warnings = Vec::new();
-    let settings = config::load(config::path().as_deref()).unwrap_or_else(|e| {
-        warnings.push(format!("{e}; using the defaults"));
-        config::Config::default()
-    });
-    let keymap = keys::Keymap::new(&settings.keys).unwrap_or_else(|e| {
-        warnings.push(format!("{e}; using the default keys"));
-        keys::Keymap::default()
-    });
+    let settings_path = config::path();
+    let (settings, mut problems) = config::load(settings_path.as_deref());
+    let (keymap, key_problems) = keys::Keymap::lenient(&settings.keys);
+    for (action, problem) in key_problems {
+        let place = match (&settings_path, settings.key_places.get(&action)) {
+            (Some(path), Some(pos)) => format!("{}:{pos}: ", path.display()),
+            _ => String::new(),
+        };
+        problems.push(format!("{place}{problem}; that key keeps its default"));
+    }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let chosen = options.theme.as_deref().or(settings.theme.as_deref());
-    let (theme, warning) = theme::choose(chosen, no_color);
-    warnings.extend(warning);
+    let (theme, theme_problems) = theme::choose(chosen, no_color);
+    problems.extend(theme_problems);
     let mouse = options.mouse || settings.mouse;
     let mut app = App::new(
         theme,
@@ -232,17 +247,32 @@ fn prepare(options: &Options, earlier: &[Envelope]) -> (App, bool, Duration) {
         options.protected.clone(),
     );
     app.keymap = keymap;
+    app.layout = settings.layout.clone();
     app.replay(earlier, options.interrupted);
     app.run.lease = options.lease.clone();
     app.banner = options.banner.clone();
-    app.layout = settings.layout.clone();
     let frame = settings.frame_interval();
     app.now_ms = now_ms();
-    warnings.extend(options.notice.clone());
-    if !warnings.is_empty() {
-        app.toast(warnings.join("; "), true);
+    let mut toast: Vec<String> = problems.first().cloned().into_iter().collect();
+    if problems.len() > 1 {
+        toast.push(format!(
+            "{} more problems: L lists them",
+            problems.len() - 1
+        ));
+    }
+    app.problems = problems;
+    toast.extend(options.notice.clone());
+    if !toast.is_empty() {
+        app.toast(toast.join("; "), true);
     }
     (app, mouse, frame)
+}
+
+/// Says each problem in glidepath's own log (`L`).
+fn log_problems(problems: &[String]) {
+    for p in problems {
+        tracing::warn!(target: "glidepath::settings", "{p}");
+    }
 }
 
 /// The running cockpit: its state, its terminal and what its loop needs between turns.
@@ -291,7 +321,16 @@ impl Cockpit {
                     self.app.theme = t;
                     self.app.toast(format!("theme {name}"), false);
                 }
-                Err(e) => self.app.toast(e, true),
+                Err(problems) => {
+                    log_problems(&problems);
+                    let more = match problems.len() {
+                        0 | 1 => String::new(),
+                        n => format!(" ({} more: L lists them)", n - 1),
+                    };
+                    let first = problems.first().cloned().unwrap_or_default();
+                    self.app.toast(format!("{first}{more}"), true);
+                    self.app.problems.extend(problems);
+                }
             }
         }
         Ok(())
@@ -354,6 +393,7 @@ impl Cockpit {
             MouseEventKind::Down(_) => {
                 if let Some(p) = pane {
                     self.app.focus = p;
+                    self.app.view_chosen = true;
                     self.dirty = true;
                 }
             }

@@ -42,15 +42,13 @@ pub const SLOTS: &[&str] = &[
     "gauge-critical",
 ];
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A theme file, as checked.
+#[derive(Debug, Default)]
 struct ThemeFile {
     name: Option<String>,
     inherits: Option<String>,
-    #[serde(default)]
     monochrome: bool,
-    #[serde(default)]
-    colors: BTreeMap<String, String>,
+    colors: BTreeMap<String, Color>,
 }
 
 /// A theme ready to draw with.
@@ -184,64 +182,144 @@ fn source(name: &str, user: Option<&PathBuf>) -> Result<(String, String), String
         })
 }
 
-/// Loads a theme by name, following `inherits`; `user` is the directory of the user's own.
-pub fn load(name: &str, user: Option<&PathBuf>) -> Result<Theme, String> {
-    let mut chain = Vec::new();
+/// Loads a theme by name, following `inherits`; `user` is the directory of the user's
+/// own. Every problem of every file in the chain is reported (`file:line:col: what`), not
+/// only the first.
+pub fn load(name: &str, user: Option<&PathBuf>) -> Result<Theme, Vec<String>> {
+    let mut chain: Vec<(String, ThemeFile)> = Vec::new();
+    let mut problems = Vec::new();
     let mut next = Some(name.to_owned());
-    while let Some(n) = next {
-        if chain
-            .iter()
-            .any(|(c, _, _): &(String, String, ThemeFile)| *c == n)
-        {
-            return Err(format!("theme `{n}` inherits from itself"));
+    while let Some(n) = next.take() {
+        if chain.iter().any(|(c, _)| *c == n) {
+            problems.push(format!("theme `{n}` inherits from itself"));
+            break;
         }
-        let (origin, text) = source(&n, user)?;
-        let file: ThemeFile = crate::yaml::from_str(&text)
-            .map_err(|e: crate::yaml::Error| e.in_file(&origin).to_string())?;
-        next = file.inherits.clone();
-        chain.push((n, origin, file));
+        let (origin, text) = source(&n, user).map_err(|e| vec![e])?;
+        match check(&origin, &text) {
+            Ok(file) => {
+                next = file.inherits.clone();
+                chain.push((n, file));
+            }
+            Err(mut found) => {
+                problems.append(&mut found);
+                break;
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
     }
     let mut colors = BTreeMap::new();
     let mut monochrome = false;
-    for (_, origin, file) in chain.iter().rev() {
+    for (_, file) in chain.iter().rev() {
         monochrome = file.monochrome;
-        for (slot, value) in &file.colors {
-            if !SLOTS.contains(&slot.as_str()) {
-                let hint = crate::yaml::closest(slot, SLOTS)
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                return Err(format!("{origin}: no colour slot `{slot}`{hint}"));
-            }
-            colors.insert(
-                slot.clone(),
-                parse_color(value).map_err(|e| format!("{origin}: {slot}: {e}"))?,
-            );
-        }
+        colors.extend(file.colors.iter().map(|(k, v)| (k.clone(), *v)));
     }
     Ok(Theme {
         name: chain
             .first()
-            .and_then(|(_, _, f)| f.name.clone())
+            .and_then(|(_, f)| f.name.clone())
             .unwrap_or_else(|| name.to_owned()),
         monochrome,
         colors,
     })
 }
 
+/// One theme file, checked whole: every unknown field, unknown slot and bad colour, each
+/// with its place.
+fn check(origin: &str, text: &str) -> Result<ThemeFile, Vec<String>> {
+    use crate::yaml::{Error, Value, closest, parse_one};
+    let at = |pos, message: String| Error::at(pos, message).in_file(origin).to_string();
+    let node = parse_one(text).map_err(|e| vec![e.in_file(origin).to_string()])?;
+    let Value::Map(entries) = &node.value else {
+        return Err(vec![at(
+            node.pos,
+            "a theme is a mapping: name, inherits, monochrome, colors".into(),
+        )]);
+    };
+    let mut problems = Vec::new();
+    let mut file = ThemeFile::default();
+    for (key, value) in entries {
+        let field = key.as_str().unwrap_or_default();
+        let scalar = || value.as_str().map(str::to_owned);
+        match field {
+            "name" => file.name = scalar(),
+            "inherits" => file.inherits = scalar(),
+            "monochrome" => match value.as_str() {
+                Some("true") => file.monochrome = true,
+                Some("false") => file.monochrome = false,
+                _ => problems.push(at(value.pos, "monochrome: expected true or false".into())),
+            },
+            "colors" => check_colors(value, &mut file, &mut problems, &at),
+            other => {
+                let hint = closest(other, &["name", "inherits", "monochrome", "colors"])
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                problems.push(at(key.pos, format!("no field `{other}` in a theme{hint}")));
+            }
+        }
+        if matches!(field, "name" | "inherits") && value.as_str().is_none() {
+            problems.push(at(value.pos, format!("{field}: expected a name")));
+        }
+    }
+    if problems.is_empty() {
+        Ok(file)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The `colors` mapping: each slot known, each colour one.
+fn check_colors(
+    node: &crate::yaml::Node,
+    file: &mut ThemeFile,
+    problems: &mut Vec<String>,
+    at: &dyn Fn(crate::yaml::Pos, String) -> String,
+) {
+    let crate::yaml::Value::Map(entries) = &node.value else {
+        problems.push(at(
+            node.pos,
+            "colors: expected a mapping of slot: colour".into(),
+        ));
+        return;
+    };
+    for (key, value) in entries {
+        let slot = key.as_str().unwrap_or_default();
+        if !SLOTS.contains(&slot) {
+            let hint = crate::yaml::closest(slot, SLOTS)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            problems.push(at(key.pos, format!("no colour slot `{slot}`{hint}")));
+            continue;
+        }
+        match value.as_str().map(parse_color) {
+            Some(Ok(c)) => {
+                file.colors.insert(slot.to_owned(), c);
+            }
+            Some(Err(e)) => problems.push(at(value.pos, format!("{slot}: {e}"))),
+            None => problems.push(at(value.pos, format!("{slot}: expected a colour"))),
+        }
+    }
+}
+
 /// The theme to start with: `--theme`, else `mono` under `NO_COLOR`, else `default`. A
-/// theme that cannot be loaded gives a warning and the default.
-pub fn choose(explicit: Option<&str>, no_color: bool) -> (Theme, Option<String>) {
+/// theme that cannot be loaded gives its problems and the default.
+pub fn choose(explicit: Option<&str>, no_color: bool) -> (Theme, Vec<String>) {
     let user = user_dir();
     let name = explicit.unwrap_or(if no_color { "mono" } else { "default" });
     match load(name, user.as_ref()) {
-        Ok(t) => (t, None),
-        Err(e) => {
+        Ok(t) => (t, Vec::new()),
+        Err(problems) => {
             let fallback = load("default", None).unwrap_or_else(|_| Theme {
                 name: "default".into(),
                 monochrome: false,
                 colors: BTreeMap::new(),
             });
-            (fallback, Some(format!("{e}; using the default theme")))
+            let mut problems = problems;
+            problems.push(format!(
+                "theme `{name}` not loaded; using the default theme"
+            ));
+            (fallback, problems)
         }
     }
 }
@@ -278,22 +356,38 @@ mod tests {
         .unwrap();
         std::fs::write(user.join("odd.yaml"), "colors: { ok: chartreuse }\n").unwrap();
         std::fs::write(user.join("loop.yaml"), "inherits: loop\n").unwrap();
-        let e = load("loud", Some(&user)).unwrap_err();
+        let e = load("loud", Some(&user)).unwrap_err().join("\n");
         assert!(
-            e.contains("no colour slot `fial` (did you mean `fail`?)"),
+            e.contains("loud.yaml:2:11: no colour slot `fial` (did you mean `fail`?)"),
             "{e}"
         );
-        let e = load("odd", Some(&user)).unwrap_err();
-        assert!(e.contains("`chartreuse` is not a colour"), "{e}");
+        let e = load("odd", Some(&user)).unwrap_err().join("\n");
         assert!(
-            load("loop", Some(&user))
-                .unwrap_err()
-                .contains("inherits from itself")
+            e.contains("odd.yaml:1:15: ok: `chartreuse` is not a colour"),
+            "{e}"
+        );
+        assert!(load("loop", Some(&user)).unwrap_err()[0].contains("inherits from itself"));
+        assert!(load("nope", Some(&user)).unwrap_err()[0].contains("no theme called `nope`"));
+        // Every problem of a file, each with its place, not only the first.
+        std::fs::write(
+            user.join("many.yaml"),
+            "inherits: default\nshade: dark\ncolors:\n  fial: red\n  ok: chartreuse\n  muted: '#12'\n",
+        )
+        .unwrap();
+        let e = load("many", Some(&user)).unwrap_err();
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(
+            e[0].ends_with("many.yaml:2:1: no field `shade` in a theme"),
+            "{e:?}"
         );
         assert!(
-            load("nope", Some(&user))
-                .unwrap_err()
-                .contains("no theme called `nope`")
+            e[1].contains("many.yaml:4:3: no colour slot `fial`"),
+            "{e:?}"
+        );
+        assert!(e[2].contains("many.yaml:5:7: ok: `chartreuse`"), "{e:?}");
+        assert!(
+            e[3].contains("many.yaml:6:10: muted: `#12` is not a #rrggbb colour"),
+            "{e:?}"
         );
         // A user's theme may inherit a built-in one and override it.
         std::fs::write(
@@ -307,11 +401,22 @@ mod tests {
     }
 
     #[test]
+    fn themes_readme_describes_every_slot_and_no_other() {
+        let readme = include_str!("../../themes/README.md");
+        let documented: Vec<&str> = readme
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+            .filter(|name| !BUILT_IN.iter().any(|(n, _)| n == name))
+            .collect();
+        assert_eq!(documented, SLOTS, "themes/README.md's slot table");
+    }
+
+    #[test]
     fn no_color_means_mono_unless_a_theme_is_named() {
         assert_eq!(choose(None, true).0.name, "mono");
         assert_eq!(choose(Some("light"), true).0.name, "light");
-        let (t, warning) = choose(Some("missing-theme"), false);
+        let (t, problems) = choose(Some("missing-theme"), false);
         assert_eq!(t.name, "default");
-        assert!(warning.unwrap().contains("using the default theme"));
+        assert!(problems.last().unwrap().contains("using the default theme"));
     }
 }

@@ -1,6 +1,8 @@
 //! Drawing: one function from the cockpit's state to a frame. Layouts adapt to the size:
-//! the wide layout (100x30 and up) shows stages and pre-flight beside the output; the
-//! compact one stacks the focused pane over the output; anything smaller still draws.
+//! the wide layout (100x30 and up) shows stages and pre-flight beside traffic, budget,
+//! charts and output; the compact one shows one view at a time (keys 1 to 6, Tab) under a
+//! status strip that always says the release's weight, verdict and budget; anything
+//! smaller still draws.
 
 mod budget;
 mod charts;
@@ -11,6 +13,7 @@ mod help;
 mod history;
 mod output;
 mod stages;
+mod strip;
 mod svg;
 mod traffic;
 
@@ -22,7 +25,6 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 pub use self::svg::svg;
 use super::app::{App, Overlay, Pane};
-use super::config::Optional;
 
 /// Draws the whole cockpit.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -46,26 +48,96 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
+/// Where the body's panes go: the wide layout's columns, or one view under the status
+/// strip.
+struct Arrangement {
+    /// The one-line release state over a single view (compact).
+    strip: Option<Rect>,
+    /// Each pane drawn, with its place.
+    panes: Vec<(Pane, Rect)>,
+}
+
 /// The panes between the header and the hint bar, as the terminal's size allows.
 fn draw_body(frame: &mut Frame, app: &App, body: Rect) {
-    let area = frame.area();
-    if app.layout.wide(area.width, area.height) {
-        let [_, right, stages, preflight] = wide_areas(app, body);
-        stages::draw_stages(frame, app, stages);
-        if app.layout.shows(Optional::Preflight) {
-            stages::draw_preflight(frame, app, preflight);
-        }
-        draw_right(frame, app, right);
-    } else {
-        let [top, bottom] =
-            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
-        if app.focus == Pane::Preflight {
-            stages::draw_preflight(frame, app, top);
-        } else {
-            stages::draw_stages(frame, app, top);
-        }
-        output::draw_output(frame, app, bottom);
+    let arrangement = arrange(app, frame.area(), body, app.focus);
+    if let Some(strip) = arrangement.strip {
+        strip::draw_strip(frame, app, strip);
     }
+    let single = arrangement.strip.is_some();
+    for (p, rect) in arrangement.panes {
+        draw_pane(frame, app, p, rect, single);
+    }
+}
+
+/// One pane; `single` when it is the only one in view (then an empty one says what will
+/// show there).
+fn draw_pane(frame: &mut Frame, app: &App, p: Pane, rect: Rect, single: bool) {
+    match p {
+        Pane::Stages => stages::draw_stages(frame, app, rect),
+        Pane::Output => output::draw_output(frame, app, rect),
+        Pane::Preflight => stages::draw_preflight(frame, app, rect),
+        Pane::Charts => charts::draw_charts(frame, app, rect),
+        Pane::Traffic => match &app.run.traffic {
+            Some(t) => traffic::draw_traffic(frame, app, t, rect),
+            None => empty(frame, app, rect, " Traffic ", EMPTY_TRAFFIC),
+        },
+        Pane::Budget => match budget::budget_evidence(app) {
+            Some(b) => budget::draw_budget(frame, app, &b, rect),
+            None if single => empty(frame, app, rect, " Error budget ", EMPTY_BUDGET),
+            None => {}
+        },
+    }
+}
+
+const EMPTY_TRAFFIC: &str = "No traffic split yet. A canary or blue-green release step shows \
+here the split it asks for, the split the router really sends, and each version's ready \
+replicas.";
+const EMPTY_BUDGET: &str = "No error budget yet. An error-budget gate shows here the budget \
+that remains and each burn-rate window.";
+
+/// A pane with nothing to show yet: its title and what will appear there.
+fn empty(frame: &mut Frame, app: &App, rect: Rect, title: &'static str, text: &'static str) {
+    frame.render_widget(
+        Paragraph::new(Line::from(Span::styled(text, app.theme.fg("muted"))))
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(pane(app, title, true)),
+        rect,
+    );
+}
+
+/// The body's panes for a frame of `area` with `focus` focused: the wide layout when the
+/// terminal (or the settings) allow it and it shows the focused pane, else the focused
+/// view alone under the status strip.
+fn arrange(app: &App, area: Rect, body: Rect, focus: Pane) -> Arrangement {
+    if app.layout.wide(area.width, area.height) {
+        let panes = wide_panes(app, body);
+        if panes.iter().any(|(p, _)| *p == focus) {
+            return Arrangement { strip: None, panes };
+        }
+    }
+    let [strip, view] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
+    Arrangement {
+        strip: Some(strip),
+        panes: vec![(focus, view)],
+    }
+}
+
+/// How many pages the SLO charts take in the charts view at the app's terminal size.
+pub fn chart_pages(app: &App) -> usize {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    let [_, _, body, _] = rows(area, app.banner.is_some());
+    let arrangement = arrange(app, area, body, Pane::Charts);
+    let rect = arrangement
+        .panes
+        .iter()
+        .find(|(p, _)| *p == Pane::Charts)
+        .map_or(body, |(_, r)| *r);
+    charts::pages(app.run.series.len(), rect.height)
+}
+
+/// How far the help overlay scrolls at the app's terminal size.
+pub fn help_scroll_limit(app: &App) -> usize {
+    help::scroll_limit(app, Rect::new(0, 0, app.size.0, app.size.1))
 }
 
 /// The open overlay, if any, over the whole frame.
@@ -106,70 +178,59 @@ fn draw_app_log(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-/// The wide layout's right column: traffic, error budget and SLO charts when the run has
-/// them, the output below.
-fn draw_right(frame: &mut Frame, app: &App, area: Rect) {
-    let budget = budget::budget_evidence(app).filter(|_| app.layout.shows(Optional::Budget));
-    let traffic = app
-        .run
-        .traffic
-        .as_ref()
-        .filter(|_| app.layout.shows(Optional::Traffic));
-    let charts = !app.run.series.is_empty() && app.layout.shows(Optional::Charts);
-    let mut constraints = Vec::new();
-    if traffic.is_some() {
-        constraints.push(Constraint::Length(6));
-    }
-    if budget.is_some() {
-        constraints.push(Constraint::Length(5));
-    }
-    if charts {
-        constraints.push(Constraint::Percentage(45));
-    }
-    constraints.push(Constraint::Min(6));
-    let areas = Layout::vertical(constraints).split(area);
-    let mut i = 0;
-    if let Some(t) = traffic {
-        traffic::draw_traffic(frame, app, t, areas[i]);
-        i += 1;
-    }
-    if let Some(b) = &budget {
-        budget::draw_budget(frame, app, b, areas[i]);
-        i += 1;
-    }
-    if charts {
-        charts::draw_charts(frame, app, areas[i]);
-        i += 1;
-    }
-    output::draw_output(frame, app, areas[i]);
-}
-
 /// A bar of `width` cells, `fraction` of them full: (full part, empty part).
 fn bar(width: usize, fraction: f64) -> (String, String) {
     let full = ((fraction.clamp(0.0, 1.0)) * width as f64).round() as usize;
     ("█".repeat(full), "░".repeat(width.saturating_sub(full)))
 }
 
-/// The wide layout's left and right columns, and the left column's stages and
-/// pre-flight (empty when the layout hides it).
-fn wide_areas(app: &App, body: Rect) -> [Rect; 4] {
+/// Rows of output kept below the charts in the wide layout.
+const OUTPUT_MIN: u16 = 6;
+
+/// The wide layout: stages over pre-flight on the left; traffic, error budget and SLO
+/// charts (each when the run has it and the settings show it) over the output on the
+/// right. Charts get the rows they need to be read, or stay out (5 shows them alone).
+fn wide_panes(app: &App, body: Rect) -> Vec<(Pane, Rect)> {
     let left = app.layout.left();
     let [l, r] = Layout::horizontal([
         Constraint::Percentage(left),
         Constraint::Percentage(100 - left),
     ])
     .areas(body);
-    let preflight = if app.layout.shows(Optional::Preflight) {
-        38
+    let mut panes = Vec::new();
+    if app.allows(Pane::Preflight) {
+        let [stages, pre] =
+            Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(l);
+        panes.push((Pane::Stages, stages));
+        panes.push((Pane::Preflight, pre));
     } else {
-        0
-    };
-    let [stages, pre] = Layout::vertical([
-        Constraint::Percentage(100 - preflight),
-        Constraint::Percentage(preflight),
-    ])
-    .areas(l);
-    [l, r, stages, pre]
+        panes.push((Pane::Stages, l));
+    }
+    let shown = |p: Pane| app.allows(p) && app.has(p);
+    let mut column = Vec::new();
+    if shown(Pane::Traffic) {
+        column.push((Pane::Traffic, 6));
+    }
+    if shown(Pane::Budget) {
+        column.push((Pane::Budget, 5));
+    }
+    let fixed: u16 = column.iter().map(|(_, h)| *h).sum();
+    let room = r.height.saturating_sub(fixed);
+    if shown(Pane::Charts) && room >= charts::MIN_ROWS + OUTPUT_MIN {
+        let charts = (room * 55 / 100)
+            .max(charts::MIN_ROWS)
+            .min(room - OUTPUT_MIN);
+        column.push((Pane::Charts, charts));
+    }
+    let mut constraints: Vec<Constraint> =
+        column.iter().map(|(_, h)| Constraint::Length(*h)).collect();
+    constraints.push(Constraint::Min(0));
+    let areas = Layout::vertical(constraints).split(r);
+    for (i, (p, _)) in column.iter().enumerate() {
+        panes.push((*p, areas[i]));
+    }
+    panes.push((Pane::Output, areas[column.len()]));
+    panes
 }
 
 /// The frame's rows: header, banner (empty without one, or when the terminal is short),
@@ -185,36 +246,16 @@ fn rows(area: Rect, banner: bool) -> [Rect; 4] {
     .areas(area)
 }
 
-/// The focusable pane under a terminal cell (for mouse clicks and wheel), as `draw` lays
-/// them out.
+/// The pane under a terminal cell (for mouse clicks and wheel), as `draw` lays them out.
 pub fn pane_at(app: &App, width: u16, height: u16, column: u16, row: u16) -> Option<Pane> {
-    let focus = app.focus;
     let area = Rect::new(0, 0, width, height);
     let [_, _, body, _] = rows(area, app.banner.is_some());
     let at = ratatui::layout::Position::new(column, row);
-    if !body.contains(at) {
-        return None;
-    }
-    if app.layout.wide(width, height) {
-        let [left, _, stages, _] = wide_areas(app, body);
-        Some(if stages.contains(at) {
-            Pane::Stages
-        } else if left.contains(at) {
-            Pane::Preflight
-        } else {
-            Pane::Output
-        })
-    } else {
-        let [top, _] =
-            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
-        Some(if !top.contains(at) {
-            Pane::Output
-        } else if focus == Pane::Preflight {
-            Pane::Preflight
-        } else {
-            Pane::Stages
-        })
-    }
+    arrange(app, area, body, app.focus)
+        .panes
+        .into_iter()
+        .find(|(_, r)| r.contains(at))
+        .map(|(p, _)| p)
 }
 
 /// `1h02m`, `4m12s`, `12s`.

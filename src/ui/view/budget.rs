@@ -9,15 +9,17 @@ use ratatui::widgets::Paragraph;
 
 use super::{bar, pane};
 use crate::events::Verdict;
-use crate::ui::app::App;
+use crate::ui::app::{App, Pane};
 
 /// The latest error-budget gate's evidence: remaining (fraction, text, detail) and the
 /// burn-rate lines, read from the evidence's budget and burn-rate figures.
 pub(super) struct BudgetView {
     remaining: Option<f64>,
-    text: String,
+    /// The remaining budget in words (`62.0%`, `no data`).
+    pub(super) text: String,
     detail: String,
-    verdict: Verdict,
+    /// The gate's verdict on it.
+    pub(super) verdict: Verdict,
     burns: Vec<(String, String, Verdict)>,
 }
 
@@ -85,7 +87,7 @@ pub(super) fn draw_budget(frame: &mut Frame, app: &App, b: &BudgetView, area: Re
         Line::from(Span::styled(b.detail.clone(), t.fg("muted"))),
     ];
     frame.render_widget(
-        Paragraph::new(lines).block(pane(app, " Error budget ", false)),
+        Paragraph::new(lines).block(pane(app, " Error budget ", app.focus == Pane::Budget)),
         area,
     );
 }

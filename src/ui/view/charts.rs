@@ -6,12 +6,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use super::pane;
 use crate::events::Status;
 use crate::slo::threshold;
-use crate::ui::app::App;
+use crate::ui::app::{App, Pane};
 use crate::ui::state::Series;
 use crate::ui::theme::Theme;
 
@@ -24,23 +24,65 @@ fn figure(v: f64) -> String {
     }
 }
 
-/// Up to six charts stacked, all on the same time axis from the first analysis.
+/// The fewest rows a chart is drawn in: its borders, the time axis and its labels, and
+/// four rows of plot (sixteen braille dots), enough to tell the pass line, the new
+/// version and the stable one apart.
+pub(super) const MIN_ROWS: u16 = 8;
+
+/// Pages needed for `charts` charts in `height` rows, each chart at least [`MIN_ROWS`].
+pub(super) fn pages(charts: usize, height: u16) -> usize {
+    let per_page = usize::from(height / MIN_ROWS).max(1);
+    charts.div_ceil(per_page).max(1)
+}
+
+/// As many charts as fit at a readable height, stacked on one time axis from the first
+/// analysis; the rest on further pages (`]`, `[`, or `5` again).
 pub(super) fn draw_charts(frame: &mut Frame, app: &App, area: Rect) {
-    let series: Vec<_> = app.run.series.iter().take(6).collect();
-    let areas = Layout::vertical(vec![
-        Constraint::Ratio(1, series.len() as u32);
-        series.len()
-    ])
-    .split(area);
-    let start = series
+    let all: Vec<_> = app.run.series.iter().collect();
+    if all.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                "No SLO analysis yet. A release's analysis charts each SLI here, the new \
+                 version against the stable one, with the pass and warning lines.",
+                app.theme.fg("muted"),
+            )))
+            .wrap(Wrap { trim: true })
+            .block(pane(app, " SLO charts ", app.focus == Pane::Charts)),
+            area,
+        );
+        return;
+    }
+    let per_page = usize::from(area.height / MIN_ROWS).max(1);
+    let pages = all.len().div_ceil(per_page);
+    let page = app.chart_page.min(pages - 1);
+    let shown = &all[page * per_page..((page + 1) * per_page).min(all.len())];
+    let areas = Layout::vertical(vec![Constraint::Fill(1); shown.len()]).split(area);
+    let start = all
         .iter()
         .filter_map(|(_, s)| s.points.first().map(|p| p.0))
         .min()
         .unwrap_or(app.now_ms);
-    for ((sli, s), rect) in series.iter().zip(areas.iter()) {
+    for (i, ((sli, s), rect)) in shown.iter().zip(areas.iter()).enumerate() {
         let plot = Plot::new(app, s, start);
         let title = title(&app.theme, sli, s, verdict(s, plot.limit));
-        frame.render_widget(chart(app, &plot, title), *rect);
+        let mut block = pane(app, title, app.focus == Pane::Charts);
+        if pages > 1 && i + 1 == shown.len() {
+            let first = page * per_page + 1;
+            let last = first + shown.len() - 1;
+            let which = if first == last {
+                format!("chart {first}")
+            } else {
+                format!("charts {first}–{last}")
+            };
+            block = block.title_bottom(
+                Line::from(Span::styled(
+                    format!(" {which} of {} · ] next ", all.len()),
+                    app.theme.fg("accent"),
+                ))
+                .right_aligned(),
+            );
+        }
+        frame.render_widget(chart(app, &plot, block), *rect);
     }
 }
 
@@ -53,7 +95,32 @@ struct Plot {
     steps: Vec<(f64, f64)>,
     limit: Option<f64>,
     x_max: f64,
+    y_min: f64,
     y_max: f64,
+}
+
+/// The value axis for `values`: from zero when they are all near it in proportion (an
+/// error ratio against its limit), else around them (an availability of 0.9995 against
+/// 0.999), with a margin, so that the lines and the thresholds stay apart.
+fn y_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let span = hi - lo;
+    if lo >= 0.0 && span >= lo {
+        return (0.0, (hi * 1.2).max(f64::MIN_POSITIVE));
+    }
+    let margin = if span > 0.0 {
+        span * 0.2
+    } else {
+        (hi.abs() * 0.1).max(f64::MIN_POSITIVE)
+    };
+    (lo - margin, hi + margin)
 }
 
 impl Plot {
@@ -64,22 +131,21 @@ impl Plot {
         let x_max = points.last().map(|p| p.0).unwrap_or(0.0).max(1.0);
         let limit = s.target.as_deref().and_then(threshold);
         let warn_limit = s.warning.as_deref().and_then(threshold);
-        let y_max = points
-            .iter()
-            .map(|p| p.1)
-            .chain(stable.iter().map(|p| p.1))
-            .chain(limit)
-            .chain(warn_limit)
-            .fold(0.0_f64, f64::max)
-            .max(f64::MIN_POSITIVE)
-            * 1.2;
+        let (y_min, y_max) = y_bounds(
+            points
+                .iter()
+                .map(|p| p.1)
+                .chain(stable.iter().map(|p| p.1))
+                .chain(limit)
+                .chain(warn_limit),
+        );
         let level = |l: Option<f64>| l.map(|l| vec![(0.0, l), (x_max, l)]).unwrap_or_default();
         let steps = app
             .run
             .weight_changes
             .iter()
             .filter(|t| t.at_ms >= start)
-            .map(|t| (at(t.at_ms), y_max * 0.98))
+            .map(|t| (at(t.at_ms), y_max - (y_max - y_min) * 0.02))
             .collect();
         Plot {
             line: level(limit),
@@ -89,6 +155,7 @@ impl Plot {
             steps,
             limit,
             x_max,
+            y_min,
             y_max,
         }
     }
@@ -202,10 +269,10 @@ fn title<'a>(t: &Theme, sli: &str, s: &Series, passes: Status) -> Line<'a> {
     ])
 }
 
-fn chart<'a>(app: &App, plot: &'a Plot, title: Line<'a>) -> Chart<'a> {
+fn chart<'a>(app: &App, plot: &'a Plot, block: Block<'a>) -> Chart<'a> {
     let t = &app.theme;
     Chart::new(plot.datasets(t))
-        .block(pane(app, title, false))
+        .block(block)
         .x_axis(
             Axis::default()
                 .bounds([0.0, plot.x_max])
@@ -217,9 +284,16 @@ fn chart<'a>(app: &App, plot: &'a Plot, title: Line<'a>) -> Chart<'a> {
         )
         .y_axis(
             Axis::default()
-                .bounds([0.0, plot.y_max])
+                .bounds([plot.y_min, plot.y_max])
                 .labels(vec![
-                    Span::styled("0", t.fg("muted")),
+                    Span::styled(
+                        if plot.y_min == 0.0 {
+                            "0".to_owned()
+                        } else {
+                            figure(plot.y_min)
+                        },
+                        t.fg("muted"),
+                    ),
                     Span::styled(figure(plot.y_max), t.fg("muted")),
                 ])
                 .style(t.fg("border")),

@@ -8,8 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::duration;
-use crate::ui::app::{App, Input};
-use crate::ui::keys::{Action, KEYS};
+use crate::events::Status;
+use crate::ui::app::{App, Input, Pane};
+use crate::ui::keys::{Action, Binding, KEYS};
 
 pub(super) fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     let run = &app.run;
@@ -76,15 +77,22 @@ pub(super) fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
         ]),
         None => {
             let mut spans = Vec::new();
-            // Keys that steer the run leave the bar once nothing can be steered.
-            let steerable = !app.read_only && !app.run.ended();
-            let mut keys: Vec<_> = KEYS.iter().filter(|b| steerable || !b.acts).collect();
+            let mut keys: Vec<_> = KEYS.iter().filter(|b| applies(app, b)).collect();
             if area.width < 100 {
-                // Narrow: help and quit first, so they are never cut off.
-                keys.sort_by_key(|b| !matches!(b.action, Action::Help | Action::Back));
+                // Narrow: help and quit first, so they are never cut off, then what the
+                // moment asks for (an approval, more charts).
+                keys.sort_by_key(|b| match b.action {
+                    Action::Help | Action::Back => 0,
+                    Action::Approve | Action::Decline | Action::ChartPage => 1,
+                    _ => 2,
+                });
             }
             for b in keys {
                 if let Some(hint) = b.hint {
+                    let hint = match b.action {
+                        Action::PauseResume if resumes(app) => "resume",
+                        _ => hint,
+                    };
                     spans.push(Span::styled(
                         format!(
                             " {} ",
@@ -104,4 +112,32 @@ pub(super) fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
         }
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// Whether a key's hint belongs on the bar now: the keys that steer the release only while
+/// they would act (approve and decline while something waits for approval, promote while
+/// a release runs or a pause holds), the views' keys where they help; the rest under `?`.
+fn applies(app: &App, b: &Binding) -> bool {
+    let run = &app.run;
+    let live = !app.read_only && !run.ended();
+    let active = run.active_steps();
+    let any = |status: Status| active.iter().any(|(_, s)| s.status == status);
+    match b.action {
+        Action::Approve | Action::Decline => live && any(Status::WaitingForApproval),
+        Action::Promote => live && (app.releasing() || any(Status::Paused)),
+        Action::PauseResume | Action::Rollback | Action::Abort => live,
+        Action::FocusNext => app.compact(),
+        Action::ChartPage => app.focus == Pane::Charts && super::chart_pages(app) > 1,
+        _ => !b.acts,
+    }
+}
+
+/// `p` would resume: the run or one of its steps is paused.
+fn resumes(app: &App) -> bool {
+    app.run.paused
+        || app
+            .run
+            .active_steps()
+            .iter()
+            .any(|(_, s)| s.status == Status::Paused)
 }

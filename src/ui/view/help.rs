@@ -1,8 +1,9 @@
-//! The help overlay: every key binding and the glyph legend.
+//! The help overlay: every key binding and the glyph legend, wrapped to the terminal's
+//! width and scrolled (j k PgUp PgDn g G) when taller than the terminal.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Modifier;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
@@ -10,52 +11,152 @@ use super::{centered, pane};
 use crate::ui::app::App;
 use crate::ui::keys::KEYS;
 
+const LEGEND: &str = "glyphs: ✓ passed · ⚠ warning · ✗ failed · ▶ running · ⏸ paused · ? waits for approval · ○ pending · ↺ rolled back · ■ aborted";
+
+/// The overlay's frame for a terminal of `area`: at most 96 columns, as tall as its lines.
+fn frame_for(area: Rect, lines: usize) -> Rect {
+    let width = area.width.saturating_sub(4).clamp(area.width.min(20), 96);
+    let height = (lines as u16).saturating_add(2);
+    centered(area, width, height)
+}
+
+/// Lines above the last page: how far the help scrolls on a terminal of `area`.
+pub(super) fn scroll_limit(app: &App, area: Rect) -> usize {
+    let width = frame_for(area, 0).width.saturating_sub(2);
+    let lines = lines(app, usize::from(width)).len();
+    let rect = frame_for(area, lines);
+    lines.saturating_sub(usize::from(rect.height.saturating_sub(2)))
+}
+
 pub(super) fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
+    let width = frame_for(area, 0).width.saturating_sub(2);
+    let lines = lines(app, usize::from(width));
+    let rect = frame_for(area, lines.len());
+    let visible = usize::from(rect.height.saturating_sub(2));
+    let limit = lines.len().saturating_sub(visible);
+    let scroll = app.help_scroll.min(limit);
+    let mut block = pane(app, " Keys ─ Esc closes ", true);
+    if limit > 0 {
+        let last = (scroll + visible).min(lines.len());
+        block = block.title_bottom(
+            Line::from(Span::styled(
+                format!(" {}–{last} of {} · j k scroll ", scroll + 1, lines.len()),
+                app.theme.fg("accent"),
+            ))
+            .right_aligned(),
+        );
+    }
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((scroll as u16, 0)),
+        rect,
+    );
+}
+
+/// Every binding (those that change the release left out when read-only) and the legend,
+/// wrapped to `width` columns: keys in a column of their own with the descriptions beside
+/// them, or, when that leaves too little room, each description under its keys.
+fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
-    let keys: Vec<Line> = KEYS
+    let bindings: Vec<_> = KEYS
         .iter()
         .filter(|b| !(app.read_only && b.acts))
-        .map(|b| {
-            Line::from(vec![
-                Span::styled(
-                    format!("{:>10}  ", app.keymap.label(b)),
-                    t.fg("accent").add_modifier(Modifier::BOLD),
-                ),
-                Span::styled(b.help, t.fg("text")),
-            ])
-        })
+        .map(|b| (app.keymap.label(b), b.help))
         .collect();
-    let legend = Line::from(Span::styled(
-        "glyphs: ✓ passed  ⚠ warning  ✗ failed  ▶ running  ⏸ paused  ? approval  ○ pending  ↺ rolled back  ■ aborted",
-        t.fg("muted"),
-    ));
-    // A short terminal gets the keys in two columns rather than a cut list.
-    let two_columns = keys.len() as u16 + 4 > area.height;
-    let rows = if two_columns {
-        keys.len().div_ceil(2)
-    } else {
-        keys.len()
-    };
-    let width = if two_columns { 160 } else { 86 };
-    let rect = centered(area, width, rows as u16 + 4);
-    frame.render_widget(Clear, rect);
-    let block = pane(app, " Keys ─ Esc closes ", true);
-    let inner = block.inner(rect);
-    frame.render_widget(block, rect);
-    let [body, _, foot] = Layout::vertical([
-        Constraint::Min(0),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(inner);
-    if two_columns {
-        let (left, right) = keys.split_at(rows);
-        let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-            .areas(body);
-        frame.render_widget(Paragraph::new(left.to_vec()), l);
-        frame.render_widget(Paragraph::new(right.to_vec()), r);
-    } else {
-        frame.render_widget(Paragraph::new(keys), body);
+    let key_width = bindings
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let beside = width >= key_width + 24;
+    let indent = if beside { key_width } else { 4 };
+    let key_style = t.fg("accent").add_modifier(Modifier::BOLD);
+    let mut out = Vec::new();
+    for (keys, help) in bindings {
+        let wrapped = wrap(help, width.saturating_sub(indent).max(8));
+        if beside {
+            for (i, part) in wrapped.into_iter().enumerate() {
+                let left = if i == 0 { keys.clone() } else { String::new() };
+                out.push(Line::from(vec![
+                    Span::styled(format!("{left:>w$}  ", w = key_width - 2), key_style),
+                    Span::styled(part, t.fg("text")),
+                ]));
+            }
+        } else {
+            out.push(Line::from(Span::styled(format!(" {keys}"), key_style)));
+            out.extend(
+                wrapped
+                    .into_iter()
+                    .map(|part| indented(part, indent, t.fg("text"))),
+            );
+        }
     }
-    frame.render_widget(Paragraph::new(legend), foot);
+    out.push(Line::default());
+    out.extend(
+        wrap(LEGEND, width.max(8))
+            .into_iter()
+            .map(|part| Line::from(Span::styled(part, t.fg("muted")))),
+    );
+    out
+}
+
+fn indented(text: String, indent: usize, style: Style) -> Line<'static> {
+    Line::from(vec![
+        Span::raw(" ".repeat(indent)),
+        Span::styled(text, style),
+    ])
+}
+
+/// `text` in lines of at most `width` characters, broken between words (a word longer
+/// than a line is cut).
+pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word = word.to_owned();
+        while word.chars().count() > width {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            let head: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            lines.push(head);
+        }
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if needed > width && !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrapping_breaks_between_words_and_cuts_only_words_too_long() {
+        assert_eq!(
+            wrap("pause the run / resume it", 12),
+            ["pause the", "run / resume", "it"]
+        );
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 10), [""]);
+        for w in 1..30 {
+            for l in wrap("views: 1 stages, 2 output, 3 traffic (a small terminal)", w) {
+                assert!(l.chars().count() <= w, "{l:?} is wider than {w}");
+            }
+        }
+    }
 }

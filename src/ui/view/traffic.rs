@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{bar, pane};
-use crate::ui::app::App;
+use crate::ui::app::{App, Pane};
 use crate::ui::state::TrafficView;
 
 /// The desired split, the actual one judged against the plan, readiness and a note.
@@ -61,7 +61,10 @@ pub(super) fn draw_traffic(frame: &mut Frame, app: &App, t: &TrafficView, area: 
     }
     lines.push(Line::from(Span::styled(t.note.clone(), th.fg("muted"))));
     let title = format!(" Traffic ─ {} ", t.step);
-    frame.render_widget(Paragraph::new(lines).block(pane(app, title, false)), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(pane(app, title, app.focus == Pane::Traffic)),
+        area,
+    );
 }
 
 /// Each version's ready replicas as lit dots (at most eight, in proportion) and counts.
@@ -83,7 +86,7 @@ fn readiness<'a>(app: &App, t: &TrafficView) -> Vec<Span<'a>> {
         ));
         ready.push(Span::styled(
             format!("{}{}", "●".repeat(lit), "○".repeat(dots - lit)),
-            th.fg(if all { "pass" } else { "warning" }),
+            th.fg(if all { "ok" } else { "warning" }),
         ));
         ready.push(Span::styled(
             format!(
