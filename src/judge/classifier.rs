@@ -192,19 +192,16 @@ fn inconclusive(mut v: MetricVerdict, config: &MetricConfig, reason: String) -> 
 
 /// Why two samples do not differ at all, if they do not: the same values, or one value
 /// throughout.
-fn no_difference(canary: &[f64], baseline: &[f64]) -> Option<String> {
-    let mut c = canary.to_vec();
-    let mut b = baseline.to_vec();
-    c.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
+fn no_difference(c: &[f64], b: &[f64]) -> Option<String> {
+    // Both sorted ([`sample::clean`]).
     if c == b {
         return Some(format!(
             "canary and baseline are identical ({} values each)",
             c.len()
         ));
     }
-    let first = c[0];
-    if c.iter().chain(&b).all(|x| *x == first) {
+    let first = *c.first()?;
+    if c.iter().chain(b).all(|x| *x == first) {
         return Some(format!(
             "every value is {} ({} canary, {} baseline): no difference",
             show(first),
@@ -267,36 +264,55 @@ fn compare(
         p_value,
         confidence: config.confidence,
     };
-    let above = lower > clearance;
-    let below = upper < -clearance;
-    let big_up = effect_size.is_none_or(|e| e >= t.allowed_increase);
-    let big_down = effect_size.is_none_or(|e| e <= t.allowed_decrease);
+    let mut c = Comparison {
+        classification: Classification::Pass,
+        lower,
+        upper,
+        estimate,
+        clearance,
+        effect_size,
+        test,
+        why: String::new(),
+    };
+    (c.classification, c.why) = classify_shift(&c, config, t);
+    Ok(c)
+}
+
+/// Kayenta's rule on a computed shift: the verdict and why.
+fn classify_shift(
+    c: &Comparison,
+    config: &MetricConfig,
+    t: &Thresholds,
+) -> (Classification, String) {
+    let above = c.lower > c.clearance;
+    let below = c.upper < -c.clearance;
+    let big_up = c.effect_size.is_none_or(|e| e >= t.allowed_increase);
+    let big_down = c.effect_size.is_none_or(|e| e <= t.allowed_decrease);
     let measure = config.effect_size.name();
-    let effect = effect_size.map_or_else(|| "undefined".to_owned(), show);
-    let (classification, why) = if above && big_up && config.direction.watches_increase() {
-        (
-            Classification::High,
-            format!(
-                "the canary is higher: the interval lies above +{} and the {measure} {effect} reaches the allowed increase {}",
-                show(clearance),
-                show(t.allowed_increase)
-            ),
-        )
-    } else if below && big_down && config.direction.watches_decrease() {
-        (
-            Classification::Low,
-            format!(
-                "the canary is lower: the interval lies below -{} and the {measure} {effect} reaches the allowed decrease {}",
-                show(clearance),
-                show(t.allowed_decrease)
-            ),
-        )
-    } else if above && !config.direction.watches_increase() {
+    let effect = c.effect_size.map_or_else(|| "undefined".to_owned(), show);
+    let clearance = show(c.clearance);
+    let watches = (
+        config.direction.watches_increase(),
+        config.direction.watches_decrease(),
+    );
+    if above && big_up && watches.0 {
+        let why = format!(
+            "the canary is higher: the interval lies above +{clearance} and the {measure} {effect} reaches the allowed increase {}",
+            show(t.allowed_increase)
+        );
+        (Classification::High, why)
+    } else if below && big_down && watches.1 {
+        let why = format!(
+            "the canary is lower: the interval lies below -{clearance} and the {measure} {effect} reaches the allowed decrease {}",
+            show(t.allowed_decrease)
+        );
+        (Classification::Low, why)
+    } else if above && !watches.0 {
         (
             Classification::Pass,
             "the canary is higher, which the direction (decrease) allows".to_owned(),
         )
-    } else if below && !config.direction.watches_decrease() {
+    } else if below && !watches.1 {
         (
             Classification::Pass,
             "the canary is lower, which the direction (increase) allows".to_owned(),
@@ -307,33 +323,18 @@ fn compare(
         } else {
             t.allowed_decrease
         };
-        (
-            Classification::Pass,
-            format!(
-                "the shift is significant but its {measure} {effect} is within the allowed {}",
-                show(limit)
-            ),
-        )
+        let why = format!(
+            "the shift is significant but its {measure} {effect} is within the allowed {}",
+            show(limit)
+        );
+        (Classification::Pass, why)
     } else {
-        (
-            Classification::Pass,
-            format!(
-                "no shift beyond ±{} (tolerance {} of |estimate|)",
-                show(clearance),
-                show(config.tolerance)
-            ),
-        )
-    };
-    Ok(Comparison {
-        classification,
-        lower,
-        upper,
-        estimate,
-        clearance,
-        effect_size,
-        test,
-        why,
-    })
+        let why = format!(
+            "no shift beyond ±{clearance} (tolerance {} of |estimate|)",
+            show(config.tolerance)
+        );
+        (Classification::Pass, why)
+    }
 }
 
 /// Interval, estimate, U and p-value; samples that are each one number (but not the same
@@ -346,8 +347,12 @@ fn shift(
     match mannwhitney::mann_whitney(canary, baseline, confidence) {
         Ok(r) => Ok((r.lower, r.upper, r.estimate, r.u, r.p_value)),
         Err(MannWhitneyError::Constant) => {
-            let d = canary[0] - baseline[0];
             let (u, p) = mannwhitney::rank_test(canary, baseline)?;
+            // rank_test refuses empty samples, so both have a first value.
+            let d = match (canary.first(), baseline.first()) {
+                (Some(c), Some(b)) => c - b,
+                _ => return Err(MannWhitneyError::Empty),
+            };
             if d.is_finite() {
                 Ok((d, d, d, u, p))
             } else {

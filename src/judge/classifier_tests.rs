@@ -43,7 +43,8 @@ type Case = (
     MetricConfig,
 );
 
-fn kayenta_cases() -> Vec<Case> {
+/// High, low and pass, either way and one way.
+fn location_cases() -> Vec<Case> {
     vec![
         // ClassifierSuite, test "Mann-Whitney Classifier Test: Pass Metric".
         case!(
@@ -93,6 +94,12 @@ fn kayenta_cases() -> Vec<Case> {
                 ..MetricConfig::default()
             }
         ),
+    ]
+}
+
+/// Directions, and a large input.
+fn direction_cases() -> Vec<Case> {
+    vec![
         // ClassifierSuite, test "Mann-Whitney Classifier Directional Test: Decrease".
         case!(
             "directional-decrease",
@@ -141,6 +148,12 @@ fn kayenta_cases() -> Vec<Case> {
                 ..MetricConfig::default()
             }
         ),
+    ]
+}
+
+/// Mean-ratio effect sizes.
+fn mean_ratio_cases() -> Vec<Case> {
+    vec![
         // ClassifierSuite, test "Mann-Whitney Classifier Test - Mean Ratio Effect Size: High".
         case!(
             "mean-ratio-effect-size-high",
@@ -197,6 +210,12 @@ fn kayenta_cases() -> Vec<Case> {
                 ..MetricConfig::default()
             }
         ),
+    ]
+}
+
+/// CLES effect sizes.
+fn cles_cases() -> Vec<Case> {
+    vec![
         // ClassifierSuite, test "Mann-Whitney Classifier Test - CLES Effect Size: Pass".
         case!(
             "cles-effect-size-pass",
@@ -242,6 +261,12 @@ fn kayenta_cases() -> Vec<Case> {
                 ..MetricConfig::default()
             }
         ),
+    ]
+}
+
+/// Critical metrics and their thresholds.
+fn critical_cases() -> Vec<Case> {
+    vec![
         // ClassifierSuite, test "Mann-Whitney Classifier Test - Critical Effect Size: Critical High".
         case!(
             "critical-effect-size-critical-high",
@@ -320,6 +345,12 @@ fn kayenta_cases() -> Vec<Case> {
                 ..MetricConfig::default()
             }
         ),
+    ]
+}
+
+/// Identical and tied samples.
+fn identical_cases() -> Vec<Case> {
+    vec![
         // ClassifierSuite, test "Mann-Whitney Tied Observations".
         case!(
             "tied-observations",
@@ -356,6 +387,12 @@ fn kayenta_cases() -> Vec<Case> {
                 ..MetricConfig::default()
             }
         ),
+    ]
+}
+
+/// Missing data.
+fn missing_cases() -> Vec<Case> {
+    vec![
         // ClassifierSuite, test "Mann-Whitney Missing Experiment Data".
         case!(
             "missing-experiment-data",
@@ -408,6 +445,12 @@ fn kayenta_cases() -> Vec<Case> {
                 ..MetricConfig::default()
             }
         ),
+    ]
+}
+
+/// Mostly tied samples.
+fn tied_cases() -> Vec<Case> {
+    vec![
         // ClassifierSuite, test "Mann-Whitney Majority Tied Observations".
         case!(
             "majority-tied-observations",
@@ -444,6 +487,12 @@ fn kayenta_cases() -> Vec<Case> {
                 ..MetricConfig::default()
             }
         ),
+    ]
+}
+
+/// Zero means (an undefined mean ratio).
+fn zero_mean_cases() -> Vec<Case> {
+    vec![
         // ClassifierSuite, test "Mann-Whitney Zero Mean: High Metric with Effect Size".
         case!(
             "zero-mean-high-metric-with-effect-size",
@@ -503,6 +552,21 @@ fn kayenta_cases() -> Vec<Case> {
             }
         ),
     ]
+}
+
+fn kayenta_cases() -> Vec<Case> {
+    [
+        location_cases(),
+        direction_cases(),
+        mean_ratio_cases(),
+        cles_cases(),
+        critical_cases(),
+        identical_cases(),
+        missing_cases(),
+        tied_cases(),
+        zero_mean_cases(),
+    ]
+    .concat()
 }
 
 #[test]

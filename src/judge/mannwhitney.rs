@@ -106,24 +106,30 @@ impl Sorted {
     /// U of `x` and the two-sided p-value at no shift.
     fn rank_test(&self) -> Result<(f64, f64), MannWhitneyError> {
         let n = self.x.len() as f64;
-        let u = self.rank_sum(0.0).0 - n * (n + 1.0) / 2.0;
-        let z = self.wilcoxon_diff(0.0, 0.0)?;
+        let (rank_sum, ties) = self.rank_sum(0.0);
+        let z = self.standardised(rank_sum, ties)?;
+        let u = rank_sum - n * (n + 1.0) / 2.0;
         Ok((u, (2.0 * normal_upper_tail(z.abs())).min(1.0)))
     }
 
     /// The standardised rank statistic of `x - mu` against `y`, less `quantile`: zero where
     /// `mu` is the bound of the interval that `quantile` stands for.
     fn wilcoxon_diff(&self, mu: f64, quantile: f64) -> Result<f64, MannWhitneyError> {
+        let (rank_sum, ties) = self.rank_sum(mu);
+        Ok(self.standardised(rank_sum, ties)? - quantile)
+    }
+
+    /// The continuity-corrected normal score of a rank sum of `x` with tie term `ties`.
+    fn standardised(&self, rank_sum: f64, ties: f64) -> Result<f64, MannWhitneyError> {
         let n = self.x.len() as f64;
         let m = self.y.len() as f64;
-        let (rank_sum, ties) = self.rank_sum(mu);
         let dz = rank_sum - n * (n + 1.0) / 2.0 - n * m / 2.0;
         let correction = if dz == 0.0 { 0.0 } else { dz.signum() * 0.5 };
         let sigma = ((n * m / 12.0) * ((n + m + 1.0) - ties / ((n + m) * (n + m - 1.0)))).sqrt();
         if sigma == 0.0 || sigma.is_nan() {
             return Err(MannWhitneyError::Constant);
         }
-        Ok((dz - correction) / sigma - quantile)
+        Ok((dz - correction) / sigma)
     }
 }
 
@@ -180,9 +186,12 @@ pub fn mann_whitney(
     }
     // Negative: the lower quantile of the two-sided interval.
     let zq = normal_quantile((1.0 - confidence) / 2.0);
+    // The statistic does not depend on the quantile, which is only subtracted: evaluate the
+    // ends once for the three roots.
+    let at_min = s.wilcoxon_diff(mu_min, 0.0)?;
+    let at_max = s.wilcoxon_diff(mu_max, 0.0)?;
     let bound = |q: f64| -> Result<f64, MannWhitneyError> {
-        let f_lower = s.wilcoxon_diff(mu_min, q)?;
-        let f_upper = s.wilcoxon_diff(mu_max, q)?;
+        let (f_lower, f_upper) = (at_min - q, at_max - q);
         if f_lower <= 0.0 {
             Ok(mu_min)
         } else if f_upper >= 0.0 {
@@ -195,9 +204,7 @@ pub fn mann_whitney(
     };
     let lower = bound(-zq)?;
     let upper = bound(zq)?;
-    let f_lower = s.wilcoxon_diff(mu_min, 0.0)?;
-    let f_upper = s.wilcoxon_diff(mu_max, 0.0)?;
-    let estimate = brent(mu_min, mu_max, f_lower, f_upper, |mu| {
+    let estimate = brent(mu_min, mu_max, at_min, at_max, |mu| {
         s.wilcoxon_diff(mu, 0.0)
     })?;
     let (u, p_value) = s.rank_test()?;

@@ -165,11 +165,26 @@ pub fn compare_proportions(
         );
         return Ok(v);
     }
+    let (class, why) = classify_rates(&v, config, p);
+    v.classification = class;
+    v.critical = config.critical && matches!(class, Classification::High | Classification::Low);
+    v.reason = format!("{why}: {rates}");
+    Ok(v)
+}
+
+/// High, low or pass for a p-value and the rates in `v`, and why.
+fn classify_rates(
+    v: &ProportionVerdict,
+    config: &ProportionConfig,
+    p: f64,
+) -> (Classification, String) {
+    let (cr, br) = (v.canary_rate.unwrap_or(0.0), v.baseline_rate.unwrap_or(0.0));
+    let alpha = 1.0 - config.confidence;
     let ratio_ok = |limit: f64, up: bool| {
         v.rate_ratio
             .is_none_or(|r| if up { r >= limit } else { r <= limit })
     };
-    let (class, why) = if p >= alpha {
+    if p >= alpha {
         (
             Classification::Pass,
             format!("no significant difference (p = {})", show(p)),
@@ -191,18 +206,12 @@ pub fn compare_proportions(
             format!("fewer errors in the canary (p = {})", show(p)),
         )
     } else {
-        (
-            Classification::Pass,
-            format!(
-                "a significant difference (p = {}) that the direction or the allowed ratio permits",
-                show(p)
-            ),
-        )
-    };
-    v.classification = class;
-    v.critical = config.critical && matches!(class, Classification::High | Classification::Low);
-    v.reason = format!("{why}: {rates}");
-    Ok(v)
+        let why = format!(
+            "a significant difference (p = {}) that the direction or the allowed ratio permits",
+            show(p)
+        );
+        (Classification::Pass, why)
+    }
 }
 
 /// The test the counts call for, and its two-sided p-value.

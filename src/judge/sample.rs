@@ -52,7 +52,7 @@ pub struct SampleSummary {
 /// The values to compare and how they were obtained.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cleaned {
-    /// The values, in input order.
+    /// The values, sorted ascending (every test ranks or sorts them anyway).
     pub values: Vec<f64>,
     /// Their summary.
     pub summary: SampleSummary,
@@ -73,6 +73,7 @@ pub fn clean(raw: &[Option<f64>], nan: NanStrategy, outliers: OutlierStrategy) -
             .map(|v| v.filter(|v| !v.is_nan()).unwrap_or(0.0))
             .collect(),
     };
+    values.sort_by(f64::total_cmp);
     let before = values.len();
     if outliers == OutlierStrategy::Remove && !values.is_empty() {
         let (low, high) = outlier_fences(&values, OUTLIER_FACTOR);
@@ -88,7 +89,7 @@ pub fn clean(raw: &[Option<f64>], nan: NanStrategy, outliers: OutlierStrategy) -
         },
         outliers: before - values.len(),
         mean: mean(&values),
-        median: percentile(&values, 50.0),
+        median: percentile_sorted(&values, 50.0),
         min: values.iter().copied().reduce(f64::min),
         max: values.iter().copied().reduce(f64::max),
     };
@@ -185,9 +186,18 @@ mod tests {
         let raw = [Some(0.0), Some(1.0), None, Some(1.0), Some(f64::NAN)];
         let removed = clean(&raw, NanStrategy::Remove, OutlierStrategy::Keep);
         assert_eq!(removed.values, vec![0.0, 1.0, 1.0]);
+        assert_eq!(
+            clean(
+                &[Some(3.0), Some(1.0), Some(2.0)],
+                NanStrategy::Remove,
+                OutlierStrategy::Keep
+            )
+            .values,
+            vec![1.0, 2.0, 3.0]
+        );
         assert_eq!((removed.summary.missing, removed.summary.replaced), (2, 0));
         let replaced = clean(&raw, NanStrategy::Replace, OutlierStrategy::Keep);
-        assert_eq!(replaced.values, vec![0.0, 1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(replaced.values, vec![0.0, 0.0, 0.0, 1.0, 1.0]);
         assert_eq!(
             (replaced.summary.missing, replaced.summary.replaced),
             (2, 2)
