@@ -51,6 +51,7 @@ pub mod slo;
 pub mod steps;
 pub mod store;
 pub mod tls;
+pub mod train;
 pub mod ui;
 pub mod units;
 pub mod yaml;

@@ -326,3 +326,64 @@ async fn state_survives_a_restart() {
         "{body}"
     );
 }
+
+/// kube-rs' streaming lists (and kube-apiserver's WatchList) wait for a bookmark annotated
+/// `k8s.io/initial-events-end` after the current objects; without it they never start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_list_ends_its_initial_events_with_a_bookmark() {
+    let s = start().await;
+    for name in ["a", "b"] {
+        let cm = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": name } });
+        let (code, body) = call(
+            &s,
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            cm.to_string(),
+        )
+        .await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let url = format!(
+        "{}/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&resourceVersion=1&timeoutSeconds=10",
+        s.url()
+    );
+    let mut resp = glidepath::tls::http_client()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut text = String::new();
+    let mut lines: Vec<Value> = Vec::new();
+    let marked = |e: &Value| {
+        e["type"] == "BOOKMARK"
+            && e.pointer("/object/metadata/annotations/k8s.io~1initial-events-end")
+                == Some(&json!("true"))
+    };
+    while !lines.last().is_some_and(marked) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .expect("no initial-events-end bookmark within 10 s")
+            .unwrap()
+            .expect("the watch ended before its initial-events-end bookmark");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find('\n') {
+            let line: String = text.drain(..=end).collect();
+            lines.push(serde_json::from_str(&line).unwrap());
+        }
+    }
+    let added: Vec<&Value> = lines
+        .iter()
+        .filter(|e| e["type"] == "ADDED")
+        .map(|e| &e["object"]["metadata"]["name"])
+        .collect();
+    assert_eq!(added, [&json!("a"), &json!("b")], "{lines:?}");
+    assert_eq!(
+        lines.len(),
+        3,
+        "the bookmark comes right after the initial objects: {lines:?}"
+    );
+}

@@ -1,15 +1,19 @@
 //! `approve RUN` and `reject RUN`: an operator's command, left in the journal for the
 //! process that drives the run.
 
-use std::path::Path;
+use crate::store::Location;
 use std::time::Duration;
 
 use super::{Exit, bad_input, infra};
 use crate::events::{CommandKind, Event, exit, whoami};
-use crate::store::Store;
+use crate::store::{Store, Topic};
 
 /// Leaves a command for a run and reports whether the engine took it.
-pub(super) async fn send(journal_path: &Path, run: i64, kind: CommandKind) -> Result<i32, Exit> {
+pub(super) async fn send(
+    journal_path: &Location,
+    run: i64,
+    kind: CommandKind,
+) -> Result<i32, Exit> {
     let store = Store::open(journal_path).map_err(infra)?;
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
     if record.exit_code.is_some() {
@@ -25,11 +29,14 @@ pub(super) async fn send(journal_path: &Path, run: i64, kind: CommandKind) -> Re
         .map(|e| e.seq)
         .unwrap_or(0);
     let who = whoami();
+    let mut watch = store.watch(run, Topic::Events).map_err(infra)?;
     store.send_command(run, kind, &who).map_err(infra)?;
     // Wait a little for the engine's answer, so the operator knows it took effect.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    while tokio::time::timeout_at(deadline, watch.changed())
+        .await
+        .is_ok()
+    {
         for env in store.events_after(run, last).map_err(infra)? {
             if let Event::Operator {
                 command,

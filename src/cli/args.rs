@@ -9,8 +9,16 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "glidepath", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// The journal database (default: $GLIDEPATH_HOME/journal.db or the user data directory).
-    #[arg(long, global = true, env = "GLIDEPATH_JOURNAL", value_name = "FILE")]
+    /// The journal: a SQLite file (default: $GLIDEPATH_HOME/journal.db or the user data
+    /// directory), or a shared PostgreSQL database, `postgres://USER@HOST/DB?sslmode=verify-full`
+    /// (the password from PGPASSWORD, ~/.pgpass or `password_file=PATH`, see README).
+    #[arg(
+        long,
+        global = true,
+        env = "GLIDEPATH_JOURNAL",
+        hide_env_values = true,
+        value_name = "FILE|URL"
+    )]
     pub journal: Option<PathBuf>,
     #[command(subcommand)]
     pub(super) command: Cmd,
@@ -53,8 +61,12 @@ pub(super) enum Cmd {
     },
     /// List runs, or show one run's events.
     History(HistoryArgs),
-    /// Print the JSON Schema of pipeline files.
-    Schema,
+    /// Print the JSON Schema of pipeline files (or, with --train, of train files).
+    Schema {
+        /// The schema of release train files (`kind: Train`).
+        #[arg(long)]
+        train: bool,
+    },
     /// Print a shell completion script: `glidepath completions bash > /etc/bash_completion.d/glidepath`.
     Completions {
         /// The shell.

@@ -2,21 +2,21 @@
 //! journaled are shown at once, new ones as they are committed; commands go to the
 //! journal's inbox, where the driving process picks them up.
 
-use std::path::{Path, PathBuf};
+use crate::store::Location;
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 
 use super::args::CockpitFlags;
-use super::driver::process_alive;
 use super::{Exit, bad_input, infra};
 use crate::events::{Command, Envelope, Event, exit};
 use crate::pipeline;
-use crate::store::{RunRecord, Store};
+use crate::store::{RunRecord, Store, Topic};
 
 /// `attach`: needs a terminal; a run no process drives is only watched.
 pub(super) async fn attach(
-    journal_path: &Path,
+    journal_path: &Location,
     run: Option<i64>,
     cockpit: CockpitFlags,
 ) -> Result<i32, Exit> {
@@ -41,7 +41,7 @@ pub(super) async fn attach(
     // What the journal holds is shown at once; the follower carries on after it.
     let earlier = store.events(run).map_err(infra)?;
     let start_after = earlier.last().map(|e| e.seq).unwrap_or(0);
-    let driven = record.exit_code.is_none() && record.pid.is_some_and(process_alive);
+    let driven = record.driver_alive();
     let notice = (record.exit_code.is_none() && !driven).then(|| {
         format!(
             "no process drives run {run}: watching only; `glidepath resume {run}` takes it over"
@@ -62,10 +62,7 @@ pub(super) async fn attach(
         mouse,
         interrupted: notice.is_some(),
         banner: None,
-        lease: record
-            .pid
-            .filter(|_| driven)
-            .map(|pid| format!("held by the driver, pid {pid}")),
+        lease: driven.then(|| format!("held by the driver, {}", record.driver())),
         notice,
     };
     let result = crate::ui::run(events_rx, commands_tx, options, &earlier).await;
@@ -76,9 +73,11 @@ pub(super) async fn attach(
 }
 
 /// Sends the run's events as the journal commits them, after `start_after`.
-async fn follow(path: PathBuf, run: i64, start_after: u64, events: broadcast::Sender<Envelope>) {
-    let Ok(store) = Store::open(&path) else {
-        return;
+async fn follow(path: Location, run: i64, start_after: u64, events: broadcast::Sender<Envelope>) {
+    let watch = Store::open(&path).and_then(|s| Ok((s.watch(run, Topic::Events)?, s)));
+    let (mut watch, store) = match watch {
+        Ok(w) => w,
+        Err(e) => return tracing::warn!("cannot follow run {run} in the journal: {e}"),
     };
     let mut last = start_after;
     loop {
@@ -89,14 +88,19 @@ async fn follow(path: PathBuf, run: i64, start_after: u64, events: broadcast::Se
                     let _ = events.send(env);
                 }
             }
-            Err(e) => tracing::warn!("cannot follow run {run} in the journal: {e}"),
+            Err(e) => {
+                // The journal is unreachable (a restarting server): read again shortly.
+                tracing::warn!("cannot follow run {run} in the journal: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        watch.changed().await;
     }
 }
 
 /// The cockpit's commands into the journal's inbox, for the driving process.
-async fn send_commands(path: PathBuf, run: i64, mut commands: mpsc::UnboundedReceiver<Command>) {
+async fn send_commands(path: Location, run: i64, mut commands: mpsc::UnboundedReceiver<Command>) {
     let Ok(store) = Store::open(&path) else {
         return;
     };

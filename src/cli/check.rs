@@ -1,7 +1,7 @@
 //! `check PIPELINE`: validate a pipeline, print its plan and run its pre-flight steps
 //! against their targets, changing nothing.
 
-use std::path::Path;
+use crate::store::Location;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -14,7 +14,7 @@ use crate::events::{Envelope, Event, exit};
 use crate::pipeline::{Pipeline, StepKind};
 
 /// `check`: the plan, then (unless `--no-preflight`) the pre-flight verdict.
-pub(super) async fn check(journal_path: &Path, args: CheckArgs) -> Result<i32, Exit> {
+pub(super) async fn check(journal_path: &Location, args: CheckArgs) -> Result<i32, Exit> {
     let CheckArgs {
         pipeline,
         sets,
@@ -23,6 +23,13 @@ pub(super) async fn check(journal_path: &Path, args: CheckArgs) -> Result<i32, E
         scenario,
         context,
     } = args;
+    if std::fs::read_to_string(&pipeline).is_ok_and(|t| crate::train::is_train(&t)) {
+        let sets = sets.into_iter().collect();
+        let train =
+            crate::train::load_file(&pipeline, &crate::pipeline::Variables::from_sets(sets))
+                .map_err(|e| super::bad_input(e.to_string()))?;
+        return check_train(train, no_preflight, sandbox, &scenario, journal_path).await;
+    }
     let mut p = load_pipeline(&pipeline, sets)?;
     super::drive::apply_context(&mut p, context.as_deref())?;
     print!("{}", p.plan());
@@ -39,12 +46,48 @@ pub(super) async fn check(journal_path: &Path, args: CheckArgs) -> Result<i32, E
     check_preflight(p, sandbox, &scenario, journal_path, &valid).await
 }
 
+/// A train: its plan (stages, dependency waves), then each member's pre-flight steps
+/// (unless `--no-preflight`); the worst member's verdict is the exit code.
+async fn check_train(
+    train: crate::train::Train,
+    no_preflight: bool,
+    sandbox: bool,
+    scenario: &str,
+    journal_path: &Location,
+) -> Result<i32, Exit> {
+    print!("{}", train.plan());
+    let valid = format!(
+        "{} is a valid train ({} members, {} stages, {} waves)",
+        train.path.display(),
+        train.members.len(),
+        train.stages.len(),
+        train.waves.len()
+    );
+    if no_preflight {
+        println!("ok: {valid}");
+        return Ok(exit::OK);
+    }
+    let mut worst = exit::OK;
+    for member in train.members {
+        println!("member {}:", member.name);
+        let valid = format!(
+            "member {} ({})",
+            member.name,
+            member.pipeline.path.display()
+        );
+        let code =
+            check_preflight(member.pipeline, sandbox, scenario, journal_path, &valid).await?;
+        worst = worst.max(code);
+    }
+    Ok(worst)
+}
+
 /// The pipeline's pre-flight steps, and nothing else, against their targets.
 async fn check_preflight(
     mut p: Pipeline,
     sandbox: bool,
     scenario: &str,
-    journal_path: &Path,
+    journal_path: &Location,
     valid: &str,
 ) -> Result<i32, Exit> {
     let checked = p

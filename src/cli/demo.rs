@@ -1,8 +1,9 @@
 //! `demo`: the demo pipeline on the embedded sandbox, with production already running the
 //! stable version, so the canary has something to compare with. No cluster needed.
 
+use crate::store::Location;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::DriveFlags;
@@ -81,7 +82,7 @@ impl Demo {
 
 /// `demo`: writes the demo's files out, then runs its pipeline like `run` does.
 pub(super) async fn demo(
-    journal_path: &Path,
+    journal_path: &Location,
     sets: Vec<(String, String)>,
     flags: &DriveFlags,
 ) -> Result<i32, Exit> {
@@ -115,7 +116,7 @@ pub(super) async fn demo(
 
 /// The demo ships inside the binary; it is written out (under the data folder) so the
 /// pipeline's relative paths find its files, as a newcomer's would. Returns that folder.
-fn write_files(journal_path: &Path) -> Result<PathBuf, Exit> {
+fn write_files(journal_path: &Location) -> Result<PathBuf, Exit> {
     let root = journal_path.with_file_name("demo");
     for (name, text) in DEMO_FILES {
         let path = root.join(name);

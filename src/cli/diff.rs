@@ -1,7 +1,7 @@
 //! `diff PIPELINE`: what applying each stage would change on its target, object by object
 //! (server-side dry run against the live objects).
 
-use std::path::Path;
+use crate::store::Location;
 
 use super::args::DiffArgs;
 use super::sandbox::embed_sandbox;
@@ -19,7 +19,7 @@ struct Tally {
 }
 
 /// `diff`: a unified diff per object that would change; exit 1 when any would.
-pub(super) async fn diff(journal_path: &Path, args: DiffArgs) -> Result<i32, Exit> {
+pub(super) async fn diff(journal_path: &Location, args: DiffArgs) -> Result<i32, Exit> {
     let DiffArgs {
         pipeline,
         stage: only,

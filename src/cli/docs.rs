@@ -7,9 +7,14 @@ use clap::CommandFactory;
 use super::{Cli, Exit, infra};
 use crate::events::exit;
 
-/// `schema`: the JSON Schema of pipeline files.
-pub(super) fn schema() -> Result<i32, Exit> {
-    let schema = serde_json::to_string_pretty(&crate::pipeline::json_schema()).map_err(infra)?;
+/// `schema`: the JSON Schema of pipeline files, or of train files.
+pub(super) fn schema(train: bool) -> Result<i32, Exit> {
+    let value = if train {
+        crate::train::json_schema()
+    } else {
+        crate::pipeline::json_schema()
+    };
+    let schema = serde_json::to_string_pretty(&value).map_err(infra)?;
     println!("{schema}");
     Ok(exit::OK)
 }

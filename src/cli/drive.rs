@@ -1,7 +1,8 @@
 //! Driving a run to its end (`run`, `resume`, `demo`): in the cockpit or headless, holding
 //! the run leases, taking commands from the journal and from signals, writing the reports.
 
-use std::path::{Path, PathBuf};
+use crate::store::Location;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::engine::{self, Emitter, Outcome, RunHandle, RunOptions};
 use crate::events::{Command, CommandKind, Envelope, Event, Status, exit, whoami};
 use crate::pipeline::Pipeline;
 use crate::report::Report;
-use crate::store::{Journal, Store};
+use crate::store::{Journal, Store, Topic};
 
 /// Whether a run opens the cockpit: it needs a terminal on both ends; anything else (CI,
 /// a pipe) runs headless.
@@ -30,7 +31,7 @@ pub(super) fn interactive(flags: &DriveFlags) -> bool {
 /// and banner).
 pub(super) async fn drive(
     p: Pipeline,
-    journal_path: &Path,
+    journal_path: &Location,
     run: i64,
     next_seq: u64,
     options: RunOptions,
@@ -116,7 +117,7 @@ pub(super) async fn drive(
 
 /// Journals a new run that was turned away before its first event as `refused`, with the
 /// reason and exit code it ends with; returns that failure.
-fn refuse(journal_path: &Path, run: i64, e: Exit) -> Exit {
+fn refuse(journal_path: &Location, run: i64, e: Exit) -> Exit {
     let refusal = Envelope {
         run,
         seq: 1,
@@ -260,7 +261,7 @@ fn start(
 }
 
 /// A resumed run's cockpit starts from what the journal already holds (a new run: nothing).
-fn earlier_events(journal_path: &Path, run: i64, next_seq: u64) -> Vec<Envelope> {
+fn earlier_events(journal_path: &Location, run: i64, next_seq: u64) -> Vec<Envelope> {
     if next_seq <= 1 {
         return Vec::new();
     }
@@ -302,7 +303,7 @@ fn spawn_cockpit(
 /// The reports `--report` and `--report-dir` ask for, then the run's last line; returns
 /// the run's exit code.
 fn report_outcome(
-    journal_path: &Path,
+    journal_path: &Location,
     run: i64,
     flags: &DriveFlags,
     outcome: &Outcome,
@@ -342,7 +343,7 @@ async fn acquire_leases(
     p: &Pipeline,
     only: Option<&str>,
     run: i64,
-    journal: &Path,
+    journal: &Location,
     force: bool,
 ) -> Result<Vec<crate::kube::lease::Held>, Exit> {
     use crate::pipeline::model::Target;
@@ -420,13 +421,13 @@ fn describe_target(p: &Pipeline) -> String {
 }
 
 /// Commands left in the journal by `glidepath approve` and friends reach the engine here.
-async fn forward_inbox(path: PathBuf, run: i64, tx: mpsc::UnboundedSender<Command>) {
-    let Ok(store) = Store::open(&path) else {
-        return;
+async fn forward_inbox(path: Location, run: i64, tx: mpsc::UnboundedSender<Command>) {
+    let watch = Store::open(&path).and_then(|s| Ok((s.watch(run, Topic::Commands)?, s)));
+    let (mut watch, store) = match watch {
+        Ok(w) => w,
+        Err(e) => return tracing::warn!("cannot read commands from the journal: {e}"),
     };
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
-        tick.tick().await;
         match store.take_commands(run) {
             Ok(commands) => {
                 for c in commands {
@@ -435,8 +436,14 @@ async fn forward_inbox(path: PathBuf, run: i64, tx: mpsc::UnboundedSender<Comman
                     }
                 }
             }
-            Err(e) => tracing::warn!("cannot read commands from the journal: {e}"),
+            Err(e) => {
+                // The journal is unreachable (a restarting server): read again shortly.
+                tracing::warn!("cannot read commands from the journal: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
         }
+        watch.changed().await;
     }
 }
 

@@ -6,40 +6,9 @@ use super::{Exit, bad_input, infra};
 use crate::events::Status;
 use crate::store::{RunRecord, Store};
 
-/// Whether a process with this id exists and has not ended (a zombie has ended: it only
-/// waits for its parent to read its exit status).
-pub(super) fn process_alive(pid: u32) -> bool {
-    let Ok(id) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill(2) with signal 0 only checks whether the process exists.
-    if unsafe { libc::kill(id, 0) } != 0 {
-        return false;
-    }
-    !zombie(pid)
-}
-
-/// `/proc/PID/stat` names the process state after the command's closing parenthesis.
-fn zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, rest) = stat.rsplit_once(')')?;
-            rest.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(false)
-}
-
 /// Whether the run has not finished and no live process drives it.
 pub(super) fn driver_gone(r: &RunRecord) -> bool {
-    if r.finished_ms.is_some() || r.exit_code.is_some() {
-        return false;
-    }
-    match r.pid {
-        Some(pid) if pid == std::process::id() => false,
-        Some(pid) => !process_alive(pid),
-        None => true,
-    }
+    r.finished_ms.is_none() && r.exit_code.is_none() && !r.driver_alive()
 }
 
 /// The run's state as it is now: the journal's, or `interrupted` when its driver is gone.
@@ -71,10 +40,10 @@ pub(super) fn newest_interrupted(store: &Store, pipeline: Option<&str>) -> Resul
     let of = pipeline.map(|p| format!(" of {p}")).unwrap_or_default();
     match unfinished.first() {
         Some(live) => Err(bad_input(format!(
-            "no interrupted run{of} to resume: run {} of {} is still being driven by process {}; `glidepath attach {}` follows it",
+            "no interrupted run{of} to resume: run {} of {} is still being driven ({}); `glidepath attach {}` follows it",
             live.id,
             live.pipeline,
-            live.pid.map_or_else(|| "?".into(), |p| p.to_string()),
+            live.driver(),
             live.id
         ))),
         None => Err(bad_input(format!(
@@ -85,10 +54,10 @@ pub(super) fn newest_interrupted(store: &Store, pipeline: Option<&str>) -> Resul
 
 /// One line saying which run `resume` continues, and why it can.
 pub(super) fn resuming_line(r: &RunRecord) -> String {
-    let driver = r.pid.map_or_else(
-        || "its driver".into(),
-        |p| format!("its driver (process {p})"),
-    );
+    let driver = match r.pid {
+        Some(_) => format!("its driver ({})", r.driver()),
+        None => "its driver".into(),
+    };
     format!(
         "resuming run {} of {} ({}): interrupted, {driver} is gone",
         r.id, r.pipeline, r.path
@@ -98,6 +67,7 @@ pub(super) fn resuming_line(r: &RunRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::process_alive;
 
     fn record(pid: Option<u32>, finished: bool) -> RunRecord {
         RunRecord {
@@ -117,6 +87,9 @@ mod tests {
             },
             exit_code: finished.then_some(0),
             pid,
+            host: None,
+            user: None,
+            heartbeat_ms: None,
         }
     }
 
@@ -126,7 +99,7 @@ mod tests {
         let pid = child.id();
         // Not yet reaped: a zombie, whose driver is gone all the same.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !zombie(pid) {
+        while process_alive(pid) {
             assert!(std::time::Instant::now() < deadline, "`true` never ended");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
@@ -150,5 +123,20 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(state(&record(Some(child.id()), true)), Status::Passed);
+    }
+
+    #[test]
+    fn a_driver_on_another_host_lives_while_its_heartbeat_is_fresh() {
+        let mut r = record(Some(1), false);
+        r.host = Some("another-machine.example".into());
+        r.user = Some("ci".into());
+        r.heartbeat_ms = Some(crate::store::now_ms());
+        assert_eq!(state(&r), Status::Running);
+        assert_eq!(r.driver(), "process 1 of ci@another-machine.example");
+        r.heartbeat_ms =
+            Some(crate::store::now_ms() - crate::store::STALE_AFTER.as_millis() as i64 - 1);
+        assert_eq!(state(&r), Status::Interrupted);
+        r.heartbeat_ms = None;
+        assert_eq!(state(&r), Status::Interrupted);
     }
 }

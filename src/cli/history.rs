@@ -1,7 +1,8 @@
 //! `history [RUN]`: the run list, one run's events or report, and marking a run's SLO
 //! evaluations invalid.
 
-use std::path::{Path, PathBuf};
+use crate::store::Location;
+use std::path::Path;
 use std::time::Duration;
 
 use super::args::HistoryArgs;
@@ -12,7 +13,7 @@ use crate::report::Report;
 use crate::store::{RunRecord, Store};
 
 /// `history`: one call per way the flags combine.
-pub(super) fn history(journal_path: &Path, args: HistoryArgs) -> Result<i32, Exit> {
+pub(super) fn history(journal_path: &Location, args: HistoryArgs) -> Result<i32, Exit> {
     let store = Store::open(journal_path).map_err(infra)?;
     match args {
         HistoryArgs {
@@ -90,10 +91,10 @@ impl Listed {
     /// What an interrupted run's row is followed by.
     fn hint(&self) -> Option<String> {
         let r = &self.record;
-        let driver = r.pid.map_or_else(
-            || "its driver".into(),
-            |p| format!("its driver (process {p})"),
-        );
+        let driver = match r.pid {
+            Some(_) => format!("its driver ({})", r.driver()),
+            None => "its driver".into(),
+        };
         match (&self.resume, &self.not_resumable) {
             (Some(command), _) => Some(format!(
                 "run {} interrupted: {driver} is gone; `{command}` continues it",
@@ -118,7 +119,7 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
         return Ok(exit::OK);
     }
     println!(
-        "{:>5}  {:<20} {:<20} {:<14} {:>9}",
+        "{:>5}  {:<20} {:<20} {:<14} {:>9}  DRIVER",
         "RUN", "PIPELINE", "STARTED (UTC)", "OUTCOME", "DURATION"
     );
     for Listed { record: r, .. } in &runs {
@@ -130,8 +131,13 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
                 ))
             })
             .unwrap_or_else(|| "-".into());
+        // Who drove the run and from where: on a shared journal, runs of other machines.
+        let driver = match (&r.user, &r.host) {
+            (Some(u), Some(h)) => format!("{u}@{h}"),
+            _ => "-".into(),
+        };
         println!(
-            "{:>5}  {:<20} {:<20} {:<14} {:>9}",
+            "{:>5}  {:<20} {:<20} {:<14} {:>9}  {driver}",
             r.id,
             r.pipeline,
             timestamp(r.started_ms),
@@ -182,12 +188,13 @@ fn timestamp(ms: i64) -> String {
 
 /// The cockpit's history view, read from the journal at `journal` when the operator opens
 /// it: the newest runs and this service's evaluations in the stage on screen.
-pub fn source(journal: PathBuf) -> crate::ui::HistorySource {
+pub fn source(journal: impl Into<Location>) -> crate::ui::HistorySource {
+    let journal: Location = journal.into();
     crate::ui::HistorySource::new(move |service, stage| cockpit_history(&journal, service, stage))
 }
 
 fn cockpit_history(
-    journal: &Path,
+    journal: &Location,
     service: &str,
     stage: &str,
 ) -> Result<crate::ui::app::History, String> {

@@ -165,7 +165,8 @@ fn runtime_for(command: &Cmd) -> tokio::runtime::Builder {
 /// One command, one call.
 async fn dispatch(cli: Cli) -> Result<i32, Exit> {
     let journal = cli.journal.unwrap_or_else(crate::store::default_path);
-    let journal = journal.as_path();
+    let journal = crate::store::Location::parse(&journal).map_err(|e| bad_input(e.to_string()))?;
+    let journal = &journal;
     match cli.command {
         Cmd::Run(args) => run::run(journal, args).await,
         Cmd::Check(args) => check::check(journal, args).await,
@@ -178,7 +179,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
         Cmd::Approve { run } => approve::send(journal, run, CommandKind::Approve).await,
         Cmd::Reject { run } => approve::send(journal, run, CommandKind::Reject).await,
         Cmd::History(args) => history::history(journal, args),
-        Cmd::Schema => docs::schema(),
+        Cmd::Schema { train } => docs::schema(train),
         Cmd::Completions { shell } => docs::completions(shell),
         Cmd::Man { dir } => docs::man(dir),
         Cmd::Slo { command } => match command {
@@ -202,6 +203,13 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
 
 /// Loads a pipeline file with `--set` variables; a bad file is bad input.
 fn load_pipeline(path: &Path, sets: Vec<(String, String)>) -> Result<Pipeline, Exit> {
+    if std::fs::read_to_string(path).is_ok_and(|text| crate::train::is_train(&text)) {
+        return Err(bad_input(format!(
+            "{} is a release train (kind: Train): `glidepath check {}` checks it and its members; this version runs, resumes and diffs pipelines one at a time",
+            path.display(),
+            path.display()
+        )));
+    }
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
     pipeline::load_file(path, &Variables::from_sets(sets)).map_err(|e| bad_input(e.to_string()))
 }

@@ -1,6 +1,7 @@
 //! `run PIPELINE` and `resume [RUN]`: start a run, or continue an interrupted one from its
 //! last committed event; both hand it to `drive`.
 
+use crate::store::Location;
 use std::path::Path;
 
 use super::args::{DriveFlags, RunArgs};
@@ -12,7 +13,7 @@ use crate::pipeline::{self, Pipeline, Variables};
 use crate::store::{NewRun, RunRecord, Store};
 
 /// `run`: a new run of the pipeline (or of one `--stage`).
-pub(super) async fn run(journal_path: &Path, args: RunArgs) -> Result<i32, Exit> {
+pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, Exit> {
     let mut p = load_pipeline(&args.pipeline, args.sets)?;
     apply_context(&mut p, args.flags.context.as_deref())?;
     if let Some(stage) = &args.stage
@@ -40,7 +41,7 @@ pub(super) async fn run(journal_path: &Path, args: RunArgs) -> Result<i32, Exit>
 /// `resume`: the run (default: the newest interrupted one) from its last committed event,
 /// with the pipeline text it started with.
 pub(super) async fn resume(
-    journal_path: &Path,
+    journal_path: &Location,
     run: Option<i64>,
     pipeline: Option<&str>,
     flags: &DriveFlags,
@@ -56,7 +57,10 @@ pub(super) async fn resume(
     eprintln!("{}", driver::resuming_line(&record));
     let events = store.events(run).map_err(infra)?;
     let next_seq = events.last().map(|e| e.seq + 1).unwrap_or(1);
-    store.claim_run(run).map_err(infra)?;
+    store.claim_run(run).map_err(|e| match e {
+        crate::store::StoreError::Driven { .. } => bad_input(e.to_string()),
+        e => infra(e),
+    })?;
     let options = RunOptions {
         stage: record.stage.clone(),
         auto_approve: flags.auto_approve,
@@ -77,12 +81,10 @@ pub(super) fn resumable(run: i64, record: &RunRecord) -> Result<Pipeline, Exit> 
             record.status
         )));
     }
-    if let Some(pid) = record.pid
-        && pid != std::process::id()
-        && driver::process_alive(pid)
-    {
+    if record.pid != Some(std::process::id()) && record.driver_alive() {
         return Err(bad_input(format!(
-            "run {run} is still being driven by process {pid}; resume it only after that process has stopped"
+            "run {run} is still being driven ({}); resume it only after that driver has stopped",
+            record.driver()
         )));
     }
     let vars = Variables::from_sets(record.sets.clone());
@@ -102,7 +104,7 @@ pub(super) fn resumable(run: i64, record: &RunRecord) -> Result<Pipeline, Exit> 
 
 /// Records a new run of `p` in the journal.
 pub(super) fn new_run(
-    journal_path: &Path,
+    journal_path: &Location,
     p: &Pipeline,
     path: &Path,
     stage: Option<&str>,

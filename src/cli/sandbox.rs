@@ -1,6 +1,7 @@
 //! The embedded sandbox: `sandbox serve`, and the sandbox a run starts for its stages with
 //! `target: sandbox` (a target like any cluster, reached through a kubeconfig).
 
+use crate::store::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ impl Drop for EmbeddedSandbox {
 pub(super) async fn embed_sandbox(
     mut p: Pipeline,
     scenario: &str,
-    journal_path: &Path,
+    journal_path: &Location,
 ) -> Result<(Pipeline, Option<EmbeddedSandbox>), Exit> {
     use crate::pipeline::model::{ClusterTarget, Target};
     if !p
@@ -74,7 +75,10 @@ pub(super) async fn embed_sandbox(
 
 /// A platform-preset sandbox on a free port, with a kubeconfig beside the journal that
 /// names this process (two runs never share one).
-async fn start_for_run(scenario: &str, journal_path: &Path) -> Result<(Sandbox, PathBuf), Exit> {
+async fn start_for_run(
+    scenario: &str,
+    journal_path: &Location,
+) -> Result<(Sandbox, PathBuf), Exit> {
     let scenario = Scenario::named(scenario)
         .ok_or_else(|| bad_input(format!("unknown scenario {scenario}")))?;
     let cluster = Cluster::with_scenario(32, Timing::default(), scenario);

@@ -42,7 +42,7 @@ pub struct RunOptions {
     /// What an interrupted run had already done (from the journal).
     pub resumed: Option<Resumed>,
     /// The journal file, where steps find evaluation history.
-    pub journal: Option<std::path::PathBuf>,
+    pub journal: Option<crate::store::Location>,
     /// Run only the `preflight` steps (`glidepath check`); every other step is left out.
     pub preflight_only: bool,
     /// Targets whose Services publish a loopback address (the sandbox), for smoke and load

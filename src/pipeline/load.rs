@@ -68,6 +68,17 @@ pub fn load_str(text: &str, path: &Path, vars: &Variables) -> Result<Pipeline, L
     .pipeline(file, text)
 }
 
+/// Fills `${name}` in a parsed file from `vars` and the file's own `spec.variables`, as a
+/// pipeline is templated (trains use it for their own files).
+pub(crate) fn template(root: &mut yaml::Node, vars: &Variables) -> Result<(), yaml::Error> {
+    let file_vars = read_file_variables(root)?;
+    let lookup = Lookup {
+        vars,
+        file_vars: &file_vars,
+    };
+    substitute(root, &lookup)
+}
+
 /// The file's own `spec.variables`, read before templating so `${name}` can use them.
 fn read_file_variables(root: &yaml::Node) -> Result<BTreeMap<String, String>, yaml::Error> {
     let Some(vars) = root.get("spec").and_then(|s| s.get("variables")) else {

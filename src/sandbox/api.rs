@@ -14,6 +14,7 @@ use tokio_stream::StreamExt;
 use super::Cluster;
 use super::discovery::{self, Format};
 use super::kinds::{Kind, Registry, Verbs};
+use super::ownership;
 use super::patch;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ApiError, ChangeKind, Key};
@@ -305,12 +306,7 @@ async fn route(cluster: &Arc<Cluster>, req: &Request) -> Result<Response, ApiErr
             code: 403,
             reason: "Forbidden",
             message,
-            details: Some(match &attributes.name {
-                Some(name) => {
-                    json!({ "name": name, "group": attributes.group, "kind": attributes.resource })
-                }
-                None => json!({ "group": attributes.group, "kind": attributes.resource }),
-            }),
+            details: Some(forbidden_details(&attributes)),
         })?;
     }
     if target.kind.verbs == Verbs::CreateOnly {
@@ -503,7 +499,11 @@ type Watched = (ChangeKind, Arc<Value>, Bytes);
 
 async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(req)?;
+    // A streaming list (sendInitialEvents=true) starts from the current objects, whatever
+    // resourceVersion it names, and marks their end with a bookmark when bookmarks are on.
+    let initial_events = is_true(req.param("sendInitialEvents"));
     let from: Option<u64> = match req.param("resourceVersion") {
+        _ if initial_events => None,
         None | Some("0") => None,
         Some(rv) => Some(
             rv.parse()
@@ -551,6 +551,7 @@ async fn watch(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Resp
         labels,
         fields,
         bookmarks,
+        initial_events_end: initial_events && bookmarks,
         timeout,
     };
     tokio::spawn(watcher.run(rx, initial, current_rv, tx));
@@ -573,6 +574,8 @@ struct Watcher {
     labels: LabelSelector,
     fields: FieldSelector,
     bookmarks: bool,
+    /// A bookmark annotated `k8s.io/initial-events-end` follows the initial changes.
+    initial_events_end: bool,
     /// How long it lasts once the initial changes are sent (`timeoutSeconds`).
     timeout: Option<Duration>,
 }
@@ -603,6 +606,14 @@ impl Watcher {
                 return;
             }
         }
+        if self.initial_events_end
+            && tx
+                .send(Ok(bookmark(&self.kind, current_rv, true)))
+                .await
+                .is_err()
+        {
+            return;
+        }
         let deadline = self.timeout.map(|d| tokio::time::Instant::now() + d);
         let mut last_rv = current_rv;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -628,7 +639,7 @@ impl Watcher {
                     Some(Err(_)) => return,
                 },
                 _ = tick.tick(), if self.bookmarks => {
-                    if tx.send(Ok(bookmark(&self.kind, last_rv))).await.is_err() {
+                    if tx.send(Ok(bookmark(&self.kind, last_rv, false))).await.is_err() {
                         return;
                     }
                 }
@@ -667,12 +678,16 @@ fn event_line(kind: &Kind, as_table: bool, change: ChangeKind, obj: &Value, json
     Bytes::from(line)
 }
 
-/// A bookmark at the latest resource version seen.
-fn bookmark(kind: &Kind, rv: u64) -> Bytes {
-    let mark = json!({ "type": "BOOKMARK", "object": {
+/// A bookmark at the latest resource version seen; `initial_events_end` marks the end of a
+/// streaming list's initial objects, as kube-apiserver does.
+fn bookmark(kind: &Kind, rv: u64, initial_events_end: bool) -> Bytes {
+    let mut mark = json!({ "type": "BOOKMARK", "object": {
         "kind": kind.kind, "apiVersion": kind.api_version(),
         "metadata": { "resourceVersion": rv.to_string() },
     }});
+    if initial_events_end {
+        mark["object"]["metadata"]["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
+    }
     Bytes::from(mark.to_string() + "\n")
 }
 
@@ -706,12 +721,24 @@ fn create(cluster: &Arc<Cluster>, req: &Request, t: &Target) -> Result<Response,
         ));
     }
     check_type(&body, &t.kind)?;
+    // A create is an update: its manager owns what it set, as operation Update.
+    if let Some(manager) = req.param("fieldManager") {
+        let fields = ownership::leaves(&body, &t.kind);
+        ownership::record(
+            &mut body,
+            manager,
+            "Update",
+            fields,
+            &Default::default(),
+            &t.kind,
+        );
+    }
     let obj = cluster.create(
         &t.kind,
         t.namespace.as_deref(),
         &mut body,
         req.dry_run(),
-        req.param("fieldManager"),
+        None,
     )?;
     Ok(json_response(StatusCode::CREATED, &obj))
 }
@@ -849,6 +876,12 @@ fn patch_object(
             Ok(())
         }
         _ => {
+            // A resourceVersion in the patch is a precondition, as with an update.
+            let want_rv = body
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str);
+            check_rv(live, want_rv, &t.kind, name)?;
+            let before = live.clone();
             let before_status = live.get("status").cloned();
             apply(live, &body)?;
             if sub.is_none() && t.kind.subresources.iter().any(|s| s == "status") {
@@ -863,7 +896,8 @@ fn patch_object(
                 }
             }
             if let Some(manager) = req.param("fieldManager") {
-                super::record_manager(live, manager, "Update", &t.kind);
+                let fields = ownership::changed(&before, live, &t.kind);
+                ownership::record(live, manager, "Update", fields.clone(), &fields, &t.kind);
             }
             Ok(())
         }
@@ -886,6 +920,7 @@ fn apply_object(
         ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
     })?;
     check_type(body, &t.kind)?;
+    let force = is_true(req.param("force"));
     if sub.is_none() && cluster.get(&k).is_none() {
         let mut obj = body.clone();
         obj["metadata"]["name"] = json!(name);
@@ -908,10 +943,24 @@ fn apply_object(
                 );
                 m
             }
-            _ => patch::server_side_apply(live, body),
+            _ => {
+                if !force {
+                    ownership::check_apply(live, body, manager, &t.kind)?;
+                }
+                patch::server_side_apply(live, body)
+            }
         };
-        *live = merged;
-        super::record_manager(live, manager, "Apply", &t.kind);
+        let before = std::mem::replace(live, merged);
+        match sub {
+            Some(_) => super::record_manager(live, manager, "Apply", &t.kind),
+            None => {
+                // What the apply changed is its own now (past the check, only a forced
+                // apply changes fields that others own).
+                let taken = ownership::changed(&before, live, &t.kind);
+                let fields = ownership::leaves(body, &t.kind);
+                ownership::record(live, manager, "Apply", fields, &taken, &t.kind);
+            }
+        }
         Ok(())
     })?;
     Ok(json_response(StatusCode::OK, &project(&obj, sub)))
@@ -967,7 +1016,19 @@ fn delete(
         .unwrap_or("Background")
         .to_owned();
     let obj = cluster.delete(&key(t, name), &t.kind, policy == "Orphan", req.dry_run())?;
-    Ok(json_response(StatusCode::OK, &obj))
+    // kube-apiserver answers the object while it lingers (finalizers, a terminating
+    // Namespace) and for Pods; an object gone at once is answered with a Success Status.
+    let lingers = obj.pointer("/metadata/deletionTimestamp").is_some();
+    if lingers || matches!(t.kind.kind.as_str(), "Pod" | "Namespace") {
+        return Ok(json_response(StatusCode::OK, &obj));
+    }
+    let mut details = json!({ "name": name, "kind": t.kind.plural, "uid": obj["metadata"]["uid"] });
+    if !t.kind.group.is_empty() {
+        details["group"] = json!(t.kind.group);
+    }
+    let status = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Success", "details": details });
+    Ok(json_response(StatusCode::OK, &status))
 }
 
 fn delete_collection(
@@ -1000,6 +1061,18 @@ fn delete_collection(
         StatusCode::OK,
         &json!({ "kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": {}, "items": deleted }),
     ))
+}
+
+/// `details` of a 403: kube-apiserver leaves out an empty name and the core group.
+fn forbidden_details(attributes: &super::rbac::Attributes) -> Value {
+    let mut d = json!({ "kind": attributes.resource });
+    if let Some(name) = &attributes.name {
+        d["name"] = json!(name);
+    }
+    if !attributes.group.is_empty() {
+        d["group"] = json!(attributes.group);
+    }
+    d
 }
 
 /// What a resource request does, as RBAC sees it.

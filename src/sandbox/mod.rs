@@ -18,6 +18,7 @@ pub mod controllers;
 pub mod discovery;
 pub mod kinds;
 pub mod logs;
+pub mod ownership;
 pub mod patch;
 pub mod preset;
 pub mod prometheus;
@@ -234,7 +235,8 @@ impl Cluster {
                         &kind.kind,
                         "",
                         "metadata.name: Required value: name or generateName is required",
-                    ));
+                    )
+                    .in_group(&kind.group));
                 }
             },
         };
@@ -243,9 +245,10 @@ impl Cluster {
                 &kind.kind,
                 &name,
                 format!(
-                    "metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+                    "metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
                 ),
-            ));
+            )
+            .in_group(&kind.group));
         }
         let body_ns = meta
             .get("namespace")
@@ -290,9 +293,11 @@ impl Cluster {
         if kind.has_generation() {
             obj["metadata"]["generation"] = json!(1);
         }
-        controllers::default_object(kind, obj)?;
+        // An apply that creates owns what it set, not what defaulting adds.
+        let applied = ownership::leaves(obj, kind);
+        controllers::default_object(kind, obj).map_err(|e| e.in_group(&kind.group))?;
         if let Some(m) = manager {
-            record_manager(obj, m, "Apply", kind);
+            ownership::record(obj, m, "Apply", applied, &Default::default(), kind);
         }
         let key = Key {
             group: kind.group.clone(),

@@ -357,7 +357,10 @@ pub fn server_side_apply(live: &Value, applied: &Value) -> Value {
 
 /// The key that identifies items of a list field, or `None` for lists replaced wholesale.
 /// Container ports and Service ports share the field name `ports`, so the items decide.
-fn merge_key<'a>(field: &str, mut items: impl Iterator<Item = &'a Value>) -> Option<&'static str> {
+pub(crate) fn merge_key<'a>(
+    field: &str,
+    mut items: impl Iterator<Item = &'a Value>,
+) -> Option<&'static str> {
     match field {
         "containers"
         | "initContainers"

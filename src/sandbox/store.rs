@@ -78,9 +78,7 @@ impl ApiError {
             code: 404,
             reason: "NotFound",
             message: format!("{resource} \"{name}\" not found"),
-            details: Some(
-                json!({ "name": name, "kind": resource.split('.').next().unwrap_or(resource) }),
-            ),
+            details: Some(details(resource, name)),
         }
     }
 
@@ -90,9 +88,7 @@ impl ApiError {
             code: 409,
             reason: "AlreadyExists",
             message: format!("{resource} \"{name}\" already exists"),
-            details: Some(
-                json!({ "name": name, "kind": resource.split('.').next().unwrap_or(resource) }),
-            ),
+            details: Some(details(resource, name)),
         }
     }
 
@@ -104,9 +100,7 @@ impl ApiError {
             message: format!(
                 "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
             ),
-            details: Some(
-                json!({ "name": name, "kind": resource.split('.').next().unwrap_or(resource) }),
-            ),
+            details: Some(details(resource, name)),
         }
     }
 
@@ -120,17 +114,24 @@ impl ApiError {
         }
     }
 
-    /// 422 for an object that fails validation.
+    /// 422 for an object that fails validation. `message` is worded as kube-apiserver's
+    /// field errors (`spec.x: Invalid value: ...`), which gives the cause its field and reason.
     pub fn invalid(kind: &str, name: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         ApiError {
             code: 422,
             reason: "Invalid",
             message: format!("{kind} \"{name}\" is invalid: {message}"),
-            details: Some(
-                json!({ "name": name, "kind": kind, "causes": [{ "message": message }] }),
-            ),
+            details: Some(json!({ "name": name, "kind": kind, "causes": [cause(&message)] })),
         }
+    }
+
+    /// The same error with `details.group` set, as kube-apiserver names a non-core kind's group.
+    pub fn in_group(mut self, group: &str) -> Self {
+        if let Some(d) = self.details.as_mut().filter(|_| !group.is_empty()) {
+            d["group"] = json!(group);
+        }
+        self
     }
 
     /// 405 for a verb the resource does not serve.
@@ -164,6 +165,35 @@ impl ApiError {
         }
         s
     }
+}
+
+/// `details` naming an object of `resource` (`deployments.apps`, or `configmaps` for core).
+fn details(resource: &str, name: &str) -> Value {
+    let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
+    let mut d = json!({ "name": name, "kind": plural });
+    if !group.is_empty() {
+        d["group"] = json!(group);
+    }
+    d
+}
+
+/// A validation cause from a field error worded `FIELD: TYPE: DETAIL`.
+fn cause(message: &str) -> Value {
+    const TYPES: &[(&str, &str)] = &[
+        ("Required value", "FieldValueRequired"),
+        ("Invalid value", "FieldValueInvalid"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+        ("Not found", "FieldValueNotFound"),
+    ];
+    let found = message.split_once(": ").and_then(|(field, rest)| {
+        let (_, reason) = TYPES.iter().find(|(t, _)| rest.starts_with(t))?;
+        Some(json!({ "reason": reason, "message": rest, "field": field }))
+    });
+    found.unwrap_or_else(|| json!({ "message": message }))
 }
 
 /// How many changes the log keeps for watches that resume from a resourceVersion.

@@ -260,7 +260,7 @@ pub struct StepCtx {
     /// Query variables: `service`, `namespace`, `stage` and the pipeline's variables.
     pub vars: std::collections::BTreeMap<String, String>,
     /// The journal, for evaluation history (None in engine tests).
-    pub journal: Option<PathBuf>,
+    pub journal: Option<crate::store::Location>,
     /// The run's id, recorded on what the step changes so a rollback undoes only its own.
     pub run: i64,
     /// The whole pipeline (pre-flight checks what later steps will apply).

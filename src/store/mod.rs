@@ -1,17 +1,28 @@
-//! The journal: every event of every run in SQLite (WAL, `synchronous=FULL`), committed
-//! before the engine acts on it; run history; and the command inbox through which
-//! `glidepath approve RUN` reaches a run driven by another process.
+//! The journal: every event of every run, committed before the engine acts on it; run
+//! history; and the command inbox through which `glidepath approve RUN` reaches a run driven
+//! by another process. Two backends behind one API: SQLite (the embedded default, one file
+//! on this machine) and PostgreSQL (one database shared by a team, see `postgres`).
 //!
 //! One writer thread owns the write connection. Events that arrive together are committed
 //! in one transaction; the engine waits for the commit of state events, not of log lines.
 
-use std::path::{Path, PathBuf};
+mod driver;
+mod location;
+pub mod postgres;
+mod schema;
+mod sqlite;
+
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+pub use driver::{Driver, HEARTBEAT_EVERY, STALE_AFTER, process_alive, this_host};
+pub use location::{AsLocation, Location};
+pub use schema::LATEST as SCHEMA_VERSION;
 
 use crate::events::{CommandKind, Envelope, Event, Status};
 
@@ -25,6 +36,40 @@ pub enum StoreError {
         path: String,
         /// What SQLite said.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL refused or could not be reached.
+    #[error("journal {target}: {}", pg_text(source))]
+    Postgres {
+        /// The URL, without its password.
+        target: String,
+        /// What the driver said.
+        source: tokio_postgres::Error,
+    },
+    /// The journal's URL or its password or TLS files are wrong.
+    #[error("{0}")]
+    Config(String),
+    /// The database was written by a newer glidepath.
+    #[error(
+        "journal {at} has schema version {found}, newer than this glidepath knows ({supported}); upgrade glidepath, or use another journal with --journal"
+    )]
+    TooNew {
+        /// The journal.
+        at: String,
+        /// Its schema version.
+        found: i64,
+        /// The newest this binary knows.
+        supported: i64,
+    },
+    /// Another live process drives the run.
+    #[error(
+        "run {run} is still being driven ({by}); resume it only after that driver has stopped (a driver on another machine counts as stopped {} s after its last heartbeat)",
+        STALE_AFTER.as_secs()
+    )]
+    Driven {
+        /// The run.
+        run: i64,
+        /// Who drives it and from where.
+        by: String,
     },
     /// The writer thread is gone.
     #[error("the journal writer stopped: {0}")]
@@ -42,6 +87,24 @@ pub enum StoreError {
     },
 }
 
+/// The server's own message when there is one (tokio-postgres' `Display` says only "db error").
+fn pg_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            format!(
+                "{text} (check that the server runs and that the URL's host, port and sslmode are right)"
+            )
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Where the journal lives: `$GLIDEPATH_HOME/journal.db`, or the user's data directory.
@@ -52,93 +115,6 @@ pub fn default_path() -> PathBuf {
     directories::ProjectDirs::from("dev", "glidepath", "glidepath")
         .map(|d| d.data_dir().join("journal.db"))
         .unwrap_or_else(|| PathBuf::from(".glidepath/journal.db"))
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pipeline TEXT NOT NULL,
-    service TEXT NOT NULL,
-    path TEXT NOT NULL,
-    source TEXT NOT NULL,
-    sets TEXT NOT NULL,
-    stage TEXT,
-    started_ms INTEGER NOT NULL,
-    finished_ms INTEGER,
-    status TEXT NOT NULL,
-    exit_code INTEGER,
-    pid INTEGER
-);
-CREATE TABLE IF NOT EXISTS events (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    seq INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    stage TEXT,
-    step TEXT,
-    body TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS actions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    at_ms INTEGER NOT NULL,
-    command TEXT NOT NULL,
-    who TEXT NOT NULL,
-    accepted INTEGER NOT NULL,
-    reason TEXT
-);
-CREATE TABLE IF NOT EXISTS gate_results (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    stage TEXT NOT NULL,
-    step TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    verdict TEXT NOT NULL,
-    evidence TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS evaluations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    service TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    step TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    result TEXT NOT NULL,
-    score REAL NOT NULL,
-    sli_values TEXT NOT NULL,
-    invalid INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS evaluations_by_service ON evaluations (service, stage, id);
-CREATE TABLE IF NOT EXISTS inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL,
-    command TEXT NOT NULL,
-    who TEXT NOT NULL,
-    taken_ms INTEGER
-);
-";
-
-fn open_connection(path: &Path) -> Result<Connection> {
-    let sql = |source| StoreError::Sql {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Writer(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let conn = Connection::open(path).map_err(sql)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(sql)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(sql)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(sql)?;
-    conn.execute_batch(SCHEMA).map_err(sql)?;
-    Ok(conn)
 }
 
 /// What a run was started from, so it can be resumed as it began.
@@ -168,98 +144,144 @@ pub struct RunRecord {
     pub exit_code: Option<i32>,
     /// The process that drives (or last drove) the run.
     pub pid: Option<u32>,
+    /// The machine that process runs on.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The OS user it runs as.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// When the driver last said it was alive (ms since the epoch; shared journals).
+    #[serde(default)]
+    pub heartbeat_ms: Option<i64>,
+}
+
+enum Db {
+    Sqlite(sqlite::Db),
+    Postgres(postgres::Db),
+}
+
+/// Calls the same method on either backend.
+macro_rules! on {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.db {
+            Db::Sqlite(db) => db.$method($($arg),*),
+            Db::Postgres(db) => db.$method($($arg),*),
+        }
+    };
+}
+
+/// What a follower waits for: new events of a run, or commands left for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// Events committed.
+    Events,
+    /// Commands left in the inbox.
+    Commands,
+}
+
+/// Wakes a follower when something of its run may have changed: on PostgreSQL at the
+/// `NOTIFY` of the commit (or a lost connection); SQLite has no notifications, so there
+/// it is a short interval.
+pub struct Watch {
+    inner: WatchInner,
+}
+
+enum WatchInner {
+    Interval(tokio::time::Interval),
+    Notify {
+        rx: tokio::sync::broadcast::Receiver<postgres::Wake>,
+        channel: &'static str,
+        run: String,
+    },
+}
+
+impl Watch {
+    /// Returns when the run may have changed; the caller reads the journal again.
+    pub async fn changed(&mut self) {
+        match &mut self.inner {
+            WatchInner::Interval(tick) => {
+                tick.tick().await;
+            }
+            WatchInner::Notify { rx, channel, run } => loop {
+                use tokio::sync::broadcast::error::RecvError;
+                match rx.recv().await {
+                    Ok(postgres::Wake::Note {
+                        channel: c,
+                        payload,
+                    }) if c == *channel && payload == *run => return,
+                    Ok(postgres::Wake::Lost) | Err(RecvError::Lagged(_)) => return,
+                    Ok(_) => {}
+                    // The connection is gone for good: nothing will wake this watch.
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            },
+        }
+    }
 }
 
 /// Read access and run bookkeeping.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    location: Location,
 }
 
 impl Store {
-    /// Opens (creating if needed) the journal at `path`.
-    pub fn open(path: &Path) -> Result<Store> {
-        Ok(Store {
-            conn: open_connection(path)?,
-            path: path.to_owned(),
-        })
+    /// Opens (creating and migrating if needed) the journal at `location`.
+    pub fn open(location: &(impl AsLocation + ?Sized)) -> Result<Store> {
+        let location = location.to_location();
+        let db = match &location {
+            Location::Sqlite(path) => Db::Sqlite(sqlite::Db::open(path)?),
+            Location::Postgres(target) => Db::Postgres(postgres::Db::open(target)?),
+        };
+        Ok(Store { db, location })
     }
 
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sql {
-            path: self.path.display().to_string(),
-            source,
-        }
-    }
-
-    /// Records a new run, `pending` until its first event, and returns its id.
+    /// Records a new run, `pending` until its first event, driven by this process, and
+    /// returns its id.
     pub fn create_run(&self, r: &NewRun<'_>) -> Result<i64> {
-        let sets = serde_json::to_string(r.sets).unwrap_or_else(|_| "{}".into());
-        self.conn
-            .execute(
-                "INSERT INTO runs (pipeline, service, path, source, sets, stage, started_ms, status, pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
-                params![r.pipeline, r.service, r.path, r.source, sets, r.stage, now_ms(), std::process::id()],
-            )
-            .map_err(self.sql())?;
-        Ok(self.conn.last_insert_rowid())
+        let me = Driver::me();
+        on!(self.create_run(r, &me))
     }
 
-    /// Records that this process now drives `run` (on resume).
+    /// Records that this process now drives `run` (on resume); refused while another
+    /// driver is alive, and when another process took the run over first.
     pub fn claim_run(&self, run: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE runs SET pid = ?1 WHERE id = ?2",
-                params![std::process::id(), run],
-            )
-            .map_err(self.sql())?;
-        Ok(())
+        let was = self.run(run)?;
+        let me = Driver::me();
+        let mine = was.pid == Some(me.pid) && was.host.as_deref().is_none_or(|h| h == me.host);
+        if !mine && was.driver_alive() {
+            return Err(StoreError::Driven {
+                run,
+                by: was.driver(),
+            });
+        }
+        if on!(self.claim_run(&was, &me))? {
+            return Ok(());
+        }
+        Err(StoreError::Driven {
+            run,
+            by: self.run(run)?.driver(),
+        })
     }
 
     /// One run.
     pub fn run(&self, id: i64) -> Result<RunRecord> {
-        self.conn
-            .query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_from_row)
-            .optional()
-            .map_err(self.sql())?
-            .ok_or(StoreError::NoRun(id))
+        on!(self.run(id))?.ok_or(StoreError::NoRun(id))
     }
 
     /// The most recent runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{RUN_COLUMNS} ORDER BY id DESC LIMIT ?1"))
-            .map_err(self.sql())?;
-        let rows = stmt
-            .query_map([limit as i64], run_from_row)
-            .map_err(self.sql())?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(self.sql())
+        on!(self.runs(limit))
     }
 
     /// The newest run that has not finished, if any.
     pub fn last_unfinished(&self) -> Result<Option<i64>> {
-        self.conn
-            .query_row(
-                "SELECT id FROM runs WHERE finished_ms IS NULL ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql())
+        Ok(self.unfinished()?.first().map(|r| r.id))
     }
 
     /// Every run that has not finished, newest first (driven now, or interrupted).
     pub fn unfinished(&self) -> Result<Vec<RunRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "{RUN_COLUMNS} WHERE finished_ms IS NULL ORDER BY id DESC"
-            ))
-            .map_err(self.sql())?;
-        let rows = stmt.query_map([], run_from_row).map_err(self.sql())?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(self.sql())
+        on!(self.unfinished())
     }
 
     /// Every event of a run, in order.
@@ -269,31 +291,16 @@ impl Store {
 
     /// The events of a run after `seq`, in order (for following a live run).
     pub fn events_after(&self, run: i64, seq: u64) -> Result<Vec<Envelope>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT seq, at_ms, body FROM events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
-            )
-            .map_err(self.sql())?;
-        let rows = stmt
-            .query_map(params![run, seq as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(self.sql())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, at_ms, body) = row.map_err(self.sql())?;
+        let rows = on!(self.events_after(run, seq))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, at_ms, body) in rows {
             let event: Event = serde_json::from_str(&body).map_err(|e| StoreError::Damaged {
                 run,
                 detail: format!("event {seq}: {e}"),
             })?;
             out.push(Envelope {
                 run,
-                seq: seq as u64,
+                seq: u64::try_from(seq).unwrap_or_default(),
                 at_ms,
                 event,
             });
@@ -304,46 +311,12 @@ impl Store {
     /// Leaves a command for the process driving `run` (from `glidepath approve` and friends).
     pub fn send_command(&self, run: i64, command: CommandKind, who: &str) -> Result<()> {
         self.run(run)?;
-        self.conn
-            .execute(
-                "INSERT INTO inbox (run_id, at_ms, command, who) VALUES (?1, ?2, ?3, ?4)",
-                params![run, now_ms(), command.word(), who],
-            )
-            .map_err(self.sql())?;
-        Ok(())
+        on!(self.send_command(run, command, who))
     }
 
     /// Takes the commands left for `run`, oldest first, marking them taken.
     pub fn take_commands(&self, run: i64) -> Result<Vec<crate::events::Command>> {
-        let tx = self.conn.unchecked_transaction().map_err(self.sql())?;
-        let mut out = Vec::new();
-        {
-            let mut stmt = tx
-                .prepare("SELECT id, command, who FROM inbox WHERE run_id = ?1 AND taken_ms IS NULL ORDER BY id")
-                .map_err(self.sql())?;
-            let rows = stmt
-                .query_map([run], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                })
-                .map_err(self.sql())?;
-            for row in rows {
-                let (id, command, who) = row.map_err(self.sql())?;
-                tx.execute(
-                    "UPDATE inbox SET taken_ms = ?1 WHERE id = ?2",
-                    params![now_ms(), id],
-                )
-                .map_err(self.sql())?;
-                if let Some(kind) = CommandKind::from_word(&command) {
-                    out.push(crate::events::Command { kind, who });
-                }
-            }
-        }
-        tx.commit().map_err(self.sql())?;
-        Ok(out)
+        on!(self.take_commands(run))
     }
 
     /// Earlier SLO evaluations of a service in a stage, oldest first, invalid ones marked.
@@ -353,34 +326,20 @@ impl Store {
         stage: &str,
         limit: usize,
     ) -> Result<Vec<crate::slo::HistoryEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT result, sli_values, invalid FROM evaluations WHERE service = ?1 AND stage = ?2 ORDER BY id DESC LIMIT ?3")
-            .map_err(self.sql())?;
-        let rows = stmt
-            .query_map(params![service, stage, limit as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, bool>(2)?,
-                ))
-            })
-            .map_err(self.sql())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (result, values, invalid) = row.map_err(self.sql())?;
-            let result = match result.as_str() {
-                "pass" => crate::events::Verdict::Pass,
-                "warning" => crate::events::Verdict::Warning,
-                "fail" => crate::events::Verdict::Fail,
-                _ => crate::events::Verdict::Error,
-            };
-            out.push(crate::slo::HistoryEntry {
-                result,
+        let rows = on!(self.evaluations(service, stage, limit))?;
+        let mut out: Vec<crate::slo::HistoryEntry> = rows
+            .into_iter()
+            .map(|(result, values, invalid)| crate::slo::HistoryEntry {
+                result: match result.as_str() {
+                    "pass" => crate::events::Verdict::Pass,
+                    "warning" => crate::events::Verdict::Warning,
+                    "fail" => crate::events::Verdict::Fail,
+                    _ => crate::events::Verdict::Error,
+                },
                 sli_values: serde_json::from_str(&values).unwrap_or_default(),
                 invalid,
-            });
-        }
+            })
+            .collect();
         out.reverse();
         Ok(out)
     }
@@ -388,17 +347,40 @@ impl Store {
     /// Marks a run's evaluations invalid: comparisons leave them out. Returns how many.
     pub fn invalidate(&self, run: i64) -> Result<usize> {
         self.run(run)?;
-        self.conn
-            .execute(
-                "UPDATE evaluations SET invalid = 1 WHERE run_id = ?1",
-                [run],
-            )
-            .map_err(self.sql())
+        on!(self.invalidate(run))
     }
 
-    /// The journal file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the journal is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// A watch on `run`'s events or commands. Made before reading what is there already,
+    /// so nothing committed in between is missed.
+    pub fn watch(&self, run: i64, topic: Topic) -> Result<Watch> {
+        let inner = match &self.db {
+            Db::Sqlite(_) => {
+                let every = match topic {
+                    Topic::Events => Duration::from_millis(200),
+                    Topic::Commands => Duration::from_millis(250),
+                };
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                WatchInner::Interval(tick)
+            }
+            Db::Postgres(db) => {
+                let channel = match topic {
+                    Topic::Events => postgres::EVENTS,
+                    Topic::Commands => postgres::INBOX,
+                };
+                WatchInner::Notify {
+                    rx: db.listen(channel)?,
+                    channel,
+                    run: run.to_string(),
+                }
+            }
+        };
+        Ok(Watch { inner })
     }
 }
 
@@ -418,27 +400,6 @@ pub struct NewRun<'a> {
     pub stage: Option<&'a str>,
 }
 
-const RUN_COLUMNS: &str = "SELECT id, pipeline, service, path, source, sets, stage, started_ms, finished_ms, status, exit_code, pid FROM runs";
-
-fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
-    let sets: String = r.get(5)?;
-    let status: String = r.get(9)?;
-    Ok(RunRecord {
-        id: r.get(0)?,
-        pipeline: r.get(1)?,
-        service: r.get(2)?,
-        path: r.get(3)?,
-        source: r.get(4)?,
-        sets: serde_json::from_str(&sets).unwrap_or_default(),
-        stage: r.get(6)?,
-        started_ms: r.get(7)?,
-        finished_ms: r.get(8)?,
-        status: Status::from_word(&status).unwrap_or(Status::Running),
-        exit_code: r.get(10)?,
-        pid: r.get(11)?,
-    })
-}
-
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -449,9 +410,26 @@ pub fn now_ms() -> i64 {
 
 type Ack = mpsc::SyncSender<std::result::Result<(), String>>;
 
+/// Events committed together, each with whoever waits for its commit.
+type Batch = [(Box<Envelope>, Option<Ack>)];
+
 enum Msg {
     Append(Box<Envelope>, Option<Ack>),
     Stop,
+}
+
+enum WriterDb {
+    Sqlite(sqlite::Writer),
+    Postgres(postgres::Writer),
+}
+
+impl WriterDb {
+    fn write(&mut self, batch: &Batch) -> std::result::Result<(), String> {
+        match self {
+            WriterDb::Sqlite(w) => w.write(batch),
+            WriterDb::Postgres(w) => w.write(batch),
+        }
+    }
 }
 
 /// The write side of the journal: a thread that commits events in batches.
@@ -461,14 +439,18 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the writer on the journal at `path`.
-    pub fn open(path: &Path) -> Result<Journal> {
-        let conn = open_connection(path)?;
+    /// Starts the writer on the journal at `location`.
+    pub fn open(location: &(impl AsLocation + ?Sized)) -> Result<Journal> {
+        let db = match location.to_location() {
+            Location::Sqlite(path) => WriterDb::Sqlite(sqlite::Writer::open(&path)?),
+            Location::Postgres(target) => {
+                WriterDb::Postgres(postgres::Writer::open(&target, Driver::me())?)
+            }
+        };
         let (tx, rx) = mpsc::channel();
-        let display = path.display().to_string();
         let handle = thread::Builder::new()
             .name("journal".into())
-            .spawn(move || writer(conn, rx, display))
+            .spawn(move || writer(db, rx))
             .map_err(|e| StoreError::Writer(e.to_string()))?;
         Ok(Journal {
             tx,
@@ -508,12 +490,32 @@ impl Drop for Journal {
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: String) {
+/// The next message; on a shared journal, a quiet writer beats the heartbeat of its runs
+/// while it waits.
+fn next(db: &mut WriterDb, rx: &mpsc::Receiver<Msg>, runs: &[i64]) -> Option<Msg> {
+    let WriterDb::Postgres(pg) = db else {
+        return rx.recv().ok();
+    };
+    loop {
+        match rx.recv_timeout(HEARTBEAT_EVERY) {
+            Ok(msg) => return Some(msg),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = pg.heartbeat(runs) {
+                    tracing::warn!("cannot beat the driver's heartbeat: {e}");
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
+fn writer(mut db: WriterDb, rx: mpsc::Receiver<Msg>) {
     let mut stop = false;
+    let mut runs: Vec<i64> = Vec::new();
     while !stop {
-        let first = match rx.recv() {
-            Ok(Msg::Append(env, ack)) => (env, ack),
-            Ok(Msg::Stop) | Err(_) => return,
+        let first = match next(&mut db, &rx, &runs) {
+            Some(Msg::Append(env, ack)) => (env, ack),
+            Some(Msg::Stop) | None => return,
         };
         let mut batch = vec![first];
         // Everything already queued goes into the same transaction.
@@ -527,89 +529,18 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: String) {
                 Err(_) => break,
             }
         }
-        let result = write_batch(&mut conn, &batch).map_err(|e| format!("journal {path}: {e}"));
+        for (env, _) in &batch {
+            if !runs.contains(&env.run) {
+                runs.push(env.run);
+            }
+        }
+        let result = db.write(&batch);
         for (_, ack) in batch {
             if let Some(ack) = ack {
                 let _ = ack.send(result.clone());
             }
         }
     }
-}
-
-fn write_batch(
-    conn: &mut Connection,
-    batch: &[(Box<Envelope>, Option<Ack>)],
-) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO events (run_id, seq, at_ms, type, stage, step, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for (env, _) in batch {
-            let body = serde_json::to_string(&env.event).unwrap_or_default();
-            let (stage, step) = env.event.location();
-            insert.execute(params![
-                env.run,
-                env.seq as i64,
-                env.at_ms,
-                env.event.type_name(),
-                stage,
-                step,
-                body
-            ])?;
-            match &env.event {
-                Event::Operator {
-                    command,
-                    who,
-                    accepted,
-                    reason,
-                } => {
-                    tx.execute(
-                        "INSERT INTO actions (run_id, at_ms, command, who, accepted, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![env.run, env.at_ms, command.word(), who, accepted, reason],
-                    )?;
-                }
-                Event::StepFinished {
-                    stage,
-                    step,
-                    verdict: Some(v),
-                    evidence,
-                    evaluation,
-                    ..
-                } => {
-                    tx.execute(
-                        "INSERT INTO gate_results (run_id, stage, step, at_ms, verdict, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![env.run, stage, step, env.at_ms, v.word(), serde_json::to_string(evidence).unwrap_or_default()],
-                    )?;
-                    if let Some(e) = evaluation {
-                        tx.execute(
-                            "INSERT INTO evaluations (run_id, service, stage, step, at_ms, result, score, sli_values) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                            params![env.run, e.service, stage, step, env.at_ms, e.result.word(), e.score, serde_json::to_string(&e.sli_values).unwrap_or_default()],
-                        )?;
-                    }
-                }
-                Event::RunFinished {
-                    status, exit_code, ..
-                } => {
-                    tx.execute(
-                        "UPDATE runs SET status = ?1, exit_code = ?2, finished_ms = ?3 WHERE id = ?4",
-                        params![status.word(), exit_code, env.at_ms, env.run],
-                    )?;
-                }
-                Event::RunStarted { .. } => {
-                    tx.execute("UPDATE runs SET status = 'running', finished_ms = NULL, exit_code = NULL WHERE id = ?1", [env.run])?;
-                }
-                Event::RunState { status } => {
-                    tx.execute(
-                        "UPDATE runs SET status = ?1 WHERE id = ?2",
-                        params![status.word(), env.run],
-                    )?;
-                }
-                _ => {}
-            }
-        }
-    }
-    tx.commit()
 }
 
 #[cfg(test)]
