@@ -37,6 +37,7 @@ pub mod engine;
 pub mod events;
 pub mod headless;
 pub mod input;
+pub mod judge;
 pub mod kube;
 pub mod loadgen;
 pub mod metrics;

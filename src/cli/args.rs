@@ -103,6 +103,9 @@ pub(super) enum Cmd {
         #[command(subcommand)]
         command: SandboxCmd,
     },
+    /// Judge a canary's samples against a baseline's offline (Mann-Whitney U test, as Kayenta
+    /// does): exit 0 pass, 1 high, low or missing required data, 5 inconclusive or no data.
+    Judge(JudgeArgs),
     /// Release the demo service on the embedded sandbox (config/demo/pipeline.yaml): staging,
     /// an approval, a production canary with live SLO analysis. No cluster needed.
     Demo {
@@ -476,4 +479,71 @@ fn parse_set(s: &str) -> std::result::Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("expected KEY=VALUE, found `{s}`")),
     }
+}
+
+/// `glidepath judge`'s flags (README, "The statistical judge").
+#[derive(Debug, clap::Args)]
+pub(super) struct JudgeArgs {
+    /// The canary's samples: a JSON array of numbers, `null` for a missing sample.
+    #[arg(long, value_name = "FILE")]
+    pub(super) canary: PathBuf,
+    /// The baseline's samples, in the same form.
+    #[arg(long, value_name = "FILE")]
+    pub(super) baseline: PathBuf,
+    /// Which way of moving fails.
+    #[arg(long, default_value = "either", value_parser = ["increase", "decrease", "either"])]
+    pub(super) direction: String,
+    /// What a missing sample becomes: left out, or 0.
+    #[arg(long, default_value = "remove", value_parser = ["remove", "replace"])]
+    pub(super) nan_strategy: String,
+    /// A significant increase fails only at this effect size or more (default: no change,
+    /// 1 for the mean ratio, 0.5 for CLES).
+    #[arg(long, value_name = "R")]
+    pub(super) allowed_increase: Option<f64>,
+    /// A significant decrease fails only at this effect size or less.
+    #[arg(long, value_name = "R")]
+    pub(super) allowed_decrease: Option<f64>,
+    /// With --critical: an increase of this effect size or more fails the whole judgement
+    /// (default: --allowed-increase).
+    #[arg(long, value_name = "R")]
+    pub(super) critical_increase: Option<f64>,
+    /// With --critical: a decrease of this effect size or less fails the whole judgement.
+    #[arg(long, value_name = "R")]
+    pub(super) critical_decrease: Option<f64>,
+    /// The metric is critical: its failure or missing data fails the whole judgement.
+    #[arg(long)]
+    pub(super) critical: bool,
+    /// Missing data fails the metric.
+    #[arg(long)]
+    pub(super) must_have_data: bool,
+    /// How the size of a shift is measured: canary mean / baseline mean, or the chance a
+    /// canary value exceeds a baseline value.
+    #[arg(long, default_value = "mean-ratio", value_parser = ["mean-ratio", "cles"])]
+    pub(super) effect_size: String,
+    /// Confidence of the interval of the shift, in (0, 1).
+    #[arg(
+        long,
+        value_name = "C",
+        default_value_t = 0.98,
+        allow_negative_numbers = true
+    )]
+    pub(super) confidence: f64,
+    /// The share of |estimate| by which the interval must clear zero.
+    #[arg(
+        long,
+        value_name = "T",
+        default_value_t = 0.25,
+        allow_negative_numbers = true
+    )]
+    pub(super) tolerance: f64,
+    /// Drop outliers (beyond 3 IQRs from the quartiles) before comparing.
+    #[arg(long, default_value = "keep", value_parser = ["keep", "remove"])]
+    pub(super) outliers: String,
+    /// A canary significantly more spread out than the baseline by this ratio or more is
+    /// `high` (Brown-Forsythe test; off by default).
+    #[arg(long, value_name = "R")]
+    pub(super) max_spread_ratio: Option<f64>,
+    /// Print the verdict and its evidence as JSON.
+    #[arg(long)]
+    pub(super) json: bool,
 }

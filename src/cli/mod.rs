@@ -6,7 +6,7 @@
 //! - `demo`: `demo.rs`; `sandbox serve`, and the sandbox a run embeds: `sandbox.rs`.
 //! - `check`, `diff`, `rollback`, `contract verify`, `load`, `slo eval|budget|rules`,
 //!   `attach`, `history`: the file of that name; `approve`, `reject`: `approve.rs`.
-//! - `schema`, `completions`, `man`: `docs.rs`.
+//! - `schema`, `completions`, `man`: `docs.rs`; `judge`: `judge.rs`.
 //! - Every command's flags and help text: `args.rs`.
 
 mod approve;
@@ -23,6 +23,7 @@ mod docs;
 mod drive;
 mod driver;
 pub mod history;
+mod judge;
 mod load;
 mod rollback;
 mod run;
@@ -203,6 +204,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
             flags,
             kubeconfig,
         } => demo::demo(journal, sets, &flags, kubeconfig.as_deref()).await,
+        Cmd::Judge(args) => judge::judge(args),
     }
 }
 
