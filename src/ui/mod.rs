@@ -384,6 +384,7 @@ impl Cockpit {
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
                 if let Some(p) = pane {
                     self.app.focus = p;
+                    self.app.view_chosen = true;
                 }
                 let up = m.kind == MouseEventKind::ScrollUp;
                 self.app
