@@ -108,8 +108,6 @@ async fn demo(path: &std::path::Path, scenario: &str, pause: &str) -> (i32, Stri
                 &format!("pause={pause}"),
                 "--set",
                 "soak=3s",
-                "--set",
-                "bake=5s",
             ])
             .env("GLIDEPATH_HOME", home.path())
             .env_remove("GLIDEPATH_JOURNAL")
