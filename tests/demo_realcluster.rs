@@ -103,12 +103,7 @@ async fn demo(path: &std::path::Path, scenario: &str, pause: &str) -> (i32, Stri
                 "--kubeconfig",
             ])
             .arg(&path)
-            .args([
-                "--set",
-                &format!("pause={pause}"),
-                "--set",
-                "soak=3s",
-            ])
+            .args(["--set", &format!("pause={pause}"), "--set", "soak=3s"])
             .env("GLIDEPATH_HOME", home.path())
             .env_remove("GLIDEPATH_JOURNAL")
             .current_dir(home.path())
