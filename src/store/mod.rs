@@ -12,6 +12,9 @@ pub mod postgres;
 mod schema;
 mod sqlite;
 
+/// The columns of a run record, in the order both backends read them.
+const RUN_COLUMNS: &str = "SELECT id, pipeline, service, path, source, sets, stage, started_ms, finished_ms, status, exit_code, pid, driver_host, driver_user, heartbeat_ms FROM runs";
+
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread;

@@ -74,7 +74,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     tx.commit().map_err(&sql)
 }
 
-const RUN_COLUMNS: &str = "SELECT id, pipeline, service, path, source, sets, stage, started_ms, finished_ms, status, exit_code, pid, driver_host, driver_user, heartbeat_ms FROM runs";
+use super::RUN_COLUMNS;
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let sets: String = r.get(5)?;

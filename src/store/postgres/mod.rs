@@ -29,7 +29,7 @@ pub(super) struct Db {
     conn: Conn,
 }
 
-const RUN_COLUMNS: &str = "SELECT id, pipeline, service, path, source, sets, stage, started_ms, finished_ms, status, exit_code, pid, driver_host, driver_user, heartbeat_ms FROM runs";
+use crate::store::RUN_COLUMNS;
 
 fn run_from_row(r: &Row) -> std::result::Result<RunRecord, tokio_postgres::Error> {
     let sets: String = r.try_get(5)?;
