@@ -27,6 +27,8 @@
 //!   `metrics` and `loadgen`.
 //! - [`engine`]: the run state machine, operator commands, timeouts, failure policies,
 //!   resume.
+//! - [`replay`]: a past run's gates and analyses decided again from its journal with
+//!   other SLOs, by the release's own promotion rules.
 //! - [`report`]: reports built from a run's events (JSON, JUnit XML, Markdown, SVG);
 //!   [`headless`]: the CI runner's printer; [`notify`]: webhooks; [`ui`]: the cockpit.
 //!   They read events; none of them drives the engine or opens the journal.
@@ -49,6 +51,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod policy;
 pub mod redact;
+pub mod replay;
 pub mod report;
 pub mod sandbox;
 pub mod slo;

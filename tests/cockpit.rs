@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use glidepath::events::{
-    BudgetFacts, BurnFacts, CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan,
-    Verdict, VersionReplicas,
+    AnalysisPart, BudgetFacts, BurnFacts, CommandKind, Envelope, Event, Evidence, StagePlan,
+    Status, StepPlan, Verdict, VersionReplicas,
 };
 use glidepath::ui::app::{App, Overlay, Pane};
 use glidepath::ui::{theme, view};
@@ -295,6 +295,7 @@ fn canary_paused() -> Script {
                 .into(),
                 warnings: [("latency_p95_ms".to_owned(), "<350".to_owned())].into(),
                 verdict: Verdict::Pass,
+                part: Some(AnalysisPart::Watch),
             },
         );
     }
@@ -663,6 +664,7 @@ fn canary_with_every_view() -> Script {
                 .into(),
                 warnings: Default::default(),
                 verdict: Verdict::Pass,
+                part: Some(AnalysisPart::Watch),
             },
         );
     }

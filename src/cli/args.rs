@@ -61,6 +61,10 @@ pub(super) enum Cmd {
     },
     /// List runs, or show one run's events.
     History(HistoryArgs),
+    /// Decide a past run's SLO gates and release analyses again from its journal (no
+    /// cluster, no Prometheus) with other SLO files: which decisions change and where each
+    /// release would have stopped or promoted. Exit 0: every step ends as it did; 1: not.
+    Replay(ReplayArgs),
     /// Print the JSON Schema of pipeline files (or, with --train, of train files).
     Schema {
         /// The schema of release train files (`kind: Train`).
@@ -163,6 +167,20 @@ pub(super) struct HistoryArgs {
     /// Write RUN's reports into this folder (as `run --report-dir` does).
     #[arg(long, value_name = "DIR", requires = "run", conflicts_with_all = ["json", "invalidate"])]
     pub(super) report_dir: Option<PathBuf>,
+}
+
+/// `glidepath replay`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct ReplayArgs {
+    /// The run (`glidepath history` lists them).
+    pub(super) run: i64,
+    /// Decide every gate and analysis with this SLO file instead of the files the run's
+    /// pipeline names (which are read again from where the run read them).
+    #[arg(long, value_name = "FILE")]
+    pub(super) slo: Option<PathBuf>,
+    /// Print JSON: every decision with its values and both verdicts, and each step's ending.
+    #[arg(long)]
+    pub(super) json: bool,
 }
 
 /// `glidepath rollback`'s flags.

@@ -5,7 +5,7 @@
 //!   headless, run leases, the command inbox, signals, reports).
 //! - `demo`: `demo.rs`; `sandbox serve`, and the sandbox a run embeds: `sandbox.rs`.
 //! - `check`, `diff`, `rollback`, `contract verify`, `load`, `slo eval|budget|rules`,
-//!   `attach`, `history`: the file of that name; `approve`, `reject`: `approve.rs`.
+//!   `attach`, `history`, `replay`: the file of that name; `approve`, `reject`: `approve.rs`.
 //! - `schema`, `completions`, `man`: `docs.rs`; `judge`: `judge.rs`.
 //! - Every command's flags and help text: `args.rs`.
 
@@ -25,6 +25,7 @@ mod driver;
 pub mod history;
 mod judge;
 mod load;
+mod replay;
 mod rollback;
 mod run;
 mod sandbox;
@@ -182,6 +183,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
         Cmd::Approve { run } => approve::send(journal, run, CommandKind::Approve).await,
         Cmd::Reject { run } => approve::send(journal, run, CommandKind::Reject).await,
         Cmd::History(args) => history::history(journal, args),
+        Cmd::Replay(args) => replay::replay(journal, args),
         Cmd::Schema { train } => docs::schema(train),
         Cmd::Completions { shell } => docs::completions(shell),
         Cmd::Man { dir } => docs::man(dir),

@@ -388,6 +388,7 @@ impl Report {
             targets,
             warnings,
             verdict,
+            ..
         } = &env.event
         else {
             return;

@@ -329,7 +329,19 @@ impl Store {
         stage: &str,
         limit: usize,
     ) -> Result<Vec<crate::slo::HistoryEntry>> {
-        let rows = on!(self.evaluations(service, stage, limit))?;
+        self.evaluations_before(service, stage, i64::MAX, limit)
+    }
+
+    /// The latest `limit` evaluations of `service` in `stage` made by runs before `run`,
+    /// oldest first: the history a gate of that run compared with (`glidepath replay`).
+    pub fn evaluations_before(
+        &self,
+        service: &str,
+        stage: &str,
+        run: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::slo::HistoryEntry>> {
+        let rows = on!(self.evaluations(service, stage, run, limit))?;
         let mut out: Vec<crate::slo::HistoryEntry> = rows
             .into_iter()
             .map(|(result, values, invalid)| crate::slo::HistoryEntry {

@@ -219,14 +219,15 @@ impl Db {
         &self,
         service: &str,
         stage: &str,
+        before_run: i64,
         limit: usize,
     ) -> Result<Vec<(String, String, bool)>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT result, sli_values, invalid FROM evaluations WHERE service = ?1 AND stage = ?2 ORDER BY id DESC LIMIT ?3")
+            .prepare("SELECT result, sli_values, invalid FROM evaluations WHERE service = ?1 AND stage = ?2 AND run_id < ?3 ORDER BY id DESC LIMIT ?4")
             .map_err(self.sql())?;
         let rows = stmt
-            .query_map(params![service, stage, limit as i64], |r| {
+            .query_map(params![service, stage, before_run, limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(self.sql())?;

@@ -263,6 +263,7 @@ impl Db {
         &self,
         service: &str,
         stage: &str,
+        before_run: i64,
         limit: usize,
     ) -> Result<Vec<(String, String, bool)>> {
         let (service, stage) = (service.to_owned(), stage.to_owned());
@@ -271,8 +272,8 @@ impl Db {
             let (service, stage) = (service.clone(), stage.clone());
             async move {
                 c.query(
-                    "SELECT result, sli_values, invalid FROM evaluations WHERE service = $1 AND stage = $2 ORDER BY id DESC LIMIT $3",
-                    &[&service, &stage, &limit],
+                    "SELECT result, sli_values, invalid FROM evaluations WHERE service = $1 AND stage = $2 AND run_id < $3 ORDER BY id DESC LIMIT $4",
+                    &[&service, &stage, &before_run, &limit],
                 )
                 .await?
                 .iter()
