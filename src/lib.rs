@@ -13,12 +13,16 @@
 //! - [`tls`]: the one TLS provider (rustls with ring) every client uses.
 //! - [`metrics`]: the Prometheus HTTP API client; [`loadgen`]: the HTTP load generator.
 //! - [`slo`]: SLO files (glidepath, Keptn, OpenSLO), scoring, error budgets, burn rates.
+//! - [`judge`]: the statistical canary judge (rank test, effect sizes, proportions, spread,
+//!   scoring), pure functions over samples.
 //! - [`pipeline`]: the pipeline file model, loading with file:line:col errors, templating,
 //!   the JSON Schema (validation that needs SLO and load-test knowledge sits here, above
 //!   them).
 //! - [`kube`]: kube-rs clients for targets, typed errors and objects, discovery,
 //!   server-side apply, leases.
-//! - [`store`]: the SQLite journal, run history and the command inbox.
+//! - [`store`]: the journal (SQLite or PostgreSQL), run history, drivers and the command
+//!   inbox.
+//! - [`train`]: release trains: the `kind: Train` file, its checks and its plan.
 //! - [`policy`]: Rego policies over manifests.
 //! - [`steps`]: one module per step kind; each reaches the world only through `kube`,
 //!   `metrics` and `loadgen`.
