@@ -499,6 +499,9 @@ pub enum Event {
         /// Why it was refused, or a note.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Who sent it, in full (journals from before identities have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender: Option<crate::identity::Sender>,
     },
     /// The run ended.
     RunFinished {
@@ -645,6 +648,9 @@ pub struct Command {
     pub kind: CommandKind,
     /// Who asked (`user@host`, `tui`, `test`).
     pub who: String,
+    /// Who asked, in full, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<crate::identity::Sender>,
 }
 
 impl Command {
@@ -653,6 +659,16 @@ impl Command {
         Command {
             kind,
             who: who.into(),
+            sender: None,
+        }
+    }
+
+    /// A command from a known sender (`who` is its label).
+    pub fn from(kind: CommandKind, sender: crate::identity::Sender) -> Self {
+        Command {
+            kind,
+            who: sender.label(),
+            sender: Some(sender),
         }
     }
 }

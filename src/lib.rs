@@ -9,6 +9,7 @@
 //!   within [`input::Limits`].
 //! - [`events`]: events, commands and typed gate evidence, the vocabulary every other
 //!   module shares.
+//! - [`identity`]: who sent a command and the approval rules (a leaf).
 //! - [`tls`]: the one TLS provider (rustls with ring) every client uses.
 //! - [`metrics`]: the Prometheus HTTP API client; [`loadgen`]: the HTTP load generator.
 //! - [`slo`]: SLO files (glidepath, Keptn, OpenSLO), scoring, error budgets, burn rates.
@@ -42,6 +43,7 @@ pub mod cli;
 pub mod engine;
 pub mod events;
 pub mod headless;
+pub mod identity;
 pub mod input;
 pub mod judge;
 pub mod kube;

@@ -558,6 +558,7 @@ fn snapshot_rollback_in_progress() {
             who: "ana".into(),
             accepted: true,
             reason: None,
+            sender: None,
         },
     )
     .log(
@@ -850,6 +851,7 @@ fn keys_send_the_commands_the_state_allows() {
             who: "ana".into(),
             accepted: false,
             reason: Some("there is no pause to skip; step `release` is running".into()),
+            sender: None,
         },
     );
     let toast = s.app.toast.clone().unwrap();

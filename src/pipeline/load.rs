@@ -354,6 +354,7 @@ impl Validator<'_> {
         for n in &file.spec.notify {
             self.notify(n)?;
         }
+        super::checks::approver_groups(&file.spec.groups).map_err(|(pos, m)| self.err(pos, m))?;
         if file.api_version.value != "glidepath/v1" {
             return Err(self.err(
                 file.api_version.pos,
@@ -667,6 +668,7 @@ impl Validator<'_> {
             return Ok(StepKind::Gate(g.clone()));
         }
         if let Some(a) = &s.approval {
+            super::checks::approval_rules(a).map_err(|(pos, m)| self.err(pos, m))?;
             return Ok(StepKind::Approval(a.clone()));
         }
         if let Some(p) = &s.pause {
