@@ -207,14 +207,15 @@ fn watch_rollbacks(
     })
 }
 
-/// The train run named `name` in the test's journal, and its events.
+/// The first train run named `name` in the test's journal, and its events.
 fn train_events(env: &Env, name: &str) -> (i64, Vec<Event>) {
     let store = Store::open(&env.dir.path().join("journal.db")).unwrap();
     let run = store
         .runs(200)
         .unwrap()
         .into_iter()
-        .find(|r| r.pipeline == name && r.service == "train")
+        .filter(|r| r.pipeline == name && r.service == "train")
+        .min_by_key(|r| r.id)
         .unwrap_or_else(|| panic!("no train run of {name}"));
     let events = store.events(run.id).unwrap();
     (run.id, events.into_iter().map(|e| e.event).collect())
@@ -395,7 +396,42 @@ async fn the_train_holds_each_members_lease_so_a_manual_release_is_refused() {
         "a manual release of payments was not refused:\n{out}\n{err}"
     );
     assert!(err.contains(&format!("run {train_run} in")), "{err}");
-    // Nothing of the manual run reached the cluster: staging still runs the train's version.
+    // The API server holds the train's lease and each member's, all naming the train's run.
+    for lease in [
+        "glidepath-train-leased",
+        "glidepath-payments-staging",
+        "glidepath-checkout-prod",
+    ] {
+        let held = env
+            .sandbox
+            .cluster
+            .get(&Key {
+                group: "coordination.k8s.io".into(),
+                plural: "leases".into(),
+                namespace: if lease.ends_with("prod") {
+                    "shop"
+                } else {
+                    "shop-staging"
+                }
+                .into(),
+                name: lease.into(),
+            })
+            .unwrap_or_else(|| panic!("no lease {lease}"));
+        let holder = held
+            .pointer("/spec/holderIdentity")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        assert!(
+            holder.contains(&format!("(run {train_run} in")),
+            "{lease}: {holder}"
+        );
+    }
+    // A second run of the same train is refused too.
+    let (code, out, err) = glidepath(&env, &["run", path.to_str().unwrap(), "--headless"]);
+    assert_eq!(
+        code, 4,
+        "a second run of the train was not refused:\n{out}\n{err}"
+    );
     let (code, out, _) = glidepath(&env, &["reject", &train_run.to_string()]);
     assert_eq!(code, 0, "{out}");
     let out = tokio::time::timeout(Duration::from_secs(120), driver)

@@ -118,6 +118,10 @@ pub(super) async fn drive_train(
         .iter()
         .find_map(|m| sandbox_addresses(&m.pipeline));
     let mut leases = Vec::new();
+    match train_lease(&train, run, journal_path, flags.force_unlock).await {
+        Ok(held) => leases.extend(held),
+        Err(e) => return Err(refused(e)),
+    }
     for m in &train.members {
         match acquire_leases(&m.pipeline, None, run, journal_path, flags.force_unlock).await {
             Ok(held) => leases.extend(held),
@@ -150,6 +154,53 @@ pub(super) async fn drive_train(
         outcome.outcome.status, outcome.outcome.reason
     );
     Ok(outcome.outcome.exit_code)
+}
+
+/// The train's own lease (`glidepath-train-NAME`), on the first cluster a member's stage
+/// delivers to: a second run of the same train is refused with who drives the first.
+async fn train_lease(
+    train: &Train,
+    run: i64,
+    journal: &Location,
+    force: bool,
+) -> Result<Option<crate::kube::lease::Held>, Exit> {
+    use crate::pipeline::model::Target;
+    let target = train
+        .members
+        .iter()
+        .flat_map(|m| &m.pipeline.stages)
+        .find_map(|s| {
+            s.target
+                .as_ref()
+                .filter(|t| matches!(t, Target::Cluster(_)))
+        });
+    let Some(target) = target else {
+        return Ok(None);
+    };
+    let cluster = match crate::kube::objects::Cluster::connect(Some(target)).await {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("warning: no lease taken for train {} ({e})", train.name);
+            return Ok(None);
+        }
+    };
+    let holder = format!(
+        "{} (run {run} in {})",
+        crate::events::whoami(),
+        journal.display()
+    );
+    let name = crate::kube::lease::name("train", &train.name);
+    match crate::kube::lease::acquire(cluster, &name, &holder, force).await {
+        Ok(held) => Ok(Some(held)),
+        Err(e @ crate::kube::Error::Held { .. }) => Err(Exit {
+            code: exit::INFRA,
+            message: e.to_string(),
+        }),
+        Err(e) => {
+            eprintln!("warning: no lease taken for train {} ({e})", train.name);
+            Ok(None)
+        }
+    }
 }
 
 /// The train's driver, with its printer, the journal's command inbox and signals.

@@ -297,7 +297,13 @@ impl Driver {
                 };
                 self.states[*m] = state;
                 let name = self.train.members[*m].name.clone();
-                let summary = format!("{}: {}", state.word(), outcome.reason);
+                let summary = match (state, outcome.status) {
+                    (MemberState::Promoted, Status::Warning) => {
+                        format!("promoted in {stage}, {}", outcome.reason)
+                    }
+                    (MemberState::Promoted, _) => format!("promoted in {stage}"),
+                    _ => format!("{}: {}", state.word(), outcome.reason),
+                };
                 self.finish(stage, &name, state.status(), summary)?;
             }
             if let Some(m) = end.failed {
