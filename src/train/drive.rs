@@ -302,6 +302,10 @@ impl Driver {
                         format!("promoted in {stage}, {}", outcome.reason)
                     }
                     (MemberState::Promoted, _) => format!("promoted in {stage}"),
+                    (MemberState::Failed, _) => outcome.reason.clone(),
+                    (MemberState::RolledBack, _) => {
+                        format!("stopped, its stage rolled back: {}", outcome.reason)
+                    }
                     _ => format!("{}: {}", state.word(), outcome.reason),
                 };
                 self.finish(stage, &name, state.status(), summary)?;
