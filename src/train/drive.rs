@@ -488,6 +488,7 @@ impl Driver {
             journal: self.settings.journal.clone(),
             preflight_only: false,
             service_addresses: self.settings.service_addresses.clone(),
+            driver: None,
         };
         let mut follower = None;
         let crew = self.crew.clone();
@@ -571,6 +572,7 @@ impl Driver {
         self.emit(Event::Operator {
             command: c.kind,
             who: c.who.clone(),
+            sender: c.sender.clone(),
             accepted,
             reason: (!accepted).then(|| refusal.to_owned()),
         })
