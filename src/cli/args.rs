@@ -197,7 +197,12 @@ pub(super) struct ReplayArgs {
 #[derive(Debug, clap::Args)]
 pub(super) struct RollbackArgs {
     /// The service (its Deployment's name).
-    pub(super) service: String,
+    #[arg(required_unless_present = "train")]
+    pub(super) service: Option<String>,
+    /// Roll back a release train's run instead: the members its last stage promoted, in
+    /// reverse dependency order, each along its own rollback path.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["service", "stage", "context", "namespace", "kubeconfig"])]
+    pub(super) train: Option<i64>,
     /// The stage whose target to use, when the current directory has no pipeline.
     #[arg(long)]
     pub(super) stage: Option<String>,
