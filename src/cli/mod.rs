@@ -18,6 +18,7 @@ mod dataplane;
 mod demo;
 mod demo_account;
 mod demo_cluster;
+mod demo_crds;
 mod diff;
 mod docs;
 mod drive;
@@ -203,7 +204,11 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
             sets,
             flags,
             kubeconfig,
-        } => demo::demo(journal, sets, &flags, kubeconfig.as_deref()).await,
+            crds,
+        } => {
+            let on = kubeconfig.as_deref().map(|k| (k, crds.as_deref()));
+            demo::demo(journal, sets, &flags, on).await
+        }
         Cmd::Judge(args) => judge::judge(args),
     }
 }
