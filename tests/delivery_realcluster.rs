@@ -181,3 +181,241 @@ async fn blue_green_switches_after_its_analysis() {
     );
     r.finish().await;
 }
+
+/// The baseline's HTTPRoute with only the stable backend, as a GitOps repository holds it.
+fn gitops_route(ns: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{ name: checkout, namespace: {ns} }}\nspec:\n  parentRefs: [{{ name: public }}]\n  rules:\n    - backendRefs: [{{ name: checkout, port: 80 }}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_sync_mid_release_that_resets_the_weights_stops_the_release() {
+    let Some(r) = real("gitops", "happy").await else {
+        return;
+    };
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "gateway-api",
+            "[ { weight: 20 }, { pause: 60s }, { weight: 100 } ]"
+        )
+    );
+    let pipeline = r.pipeline(&stages, "1h");
+    let running = r.run(pipeline, &[]);
+    let sync = async {
+        let split = wait_until_async(Duration::from_secs(120), async || {
+            r.route("checkout").await.is_some_and(|route| {
+                weights(&route)
+                    == [
+                        ("checkout".to_owned(), 80),
+                        ("checkout-canary".to_owned(), 20),
+                    ]
+            })
+        })
+        .await;
+        assert!(split, "the canary never reached 20%");
+        // The GitOps controller syncs the route from its repository, taking the fields.
+        let file = r.dir.path().join("gitops-route.yaml");
+        std::fs::write(&file, gitops_route(&r.ns)).unwrap();
+        let path = file.display().to_string();
+        let (code, text) = r
+            .kubectl(&[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=argocd-controller",
+                "-f",
+                &path,
+            ])
+            .await;
+        assert_eq!(code, 0, "{text}");
+    };
+    let ((code, out), ()) = tokio::join!(running, sync);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("sends 0% to the new version, not the 20% the release set"),
+        "{out}"
+    );
+    assert!(out.contains("\"argocd-controller\""), "{out}");
+    assert!(!out.contains("promoted"), "{out}");
+    let stable = r.deployment("checkout").await.unwrap();
+    assert_eq!(template_version(&stable), "1.0.0");
+    assert!(r.deployment("checkout-canary").await.is_none());
+    r.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_by_another_field_manager_shows_in_diff_and_stops_the_next_apply() {
+    let Some(r) = real("ownership", "happy").await else {
+        return;
+    };
+    let (code, out) = r.run(r.pipeline(BASELINE, "1h"), &[]).await;
+    assert_eq!(code, 0, "{out}");
+    // Someone scales by hand: `kubectl patch` (field manager kubectl-patch).
+    let (code, text) = r
+        .kubectl(&[
+            "patch",
+            "deployment",
+            "checkout",
+            "--type=merge",
+            "-p",
+            "{\"spec\":{\"replicas\":2}}",
+        ])
+        .await;
+    assert_eq!(code, 0, "{text}");
+    let path = r.dir.path().join("diff.yaml");
+    std::fs::write(&path, r.pipeline(BASELINE, "1h")).unwrap();
+    let (code, diff) = glidepath(
+        r.dir.path(),
+        vec!["diff".into(), path.display().to_string()],
+    )
+    .await;
+    assert_eq!(code, 1, "{diff}");
+    let ns = &r.ns;
+    assert!(
+        diff.contains(&format!("--- Deployment {ns}/checkout (live)")),
+        "{diff}"
+    );
+    assert!(diff.contains("-  replicas: 2"), "{diff}");
+    assert!(diff.contains("+  replicas: 4"), "{diff}");
+    assert!(
+        diff.contains("1 objects would change, 0 would be created, 2 are unchanged"),
+        "{diff}"
+    );
+    // Deploying again does not take the field back silently: the server's conflict names
+    // the other manager and the field, and the hand-made change stays.
+    let (code, out) = r.run(r.pipeline(BASELINE, "1h"), &[]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("conflict with \"kubectl-patch\"") && out.contains(".spec.replicas"),
+        "{out}"
+    );
+    let live = r.deployment("checkout").await.unwrap();
+    assert_eq!(live.pointer("/spec/replicas").unwrap(), 2);
+    r.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_route_is_refused_by_the_released_crd_with_its_field_named() {
+    let Some(r) = real("invalid", "happy").await else {
+        return;
+    };
+    let manifest = r.dir.path().join("route.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: checkout }\nspec:\n  parentRefs: [{ name: public }]\n  rules:\n    - backendRefs: [{ name: checkout, port: 80, weight: -5 }]\n",
+    )
+    .unwrap();
+    let stages = format!(
+        "    - name: staging\n      steps:\n        - preflight: {{}}\n        - deploy: {{ manifests: [{}] }}\n",
+        manifest.display()
+    );
+    let (code, out) = r.run(r.pipeline(&stages, "1h"), &[]).await;
+    assert_eq!(code, 1, "{out}");
+    let ns = &r.ns;
+    assert!(
+        out.contains(&format!("✗ HTTPRoute {ns}/checkout: server dry run")),
+        "{out}"
+    );
+    assert!(out.contains("spec.rules[0].backendRefs[0].weight"), "{out}");
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert!(r.route("checkout").await.is_none());
+    r.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_driver_at_a_time_through_a_real_lease() {
+    let Some(r) = real("lease", "happy").await else {
+        return;
+    };
+    let stages = "    - name: prod\n      steps:\n        - pause: ${hold}\n";
+    let path = r.dir.path().join("hold.yaml");
+    std::fs::write(&path, r.pipeline(stages, "1h")).unwrap();
+    let mut first = std::process::Command::new(real_delivery::BIN)
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--headless",
+            "--set",
+            "hold=60s",
+        ])
+        .env("GLIDEPATH_HOME", r.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lease = async || {
+        r.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "leases",
+            "glidepath-checkout-prod",
+        )
+        .await
+    };
+    let taken = wait_until_async(Duration::from_secs(30), async || lease().await.is_some()).await;
+    assert!(taken, "the first run never took its Lease");
+    let second = r.dir.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    let args = [
+        "run",
+        path.to_str().unwrap(),
+        "--headless",
+        "--set",
+        "hold=1s",
+    ];
+    let (code, text) = glidepath(&second, args.map(String::from).to_vec()).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("checkout-prod is being driven by"), "{text}");
+    assert!(text.contains("(run 1 in "), "{text}");
+    r.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infra_prunes_what_left_the_set() {
+    let Some(r) = real("prune", "happy").await else {
+        return;
+    };
+    let extra = r.dir.path().join("extra.yaml");
+    std::fs::write(&extra, "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: orders-settings }\ndata: { pool: \"10\" }\n").unwrap();
+    let stages = |files: &str| {
+        format!(
+            "    - name: staging\n      steps:\n        - infra: {{ manifests: [{files}], prune: true, waitFor: {{ timeout: 60s }} }}\n"
+        )
+    };
+    let both = format!("{{fixtures}}/infra/claim.yaml, {}", extra.display());
+    let (code, out) = r.run(r.pipeline(&stages(&both), "1h"), &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let cm = || r.get("v1", "ConfigMap", "configmaps", "orders-settings");
+    assert!(cm().await.is_some());
+    let (code, out) = r
+        .run(
+            r.pipeline(&stages("{fixtures}/infra/claim.yaml"), "1h"),
+            &[],
+        )
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "deleted ConfigMap {}/orders-settings, no longer in the set",
+            r.ns
+        )),
+        "{out}"
+    );
+    let gone = wait_until_async(Duration::from_secs(30), async || cm().await.is_none()).await;
+    assert!(gone, "orders-settings is still there");
+    assert!(
+        r.get(
+            "platform.example.org/v1",
+            "XDatabase",
+            "xdatabases",
+            "orders"
+        )
+        .await
+        .is_some()
+    );
+    r.finish().await;
+}
