@@ -419,3 +419,87 @@ async fn infra_prunes_what_left_the_set() {
     );
     r.finish().await;
 }
+
+/// The milliseconds a run reported from its failed verdict to all traffic on stable.
+fn back_on_stable_ms(out: &str) -> u128 {
+    let (_, rest) = out
+        .split_once("traffic back on stable in ")
+        .unwrap_or_else(|| panic!("no rollback time in {out}"));
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// The figures of BENCHMARKS.md ("Delivery on a real control plane"), printed; run by
+/// `benches/delivery-realcluster.sh`, not by `cargo test`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: benches/delivery-realcluster.sh runs it"]
+async fn measure_delivery_figures() {
+    let Some(r) = real("bench", "bad-canary").await else {
+        return;
+    };
+    for router in ["gateway-api", "replicas"] {
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let stages = format!(
+                "{BASELINE}{}",
+                release(
+                    router,
+                    "[ { weight: 50 }, { pause: 20s }, { weight: 100 } ]"
+                )
+            );
+            let (code, out) = r.run(r.pipeline(&stages, "1s"), &[]).await;
+            assert_eq!(code, 1, "{out}");
+            runs.push(back_on_stable_ms(&out));
+        }
+        runs.sort();
+        println!(
+            "failed gate to all traffic on stable, {router} router: median {} ms, max {} ms ({} runs: {runs:?})",
+            runs[runs.len() / 2],
+            runs[runs.len() - 1],
+            runs.len()
+        );
+    }
+    r.finish().await;
+    let Some(r) = real("benchrb", "happy").await else {
+        return;
+    };
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let stages = format!(
+            "{BASELINE}{}",
+            release(
+                "replicas",
+                "[ { weight: 50 }, { pause: 2s }, { weight: 100 } ]"
+            )
+        );
+        let (code, out) = r.run(r.pipeline(&stages, "1h"), &[]).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(available(&r, "checkout", "2.0.0", 4).await);
+        let kubeconfig = r.kubeconfig.display().to_string();
+        let args: Vec<String> = [
+            "rollback",
+            "checkout",
+            "--kubeconfig",
+            &kubeconfig,
+            "--context",
+            &r.context,
+            "-n",
+            &r.ns,
+            "--yes",
+        ]
+        .map(String::from)
+        .to_vec();
+        let started = std::time::Instant::now();
+        let (code, text) = glidepath(r.dir.path(), args).await;
+        assert_eq!(code, 0, "{text}");
+        assert!(available(&r, "checkout", "1.0.0", 4).await);
+        runs.push(started.elapsed().as_millis());
+    }
+    runs.sort();
+    println!(
+        "glidepath rollback, process start to 1.0.0 available on 4 replicas: median {} ms, max {} ms ({} runs: {runs:?})",
+        runs[runs.len() / 2],
+        runs[runs.len() - 1],
+        runs.len()
+    );
+    r.finish().await;
+}
