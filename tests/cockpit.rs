@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use glidepath::events::{
-    BudgetFacts, BurnFacts, CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan,
-    Verdict, VersionReplicas,
+    AnalysisPart, BudgetFacts, BurnFacts, CommandKind, Envelope, Event, Evidence, StagePlan,
+    Status, StepPlan, Verdict, VersionReplicas,
 };
 use glidepath::ui::app::{App, Overlay, Pane};
 use glidepath::ui::{theme, view};
@@ -295,6 +295,7 @@ fn canary_paused() -> Script {
                 .into(),
                 warnings: [("latency_p95_ms".to_owned(), "<350".to_owned())].into(),
                 verdict: Verdict::Pass,
+                part: Some(AnalysisPart::Watch),
             },
         );
     }
@@ -557,6 +558,7 @@ fn snapshot_rollback_in_progress() {
             who: "ana".into(),
             accepted: true,
             reason: None,
+            sender: None,
         },
     )
     .log(
@@ -663,6 +665,7 @@ fn canary_with_every_view() -> Script {
                 .into(),
                 warnings: Default::default(),
                 verdict: Verdict::Pass,
+                part: Some(AnalysisPart::Watch),
             },
         );
     }
@@ -848,6 +851,7 @@ fn keys_send_the_commands_the_state_allows() {
             who: "ana".into(),
             accepted: false,
             reason: Some("there is no pause to skip; step `release` is running".into()),
+            sender: None,
         },
     );
     let toast = s.app.toast.clone().unwrap();

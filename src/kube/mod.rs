@@ -17,6 +17,7 @@ pub mod lease;
 pub mod objects;
 pub mod ownership;
 pub mod route;
+pub mod whoami;
 pub mod workload;
 
 pub use error::Error;

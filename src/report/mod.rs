@@ -297,6 +297,9 @@ pub struct OperatorAction {
     pub accepted: bool,
     /// Why it was refused.
     pub reason: Option<String>,
+    /// Who sent it, in full (OS user and host, `--as`, Kubernetes identity), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<crate::identity::Sender>,
 }
 
 impl Report {
@@ -355,12 +358,14 @@ impl Report {
                 who,
                 accepted,
                 reason,
+                sender,
             } => self.operator_actions.push(OperatorAction {
                 at_ms: at,
                 command: *command,
                 who: who.clone(),
                 accepted: *accepted,
                 reason: reason.clone(),
+                sender: sender.clone(),
             }),
             Event::RunFinished {
                 status,
@@ -388,6 +393,7 @@ impl Report {
             targets,
             warnings,
             verdict,
+            ..
         } = &env.event
         else {
             return;

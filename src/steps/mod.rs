@@ -127,6 +127,7 @@ impl StepIo {
         targets: BTreeMap<String, String>,
         warnings: BTreeMap<String, String>,
         verdict: crate::events::Verdict,
+        part: crate::events::AnalysisPart,
     ) {
         (self.emit)(Event::Analysis {
             stage: self.stage.clone(),
@@ -136,6 +137,7 @@ impl StepIo {
             targets,
             warnings,
             verdict,
+            part: Some(part),
         });
     }
 

@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::tally::{Rules, Tally};
 use super::{fail, infra_failure};
 use crate::events::{Evidence, Verdict};
 use crate::metrics::Client;
-use crate::pipeline::model::{Analysis, PromoteOn};
+use crate::pipeline::model::Analysis;
 use crate::slo::live::MeasureError;
 use crate::slo::{Evaluation, Slo, evaluate, live};
 use crate::steps::{
@@ -31,37 +32,15 @@ use crate::units::format_duration;
 /// Why the analysis refused the release, with the evidence behind it.
 pub(super) type Refusal = (String, Vec<Evidence>);
 
-/// The evaluations so far, across every part of the release.
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    /// Evaluations made.
-    made: u32,
-    failed: u32,
-    inconclusive: u32,
-    /// The verdict of the latest evaluation (`Error` when it could not measure).
-    latest: Option<Verdict>,
-}
-
-impl Tally {
-    /// The tally a resumed release goes on from: its analyses journaled so far.
-    fn resumed(resumed: Option<&StepResume>) -> Tally {
-        let mut t = Tally::default();
-        for v in resumed.map(|r| r.analyses.as_slice()).unwrap_or_default() {
-            t.add(*v);
-        }
-        t
-    }
-
-    /// Counts one evaluation's verdict.
-    fn add(&mut self, verdict: Verdict) {
-        self.made += 1;
-        self.latest = Some(verdict);
-        match verdict {
-            Verdict::Fail => self.failed += 1,
-            Verdict::Error => self.inconclusive += 1,
-            Verdict::Pass | Verdict::Warning => {}
-        }
-    }
+/// The tally a resumed release goes on from: its analyses journaled so far.
+fn resumed(resumed: Option<&StepResume>) -> Tally {
+    Tally::of(
+        resumed
+            .map(|r| r.analyses.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .copied(),
+    )
 }
 
 /// The SLO's verdicts over `window` for the canary's version, at an interval.
@@ -73,35 +52,22 @@ pub(super) struct Analyst {
     vars: BTreeMap<String, String>,
     window: Duration,
     interval: Duration,
-    failure_limit: u32,
-    inconclusive_limit: u32,
-    /// `promoteOn` lists `warning`.
-    warning_promotes: bool,
+    rules: Rules,
     tally: Mutex<Tally>,
     /// The stable version's `version` label, measured beside the canary for the cockpit.
     pub stable_version: Option<String>,
 }
 
 /// Which part of the release an evaluation serves: it names the evaluation's lines and
-/// refusals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Part {
-    /// While traffic moves.
-    Watch,
-    /// Before a promotion.
-    Judge,
-    /// After a promotion.
-    Bake,
-}
+/// refusals, and is journaled with each analysis for `glidepath replay`.
+pub(super) use crate::events::AnalysisPart as Part;
 
-impl Part {
-    /// How a line about evaluation `n` begins.
-    fn label(self, n: u32) -> String {
-        match self {
-            Part::Watch => format!("analysis {n}"),
-            Part::Judge => format!("analysis {n} before promotion"),
-            Part::Bake => format!("analysis {n} in the bake"),
-        }
+/// How a line about evaluation `n` of `part` begins.
+fn label(part: Part, n: u32) -> String {
+    match part {
+        Part::Watch => format!("analysis {n}"),
+        Part::Judge => format!("analysis {n} before promotion"),
+        Part::Bake => format!("analysis {n} in the bake"),
     }
 }
 
@@ -142,10 +108,8 @@ impl Analyst {
             vars: ctx.vars.clone(),
             window: interval.max(Duration::from_secs(30)),
             interval,
-            failure_limit: a.failure_limit.unwrap_or(0),
-            inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
-            warning_promotes: a.promote_on.contains(&PromoteOn::Warning),
-            tally: Mutex::new(Tally::resumed(ctx.resumed.as_ref())),
+            rules: Rules::of(a),
+            tally: Mutex::new(resumed(ctx.resumed.as_ref())),
             stable_version: None,
         })
     }
@@ -209,7 +173,7 @@ impl Analyst {
                             verdict: Verdict::Pass,
                         };
                     }
-                    Some(Verdict::Warning) if self.warning_promotes => {
+                    Some(Verdict::Warning) if self.rules.warning_promotes => {
                         break Cleared {
                             why: "the latest analysis warned, and promoteOn lists warning".into(),
                             verdict: Verdict::Warning,
@@ -280,46 +244,29 @@ impl Analyst {
             Err(e) => {
                 io.log(
                     "analysis",
-                    format!("{}: Prometheus failed: {e}", part.label(n)),
+                    format!("{}: Prometheus failed: {e}", label(part, n)),
                 );
-                let t = self.record(Verdict::Error);
-                if t.inconclusive > self.inconclusive_limit {
-                    let why = format!(
-                        "analysis inconclusive {} times (limit {}): {e}",
-                        t.inconclusive, self.inconclusive_limit
-                    );
-                    return Err((why, Vec::new()));
+                if let Some(limit) = self.record(Verdict::Error).past_limit(&self.rules) {
+                    return Err((format!("{limit}: {e}"), Vec::new()));
                 }
                 return Ok(Verdict::Error);
             }
         };
         // Journaled before its line is shown: a driver killed in between resumes with this
         // evaluation counted, so no number is shown twice.
-        self.report(io, &verdict).await;
+        self.report(io, &verdict, part).await;
         io.log(
             "analysis",
             format!(
                 "{}: score {:.1}, {} ({})",
-                part.label(n),
+                label(part, n),
                 verdict.score,
                 verdict.result,
                 verdict.message
             ),
         );
-        let t = self.record(verdict.result);
-        if t.failed > self.failure_limit && verdict.result == Verdict::Fail {
-            let why = format!(
-                "analysis failed {} times (limit {}): {}",
-                t.failed, self.failure_limit, verdict.message
-            );
-            return Err((why, verdict.evidence()));
-        }
-        if t.inconclusive > self.inconclusive_limit && verdict.result == Verdict::Error {
-            let why = format!(
-                "analysis inconclusive {} times (limit {}): {}",
-                t.inconclusive, self.inconclusive_limit, verdict.message
-            );
-            return Err((why, verdict.evidence()));
+        if let Some(limit) = self.record(verdict.result).past_limit(&self.rules) {
+            return Err((format!("{limit}: {}", verdict.message), verdict.evidence()));
         }
         Ok(verdict.result)
     }
@@ -337,7 +284,7 @@ impl Analyst {
     }
 
     /// Tells the cockpit what this analysis measured, against which targets.
-    async fn report(&self, io: &StepIo, verdict: &Evaluation) {
+    async fn report(&self, io: &StepIo, verdict: &Evaluation, part: Part) {
         let values = verdict
             .objectives
             .iter()
@@ -364,6 +311,7 @@ impl Analyst {
             targets,
             warnings,
             verdict.result,
+            part,
         );
     }
 
