@@ -131,6 +131,16 @@ pub(super) enum Cmd {
         /// sandbox's data plane in this process (`--context` picks the context).
         #[arg(long, value_name = "FILE")]
         kubeconfig: Option<PathBuf>,
+        /// With `--kubeconfig`: a folder of released CRD files (Gateway API, PrometheusRule)
+        /// to install in place of the sandbox's simplified ones, as
+        /// `tests/realcluster/crds.sh` prints it.
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "GLIDEPATH_DEMO_CRDS",
+            requires = "kubeconfig"
+        )]
+        crds: Option<PathBuf>,
         #[command(flatten)]
         flags: DriveFlags,
     },

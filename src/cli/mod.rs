@@ -18,6 +18,7 @@ mod dataplane;
 mod demo;
 mod demo_account;
 mod demo_cluster;
+mod demo_crds;
 mod demo_train;
 mod diff;
 mod docs;
@@ -216,6 +217,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
             sets,
             flags,
             kubeconfig,
+            ..
         } if flags.scenario.starts_with("train") => {
             demo_train::demo(journal, sets, &flags, kubeconfig.as_deref()).await
         }
@@ -223,7 +225,11 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
             sets,
             flags,
             kubeconfig,
-        } => demo::demo(journal, sets, &flags, kubeconfig.as_deref()).await,
+            crds,
+        } => {
+            let on = kubeconfig.as_deref().map(|k| (k, crds.as_deref()));
+            demo::demo(journal, sets, &flags, on).await
+        }
         Cmd::Judge(args) => judge::judge(args),
     }
 }
