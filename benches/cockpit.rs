@@ -123,6 +123,7 @@ fn main() {
             targets,
             warnings: Default::default(),
             verdict: Verdict::Pass,
+            judgement: None,
         }));
     }
     for i in 0..10_000 {

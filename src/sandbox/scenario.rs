@@ -30,6 +30,7 @@ pub const NAMES: &[&str] = &[
     "happy",
     "bad-canary",
     "slow-canary",
+    "subtle-canary",
     "missing-infra",
     "budget-exhausted",
 ];
@@ -80,6 +81,16 @@ impl Scenario {
                 new_version: Behaviour {
                     p50: healthy.p50 * 4.0,
                     p99: healthy.p99 * 4.0,
+                    ..healthy
+                },
+                ..base
+            },
+            "subtle-canary" => Scenario {
+                name: "subtle-canary",
+                summary: "a new version is 30% slower than the old one, still well within the latency objective",
+                new_version: Behaviour {
+                    p50: healthy.p50 * 1.3,
+                    p99: healthy.p99 * 1.3,
                     ..healthy
                 },
                 ..base
