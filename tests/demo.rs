@@ -157,12 +157,12 @@ fn slow_canary_fails_its_latency_objective_and_exits_1() {
 fn subtle_canary_is_caught_by_the_statistical_judge_and_exits_1() {
     let Demo {
         code, out, report, ..
-    } = demo("subtle-canary", "6s");
+    } = demo("subtle-canary", "15s");
     assert_eq!(code, 1, "{out}");
     assert_eq!(report["status"], "rolled-back", "{out}");
     assert_eq!(status(&report, "prod", "release"), "failed");
     assert!(
-        out.contains("critical metric latency_p95_ms failed"),
+        out.contains("critical metric latency_mean_ms failed"),
         "{out}"
     );
     assert!(out.contains("canary and baseline removed"), "{out}");
