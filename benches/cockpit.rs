@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
-use glidepath::events::{Envelope, Event, Evidence, StagePlan, Status, StepPlan, Verdict};
+use glidepath::events::{
+    AnalysisPart, Envelope, Event, Evidence, StagePlan, Status, StepPlan, Verdict,
+};
 use glidepath::ui::app::App;
 use glidepath::ui::{theme, view};
 use ratatui::Terminal;
@@ -124,6 +126,7 @@ fn main() {
             warnings: Default::default(),
             verdict: Verdict::Pass,
             judgement: None,
+            part: Some(AnalysisPart::Watch),
         }));
     }
     for i in 0..10_000 {

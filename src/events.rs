@@ -295,6 +295,29 @@ impl Evidence {
     }
 }
 
+/// Which part of a release an analysis served; the promotion rules differ between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalysisPart {
+    /// While traffic moves: failures past the limit roll back.
+    Watch,
+    /// Before a promotion (or a blue-green's switch): the latest must pass.
+    Judge,
+    /// After a promotion: a failure puts the previous version back.
+    Bake,
+}
+
+impl AnalysisPart {
+    /// The word a person reads.
+    pub fn word(self) -> &'static str {
+        match self {
+            AnalysisPart::Watch => "watch",
+            AnalysisPart::Judge => "judge",
+            AnalysisPart::Bake => "bake",
+        }
+    }
+}
+
 /// An SLO evaluation as the journal keeps it, per service and stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluationRecord {
@@ -460,6 +483,9 @@ pub enum Event {
         /// statistical`); enough to decide again from the journal alone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         judgement: Option<Box<Judgement>>,
+        /// Which part of the release it served (absent in journals older than replay).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<AnalysisPart>,
     },
     /// A line of output from a step.
     Log {
@@ -483,6 +509,9 @@ pub enum Event {
         /// Why it was refused, or a note.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Who sent it, in full (journals from before identities have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender: Option<crate::identity::Sender>,
     },
     /// The run ended.
     RunFinished {
@@ -629,6 +658,9 @@ pub struct Command {
     pub kind: CommandKind,
     /// Who asked (`user@host`, `tui`, `test`).
     pub who: String,
+    /// Who asked, in full, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<crate::identity::Sender>,
 }
 
 impl Command {
@@ -637,6 +669,16 @@ impl Command {
         Command {
             kind,
             who: who.into(),
+            sender: None,
+        }
+    }
+
+    /// A command from a known sender (`who` is its label).
+    pub fn from(kind: CommandKind, sender: crate::identity::Sender) -> Self {
+        Command {
+            kind,
+            who: sender.label(),
+            sender: Some(sender),
         }
     }
 }

@@ -73,6 +73,7 @@ pub fn line(env: &Envelope) -> Option<String> {
             who,
             accepted: false,
             reason,
+            ..
         } => {
             format!(
                 "» {command} by {who} refused: {}",

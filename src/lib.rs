@@ -9,20 +9,27 @@
 //!   within [`input::Limits`].
 //! - [`events`]: events, commands and typed gate evidence, the vocabulary every other
 //!   module shares.
+//! - [`identity`]: who sent a command and the approval rules (a leaf).
 //! - [`tls`]: the one TLS provider (rustls with ring) every client uses.
 //! - [`metrics`]: the Prometheus HTTP API client; [`loadgen`]: the HTTP load generator.
 //! - [`slo`]: SLO files (glidepath, Keptn, OpenSLO), scoring, error budgets, burn rates.
+//! - [`judge`]: the statistical canary judge (rank test, effect sizes, proportions, spread,
+//!   scoring), pure functions over samples.
 //! - [`pipeline`]: the pipeline file model, loading with file:line:col errors, templating,
 //!   the JSON Schema (validation that needs SLO and load-test knowledge sits here, above
 //!   them).
 //! - [`kube`]: kube-rs clients for targets, typed errors and objects, discovery,
 //!   server-side apply, leases.
-//! - [`store`]: the SQLite journal, run history and the command inbox.
+//! - [`store`]: the journal (SQLite or PostgreSQL), run history, drivers and the command
+//!   inbox.
+//! - [`train`]: release trains: the `kind: Train` file, its checks and its plan.
 //! - [`policy`]: Rego policies over manifests.
 //! - [`steps`]: one module per step kind; each reaches the world only through `kube`,
 //!   `metrics` and `loadgen`.
 //! - [`engine`]: the run state machine, operator commands, timeouts, failure policies,
 //!   resume.
+//! - [`replay`]: a past run's gates and analyses decided again from its journal with
+//!   other SLOs, by the release's own promotion rules.
 //! - [`report`]: reports built from a run's events (JSON, JUnit XML, Markdown, SVG);
 //!   [`headless`]: the CI runner's printer; [`notify`]: webhooks; [`ui`]: the cockpit.
 //!   They read events; none of them drives the engine or opens the journal.
@@ -36,6 +43,7 @@ pub mod cli;
 pub mod engine;
 pub mod events;
 pub mod headless;
+pub mod identity;
 pub mod input;
 pub mod judge;
 pub mod kube;
@@ -45,6 +53,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod policy;
 pub mod redact;
+pub mod replay;
 pub mod report;
 pub mod sandbox;
 pub mod slo;

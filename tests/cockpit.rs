@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use glidepath::events::{
-    BudgetFacts, BurnFacts, CommandKind, Envelope, Event, Evidence, StagePlan, Status, StepPlan,
-    Verdict, VersionReplicas,
+    AnalysisPart, BudgetFacts, BurnFacts, CommandKind, Envelope, Event, Evidence, StagePlan,
+    Status, StepPlan, Verdict, VersionReplicas,
 };
 use glidepath::ui::app::{App, Overlay, Pane};
 use glidepath::ui::{theme, view};
@@ -296,6 +296,7 @@ fn canary_paused() -> Script {
                 warnings: [("latency_p95_ms".to_owned(), "<350".to_owned())].into(),
                 verdict: Verdict::Pass,
                 judgement: None,
+                part: Some(AnalysisPart::Watch),
             },
         );
     }
@@ -558,6 +559,7 @@ fn snapshot_rollback_in_progress() {
             who: "ana".into(),
             accepted: true,
             reason: None,
+            sender: None,
         },
     )
     .log(
@@ -665,6 +667,7 @@ fn canary_with_every_view() -> Script {
                 warnings: Default::default(),
                 verdict: Verdict::Pass,
                 judgement: None,
+                part: Some(AnalysisPart::Watch),
             },
         );
     }
@@ -850,6 +853,7 @@ fn keys_send_the_commands_the_state_allows() {
             who: "ana".into(),
             accepted: false,
             reason: Some("there is no pause to skip; step `release` is running".into()),
+            sender: None,
         },
     );
     let toast = s.app.toast.clone().unwrap();

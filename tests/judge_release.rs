@@ -165,7 +165,10 @@ async fn too_few_samples_hold_the_release_until_the_operator_approves() {
     };
     let ((code, out), ()) = tokio::join!(e.run(pipeline, &[]), operator);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("inconclusive: the outcome could be pass"), "{out}");
+    assert!(
+        out.contains("inconclusive: the outcome could be pass"),
+        "{out}"
+    );
     assert!(out.contains("cannot tell yet (inconclusive)"), "{out}");
     // The promotion's evidence says why: the samples were too few.
     let report: Value =

@@ -5,7 +5,7 @@ use crate::store::Location;
 use std::time::Duration;
 
 use super::{Exit, bad_input, infra};
-use crate::events::{CommandKind, Event, exit, whoami};
+use crate::events::{Command, CommandKind, Event, exit};
 use crate::store::{Store, Topic};
 
 /// Leaves a command for a run and reports whether the engine took it.
@@ -28,9 +28,11 @@ pub(super) async fn send(
         .last()
         .map(|e| e.seq)
         .unwrap_or(0);
-    let who = whoami();
+    let target = super::sender::current_target(&store, &record);
+    let command = Command::from(kind, super::sender::sender_on(target.as_ref()).await);
+    let who = command.who.clone();
     let mut watch = store.watch(run, Topic::Events).map_err(infra)?;
-    store.send_command(run, kind, &who).map_err(infra)?;
+    store.send(run, &command).map_err(infra)?;
     // Wait a little for the engine's answer, so the operator knows it took effect.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::timeout_at(deadline, watch.changed())
@@ -43,12 +45,16 @@ pub(super) async fn send(
                 who: w,
                 accepted,
                 reason,
+                ..
             } = env.event
                 && command == kind
                 && w == who
             {
                 return if accepted {
-                    println!("run {run}: {kind} accepted");
+                    match reason {
+                        Some(note) => println!("run {run}: {kind} accepted: {note}"),
+                        None => println!("run {run}: {kind} accepted"),
+                    }
                     Ok(exit::OK)
                 } else {
                     println!("run {run}: {kind} refused: {}", reason.unwrap_or_default());

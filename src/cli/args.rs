@@ -20,6 +20,10 @@ pub struct Cli {
         value_name = "FILE|URL"
     )]
     pub journal: Option<PathBuf>,
+    /// Who you are, for the journal and approval rules (CI names itself here); recorded
+    /// beside the OS user and host and any Kubernetes identity, see README "Approvals".
+    #[arg(long = "as", global = true, env = "GLIDEPATH_AS", value_name = "NAME")]
+    pub as_name: Option<String>,
     #[command(subcommand)]
     pub(super) command: Cmd,
 }
@@ -61,6 +65,10 @@ pub(super) enum Cmd {
     },
     /// List runs, or show one run's events.
     History(HistoryArgs),
+    /// Decide a past run's SLO gates and release analyses again from its journal (no
+    /// cluster, no Prometheus) with other SLO files: which decisions change and where each
+    /// release would have stopped or promoted. Exit 0: every step ends as it did; 1: not.
+    Replay(ReplayArgs),
     /// Print the JSON Schema of pipeline files (or, with --train, of train files).
     Schema {
         /// The schema of release train files (`kind: Train`).
@@ -82,6 +90,12 @@ pub(super) enum Cmd {
     Slo {
         #[command(subcommand)]
         command: SloCmd,
+    },
+    /// Move runs between journals (SQLite and PostgreSQL, either way): export to JSON
+    /// Lines, import them, or copy straight to another journal.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCmd,
     },
     /// Roll a service back in an incident, from the cluster alone (no pipeline file): an
     /// unfinished release is aborted with traffic moved to stable first, else the last
@@ -163,6 +177,20 @@ pub(super) struct HistoryArgs {
     /// Write RUN's reports into this folder (as `run --report-dir` does).
     #[arg(long, value_name = "DIR", requires = "run", conflicts_with_all = ["json", "invalidate"])]
     pub(super) report_dir: Option<PathBuf>,
+}
+
+/// `glidepath replay`'s flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct ReplayArgs {
+    /// The run (`glidepath history` lists them).
+    pub(super) run: i64,
+    /// Decide every gate and analysis with this SLO file instead of the files the run's
+    /// pipeline names (which are read again from where the run read them).
+    #[arg(long, value_name = "FILE")]
+    pub(super) slo: Option<PathBuf>,
+    /// Print JSON: every decision with its values and both verdicts, and each step's ending.
+    #[arg(long)]
+    pub(super) json: bool,
 }
 
 /// `glidepath rollback`'s flags.
@@ -546,4 +574,36 @@ pub(super) struct JudgeArgs {
     /// Print the verdict and its evidence as JSON.
     #[arg(long)]
     pub(super) json: bool,
+}
+
+/// `glidepath journal ...`.
+#[derive(Debug, Subcommand)]
+pub(super) enum JournalCmd {
+    /// Write runs (default: all) with their events, operator commands and drivers, as JSON
+    /// Lines (format `glidepath-journal`, version 1), to a file or standard output.
+    Export {
+        /// Only these runs.
+        #[arg(long = "run", value_name = "RUN")]
+        runs: Vec<i64>,
+        /// The file to write (default: standard output).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Add the runs of an export to the journal; runs already there are not added twice.
+    Import {
+        /// The export (`-` or nothing: standard input).
+        file: Option<PathBuf>,
+    },
+    /// Copy runs from --journal (or --from) straight into another journal.
+    Copy {
+        /// The journal to read (default: --journal).
+        #[arg(long, value_name = "FILE|URL")]
+        from: Option<PathBuf>,
+        /// The journal to write.
+        #[arg(long, value_name = "FILE|URL")]
+        to: PathBuf,
+        /// Only these runs.
+        #[arg(long = "run", value_name = "RUN")]
+        runs: Vec<i64>,
+    },
 }

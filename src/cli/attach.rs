@@ -104,8 +104,14 @@ async fn send_commands(path: Location, run: i64, mut commands: mpsc::UnboundedRe
     let Ok(store) = Store::open(&path) else {
         return;
     };
+    // The cockpit's commands are this process's, not the driver's.
+    let target = store
+        .run(run)
+        .ok()
+        .and_then(|r| super::sender::current_target(&store, &r));
+    let me = super::sender::sender_on(target.as_ref()).await;
     while let Some(c) = commands.recv().await {
-        if let Err(e) = store.send_command(run, c.kind, &c.who) {
+        if let Err(e) = store.send(run, &Command::from(c.kind, me.clone())) {
             tracing::warn!("cannot send {} to run {run}: {e}", c.kind);
         }
     }

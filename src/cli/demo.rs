@@ -131,6 +131,7 @@ pub(super) async fn demo(
         journal: Some(journal_path.to_owned()),
         preflight_only: false,
         service_addresses: None,
+        driver: None,
     };
     let demo = Demo {
         banner: banner(&scenario, interactive),

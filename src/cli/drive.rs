@@ -56,9 +56,15 @@ pub(super) async fn drive(
     let (p, sandbox) = embed_sandbox(p, &flags.scenario, journal_path)
         .await
         .map_err(refused)?;
+    let first_target = p
+        .stages
+        .iter()
+        .filter(|s| options.stage.as_ref().is_none_or(|only| &s.name == only))
+        .find_map(|s| s.target.clone());
     let options = RunOptions {
         service_addresses: sandbox_addresses(&p)
             .or_else(|| demo.as_ref().and_then(Demo::service_addresses)),
+        driver: Some(super::sender::sender_on(first_target.as_ref()).await),
         ..options
     };
     let mut demo = demo;

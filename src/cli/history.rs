@@ -69,6 +69,11 @@ struct Listed {
     /// Why an interrupted run cannot be resumed, when it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     not_resumable: Option<String>,
+    /// Who drives (or drove) the run and from where: `process 4242 of ann@ci-7`.
+    driver: String,
+    /// Seconds since an unfinished run's driver last said it was alive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heartbeat_age_s: Option<i64>,
 }
 
 impl Listed {
@@ -81,10 +86,16 @@ impl Listed {
                 Err(e) => not_resumable = Some(e.message),
             }
         }
+        let heartbeat_age_s = record
+            .heartbeat_ms
+            .filter(|_| record.finished_ms.is_none())
+            .map(|h| (crate::store::now_ms() - h).max(0) / 1000);
         Listed {
+            driver: record.driver(),
             record,
             resume,
             not_resumable,
+            heartbeat_age_s,
         }
     }
 
@@ -122,7 +133,12 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
         "{:>5}  {:<20} {:<20} {:<14} {:>9}  DRIVER",
         "RUN", "PIPELINE", "STARTED (UTC)", "OUTCOME", "DURATION"
     );
-    for Listed { record: r, .. } in &runs {
+    for Listed {
+        record: r,
+        heartbeat_age_s,
+        ..
+    } in &runs
+    {
         let duration = r
             .finished_ms
             .map(|f| {
@@ -132,8 +148,9 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
             })
             .unwrap_or_else(|| "-".into());
         // Who drove the run and from where: on a shared journal, runs of other machines.
-        let driver = match (&r.user, &r.host) {
-            (Some(u), Some(h)) => format!("{u}@{h}"),
+        let driver = match (&r.user, &r.host, heartbeat_age_s) {
+            (Some(u), Some(h), Some(age)) => format!("{u}@{h} (alive {age} s ago)"),
+            (Some(u), Some(h), None) => format!("{u}@{h}"),
             _ => "-".into(),
         };
         println!(

@@ -5,7 +5,7 @@
 //!   headless, run leases, the command inbox, signals, reports).
 //! - `demo`: `demo.rs`; `sandbox serve`, and the sandbox a run embeds: `sandbox.rs`.
 //! - `check`, `diff`, `rollback`, `contract verify`, `load`, `slo eval|budget|rules`,
-//!   `attach`, `history`: the file of that name; `approve`, `reject`: `approve.rs`.
+//!   `attach`, `history`, `replay`: the file of that name; `approve`, `reject`: `approve.rs`.
 //! - `schema`, `completions`, `man`: `docs.rs`; `judge`: `judge.rs`.
 //! - Every command's flags and help text: `args.rs`.
 
@@ -23,11 +23,14 @@ mod docs;
 mod drive;
 mod driver;
 pub mod history;
+mod journal;
 mod judge;
 mod load;
+mod replay;
 mod rollback;
 mod run;
 mod sandbox;
+mod sender;
 mod slo;
 
 use std::collections::BTreeMap;
@@ -167,6 +170,9 @@ fn runtime_for(command: &Cmd) -> tokio::runtime::Builder {
 
 /// One command, one call.
 async fn dispatch(cli: Cli) -> Result<i32, Exit> {
+    if let Some(name) = &cli.as_name {
+        crate::identity::set_as_name(name);
+    }
     let journal = cli.journal.unwrap_or_else(crate::store::default_path);
     let journal = crate::store::Location::parse(&journal).map_err(|e| bad_input(e.to_string()))?;
     let journal = &journal;
@@ -182,6 +188,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
         Cmd::Approve { run } => approve::send(journal, run, CommandKind::Approve).await,
         Cmd::Reject { run } => approve::send(journal, run, CommandKind::Reject).await,
         Cmd::History(args) => history::history(journal, args),
+        Cmd::Replay(args) => replay::replay(journal, args),
         Cmd::Schema { train } => docs::schema(train),
         Cmd::Completions { shell } => docs::completions(shell),
         Cmd::Man { dir } => docs::man(dir),
@@ -190,6 +197,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
             SloCmd::Budget(args) => slo::budget(args).await,
             SloCmd::Rules { slo, sets } => slo::rules(&slo, sets),
         },
+        Cmd::Journal { command } => journal::journal(journal, command),
         Cmd::Rollback(args) => rollback::rollback(args).await,
         Cmd::Diff(args) => diff::diff(journal, args).await,
         Cmd::Load(args) => load::load(args).await,

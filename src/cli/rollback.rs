@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::args::RollbackArgs;
 use super::{Exit, bad_input, infra};
-use crate::events::{Event, exit, whoami};
+use crate::events::{Event, exit};
 
 /// `rollback`: asks first (unless `--yes`), then aborts the unfinished release or reverts
 /// the last promotion.
@@ -26,6 +26,7 @@ pub(super) async fn rollback(args: RollbackArgs) -> Result<i32, Exit> {
         namespace,
         kubeconfig,
     });
+    let who = super::sender::sender_on(Some(&target)).await.label();
     let cluster = crate::kube::objects::Cluster::connect(Some(&target))
         .await
         .map_err(infra)?;
@@ -37,13 +38,9 @@ pub(super) async fn rollback(args: RollbackArgs) -> Result<i32, Exit> {
     });
     let io = crate::steps::StepIo::new(stage.as_deref().unwrap_or("-"), "rollback", emit, phase);
     let started = std::time::Instant::now();
-    match crate::steps::release::rollback_service(cluster, &service, &io, &whoami()).await {
+    match crate::steps::release::rollback_service(cluster, &service, &io, &who).await {
         Ok(done) => {
-            println!(
-                "{done} ({} ms, by {})",
-                started.elapsed().as_millis(),
-                whoami()
-            );
+            println!("{done} ({} ms, by {})", started.elapsed().as_millis(), who);
             Ok(exit::OK)
         }
         Err(e) => Err(infra(format!("rollback of {service} failed: {e}"))),

@@ -34,6 +34,7 @@ pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, E
         journal: Some(journal_path.to_owned()),
         preflight_only: false,
         service_addresses: None,
+        driver: None,
     };
     drive(p, journal_path, run, 1, options, &args.flags, None).await
 }
@@ -68,6 +69,7 @@ pub(super) async fn resume(
         journal: Some(journal_path.to_owned()),
         preflight_only: false,
         service_addresses: None,
+        driver: None,
     };
     drive(p, journal_path, run, next_seq, options, flags, None).await
 }

@@ -4,6 +4,7 @@
 //! committed them. The engine never draws anything and never imports the UI. Time comes from
 //! `tokio::time`, so tests run a ten-minute pipeline on a paused clock in milliseconds.
 
+mod approvals;
 mod emitter;
 mod resume;
 
@@ -48,6 +49,9 @@ pub struct RunOptions {
     /// Targets whose Services publish a loopback address (the sandbox), for smoke and load
     /// tests that name a Service; set by the CLI, which knows what each target is.
     pub service_addresses: Option<crate::kube::ServiceAddresses>,
+    /// Who drives the run: commands without a sender are this one's (the cockpit, a
+    /// signal), and approval rules compare approvers with it.
+    pub driver: Option<crate::identity::Sender>,
 }
 
 /// A run in progress: send commands, watch events, await the outcome.
@@ -112,6 +116,7 @@ pub fn start_with(
         measured: Default::default(),
         resumed_measured: Default::default(),
         resumed: None,
+        approvals: HashMap::new(),
     };
     let task = tokio::spawn(engine.run());
     RunHandle {
@@ -154,6 +159,8 @@ struct Engine {
     resumed_measured: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
     /// What a resumed run had done, for the steps that continue.
     resumed: Option<Resumed>,
+    /// Principals who approved each step that waits for more (by step name and position).
+    approvals: HashMap<String, Vec<String>>,
 }
 
 type Flow<T> = Result<T, Interrupt>;
@@ -813,7 +820,8 @@ impl Engine {
         command: Command,
         running: &[(&Step, Phase, &mpsc::UnboundedSender<Signal>)],
     ) -> Flow<()> {
-        let Command { kind, who } = command;
+        let Command { kind, who, sender } = command;
+        let sender = sender.or_else(|| self.options.driver.clone());
         let paused = *self.paused_rx.borrow();
         let what = busy(running);
         let refuse = |reason: String| Event::Operator {
@@ -821,12 +829,14 @@ impl Engine {
             who: who.clone(),
             accepted: false,
             reason: Some(reason),
+            sender: sender.clone(),
         };
         let accept = |note: Option<String>| Event::Operator {
             command: kind,
             who: who.clone(),
             accepted: true,
             reason: note,
+            sender: sender.clone(),
         };
         // A signal goes to the running step in the phase it ends.
         let in_phase = |want: Phase| {
@@ -872,13 +882,27 @@ impl Engine {
             CommandKind::Approve | CommandKind::Reject
                 if phase(Phase::WaitingForApproval).is_some() =>
             {
+                let waiting = running
+                    .iter()
+                    .find(|(_, p, _)| *p == Phase::WaitingForApproval)
+                    .map(|(s, _, _)| *s);
+                let answer = match waiting {
+                    Some(step) => self.answer(kind, step, sender.as_ref()),
+                    None => Ok(approvals::Answer::Decided(who.clone())),
+                };
+                let by = match answer {
+                    Err(reason) => return self.emit(refuse(reason)),
+                    Ok(approvals::Answer::Pending(note)) => return self.emit(accept(Some(note))),
+                    Ok(approvals::Answer::Decided(by)) if sender.is_some() => by,
+                    Ok(approvals::Answer::Decided(_)) => who.clone(),
+                };
                 self.emit(accept(None))?;
                 forward(
                     Phase::WaitingForApproval,
                     if kind == CommandKind::Approve {
-                        Signal::Approve(who.clone())
+                        Signal::Approve(by)
                     } else {
-                        Signal::Reject(who.clone())
+                        Signal::Reject(by)
                     },
                 );
                 Ok(())

@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod lease;
 pub mod objects;
 pub mod route;
+pub mod whoami;
 pub mod workload;
 
 pub use error::Error;

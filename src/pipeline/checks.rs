@@ -338,6 +338,68 @@ fn unknown_template(text: &str, names: &BTreeSet<String>) -> Option<(Pos, String
     None
 }
 
+/// The most distinct approvers a step may ask for.
+const MAX_APPROVERS: u32 = 50;
+
+/// An approval step's rules: entries are names or `group:NAME`, and `minApprovers` is
+/// between 1 and 50 and no more than the names listed when no group is listed.
+pub fn approval_rules(a: &super::model::ApprovalStep) -> Result<(), (Pos, String)> {
+    for e in &a.approvers {
+        let name = e.value.strip_prefix("group:").unwrap_or(&e.value);
+        if name.trim().is_empty() || name.trim() != name {
+            return Err((
+                e.pos,
+                format!(
+                    "approver `{}` is empty or has spaces around it; write a user name or `group:NAME`",
+                    e.value
+                ),
+            ));
+        }
+    }
+    let Some(min) = &a.min_approvers else {
+        return Ok(());
+    };
+    if !(1..=MAX_APPROVERS).contains(&min.value) {
+        return Err((
+            min.pos,
+            format!(
+                "minApprovers is {}; it must be between 1 and {MAX_APPROVERS}",
+                min.value
+            ),
+        ));
+    }
+    let groups = a.approvers.iter().any(|e| e.value.starts_with("group:"));
+    let names: BTreeSet<&str> = a.approvers.iter().map(|e| e.value.as_str()).collect();
+    if !a.approvers.is_empty() && !groups && names.len() < min.value as usize {
+        return Err((
+            min.pos,
+            format!(
+                "minApprovers is {} but only {} approver(s) are listed, so the step could never pass; list more approvers or a `group:`",
+                min.value,
+                names.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `spec.groups`: every member is a non-empty name.
+pub fn approver_groups(
+    groups: &std::collections::BTreeMap<String, Vec<Spanned<String>>>,
+) -> Result<(), (Pos, String)> {
+    for (group, members) in groups {
+        for m in members {
+            if m.value.trim().is_empty() || m.value.starts_with("group:") {
+                return Err((
+                    m.pos,
+                    format!("a member of group `{group}` must be a user name (groups do not nest)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,20 +45,14 @@ pub fn load_file(path: &Path, vars: &Variables) -> Result<Pipeline, LoadError> {
 
 /// Loads a pipeline from text; `path` names it in errors and anchors relative file paths.
 pub fn load_str(text: &str, path: &Path, vars: &Variables) -> Result<Pipeline, LoadError> {
-    let at = |e: yaml::Error| LoadError {
-        file: path.to_owned(),
-        pos: e.pos,
-        message: e.message,
-    };
-    let mut root = yaml::parse_one(text).map_err(at)?;
-    let file_vars = read_file_variables(&root).map_err(at)?;
+    let at = located(path);
+    let (root, file_vars) = templated(text, path, vars)?;
     let lookup = Lookup {
         vars,
         file_vars: &file_vars,
     };
-    substitute(&mut root, &lookup).map_err(at)?;
-    let file: PipelineFile = yaml::from_node(&root).map_err(at)?;
-    super::checks::durations(&root).map_err(at)?;
+    let file: PipelineFile = yaml::from_node(&root).map_err(&at)?;
+    super::checks::durations(&root).map_err(&at)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Validator {
         path,
@@ -66,6 +60,37 @@ pub fn load_str(text: &str, path: &Path, vars: &Variables) -> Result<Pipeline, L
         lookup: &lookup,
     }
     .pipeline(file, text)
+}
+
+/// The file as written and templated, without the checks that read the files it names
+/// (SLOs, manifests, contracts): what a journaled run's pipeline says, even where its
+/// files are gone (`glidepath replay`).
+pub fn load_model(text: &str, path: &Path, vars: &Variables) -> Result<PipelineFile, LoadError> {
+    let (root, _) = templated(text, path, vars)?;
+    yaml::from_node(&root).map_err(located(path))
+}
+
+/// A YAML error as a load error of the file at `path`.
+fn located(path: &Path) -> impl Fn(yaml::Error) -> LoadError + '_ {
+    move |e| LoadError {
+        file: path.to_owned(),
+        pos: e.pos,
+        message: e.message,
+    }
+}
+
+/// The file parsed and templated, with its own `spec.variables`.
+fn templated(
+    text: &str,
+    path: &Path,
+    vars: &Variables,
+) -> Result<(yaml::Node, BTreeMap<String, String>), LoadError> {
+    let at = located(path);
+    let mut root = yaml::parse_one(text).map_err(&at)?;
+    template(&mut root, vars).map_err(&at)?;
+    // `spec.variables` is kept as written by templating, so it reads the same after.
+    let file_vars = read_file_variables(&root).map_err(&at)?;
+    Ok((root, file_vars))
 }
 
 /// Fills `${name}` in a parsed file from `vars` and the file's own `spec.variables`, as a
@@ -329,6 +354,7 @@ impl Validator<'_> {
         for n in &file.spec.notify {
             self.notify(n)?;
         }
+        super::checks::approver_groups(&file.spec.groups).map_err(|(pos, m)| self.err(pos, m))?;
         if file.api_version.value != "glidepath/v1" {
             return Err(self.err(
                 file.api_version.pos,
@@ -642,6 +668,7 @@ impl Validator<'_> {
             return Ok(StepKind::Gate(g.clone()));
         }
         if let Some(a) = &s.approval {
+            super::checks::approval_rules(a).map_err(|(pos, m)| self.err(pos, m))?;
             return Ok(StepKind::Approval(a.clone()));
         }
         if let Some(p) = &s.pause {

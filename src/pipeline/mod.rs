@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{LoadError, STEP_KINDS, Variables, load_file, load_str};
+pub use load::{LoadError, STEP_KINDS, Variables, load_file, load_model, load_str};
 use model::{
     ApprovalStep, ChaosStep, CommandStep, DeployStep, EvaluateStep, GateStep, HttpSuite, InfraStep,
     MonitoringStep, OnFailure, PauseStep, PipelineFile, PreflightStep, Prometheus, ReleaseStep,

@@ -67,6 +67,10 @@ pub struct Spec {
     /// approval, rolled back), without ever holding the release up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<Spanned<Notify>>,
+    /// Named groups of approvers for `approvers: [group:NAME]`, each a list of names (as
+    /// `approvers` entries match them); a Kubernetes group of the same name counts too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, Vec<Spanned<String>>>,
     /// Stages, run in order.
     pub stages: Spanned<Vec<Stage>>,
 }
@@ -667,6 +671,30 @@ pub struct ApprovalStep {
     /// A sentence shown to the approver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Who may approve or reject: names (matched against `--as`, the Kubernetes user name,
+    /// the OS user or `user@host`) and `group:NAME` (a Kubernetes group of the sender, or
+    /// a member of `spec.groups.NAME`). Empty: anyone who reaches the journal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<Spanned<String>>,
+    /// Distinct approvers needed before the step passes (default 1); one reject declines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_approvers: Option<Spanned<u32>>,
+    /// Whether the run's driver may approve its own release. Default: yes when neither
+    /// `approvers` nor `minApprovers` above 1 is set, no otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_self_approval: Option<bool>,
+}
+
+impl ApprovalStep {
+    /// The rules the engine applies to `approve` and `reject`.
+    pub fn rules(&self) -> crate::identity::ApprovalRules {
+        let approvers: Vec<String> = self.approvers.iter().map(|a| a.value.clone()).collect();
+        crate::identity::ApprovalRules::new(
+            &approvers,
+            self.min_approvers.as_ref().map(|m| m.value),
+            self.allow_self_approval,
+        )
+    }
 }
 
 fn manual() -> ApprovalMode {

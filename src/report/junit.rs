@@ -125,7 +125,7 @@ pub fn render(r: &Report) -> String {
         all[Outcome::Error as usize],
         seconds(r.finished_ms.zip(r.started_ms).map(|(f, s)| f - s)),
     );
-    for stage in &r.stages {
+    for (i, stage) in r.stages.iter().enumerate() {
         let n = count(&mut stage.steps.iter());
         let _ = write!(
             x,
@@ -141,6 +141,9 @@ pub fn render(r: &Report) -> String {
             let _ = write!(x, " timestamp=\"{t}\"");
         }
         x.push_str(">\n");
+        if i == 0 {
+            operator_properties(&mut x, r);
+        }
         for step in &stage.steps {
             let _ = write!(
                 x,
@@ -193,6 +196,34 @@ pub fn render(r: &Report) -> String {
     }
     x.push_str("</testsuites>\n");
     x
+}
+
+/// The run's operator actions (who approved, paused, promoted, rolled back, and when), as
+/// `<properties>` of the first suite: JUnit has no run-level place, and readers show these.
+fn operator_properties(x: &mut String, r: &Report) {
+    if r.operator_actions.is_empty() {
+        return;
+    }
+    x.push_str("    <properties>\n");
+    for (n, a) in r.operator_actions.iter().enumerate() {
+        let outcome = match (a.accepted, &a.reason) {
+            (true, None) => "accepted".to_owned(),
+            (true, Some(note)) => format!("accepted: {note}"),
+            (false, reason) => format!("refused: {}", reason.as_deref().unwrap_or("")),
+        };
+        let _ = writeln!(
+            x,
+            "      <property name=\"operator.{}\" value=\"{}\"/>",
+            n + 1,
+            escape(&format!(
+                "{} {} by {} ({outcome})",
+                timestamp(Some(a.at_ms)).unwrap_or_default(),
+                a.command.word(),
+                a.who
+            )),
+        );
+    }
+    x.push_str("    </properties>\n");
 }
 
 #[cfg(test)]

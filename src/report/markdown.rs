@@ -228,11 +228,13 @@ fn operator_actions(m: &mut String, r: &Report) {
     for a in &r.operator_actions {
         let _ = writeln!(
             m,
-            "- {} by {}{}",
+            "- {} UTC: {} by {}{}",
+            crate::events::clock(a.at_ms),
             a.command.word(),
             cell(&a.who),
             match (&a.accepted, &a.reason) {
-                (true, _) => String::new(),
+                (true, Some(note)) => format!(" ({})", cell(note)),
+                (true, None) => String::new(),
                 (false, Some(why)) => format!(" (refused: {})", cell(why)),
                 (false, None) => " (refused)".into(),
             }

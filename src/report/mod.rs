@@ -315,6 +315,9 @@ pub struct OperatorAction {
     pub accepted: bool,
     /// Why it was refused.
     pub reason: Option<String>,
+    /// Who sent it, in full (OS user and host, `--as`, Kubernetes identity), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<crate::identity::Sender>,
 }
 
 impl Report {
@@ -374,12 +377,14 @@ impl Report {
                 who,
                 accepted,
                 reason,
+                sender,
             } => self.operator_actions.push(OperatorAction {
                 at_ms: at,
                 command: *command,
                 who: who.clone(),
                 accepted: *accepted,
                 reason: reason.clone(),
+                sender: sender.clone(),
             }),
             Event::RunFinished {
                 status,
@@ -408,6 +413,7 @@ impl Report {
             warnings,
             verdict,
             judgement,
+            ..
         } = &env.event
         else {
             return;

@@ -103,7 +103,7 @@ type Builtin = (
 
 /// The kinds every sandbox serves from the start.
 #[rustfmt::skip]
-const BUILTINS: [Builtin; 24] = [
+const BUILTINS: [Builtin; 25] = [
     (("", "v1", "Namespace"), "namespaces", CLUSTER, &["ns"], &["status"], false, Verbs::All),
     (("", "v1", "ConfigMap"), "configmaps", NAMESPACED, &["cm"], &[], false, Verbs::All),
     (("", "v1", "Secret"), "secrets", NAMESPACED, &[], &[], false, Verbs::All),
@@ -128,6 +128,7 @@ const BUILTINS: [Builtin; 24] = [
     (("scheduling.k8s.io", "v1", "PriorityClass"), "priorityclasses", CLUSTER, &["pc"], &[], false, Verbs::All),
     (("apiextensions.k8s.io", "v1", "CustomResourceDefinition"), "customresourcedefinitions", CLUSTER, &["crd", "crds"], &["status"], false, Verbs::All),
     (("authorization.k8s.io", "v1", "SelfSubjectAccessReview"), "selfsubjectaccessreviews", CLUSTER, &[], &[], false, Verbs::CreateOnly),
+    (("authentication.k8s.io", "v1", "SelfSubjectReview"), "selfsubjectreviews", CLUSTER, &[], &[], false, Verbs::CreateOnly),
 ];
 
 /// The kinds every sandbox serves from the start.

@@ -231,6 +231,22 @@ pub fn authorize(cluster: &Cluster, who: &Subject, a: &Attributes) -> Result<Str
     Err(a.forbidden(who))
 }
 
+/// The user the sandbox's own kubeconfig authenticates as (it may do anything, as a member
+/// of `system:masters` on a real cluster).
+pub const OWN_USER: &str = "sandbox-admin";
+
+/// A SelfSubjectReview's `status.userInfo`: the impersonated subject, else the sandbox's
+/// own user, with the groups the API server would add.
+pub fn user_info(subject: Option<&Subject>) -> Value {
+    match subject {
+        Some(s) => serde_json::json!({ "username": s.user, "groups": s.groups }),
+        None => serde_json::json!({
+            "username": OWN_USER,
+            "groups": ["system:masters", "system:authenticated"],
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

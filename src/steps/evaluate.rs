@@ -12,7 +12,7 @@ use crate::slo::{Slo, evaluate, live};
 use crate::units::{Span, format_duration};
 
 /// How many earlier evaluations are read for relative criteria (Keptn compares at most a few).
-const HISTORY: usize = 50;
+pub const HISTORY: usize = 50;
 
 fn infra(summary: String) -> StepResult {
     StepResult {

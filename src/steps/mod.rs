@@ -127,6 +127,7 @@ impl StepIo {
         targets: BTreeMap<String, String>,
         warnings: BTreeMap<String, String>,
         verdict: crate::events::Verdict,
+        part: crate::events::AnalysisPart,
     ) {
         (self.emit)(Event::Analysis {
             stage: self.stage.clone(),
@@ -136,6 +137,7 @@ impl StepIo {
             targets,
             warnings,
             verdict,
+            part: Some(part),
             judgement: None,
         });
     }
@@ -147,6 +149,7 @@ impl StepIo {
         targets: BTreeMap<String, String>,
         warnings: BTreeMap<String, String>,
         judgement: crate::events::Judgement,
+        part: crate::events::AnalysisPart,
     ) {
         let mean = |side: fn(&crate::events::MetricComparison) -> &crate::events::SampleFacts| {
             judgement
@@ -165,6 +168,7 @@ impl StepIo {
             warnings,
             verdict: judgement.verdict,
             judgement: Some(Box::new(judgement)),
+            part: Some(part),
         });
     }
 

@@ -26,6 +26,7 @@ use thiserror::Error;
 pub use driver::{Driver, HEARTBEAT_EVERY, STALE_AFTER, process_alive, this_host};
 pub use location::{AsLocation, Location};
 pub use schema::LATEST as SCHEMA_VERSION;
+pub use transfer::{FORMAT as EXPORT_FORMAT, Imported};
 
 use crate::events::{CommandKind, Envelope, Event, Status};
 
@@ -173,6 +174,9 @@ macro_rules! on {
     };
 }
 
+// After `on!`, which it uses.
+mod transfer;
+
 /// What a follower waits for: new events of a run, or commands left for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Topic {
@@ -313,8 +317,13 @@ impl Store {
 
     /// Leaves a command for the process driving `run` (from `glidepath approve` and friends).
     pub fn send_command(&self, run: i64, command: CommandKind, who: &str) -> Result<()> {
+        self.send(run, &crate::events::Command::new(command, who))
+    }
+
+    /// Leaves a command, with its sender, for the process driving `run`.
+    pub fn send(&self, run: i64, command: &crate::events::Command) -> Result<()> {
         self.run(run)?;
-        on!(self.send_command(run, command, who))
+        on!(self.send_command(run, command))
     }
 
     /// Takes the commands left for `run`, oldest first, marking them taken.
@@ -329,7 +338,19 @@ impl Store {
         stage: &str,
         limit: usize,
     ) -> Result<Vec<crate::slo::HistoryEntry>> {
-        let rows = on!(self.evaluations(service, stage, limit))?;
+        self.evaluations_before(service, stage, i64::MAX, limit)
+    }
+
+    /// The latest `limit` evaluations of `service` in `stage` made by runs before `run`,
+    /// oldest first: the history a gate of that run compared with (`glidepath replay`).
+    pub fn evaluations_before(
+        &self,
+        service: &str,
+        stage: &str,
+        run: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::slo::HistoryEntry>> {
+        let rows = on!(self.evaluations(service, stage, run, limit))?;
         let mut out: Vec<crate::slo::HistoryEntry> = rows
             .into_iter()
             .map(|(result, values, invalid)| crate::slo::HistoryEntry {
@@ -401,6 +422,24 @@ pub struct NewRun<'a> {
     pub sets: &'a std::collections::BTreeMap<String, String>,
     /// `--stage`.
     pub stage: Option<&'a str>,
+}
+
+/// A command's sender as the inbox stores it (JSON), when known.
+fn sender_text(command: &crate::events::Command) -> Option<String> {
+    command
+        .sender
+        .as_ref()
+        .and_then(|s| serde_json::to_string(s).ok())
+}
+
+/// A command read back from the inbox; an unknown word (from a newer glidepath) is left out.
+fn command_of(word: &str, who: String, sender: Option<String>) -> Option<crate::events::Command> {
+    let kind = CommandKind::from_word(word)?;
+    Some(crate::events::Command {
+        kind,
+        who,
+        sender: sender.and_then(|s| serde_json::from_str(&s).ok()),
+    })
 }
 
 /// Milliseconds since the Unix epoch.

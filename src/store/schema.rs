@@ -3,10 +3,11 @@
 //! glidepath (a version this binary does not know) is refused, never changed.
 
 /// The newest schema version this binary writes.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// SQLite: version 1 is the schema before versioning (hence `IF NOT EXISTS`: a journal from
-/// then is at version 1 already); version 2 names the driver's host and user and its heartbeat.
+/// then is at version 1 already); version 2 names the driver's host and user and its heartbeat;
+/// version 3 keeps who sent each command in full (`inbox.sender`, JSON).
 pub const SQLITE: &[(i64, &str)] = &[
     (
         1,
@@ -83,6 +84,7 @@ ALTER TABLE runs ADD COLUMN driver_user TEXT;
 ALTER TABLE runs ADD COLUMN heartbeat_ms INTEGER;
 ",
     ),
+    (3, "ALTER TABLE inbox ADD COLUMN sender TEXT;"),
 ];
 
 /// PostgreSQL, the same tables and versions.
@@ -163,6 +165,7 @@ ALTER TABLE runs ADD COLUMN driver_user TEXT;
 ALTER TABLE runs ADD COLUMN heartbeat_ms BIGINT;
 ",
     ),
+    (3, "ALTER TABLE inbox ADD COLUMN sender TEXT;"),
 ];
 
 /// The table that records which versions are applied.

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::schema;
 use super::{Batch, Driver, NewRun, Result, RunRecord, StoreError, now_ms};
-use crate::events::{Command, CommandKind, Envelope, Event, Status};
+use crate::events::{Command, Envelope, Event, Status};
 
 /// One connection to a journal file.
 pub(super) struct Db {
@@ -121,6 +121,41 @@ impl Db {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// The run with this key (an imported copy of the same run), or a new row for it.
+    pub(super) fn import_run(&self, r: &RunRecord) -> Result<(i64, bool)> {
+        let found: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM runs WHERE started_ms = ?1 AND pipeline = ?2 AND service = ?3 AND path = ?4 ORDER BY id LIMIT 1",
+                params![r.started_ms, r.pipeline, r.service, r.path],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        if let Some(id) = found {
+            return Ok((id, false));
+        }
+        let sets = serde_json::to_string(&r.sets).unwrap_or_else(|_| "{}".into());
+        self.conn
+            .execute(
+                "INSERT INTO runs (pipeline, service, path, source, sets, stage, started_ms, status, pid, driver_host, driver_user, heartbeat_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', NULL, ?8, ?9, ?10)",
+                params![r.pipeline, r.service, r.path, r.source, sets, r.stage, r.started_ms, r.host, r.user, r.heartbeat_ms],
+            )
+            .map_err(self.sql())?;
+        Ok((self.conn.last_insert_rowid(), true))
+    }
+
+    /// Sets an imported run's outcome and driver as its record says (after its events).
+    pub(super) fn restore_run(&self, r: &RunRecord) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?1, exit_code = ?2, finished_ms = ?3, driver_host = ?4, driver_user = ?5, heartbeat_ms = ?6, pid = NULL WHERE id = ?7",
+                params![r.status.word(), r.exit_code, r.finished_ms, r.host, r.user, r.heartbeat_ms, r.id],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
     /// Takes the run over from `was` (compare and swap): false when another driver came first.
     pub(super) fn claim_run(&self, was: &RunRecord, me: &Driver) -> Result<bool> {
         let n = self
@@ -173,11 +208,11 @@ impl Db {
             .map_err(self.sql())
     }
 
-    pub(super) fn send_command(&self, run: i64, command: CommandKind, who: &str) -> Result<()> {
+    pub(super) fn send_command(&self, run: i64, command: &Command) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO inbox (run_id, at_ms, command, who) VALUES (?1, ?2, ?3, ?4)",
-                params![run, now_ms(), command.word(), who],
+                "INSERT INTO inbox (run_id, at_ms, command, who, sender) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run, now_ms(), command.kind.word(), command.who, super::sender_text(command)],
             )
             .map_err(self.sql())?;
         Ok(())
@@ -188,7 +223,7 @@ impl Db {
         let mut out = Vec::new();
         {
             let mut stmt = tx
-                .prepare("SELECT id, command, who FROM inbox WHERE run_id = ?1 AND taken_ms IS NULL ORDER BY id")
+                .prepare("SELECT id, command, who, sender FROM inbox WHERE run_id = ?1 AND taken_ms IS NULL ORDER BY id")
                 .map_err(self.sql())?;
             let rows = stmt
                 .query_map([run], |r| {
@@ -196,19 +231,18 @@ impl Db {
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
                     ))
                 })
                 .map_err(self.sql())?;
             for row in rows {
-                let (id, command, who) = row.map_err(self.sql())?;
+                let (id, command, who, sender) = row.map_err(self.sql())?;
                 tx.execute(
                     "UPDATE inbox SET taken_ms = ?1 WHERE id = ?2",
                     params![now_ms(), id],
                 )
                 .map_err(self.sql())?;
-                if let Some(kind) = CommandKind::from_word(&command) {
-                    out.push(Command { kind, who });
-                }
+                out.extend(super::command_of(&command, who, sender));
             }
         }
         tx.commit().map_err(self.sql())?;
@@ -219,14 +253,15 @@ impl Db {
         &self,
         service: &str,
         stage: &str,
+        before_run: i64,
         limit: usize,
     ) -> Result<Vec<(String, String, bool)>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT result, sli_values, invalid FROM evaluations WHERE service = ?1 AND stage = ?2 ORDER BY id DESC LIMIT ?3")
+            .prepare("SELECT result, sli_values, invalid FROM evaluations WHERE service = ?1 AND stage = ?2 AND run_id < ?3 ORDER BY id DESC LIMIT ?4")
             .map_err(self.sql())?;
         let rows = stmt
-            .query_map(params![service, stage, limit as i64], |r| {
+            .query_map(params![service, stage, before_run, limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(self.sql())?;
@@ -296,6 +331,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, env: &Envelope) -> rusqlite::Result<()>
             who,
             accepted,
             reason,
+            ..
         } => {
             tx.execute(
                 "INSERT INTO actions (run_id, at_ms, command, who, accepted, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -19,10 +19,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::statistical::StatisticalJudge;
+use super::tally::{Rules, Tally};
 use super::{fail, infra_failure};
 use crate::events::{Evidence, Verdict};
 use crate::metrics::Client;
-use crate::pipeline::model::{Analysis, PromoteOn};
+use crate::pipeline::model::Analysis;
 use crate::slo::live::MeasureError;
 use crate::slo::{Evaluation, Slo, evaluate, live};
 use crate::steps::{
@@ -33,37 +34,15 @@ use crate::units::format_duration;
 /// Why the analysis refused the release, with the evidence behind it.
 pub(super) type Refusal = (String, Vec<Evidence>);
 
-/// The evaluations so far, across every part of the release.
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    /// Evaluations made.
-    made: u32,
-    failed: u32,
-    inconclusive: u32,
-    /// The verdict of the latest evaluation (`Error` when it could not measure).
-    latest: Option<Verdict>,
-}
-
-impl Tally {
-    /// The tally a resumed release goes on from: its analyses journaled so far.
-    fn resumed(resumed: Option<&StepResume>) -> Tally {
-        let mut t = Tally::default();
-        for v in resumed.map(|r| r.analyses.as_slice()).unwrap_or_default() {
-            t.add(*v);
-        }
-        t
-    }
-
-    /// Counts one evaluation's verdict.
-    fn add(&mut self, verdict: Verdict) {
-        self.made += 1;
-        self.latest = Some(verdict);
-        match verdict {
-            Verdict::Fail => self.failed += 1,
-            Verdict::Error => self.inconclusive += 1,
-            Verdict::Pass | Verdict::Warning => {}
-        }
-    }
+/// The tally a resumed release goes on from: its analyses journaled so far.
+fn resumed(resumed: Option<&StepResume>) -> Tally {
+    Tally::of(
+        resumed
+            .map(|r| r.analyses.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .copied(),
+    )
 }
 
 /// The SLO's verdicts over `window` for the canary's version, at an interval.
@@ -75,10 +54,7 @@ pub(super) struct Analyst {
     vars: BTreeMap<String, String>,
     window: Duration,
     interval: Duration,
-    failure_limit: u32,
-    inconclusive_limit: u32,
-    /// `promoteOn` lists `warning`.
-    warning_promotes: bool,
+    rules: Rules,
     tally: Mutex<Tally>,
     /// The stable version's `version` label, measured beside the canary for the cockpit.
     pub stable_version: Option<String>,
@@ -92,25 +68,15 @@ pub(super) struct Analyst {
 }
 
 /// Which part of the release an evaluation serves: it names the evaluation's lines and
-/// refusals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Part {
-    /// While traffic moves.
-    Watch,
-    /// Before a promotion.
-    Judge,
-    /// After a promotion.
-    Bake,
-}
+/// refusals, and is journaled with each analysis for `glidepath replay`.
+pub(super) use crate::events::AnalysisPart as Part;
 
-impl Part {
-    /// How a line about evaluation `n` begins.
-    fn label(self, n: u32) -> String {
-        match self {
-            Part::Watch => format!("analysis {n}"),
-            Part::Judge => format!("analysis {n} before promotion"),
-            Part::Bake => format!("analysis {n} in the bake"),
-        }
+/// How a line about evaluation `n` of `part` begins.
+fn label(part: Part, n: u32) -> String {
+    match part {
+        Part::Watch => format!("analysis {n}"),
+        Part::Judge => format!("analysis {n} before promotion"),
+        Part::Bake => format!("analysis {n} in the bake"),
     }
 }
 
@@ -163,14 +129,12 @@ impl Analyst {
             vars: ctx.vars.clone(),
             window: interval.max(Duration::from_secs(30)),
             interval,
-            failure_limit: a.failure_limit.unwrap_or(0),
-            inconclusive_limit: a.inconclusive_limit.unwrap_or(0),
-            warning_promotes: a.promote_on.contains(&PromoteOn::Warning),
-            tally: Mutex::new(Tally::resumed(ctx.resumed.as_ref())),
-            stable_version: None,
+            rules: Rules::of(a),
+            tally: Mutex::new(resumed(ctx.resumed.as_ref())),
             statistical,
             undecided: AtomicBool::new(false),
             latest_evidence: Mutex::new(Vec::new()),
+            stable_version: None,
         })
     }
 
@@ -243,7 +207,7 @@ impl Analyst {
                             evidence: self.latest_evidence(),
                         };
                     }
-                    Some(Verdict::Warning) if self.warning_promotes && !undecided => {
+                    Some(Verdict::Warning) if self.rules.warning_promotes && !undecided => {
                         break Cleared {
                             why: "the latest analysis warned, and promoteOn lists warning".into(),
                             verdict: Verdict::Warning,
@@ -338,27 +302,22 @@ impl Analyst {
             Err(e) => {
                 io.log(
                     "analysis",
-                    format!("{}: Prometheus failed: {e}", part.label(n)),
+                    format!("{}: Prometheus failed: {e}", label(part, n)),
                 );
-                let t = self.record(Verdict::Error);
-                if t.inconclusive > self.inconclusive_limit {
-                    let why = format!(
-                        "analysis inconclusive {} times (limit {}): {e}",
-                        t.inconclusive, self.inconclusive_limit
-                    );
-                    return Err((why, Vec::new()));
+                if let Some(limit) = self.record(Verdict::Error).past_limit(&self.rules) {
+                    return Err((format!("{limit}: {e}"), Vec::new()));
                 }
                 return Ok(Verdict::Error);
             }
         };
         // Journaled before its line is shown: a driver killed in between resumes with this
         // evaluation counted, so no number is shown twice.
-        self.report(io, &verdict).await;
+        self.report(io, &verdict, part).await;
         io.log(
             "analysis",
             format!(
                 "{}: score {:.1}, {} ({})",
-                part.label(n),
+                label(part, n),
                 verdict.score,
                 verdict.result,
                 verdict.message
@@ -369,19 +328,8 @@ impl Analyst {
             .latest_evidence
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = verdict.evidence();
-        if t.failed > self.failure_limit && verdict.result == Verdict::Fail {
-            let why = format!(
-                "analysis failed {} times (limit {}): {}",
-                t.failed, self.failure_limit, verdict.message
-            );
-            return Err((why, verdict.evidence()));
-        }
-        if t.inconclusive > self.inconclusive_limit && verdict.result == Verdict::Error {
-            let why = format!(
-                "analysis inconclusive {} times (limit {}): {}",
-                t.inconclusive, self.inconclusive_limit, verdict.message
-            );
-            return Err((why, verdict.evidence()));
+        if let Some(limit) = t.past_limit(&self.rules) {
+            return Err((format!("{limit}: {}", verdict.message), verdict.evidence()));
         }
         Ok(verdict.result)
     }
@@ -400,35 +348,28 @@ impl Analyst {
         let judged = match judge.judge(&self.slo, client, &self.vars, warming_up).await {
             Ok(j) => j,
             Err(e) => {
-                io.log("analysis", format!("{}: {e}", part.label(n)));
+                io.log("analysis", format!("{}: {e}", label(part, n)));
                 self.undecided.store(false, Ordering::SeqCst);
-                let t = self.record(Verdict::Error);
-                if t.inconclusive > self.inconclusive_limit {
-                    let why = format!(
-                        "analysis inconclusive {} times (limit {}): {e}",
-                        t.inconclusive, self.inconclusive_limit
-                    );
-                    return Err((why, Vec::new()));
+                if let Some(limit) = self.record(Verdict::Error).past_limit(&self.rules) {
+                    return Err((format!("{limit}: {e}"), Vec::new()));
                 }
                 return Ok(Verdict::Error);
             }
         };
         let verdict = judged.judgement.verdict;
         let (targets, warnings) = self.criteria();
-        io.judgement(targets, warnings, judged.judgement);
-        io.log("analysis", format!("{}: {}", part.label(n), judged.message));
+        io.judgement(targets, warnings, judged.judgement, part);
+        io.log(
+            "analysis",
+            format!("{}: {}", label(part, n), judged.message),
+        );
         self.undecided.store(judged.inconclusive, Ordering::SeqCst);
         *self
             .latest_evidence
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = judged.evidence.clone();
-        let t = self.record(verdict);
-        if t.failed > self.failure_limit && verdict == Verdict::Fail {
-            let why = format!(
-                "analysis failed {} times (limit {}): {}",
-                t.failed, self.failure_limit, judged.message
-            );
-            return Err((why, judged.evidence));
+        if let Some(limit) = self.record(verdict).past_limit(&self.rules) {
+            return Err((format!("{limit}: {}", judged.message), judged.evidence));
         }
         Ok(verdict)
     }
@@ -446,7 +387,7 @@ impl Analyst {
     }
 
     /// Tells the cockpit what this analysis measured, against which targets.
-    async fn report(&self, io: &StepIo, verdict: &Evaluation) {
+    async fn report(&self, io: &StepIo, verdict: &Evaluation, part: Part) {
         let values = verdict
             .objectives
             .iter()
@@ -459,6 +400,7 @@ impl Analyst {
             targets,
             warnings,
             verdict.result,
+            part,
         );
     }
 

@@ -20,7 +20,7 @@ use crate::steps::{Phase, StepCtx, StepResult, pause};
 use crate::units::Span;
 
 /// Evaluations of the new colour before the switch, at least.
-const JUDGED_BEFORE_SWITCH: u32 = 3;
+const JUDGED_BEFORE_SWITCH: u32 = super::tally::BLUE_GREEN_FRESH;
 
 /// Runs a blue-green release.
 pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepResult {

@@ -52,7 +52,7 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
         Ok(()) => match &analyst {
             // At the last weight, judged once more: fresh evidence, a clear verdict.
             Some(a) => tokio::select! {
-                r = a.judge(ctx, 1, Part::Judge) => r.map(Some).map_err(Setback::judged),
+                r = a.judge(ctx, super::tally::CANARY_FRESH, Part::Judge) => r.map(Some).map_err(Setback::judged),
                 e = plan.lost(Claim::Release) => Err(Setback::from(e)),
             },
             None => Ok(None),

@@ -22,7 +22,8 @@
 //! SLO evaluations and the promotion's judgement), `lifecycle` (start and promotion,
 //! shared by both strategies), `bake` (the analysis after a promotion),
 //! `canary` and `bluegreen` (the strategies), `progress` (where a release stands, for a
-//! resume), `rollback` (putting stable back), `error` (why a release failed, as kinds).
+//! resume), `rollback` (putting stable back), `error` (why a release failed, as kinds), `tally`
+//! (the promotion rules as pure decisions, shared with `glidepath replay`).
 
 mod analysis;
 mod bake;
@@ -37,6 +38,7 @@ mod progress;
 mod rollback;
 mod routers;
 mod statistical;
+pub mod tally;
 
 use std::fmt::Display;
 use std::time::Duration;

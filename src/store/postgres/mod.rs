@@ -17,7 +17,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Batch, Driver, NewRun, Result, RunRecord, StoreError, now_ms, schema};
-use crate::events::{Command, CommandKind, Envelope, Event, Status};
+use crate::events::{Command, Envelope, Event, Status};
 
 /// The channel a commit of a run's events is announced on.
 pub const EVENTS: &str = "glidepath_events";
@@ -159,6 +159,56 @@ impl Db {
         })
     }
 
+    /// The run with this key (an imported copy of the same run), or a new row for it.
+    pub(super) fn import_run(&self, r: &RunRecord) -> Result<(i64, bool)> {
+        let r = r.clone();
+        let sets = serde_json::to_string(&r.sets).unwrap_or_else(|_| "{}".into());
+        let me = Driver::me();
+        self.conn.call(move |c| {
+            let (r, sets, me) = (r.clone(), sets.clone(), me.clone());
+            async move {
+                let found = c
+                    .query_opt(
+                        "SELECT id FROM runs WHERE started_ms = $1 AND pipeline = $2 AND service = $3 AND path = $4 ORDER BY id LIMIT 1",
+                        &[&r.started_ms, &r.pipeline, &r.service, &r.path],
+                    )
+                    .await?;
+                // The importer writes the events, so it drives an imported run (pid NULL)
+                // until `restore_run`; a run driven here is left alone.
+                if let Some(row) = found {
+                    let id: i64 = row.try_get(0)?;
+                    c.execute(
+                        "UPDATE runs SET pid = $1, driver_host = $2 WHERE id = $3 AND pid IS NULL",
+                        &[&i64::from(me.pid), &me.host, &id],
+                    )
+                    .await?;
+                    return Ok((id, false));
+                }
+                let row = c.query_one(
+                    "INSERT INTO runs (pipeline, service, path, source, sets, stage, started_ms, status, pid, driver_host, driver_user, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $11, $8, $9, $10) RETURNING id",
+                    &[&r.pipeline, &r.service, &r.path, &r.source, &sets, &r.stage, &r.started_ms, &me.host, &r.user, &r.heartbeat_ms, &i64::from(me.pid)],
+                ).await?;
+                Ok((row.try_get(0)?, true))
+            }
+        })
+    }
+
+    /// Sets an imported run's outcome and driver as its record says (after its events).
+    pub(super) fn restore_run(&self, r: &RunRecord) -> Result<()> {
+        let r = r.clone();
+        self.conn.call(move |c| {
+            let r = r.clone();
+            async move {
+                c.execute(
+                    "UPDATE runs SET status = $1, exit_code = $2, finished_ms = $3, driver_host = $4, driver_user = $5, heartbeat_ms = $6, pid = NULL WHERE id = $7",
+                    &[&r.status.word(), &r.exit_code, &r.finished_ms, &r.host, &r.user, &r.heartbeat_ms, &r.id],
+                )
+                .await
+                .map(|_| ())
+            }
+        })
+    }
+
     pub(super) fn claim_run(&self, was: &RunRecord, me: &Driver) -> Result<bool> {
         let (id, pid, host) = (was.id, was.pid.map(i64::from), was.host.clone());
         let me = me.clone();
@@ -222,14 +272,16 @@ impl Db {
         })
     }
 
-    pub(super) fn send_command(&self, run: i64, command: CommandKind, who: &str) -> Result<()> {
-        let who = who.to_owned();
+    pub(super) fn send_command(&self, run: i64, command: &Command) -> Result<()> {
+        let who = command.who.clone();
+        let kind = command.kind;
+        let sender = super::sender_text(command);
         self.conn.call(move |c| {
-            let who = who.clone();
+            let (who, sender) = (who.clone(), sender.clone());
             async move {
                 c.execute(
-                    "WITH sent AS (INSERT INTO inbox (run_id, at_ms, command, who) VALUES ($1, $2, $3, $4)) SELECT pg_notify($5, $1::text)",
-                    &[&run, &now_ms(), &command.word(), &who, &INBOX],
+                    "WITH sent AS (INSERT INTO inbox (run_id, at_ms, command, who, sender) VALUES ($1, $2, $3, $4, $6)) SELECT pg_notify($5, $1::text)",
+                    &[&run, &now_ms(), &kind.word(), &who, &INBOX, &sender],
                 )
                 .await
                 .map(|_| ())
@@ -241,20 +293,19 @@ impl Db {
         self.conn.call(move |c| async move {
             let rows = c
                 .query(
-                    "UPDATE inbox SET taken_ms = $2 WHERE id IN (SELECT id FROM inbox WHERE run_id = $1 AND taken_ms IS NULL ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id, command, who",
+                    "UPDATE inbox SET taken_ms = $2 WHERE id IN (SELECT id FROM inbox WHERE run_id = $1 AND taken_ms IS NULL ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id, command, who, sender",
                     &[&run, &now_ms()],
                 )
                 .await?;
-            let mut taken: Vec<(i64, String, String)> = rows
+            type Taken = (i64, String, String, Option<String>);
+            let mut taken: Vec<Taken> = rows
                 .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
                 .collect::<std::result::Result<_, tokio_postgres::Error>>()?;
             taken.sort_by_key(|t| t.0);
             Ok(taken
                 .into_iter()
-                .filter_map(|(_, command, who)| {
-                    CommandKind::from_word(&command).map(|kind| Command { kind, who })
-                })
+                .filter_map(|(_, command, who, sender)| super::command_of(&command, who, sender))
                 .collect())
         })
     }
@@ -263,6 +314,7 @@ impl Db {
         &self,
         service: &str,
         stage: &str,
+        before_run: i64,
         limit: usize,
     ) -> Result<Vec<(String, String, bool)>> {
         let (service, stage) = (service.to_owned(), stage.to_owned());
@@ -271,8 +323,8 @@ impl Db {
             let (service, stage) = (service.clone(), stage.clone());
             async move {
                 c.query(
-                    "SELECT result, sli_values, invalid FROM evaluations WHERE service = $1 AND stage = $2 ORDER BY id DESC LIMIT $3",
-                    &[&service, &stage, &limit],
+                    "SELECT result, sli_values, invalid FROM evaluations WHERE service = $1 AND stage = $2 AND run_id < $3 ORDER BY id DESC LIMIT $4",
+                    &[&service, &stage, &before_run, &limit],
                 )
                 .await?
                 .iter()
@@ -440,6 +492,7 @@ async fn apply(
             who,
             accepted,
             reason,
+            ..
         } => (
             "INSERT INTO actions (run_id, at_ms, command, who, accepted, reason) VALUES ($1, $2, $3, $4, $5, $6)",
             vec![

@@ -1,0 +1,442 @@
+//! Replay: a past run's SLO gates and release analyses decided again from its journaled
+//! measurements, with other SLOs, and where the run would have gone differently.
+//!
+//! Every release analysis journals the SLI values it measured and which part of the
+//! release it served (watch, judge, bake); every `evaluate` gate journals its values. A
+//! replay scores those values again with the SLOs it is given and runs the release's
+//! promotion rules ([`crate::steps::release::tally`]) over the new verdicts, as the step
+//! would have. Nothing is measured again: no cluster and no Prometheus are needed.
+//!
+//! What a replay cannot know is what happened after the run stopped: when the replayed
+//! rules would have let a release go on past the point where the recorded one was rolled
+//! back, the replay says so and where the records end.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::events::{AnalysisPart, Envelope, Event, Verdict};
+use crate::pipeline::model::{Analysis, PipelineFile, ReleaseStep, StepSpec};
+use crate::slo::{HistoryEntry, Slo, evaluate};
+use crate::steps::release::tally::{BLUE_GREEN_FRESH, CANARY_FRESH, Limit, Rules, Tally};
+use crate::yaml::Spanned;
+
+/// One gate or analysis decided again.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// When it was made (ms since the epoch).
+    pub at_ms: i64,
+    /// `stage/step`.
+    pub step: String,
+    /// `analysis 3` or `gate`.
+    pub what: String,
+    /// The release's part (analyses only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<AnalysisPart>,
+    /// Percent of traffic on the new version then (analyses only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u8>,
+    /// The SLI values measured then (None: no data).
+    pub values: BTreeMap<String, Option<f64>>,
+    /// What the run decided.
+    pub recorded: Verdict,
+    /// What the replayed SLO decides.
+    pub replayed: Verdict,
+    /// The replayed evaluation's reason.
+    pub why: String,
+}
+
+impl Decision {
+    /// The two verdicts differ.
+    pub fn changed(&self) -> bool {
+        self.recorded != self.replayed
+    }
+}
+
+/// Where a release's analysis took it, or would have.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "ending", rename_all = "kebab-case")]
+pub enum Ending {
+    /// A limit was passed: the release is rolled back.
+    Stopped {
+        /// The analysis that passed the limit (1-based).
+        n: u32,
+        /// When.
+        at_ms: i64,
+        /// Percent of traffic on the new version then.
+        weight: Option<u8>,
+        /// The limit, as the release says it.
+        why: String,
+        /// After the promotion (in the bake).
+        in_bake: bool,
+    },
+    /// The judgement cleared the release (and its bake, if recorded, raised no limit).
+    Promoted {
+        /// The analysis that cleared it.
+        n: u32,
+        /// When.
+        at_ms: i64,
+        /// `pass`, or `warning` when `promoteOn` lists it.
+        on: Verdict,
+        /// Analyses recorded after it (its bake).
+        baked: u32,
+    },
+    /// A warning held the release for the operator, and the records hold no later pass.
+    Held {
+        /// The analysis that first held it.
+        n: u32,
+        /// When.
+        at_ms: i64,
+    },
+    /// Nothing was decided within the records: the run stopped (or was stopped) before.
+    Open {
+        /// Analyses recorded.
+        analyses: u32,
+        /// Percent of traffic on the new version at the last one.
+        weight: Option<u8>,
+    },
+}
+
+/// One release step or gate replayed.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReplay {
+    /// `stage/step`.
+    pub step: String,
+    /// `canary`, `blue-green` or `evaluate`.
+    pub kind: &'static str,
+    /// The step's status and summary as the run ended it.
+    pub recorded_outcome: Option<String>,
+    /// A release's ending by its recorded verdicts (None for a gate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Ending>,
+    /// A release's ending by the replayed verdicts (None for a gate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<Ending>,
+}
+
+/// A whole run replayed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replay {
+    /// Every decision, in the order the run made them.
+    pub decisions: Vec<Decision>,
+    /// Per release step and gate, how it ended and would have.
+    pub steps: Vec<StepReplay>,
+}
+
+impl Replay {
+    /// Decisions whose verdict the replay changes.
+    pub fn changed(&self) -> usize {
+        self.decisions.iter().filter(|d| d.changed()).count()
+    }
+
+    /// Whether any release or gate would have ended differently.
+    pub fn outcome_changed(&self) -> bool {
+        self.steps.iter().any(|s| s.recorded != s.replayed)
+            || self
+                .decisions
+                .iter()
+                .any(|d| d.what == "gate" && d.changed())
+    }
+}
+
+/// Where a replay finds each step's SLO: the one the step names (`path` as the pipeline
+/// writes it), or an override. Errors name the file and what is wrong with it.
+pub trait SloSource {
+    /// The SLO for a step that names `path` (and, for a Keptn SLO, `sli`).
+    fn slo(&mut self, path: &str, sli: Option<&str>) -> Result<Slo, String>;
+    /// Evaluations of `service` in `stage` before this run, oldest first (relative
+    /// criteria compare with them).
+    fn history(&mut self, service: &str, stage: &str) -> Vec<HistoryEntry>;
+}
+
+/// Replays `events` of a run of `service` by the pipeline `file` (as [`load_model`]
+/// reads it: the run's journaled text, templated with its variables).
+///
+/// [`load_model`]: crate::pipeline::load_model
+pub fn replay(
+    file: &PipelineFile,
+    service: &str,
+    events: &[Envelope],
+    slos: &mut dyn SloSource,
+) -> Result<Replay, String> {
+    let mut out = Replay {
+        decisions: Vec::new(),
+        steps: Vec::new(),
+    };
+    for stage in &file.spec.stages.value {
+        for step in flat(&stage.steps) {
+            let at = (stage.name.value.as_str(), step_name(step));
+            if let Some(r) = &step.release {
+                if let Some((kind, a, fresh, last)) = analysed(r) {
+                    let slo = slos.slo(&a.slo.value, None)?;
+                    let walk = Walk {
+                        rules: Rules::of(a),
+                        fresh,
+                        last_weight: last,
+                        blue_green: kind == "blue-green",
+                    };
+                    release(&mut out, events, at, kind, &slo, &walk);
+                }
+            } else if let Some(e) = &step.evaluate {
+                let slo = slos.slo(&e.slo.value, e.sli.as_ref().map(|s| s.value.as_str()))?;
+                let history = slos.history(service, &stage.name.value);
+                gate(&mut out, events, at, &slo, &history);
+            }
+        }
+    }
+    out.decisions.sort_by_key(|d| d.at_ms);
+    Ok(out)
+}
+
+/// A stage's steps with `parallel` groups opened, in order.
+fn flat(steps: &[Spanned<StepSpec>]) -> Vec<&StepSpec> {
+    let mut out = Vec::new();
+    for s in steps {
+        match &s.value.parallel {
+            Some(group) => out.extend(flat(group)),
+            None => out.push(&s.value),
+        }
+    }
+    out
+}
+
+/// A step's name as the run journals it: its own, else its kind's word (the two kinds
+/// replay reads).
+fn step_name(s: &StepSpec) -> &str {
+    match (&s.name, &s.release) {
+        (Some(n), _) => &n.value,
+        (None, Some(_)) => "release",
+        (None, None) => "evaluate",
+    }
+}
+
+/// A release's strategy word, analysis, judgement size and last traffic weight.
+fn analysed(r: &ReleaseStep) -> Option<(&'static str, &Analysis, u32, Option<u8>)> {
+    if let Some(c) = &r.canary {
+        let last = c.steps.iter().filter_map(|s| s.value.weight).max();
+        return c
+            .analysis
+            .as_ref()
+            .map(|a| ("canary", a, CANARY_FRESH, last));
+    }
+    let b = r.blue_green.as_ref()?;
+    b.analysis
+        .as_ref()
+        .map(|a| ("blue-green", a, BLUE_GREEN_FRESH, None))
+}
+
+/// How a step's events end it: `failed: why`.
+fn outcome(events: &[Envelope], (stage, step): (&str, &str)) -> Option<String> {
+    events.iter().rev().find_map(|e| match &e.event {
+        Event::StepFinished {
+            stage: s,
+            step: t,
+            status,
+            summary,
+            ..
+        } if s == stage && t == step => Some(format!("{status}: {summary}")),
+        _ => None,
+    })
+}
+
+/// One analysis as journaled.
+struct Point {
+    at_ms: i64,
+    part: AnalysisPart,
+    weight: Option<u8>,
+    values: BTreeMap<String, Option<f64>>,
+    recorded: Verdict,
+}
+
+/// What the promotion rules need to know of a release.
+struct Walk {
+    rules: Rules,
+    /// Evaluations a judgement makes before it may clear.
+    fresh: u32,
+    /// A canary's last traffic weight (an old journal's analyses at it were judgements).
+    last_weight: Option<u8>,
+    blue_green: bool,
+}
+
+impl Walk {
+    /// The part an analysis served: journaled since replay exists, else inferred from the
+    /// traffic (a canary at its last weight, a blue-green before its switch: judging).
+    fn part(&self, journaled: Option<AnalysisPart>, weight: Option<u8>) -> AnalysisPart {
+        journaled.unwrap_or(
+            if self.blue_green || (weight.is_some() && weight == self.last_weight) {
+                AnalysisPart::Judge
+            } else {
+                AnalysisPart::Watch
+            },
+        )
+    }
+}
+
+/// Replays one release step's analyses.
+fn release(
+    out: &mut Replay,
+    events: &[Envelope],
+    at: (&str, &str),
+    kind: &'static str,
+    slo: &Slo,
+    walk: &Walk,
+) {
+    let mut weight = None;
+    let mut points = Vec::new();
+    for env in events {
+        match &env.event {
+            Event::Traffic {
+                stage,
+                step,
+                weight: w,
+                ..
+            } if (stage.as_str(), step.as_str()) == at => weight = Some(*w),
+            Event::Analysis {
+                stage,
+                step,
+                values,
+                verdict,
+                part,
+                ..
+            } if (stage.as_str(), step.as_str()) == at => points.push(Point {
+                at_ms: env.at_ms,
+                part: walk.part(*part, weight),
+                weight,
+                values: values.clone(),
+                recorded: *verdict,
+            }),
+            _ => {}
+        }
+    }
+    let name = format!("{}/{}", at.0, at.1);
+    let mut replayed = Vec::with_capacity(points.len());
+    for (i, p) in points.iter().enumerate() {
+        let e = evaluate(slo, &p.values, &[]);
+        replayed.push(e.result);
+        out.decisions.push(Decision {
+            at_ms: p.at_ms,
+            step: name.clone(),
+            what: format!("analysis {}", i + 1),
+            part: Some(p.part),
+            weight: p.weight,
+            values: p.values.clone(),
+            recorded: p.recorded,
+            replayed: e.result,
+            why: e.message,
+        });
+    }
+    let recorded: Vec<Verdict> = points.iter().map(|p| p.recorded).collect();
+    out.steps.push(StepReplay {
+        step: name,
+        kind,
+        recorded_outcome: outcome(events, at),
+        recorded: Some(ending(&points, &recorded, walk)),
+        replayed: Some(ending(&points, &replayed, walk)),
+    });
+}
+
+/// Where the promotion rules take a release with these verdicts of its analyses. After a
+/// promotion the later analyses are read as its bake: they measured the same new version
+/// under all the traffic.
+fn ending(points: &[Point], verdicts: &[Verdict], walk: &Walk) -> Ending {
+    let mut tally = Tally::default();
+    let mut promoted: Option<(u32, i64, Verdict)> = None;
+    let mut held = None;
+    let mut judged = 0u32;
+    for (i, (p, v)) in points.iter().zip(verdicts).enumerate() {
+        let n = i as u32 + 1;
+        tally.add(*v);
+        if let Some(limit) = tally.past_limit(&walk.rules) {
+            return stopped(n, p, limit, promoted.is_some());
+        }
+        if promoted.is_some() || p.part != AnalysisPart::Judge {
+            continue;
+        }
+        judged += 1;
+        if judged < walk.fresh {
+            continue;
+        }
+        match tally.clears(&walk.rules) {
+            Some(on) => promoted = Some((n, p.at_ms, on)),
+            None if *v == Verdict::Warning => {
+                held.get_or_insert((n, p.at_ms));
+            }
+            None => {}
+        }
+    }
+    match (promoted, held) {
+        (Some((n, at_ms, on)), _) => Ending::Promoted {
+            n,
+            at_ms,
+            on,
+            baked: points.len() as u32 - n,
+        },
+        (None, Some((n, at_ms))) => Ending::Held { n, at_ms },
+        (None, None) => Ending::Open {
+            analyses: points.len() as u32,
+            weight: points.last().and_then(|p| p.weight),
+        },
+    }
+}
+
+fn stopped(n: u32, p: &Point, limit: Limit, in_bake: bool) -> Ending {
+    Ending::Stopped {
+        n,
+        at_ms: p.at_ms,
+        weight: p.weight,
+        why: limit.to_string(),
+        in_bake,
+    }
+}
+
+/// Replays one `evaluate` gate from the values its evaluation journaled.
+fn gate(
+    out: &mut Replay,
+    events: &[Envelope],
+    at: (&str, &str),
+    slo: &Slo,
+    history: &[HistoryEntry],
+) {
+    let name = format!("{}/{}", at.0, at.1);
+    let mut found = false;
+    for env in events {
+        let Event::StepFinished {
+            stage,
+            step,
+            evaluation: Some(record),
+            ..
+        } = &env.event
+        else {
+            continue;
+        };
+        if (stage.as_str(), step.as_str()) != at {
+            continue;
+        }
+        found = true;
+        let e = evaluate(slo, &record.sli_values, history);
+        out.decisions.push(Decision {
+            at_ms: env.at_ms,
+            step: name.clone(),
+            what: "gate".into(),
+            part: None,
+            weight: None,
+            values: record.sli_values.clone(),
+            recorded: record.result,
+            replayed: e.result,
+            why: e.message,
+        });
+    }
+    if found {
+        out.steps.push(StepReplay {
+            step: name,
+            kind: "evaluate",
+            recorded_outcome: outcome(events, at),
+            recorded: None,
+            replayed: None,
+        });
+    }
+}
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod tests;
