@@ -239,6 +239,9 @@ fn outcome(events: &[Envelope], (stage, step): (&str, &str)) -> Option<String> {
     })
 }
 
+/// Why an analysis the statistical judge decided keeps its recorded verdict.
+const STATISTICAL: &str = "judged by the statistical judge against its baseline: kept as recorded (replaying it with another judge is not built yet)";
+
 /// One analysis as journaled.
 struct Point {
     at_ms: i64,
@@ -246,6 +249,8 @@ struct Point {
     weight: Option<u8>,
     values: BTreeMap<String, Option<f64>>,
     recorded: Verdict,
+    /// Decided by the statistical judge against a baseline, not by the SLO's thresholds.
+    statistical: bool,
 }
 
 /// What the promotion rules need to know of a release.
@@ -297,6 +302,7 @@ fn release(
                 values,
                 verdict,
                 part,
+                judgement,
                 ..
             } if (stage.as_str(), step.as_str()) == at => points.push(Point {
                 at_ms: env.at_ms,
@@ -304,6 +310,7 @@ fn release(
                 weight,
                 values: values.clone(),
                 recorded: *verdict,
+                statistical: judgement.is_some(),
             }),
             _ => {}
         }
@@ -311,8 +318,14 @@ fn release(
     let name = format!("{}/{}", at.0, at.1);
     let mut replayed = Vec::with_capacity(points.len());
     for (i, p) in points.iter().enumerate() {
-        let e = evaluate(slo, &p.values, &[]);
-        replayed.push(e.result);
+        let (result, why) = if p.statistical {
+            // Another SLO's thresholds do not decide what the statistical judge decided.
+            (p.recorded, STATISTICAL.to_owned())
+        } else {
+            let e = evaluate(slo, &p.values, &[]);
+            (e.result, e.message)
+        };
+        replayed.push(result);
         out.decisions.push(Decision {
             at_ms: p.at_ms,
             step: name.clone(),
@@ -321,8 +334,8 @@ fn release(
             weight: p.weight,
             values: p.values.clone(),
             recorded: p.recorded,
-            replayed: e.result,
-            why: e.message,
+            replayed: result,
+            why,
         });
     }
     let recorded: Vec<Verdict> = points.iter().map(|p| p.recorded).collect();

@@ -297,3 +297,23 @@ fn an_sli_the_run_never_measured_is_no_data_and_never_passes() {
         "{r:#?}"
     );
 }
+
+#[test]
+fn a_statistical_judgement_keeps_its_verdict_under_other_thresholds() {
+    let judgement: crate::events::Judgement =
+        serde_json::from_value(serde_json::json!({"outcome": "fail", "verdict": "fail"})).unwrap();
+    let mut judged = analysis(7_000, 0.001, Verdict::Fail, Some(AnalysisPart::Watch));
+    if let Event::Analysis { judgement: j, .. } = &mut judged.event {
+        *j = Some(Box::new(judgement));
+    }
+    let events = vec![
+        traffic(1_000, 10),
+        analysis(4_000, 0.001, Verdict::Pass, Some(AnalysisPart::Watch)),
+        judged,
+    ];
+    let mut loose = Files::new(&[("l.yaml", slo_text("<=0.5", "<=0.9"))], "l.yaml");
+    let r = replay(&loose.pipeline(), "shop", &events, &mut loose).unwrap();
+    assert_eq!(r.changed(), 0, "{r:#?}");
+    assert_eq!(r.decisions[1].replayed, Verdict::Fail);
+    assert!(r.decisions[1].why.contains("statistical judge"), "{r:#?}");
+}

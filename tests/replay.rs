@@ -38,8 +38,8 @@ fn ending<'a>(doc: &'a Value, which: &str) -> &'a Value {
 #[test]
 fn a_recorded_bad_canary_with_a_looser_slo_shows_the_promotion_it_would_have_allowed() {
     let home = tempfile::tempdir().unwrap();
-    // 2 s pauses: the bad canary reaches 100% before it degrades, so its judgement is
-    // recorded (held on a warning, then failed and rolled back).
+    // 2 s pauses: the bad canary reaches its last weight before it degrades, so its
+    // judgement is recorded (it fails later, in the judgement or the bake).
     let demo = glidepath(
         home.path(),
         &[
@@ -51,6 +51,10 @@ fn a_recorded_bad_canary_with_a_looser_slo_shows_the_promotion_it_would_have_all
             "pause=2s",
             "--set",
             "soak=3s",
+            // The SLO's thresholds judge the canary: a replay re-decides those (the
+            // statistical judge's own decisions are kept as recorded).
+            "--set",
+            "judge=thresholds",
         ],
     );
     assert_eq!(demo.status.code(), Some(1), "{}", text(&demo));

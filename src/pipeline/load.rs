@@ -842,7 +842,7 @@ impl Validator<'_> {
                 if let Some(a) = &c.analysis {
                     self.exists(&a.slo)?;
                     self.slo_file(&a.slo, None, Part::Sli, &["version"])?;
-                    self.statistical(a, pos)?;
+                    self.statistical(a)?;
                     if a.statistical().is_some() {
                         super::checks::baseline_weights(&c.steps)
                             .map_err(|(pos, m)| self.err(pos, m))?;
@@ -853,7 +853,7 @@ impl Validator<'_> {
                 if let Some(a) = &bg.analysis {
                     self.exists(&a.slo)?;
                     self.slo_file(&a.slo, None, Part::Sli, &["version"])?;
-                    self.statistical(a, pos)?;
+                    self.statistical(a)?;
                 }
             }
             _ => return Err(self.err(pos, "a release is exactly one of `canary` or `blueGreen`")),
@@ -863,21 +863,15 @@ impl Validator<'_> {
     }
 
     /// The statistical judge's settings, checked: thresholds in order, weights and scores
-    /// in range; `statistical` without `judge: statistical` is a mistake.
-    fn statistical(&self, a: &super::model::Analysis, pos: Pos) -> Result<(), LoadError> {
-        let at = a.statistical.as_ref().map_or(pos, |s| s.pos);
-        if a.statistical.is_some() && a.statistical().is_none() {
-            return Err(self.err(
-                at,
-                "`statistical` settings without `judge: statistical`: add `judge: statistical` to the analysis, or remove them",
-            ));
-        }
-        match a.statistical() {
-            Some(s) => s
-                .check()
-                .map_err(|(field, why)| self.err(at, format!("{field}: {why}"))),
-            None => Ok(()),
-        }
+    /// in range. They are checked under `judge: thresholds` too, where they wait unused,
+    /// so a variable (`judge: ${judge}`) can switch judges without editing the file.
+    fn statistical(&self, a: &super::model::Analysis) -> Result<(), LoadError> {
+        let Some(s) = &a.statistical else {
+            return Ok(());
+        };
+        s.value
+            .check()
+            .map_err(|(field, why)| self.err(s.pos, format!("{field}: {why}")))
     }
 
     /// A bake keeps the analysis running after promotion: it needs one, and some time.
