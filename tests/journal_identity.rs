@@ -165,7 +165,7 @@ fn approvals_are_checked_against_approvers_counted_and_recorded_with_their_sende
             (true, Some("bob")),
         ]
     );
-    let me = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let me = glidepath::store::this_user();
     assert_eq!(actions[3]["sender"]["user"], me.as_str(), "{actions:?}");
     assert!(actions[3]["at_ms"].as_i64().unwrap() > 0);
     // Refusals sit in the actions table too, with who was refused.
