@@ -117,6 +117,21 @@ impl Listed {
     }
 }
 
+/// Who drives (or drove) a run and from where, and whether that driver still lives:
+/// `ann@ci-7 (alive 3 s ago)`, `ann@ci-7 (gone, last heard 95 s ago)`, or `ann@ci-7` for a
+/// finished run. `None` when the journal does not know (a run journaled before drivers were).
+fn driver_text(r: &RunRecord, heartbeat_age_s: Option<i64>) -> Option<String> {
+    let (Some(u), Some(h)) = (&r.user, &r.host) else {
+        return None;
+    };
+    Some(match (r.status, heartbeat_age_s) {
+        (Status::Interrupted, Some(age)) => format!("{u}@{h} (gone, last heard {age} s ago)"),
+        (Status::Interrupted, None) => format!("{u}@{h} (gone)"),
+        (_, Some(age)) => format!("{u}@{h} (alive {age} s ago)"),
+        (_, None) => format!("{u}@{h}"),
+    })
+}
+
 /// The newest runs, as a table or JSON.
 fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
     let runs: Vec<Listed> = store
@@ -148,11 +163,7 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
             })
             .unwrap_or_else(|| "-".into());
         // Who drove the run and from where: on a shared journal, runs of other machines.
-        let driver = match (&r.user, &r.host, heartbeat_age_s) {
-            (Some(u), Some(h), Some(age)) => format!("{u}@{h} (alive {age} s ago)"),
-            (Some(u), Some(h), None) => format!("{u}@{h}"),
-            _ => "-".into(),
-        };
+        let driver = driver_text(r, *heartbeat_age_s).unwrap_or_else(|| "-".into());
         println!(
             "{:>5}  {:<20} {:<20} {:<14} {:>9}  {driver}",
             r.id,
@@ -223,6 +234,7 @@ fn cockpit_history(
         .map(Listed::new)
         .map(|l| crate::ui::app::HistoryRun {
             interrupted: l.hint(),
+            driver: driver_text(&l.record, l.heartbeat_age_s),
             id: l.record.id,
             pipeline: l.record.pipeline,
             status: l.record.status,
