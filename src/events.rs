@@ -503,6 +503,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sender: Option<crate::identity::Sender>,
     },
+    /// A release train's member began a stage as a run of its own (journaled in the train's
+    /// run): that member's events of the stage are the events of `run`.
+    Member {
+        /// The train's stage.
+        stage: String,
+        /// The member's name in the train.
+        member: String,
+        /// The member's own run for this stage.
+        run: i64,
+        /// Its dependency wave in the stage, from 1.
+        wave: usize,
+    },
     /// The run ended.
     RunFinished {
         /// How it ended.
@@ -543,6 +555,7 @@ impl Event {
             Event::Traffic { .. } => "traffic",
             Event::Analysis { .. } => "analysis",
             Event::Operator { .. } => "operator",
+            Event::Member { .. } => "member",
             Event::RunFinished { .. } => "run_finished",
         }
     }
@@ -560,6 +573,7 @@ impl Event {
             | Event::Traffic { stage, step, .. }
             | Event::Analysis { stage, step, .. }
             | Event::Log { stage, step, .. } => (Some(stage), Some(step)),
+            Event::Member { stage, member, .. } => (Some(stage), Some(member)),
             _ => (None, None),
         }
     }

@@ -80,6 +80,9 @@ pub fn line(env: &Envelope) -> Option<String> {
                 reason.as_deref().unwrap_or("")
             )
         }
+        Event::Member {
+            member, run, wave, ..
+        } => format!("  ↳ {member}: run {run} (wave {wave})"),
         Event::RunFinished { status, reason, .. } => {
             format!("{} run {} {status}: {reason}", status.glyph(), env.run)
         }
@@ -110,8 +113,18 @@ fn failing_checks(evidence: &[Evidence]) -> String {
 }
 
 /// Prints events until the run finishes.
-pub async fn print(mut rx: broadcast::Receiver<Envelope>) {
-    let tty = std::io::stderr().is_terminal();
+pub async fn print(rx: broadcast::Receiver<Envelope>) {
+    print_as(rx, None).await;
+}
+
+/// Prints a release train member's events until its run finishes, each line after
+/// `[member]`, with no spinner (the train's own printer has it).
+pub async fn print_member(rx: broadcast::Receiver<Envelope>, member: &str) {
+    print_as(rx, Some(member)).await;
+}
+
+async fn print_as(mut rx: broadcast::Receiver<Envelope>, member: Option<&str>) {
+    let tty = member.is_none() && std::io::stderr().is_terminal();
     let spinner = tty.then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -132,6 +145,10 @@ pub async fn print(mut rx: broadcast::Receiver<Envelope>) {
             pb.set_message(format!("{stage}/{step}"));
         }
         if let Some(text) = line(&env) {
+            let text = match member {
+                Some(m) => format!("[{m}] {text}"),
+                None => text,
+            };
             match &spinner {
                 Some(pb) => pb.println(text),
                 None => {

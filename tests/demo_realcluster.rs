@@ -89,6 +89,21 @@ async fn clean(client: &Client, crd: Option<&str>) {
     );
 }
 
+/// The CRDs `tests/realcluster/crds.sh` fetched: `GLIDEPATH_REALCLUSTER_CRDS`, else the
+/// `crds` link up.sh left next to the kubeconfig.
+fn released_crds(kubeconfig: &std::path::Path) -> std::path::PathBuf {
+    let dir = std::env::var_os("GLIDEPATH_REALCLUSTER_CRDS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| kubeconfig.with_file_name("crds"));
+    assert!(
+        dir.join("gateway.networking.k8s.io_httproutes.yaml")
+            .is_file(),
+        "no released CRDs in {}: run `bash tests/realcluster/crds.sh` and set GLIDEPATH_REALCLUSTER_CRDS to the folder it prints",
+        dir.display()
+    );
+    dir
+}
+
 /// Runs the demo headless on the real control plane; its exit code and output.
 async fn demo(path: &std::path::Path, scenario: &str, pause: &str) -> (i32, String) {
     let (path, scenario, pause) = (path.to_owned(), scenario.to_owned(), pause.to_owned());
@@ -105,6 +120,8 @@ async fn demo(path: &std::path::Path, scenario: &str, pause: &str) -> (i32, Stri
             .arg(&path)
             .args(["--set", &format!("pause={pause}"), "--set", "soak=3s"])
             .env("GLIDEPATH_HOME", home.path())
+            // The released Gateway API and prometheus-operator CRDs (tests/realcluster/crds.sh).
+            .env("GLIDEPATH_DEMO_CRDS", released_crds(&path))
             .env_remove("GLIDEPATH_JOURNAL")
             .current_dir(home.path())
             .stdin(Stdio::null())

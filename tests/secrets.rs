@@ -185,3 +185,70 @@ spec:
         }
     }
 }
+
+/// Secrets written inline in the pipeline file (a webhook URL, a header templated from a
+/// `--set` value, URL credentials): the journal keeps the text whole so `resume` can load
+/// it, but nothing that reads the journal shows them: `history`, `history --json`,
+/// `journal export` and the run's output.
+#[test]
+fn inline_secrets_stay_inside_the_journal() {
+    let home = tempfile::tempdir().unwrap();
+    let pipeline = r#"apiVersion: glidepath/v1
+kind: Pipeline
+metadata: { name: shop }
+spec:
+  notify:
+    - url: "http://127.0.0.1:1/hook/InlineHookToken8"
+      headers: { Authorization: "Bearer ${token}" }
+      retries: 0
+      timeout: 1s
+  stages:
+    - name: prod
+      prometheus: { url: "http://admin:InlinePromPass10@127.0.0.1:1/prom" }
+      steps:
+        - command: { run: ["true"] }
+"#;
+    let path = home.path().join("shop.yaml");
+    std::fs::write(&path, pipeline).unwrap();
+    let glidepath = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("GLIDEPATH_HOME", home.path())
+            .env_remove("GLIDEPATH_JOURNAL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let run = glidepath(&[
+        "run",
+        path.to_str().unwrap(),
+        "--headless",
+        "--set",
+        "token=SetToken9xyz",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let mut shown = vec![("run", run)];
+    shown.push(("history", glidepath(&["history"])));
+    shown.push(("history --json", glidepath(&["history", "--json"])));
+    shown.push(("history 1", glidepath(&["history", "1", "--json"])));
+    shown.push(("journal export", glidepath(&["journal", "export"])));
+    let export = String::from_utf8_lossy(&shown.last().unwrap().1.stdout).into_owned();
+    assert!(
+        export.contains("shop.yaml"),
+        "the export holds the run: {export}"
+    );
+    assert!(export.contains(r#""token":"***""#), "{export}");
+    for (what, out) in &shown {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for marker in ["InlineHookToken8", "SetToken9xyz", "InlinePromPass10"] {
+            assert!(
+                !text.contains(marker),
+                "{marker} leaked into {what}:\n{text}"
+            );
+        }
+    }
+}

@@ -51,13 +51,28 @@ fn the_example_train_checks_with_its_waves_and_its_members_preflight() {
 }
 
 #[test]
-fn a_train_is_not_run_as_a_pipeline_and_says_what_to_do() {
+fn a_train_is_not_diffed_as_a_pipeline_and_says_what_to_do() {
     let home = tempfile::tempdir().unwrap();
     let file = root().join("config/examples/train/train.yaml");
-    let (code, _, err) = glidepath(&["run", file.to_str().unwrap(), "--headless"], home.path());
+    let (code, _, err) = glidepath(&["diff", file.to_str().unwrap()], home.path());
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is a release train (kind: Train)"), "{err}");
-    assert!(err.contains("glidepath check"), "{err}");
+    assert!(err.contains("glidepath run"), "{err}");
+    let (code, _, err) = glidepath(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--headless",
+            "--stage",
+            "prod",
+        ],
+        home.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--stage prod: a train moves all its members"),
+        "{err}"
+    );
 }
 
 /// A folder with the example's three member pipelines and `train` as the train file.

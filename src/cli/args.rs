@@ -131,6 +131,16 @@ pub(super) enum Cmd {
         /// sandbox's data plane in this process (`--context` picks the context).
         #[arg(long, value_name = "FILE")]
         kubeconfig: Option<PathBuf>,
+        /// With `--kubeconfig`: a folder of released CRD files (Gateway API, PrometheusRule)
+        /// to install in place of the sandbox's simplified ones, as
+        /// `tests/realcluster/crds.sh` prints it.
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "GLIDEPATH_DEMO_CRDS",
+            requires = "kubeconfig"
+        )]
+        crds: Option<PathBuf>,
         #[command(flatten)]
         flags: DriveFlags,
     },
@@ -197,7 +207,12 @@ pub(super) struct ReplayArgs {
 #[derive(Debug, clap::Args)]
 pub(super) struct RollbackArgs {
     /// The service (its Deployment's name).
-    pub(super) service: String,
+    #[arg(required_unless_present = "train")]
+    pub(super) service: Option<String>,
+    /// Roll back a release train's run instead: the members its last stage promoted, in
+    /// reverse dependency order, each along its own rollback path.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["service", "stage", "context", "namespace", "kubeconfig"])]
+    pub(super) train: Option<i64>,
     /// The stage whose target to use, when the current directory has no pipeline.
     #[arg(long)]
     pub(super) stage: Option<String>,

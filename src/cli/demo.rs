@@ -102,18 +102,18 @@ pub(super) async fn demo(
     journal_path: &Location,
     sets: Vec<(String, String)>,
     flags: &DriveFlags,
-    kubeconfig: Option<&Path>,
+    kubeconfig: Option<(&Path, Option<&Path>)>,
 ) -> Result<i32, Exit> {
     let root = write_files(journal_path)?;
     let path = root.join(DEMO_FILES[0].0);
     let mut p = load_pipeline(&path, sets)?;
     let scenario = Scenario::named(&flags.scenario).unwrap_or_default();
     let cluster = match kubeconfig {
-        Some(k) => {
+        Some((k, crds)) => {
             let account =
                 journal_path.with_file_name(format!("demo-{}.kubeconfig", std::process::id()));
             let context = flags.context.clone();
-            Some(DemoCluster::start(k, context, scenario.clone(), &account).await?)
+            Some(DemoCluster::start(k, context, scenario.clone(), crds, &account).await?)
         }
         None => None,
     };

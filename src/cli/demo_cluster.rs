@@ -42,6 +42,7 @@ impl DemoCluster {
         kubeconfig: &Path,
         context: Option<String>,
         scenario: Scenario,
+        crds: Option<&Path>,
         release_kubeconfig: &Path,
     ) -> Result<DemoCluster, Exit> {
         let shown = kubeconfig.display();
@@ -53,11 +54,13 @@ impl DemoCluster {
             ))
         })?;
         let target = target(kubeconfig, &context, None);
-        install_platform(&target, &scenario).await.map_err(|e| {
-            infra(format!(
-                "cannot install the demo's platform on {shown}: {e}"
-            ))
-        })?;
+        install_platform(&target, &scenario, crds)
+            .await
+            .map_err(|e| {
+                infra(format!(
+                    "cannot install the demo's platform on {shown}: {e}"
+                ))
+            })?;
         super::demo_account::least_privilege(&target, kubeconfig, &context, release_kubeconfig)
             .await
             .map_err(|e| {
@@ -123,9 +126,22 @@ fn target(kubeconfig: &Path, context: &str, namespace: Option<String>) -> Target
     })
 }
 
-/// The platform preset (CRDs first, Established, then the rest), applied server-side.
-async fn install_platform(target: &Target, scenario: &Scenario) -> anyhow::Result<()> {
+/// The platform preset (CRDs first, Established, then the rest), applied server-side,
+/// with the released Gateway API and prometheus-operator CRDs of `released` (else those the
+/// cluster already has).
+async fn install_platform(
+    target: &Target,
+    scenario: &Scenario,
+    released: Option<&Path>,
+) -> anyhow::Result<()> {
     let (crds, rest) = crate::sandbox::preset::platform_objects(scenario);
+    let crds = match released {
+        Some(dir) => super::demo_crds::replace(crds, &super::demo_crds::read_dir(dir)?, dir)?,
+        None => {
+            let cluster = Cluster::connect(Some(target)).await?;
+            super::demo_crds::keep_installed(&cluster, crds).await?
+        }
+    };
     apply_and_wait(target, crds).await?;
     // A new connection, so discovery sees the kinds the CRDs just added.
     apply_and_wait(target, rest).await

@@ -127,7 +127,7 @@ pub(super) async fn drive(
 
 /// Journals a new run that was turned away before its first event as `refused`, with the
 /// reason and exit code it ends with; returns that failure.
-fn refuse(journal_path: &Location, run: i64, e: Exit) -> Exit {
+pub(super) fn refuse(journal_path: &Location, run: i64, e: Exit) -> Exit {
     let refusal = Envelope {
         run,
         seq: 1,
@@ -349,7 +349,7 @@ pub(super) fn write_reports(report: &Report, dir: &Path) -> Result<(), Exit> {
 }
 
 /// One driver at a time: the run's lease on every stage's cluster (see `kube::lease`).
-async fn acquire_leases(
+pub(super) async fn acquire_leases(
     p: &Pipeline,
     only: Option<&str>,
     run: i64,
@@ -431,7 +431,7 @@ fn describe_target(p: &Pipeline) -> String {
 }
 
 /// Commands left in the journal by `glidepath approve` and friends reach the engine here.
-async fn forward_inbox(path: Location, run: i64, tx: mpsc::UnboundedSender<Command>) {
+pub(super) async fn forward_inbox(path: Location, run: i64, tx: mpsc::UnboundedSender<Command>) {
     let watch = Store::open(&path).and_then(|s| Ok((s.watch(run, Topic::Commands)?, s)));
     let (mut watch, store) = match watch {
         Ok(w) => w,
@@ -458,7 +458,7 @@ async fn forward_inbox(path: Location, run: i64, tx: mpsc::UnboundedSender<Comma
 }
 
 /// Ctrl-C or SIGTERM aborts the run cleanly (journaled); a second one exits at once.
-async fn abort_on_signal(tx: mpsc::UnboundedSender<Command>) {
+pub(super) async fn abort_on_signal(tx: mpsc::UnboundedSender<Command>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),

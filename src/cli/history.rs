@@ -76,6 +76,19 @@ struct Listed {
     heartbeat_age_s: Option<i64>,
 }
 
+/// A run record as it leaves the journal: its pipeline text and `--set` values with the
+/// secrets they hold hidden (`pipeline::journaled_redactor`). The journal keeps them whole,
+/// so `resume` can load the pipeline again.
+pub(super) fn shown(mut record: RunRecord) -> RunRecord {
+    let hide =
+        crate::pipeline::journaled_redactor(&record.source, Path::new(&record.path), &record.sets);
+    record.source = hide.text(&record.source).into_owned();
+    for v in record.sets.values_mut() {
+        *v = hide.text(v).into_owned();
+    }
+    record
+}
+
 impl Listed {
     fn new(mut record: RunRecord) -> Listed {
         record.status = driver::state(&record);
@@ -92,7 +105,7 @@ impl Listed {
             .map(|h| (crate::store::now_ms() - h).max(0) / 1000);
         Listed {
             driver: record.driver(),
-            record,
+            record: shown(record),
             resume,
             not_resumable,
             heartbeat_age_s,

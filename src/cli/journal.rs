@@ -19,11 +19,15 @@ pub(super) fn journal(journal: &Location, command: JournalCmd) -> Result<i32, Ex
                     let file = std::fs::File::create(path)
                         .map_err(|e| bad_input(format!("cannot write {}: {e}", path.display())))?;
                     let mut out = std::io::BufWriter::new(file);
-                    store.export(&runs, &mut out).map_err(export_error)?
+                    store
+                        .export(&runs, &mut out, &super::history::shown)
+                        .map_err(export_error)?
                 }
                 None => {
                     let mut out = std::io::stdout().lock();
-                    store.export(&runs, &mut out).map_err(export_error)?
+                    store
+                        .export(&runs, &mut out, &super::history::shown)
+                        .map_err(export_error)?
                 }
             };
             if let Some(path) = output {
@@ -55,7 +59,9 @@ pub(super) fn journal(journal: &Location, command: JournalCmd) -> Result<i32, Ex
             let source = Store::open(&from).map_err(infra)?;
             let target = Store::open(&to).map_err(infra)?;
             let mut text = Vec::new();
-            source.export(&runs, &mut text).map_err(export_error)?;
+            source
+                .export(&runs, &mut text, &super::history::shown)
+                .map_err(export_error)?;
             let done = target
                 .import(&mut text.as_slice(), "the copy")
                 .map_err(import_error)?;

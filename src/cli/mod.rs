@@ -18,6 +18,8 @@ mod dataplane;
 mod demo;
 mod demo_account;
 mod demo_cluster;
+mod demo_crds;
+mod demo_train;
 mod diff;
 mod docs;
 mod drive;
@@ -32,6 +34,7 @@ mod run;
 mod sandbox;
 mod sender;
 mod slo;
+mod train;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -198,7 +201,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
             SloCmd::Rules { slo, sets } => slo::rules(&slo, sets),
         },
         Cmd::Journal { command } => journal::journal(journal, command),
-        Cmd::Rollback(args) => rollback::rollback(args).await,
+        Cmd::Rollback(args) => match args.train {
+            Some(run) => train::rollback(journal, run, args.yes).await,
+            None => rollback::rollback(args).await,
+        },
         Cmd::Diff(args) => diff::diff(journal, args).await,
         Cmd::Load(args) => load::load(args).await,
         Cmd::Contract { command } => match command {
@@ -211,7 +217,19 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
             sets,
             flags,
             kubeconfig,
-        } => demo::demo(journal, sets, &flags, kubeconfig.as_deref()).await,
+            ..
+        } if flags.scenario.starts_with("train") => {
+            demo_train::demo(journal, sets, &flags, kubeconfig.as_deref()).await
+        }
+        Cmd::Demo {
+            sets,
+            flags,
+            kubeconfig,
+            crds,
+        } => {
+            let on = kubeconfig.as_deref().map(|k| (k, crds.as_deref()));
+            demo::demo(journal, sets, &flags, on).await
+        }
         Cmd::Judge(args) => judge::judge(args),
     }
 }
@@ -220,7 +238,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
 fn load_pipeline(path: &Path, sets: Vec<(String, String)>) -> Result<Pipeline, Exit> {
     if std::fs::read_to_string(path).is_ok_and(|text| crate::train::is_train(&text)) {
         return Err(bad_input(format!(
-            "{} is a release train (kind: Train): `glidepath check {}` checks it and its members; this version runs, resumes and diffs pipelines one at a time",
+            "{} is a release train (kind: Train): `glidepath run {}` runs it and `glidepath check {}` checks it; resume and diff take one pipeline at a time (a member's file)",
+            path.display(),
             path.display(),
             path.display()
         )));

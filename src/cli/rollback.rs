@@ -12,12 +12,18 @@ pub(super) async fn rollback(args: RollbackArgs) -> Result<i32, Exit> {
     use crate::pipeline::model::{ClusterTarget, Target};
     let RollbackArgs {
         service,
+        train: _,
         stage,
         context,
         namespace,
         kubeconfig,
         yes,
     } = args;
+    let Some(service) = service else {
+        return Err(bad_input(
+            "rollback needs a SERVICE (its Deployment's name), or --train RUN",
+        ));
+    };
     if !yes && !confirmed(&service)? {
         return Ok(exit::ABORTED);
     }
@@ -48,7 +54,7 @@ pub(super) async fn rollback(args: RollbackArgs) -> Result<i32, Exit> {
 }
 
 /// Whether the operator typed the service's name at the terminal to confirm.
-fn confirmed(service: &str) -> Result<bool, Exit> {
+pub(super) fn confirmed(service: &str) -> Result<bool, Exit> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
         return Err(bad_input(

@@ -14,6 +14,9 @@ use crate::store::{NewRun, RunRecord, Store};
 
 /// `run`: a new run of the pipeline (or of one `--stage`).
 pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, Exit> {
+    if std::fs::read_to_string(&args.pipeline).is_ok_and(|t| crate::train::is_train(&t)) {
+        return super::train::run(journal_path, args).await;
+    }
     let mut p = load_pipeline(&args.pipeline, args.sets)?;
     apply_context(&mut p, args.flags.context.as_deref())?;
     if let Some(stage) = &args.stage

@@ -56,6 +56,38 @@ pub(super) async fn embed_sandbox(
     ))
 }
 
+/// One embedded sandbox for several pipelines (a release train's members): started once
+/// when any of their stages targets it, and every such stage pointed at it.
+pub(super) async fn embed_shared_sandbox(
+    pipelines: Vec<&mut Pipeline>,
+    scenario: &str,
+    journal_path: &Location,
+) -> Result<Option<EmbeddedSandbox>, Exit> {
+    use crate::pipeline::model::{ClusterTarget, Target};
+    let wanted = pipelines.iter().any(|p| {
+        p.stages
+            .iter()
+            .any(|s| s.target.as_ref().is_some_and(Target::is_sandbox))
+    });
+    if !wanted {
+        return Ok(None);
+    }
+    let (sandbox, kubeconfig) = start_for_run(scenario, journal_path).await?;
+    for p in pipelines {
+        retarget_sandbox_stages(p, &sandbox.url(), |namespace| {
+            Target::Cluster(ClusterTarget {
+                context: Some(crate::sandbox::CONTEXT.into()),
+                namespace: Some(namespace),
+                kubeconfig: Some(kubeconfig.display().to_string()),
+            })
+        })?;
+    }
+    Ok(Some(EmbeddedSandbox {
+        _sandbox: sandbox,
+        kubeconfig,
+    }))
+}
+
 /// Points every stage that targets the sandbox at `target(namespace)` (namespace: the
 /// stage's, else the pipeline's `namespace` variable, else `default`), and at the
 /// Prometheus API on `prometheus_url` unless the stage names another.

@@ -6,7 +6,7 @@
 use std::fmt::Debug;
 
 use ::kube::Resource;
-use ::kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use ::kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use ::kube::core::{ClusterResourceScope, NamespaceResourceScope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -82,7 +82,7 @@ pub async fn list<K: Kind>(api: &Api<K>, selector: &str) -> Result<Vec<K>, Error
 /// Creates `o` (not retried: a lost answer would turn into a conflict).
 pub async fn create<K: Kind>(api: &Api<K>, o: &K) -> Result<K, Error> {
     let name = o.meta().name.clone().unwrap_or_default();
-    api.create(&PostParams::default(), o)
+    api.create(&super::ownership::post_params(), o)
         .await
         .map_err(|e| Error::from_kube(what(api, &name), e))
 }
@@ -90,26 +90,31 @@ pub async fn create<K: Kind>(api: &Api<K>, o: &K) -> Result<K, Error> {
 /// Replaces `name` with `o`, failing with [`Error::Conflict`] when it changed since `o`'s
 /// resourceVersion was read.
 pub async fn replace<K: Kind>(api: &Api<K>, name: &str, o: &K) -> Result<K, Error> {
-    api.replace(name, &PostParams::default(), o)
+    api.replace(name, &super::ownership::post_params(), o)
         .await
         .map_err(|e| Error::from_kube(what(api, name), e))
 }
 
 /// A JSON merge patch of `name` (`null` removes a field).
 pub async fn merge<K: Kind>(api: &Api<K>, name: &str, patch: &Value) -> Result<K, Error> {
-    let (params, body) = (PatchParams::default(), Patch::Merge(patch));
+    let (params, body) = (super::ownership::update_params(), Patch::Merge(patch));
     retry(|| api.patch(name, &params, &body))
         .await
         .map_err(|e| Error::from_kube(what(api, name), e))
 }
 
-/// Server-side applies `o` as `glidepath` (forced: glidepath owns what it applies).
+/// Server-side applies `o` as `glidepath`, unforced: a conflict with another field
+/// manager fails, naming it ([`super::ownership`]).
 pub async fn apply<K: Kind>(api: &Api<K>, o: &K) -> Result<K, Error> {
     let name = o.meta().name.clone().unwrap_or_default();
-    let (params, body) = (PatchParams::apply(FIELD_MANAGER).force(), Patch::Apply(o));
-    retry(|| api.patch(&name, &params, &body))
-        .await
-        .map_err(|e| Error::from_kube(what(api, &name), e))
+    let (params, body) = (PatchParams::apply(FIELD_MANAGER), Patch::Apply(o));
+    let (name_ref, body) = (&name, &body);
+    super::ownership::apply_unforced(
+        params,
+        |p| async move { api.patch(name_ref, &p, body).await },
+    )
+    .await
+    .map_err(|e| Error::from_kube(what(api, &name), e))
 }
 
 /// Deletes `name` in the background (absent is fine).

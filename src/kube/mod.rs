@@ -15,6 +15,7 @@ pub mod error;
 pub mod kinds;
 pub mod lease;
 pub mod objects;
+pub mod ownership;
 pub mod route;
 pub mod whoami;
 pub mod workload;

@@ -8,8 +8,7 @@ use std::sync::Mutex;
 
 use ::kube::Client;
 use ::kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
-    PatchParams, PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
 use ::kube::discovery::{Scope, pinned_kind};
 use serde_json::Value;
@@ -162,12 +161,28 @@ impl Cluster {
         Ok(())
     }
 
-    /// Server-side applies `o` (field manager `glidepath`, forced: glidepath owns what it
-    /// applies); with `dry_run` the server validates and answers without storing.
+    /// Server-side applies `o` as field manager `glidepath`, unforced: a conflict with
+    /// another manager fails, naming it and the fields ([`super::ownership`]); with
+    /// `dry_run` the server validates and answers without storing.
     pub async fn apply(&self, o: &Value, dry_run: bool) -> Result<Value, Error> {
         let (api, name) = self.api_for(o).await?;
-        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        let mut params = PatchParams::apply(FIELD_MANAGER);
         params.dry_run = dry_run;
+        let body = Patch::Apply(o);
+        let what = describe(o);
+        let (api, name, body) = (&api, &name, &body);
+        super::ownership::apply_unforced(params, |p| async move { api.patch(name, &p, body).await })
+            .await
+            .map_err(|e| Error::from_kube(&what, e))
+            .and_then(|d| to_json(&what, d))
+    }
+
+    /// What the object `o` names would be if glidepath took every field `o` sets, fields
+    /// other managers hold included: a forced server-side dry run, which stores nothing.
+    async fn dry_run_taking_all(&self, o: &Value) -> Result<Value, Error> {
+        let (api, name) = self.api_for(o).await?;
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = true;
         let body = Patch::Apply(o);
         let what = describe(o);
         retry(|| api.patch(&name, &params, &body))
@@ -186,7 +201,7 @@ impl Cluster {
         let (api, _) = self.api_for(o).await?;
         let obj = Self::dynamic(o)?;
         let what = describe(o);
-        api.create(&PostParams::default(), &obj)
+        api.create(&super::ownership::post_params(), &obj)
             .await
             .map_err(|e| Error::from_kube(&what, e))
             .and_then(|d| to_json(&what, d))
@@ -205,7 +220,7 @@ impl Cluster {
     /// A JSON merge patch of the object `o` names.
     pub async fn merge(&self, o: &Value, patch: &Value) -> Result<Value, Error> {
         let (api, name) = self.api_for(o).await?;
-        let (params, body) = (PatchParams::default(), Patch::Merge(patch));
+        let (params, body) = (super::ownership::update_params(), Patch::Merge(patch));
         let what = describe(o);
         retry(|| api.patch(&name, &params, &body))
             .await
@@ -219,7 +234,7 @@ impl Cluster {
         let (api, name) = self.api_for(o).await?;
         let obj = Self::dynamic(o)?;
         let what = describe(o);
-        api.replace(&name, &PostParams::default(), &obj)
+        api.replace(&name, &super::ownership::post_params(), &obj)
             .await
             .map_err(|e| Error::from_kube(&what, e))
             .and_then(|d| to_json(&what, d))
@@ -301,9 +316,11 @@ pub fn comparable(o: &Value) -> Value {
 }
 
 impl Cluster {
-    /// What applying `o` would change: a server-side dry run against the live object.
+    /// What applying `o` would change: a server-side dry run against the live object,
+    /// showing the manifest's values even where another field manager changed them (the
+    /// apply itself then stops on that conflict).
     pub async fn compare(&self, o: &Value) -> Result<Comparison, Error> {
-        let after = comparable(&self.apply(o, true).await?);
+        let after = comparable(&self.dry_run_taking_all(o).await?);
         let desired = crate::yaml::to_yaml_string(&after);
         match self.get(o).await? {
             None => Ok(Comparison::New(desired)),

@@ -310,3 +310,40 @@ fn read_small(path: &std::path::Path) -> Option<String> {
         .ok()?;
     Some(text)
 }
+
+/// What to hide of a run's journaled pipeline text and `--set` values wherever they leave
+/// the journal (`history --json`, `journal export` and `copy`): the secrets the file writes
+/// inline (Prometheus and webhook headers, webhook URLs), the `--set` values templated
+/// into them, and the credentials of every URL. Secrets read from the environment or
+/// from files were never in the text. A text that no longer parses hides only URL
+/// credentials.
+pub fn journaled_redactor(
+    source: &str,
+    path: &std::path::Path,
+    sets: &BTreeMap<String, String>,
+) -> crate::redact::Redactor {
+    let vars = Variables::from_sets(sets.clone());
+    let Ok(file) = load_model(source, path, &vars) else {
+        return crate::redact::Redactor::default();
+    };
+    let inline = |v: &String| !v.starts_with("env:") && !v.starts_with("file:");
+    let mut secrets: Vec<String> = Vec::new();
+    let stages = file.spec.stages.value.iter().map(|s| s.prometheus.as_ref());
+    for p in std::iter::once(file.spec.prometheus.as_ref())
+        .chain(stages)
+        .flatten()
+    {
+        secrets.extend(p.headers.values().filter(|v| inline(v)).cloned());
+    }
+    for n in &file.spec.notify {
+        secrets.extend(n.value.url.clone());
+        secrets.extend(n.value.headers.values().filter(|v| inline(v)).cloned());
+    }
+    // A `--set` value templated into a secret is as secret as it.
+    let from_sets: Vec<String> = sets
+        .values()
+        .filter(|v| v.trim().len() >= 4 && secrets.iter().any(|s| s.contains(v.trim())))
+        .cloned()
+        .collect();
+    crate::redact::Redactor::new(secrets.into_iter().chain(from_sets))
+}

@@ -5,6 +5,7 @@
 pub mod junit;
 pub mod markdown;
 pub mod svg;
+pub mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -379,7 +380,7 @@ impl Report {
             }
             Event::Traffic { .. } => fold_traffic(&mut self.traffic, env),
             Event::Analysis { .. } => self.fold_analysis(env),
-            Event::Log { .. } => {}
+            Event::Log { .. } | Event::Member { .. } => {}
         }
     }
 

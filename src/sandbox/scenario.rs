@@ -23,6 +23,9 @@ pub struct Scenario {
     pub missing_crds: &'static [&'static str],
     /// Custom-resource kinds that never become Ready.
     pub never_ready_kinds: &'static [&'static str],
+    /// The apps (`app` label) whose new versions behave as `new_version`; empty: every app.
+    /// Other apps' new versions are healthy (a train where one member's canary fails).
+    pub new_version_apps: &'static [&'static str],
 }
 
 /// Every scenario's name, in the order `--help` lists them.
@@ -32,6 +35,8 @@ pub const NAMES: &[&str] = &[
     "slow-canary",
     "missing-infra",
     "budget-exhausted",
+    "train",
+    "train-bad",
 ];
 
 impl Default for Scenario {
@@ -44,6 +49,7 @@ impl Default for Scenario {
             new_version: Behaviour::default(),
             missing_crds: &[],
             never_ready_kinds: &[],
+            new_version_apps: &[],
         })
     }
 }
@@ -60,6 +66,7 @@ impl Scenario {
             new_version: healthy.clone(),
             missing_crds: &[],
             never_ready_kinds: &[],
+            new_version_apps: &[],
         };
         Some(match name {
             "happy" => base,
@@ -91,6 +98,22 @@ impl Scenario {
                 never_ready_kinds: &["XDatabase"],
                 ..base
             },
+            // The release-train demo (`demo --scenario train`): every version healthy.
+            "train" => Scenario {
+                name: "train",
+                summary: "three services (payments, inventory, checkout) released as one train; every version is healthy",
+                ..base
+            },
+            "train-bad" => Scenario {
+                name: "train-bad",
+                summary: "a release train whose checkout's new version fails 15% of its requests from its first pod; payments and inventory are healthy",
+                new_version: Behaviour {
+                    error_ratio: 0.15,
+                    ..healthy
+                },
+                new_version_apps: &["checkout"],
+                ..base
+            },
             "budget-exhausted" => Scenario {
                 name: "budget-exhausted",
                 summary: "the last 30 days already spent 95% of the error budget",
@@ -99,5 +122,15 @@ impl Scenario {
             },
             _ => return None,
         })
+    }
+
+    /// How a new version of `app` behaves: the scenario's new version when it concerns
+    /// that app, else a healthy one.
+    pub fn new_version_of(&self, app: &str) -> Behaviour {
+        if self.new_version_apps.is_empty() || self.new_version_apps.contains(&app) {
+            self.new_version.clone()
+        } else {
+            Behaviour::default()
+        }
     }
 }

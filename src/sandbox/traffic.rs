@@ -631,7 +631,7 @@ fn versions<'p>(
         let baseline = book.baseline.get(&(ns.to_owned(), app.clone()));
         let is_new = baseline.is_some_and(|b| !b.contains(&version));
         let base = if is_new {
-            tel.scenario.new_version.clone()
+            tel.scenario.new_version_of(&app)
         } else {
             Behaviour::default()
         };

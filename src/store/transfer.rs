@@ -50,8 +50,15 @@ pub struct Imported {
 }
 
 impl Store {
-    /// Writes the runs `ids` (all, oldest first, when empty) to `out`; returns how many.
-    pub fn export(&self, ids: &[i64], out: &mut dyn Write) -> Result<usize> {
+    /// Writes the runs `ids` (all, oldest first, when empty) to `out`, each record as
+    /// `shown` makes it (the CLI hides the secrets its pipeline text holds); returns how
+    /// many.
+    pub fn export(
+        &self,
+        ids: &[i64],
+        out: &mut dyn Write,
+        shown: &dyn Fn(RunRecord) -> RunRecord,
+    ) -> Result<usize> {
         let mut runs = if ids.is_empty() {
             let mut all = self.runs(i64::MAX as usize)?;
             all.reverse();
@@ -71,7 +78,7 @@ impl Store {
         for run in &runs {
             let copy = RunCopy {
                 events: self.events(run.id)?,
-                run: run.clone(),
+                run: shown(run.clone()),
             };
             line(out, &copy).map_err(io)?;
         }

@@ -6,7 +6,9 @@
 //! Inside a stage, members release in dependency waves: a wave's members side by side,
 //! each wave after the one before.
 
+pub mod drive;
 pub mod model;
+pub mod rollback;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -162,7 +162,8 @@ impl RunView {
                 source: source.clone(),
                 line: line.clone(),
             }),
-            Event::Measured { .. } => {}
+            // A train's member runs are followed in their own runs.
+            Event::Measured { .. } | Event::Member { .. } => {}
             Event::Traffic {
                 step,
                 weight,

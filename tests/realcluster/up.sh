@@ -35,8 +35,16 @@ need curl "Debian: apt-get install curl"
 need python3 "Debian: apt-get install python3"
 
 bin_dir="$(bash "$here/build.sh" | tail -n 1)"
+# Released Gateway API and prometheus-operator CRDs for the demo and the delivery tests
+# (crds.sh; cached), linked as $state/crds. Without them only those tests fail.
+crds_dir="$(bash "$here/crds.sh" | tail -n 1)" || crds_dir=""
 start=$(date +%s)
 mkdir -p "$state/logs" "$state/pids"
+if [[ -d "$crds_dir" ]]; then
+  ln -sfn "$crds_dir" "$state/crds"
+else
+  say "warning: tests/realcluster/crds.sh fetched no CRDs (its error is above); the delivery tests and demo --kubeconfig will ask for them"
+fi
 mkdir -m 700 -p "$state/etcd-data"
 
 etcd_port="$(port_or_free "${GLIDEPATH_REALCLUSTER_ETCD_PORT:-}" etcd)"

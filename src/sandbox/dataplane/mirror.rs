@@ -39,6 +39,8 @@ pub struct Mirror {
     telemetry: Telemetry,
     kinds: Mutex<HashMap<(String, String), Mirrored>>,
     revision: Arc<AtomicU64>,
+    /// The namespaces it shows (all when empty); cluster-scoped objects always show.
+    namespaces: Vec<String>,
 }
 
 impl Mirror {
@@ -49,6 +51,22 @@ impl Mirror {
             telemetry,
             kinds: Mutex::new(HashMap::new()),
             revision: Arc::new(AtomicU64::new(0)),
+            namespaces: Vec::new(),
+        }
+    }
+
+    /// The same mirror showing only the objects of `namespaces` (and cluster-scoped ones),
+    /// so that data planes for different namespaces share one API server without running
+    /// each other's pods or traffic. Empty shows everything.
+    pub fn scoped_to(mut self, namespaces: Vec<String>) -> Mirror {
+        self.namespaces = namespaces;
+        self
+    }
+
+    fn shows(&self, o: &DynamicObject) -> bool {
+        match o.metadata.namespace.as_deref() {
+            None | Some("") => true,
+            Some(ns) => self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == ns),
         }
     }
 
@@ -145,6 +163,7 @@ impl ClusterView for Mirror {
         store
             .state()
             .iter()
+            .filter(|o| self.shows(o))
             .filter_map(|o| serde_json::to_value(&**o).ok())
             .map(Arc::new)
             .collect()

@@ -67,6 +67,8 @@ pub struct Options {
     pub nodes: usize,
     /// The port of the Prometheus API (0 picks a free one).
     pub prometheus_port: u16,
+    /// The namespaces whose pods it runs and whose traffic it simulates (all when empty).
+    pub namespaces: Vec<String>,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             node_prefix: "glidepath-node".into(),
             nodes: 3,
             prometheus_port: 0,
+            namespaces: Vec::new(),
         }
     }
 }
@@ -103,10 +106,10 @@ impl DataPlane {
             .await
             .map_err(|_| Error::Unreachable(CONNECT_TIMEOUT))?
             .map_err(Error::Register)?;
-        let mirror = Arc::new(Mirror::new(
-            client.clone(),
-            Telemetry::new(options.scenario),
-        ));
+        let mirror = Arc::new(
+            Mirror::new(client.clone(), Telemetry::new(options.scenario))
+                .scoped_to(options.namespaces),
+        );
         mirror.watch(ApiResource::erase::<Pod>(&()));
         mirror.watch(ApiResource::erase::<Service>(&()));
         mirror.watch(ApiResource::erase::<Deployment>(&()));

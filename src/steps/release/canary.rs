@@ -46,7 +46,7 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
         r = steps => r.map_err(Setback::from),
         refusal = watch => Err(Setback::judged(refusal)),
         e = plan.lost(Claim::Release) => Err(Setback::from(e)),
-        () = plan.follow_traffic(&io, &desired, &moving) => unreachable!("following traffic never ends"),
+        why = plan.follow_traffic(&io, &desired, &moving) => Err(Setback::broken(why)),
     };
     let cleared = match outcome {
         Ok(()) => match &analyst {

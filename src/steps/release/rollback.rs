@@ -91,25 +91,8 @@ pub(super) async fn rolled_back(plan: &Plan, ctx: &StepCtx, setback: Setback) ->
     }
 }
 
-/// Puts the stable Deployment back on `template` as fast as the cluster allows: the whole
-/// previous version surges at once (no pod of the current one goes before a replacement is
-/// ready), then the Deployment's own strategy is restored.
-pub(super) async fn restore(
-    plan: &Plan,
-    io: &StepIo,
-    stable: &Deployment,
-    template: PodTemplateSpec,
-    by: Option<&str>,
-) -> Result<(), Error> {
-    let strategy = stable.spec.as_ref().and_then(|s| s.strategy.clone());
-    let api = plan.cluster.namespaced::<Deployment>();
-    // The whole template is replaced (a merge would keep what the newer version added, such
-    // as an init container), against the resourceVersion read.
-    let mut live = deployment(&plan.cluster, &plan.name)
-        .await?
-        .ok_or_else(|| Error::Disappeared {
-            what: plan.describe(&plan.name),
-        })?;
+/// `live` on `template`, surging the whole of it at once, without the release's marks.
+fn restored(mut live: Deployment, template: PodTemplateSpec, by: Option<&str>) -> Deployment {
     let spec = live.spec.get_or_insert_with(Default::default);
     spec.template = template;
     spec.strategy = Some(DeploymentStrategy {
@@ -129,7 +112,40 @@ pub(super) async fn restore(
         marks.insert(ROLLED_BACK_BY.into(), by.into());
     }
     live.metadata.managed_fields = None;
-    kinds::replace(&api, &plan.name, &live).await?;
+    live
+}
+
+/// Puts the stable Deployment back on `template` as fast as the cluster allows: the whole
+/// previous version surges at once (no pod of the current one goes before a replacement is
+/// ready), then the Deployment's own strategy is restored.
+pub(super) async fn restore(
+    plan: &Plan,
+    io: &StepIo,
+    stable: &Deployment,
+    template: PodTemplateSpec,
+    by: Option<&str>,
+) -> Result<(), Error> {
+    let strategy = stable.spec.as_ref().and_then(|s| s.strategy.clone());
+    let api = plan.cluster.namespaced::<Deployment>();
+    // The whole template is replaced (a merge would keep what the newer version added, such
+    // as an init container), against the resourceVersion read; a 409 (the Deployment
+    // controller wrote its status in between) reads it again.
+    let mut tries = 0;
+    loop {
+        let live = deployment(&plan.cluster, &plan.name)
+            .await?
+            .ok_or_else(|| Error::Disappeared {
+                what: plan.describe(&plan.name),
+            })?;
+        let live = restored(live, template.clone(), by);
+        match kinds::replace(&api, &plan.name, &live).await {
+            Err(crate::kube::Error::Conflict { .. }) if tries < 5 => tries += 1,
+            done => {
+                done?;
+                break;
+            }
+        }
+    }
     let rolled = plan.rolled_out(io, &plan.name, ROLLOUT_TIMEOUT).await;
     // The owner's strategy comes back whatever happened.
     let back = match &strategy {

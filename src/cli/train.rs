@@ -1,0 +1,410 @@
+//! `run TRAIN` and `rollback --train RUN`: a release train driven headless, its members on
+//! one shared embedded sandbox (when they target it), each member's stage a journaled run
+//! of its own; leases on every member's stage clusters for the whole train; reports with a
+//! suite per member.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use super::args::{DriveFlags, RunArgs};
+use super::drive::{abort_on_signal, acquire_leases, forward_inbox, interactive, refuse};
+use super::sandbox::{EmbeddedSandbox, embed_shared_sandbox, sandbox_addresses};
+use super::{Exit, bad_input, infra};
+use crate::engine::Emitter;
+use crate::events::{Envelope, exit};
+use crate::pipeline::{Pipeline, Variables};
+use crate::report::train::TrainReport;
+use crate::store::{Journal, Location, NewRun, Store};
+use crate::train::Train;
+use crate::train::drive::{Crew, Settings, TrainOutcome};
+
+/// `run TRAIN`: a new run of the whole train.
+pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, Exit> {
+    if let Some(stage) = &args.stage {
+        return Err(bad_input(format!(
+            "--stage {stage}: a train moves all its members through every stage together; run a member's pipeline with --stage to release one service alone"
+        )));
+    }
+    let sets: BTreeMap<String, String> = args.sets.into_iter().collect();
+    let mut train = crate::train::load_file(&args.pipeline, &Variables::from_sets(sets.clone()))
+        .map_err(|e| bad_input(e.to_string()))?;
+    apply_context(&mut train, args.flags.context.as_deref())?;
+    let run = new_train_run(journal_path, &train, &args.pipeline, &sets)?;
+    let auto_approve = args.flags.auto_approve;
+    drive_train(train, journal_path, run, &args.flags, auto_approve, None).await
+}
+
+/// `--context` for a train: every member stage that delivers to a cluster uses it.
+fn apply_context(train: &mut Train, context: Option<&str>) -> Result<(), Exit> {
+    let Some(context) = context else {
+        return Ok(());
+    };
+    let mut applied = false;
+    for m in &mut train.members {
+        let clustered = m
+            .pipeline
+            .stages
+            .iter()
+            .any(|s| !crate::pipeline::load::is_sandbox(s.target.as_ref()));
+        if clustered {
+            super::drive::apply_context(&mut m.pipeline, Some(context))?;
+            applied = true;
+        }
+    }
+    if !applied {
+        return Err(bad_input(format!(
+            "--context {context}: every stage of every member of train {} targets the embedded sandbox; drop --context",
+            train.name
+        )));
+    }
+    Ok(())
+}
+
+/// Records a new run of the train (its file's text is the run's source).
+pub(super) fn new_train_run(
+    journal_path: &Location,
+    train: &Train,
+    path: &Path,
+    sets: &BTreeMap<String, String>,
+) -> Result<i64, Exit> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| bad_input(format!("cannot read {}: {e}", path.display())))?;
+    let path = std::fs::canonicalize(path).unwrap_or(path.to_owned());
+    let store = Store::open(journal_path).map_err(infra)?;
+    store
+        .create_run(&NewRun {
+            pipeline: &train.name,
+            service: "train",
+            path: &path.display().to_string(),
+            source: &source,
+            sets,
+            stage: None,
+        })
+        .map_err(infra)
+}
+
+/// What a train's production runs before the demo releases it (`demo --scenario train`).
+pub(super) type Production = Box<dyn FnOnce(&EmbeddedSandbox) -> ProductionStart + Send>;
+/// Starting the demo's production, on the train's sandbox.
+pub(super) type ProductionStart =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Exit>> + Send>>;
+
+/// Drives a train to its end, headless; returns its exit code.
+pub(super) async fn drive_train(
+    mut train: Train,
+    journal_path: &Location,
+    run: i64,
+    flags: &DriveFlags,
+    auto_approve: bool,
+    production: Option<Production>,
+) -> Result<i32, Exit> {
+    if !flags.headless && interactive(flags) {
+        eprintln!("note: the cockpit has no train view yet, so a train runs headless");
+    }
+    let refused = |e: Exit| refuse(journal_path, run, e);
+    let pipelines = train.members.iter_mut().map(|m| &mut m.pipeline).collect();
+    let sandbox = embed_shared_sandbox(pipelines, &flags.scenario, journal_path)
+        .await
+        .map_err(refused)?;
+    if let (Some(start), Some(sandbox)) = (production, &sandbox) {
+        start(sandbox).await.map_err(refused)?;
+    }
+    let addresses = train
+        .members
+        .iter()
+        .find_map(|m| sandbox_addresses(&m.pipeline));
+    let mut leases = Vec::new();
+    match train_lease(&train, run, journal_path, flags.force_unlock).await {
+        Ok(held) => leases.extend(held),
+        Err(e) => return Err(refused(e)),
+    }
+    for m in &train.members {
+        match acquire_leases(&m.pipeline, None, run, journal_path, flags.force_unlock).await {
+            Ok(held) => leases.extend(held),
+            Err(e) => {
+                for l in leases {
+                    l.release().await;
+                }
+                return Err(refused(e));
+            }
+        }
+    }
+    eprint!("{}", train.plan());
+    let settings = Settings {
+        auto_approve,
+        journal: Some(journal_path.to_owned()),
+        service_addresses: addresses,
+    };
+    let outcome = follow(train, journal_path, run, settings).await;
+    for l in leases {
+        l.release().await;
+    }
+    drop(sandbox);
+    let outcome = outcome?;
+    report(journal_path, run, flags)?;
+    for (name, state) in &outcome.members {
+        println!("{name}: {}", state.word());
+    }
+    println!(
+        "run {run} {}: {}",
+        outcome.outcome.status, outcome.outcome.reason
+    );
+    Ok(outcome.outcome.exit_code)
+}
+
+/// The train's own lease (`glidepath-train-NAME`), on the first cluster a member's stage
+/// delivers to: a second run of the same train is refused with who drives the first.
+async fn train_lease(
+    train: &Train,
+    run: i64,
+    journal: &Location,
+    force: bool,
+) -> Result<Option<crate::kube::lease::Held>, Exit> {
+    use crate::pipeline::model::Target;
+    let target = train
+        .members
+        .iter()
+        .flat_map(|m| &m.pipeline.stages)
+        .find_map(|s| {
+            s.target
+                .as_ref()
+                .filter(|t| matches!(t, Target::Cluster(_)))
+        });
+    let Some(target) = target else {
+        return Ok(None);
+    };
+    let cluster = match crate::kube::objects::Cluster::connect(Some(target)).await {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("warning: no lease taken for train {} ({e})", train.name);
+            return Ok(None);
+        }
+    };
+    let holder = format!(
+        "{} (run {run} in {})",
+        crate::events::whoami(),
+        journal.display()
+    );
+    let name = crate::kube::lease::name("train", &train.name);
+    match crate::kube::lease::acquire(cluster, &name, &holder, force).await {
+        Ok(held) => Ok(Some(held)),
+        Err(e @ crate::kube::Error::Held { .. }) => Err(Exit {
+            code: exit::INFRA,
+            message: e.to_string(),
+        }),
+        Err(e) => {
+            eprintln!("warning: no lease taken for train {} ({e})", train.name);
+            Ok(None)
+        }
+    }
+}
+
+/// The train's driver, with its printer, the journal's command inbox and signals.
+async fn follow(
+    train: Train,
+    journal_path: &Location,
+    run: i64,
+    settings: Settings,
+) -> Result<TrainOutcome, Exit> {
+    let journal = Journal::open(journal_path).map_err(infra)?;
+    let secrets: Vec<String> = train
+        .members
+        .iter()
+        .flat_map(|m| m.pipeline.secrets())
+        .collect();
+    let emitter = Emitter::redacting(run, 1, Some(journal), crate::redact::Redactor::new(secrets));
+    let printer = tokio::spawn(crate::headless::print(emitter.sender().subscribe()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let inbox = tokio::spawn(forward_inbox(journal_path.to_owned(), run, tx.clone()));
+    let signals = tokio::spawn(abort_on_signal(tx));
+    let crew = Arc::new(Members {
+        journal: journal_path.to_owned(),
+        pipelines: train.members.iter().map(|m| m.pipeline.clone()).collect(),
+    });
+    let outcome = crate::train::drive::drive(Arc::new(train), emitter, rx, settings, crew).await;
+    inbox.abort();
+    signals.abort();
+    let _ = printer.await;
+    Ok(outcome)
+}
+
+/// `--report` and `--report-dir` for a train: a suite per member.
+fn report(journal_path: &Location, run: i64, flags: &DriveFlags) -> Result<(), Exit> {
+    if flags.report.is_none() && flags.report_dir.is_none() {
+        return Ok(());
+    }
+    let store = Store::open(journal_path).map_err(infra)?;
+    let events = store.events(run).map_err(infra)?;
+    let report = TrainReport::from_events(run, &events, |r| store.events(r).unwrap_or_default());
+    if let Some(path) = &flags.report {
+        report
+            .write_json(path)
+            .map_err(|e| infra(format!("writing the report to {}: {e}", path.display())))?;
+    }
+    if let Some(dir) = &flags.report_dir {
+        let written = report
+            .write_all(dir)
+            .map_err(|e| infra(format!("writing the reports to {}: {e}", dir.display())))?;
+        let names: Vec<String> = written
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        eprintln!("reports in {}: {}", dir.display(), names.join(", "));
+    }
+    Ok(())
+}
+
+/// The CLI's side of a train: a journaled run per member stage, a printer per member.
+struct Members {
+    journal: Location,
+    pipelines: Vec<Pipeline>,
+}
+
+impl Crew for Members {
+    fn member_run(&self, member: usize, stage: &str) -> Result<Emitter, String> {
+        let p = self
+            .pipelines
+            .get(member)
+            .ok_or_else(|| format!("no member {member}"))?;
+        let store = Store::open(&self.journal).map_err(|e| e.to_string())?;
+        let run = store
+            .create_run(&NewRun {
+                pipeline: &p.name,
+                service: &p.service,
+                path: &p.path.display().to_string(),
+                source: &p.source,
+                sets: &p.sets,
+                stage: Some(stage),
+            })
+            .map_err(|e| e.to_string())?;
+        let journal = Journal::open(&self.journal).map_err(|e| e.to_string())?;
+        let secrets = crate::redact::Redactor::new(p.secrets());
+        Ok(Emitter::redacting(run, 1, Some(journal), secrets))
+    }
+
+    fn follow(&self, member: &str, events: &broadcast::Sender<Envelope>) -> Option<JoinHandle<()>> {
+        let rx = events.subscribe();
+        let member = member.to_owned();
+        Some(tokio::spawn(async move {
+            crate::headless::print_member(rx, &member).await;
+        }))
+    }
+}
+
+/// `rollback --train RUN`: the members the train's last stage promoted, rolled back in
+/// reverse dependency order, from their clusters.
+pub(super) async fn rollback(journal_path: &Location, run: i64, yes: bool) -> Result<i32, Exit> {
+    let store = Store::open(journal_path).map_err(infra)?;
+    let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    if record.service != "train" {
+        return Err(bad_input(format!(
+            "run {run} is a run of pipeline {}, not a train; `glidepath rollback {}` rolls a service back",
+            record.pipeline, record.service
+        )));
+    }
+    if record.exit_code.is_none() && record.driver_alive() {
+        return Err(bad_input(format!(
+            "run {run} is still being driven ({}); abort it first (`glidepath reject {run}` at its approval, or Ctrl-C its driver)",
+            record.driver()
+        )));
+    }
+    let train = crate::train::load_str(
+        &record.source,
+        Path::new(&record.path),
+        &Variables::from_sets(record.sets.clone()),
+    )
+    .map_err(|e| bad_input(e.to_string()))?;
+    let events = store.events(run).map_err(infra)?;
+    let (stage, promoted) = last_stage_promoted(&train, &events).ok_or_else(|| {
+        bad_input(format!(
+            "run {run} never started a stage; nothing to roll back"
+        ))
+    })?;
+    if promoted.is_empty() {
+        println!(
+            "train {} run {run}: no member is promoted in {stage}; nothing to roll back",
+            train.name
+        );
+        return Ok(exit::OK);
+    }
+    refuse_sandbox(&train, &stage, run)?;
+    let order = crate::train::rollback::reverse_order(&train, &promoted);
+    let names: Vec<&str> = order
+        .iter()
+        .map(|m| train.members[*m].name.as_str())
+        .collect();
+    eprintln!(
+        "train {} run {run}: rolls back {} in {stage}, in that order",
+        train.name,
+        names.join(", ")
+    );
+    if !yes && !super::rollback::confirmed(&train.name)? {
+        return Ok(exit::ABORTED);
+    }
+    let who = format!("{} (rollback --train {run})", crate::events::whoami());
+    let mut failed = 0;
+    for m in order {
+        let member = &train.members[m];
+        let log: Arc<dyn Fn(crate::events::Event) + Send + Sync> = Arc::new(|e| {
+            if let crate::events::Event::Log { source, line, .. } = e {
+                println!("  {source}: {line}");
+            }
+        });
+        match crate::train::rollback::roll_back_member(&member.pipeline, &stage, &who, log).await {
+            Ok(done) => println!("{}: rolled back ({done})", member.name),
+            Err(e) => {
+                failed += 1;
+                println!("{}: rollback failed: {e}", member.name);
+            }
+        }
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::INFRA })
+}
+
+/// The last stage the train's run started, and the members it promoted there.
+fn last_stage_promoted(train: &Train, events: &[Envelope]) -> Option<(String, Vec<usize>)> {
+    use crate::events::{Event, Status};
+    let stage = events.iter().rev().find_map(|e| match &e.event {
+        Event::StageStarted { stage } => Some(stage.clone()),
+        _ => None,
+    })?;
+    let mut promoted = Vec::new();
+    for env in events {
+        if let Event::StepFinished {
+            stage: s,
+            step,
+            status,
+            ..
+        } = &env.event
+            && *s == stage
+            && let Some(m) = train.members.iter().position(|m| m.name == *step)
+        {
+            promoted.retain(|p| *p != m);
+            if matches!(status, Status::Passed | Status::Warning) {
+                promoted.push(m);
+            }
+        }
+    }
+    Some((stage, promoted))
+}
+
+/// A train delivered to the embedded sandbox cannot be rolled back later: it ended with
+/// the process that drove it.
+fn refuse_sandbox(train: &Train, stage: &str, run: i64) -> Result<(), Exit> {
+    let sandboxed = train.members.iter().any(|m| {
+        m.pipeline
+            .stages
+            .iter()
+            .any(|s| s.name == stage && crate::pipeline::load::is_sandbox(s.target.as_ref()))
+    });
+    if sandboxed {
+        return Err(bad_input(format!(
+            "run {run} delivered {stage} to the embedded sandbox, which ended with the process that drove it; nothing is left to roll back"
+        )));
+    }
+    Ok(())
+}

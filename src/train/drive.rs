@@ -1,0 +1,634 @@
+//! Running a train: all members through a stage before the next stage starts; inside a
+//! stage, dependency waves, a wave's members side by side (each its own engine run, with
+//! its own pre-flight, gates, analysis and error budget). One approval between stages
+//! covers the whole train. When a member fails, its partners still running stop, and
+//! (`onFailure: rollbackStage`) the members this stage promoted are rolled back in reverse
+//! dependency order. The train's own run journals the plan, each member's sub-run
+//! ([`Event::Member`]) and each member's state per stage (a step named after the member).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::model::TrainFailure;
+use super::{Train, rollback};
+use crate::engine::{self, Emitter, Outcome, RunOptions};
+use crate::events::{Command, CommandKind, Envelope, Event, StagePlan, Status, StepPlan, exit};
+
+/// What the train's driver asks of whoever runs it (the CLI): a journaled sub-run for a
+/// member's stage, and followers of its events.
+pub trait Crew: Send + Sync {
+    /// A new run for `member` in `stage`, as an emitter for its events.
+    fn member_run(&self, member: usize, stage: &str) -> Result<Emitter, String>;
+    /// Subscribes followers (a printer) to a member's events before its first one.
+    fn follow(&self, member: &str, events: &broadcast::Sender<Envelope>) -> Option<JoinHandle<()>>;
+}
+
+/// Settings every member's run shares.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The approval between stages passes by itself.
+    pub auto_approve: bool,
+    /// The journal, where members' steps find evaluation history.
+    pub journal: Option<crate::store::Location>,
+    /// Targets whose Services publish a loopback address (the sandbox).
+    pub service_addresses: Option<crate::kube::ServiceAddresses>,
+}
+
+/// Where a member ended, as reports and the last lines name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    /// Never started (the train stopped before its wave).
+    NotStarted,
+    /// Every stage it reached passed.
+    Promoted,
+    /// It failed (its own failure handling, such as a canary's rollback, ran).
+    Failed,
+    /// Stopped while running because a partner failed, or the operator aborted.
+    Stopped,
+    /// Rolled back: by its own rollback when stopped, or by the train's.
+    RolledBack,
+    /// The train's rollback of it failed: it still runs the new version.
+    RollbackFailed,
+}
+
+impl MemberState {
+    /// The words reports and output use.
+    pub fn word(self) -> &'static str {
+        match self {
+            MemberState::NotStarted => "not started",
+            MemberState::Promoted => "promoted",
+            MemberState::Failed => "failed",
+            MemberState::Stopped => "stopped",
+            MemberState::RolledBack => "rolled back",
+            MemberState::RollbackFailed => "rollback failed",
+        }
+    }
+
+    /// The status the train's run journals for the member's step.
+    fn status(self) -> Status {
+        match self {
+            MemberState::NotStarted => Status::Skipped,
+            MemberState::Promoted => Status::Passed,
+            MemberState::Failed | MemberState::RollbackFailed => Status::Failed,
+            MemberState::Stopped => Status::Aborted,
+            MemberState::RolledBack => Status::RolledBack,
+        }
+    }
+}
+
+/// How a train ended, with each member's final state.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The train's outcome, as a run's.
+    pub outcome: Outcome,
+    /// Each member's final state, in the file's order.
+    pub members: Vec<(String, MemberState)>,
+}
+
+/// The step of each stage but the last where the train waits for its one approval.
+pub const APPROVAL: &str = "approve";
+
+/// What went wrong in a wave or a stage, that ends the train.
+enum Stop {
+    /// The journal failed.
+    Journal(String),
+    /// The train ends with this outcome.
+    Ended(Outcome),
+}
+
+type Flow<T> = Result<T, Stop>;
+
+struct Driver {
+    train: Arc<Train>,
+    emitter: Emitter,
+    commands: mpsc::UnboundedReceiver<Command>,
+    settings: Settings,
+    crew: Arc<dyn Crew>,
+    states: Vec<MemberState>,
+    followers: Vec<JoinHandle<()>>,
+}
+
+/// Drives `train` to its end; its run's events go to `emitter`, operator commands come
+/// in on `commands`.
+pub async fn drive(
+    train: Arc<Train>,
+    emitter: Emitter,
+    commands: mpsc::UnboundedReceiver<Command>,
+    settings: Settings,
+    crew: Arc<dyn Crew>,
+) -> TrainOutcome {
+    let states = vec![MemberState::NotStarted; train.members.len()];
+    let mut d = Driver {
+        train,
+        emitter,
+        commands,
+        settings,
+        crew,
+        states,
+        followers: Vec::new(),
+    };
+    let outcome = match d.stages().await {
+        Ok(o) | Err(Stop::Ended(o)) => o,
+        Err(Stop::Journal(e)) => Outcome {
+            status: Status::Failed,
+            exit_code: exit::INFRA,
+            reason: format!("cannot write the journal: {e}"),
+        },
+    };
+    for f in std::mem::take(&mut d.followers) {
+        let _ = f.await;
+    }
+    let _ = d.emitter.emit(Event::RunFinished {
+        status: outcome.status,
+        exit_code: outcome.exit_code,
+        reason: outcome.reason.clone(),
+    });
+    let members = d
+        .train
+        .members
+        .iter()
+        .zip(&d.states)
+        .map(|(m, s)| (m.name.clone(), *s))
+        .collect();
+    TrainOutcome { outcome, members }
+}
+
+impl Driver {
+    fn emit(&self, event: Event) -> Flow<()> {
+        self.emitter
+            .emit(event)
+            .map_err(|e| Stop::Journal(e.to_string()))
+    }
+
+    /// The plan: each stage's steps are its members (grouped by wave), then the approval.
+    fn plan(&self) -> Vec<StagePlan> {
+        let t = &self.train;
+        t.stages
+            .iter()
+            .enumerate()
+            .map(|(si, stage)| {
+                let mut steps: Vec<StepPlan> = Vec::new();
+                for (wi, wave) in t.waves.iter().enumerate() {
+                    for m in wave {
+                        let member = &t.members[*m];
+                        steps.push(StepPlan {
+                            name: member.name.clone(),
+                            kind: "member".into(),
+                            description: format!(
+                                "{} ({}) in wave {}",
+                                member.pipeline.path.display(),
+                                member.pipeline.service,
+                                wi + 1
+                            ),
+                            group: Some(format!("wave {}", wi + 1)),
+                        });
+                    }
+                }
+                if si + 1 < t.stages.len() {
+                    steps.push(StepPlan {
+                        name: APPROVAL.into(),
+                        kind: "approval".into(),
+                        description: format!(
+                            "one approval moves the whole train to {}",
+                            t.stages[si + 1]
+                        ),
+                        group: None,
+                    });
+                }
+                StagePlan {
+                    name: stage.clone(),
+                    steps,
+                }
+            })
+            .collect()
+    }
+
+    async fn stages(&mut self) -> Flow<Outcome> {
+        self.emit(Event::RunStarted {
+            pipeline: self.train.name.clone(),
+            service: "train".into(),
+            stages: self.plan(),
+            resumed: false,
+        })?;
+        let stages = self.train.stages.clone();
+        for (si, stage) in stages.iter().enumerate() {
+            self.emit(Event::StageStarted {
+                stage: stage.clone(),
+            })?;
+            if let Err(stop) = self.stage(stage).await {
+                for later in &stages[si + 1..] {
+                    self.skip_stage(later)?;
+                }
+                return Err(stop);
+            }
+            if let Some(next) = stages.get(si + 1)
+                && let Err(stop) = self.approval(stage, next).await
+            {
+                self.emit(Event::StageFinished {
+                    stage: stage.clone(),
+                    status: Status::Aborted,
+                })?;
+                for later in &stages[si + 1..] {
+                    self.skip_stage(later)?;
+                }
+                return Err(stop);
+            }
+            self.emit(Event::StageFinished {
+                stage: stage.clone(),
+                status: Status::Passed,
+            })?;
+        }
+        Ok(Outcome {
+            status: Status::Passed,
+            exit_code: exit::OK,
+            reason: format!(
+                "every member promoted through {}",
+                self.train.stages.join(", ")
+            ),
+        })
+    }
+
+    /// A stage the train never reached: every member skipped.
+    fn skip_stage(&self, stage: &str) -> Flow<()> {
+        for m in &self.train.members {
+            self.finish(
+                stage,
+                &m.name,
+                Status::Skipped,
+                "the train stopped before this stage".into(),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn finish(&self, stage: &str, step: &str, status: Status, summary: String) -> Flow<()> {
+        self.emit(Event::StepFinished {
+            stage: stage.into(),
+            step: step.into(),
+            status,
+            verdict: None,
+            summary,
+            evidence: Vec::new(),
+            evaluation: None,
+        })
+    }
+
+    /// One stage: each wave after the one before; a failure ends the stage (and the train).
+    async fn stage(&mut self, stage: &str) -> Flow<()> {
+        let mut promoted: Vec<usize> = Vec::new();
+        let waves = self.train.waves.clone();
+        for (wi, wave) in waves.iter().enumerate() {
+            let end = self.wave(stage, wi, wave).await?;
+            for (m, outcome) in &end.ended {
+                let state = if outcome.exit_code == exit::OK {
+                    promoted.push(*m);
+                    MemberState::Promoted
+                } else if end.failed == Some(*m) {
+                    MemberState::Failed
+                } else if outcome.status == Status::RolledBack {
+                    MemberState::RolledBack
+                } else if outcome.status == Status::Aborted {
+                    MemberState::Stopped
+                } else {
+                    MemberState::Failed
+                };
+                self.states[*m] = state;
+                let name = self.train.members[*m].name.clone();
+                let summary = match (state, outcome.status) {
+                    (MemberState::Promoted, Status::Warning) => {
+                        format!("promoted in {stage}, {}", outcome.reason)
+                    }
+                    (MemberState::Promoted, _) => format!("promoted in {stage}"),
+                    (MemberState::Failed, _) => outcome.reason.clone(),
+                    (MemberState::RolledBack, _) => {
+                        format!("stopped, its stage rolled back: {}", outcome.reason)
+                    }
+                    _ => format!("{}: {}", state.word(), outcome.reason),
+                };
+                self.finish(stage, &name, state.status(), summary)?;
+            }
+            if let Some(m) = end.failed {
+                let name = self.train.members[m].name.clone();
+                let outcome = end
+                    .ended
+                    .iter()
+                    .find(|(e, _)| *e == m)
+                    .map(|(_, o)| o.clone())
+                    .unwrap_or_else(|| Outcome {
+                        status: Status::Failed,
+                        exit_code: exit::FAILED,
+                        reason: "it failed".into(),
+                    });
+                self.not_started(stage, &waves[wi + 1..], &format!("{name} failed"))?;
+                let outcome = self
+                    .after_failure(stage, &name, &outcome, &promoted)
+                    .await?;
+                return Err(Stop::Ended(outcome));
+            }
+            if let Some(who) = end.aborted {
+                self.not_started(stage, &waves[wi + 1..], "the train was aborted")?;
+                return Err(Stop::Ended(Outcome {
+                    status: Status::Aborted,
+                    exit_code: exit::ABORTED,
+                    reason: format!("aborted by {who}"),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Members of waves the stage never reached.
+    fn not_started(&self, stage: &str, waves: &[Vec<usize>], why: &str) -> Flow<()> {
+        for m in waves.iter().flatten() {
+            let name = &self.train.members[*m].name;
+            self.finish(stage, name, Status::Skipped, format!("not started: {why}"))?;
+        }
+        Ok(())
+    }
+
+    /// A member failed: the train's outcome, after rolling back what this stage promoted
+    /// (`rollbackStage`).
+    async fn after_failure(
+        &mut self,
+        stage: &str,
+        name: &str,
+        outcome: &Outcome,
+        promoted: &[usize],
+    ) -> Flow<Outcome> {
+        let why = format!("{name} failed in {stage}: {}", outcome.reason);
+        if self.train.on_failure == TrainFailure::Stop || promoted.is_empty() {
+            let kept: Vec<&str> = promoted
+                .iter()
+                .map(|m| self.train.members[*m].name.as_str())
+                .collect();
+            let reason = if kept.is_empty() {
+                why
+            } else {
+                format!("{why}; promoted members stay ({})", kept.join(", "))
+            };
+            return Ok(Outcome {
+                status: Status::Failed,
+                exit_code: exit::FAILED,
+                reason,
+            });
+        }
+        let mut rolled = Vec::new();
+        let mut broken = Vec::new();
+        for m in rollback::reverse_order(&self.train, promoted) {
+            let member = self.train.members[m].name.clone();
+            match self.roll_back(stage, m).await? {
+                true => rolled.push(member),
+                false => broken.push(member),
+            }
+        }
+        let mut reason = format!("{why}; rolled back {}", rolled.join(", "));
+        if !broken.is_empty() {
+            reason = format!("{reason}; the rollback of {} failed", broken.join(", "));
+        }
+        Ok(Outcome {
+            status: if broken.is_empty() {
+                Status::RolledBack
+            } else {
+                Status::Failed
+            },
+            exit_code: if broken.is_empty() {
+                exit::FAILED
+            } else {
+                exit::INFRA
+            },
+            reason,
+        })
+    }
+
+    /// Rolls one promoted member's stage back, journaled as the member's step; true when done.
+    async fn roll_back(&mut self, stage: &str, m: usize) -> Flow<bool> {
+        let name = self.train.members[m].name.clone();
+        self.emit(Event::StepState {
+            stage: stage.into(),
+            step: name.clone(),
+            status: Status::Running,
+            message: "rolling back".into(),
+        })?;
+        let emitter = self.emitter.clone();
+        let (st, member) = (stage.to_owned(), name.clone());
+        let log: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| {
+            if let Event::Log { source, line, .. } = e {
+                emitter.log(Event::Log {
+                    stage: st.clone(),
+                    step: member.clone(),
+                    source,
+                    line,
+                });
+            }
+        });
+        let who = format!("train {} ({})", self.train.name, crate::events::whoami());
+        let p = &self.train.members[m].pipeline;
+        let (state, summary) = match rollback::roll_back_member(p, stage, &who, log).await {
+            Ok(done) => (MemberState::RolledBack, format!("rolled back: {done}")),
+            Err(e) => (MemberState::RollbackFailed, format!("rollback failed: {e}")),
+        };
+        self.states[m] = state;
+        self.finish(stage, &name, state.status(), summary)?;
+        Ok(state == MemberState::RolledBack)
+    }
+}
+
+/// How a partner's stop is signed, in its journal.
+const STOPPED_BY: &str = "the train";
+
+/// How a wave ended: each member's outcome in the order they ended, the member whose
+/// failure stopped the others, or who aborted the train.
+#[derive(Default)]
+struct WaveEnd {
+    ended: Vec<(usize, Outcome)>,
+    failed: Option<usize>,
+    aborted: Option<String>,
+}
+
+impl Driver {
+    /// Starts one member's engine on `stage`; its handle's commands and its outcome.
+    fn start_member(
+        &mut self,
+        stage: &str,
+        wave: usize,
+        m: usize,
+        running: &mut JoinSet<(usize, Outcome)>,
+    ) -> Flow<mpsc::UnboundedSender<Command>> {
+        let member = &self.train.members[m];
+        let name = member.name.clone();
+        self.emit(Event::StepStarted {
+            stage: stage.into(),
+            step: name.clone(),
+            kind: "member".into(),
+        })?;
+        let emitter = match self.crew.member_run(m, stage) {
+            Ok(e) => e,
+            Err(e) => {
+                return Err(Stop::Ended(Outcome {
+                    status: Status::Failed,
+                    exit_code: exit::INFRA,
+                    reason: format!("cannot start {name}'s run: {e}"),
+                }));
+            }
+        };
+        self.emit(Event::Member {
+            stage: stage.into(),
+            member: name.clone(),
+            run: emitter.run(),
+            wave: wave + 1,
+        })?;
+        let options = RunOptions {
+            stage: Some(stage.into()),
+            // The train's one approval between stages covers the member's own.
+            auto_approve: true,
+            resumed: None,
+            journal: self.settings.journal.clone(),
+            preflight_only: false,
+            service_addresses: self.settings.service_addresses.clone(),
+            driver: None,
+        };
+        let mut follower = None;
+        let crew = self.crew.clone();
+        let pipeline = Arc::new(member.pipeline.clone());
+        let handle = engine::start_with(pipeline, emitter, options, |tx| {
+            follower = crew.follow(&name, tx);
+        });
+        self.followers.extend(follower);
+        let commands = handle.commands.clone();
+        running.spawn(async move { (m, handle.wait().await) });
+        Ok(commands)
+    }
+
+    /// One wave: its members side by side until each ends; the first failure stops the
+    /// partners still running. Returns each member's outcome, in the order they ended.
+    async fn wave(&mut self, stage: &str, wi: usize, wave: &[usize]) -> Flow<WaveEnd> {
+        let mut running = JoinSet::new();
+        let mut commands: BTreeMap<usize, mpsc::UnboundedSender<Command>> = BTreeMap::new();
+        for &m in wave {
+            match self.start_member(stage, wi, m, &mut running) {
+                Ok(tx) => {
+                    commands.insert(m, tx);
+                }
+                Err(stop) => {
+                    for tx in commands.values() {
+                        let _ = tx.send(Command::new(CommandKind::Abort, STOPPED_BY));
+                    }
+                    while running.join_next().await.is_some() {}
+                    return Err(stop);
+                }
+            }
+        }
+        let mut end = WaveEnd::default();
+        while !running.is_empty() {
+            tokio::select! {
+                next = running.join_next() => {
+                    let Some(Ok((m, outcome))) = next else { continue };
+                    commands.remove(&m);
+                    if outcome.exit_code != exit::OK && end.failed.is_none() && end.aborted.is_none() {
+                        end.failed = Some(m);
+                        self.stop_partners(&commands, &self.train.members[m].name);
+                    }
+                    end.ended.push((m, outcome));
+                }
+                Some(c) = self.commands.recv() => {
+                    let abort = c.kind == CommandKind::Abort;
+                    if abort && end.failed.is_none() && end.aborted.is_none() {
+                        end.aborted = Some(c.who.clone());
+                        for tx in commands.values() {
+                            let _ = tx.send(Command::new(CommandKind::Abort, c.who.clone()));
+                        }
+                    }
+                    self.answer(&c, abort, "while members run, the train takes abort; approve and reject answer its approval between stages")?;
+                }
+            }
+        }
+        Ok(end)
+    }
+
+    /// Stops the partners still running: each rolls its own stage back (`rollbackStage`)
+    /// or stops where it is (`stop`).
+    fn stop_partners(
+        &self,
+        running: &BTreeMap<usize, mpsc::UnboundedSender<Command>>,
+        failed: &str,
+    ) {
+        let kind = match self.train.on_failure {
+            TrainFailure::RollbackStage => CommandKind::Rollback,
+            TrainFailure::Stop => CommandKind::Abort,
+        };
+        for tx in running.values() {
+            let _ = tx.send(Command::new(
+                kind,
+                format!("{STOPPED_BY} ({failed} failed)"),
+            ));
+        }
+    }
+
+    /// Journals whether a command took effect, so `glidepath approve` learns it.
+    fn answer(&self, c: &Command, accepted: bool, refusal: &str) -> Flow<()> {
+        self.emit(Event::Operator {
+            command: c.kind,
+            who: c.who.clone(),
+            sender: c.sender.clone(),
+            accepted,
+            reason: (!accepted).then(|| refusal.to_owned()),
+        })
+    }
+
+    /// The one approval between `stage` and `next`: the whole train waits for it.
+    async fn approval(&mut self, stage: &str, next: &str) -> Flow<()> {
+        self.emit(Event::StepStarted {
+            stage: stage.into(),
+            step: APPROVAL.into(),
+            kind: "approval".into(),
+        })?;
+        if self.settings.auto_approve {
+            return self.finish(
+                stage,
+                APPROVAL,
+                Status::Passed,
+                "approved by --auto-approve".into(),
+            );
+        }
+        self.emit(Event::StepState {
+            stage: stage.into(),
+            step: APPROVAL.into(),
+            status: Status::WaitingForApproval,
+            message: format!(
+                "every member passed {stage}; approve to move the whole train to {next}"
+            ),
+        })?;
+        loop {
+            let Some(c) = self.commands.recv().await else {
+                return Err(Stop::Ended(Outcome {
+                    status: Status::Aborted,
+                    exit_code: exit::ABORTED,
+                    reason: "nobody is left to approve the train".into(),
+                }));
+            };
+            let (status, exit_code, word) = match c.kind {
+                CommandKind::Approve => (Status::Passed, exit::OK, "approved"),
+                CommandKind::Reject => (Status::Failed, exit::FAILED, "rejected"),
+                CommandKind::Abort => (Status::Aborted, exit::ABORTED, "aborted"),
+                _ => {
+                    self.answer(&c, false, "the train waits for approve, reject or abort")?;
+                    continue;
+                }
+            };
+            self.answer(&c, true, "")?;
+            let reason = format!("{word} by {} before {next}", c.who);
+            self.finish(stage, APPROVAL, status, reason.clone())?;
+            if exit_code == exit::OK {
+                return Ok(());
+            }
+            return Err(Stop::Ended(Outcome {
+                status,
+                exit_code,
+                reason,
+            }));
+        }
+    }
+}

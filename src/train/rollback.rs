@@ -1,0 +1,110 @@
+//! Rolling a train's members back as one release: the members a stage promoted, in reverse
+//! dependency order, each along its own rollback path (`glidepath rollback`'s: an
+//! unfinished canary's traffic back on stable first, else the promotion reverted to the
+//! version it replaced). Reads only the members' clusters, so it works after the train's
+//! driver has gone (`glidepath rollback --train RUN`).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::Train;
+use crate::events::Event;
+use crate::pipeline::{Pipeline, Stage, StepKind};
+
+/// The members to roll back, in the order to roll them back: later waves first, and inside
+/// a wave the file's order reversed (so a member goes before those it came after).
+pub fn reverse_order(train: &Train, promoted: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = Vec::new();
+    for wave in train.waves.iter().rev() {
+        for m in wave.iter().rev() {
+            if promoted.contains(m) {
+                order.push(*m);
+            }
+        }
+    }
+    order
+}
+
+/// The Deployments a member's stage releases (`release` steps; their manifests, else the
+/// nearest earlier `deploy` step's), by name.
+pub fn released_deployments(p: &Pipeline, stage: &Stage) -> Result<Vec<String>, String> {
+    let vars = p.query_vars(stage);
+    let mut last_deploy: Option<Vec<String>> = None;
+    let mut names = Vec::new();
+    for step in &stage.steps {
+        let paths = match &step.kind {
+            StepKind::Deploy(d) => {
+                last_deploy = Some(d.manifests.iter().map(|m| m.value.clone()).collect());
+                continue;
+            }
+            StepKind::Release(r) if !r.manifests.is_empty() => {
+                r.manifests.iter().map(|m| m.value.clone()).collect()
+            }
+            StepKind::Release(_) => last_deploy.clone().unwrap_or_default(),
+            _ => continue,
+        };
+        let objects = crate::kube::objects::load_manifests(&paths, &p.base_dir, &vars)
+            .map_err(|e| format!("stage {}, step {}: {e}", stage.name, step.name))?;
+        names.extend(
+            objects
+                .iter()
+                .filter(|o| o["kind"] == "Deployment")
+                .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+                .map(str::to_owned),
+        );
+    }
+    Ok(names)
+}
+
+/// Rolls one member's stage back on its cluster; `log` receives what the rollback says.
+/// Returns what was done, or why it could not be.
+pub async fn roll_back_member(
+    p: &Pipeline,
+    stage: &str,
+    who: &str,
+    log: Arc<dyn Fn(Event) + Send + Sync>,
+) -> Result<String, String> {
+    let Some(stage) = p.stages.iter().find(|s| s.name == stage) else {
+        return Err(format!("{} has no stage {stage}", p.path.display()));
+    };
+    let names = released_deployments(p, stage)?;
+    if names.is_empty() {
+        return Err(format!(
+            "stage {} of {} has no release step, so nothing records the version it replaced; roll it back by redeploying the previous version",
+            stage.name,
+            p.path.display()
+        ));
+    }
+    let mut done = Vec::new();
+    for name in names.iter().rev() {
+        let cluster = crate::kube::objects::Cluster::connect(stage.target.as_ref())
+            .await
+            .map_err(|e| format!("cannot reach stage {}'s cluster: {e}", stage.name))?;
+        let (phase, _) = tokio::sync::watch::channel(crate::steps::Phase::Running);
+        let io = crate::steps::StepIo::new(&stage.name, "rollback", log.clone(), phase);
+        let undone = crate::steps::release::rollback_service(cluster, name, &io, who)
+            .await
+            .map_err(|e| format!("rollback of {name} failed: {e}"))?;
+        done.push(undone);
+    }
+    Ok(done.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_waves_roll_back_first() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples/train");
+        let train = crate::train::load_file(&dir.join("train.yaml"), &Default::default()).unwrap();
+        // payments 0, inventory 1 in wave 1; checkout 2 in wave 2.
+        assert_eq!(reverse_order(&train, &[0, 1, 2]), vec![2, 1, 0]);
+        assert_eq!(reverse_order(&train, &[0, 1]), vec![1, 0]);
+        let checkout = &train.members[2].pipeline;
+        let prod = &checkout.stages[1];
+        // A `deploy` stage releases nothing glidepath can roll back.
+        assert!(released_deployments(checkout, prod).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,677 @@
+//! Release trains run end to end: the glidepath binary drives a train on a sandbox this test
+//! starts (reached through a kubeconfig, as any cluster), and the test reads the journal and
+//! the sandbox's objects afterwards. Waves run side by side and in order; a member failing
+//! in any wave position stops its partners and rolls back what the stage promoted, in
+//! reverse dependency order; the train's leases refuse a manual release of a member; the
+//! demo's two train scenarios end as the README says.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use glidepath::events::{Event, Status};
+use glidepath::sandbox::Cluster;
+use glidepath::sandbox::store::Key;
+use glidepath::store::Store;
+use serde_json::Value;
+
+#[path = "support/sandbox_env.rs"]
+mod sandbox_env;
+use sandbox_env::{Env, env, template_version};
+
+#[path = "support/wait.rs"]
+mod wait;
+
+const BIN: &str = env!("CARGO_BIN_EXE_glidepath");
+const ROLLED_BACK_BY: &str = "glidepath.dev/rolled-back-by";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train/service.yaml")
+}
+
+fn slo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/slo.yaml")
+}
+
+/// The target of a stage: `shop-staging` for staging, `shop` otherwise.
+fn target(env: &Env, stage: &str) -> String {
+    let ns = if stage == "staging" {
+        "shop-staging"
+    } else {
+        "shop"
+    };
+    format!(
+        "{{ context: glidepath-sandbox, namespace: {ns}, kubeconfig: {} }}",
+        env.kubeconfig.display()
+    )
+}
+
+/// A member pipeline for `app` with `stages`: `base` deploys, `staging` deploys, any other
+/// stage releases a canary judged by the demo's objectives (rolled back on failure).
+fn member(env: &Env, app: &str, stages: &[&str]) -> String {
+    let mut text = format!(
+        "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: {app} }}\nspec:\n  prometheus: {{ url: \"{}\" }}\n  variables: {{ app: {app}, version: \"2.0.0\", errors: \"0.0005\" }}\n  stages:\n",
+        env.sandbox.url()
+    );
+    let manifests = fixture().display().to_string();
+    for stage in stages {
+        text.push_str(&format!(
+            "    - name: {stage}\n      target: {}\n      steps:\n",
+            target(env, stage)
+        ));
+        if matches!(*stage, "base" | "staging") {
+            text.push_str(&format!(
+                "        - deploy: {{ manifests: [{manifests}], waitFor: {{ timeout: 1m }} }}\n"
+            ));
+        } else {
+            text.push_str(&format!(
+                "        - release:\n            manifests: [{manifests}]\n            canary:\n              analysis: {{ slo: {}, interval: 2s, failureLimit: 1, inconclusiveLimit: 3 }}\n              steps: [{{ weight: 50 }}, {{ pause: 3s }}, {{ weight: 100 }}]\n              bake: 4s\n          onFailure: rollback\n",
+                slo().display()
+            ));
+        }
+    }
+    text
+}
+
+/// One member of a test train: name, the members it comes after, its version and the
+/// fraction of requests its new pods fail.
+struct M(
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+);
+
+/// Writes a train `name` through `stages` (and its members' pipelines) into the test's
+/// folder; returns the train file.
+fn train(env: &Env, name: &str, stages: &[&str], members: &[M]) -> PathBuf {
+    let dir = env.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = format!(
+        "apiVersion: glidepath/v1\nkind: Train\nmetadata: {{ name: {name} }}\nspec:\n  stages: [{}]\n  members:\n",
+        stages.join(", ")
+    );
+    for M(app, after, version, errors) in members {
+        std::fs::write(dir.join(format!("{app}.yaml")), member(env, app, stages)).unwrap();
+        text.push_str(&format!(
+            "    - name: {app}\n      pipeline: {app}.yaml\n      set: {{ version: \"{version}\", errors: \"{errors}\" }}\n      after: [{}]\n",
+            after.join(", ")
+        ));
+    }
+    let path = dir.join("train.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the binary in the test's home; (exit code, stdout, stderr).
+fn glidepath(env: &Env, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("GLIDEPATH_HOME", env.dir.path())
+        .env_remove("GLIDEPATH_JOURNAL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `glidepath run TRAIN --headless ARGS` on a blocking thread (the sandbox serves meanwhile).
+async fn run_train(env: &Env, path: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec![
+        "run".to_owned(),
+        path.display().to_string(),
+        "--headless".into(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let home = env.dir.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(BIN)
+            .args(&all)
+            .env("GLIDEPATH_HOME", &home)
+            .env_remove("GLIDEPATH_JOURNAL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// payments, inventory and checkout 1.0.0 running in `shop`, released by a train of its own.
+async fn baseline(env: &Env) {
+    let path = train(
+        env,
+        "baseline",
+        &["base"],
+        &[
+            M("payments", &[], "1.0.0", "0.0005"),
+            M("inventory", &[], "1.0.0", "0.0005"),
+            M("checkout", &[], "1.0.0", "0.0005"),
+        ],
+    );
+    let (code, out, err) = run_train(env, &path, &[]).await;
+    assert_eq!(code, 0, "the baseline train failed:\n{out}\n{err}");
+}
+
+fn deployment(cluster: &Cluster, name: &str) -> Option<Value> {
+    cluster
+        .get(&Key {
+            group: "apps".into(),
+            plural: "deployments".into(),
+            namespace: "shop".into(),
+            name: name.into(),
+        })
+        .map(|o| (*o).clone())
+}
+
+fn rolled_back_by(d: &Value) -> Option<String> {
+    d.pointer("/metadata/annotations")
+        .and_then(|a| a.get(ROLLED_BACK_BY))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Watches the API server until each of `names` carries the rolled-back-by mark; returns
+/// the names in the order the marks appeared.
+fn watch_rollbacks(
+    cluster: Arc<Cluster>,
+    names: &[&'static str],
+) -> tokio::task::JoinHandle<Vec<String>> {
+    let names: Vec<&'static str> = names.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let mut seen: Vec<String> = Vec::new();
+        wait::wait_until(Duration::from_secs(240), || {
+            for n in &names {
+                if !seen.iter().any(|s| s == n)
+                    && deployment(&cluster, n)
+                        .as_ref()
+                        .and_then(rolled_back_by)
+                        .is_some()
+                {
+                    seen.push((*n).to_owned());
+                }
+            }
+            seen.len() == names.len()
+        });
+        seen
+    })
+}
+
+/// The first train run named `name` in the test's journal, and its events.
+fn train_events(env: &Env, name: &str) -> (i64, Vec<Event>) {
+    let store = Store::open(&env.dir.path().join("journal.db")).unwrap();
+    let run = store
+        .runs(200)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.pipeline == name && r.service == "train")
+        .min_by_key(|r| r.id)
+        .unwrap_or_else(|| panic!("no train run of {name}"));
+    let events = store.events(run.id).unwrap();
+    (run.id, events.into_iter().map(|e| e.event).collect())
+}
+
+/// Position of the first event matching `pred`.
+fn at(events: &[Event], what: &str, pred: impl Fn(&Event) -> bool) -> usize {
+    events
+        .iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("no event: {what}"))
+}
+
+fn started(events: &[Event], stage: &str, member: &str) -> usize {
+    at(
+        events,
+        &format!("{member} started {stage}"),
+        |e| matches!(e, Event::StepStarted { stage: s, step, .. } if s == stage && step == member),
+    )
+}
+
+fn finished(events: &[Event], stage: &str, member: &str, status: Status) -> usize {
+    at(events, &format!("{member} {status} in {stage}"), |e| {
+        matches!(e, Event::StepFinished { stage: s, step, status: st, .. }
+            if s == stage && step == member && *st == status)
+    })
+}
+
+fn versions(cluster: &Cluster, names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| {
+            deployment(cluster, n)
+                .map(|d| template_version(&d).to_owned())
+                .unwrap_or_else(|| "absent".into())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_failing_in_the_last_wave_rolls_back_the_earlier_waves_in_reverse_order() {
+    let env = env("happy").await;
+    baseline(&env).await;
+    // payments, then inventory, then checkout (which fails): three waves.
+    let path = train(
+        &env,
+        "chain",
+        &["prod"],
+        &[
+            M("payments", &[], "2.0.0", "0.0005"),
+            M("inventory", &["payments"], "2.0.0", "0.0005"),
+            M("checkout", &["inventory"], "2.0.0", "0.3"),
+        ],
+    );
+    let order = watch_rollbacks(env.sandbox.cluster.clone(), &["payments", "inventory"]);
+    let (code, out, err) = run_train(&env, &path, &[]).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("payments: rolled back"), "{out}");
+    assert!(out.contains("inventory: rolled back"), "{out}");
+    assert!(out.contains("checkout: failed"), "{out}");
+    // The API server saw inventory (after payments) rolled back before payments.
+    assert_eq!(order.await.unwrap(), vec!["inventory", "payments"]);
+    let cluster = &env.sandbox.cluster;
+    assert_eq!(
+        versions(cluster, &["payments", "inventory", "checkout"]),
+        vec!["1.0.0", "1.0.0", "1.0.0"]
+    );
+    assert!(
+        deployment(cluster, "checkout-canary").is_none(),
+        "checkout's canary is still there"
+    );
+    let (_, events) = train_events(&env, "chain");
+    assert!(
+        finished(&events, "prod", "inventory", Status::RolledBack)
+            < finished(&events, "prod", "payments", Status::RolledBack)
+    );
+    // Each wave waited for the one before.
+    assert!(
+        finished(&events, "prod", "payments", Status::Passed)
+            < started(&events, "prod", "inventory")
+    );
+    assert!(
+        finished(&events, "prod", "inventory", Status::Passed)
+            < started(&events, "prod", "checkout")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_failing_in_the_first_wave_stops_its_partner_and_the_next_wave_never_starts() {
+    let env = env("happy").await;
+    baseline(&env).await;
+    let path = train(
+        &env,
+        "first-wave",
+        &["prod"],
+        &[
+            M("payments", &[], "2.0.0", "0.3"),
+            M("inventory", &[], "2.0.0", "0.0005"),
+            M("checkout", &["payments", "inventory"], "2.0.0", "0.0005"),
+        ],
+    );
+    let (code, out, err) = run_train(&env, &path, &[]).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("payments: failed"), "{out}");
+    // Stopped mid-canary (its own rollback) or promoted first and rolled back by the train.
+    assert!(out.contains("inventory: rolled back"), "{out}");
+    assert!(out.contains("checkout: not started"), "{out}");
+    let cluster = &env.sandbox.cluster;
+    assert_eq!(
+        versions(cluster, &["payments", "inventory", "checkout"]),
+        vec!["1.0.0", "1.0.0", "1.0.0"]
+    );
+    for canary in ["payments-canary", "inventory-canary", "checkout-canary"] {
+        assert!(
+            deployment(cluster, canary).is_none(),
+            "{canary} is still there"
+        );
+    }
+    let (_, events) = train_events(&env, "first-wave");
+    // payments and inventory ran side by side: both started before either ended.
+    let both_started =
+        started(&events, "prod", "payments").max(started(&events, "prod", "inventory"));
+    let first_end = events
+        .iter()
+        .position(|e| matches!(e, Event::StepFinished { step, .. } if step == "payments" || step == "inventory"))
+        .unwrap();
+    assert!(both_started < first_end);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::StepStarted { step, .. } if step == "checkout"))
+    );
+    finished(&events, "prod", "checkout", Status::Skipped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_train_holds_each_members_lease_so_a_manual_release_is_refused() {
+    let env = env("happy").await;
+    let path = train(
+        &env,
+        "leased",
+        &["staging", "prod"],
+        &[
+            M("payments", &[], "2.0.0", "0.0005"),
+            M("checkout", &["payments"], "2.0.0", "0.0005"),
+        ],
+    );
+    let home = env.dir.path().to_owned();
+    let file = path.clone();
+    // No --auto-approve: the train waits at its approval after staging, leases held.
+    let driver = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["run", file.to_str().unwrap(), "--headless"])
+            .env("GLIDEPATH_HOME", &home)
+            .env_remove("GLIDEPATH_JOURNAL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    });
+    let waiting = wait::wait_until_async(Duration::from_secs(120), async || {
+        Store::open(&env.dir.path().join("journal.db"))
+            .ok()
+            .and_then(|s| s.runs(20).ok())
+            .and_then(|runs| runs.into_iter().find(|r| r.pipeline == "leased"))
+            .and_then(|r| Store::open(&env.dir.path().join("journal.db")).ok()?.events(r.id).ok())
+            .is_some_and(|events| {
+                events.iter().any(|e| matches!(&e.event,
+                    Event::StepState { step, status: Status::WaitingForApproval, .. } if step == "approve"))
+            })
+    })
+    .await;
+    assert!(waiting, "the train never waited for its approval");
+    let (train_run, _) = train_events(&env, "leased");
+    let member = path.with_file_name("payments.yaml");
+    let (code, out, err) = glidepath(&env, &["run", member.to_str().unwrap(), "--headless"]);
+    assert_eq!(
+        code, 4,
+        "a manual release of payments was not refused:\n{out}\n{err}"
+    );
+    assert!(err.contains(&format!("run {train_run} in")), "{err}");
+    // The API server holds the train's lease and each member's, all naming the train's run.
+    for lease in [
+        "glidepath-train-leased",
+        "glidepath-payments-staging",
+        "glidepath-checkout-prod",
+    ] {
+        let held = env
+            .sandbox
+            .cluster
+            .get(&Key {
+                group: "coordination.k8s.io".into(),
+                plural: "leases".into(),
+                namespace: if lease.ends_with("prod") {
+                    "shop"
+                } else {
+                    "shop-staging"
+                }
+                .into(),
+                name: lease.into(),
+            })
+            .unwrap_or_else(|| panic!("no lease {lease}"));
+        let holder = held
+            .pointer("/spec/holderIdentity")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        assert!(
+            holder.contains(&format!("(run {train_run} in")),
+            "{lease}: {holder}"
+        );
+    }
+    // A second run of the same train is refused too.
+    let (code, out, err) = glidepath(&env, &["run", path.to_str().unwrap(), "--headless"]);
+    assert_eq!(
+        code, 4,
+        "a second run of the train was not refused:\n{out}\n{err}"
+    );
+    let (code, out, _) = glidepath(&env, &["reject", &train_run.to_string()]);
+    assert_eq!(code, 0, "{out}");
+    let out = tokio::time::timeout(Duration::from_secs(120), driver)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, events) = train_events(&env, "leased");
+    finished(&events, "staging", "approve", Status::Failed);
+    finished(&events, "prod", "payments", Status::Skipped);
+}
+
+/// The demo's own train files, pointed at the test's sandbox, with production at 1.0.0.
+async fn demo_train_on(env: &Env) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = env.dir.path();
+    for sub in ["config/demo/train", "assets/demo-train"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for f in std::fs::read_dir(root.join(sub)).unwrap() {
+            let f = f.unwrap().path();
+            let text = std::fs::read_to_string(&f)
+                .unwrap()
+                .replace(
+                    "  target: sandbox\n",
+                    &format!(
+                        "  target: {}\n  prometheus: {{ url: \"{}\" }}\n",
+                        target(env, "prod"),
+                        env.sandbox.url()
+                    ),
+                )
+                .replace(
+                    "{ sandbox: true, namespace: shop-staging }",
+                    &target(env, "staging"),
+                )
+                .replace("{ sandbox: true, namespace: shop }", &target(env, "prod"));
+            std::fs::write(dir.join(sub).join(f.file_name().unwrap()), text).unwrap();
+        }
+    }
+    std::fs::copy(slo(), dir.join("config/demo/slo.yaml")).unwrap();
+    let base = dir.join("base.yaml");
+    std::fs::write(
+        &base,
+        format!(
+            "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: production }}\nspec:\n  variables: {{ version: \"1.0.0\" }}\n  stages:\n    - name: base\n      target: {}\n      steps:\n        - deploy: {{ manifests: [assets/demo-train/], waitFor: {{ timeout: 1m }} }}\n",
+            target(env, "prod")
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = glidepath(env, &["run", base.to_str().unwrap(), "--headless"]);
+    assert_eq!(code, 0, "production did not start:\n{out}\n{err}");
+    dir.join("config/demo/train/train.yaml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_train_promotes_every_member_in_staging_and_production() {
+    let env = env("train").await;
+    let path = demo_train_on(&env).await;
+    let reports = env.dir.path().join("reports");
+    let (code, out, err) = run_train(
+        &env,
+        &path,
+        &[
+            "--auto-approve",
+            "--set",
+            "pause=2s",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    for m in ["payments", "inventory", "checkout"] {
+        assert!(out.contains(&format!("{m}: promoted")), "{out}");
+    }
+    let cluster = &env.sandbox.cluster;
+    assert_eq!(
+        versions(cluster, &["payments", "inventory", "checkout"]),
+        vec!["2.0.0"; 3]
+    );
+    for canary in ["payments-canary", "inventory-canary", "checkout-canary"] {
+        assert!(
+            deployment(cluster, canary).is_none(),
+            "{canary} is still there"
+        );
+    }
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    let states: Vec<&str> = report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["promoted"; 3]);
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite name=").count(), 3, "{junit}");
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    // `rollback --train` undoes the last stage, checkout (the last wave) first.
+    let (run, _) = train_events(&env, "shop-2");
+    let (code, out, err) = glidepath(&env, &["rollback", "--train", &run.to_string(), "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let line = |m: &str| {
+        out.find(&format!("{m}: rolled back"))
+            .unwrap_or_else(|| panic!("{out}"))
+    };
+    assert!(
+        line("checkout") < line("inventory") && line("inventory") < line("payments"),
+        "{out}"
+    );
+    assert_eq!(
+        versions(cluster, &["payments", "inventory", "checkout"]),
+        vec!["1.0.0"; 3]
+    );
+    let staging = cluster
+        .get(&Key {
+            group: "apps".into(),
+            plural: "deployments".into(),
+            namespace: "shop-staging".into(),
+            name: "checkout".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        template_version(&staging),
+        "2.0.0",
+        "staging was rolled back too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bad_demo_train_rolls_back_payments_and_inventory_when_checkout_fails_in_production() {
+    let env = env("train-bad").await;
+    let path = demo_train_on(&env).await;
+    let reports = env.dir.path().join("reports");
+    let (code, out, err) = run_train(
+        &env,
+        &path,
+        &[
+            "--auto-approve",
+            "--set",
+            "pause=2s",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("payments: rolled back"), "{out}");
+    assert!(out.contains("inventory: rolled back"), "{out}");
+    assert!(out.contains("checkout: failed"), "{out}");
+    let cluster = &env.sandbox.cluster;
+    assert_eq!(
+        versions(cluster, &["payments", "inventory", "checkout"]),
+        vec!["1.0.0"; 3]
+    );
+    assert!(
+        deployment(cluster, "checkout-canary").is_none(),
+        "checkout's canary is still there"
+    );
+    for m in ["payments", "inventory"] {
+        let d = deployment(cluster, m).unwrap();
+        assert!(
+            rolled_back_by(&d).is_some_and(|by| by.contains("train shop-2")),
+            "{d}"
+        );
+    }
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    let states: Vec<(&str, &str)> = report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("payments", "rolled back"),
+            ("inventory", "rolled back"),
+            ("checkout", "failed")
+        ]
+    );
+    let md = std::fs::read_to_string(reports.join("summary.md")).unwrap();
+    assert!(md.contains("| payments | **rolled back** |"), "{md}");
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<property name=\"final-state\" value=\"rolled back\"/>"),
+        "{junit}"
+    );
+    // Staging stays: every member's staging Deployment runs 2.0.0.
+    let staging = cluster
+        .get(&Key {
+            group: "apps".into(),
+            plural: "deployments".into(),
+            namespace: "shop-staging".into(),
+            name: "payments".into(),
+        })
+        .unwrap();
+    assert_eq!(template_version(&staging), "2.0.0");
+}
+
+#[test]
+fn the_demo_scenarios_exit_as_documented() {
+    for (scenario, code, states) in [
+        ("train", 0, ["promoted", "promoted", "promoted"]),
+        ("train-bad", 1, ["rolled back", "rolled back", "failed"]),
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let out = Command::new(BIN)
+            .args([
+                "demo",
+                "--headless",
+                "--scenario",
+                scenario,
+                "--set",
+                "pause=2s",
+            ])
+            .env("GLIDEPATH_HOME", home.path())
+            .env_remove("GLIDEPATH_JOURNAL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{scenario}:\n{stdout}\n{stderr}"
+        );
+        for (m, state) in ["payments", "inventory", "checkout"].iter().zip(states) {
+            assert!(
+                stdout.contains(&format!("{m}: {state}\n")),
+                "{scenario}: {stdout}"
+            );
+        }
+        // Members' lines carry their name in the headless output.
+        assert!(stderr.contains("[checkout] "), "{stderr}");
+    }
+}
