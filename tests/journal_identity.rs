@@ -265,3 +265,40 @@ fn approval_rules_are_checked_where_they_are_written() {
         "{t}"
     );
 }
+
+/// `history | head -1`: the reader hangs up before glidepath writes; no panic, exit 0.
+#[test]
+fn history_to_a_reader_that_is_gone_is_no_error() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.db");
+    let store = glidepath::store::Store::open(&journal).unwrap();
+    store
+        .create_run(&glidepath::store::NewRun {
+            pipeline: "p",
+            service: "p",
+            path: "p.yaml",
+            source: "",
+            sets: &Default::default(),
+            stage: None,
+        })
+        .unwrap();
+    let home = Home::new(journal.to_str().unwrap());
+    for args in [&["history"][..], &["history", "1"], &["history", "--json"]] {
+        let mut fds = [0; 2];
+        // SAFETY: pipe fills the two descriptors it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors are open and owned here alone.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(read);
+        let out = home
+            .cmd(args)
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
