@@ -125,6 +125,7 @@ fn main() {
             targets,
             warnings: Default::default(),
             verdict: Verdict::Pass,
+            judgement: None,
             part: Some(AnalysisPart::Watch),
         }));
     }

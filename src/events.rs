@@ -1,6 +1,7 @@
 //! The one vocabulary shared by the engine, the steps, the journal, the reports and the UI:
 //! events flow out of a run, commands flow in. Nothing here knows who produces or consumes.
 
+pub use crate::judge::evidence::{GroupFacts, Judgement, MetricComparison, SampleFacts};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -197,6 +198,10 @@ pub struct Evidence {
     /// For a burn-rate check: the window pair and its rates (the cockpit's burn row).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burn: Option<BurnFacts>,
+    /// For a metric the statistical judge compared: canary and baseline samples, the test
+    /// and the threshold that decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Box<MetricComparison>>,
 }
 
 /// How one SLO objective scored, beside its pass target (`Evidence::expected`).
@@ -261,6 +266,7 @@ impl Evidence {
             objective: None,
             budget: None,
             burn: None,
+            comparison: None,
         }
     }
 
@@ -473,6 +479,10 @@ pub enum Event {
         warnings: std::collections::BTreeMap<String, String>,
         /// The analysis verdict.
         verdict: Verdict,
+        /// The statistical judge's judgement, with every sample it used (`judge:
+        /// statistical`); enough to decide again from the journal alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        judgement: Option<Box<Judgement>>,
         /// Which part of the release it served (absent in journals older than replay).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         part: Option<AnalysisPart>,

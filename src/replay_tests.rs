@@ -96,6 +96,7 @@ fn analysis(ms: i64, errors: f64, verdict: Verdict, part: Option<AnalysisPart>) 
             warnings: BTreeMap::new(),
             verdict,
             part,
+            judgement: None,
         },
     )
 }

@@ -295,6 +295,7 @@ fn canary_paused() -> Script {
                 .into(),
                 warnings: [("latency_p95_ms".to_owned(), "<350".to_owned())].into(),
                 verdict: Verdict::Pass,
+                judgement: None,
                 part: Some(AnalysisPart::Watch),
             },
         );
@@ -665,6 +666,7 @@ fn canary_with_every_view() -> Script {
                 .into(),
                 warnings: Default::default(),
                 verdict: Verdict::Pass,
+                judgement: None,
                 part: Some(AnalysisPart::Watch),
             },
         );

@@ -89,10 +89,14 @@ fn happy_releases_to_production_and_exits_0() {
             "{stage}/{step}: {out}"
         );
     }
-    // The canary went through every traffic step against 1.0.0 in production.
-    for step in ["canary 10%", "canary 25%", "canary 50%", "canary 100%"] {
+    // The canary went through every traffic step against 1.0.0 in production, a baseline
+    // of 1.0.0 beside it, judged by the statistical judge.
+    for step in ["canary 10%", "canary 25%", "canary 50%"] {
         assert!(out.contains(step), "{step}: {out}");
     }
+    assert!(out.contains("(stable/baseline/canary)"), "{out}");
+    assert!(out.contains("statistical judge: pass"), "{out}");
+    assert!(out.contains("baseline removed"), "{out}");
     assert!(
         out.contains("checkout 2.0.0 is live in production"),
         "{out}"
@@ -101,7 +105,7 @@ fn happy_releases_to_production_and_exits_0() {
 
 #[test]
 fn bad_canary_rolls_back_by_itself_and_exits_1() {
-    // Pauses so short the canary reaches 100% before the new version degrades: it is
+    // Pauses so short the canary reaches 50% before the new version degrades: it is
     // judged again there, and the bake after a promotion catches what comes later.
     let d = bad_canary_rolls_back_with_pauses_of("2s");
     // Every traffic step happened: the reports show them all.
@@ -124,7 +128,12 @@ fn bad_canary_rolls_back_with_pauses_of(pause: &str) -> Demo {
     assert_eq!(status(report, "staging", "promote-to-prod"), "passed");
     assert_eq!(status(report, "prod", "release"), "failed");
     assert_eq!(status(report, "prod", "announce"), "skipped");
-    assert!(out.contains("key SLI failed: error_ratio"), "{out}");
+    // The statistical judge (error counts against the baseline's) or, after a promotion,
+    // the bake's thresholds.
+    assert!(
+        out.contains("error-counts") || out.contains("key SLI failed: error_ratio"),
+        "{out}"
+    );
     // Never promoted while an analysis failed; rolled back to 1.0.0 either way.
     assert!(
         out.contains("traffic back on stable") || out.contains("checkout is back on 1.0.0"),
@@ -142,6 +151,21 @@ fn slow_canary_fails_its_latency_objective_and_exits_1() {
     assert_eq!(report["status"], "rolled-back", "{out}");
     assert_eq!(status(&report, "prod", "release"), "failed");
     assert!(out.contains("✗ latency_p95_ms"), "{out}");
+}
+
+#[test]
+fn subtle_canary_is_caught_by_the_statistical_judge_and_exits_1() {
+    let Demo {
+        code, out, report, ..
+    } = demo("subtle-canary", "15s");
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(report["status"], "rolled-back", "{out}");
+    assert_eq!(status(&report, "prod", "release"), "failed");
+    assert!(
+        out.contains("critical metric latency_mean_ms failed"),
+        "{out}"
+    );
+    assert!(out.contains("canary and baseline removed"), "{out}");
 }
 
 #[test]
@@ -232,13 +256,17 @@ fn check_reports(d: &Demo) {
         .children()
         .find(|x| x.has_tag_name("failure"))
         .unwrap();
+    // The statistical judge's errors, or after a promotion the bake's key SLI.
+    let message = failure.attribute("message").unwrap();
     assert!(
-        failure
-            .attribute("message")
-            .unwrap()
-            .contains("key SLI failed: error_ratio")
+        message.contains("key SLI failed: error_ratio") || message.contains("error-counts"),
+        "{message}"
     );
-    assert!(failure.text().unwrap().contains("✗ error_ratio"), "{junit}");
+    let text = failure.text().unwrap();
+    assert!(
+        text.contains("✗ error_ratio") || text.contains("✗ error-counts"),
+        "{junit}"
+    );
     // Against the JUnit schema the Jenkins xUnit plugin validates with (vendored, see
     // tests/fixtures/reports/README.md); xmllint is needed (`.ci/run` installs it).
     let schema = concat!(

@@ -170,6 +170,9 @@ fn banner(s: &Scenario, interactive: bool) -> String {
             "slow-canary" => {
                 "press a when staging passes, then watch the latency objective fail the canary"
             }
+            "subtle-canary" => {
+                "press a when staging passes: every SLO target passes, but the statistical judge finds the canary slower than its baseline"
+            }
             "missing-infra" => {
                 "pre-flight stops the run before anything is applied: Enter on it shows why"
             }

@@ -1,11 +1,12 @@
 //! How one metric is judged: Kayenta's per-metric analysis configuration, checked.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::sample::{NanStrategy, OutlierStrategy};
 
 /// Which way of moving is a regression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// Only a higher canary fails (latency, errors).
@@ -30,7 +31,7 @@ impl Direction {
 }
 
 /// How big a shift is, beside whether it is significant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EffectSizeMeasure {
     /// Canary mean / baseline mean (1 is no change; undefined when a mean is 0).

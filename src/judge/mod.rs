@@ -11,9 +11,11 @@
 //! - [`classifier`]: one metric's verdict and its evidence.
 //! - [`proportions`]: error counts compared as proportions.
 //! - [`score`]: metric verdicts grouped and weighted into a 0-100 score and a verdict.
+//! - [`evidence`]: a judgement as data for the journal, the cockpit and the reports.
 
 pub mod classifier;
 pub mod config;
+pub mod evidence;
 pub mod mannwhitney;
 pub mod proportions;
 pub mod sample;

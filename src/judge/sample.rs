@@ -1,10 +1,11 @@
 //! A metric's samples as the judge sees them: missing values removed or replaced, outliers
 //! optionally removed, and a summary of what is left.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What to do with a missing sample (`null` in a file, NaN from a query).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NanStrategy {
     /// Leave it out (Kayenta's default).
@@ -15,7 +16,7 @@ pub enum NanStrategy {
 }
 
 /// Whether to drop outliers before comparing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutlierStrategy {
     /// Compare every value.

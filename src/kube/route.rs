@@ -135,15 +135,28 @@ impl HttpRoute {
                 .find(|b| b.name == name)
                 .map_or(0, |b| b.weight.map_or(1, |w| u64::try_from(w).unwrap_or(1)))
         };
+        // Out of every backend of the rule: a baseline beside the canary takes its share too.
+        let total: u64 = refs
+            .iter()
+            .map(|b| b.weight.map_or(1, |w| u64::try_from(w).unwrap_or(1)))
+            .sum();
         let (s, c) = (weight(stable), weight(canary));
-        (s + c > 0).then(|| (c as f64 * 100.0 / (s + c) as f64).round() as u8)
+        (s + c > 0 && total > 0).then(|| (c as f64 * 100.0 / total as f64).round() as u8)
     }
 
     /// Splits every rule that routes to `stable`: `percent` to `canary` (a copy of the
     /// stable backend, left out at 0), the rest to `stable`; other backends stay. `false`
     /// when no rule routes to `stable`.
     pub fn split(&mut self, stable: &str, canary: &str, percent: u8) -> bool {
+        self.split_shares(stable, &[(canary, percent)])
+    }
+
+    /// As [`HttpRoute::split`] with several other backends (a canary and its baseline):
+    /// each gets its percent (a backend with 0 is taken out), stable the rest.
+    pub fn split_shares(&mut self, stable: &str, shares: &[(&str, u8)]) -> bool {
         let mut found = false;
+        let others: u32 = shares.iter().map(|(_, p)| u32::from(*p)).sum();
+        let stable_share = 100i32.saturating_sub(i32::try_from(others).unwrap_or(100));
         for rule in &mut self.spec.rules {
             let Some(stable_ref) = rule.backend_refs.iter().find(|b| b.name == stable).cloned()
             else {
@@ -151,16 +164,16 @@ impl HttpRoute {
             };
             found = true;
             rule.backend_refs
-                .retain(|b| b.name != stable && b.name != canary);
+                .retain(|b| b.name != stable && !shares.iter().any(|(n, _)| b.name == *n));
             rule.backend_refs.push(BackendRef {
-                weight: Some(100 - i32::from(percent)),
+                weight: Some(stable_share.max(0)),
                 ..stable_ref.clone()
             });
-            if percent > 0 {
+            for (name, percent) in shares.iter().filter(|(_, p)| *p > 0) {
                 rule.backend_refs.push(BackendRef {
-                    name: canary.to_owned(),
-                    weight: Some(i32::from(percent)),
-                    ..stable_ref
+                    name: (*name).to_owned(),
+                    weight: Some(i32::from(*percent)),
+                    ..stable_ref.clone()
                 });
             }
         }
@@ -182,11 +195,22 @@ pub async fn set_route_weights(
     canary: &str,
     percent: u8,
 ) -> Result<(), Error> {
+    set_route_shares(cluster, name, stable, &[(canary, percent)]).await
+}
+
+/// Sets the weights of route `name`: each of `shares` its percent, the rest to `stable`
+/// (see [`HttpRoute::split_shares`]), as a merge patch of its rules.
+pub async fn set_route_shares(
+    cluster: &Cluster,
+    name: &str,
+    stable: &str,
+    shares: &[(&str, u8)],
+) -> Result<(), Error> {
     let api = cluster.namespaced::<HttpRoute>();
     let mut live = kinds::get(&api, name)
         .await?
         .ok_or_else(|| Error::missing(format!("HTTPRoute {}/{name}", cluster.namespace)))?;
-    if !live.split(stable, canary, percent) {
+    if !live.split_shares(stable, shares) {
         return Err(Error::BadInput(format!(
             "HTTPRoute {name} has no backendRef to the stable Service {stable}"
         )));
@@ -243,5 +267,38 @@ mod tests {
         assert!(r.split("checkout", "checkout-canary", 0));
         assert_eq!(r.spec.rules[0].backend_refs.len(), 2, "no canary at 0%");
         assert!(!r.split("absent", "absent-canary", 10));
+    }
+
+    #[test]
+    fn a_baseline_takes_the_canary_s_share_from_stable_and_leaves_with_it() {
+        let mut r = route();
+        assert!(r.split_shares(
+            "checkout",
+            &[("checkout-canary", 25), ("checkout-baseline", 25)]
+        ));
+        let weights: Vec<(String, Option<i32>)> = r.spec.rules[0]
+            .backend_refs
+            .iter()
+            .map(|b| (b.name.clone(), b.weight))
+            .collect();
+        assert_eq!(
+            weights,
+            [
+                ("mirror".to_owned(), Some(0)),
+                ("checkout".to_owned(), Some(50)),
+                ("checkout-canary".to_owned(), Some(25)),
+                ("checkout-baseline".to_owned(), Some(25)),
+            ]
+        );
+        assert_eq!(r.share("checkout", "checkout-canary"), Some(25));
+        assert!(r.split_shares(
+            "checkout",
+            &[("checkout-canary", 0), ("checkout-baseline", 0)]
+        ));
+        assert_eq!(
+            r.spec.rules[0].backend_refs.len(),
+            2,
+            "canary and baseline gone"
+        );
     }
 }

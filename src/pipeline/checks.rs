@@ -188,6 +188,24 @@ fn ends_with(path: &[&str], pattern: &str) -> bool {
     path.len() >= want.len() && path[path.len() - want.len()..] == want[..]
 }
 
+/// With a baseline (the statistical judge), the baseline takes as much traffic as the
+/// canary, from stable: a canary weight above 50 leaves the baseline less than the canary.
+pub fn baseline_weights(steps: &[Spanned<CanaryStep>]) -> Result<(), (Pos, String)> {
+    match steps
+        .iter()
+        .find(|s| s.value.weight.is_some_and(|w| w > 50))
+    {
+        Some(s) => Err((
+            s.pos,
+            format!(
+                "weight {} is over 50: with `judge: statistical` a baseline of the stable version takes as much traffic as the canary; end the canary at 50 or below (it is promoted after the judgement there)",
+                s.value.weight.unwrap_or_default()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Canary weights: each from 1 to 100, each above the one before. After the last step the
 /// canary is promoted to all traffic, so the last weight need not be 100.
 pub fn canary_weights(steps: &[Spanned<CanaryStep>]) -> Result<(), (Pos, String)> {

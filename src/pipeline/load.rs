@@ -842,18 +842,42 @@ impl Validator<'_> {
                 if let Some(a) = &c.analysis {
                     self.exists(&a.slo)?;
                     self.slo_file(&a.slo, None, Part::Sli, &["version"])?;
+                    self.statistical(a, pos)?;
+                    if a.statistical().is_some() {
+                        super::checks::baseline_weights(&c.steps)
+                            .map_err(|(pos, m)| self.err(pos, m))?;
+                    }
                 }
             }
             (None, Some(bg)) => {
                 if let Some(a) = &bg.analysis {
                     self.exists(&a.slo)?;
                     self.slo_file(&a.slo, None, Part::Sli, &["version"])?;
+                    self.statistical(a, pos)?;
                 }
             }
             _ => return Err(self.err(pos, "a release is exactly one of `canary` or `blueGreen`")),
         }
         self.bake(r)?;
         Ok(StepKind::Release(r.clone()))
+    }
+
+    /// The statistical judge's settings, checked: thresholds in order, weights and scores
+    /// in range; `statistical` without `judge: statistical` is a mistake.
+    fn statistical(&self, a: &super::model::Analysis, pos: Pos) -> Result<(), LoadError> {
+        let at = a.statistical.as_ref().map_or(pos, |s| s.pos);
+        if a.statistical.is_some() && a.statistical().is_none() {
+            return Err(self.err(
+                at,
+                "`statistical` settings without `judge: statistical`: add `judge: statistical` to the analysis, or remove them",
+            ));
+        }
+        match a.statistical() {
+            Some(s) => s
+                .check()
+                .map_err(|(field, why)| self.err(at, format!("{field}: {why}"))),
+            None => Ok(()),
+        }
     }
 
     /// A bake keeps the analysis running after promotion: it needs one, and some time.

@@ -4,6 +4,7 @@
 mod checks;
 pub mod load;
 pub mod model;
+pub mod statistical;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

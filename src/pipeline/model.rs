@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::units::{Percent, Span};
 use crate::yaml::Spanned;
 
+pub use super::statistical::{JudgeKind, Statistical};
 pub use crate::loadgen::model::{LoadRequest, LoadTest, RampStage};
 pub use crate::metrics::settings::{BasicAuth, Prometheus};
 
@@ -791,6 +792,25 @@ pub struct Analysis {
     /// not listed holds the release for the operator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub promote_on: Vec<PromoteOn>,
+    /// `thresholds` (default): each SLI against the SLO's targets; `statistical`: the
+    /// canary against a fresh baseline of the stable version (see `statistical`).
+    #[serde(default, skip_serializing_if = "JudgeKind::is_thresholds")]
+    pub judge: JudgeKind,
+    /// The statistical judge's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistical: Option<Box<Spanned<Statistical>>>,
+}
+
+impl Analysis {
+    /// The statistical judge's settings, when it decides this analysis.
+    pub fn statistical(&self) -> Option<Statistical> {
+        (self.judge == JudgeKind::Statistical).then(|| {
+            self.statistical
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default()
+        })
+    }
 }
 
 /// A verdict that may promote a release.

@@ -90,6 +90,14 @@ pub fn evidence_text(evidence: &[Evidence]) -> String {
         if let Some(q) = &e.query {
             let _ = write!(out, "\n    query: {q}");
         }
+        if let Some(c) = &e.comparison {
+            let _ = write!(
+                out,
+                "\n    baseline: {}\n    canary:   {}",
+                crate::report::markdown::sample_cell(&c.baseline),
+                crate::report::markdown::sample_cell(&c.canary)
+            );
+        }
         out.push('\n');
     }
     out

@@ -33,6 +33,7 @@ pub fn render(r: &Report, charts: &[(String, String)]) -> String {
     outcome(&mut m, r);
     steps(&mut m, r);
     evidence(&mut m, r);
+    judgements(&mut m, r);
     if !r.traffic.is_empty() {
         traffic(&mut m, r);
     }
@@ -124,6 +125,52 @@ fn evidence(m: &mut String, r: &Report) {
             );
         }
     }
+}
+
+/// The statistical judge's comparisons behind each step's verdict: baseline and canary side
+/// by side, the test, and the threshold that decided.
+fn judgements(m: &mut String, r: &Report) {
+    for (stage, step) in r.steps() {
+        let compared: Vec<_> = step
+            .evidence
+            .iter()
+            .filter_map(|e| e.comparison.as_deref())
+            .collect();
+        if compared.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            m,
+            "\n### Statistical judgement of {}/{}\n",
+            stage.name, step.name
+        );
+        m.push_str("| Metric | Baseline (n, mean, median, p95) | Canary (n, mean, median, p95) | Test | Threshold | Verdict |\n|---|---|---|---|---|---|\n");
+        for c in compared {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} | {} {} |",
+                cell(&c.metric),
+                cell(&sample_cell(&c.baseline)),
+                cell(&sample_cell(&c.canary)),
+                cell(&c.test_line()),
+                cell(&c.threshold),
+                c.verdict.glyph(),
+                cell(&c.classification)
+            );
+        }
+    }
+}
+
+/// `n 30, mean 81.2, median 80, p95 97.5` of one side's sample.
+pub fn sample_cell(s: &crate::events::SampleFacts) -> String {
+    let v = |x: Option<f64>| x.map_or("-".to_owned(), crate::judge::show);
+    format!(
+        "n {}, mean {}, median {}, p95 {}",
+        s.count,
+        v(s.mean),
+        v(s.median),
+        v(s.p95)
+    )
 }
 
 /// Each release's traffic steps, in order.

@@ -44,6 +44,24 @@ pub struct Report {
     /// Each change of the traffic a release asked for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traffic: Vec<TrafficStep>,
+    /// The statistical judge's judgements, with their samples (the latest
+    /// [`MAX_JUDGEMENTS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judgements: Vec<JudgementPoint>,
+}
+
+/// The most judgements a report keeps (each carries its samples).
+pub const MAX_JUDGEMENTS: usize = 200;
+
+/// One judgement of the statistical judge under a release step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgementPoint {
+    /// `stage/step`.
+    pub step: String,
+    /// When it was made.
+    pub at_ms: i64,
+    /// The judgement, samples included.
+    pub judgement: crate::events::Judgement,
 }
 
 /// One SLI over a release's analyses.
@@ -320,6 +338,7 @@ impl Report {
             operator_actions: Vec::new(),
             analysis: Vec::new(),
             traffic: Vec::new(),
+            judgements: Vec::new(),
         };
         for env in events {
             r.apply(env);
@@ -394,12 +413,23 @@ impl Report {
             targets,
             warnings,
             verdict,
+            judgement,
             ..
         } = &env.event
         else {
             return;
         };
         let step = format!("{stage}/{step}");
+        if let Some(j) = judgement {
+            if self.judgements.len() >= MAX_JUDGEMENTS {
+                self.judgements.remove(0);
+            }
+            self.judgements.push(JudgementPoint {
+                step: step.clone(),
+                at_ms: env.at_ms,
+                judgement: (**j).clone(),
+            });
+        }
         for (sli, value) in values {
             let i = match self
                 .analysis

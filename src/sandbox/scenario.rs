@@ -33,6 +33,7 @@ pub const NAMES: &[&str] = &[
     "happy",
     "bad-canary",
     "slow-canary",
+    "subtle-canary",
     "missing-infra",
     "budget-exhausted",
     "train",
@@ -87,6 +88,16 @@ impl Scenario {
                 new_version: Behaviour {
                     p50: healthy.p50 * 4.0,
                     p99: healthy.p99 * 4.0,
+                    ..healthy
+                },
+                ..base
+            },
+            "subtle-canary" => Scenario {
+                name: "subtle-canary",
+                summary: "a new version is 30% slower than the old one, still well within the latency objective",
+                new_version: Behaviour {
+                    p50: healthy.p50 * 1.3,
+                    p99: healthy.p99 * 1.3,
                     ..healthy
                 },
                 ..base

@@ -486,6 +486,12 @@ fn app_of<'a>(pod: &'a Value, fallback: &'a str) -> &'a str {
     label_of(pod, &["app.kubernetes.io/name", "app"]).unwrap_or(fallback)
 }
 
+/// The label glidepath's statistical judge puts on baseline pods (`glidepath.dev/track:
+/// baseline`): pods of the stable version under their own `version` label.
+fn runs_stable_as_baseline(pod: &Value) -> bool {
+    label_of(pod, &["glidepath.dev/track"]) == Some("baseline")
+}
+
 /// The `version` label of a pod.
 fn version_of(pod: &Value) -> &str {
     label_of(
@@ -629,7 +635,9 @@ fn versions<'p>(
         let key = (ns.to_owned(), app.clone(), version.clone());
         let started = *book.first_seen.entry(key).or_insert_with(Instant::now);
         let baseline = book.baseline.get(&(ns.to_owned(), app.clone()));
-        let is_new = baseline.is_some_and(|b| !b.contains(&version));
+        // A release's baseline runs the stable version under a label of its own.
+        let is_new =
+            baseline.is_some_and(|b| !b.contains(&version)) && !runs_stable_as_baseline(pod);
         let base = if is_new {
             tel.scenario.new_version_of(&app)
         } else {

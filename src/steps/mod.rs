@@ -138,6 +138,37 @@ impl StepIo {
             warnings,
             verdict,
             part: Some(part),
+            judgement: None,
+        });
+    }
+
+    /// Reports one release analysis the statistical judge decided: the canary's and the
+    /// baseline's means as the chart's two series, and the whole judgement.
+    pub fn judgement(
+        &self,
+        targets: BTreeMap<String, String>,
+        warnings: BTreeMap<String, String>,
+        judgement: crate::events::Judgement,
+        part: crate::events::AnalysisPart,
+    ) {
+        let mean = |side: fn(&crate::events::MetricComparison) -> &crate::events::SampleFacts| {
+            judgement
+                .metrics
+                .iter()
+                .filter(|m| m.query.is_some())
+                .map(|m| (m.metric.clone(), side(m).mean))
+                .collect()
+        };
+        (self.emit)(Event::Analysis {
+            stage: self.stage.clone(),
+            step: self.step.clone(),
+            values: mean(|m| &m.canary),
+            stable: mean(|m| &m.baseline),
+            targets,
+            warnings,
+            verdict: judgement.verdict,
+            judgement: Some(Box::new(judgement)),
+            part: Some(part),
         });
     }
 

@@ -13,10 +13,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::statistical::StatisticalJudge;
 use super::tally::{Rules, Tally};
 use super::{fail, infra_failure};
 use crate::events::{Evidence, Verdict};
@@ -56,6 +58,13 @@ pub(super) struct Analyst {
     tally: Mutex<Tally>,
     /// The stable version's `version` label, measured beside the canary for the cockpit.
     pub stable_version: Option<String>,
+    /// `judge: statistical`: the canary against a baseline while traffic moves and before
+    /// the promotion (the bake, with no baseline left, judges by the SLO's thresholds).
+    statistical: Option<StatisticalJudge>,
+    /// The latest statistical judgement could not tell: it holds, and never promotes.
+    undecided: AtomicBool,
+    /// The latest judgement's evidence, for the promotion's.
+    latest_evidence: Mutex<Vec<Evidence>>,
 }
 
 /// Which part of the release an evaluation serves: it names the evaluation's lines and
@@ -77,6 +86,8 @@ pub(super) struct Cleared {
     pub why: String,
     /// The verdict that cleared it (`Warning` when a warning promoted or was approved).
     pub verdict: Verdict,
+    /// The evidence of the judgement that cleared it (the statistical judge's table).
+    pub evidence: Vec<Evidence>,
 }
 
 impl Analyst {
@@ -97,6 +108,16 @@ impl Analyst {
                 )));
             }
         };
+        let statistical = match a.statistical() {
+            Some(_) if client.is_none() => {
+                return Err(fail(format!(
+                    "`judge: statistical` compares Prometheus samples, but the SLO {} defines no PromQL SLI that its objectives use",
+                    a.slo.value
+                )));
+            }
+            Some(settings) => Some(StatisticalJudge::new(&slo, settings).map_err(fail)?),
+            None => None,
+        };
         let interval = a
             .interval
             .map(|i| i.get())
@@ -110,8 +131,19 @@ impl Analyst {
             interval,
             rules: Rules::of(a),
             tally: Mutex::new(resumed(ctx.resumed.as_ref())),
+            statistical,
+            undecided: AtomicBool::new(false),
+            latest_evidence: Mutex::new(Vec::new()),
             stable_version: None,
         })
+    }
+
+    /// The stable version is known, and no baseline runs beside the new version: the
+    /// statistical judge compares it with the stable version's own series.
+    pub fn compare_with_stable(&mut self) {
+        if let (Some(judge), Some(v)) = (self.statistical.as_mut(), &self.stable_version) {
+            judge.compare_with(v.clone());
+        }
     }
 
     /// Runs while traffic moves, until the failures or inconclusive results pass their
@@ -165,23 +197,30 @@ impl Analyst {
         let mut holding = false;
         let cleared = loop {
             let latest = self.tally().latest;
+            let undecided = self.undecided.load(Ordering::SeqCst);
             if made >= fresh {
                 match latest {
                     Some(Verdict::Pass) => {
                         break Cleared {
                             why: "the latest analysis passed".into(),
                             verdict: Verdict::Pass,
+                            evidence: self.latest_evidence(),
                         };
                     }
-                    Some(Verdict::Warning) if self.rules.warning_promotes => {
+                    Some(Verdict::Warning) if self.rules.warning_promotes && !undecided => {
                         break Cleared {
                             why: "the latest analysis warned, and promoteOn lists warning".into(),
                             verdict: Verdict::Warning,
+                            evidence: self.latest_evidence(),
                         };
                     }
                     Some(Verdict::Warning) if !holding => {
                         holding = true;
-                        let line = "the latest analysis warned: held for the operator (approve promotes, reject rolls back); the analysis goes on";
+                        let line = if undecided {
+                            "the statistical judge cannot tell yet (inconclusive): held for the operator (approve promotes, reject rolls back); the analysis goes on"
+                        } else {
+                            "the latest analysis warned: held for the operator (approve promotes, reject rolls back); the analysis goes on"
+                        };
                         ctx.io.log("analysis", line);
                         ctx.io.set_phase(Phase::WaitingForApproval, line);
                     }
@@ -201,8 +240,13 @@ impl Analyst {
                 }
                 signal = next_signal(&mut ctx.signals), if holding => match signal {
                     Signal::Approve(who) => break Cleared {
-                        why: format!("the latest analysis warned; approved by {who}"),
+                        why: if self.undecided.load(Ordering::SeqCst) {
+                            format!("the statistical judge was inconclusive; approved by {who}")
+                        } else {
+                            format!("the latest analysis warned; approved by {who}")
+                        },
                         verdict: Verdict::Warning,
+                        evidence: self.latest_evidence(),
                     },
                     Signal::Reject(who) => {
                         let why = format!("the latest analysis warned; rejected by {who}");
@@ -228,6 +272,14 @@ impl Analyst {
         *self.tally.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The latest judgement's evidence.
+    fn latest_evidence(&self) -> Vec<Evidence> {
+        self.latest_evidence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Records one evaluation's verdict and returns the tally after it.
     fn record(&self, verdict: Verdict) -> Tally {
         let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,6 +291,12 @@ impl Analyst {
     /// inconclusive results past their limits.
     async fn evaluate_once(&self, io: &StepIo, part: Part) -> Result<Verdict, Refusal> {
         let n = self.tally().made + 1;
+        if let (Some(judge), Some(client), false) =
+            (&self.statistical, &self.client, part == Part::Bake)
+        {
+            return self.judge_statistically(io, part, n, (judge, client)).await;
+        }
+        self.undecided.store(false, Ordering::SeqCst);
         let verdict = match self.measure().await {
             Ok(values) => evaluate(&self.slo, &values, &[]),
             Err(e) => {
@@ -265,10 +323,55 @@ impl Analyst {
                 verdict.message
             ),
         );
-        if let Some(limit) = self.record(verdict.result).past_limit(&self.rules) {
+        let t = self.record(verdict.result);
+        *self
+            .latest_evidence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = verdict.evidence();
+        if let Some(limit) = t.past_limit(&self.rules) {
             return Err((format!("{limit}: {}", verdict.message), verdict.evidence()));
         }
         Ok(verdict.result)
+    }
+
+    /// One statistical judgement, journaled (with its samples) before its line is shown;
+    /// refuses when it takes the failures or the failed queries past their limits. An
+    /// inconclusive judgement counts as neither: it holds the promotion.
+    async fn judge_statistically(
+        &self,
+        io: &StepIo,
+        part: Part,
+        n: u32,
+        (judge, client): (&StatisticalJudge, &Client),
+    ) -> Result<Verdict, Refusal> {
+        let warming_up = part == Part::Watch;
+        let judged = match judge.judge(&self.slo, client, &self.vars, warming_up).await {
+            Ok(j) => j,
+            Err(e) => {
+                io.log("analysis", format!("{}: {e}", label(part, n)));
+                self.undecided.store(false, Ordering::SeqCst);
+                if let Some(limit) = self.record(Verdict::Error).past_limit(&self.rules) {
+                    return Err((format!("{limit}: {e}"), Vec::new()));
+                }
+                return Ok(Verdict::Error);
+            }
+        };
+        let verdict = judged.judgement.verdict;
+        let (targets, warnings) = self.criteria();
+        io.judgement(targets, warnings, judged.judgement, part);
+        io.log(
+            "analysis",
+            format!("{}: {}", label(part, n), judged.message),
+        );
+        self.undecided.store(judged.inconclusive, Ordering::SeqCst);
+        *self
+            .latest_evidence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = judged.evidence.clone();
+        if let Some(limit) = self.record(verdict).past_limit(&self.rules) {
+            return Err((format!("{limit}: {}", judged.message), judged.evidence));
+        }
+        Ok(verdict)
     }
 
     /// The SLIs now, from Prometheus and the stage's own measurements.
@@ -290,6 +393,19 @@ impl Analyst {
             .iter()
             .map(|o| (o.sli.clone(), o.value))
             .collect();
+        let (targets, warnings) = self.criteria();
+        io.analysis(
+            values,
+            self.stable_values().await,
+            targets,
+            warnings,
+            verdict.result,
+            part,
+        );
+    }
+
+    /// Each SLI's first pass and first warning criterion, for the charts' lines.
+    fn criteria(&self) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
         let first = |sets: &[Vec<crate::slo::criteria::Criterion>]| {
             sets.iter().flatten().next().map(|c| c.to_string())
         };
@@ -305,14 +421,7 @@ impl Analyst {
             .iter()
             .filter_map(|o| first(&o.warning).map(|c| (o.sli.clone(), c)))
             .collect();
-        io.analysis(
-            values,
-            self.stable_values().await,
-            targets,
-            warnings,
-            verdict.result,
-            part,
-        );
+        (targets, warnings)
     }
 
     /// The same SLIs for the stable version, when there is one to compare with: a chart's

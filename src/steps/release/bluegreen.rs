@@ -52,10 +52,19 @@ pub(super) async fn run(plan: &Plan, bg: &BlueGreen, ctx: &mut StepCtx) -> StepR
         Err(e) => return fail(format!("finishing the switch failed: {e}")),
     }
     let summary = format!("blue-green release of {} switched and finished", plan.name);
-    let evidence = vec![match &cleared {
+    let mut evidence = vec![match &cleared {
         Some(c) => Evidence::new("blue-green", c.verdict, format!("switched: {}", c.why)),
         None => Evidence::new("blue-green", Verdict::Pass, "switched (no analysis)"),
     }];
+    // The statistical judge's table, when it cleared the switch.
+    if let Some(c) = &cleared {
+        evidence.extend(
+            c.evidence
+                .iter()
+                .filter(|e| e.comparison.is_some())
+                .cloned(),
+        );
+    }
     let verdict = cleared.as_ref().map_or(Verdict::Pass, |c| c.verdict);
     match (&analyst, &bg.bake) {
         (Some(a), Some(b)) => bake(plan, ctx, a, b.value.get(), (summary, evidence)).await,

@@ -74,7 +74,7 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
         };
         return rolled_back(plan, ctx, setback).await;
     }
-    let evidence = vec![promoted_evidence(cleared.as_ref())];
+    let evidence = promoted_evidence(cleared.as_ref());
     let summary = format!(
         "canary of {} promoted after {} steps",
         plan.name,
@@ -89,10 +89,28 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
 }
 
 /// What cleared the promotion, as evidence.
-fn promoted_evidence(cleared: Option<&Cleared>) -> Evidence {
+fn promoted_evidence(cleared: Option<&Cleared>) -> Vec<Evidence> {
     match cleared {
-        Some(c) => Evidence::new("canary", c.verdict, format!("promoted: {}", c.why)),
-        None => Evidence::new("canary", Verdict::Pass, "promoted (no analysis)"),
+        Some(c) => {
+            let mut out = vec![Evidence::new(
+                "canary",
+                c.verdict,
+                format!("promoted: {}", c.why),
+            )];
+            // The judgement that cleared it: each metric's comparison, for the reports.
+            out.extend(
+                c.evidence
+                    .iter()
+                    .filter(|e| e.comparison.is_some())
+                    .cloned(),
+            );
+            out
+        }
+        None => vec![Evidence::new(
+            "canary",
+            Verdict::Pass,
+            "promoted (no analysis)",
+        )],
     }
 }
 
@@ -162,6 +180,8 @@ async fn set_weight(plan: &Plan, ctx: &StepCtx, weight: u8, total: i32) -> Resul
         .apply(&plan.canary(canary_replicas(total, weight)), false)
         .await?;
     plan.rolled_out(&ctx.io, &plan.canary_name(), ROLLOUT_TIMEOUT)
+        .await?;
+    plan.ensure_baseline(&ctx.io, canary_replicas(total, weight))
         .await?;
     let note = plan.router.set_weight(plan, &ctx.io, weight, total).await?;
     ctx.io.log("traffic", format!("canary {weight}%: {note}"));

@@ -59,6 +59,9 @@ pub(super) async fn begin(
     };
     if let Some(a) = analyst.as_mut() {
         a.stable_version = deployment_version(&previous).map(str::to_owned);
+        if plan.baseline.is_none() {
+            a.compare_with_stable();
+        }
     }
     let total = recorded_total(&previous).unwrap_or_else(|| declared_total(&previous));
     let progress = if resuming {
@@ -114,6 +117,11 @@ pub(super) async fn promote(
     total: i32,
 ) -> Result<(), Error> {
     plan.router.hand_over(plan, &ctx.io, total).await?;
+    // The baseline has no traffic left (the route sends it all to the canary; with the
+    // replicas router the stable Deployment gets its full size below).
+    if plan.remove_baseline().await? {
+        ctx.io.log("traffic", "baseline removed");
+    }
     // The user's manifest, applied as written (JSON keeps every field it carries).
     let mut next = plan.deployment.clone();
     next["spec"]["replicas"] = json!(total);

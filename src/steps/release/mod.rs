@@ -27,6 +27,7 @@
 
 mod analysis;
 mod bake;
+mod baseline;
 mod bluegreen;
 mod canary;
 mod error;
@@ -36,6 +37,7 @@ mod plan;
 mod progress;
 mod rollback;
 mod routers;
+mod statistical;
 pub mod tally;
 
 use std::fmt::Display;
@@ -105,6 +107,10 @@ async fn after_promotion(plan: &Plan, step: &ReleaseStep, ctx: &mut StepCtx) -> 
         "{} was promoted by this run before it was interrupted",
         plan.name
     );
+    // A promotion interrupted after its baseline's removal began leaves none behind.
+    if let Err(e) = plan.remove_baseline().await {
+        return Some(infra_failure(e));
+    }
     ctx.io.log("release", promoted.clone());
     let (analysis, bake) = match (&step.canary, &step.blue_green) {
         (Some(c), _) => (c.analysis.as_ref(), c.bake.as_ref()),

@@ -50,6 +50,23 @@ impl Plan {
                 desired: desired[i],
             });
         }
+        // A baseline serves the stable version beside the canary: on the stable side.
+        if self.baseline.is_some()
+            && let Some(live) = deployment(&self.cluster, &self.baseline_name()).await?
+        {
+            let (r, d) = (
+                count(live.status.as_ref().and_then(|s| s.ready_replicas)),
+                count(live.spec.as_ref().and_then(|s| s.replicas)),
+            );
+            ready[0] += r;
+            desired[0] += d;
+            replicas.push(VersionReplicas {
+                role: "baseline".into(),
+                version: version_of(&live),
+                ready: r,
+                desired: d,
+            });
+        }
         let (actual, planned) = self.router.actual_split(self, ready, desired).await?;
         Ok(Observed {
             actual,

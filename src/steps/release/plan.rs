@@ -48,6 +48,9 @@ pub(super) struct Plan {
     /// The annotation where the target publishes a Service's own address (the sandbox's
     /// loopback endpoints), when the run was told of one.
     pub address_annotation: Option<String>,
+    /// `judge: statistical`: the `version` label of the baseline started beside the
+    /// canary (see `baseline`).
+    pub baseline: Option<String>,
 }
 
 /// The Services and route a release routes through.
@@ -83,7 +86,14 @@ impl Plan {
             )));
         }
         let blue_green = step.blue_green.is_some();
+        let baseline = step
+            .canary
+            .as_ref()
+            .and_then(|c| c.analysis.as_ref())
+            .and_then(|a| a.statistical())
+            .map(|s| s.baseline_version().to_owned());
         Ok(Plan {
+            baseline,
             cluster,
             deployment,
             others,
@@ -133,6 +143,8 @@ impl Plan {
             canary_service: text("canaryService").unwrap_or_else(|| format!("{name}-canary")),
             route: text("route"),
             address_annotation: None,
+            // Unknown from the cluster: removals look for a baseline whatever it is.
+            baseline: None,
         };
         Ok((plan, stable))
     }

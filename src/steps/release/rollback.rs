@@ -35,21 +35,25 @@ pub(super) async fn abort(plan: &Plan, io: &StepIo, by: Option<&str>) -> Result<
     let total = recorded.unwrap_or_else(|| declared_total(&stable));
     plan.router.restore(plan, io, &stable, total).await?;
     kinds::delete(&plan.cluster.namespaced::<Deployment>(), &canary_name).await?;
+    let baseline = plan.remove_baseline().await?;
     let back = started.elapsed();
     scale(&plan.cluster, &plan.name, total).await?;
     plan.unmark(by).await?;
     plan.router.unroute(plan).await?;
+    let removed = if baseline {
+        format!("{} and baseline", plan.track())
+    } else {
+        plan.track().to_owned()
+    };
     let note = format!(
-        "{} removed; all traffic on stable after {} ms",
-        plan.track(),
+        "{removed} removed; all traffic on stable after {} ms",
         back.as_millis()
     );
     io.log("traffic", note.clone());
     plan.report_settled(io, false, note).await;
     Ok(format!(
-        "traffic back on stable in {} ms, {} removed",
-        back.as_millis(),
-        plan.track()
+        "traffic back on stable in {} ms, {removed} removed",
+        back.as_millis()
     ))
 }
 

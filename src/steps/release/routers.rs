@@ -15,7 +15,7 @@ use super::error::Error;
 use super::plan::{Plan, canary_replicas, to_json};
 use super::{ROLLOUT_TIMEOUT, TRACK, fail, infra_failure, meta};
 use crate::kube::kinds;
-use crate::kube::route::{route_share, set_route_weights};
+use crate::kube::route::{route_share, set_route_shares};
 use crate::kube::workload::{TEMPLATE_HASH, deployment, scale, service, set_service_selector};
 use crate::pipeline::model::Router;
 use crate::steps::{StepIo, StepResult};
@@ -62,6 +62,11 @@ impl TrafficRouter {
     pub async fn prepare(self, plan: &Plan, previous: &Deployment) -> Result<(), StepResult> {
         match self {
             TrafficRouter::Replicas => Ok(()),
+            TrafficRouter::HttpRoute if plan.baseline.is_some() => {
+                let name = plan.baseline_service();
+                track_service(plan, &name, super::baseline::BASELINE_TRACK).await?;
+                second_service(plan, previous).await
+            }
             TrafficRouter::HttpRoute | TrafficRouter::ActiveService => {
                 second_service(plan, previous).await
             }
@@ -78,16 +83,32 @@ impl TrafficRouter {
         total: i32,
     ) -> Result<String, Error> {
         let canary = canary_replicas(total, weight);
+        // A baseline serves beside the canary with as many pods (and so as much traffic),
+        // taken from stable.
+        let baseline = if plan.baseline.is_some() { canary } else { 0 };
         match self {
             TrafficRouter::Replicas => {
                 // As Argo Rollouts rounds without a traffic router: both sides rounded up,
                 // so stable keeps serving until the canary takes everything.
                 let stable =
                     ((i64::from(total) * (100 - i64::from(weight))) as f64 / 100.0).ceil() as i32;
+                let stable = (stable - baseline).max(0);
                 scale(&plan.cluster, &plan.name, stable).await?;
                 plan.rolled_out(io, &plan.name, ROLLOUT_TIMEOUT).await?;
+                Ok(if baseline > 0 {
+                    format!(
+                        "{canary} canary, {baseline} baseline and {stable} stable replicas ready"
+                    )
+                } else {
+                    format!("{canary} canary and {stable} stable replicas ready")
+                })
+            }
+            TrafficRouter::HttpRoute if baseline > 0 => {
+                route_weights(plan, weight).await?;
                 Ok(format!(
-                    "{canary} canary and {stable} stable replicas ready"
+                    "HTTPRoute {} weights {}/{weight}/{weight} (stable/baseline/canary), {canary} canary and {baseline} baseline replicas",
+                    plan.route.as_deref().unwrap_or(""),
+                    100u8.saturating_sub(weight.saturating_mul(2)),
                 ))
             }
             TrafficRouter::HttpRoute => {
@@ -230,12 +251,24 @@ impl TrafficRouter {
     }
 }
 
-/// Sets the route's weights: `canary`% to the canary Service, the rest to stable.
+/// Sets the route's weights: `canary`% to the canary Service, as much to the baseline's
+/// while the canary takes part of the traffic and the release has one, the rest to stable.
+/// Without a baseline (or at 0% and 100%) any baseline backend is taken out.
 async fn route_weights(plan: &Plan, canary: u8) -> Result<(), crate::kube::Error> {
     let (Some(route), Some(stable)) = (&plan.route, &plan.stable_service) else {
         return Ok(());
     };
-    set_route_weights(&plan.cluster, route, stable, &plan.canary_service, canary).await
+    let baseline = if plan.baseline.is_some() && canary < 100 {
+        canary.min(100 - canary)
+    } else {
+        0
+    };
+    let baseline_service = plan.baseline_service();
+    let shares = [
+        (plan.canary_service.as_str(), canary),
+        (baseline_service.as_str(), baseline),
+    ];
+    set_route_shares(&plan.cluster, route, stable, &shares).await
 }
 
 /// The percent the live HTTPRoute sends to the canary Service.
@@ -260,8 +293,16 @@ async fn pin_stable_service(plan: &Plan, hash: Option<&str>) -> Result<(), crate
 /// Gives the second track its own Service (a copy of the stable one selecting the track's
 /// pods) and pins the stable Service to the stable pods.
 async fn second_service(plan: &Plan, previous: &Deployment) -> Result<(), StepResult> {
-    let stable_name = plan.stable_service.clone().unwrap_or_default();
     let pinned = plan.stable_hash(previous).await.map_err(infra_failure)?;
+    track_service(plan, &plan.canary_service, plan.track()).await?;
+    pin_stable_service(plan, Some(&pinned))
+        .await
+        .map_err(infra_failure)
+}
+
+/// Creates Service `name`: a copy of the stable one selecting the pods of `track`.
+async fn track_service(plan: &Plan, name: &str, track: &str) -> Result<(), StepResult> {
+    let stable_name = plan.stable_service.clone().unwrap_or_default();
     let mut svc = match plan
         .others
         .iter()
@@ -275,7 +316,7 @@ async fn second_service(plan: &Plan, previous: &Deployment) -> Result<(), StepRe
             Err(e) => return Err(infra_failure(e)),
         },
     };
-    svc["metadata"]["name"] = Value::String(plan.canary_service.clone());
+    svc["metadata"]["name"] = Value::String(name.to_owned());
     // The copy is another Service: the address the target published for the original is
     // not its own.
     if let (Some(a), Some(published)) = (
@@ -290,15 +331,13 @@ async fn second_service(plan: &Plan, previous: &Deployment) -> Result<(), StepRe
         .and_then(Value::as_object_mut)
     {
         sel.remove(TEMPLATE_HASH);
-        sel.insert(TRACK.into(), Value::String(plan.track().into()));
+        sel.insert(TRACK.into(), Value::String(track.into()));
     }
     plan.cluster
         .apply(&svc, false)
         .await
-        .map_err(|e| fail(format!("cannot create the {} Service: {e}", plan.track())))?;
-    pin_stable_service(plan, Some(&pinned))
-        .await
-        .map_err(infra_failure)
+        .map_err(|e| fail(format!("cannot create the {track} Service: {e}")))
+        .map(drop)
 }
 
 /// A Service named `name` with the selector and ports of the live `s`, as JSON: it takes

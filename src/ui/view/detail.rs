@@ -100,6 +100,69 @@ fn check_lines(app: &App, e: &Evidence, lines: &mut Vec<Line<'static>>) {
             t.fg("muted"),
         )));
     }
+    if let Some(c) = &e.comparison {
+        comparison_lines(app, c, lines);
+    }
+}
+
+/// The most samples a sparkline shows (the latest).
+const SPARK_MAX: usize = 40;
+
+/// Baseline and canary side by side: a sparkline of each sample on one scale, and its
+/// summary.
+fn comparison_lines(
+    app: &App,
+    c: &crate::events::MetricComparison,
+    lines: &mut Vec<Line<'static>>,
+) {
+    let t = &app.theme;
+    let latest = |v: &[Option<f64>]| v[v.len().saturating_sub(SPARK_MAX)..].to_vec();
+    let (b, k) = (latest(&c.baseline.values), latest(&c.canary.values));
+    let finite = b
+        .iter()
+        .chain(&k)
+        .flatten()
+        .copied()
+        .filter(|x| x.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    });
+    for (side, values, s, style) in [
+        ("baseline", &b, &c.baseline, t.fg("muted")),
+        ("canary  ", &k, &c.canary, t.fg("text")),
+    ] {
+        lines.push(Line::from(vec![
+            Span::styled(format!("    {side} "), t.fg("muted")),
+            Span::styled(
+                format!("{:<width$}", sparkline(values, lo, hi), width = SPARK_MAX),
+                style,
+            ),
+            Span::styled(
+                format!("  {}", crate::report::markdown::sample_cell(s)),
+                t.fg("muted"),
+            ),
+        ]));
+    }
+}
+
+/// Values as block characters scaled from `lo` to `hi`; a missing value is a space.
+fn sparkline(values: &[Option<f64>], lo: f64, hi: f64) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let span = hi - lo;
+    values
+        .iter()
+        .map(|v| match v {
+            Some(x) if x.is_finite() => {
+                let level = if span > 0.0 {
+                    (x - lo) / span * 7.0
+                } else {
+                    0.0
+                };
+                BLOCKS[(level.round().clamp(0.0, 7.0)) as usize]
+            }
+            _ => ' ',
+        })
+        .collect()
 }
 
 /// The objective table's column heads.
@@ -230,5 +293,17 @@ fn format_number(x: f64) -> String {
         format!("{x:.0}")
     } else {
         format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sparkline;
+
+    #[test]
+    fn a_sparkline_scales_both_sides_alike_and_leaves_gaps_for_missing_samples() {
+        assert_eq!(sparkline(&[Some(1.0), None, Some(8.0)], 1.0, 8.0), "▁ █");
+        assert_eq!(sparkline(&[Some(5.0), Some(5.0)], 5.0, 5.0), "▁▁");
+        assert_eq!(sparkline(&[Some(f64::NAN)], 0.0, 1.0), " ");
     }
 }

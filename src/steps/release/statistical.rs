@@ -1,0 +1,410 @@
+//! `judge: statistical` under a release: each judged SLI range-queried for the canary and
+//! for the baseline (their `version` labels) over the lookback, compared by the statistical
+//! judge (`crate::judge`), error counts compared as two proportions, the verdicts scored.
+//! The outcome, with every sample, becomes a [`Judgement`] for the journal and evidence
+//! lines for the step's reports.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::events::{Evidence, Judgement, MetricComparison, Verdict};
+use crate::judge::evidence::{judgement_facts, metric_facts, proportion_facts};
+use crate::judge::proportions::{Counts, compare_proportions};
+use crate::judge::score::ScoredMetric;
+use crate::judge::{Classification, judge_metric, score};
+use crate::metrics::{Client, QueryError};
+use crate::pipeline::model::Statistical;
+use crate::pipeline::statistical::{ERROR_COUNTS, JudgedMetric};
+use crate::slo::Slo;
+use crate::slo::live::fill;
+
+/// The group of metrics the file puts in none.
+const DEFAULT_GROUP: &str = "default";
+
+/// Why a judgement could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum JudgeError {
+    /// A query failed.
+    #[error("metric `{metric}`, query `{query}`: {source}")]
+    Query {
+        /// The metric.
+        metric: String,
+        /// The query as sent.
+        query: String,
+        /// Prometheus's answer.
+        #[source]
+        source: QueryError,
+    },
+    /// The settings cannot be used (the load checks them; a resumed run may carry older
+    /// settings).
+    #[error("the statistical judge's settings: {0}")]
+    Settings(String),
+}
+
+/// The statistical judge of one analysis.
+pub(super) struct StatisticalJudge {
+    settings: Statistical,
+    /// The query templates of the requests and errors SLIs, when error counts are judged.
+    counts: Option<[String; 2]>,
+    /// The `version` label the canary is compared with.
+    baseline_version: String,
+    /// SLI name → its query template and options, in order.
+    metrics: Vec<(String, String, JudgedMetric)>,
+}
+
+/// One judgement, ready to report.
+pub(super) struct Judged {
+    /// The judgement with its samples.
+    pub judgement: Judgement,
+    /// One line per metric, then the total.
+    pub evidence: Vec<Evidence>,
+    /// The judgement could not tell (held, never passed).
+    pub inconclusive: bool,
+    /// One line for the log.
+    pub message: String,
+}
+
+impl StatisticalJudge {
+    /// The judge of `slo`'s SLIs under `settings`; a metric the SLO does not define is an
+    /// error that ends the step before anything changes.
+    pub fn new(slo: &Slo, settings: Statistical) -> Result<StatisticalJudge, String> {
+        let names: Vec<String> = if settings.metrics.is_empty() {
+            let mut seen = Vec::new();
+            for o in &slo.objectives {
+                if slo.slis.contains_key(&o.sli) && !seen.contains(&o.sli) {
+                    seen.push(o.sli.clone());
+                }
+            }
+            seen
+        } else {
+            settings.metrics.keys().cloned().collect()
+        };
+        let mut metrics = Vec::new();
+        for name in names {
+            let Some(template) = slo.slis.get(&name) else {
+                let known: Vec<&str> = slo.slis.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "statistical.metrics.{name}: the SLO defines no SLI `{name}` (it has {}); judge one of those",
+                    known.join(", ")
+                ));
+            };
+            let options = settings.metrics.get(&name).cloned().unwrap_or_default();
+            metrics.push((name, template.clone(), options));
+        }
+        let counts = match &settings.errors {
+            Some(e) => {
+                let sli = |name: &str| {
+                    slo.slis.get(name).cloned().ok_or_else(|| {
+                        format!("statistical.errors: the SLO defines no SLI `{name}`; add one that counts requests (or errors) of ${{version}} over ${{window}}, such as sum(increase(http_requests_total{{version=\"${{version}}\"}}[${{window}}]))")
+                    })
+                };
+                Some([sli(&e.requests)?, sli(&e.errors)?])
+            }
+            None => None,
+        };
+        if metrics.is_empty() && counts.is_none() {
+            return Err("the statistical judge has nothing to compare: the SLO's objectives use no PromQL SLI and `statistical.errors` is not set".into());
+        }
+        Ok(StatisticalJudge {
+            baseline_version: settings.baseline_version().to_owned(),
+            counts,
+            settings,
+            metrics,
+        })
+    }
+
+    /// The baseline's `version` label.
+    pub fn baseline_version(&self) -> &str {
+        &self.baseline_version
+    }
+
+    /// Compares with `version` instead of a baseline's pods (blue-green, whose new colour
+    /// has no traffic of its own to share: it is compared with the stable version).
+    pub fn compare_with(&mut self, version: String) {
+        self.baseline_version = version;
+    }
+
+    /// Judges the canary (`vars["version"]`) against the baseline now. `warming_up`: the
+    /// traffic is still moving, and a judgement that fails only for want of data (a side
+    /// whose pods have not served yet) is inconclusive rather than a failure.
+    pub async fn judge(
+        &self,
+        slo: &Slo,
+        client: &Client,
+        vars: &BTreeMap<String, String>,
+        warming_up: bool,
+    ) -> Result<Judged, JudgeError> {
+        let end = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let start = end - self.settings.lookback().as_secs_f64();
+        let mut base_vars = vars.clone();
+        base_vars.insert("version".into(), self.baseline_version().to_owned());
+        let sides = [vars, &base_vars];
+        let mut facts = Vec::new();
+        let mut scored = Vec::new();
+        for (name, template, options) in &self.metrics {
+            let config = options.config();
+            let queries = sides.map(|v| fill(slo, template, v, self.settings.rate_window()));
+            let mut samples: [Vec<Option<f64>>; 2] = Default::default();
+            for (i, q) in queries.iter().enumerate() {
+                samples[i] = self.range(client, name, q, (start, end)).await?;
+            }
+            let v = judge_metric(&samples[0], &samples[1], &config)
+                .map_err(|e| JudgeError::Settings(format!("metric {name}: {e}")))?;
+            let mut f = metric_facts(
+                &v,
+                [&samples[0], &samples[1]],
+                (config.nan_strategy, config.outliers),
+            );
+            let [cq, bq] = queries;
+            f.metric.clone_from(name);
+            f.group = options
+                .group
+                .clone()
+                .unwrap_or_else(|| DEFAULT_GROUP.into());
+            (f.query, f.baseline_query) = (Some(cq), Some(bq));
+            scored.push(scored_metric(&f, v.classification, v.critical));
+            facts.push(f);
+        }
+        if let Some(f) = self.error_counts(slo, client, sides).await? {
+            let class = classification_of(&f.classification);
+            scored.push(scored_metric(&f, class, f.critical));
+            facts.push(f);
+        }
+        let thresholds = self.settings.thresholds();
+        let verdict = score(&scored, &self.settings.groups, thresholds)
+            .map_err(|e| JudgeError::Settings(e.to_string()))?;
+        let mut judgement = judgement_facts(&verdict, &self.settings.groups, thresholds, facts);
+        let only_no_data = judgement.metrics.iter().all(|m| {
+            m.verdict == Verdict::Pass
+                || matches!(m.classification.as_str(), "nodata" | "nodata-fail")
+        });
+        if warming_up && judgement.verdict == Verdict::Fail && only_no_data {
+            judgement.outcome = "inconclusive".into();
+            judgement.verdict = Verdict::Warning;
+            let why = "waiting for data: a side has no samples yet while traffic moves";
+            judgement.reason = Some(match judgement.reason.take() {
+                Some(r) => format!("{why} ({r})"),
+                None => why.to_owned(),
+            });
+        }
+        let inconclusive = judgement.outcome == "inconclusive";
+        judgement.versions = [
+            vars.get("version").cloned().unwrap_or_default(),
+            self.baseline_version().to_owned(),
+        ];
+        judgement.range_s = [start, end];
+        judgement.step_s = self.settings.step().as_secs_f64();
+        Ok(Judged {
+            message: message(&judgement),
+            evidence: evidence(&judgement),
+            judgement,
+            inconclusive,
+        })
+    }
+
+    /// One side's samples of a metric over `(start, end)`; every series' points, in order.
+    async fn range(
+        &self,
+        client: &Client,
+        metric: &str,
+        query: &str,
+        (start, end): (f64, f64),
+    ) -> Result<Vec<Option<f64>>, JudgeError> {
+        let series = client
+            .query_range(query, start, end, self.settings.step())
+            .await
+            .map_err(|source| JudgeError::Query {
+                metric: metric.to_owned(),
+                query: query.to_owned(),
+                source,
+            })?;
+        Ok(series
+            .into_iter()
+            .flat_map(|s| s.points.into_iter().map(|(_, v)| v))
+            .collect())
+    }
+
+    /// Errors among requests of each side over the lookback, compared as proportions.
+    async fn error_counts(
+        &self,
+        slo: &Slo,
+        client: &Client,
+        sides: [&BTreeMap<String, String>; 2],
+    ) -> Result<Option<MetricComparison>, JudgeError> {
+        let (Some(e), Some([requests, errors]), Some(config)) = (
+            &self.settings.errors,
+            &self.counts,
+            self.settings.proportions(),
+        ) else {
+            return Ok(None);
+        };
+        let window = self.settings.lookback();
+        let mut counts = [Counts {
+            errors: 0,
+            total: 0,
+        }; 2];
+        for (i, vars) in sides.iter().enumerate() {
+            let total = self.count(slo, client, requests, vars, window).await?;
+            let failed = self.count(slo, client, errors, vars, window).await?;
+            counts[i] = Counts {
+                errors: failed.min(total),
+                total,
+            };
+        }
+        let v = compare_proportions(counts[0], counts[1], &config)
+            .map_err(|e| JudgeError::Settings(e.to_string()))?;
+        let mut f = proportion_facts(&v, counts, config.allowed_increase);
+        f.metric = ERROR_COUNTS.into();
+        f.group = e.group.clone().unwrap_or_else(|| DEFAULT_GROUP.into());
+        f.query = Some(fill(slo, errors, sides[0], window));
+        f.baseline_query = Some(fill(slo, errors, sides[1], window));
+        Ok(Some(f))
+    }
+
+    /// A count query's value now, rounded; no data is 0.
+    async fn count(
+        &self,
+        slo: &Slo,
+        client: &Client,
+        template: &str,
+        vars: &BTreeMap<String, String>,
+        window: Duration,
+    ) -> Result<u64, JudgeError> {
+        let query = fill(slo, template, vars, window);
+        let v = client
+            .value(&query, None)
+            .await
+            .map_err(|source| JudgeError::Query {
+                metric: ERROR_COUNTS.into(),
+                query: query.clone(),
+                source,
+            })?;
+        // Counts from `increase()` are extrapolated, so fractional; a bound keeps a wild
+        // answer from overflowing.
+        Ok(v.filter(|x| x.is_finite() && *x > 0.0)
+            .map_or(0, |x| x.round().min(1e15) as u64))
+    }
+}
+
+/// A metric as the scorer takes it.
+fn scored_metric(f: &MetricComparison, class: Classification, critical: bool) -> ScoredMetric {
+    ScoredMetric {
+        name: f.metric.clone(),
+        groups: vec![f.group.clone()],
+        classification: class,
+        critical,
+        muted: false,
+        reason: f.reason.clone(),
+    }
+}
+
+/// A classification from its name (as the facts carry it).
+fn classification_of(name: &str) -> Classification {
+    [
+        Classification::Pass,
+        Classification::High,
+        Classification::Low,
+        Classification::Nodata,
+        Classification::NodataFail,
+    ]
+    .into_iter()
+    .find(|c| c.name() == name)
+    .unwrap_or(Classification::Inconclusive)
+}
+
+/// `statistical judge: pass, score 100 (pass 95, marginal 75)`, with the reason.
+fn message(j: &Judgement) -> String {
+    let mut m = format!(
+        "statistical judge: {}, score {} (pass {}, marginal {})",
+        j.outcome,
+        crate::judge::show(j.score),
+        crate::judge::show(j.pass),
+        crate::judge::show(j.marginal)
+    );
+    let failing: Vec<&str> = j
+        .metrics
+        .iter()
+        .filter(|m| m.verdict != Verdict::Pass)
+        .map(|m| m.metric.as_str())
+        .collect();
+    if !failing.is_empty() {
+        m.push_str(&format!("; not passing: {}", failing.join(", ")));
+    }
+    if let Some(r) = &j.reason {
+        m.push_str(&format!("; {r}"));
+    }
+    m
+}
+
+/// One evidence line per metric (with its comparison), then the score.
+fn evidence(j: &Judgement) -> Vec<Evidence> {
+    let mut out: Vec<Evidence> = j
+        .metrics
+        .iter()
+        .map(|m| Evidence {
+            query: m.query.clone(),
+            comparison: Some(Box::new(m.clone())),
+            ..Evidence::new(m.metric.clone(), m.verdict, m.value_line())
+                .expected(m.threshold.clone())
+                .detail(format!("{}; {}", m.test_line(), m.reason))
+        })
+        .collect();
+    let groups: Vec<String> = j
+        .groups
+        .iter()
+        .map(|g| format!("{} {}", g.name, crate::judge::show(g.score)))
+        .collect();
+    out.push(
+        Evidence::new(
+            "statistical judge",
+            j.verdict,
+            format!("{}: score {}", j.outcome, crate::judge::show(j.score)),
+        )
+        .expected(format!(
+            "score >= {} passes, >= {} is marginal",
+            crate::judge::show(j.pass),
+            crate::judge::show(j.marginal)
+        ))
+        .detail(match &j.reason {
+            Some(r) => format!("groups: {}; {r}", groups.join(", ")),
+            None => format!("groups: {}", groups.join(", ")),
+        }),
+    );
+    out
+}
+
+/// The metric options in force for an SLI (the defaults when the file names none).
+#[cfg(test)]
+fn config_of(s: &Statistical, name: &str) -> crate::judge::MetricConfig {
+    s.metrics.get(name).cloned().unwrap_or_default().config()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifications_round_trip_through_their_names() {
+        for c in [
+            Classification::Pass,
+            Classification::High,
+            Classification::Low,
+            Classification::Nodata,
+            Classification::NodataFail,
+            Classification::Inconclusive,
+        ] {
+            assert_eq!(classification_of(c.name()), c);
+        }
+    }
+
+    #[test]
+    fn an_sli_the_file_does_not_list_is_judged_for_increases() {
+        let s = Statistical::default();
+        assert_eq!(
+            config_of(&s, "latency").direction,
+            crate::judge::Direction::Increase
+        );
+    }
+}
