@@ -713,9 +713,7 @@ pub mod exit {
 
 /// `user@host`, for operator actions.
 pub fn whoami() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    let user = crate::store::this_user();
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());

@@ -52,9 +52,7 @@ impl Sender {
     /// This process, with the `--as` name if one was given.
     pub fn local(as_name: Option<&str>) -> Sender {
         Sender {
-            user: std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
+            user: crate::store::this_user(),
             host: this_host(),
             as_name: as_name
                 .map(str::trim)

@@ -1151,6 +1151,83 @@ fn history_lists_runs_and_the_stages_evaluations_from_the_journal() {
 }
 
 #[test]
+fn history_shows_who_drives_runs_of_other_machines_and_whether_they_live() {
+    use glidepath::store::{NewRun, STALE_AFTER, Store, now_ms};
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.db");
+    let store = Store::open(&journal).unwrap();
+    for _ in 0..3 {
+        store
+            .create_run(&NewRun {
+                pipeline: "checkout",
+                service: "checkout",
+                path: "pipeline.yaml",
+                source: "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: { name: checkout }\nspec:\n  stages:\n    - name: prod\n      steps:\n        - name: hi\n          command: { run: [echo, hi] }\n",
+                sets: &Default::default(),
+                stage: None,
+            })
+            .unwrap();
+    }
+    // Run 1 was driven from ci-7 by ann, whose heartbeat stopped long ago; run 2 is driven
+    // from bob's laptop, alive 3 s ago; run 3 is this test's own (this host, this process).
+    let db = rusqlite::Connection::open(&journal).unwrap();
+    let stale = now_ms() - 2 * STALE_AFTER.as_millis() as i64;
+    let other = |id: i64, user: &str, host: &str, heartbeat: i64| {
+        db.execute(
+            "UPDATE runs SET driver_user = ?1, driver_host = ?2, heartbeat_ms = ?3, pid = 4242 WHERE id = ?4",
+            rusqlite::params![user, host, heartbeat, id],
+        )
+        .unwrap();
+    };
+    other(1, "ann", "ci-7.build.example", stale);
+    other(2, "bob", "bobs-laptop", now_ms() - 3_000);
+    let mut s = canary_paused();
+    let stage = s.app.run.current_stage().map(|st| st.name.clone()).unwrap();
+    let read = glidepath::cli::history::source(journal.clone());
+    let history = read.read(&s.app.run.service, &stage).unwrap();
+    let driver = |id: i64| {
+        history
+            .runs
+            .iter()
+            .find(|r| r.id == id)
+            .and_then(|r| r.driver.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        driver(1).starts_with("ann@ci-7.build.example (gone, last heard "),
+        "{}",
+        driver(1)
+    );
+    // The heartbeat is 3 s old when read; a slow machine may read it a second or two later.
+    assert!(
+        driver(2).starts_with("bob@bobs-laptop (alive ") && driver(2).ends_with(" s ago)"),
+        "{}",
+        driver(2)
+    );
+    let me = glidepath::store::this_host();
+    assert!(
+        driver(3).contains(&format!("@{me} (alive ")),
+        "{}",
+        driver(3)
+    );
+    s.app.history = Some(history);
+    s.app.overlay = Some(Overlay::History);
+    let screen = s.render(160, 40);
+    assert!(
+        screen.contains("by ann@ci-7.build.example (gone, last heard"),
+        "{screen}"
+    );
+    assert!(screen.contains("by bob@bobs-laptop (alive"), "{screen}");
+    assert!(
+        screen.contains(
+            "run 1 interrupted: its driver (process 4242 of ann@ci-7.build.example) is gone"
+        ),
+        "{screen}"
+    );
+    assert!(!screen.contains("run 2 interrupted"), "{screen}");
+}
+
+#[test]
 fn the_output_filters_by_source_and_the_mouse_finds_panes() {
     let mut s = canary_paused();
     // Sources in the output: deploy, http, release; `s` cycles through them, then all.

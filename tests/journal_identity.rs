@@ -165,7 +165,7 @@ fn approvals_are_checked_against_approvers_counted_and_recorded_with_their_sende
             (true, Some("bob")),
         ]
     );
-    let me = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let me = glidepath::store::this_user();
     assert_eq!(actions[3]["sender"]["user"], me.as_str(), "{actions:?}");
     assert!(actions[3]["at_ms"].as_i64().unwrap() > 0);
     // Refusals sit in the actions table too, with who was refused.
@@ -264,4 +264,41 @@ fn approval_rules_are_checked_where_they_are_written() {
         t.contains("minApprovers is 2 but only 1 approver(s) are listed"),
         "{t}"
     );
+}
+
+/// `history | head -1`: the reader hangs up before glidepath writes; no panic, exit 0.
+#[test]
+fn history_to_a_reader_that_is_gone_is_no_error() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.db");
+    let store = glidepath::store::Store::open(&journal).unwrap();
+    store
+        .create_run(&glidepath::store::NewRun {
+            pipeline: "p",
+            service: "p",
+            path: "p.yaml",
+            source: "",
+            sets: &Default::default(),
+            stage: None,
+        })
+        .unwrap();
+    let home = Home::new(journal.to_str().unwrap());
+    for args in [&["history"][..], &["history", "1"], &["history", "--json"]] {
+        let mut fds = [0; 2];
+        // SAFETY: pipe fills the two descriptors it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors are open and owned here alone.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(read);
+        let out = home
+            .cmd(args)
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
 }

@@ -2,6 +2,7 @@
 //! evaluations invalid.
 
 use crate::store::Location;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -130,6 +131,21 @@ impl Listed {
     }
 }
 
+/// Who drives (or drove) a run and from where, and whether that driver still lives:
+/// `ann@ci-7 (alive 3 s ago)`, `ann@ci-7 (gone, last heard 95 s ago)`, or `ann@ci-7` for a
+/// finished run. `None` when the journal does not know (a run journaled before drivers were).
+fn driver_text(r: &RunRecord, heartbeat_age_s: Option<i64>) -> Option<String> {
+    let (Some(u), Some(h)) = (&r.user, &r.host) else {
+        return None;
+    };
+    Some(match (r.status, heartbeat_age_s) {
+        (Status::Interrupted, Some(age)) => format!("{u}@{h} (gone, last heard {age} s ago)"),
+        (Status::Interrupted, None) => format!("{u}@{h} (gone)"),
+        (_, Some(age)) => format!("{u}@{h} (alive {age} s ago)"),
+        (_, None) => format!("{u}@{h}"),
+    })
+}
+
 /// The newest runs, as a table or JSON.
 fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
     let runs: Vec<Listed> = store
@@ -139,10 +155,11 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
         .map(Listed::new)
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&runs).map_err(infra)?);
-        return Ok(exit::OK);
+        return print(serde_json::to_string_pretty(&runs).map_err(infra)? + "\n");
     }
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:>5}  {:<20} {:<20} {:<14} {:>9}  DRIVER",
         "RUN", "PIPELINE", "STARTED (UTC)", "OUTCOME", "DURATION"
     );
@@ -161,12 +178,9 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
             })
             .unwrap_or_else(|| "-".into());
         // Who drove the run and from where: on a shared journal, runs of other machines.
-        let driver = match (&r.user, &r.host, heartbeat_age_s) {
-            (Some(u), Some(h), Some(age)) => format!("{u}@{h} (alive {age} s ago)"),
-            (Some(u), Some(h), None) => format!("{u}@{h}"),
-            _ => "-".into(),
-        };
-        println!(
+        let driver = driver_text(r, *heartbeat_age_s).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
             "{:>5}  {:<20} {:<20} {:<14} {:>9}  {driver}",
             r.id,
             r.pipeline,
@@ -176,9 +190,19 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
         );
     }
     for hint in runs.iter().filter_map(Listed::hint) {
-        println!("{hint}");
+        let _ = writeln!(out, "{hint}");
     }
-    Ok(exit::OK)
+    print(out)
+}
+
+/// Writes `text` to stdout; a reader that stopped early (`history | head`) is no error.
+fn print(text: String) -> Result<i32, Exit> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => Ok(exit::OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        Err(e) => Err(infra(e)),
+    }
 }
 
 /// One run: its events as the headless printer showed them, or its report as JSON; an
@@ -193,18 +217,18 @@ fn show(store: &Store, id: i64, json: bool) -> Result<i32, Exit> {
             report.status = Status::Interrupted;
             report.reason = listed.hint();
         }
-        println!("{}", serde_json::to_string_pretty(&report).map_err(infra)?);
-        return Ok(exit::OK);
+        return print(serde_json::to_string_pretty(&report).map_err(infra)? + "\n");
     }
+    let mut out = String::new();
     for env in &events {
         if let Some(line) = crate::headless::line(env) {
-            println!("{line}");
+            let _ = writeln!(out, "{line}");
         }
     }
     if let Some(hint) = listed.hint() {
-        println!("{hint}");
+        let _ = writeln!(out, "{hint}");
     }
-    Ok(exit::OK)
+    print(out)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
@@ -236,6 +260,7 @@ fn cockpit_history(
         .map(Listed::new)
         .map(|l| crate::ui::app::HistoryRun {
             interrupted: l.hint(),
+            driver: driver_text(&l.record, l.heartbeat_age_s),
             id: l.record.id,
             pipeline: l.record.pipeline,
             status: l.record.status,

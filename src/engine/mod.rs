@@ -5,6 +5,7 @@
 //! `tokio::time`, so tests run a ten-minute pipeline on a paused clock in milliseconds.
 
 mod approvals;
+mod commands;
 mod emitter;
 mod resume;
 
@@ -811,132 +812,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Applies a command if it fits the current state, or refuses it with a reason.
-    /// The decision is journaled before it takes effect.
-    fn on_command(
-        &mut self,
-        command: Command,
-        running: &[(&Step, Phase, &mpsc::UnboundedSender<Signal>)],
-    ) -> Flow<()> {
-        let Command { kind, who, sender } = command;
-        let sender = sender.or_else(|| self.options.driver.clone());
-        let paused = *self.paused_rx.borrow();
-        let what = busy(running);
-        let refuse = |reason: String| Event::Operator {
-            command: kind,
-            who: who.clone(),
-            accepted: false,
-            reason: Some(reason),
-            sender: sender.clone(),
-        };
-        let accept = |note: Option<String>| Event::Operator {
-            command: kind,
-            who: who.clone(),
-            accepted: true,
-            reason: note,
-            sender: sender.clone(),
-        };
-        // A signal goes to the running step in the phase it ends.
-        let in_phase = |want: Phase| {
-            running
-                .iter()
-                .find(|(_, p, _)| *p == want)
-                .map(|(_, _, tx)| *tx)
-        };
-        let phase = |want: Phase| in_phase(want).map(|_| want);
-        let forward = |want: Phase, signal: Signal| {
-            if let Some(tx) = in_phase(want) {
-                let _ = tx.send(signal);
-            }
-        };
-        match kind {
-            CommandKind::Pause if paused => self.emit(refuse("the run is already paused".into())),
-            CommandKind::Pause => {
-                self.emit(accept(None))?;
-                self.paused.send_replace(true);
-                self.emit(Event::RunState {
-                    status: Status::Paused,
-                })
-            }
-            CommandKind::Resume if paused => {
-                self.emit(accept(None))?;
-                self.paused.send_replace(false);
-                self.emit(Event::RunState {
-                    status: Status::Running,
-                })
-            }
-            CommandKind::Resume if phase(Phase::Paused).is_some() => {
-                self.emit(accept(Some("ends the current pause".into())))?;
-                forward(Phase::Paused, Signal::Continue(who.clone()));
-                Ok(())
-            }
-            CommandKind::Resume => self.emit(refuse(format!("the run is not paused; {what}"))),
-            CommandKind::Promote if phase(Phase::Paused).is_some() => {
-                self.emit(accept(None))?;
-                forward(Phase::Paused, Signal::Continue(who.clone()));
-                Ok(())
-            }
-            CommandKind::Promote => self.emit(refuse(format!("there is no pause to skip; {what}"))),
-            CommandKind::Approve | CommandKind::Reject
-                if phase(Phase::WaitingForApproval).is_some() =>
-            {
-                let waiting = running
-                    .iter()
-                    .find(|(_, p, _)| *p == Phase::WaitingForApproval)
-                    .map(|(s, _, _)| *s);
-                let answer = match waiting {
-                    Some(step) => self.answer(kind, step, sender.as_ref()),
-                    None => Ok(approvals::Answer::Decided(who.clone())),
-                };
-                let by = match answer {
-                    Err(reason) => return self.emit(refuse(reason)),
-                    Ok(approvals::Answer::Pending(note)) => return self.emit(accept(Some(note))),
-                    Ok(approvals::Answer::Decided(by)) if sender.is_some() => by,
-                    Ok(approvals::Answer::Decided(_)) => who.clone(),
-                };
-                self.emit(accept(None))?;
-                forward(
-                    Phase::WaitingForApproval,
-                    if kind == CommandKind::Approve {
-                        Signal::Approve(by)
-                    } else {
-                        Signal::Reject(by)
-                    },
-                );
-                Ok(())
-            }
-            CommandKind::Approve | CommandKind::Reject => {
-                self.emit(refuse(format!("nothing is waiting for approval; {what}")))
-            }
-            CommandKind::Abort => {
-                self.emit(accept(None))?;
-                Err(Interrupt::Abort(who))
-            }
-            CommandKind::Rollback if running.is_empty() && self.prior.is_empty() => self.emit(
-                refuse("nothing has run yet, so there is nothing to roll back".into()),
-            ),
-            CommandKind::Rollback => {
-                self.emit(accept(None))?;
-                Err(Interrupt::Rollback(who))
-            }
-        }
-    }
-}
-
-/// What the engine is doing, for a refusal's reason.
-fn busy(running: &[(&Step, Phase, &mpsc::UnboundedSender<Signal>)]) -> String {
-    match running {
-        [] => "the run is paused between steps".to_owned(),
-        [(s, _, _)] => format!("step `{}` is running", s.name),
-        many => format!(
-            "steps {} are running",
-            many.iter()
-                .map(|(s, _, _)| format!("`{}`", s.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
 

@@ -33,11 +33,42 @@ impl Driver {
         Driver {
             pid: std::process::id(),
             host: this_host(),
-            user: std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
+            user: this_user(),
         }
     }
+}
+
+/// The OS user running this process: `$USER` or `$LOGNAME` (what a login shell sets), else
+/// the account of the effective uid (a container or a service has no login shell), else
+/// `uid N`.
+pub fn this_user() -> String {
+    if let Some(name) = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|n| !n.trim().is_empty())
+    {
+        return name;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    account_name(uid).unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// The account name of `uid` in the password database.
+fn account_name(uid: libc::uid_t) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to overwrite.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf` is as long as said; the strings
+    // it fills point into `buf`, read before `buf` is dropped.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_name is a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
 }
 
 /// The host name, as `whoami` names it.

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use driver::{Driver, HEARTBEAT_EVERY, STALE_AFTER, process_alive, this_host};
+pub use driver::{Driver, HEARTBEAT_EVERY, STALE_AFTER, process_alive, this_host, this_user};
 pub use location::{AsLocation, Location};
 pub use schema::LATEST as SCHEMA_VERSION;
 pub use transfer::{FORMAT as EXPORT_FORMAT, Imported};

@@ -188,6 +188,9 @@ pub struct HistoryRun {
     /// For a run whose driver is gone: that it was interrupted, and the command that
     /// continues it (or why it cannot be continued).
     pub interrupted: Option<String>,
+    /// Who drives (or drove) the run and from where, and whether that driver lives:
+    /// `ann@ci-7 (alive 3 s ago)`, `ann@ci-7 (gone, last heard 95 s ago)`.
+    pub driver: Option<String>,
 }
 
 impl App {

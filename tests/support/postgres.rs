@@ -15,6 +15,8 @@ pub struct Server {
     dir: Option<tempfile::TempDir>,
     bin: PathBuf,
     port: u16,
+    /// Started with `fsync` on (benchmarks); tests run with it off.
+    durable: bool,
 }
 
 /// The newest `/usr/lib/postgresql/N/bin`.
@@ -66,6 +68,7 @@ impl Server {
                 dir: None,
                 bin: PathBuf::new(),
                 port: 0,
+                durable: false,
             },
             _ => {
                 assert!(
@@ -90,6 +93,22 @@ impl Server {
         let server = Server::initdb(Some((cert, key)));
         server.start();
         server
+    }
+
+    /// A server of this test's own that syncs every commit to disk, as a production server
+    /// does (benches/journal.rs).
+    pub fn throwaway_durable() -> Server {
+        let mut server = Server::initdb(None);
+        server.durable = true;
+        server.start();
+        server
+    }
+
+    /// The postmaster's process id, for a server this test started and that runs.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text =
+            std::fs::read_to_string(self.dir.as_ref()?.path().join("data/postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
     }
 
     fn initdb(tls: Option<(&str, &str)>) -> Server {
@@ -165,6 +184,7 @@ impl Server {
             dir: Some(dir),
             bin,
             port,
+            durable: false,
         }
     }
 
@@ -193,8 +213,9 @@ impl Server {
             .unwrap()
             .to_owned();
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {dir} -c fsync=off",
-            self.port
+            "-c listen_addresses=127.0.0.1 -p {} -k {dir} -c fsync={}",
+            self.port,
+            if self.durable { "on" } else { "off" }
         );
         let log = format!("{dir}/server.log");
         let out = run(

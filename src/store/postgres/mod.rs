@@ -397,47 +397,67 @@ impl Writer {
     }
 }
 
+/// A statement parameter.
+type Param<'a> = &'a (dyn ToSql + Sync);
+
 async fn write_batch(
     c: Arc<tokio_postgres::Client>,
     envs: Arc<Vec<Envelope>>,
     me: Driver,
 ) -> std::result::Result<std::result::Result<(), String>, tokio_postgres::Error> {
-    c.batch_execute("BEGIN").await?;
-    if let Some(taken) = taken_over(&c, &envs, &me).await? {
+    use futures_util::future::{try_join, try_join_all, try_join3};
+    // Statements that do not wait on each other's answers are sent together (tokio-postgres
+    // pipelines futures polled at once): a batch costs a handful of round trips, not one per
+    // event. The server runs them in the order sent.
+    const INSERT: &str = "INSERT INTO events (run_id, seq, at_ms, type, stage, step, body) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, seq) DO NOTHING";
+    let (_, taken, insert) = try_join3(
+        c.batch_execute("BEGIN"),
+        taken_over(&c, &envs, &me),
+        c.prepare(INSERT),
+    )
+    .await?;
+    if let Some(taken) = taken {
         c.batch_execute("ROLLBACK").await?;
         return Ok(Err(taken));
     }
     let result = async {
-        let insert = c
-            .prepare("INSERT INTO events (run_id, seq, at_ms, type, stage, step, body) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, seq) DO NOTHING")
-            .await?;
-        let mut runs: Vec<i64> = Vec::new();
-        for env in envs.iter() {
-            let body = serde_json::to_string(&env.event).unwrap_or_default();
-            let (stage, step) = env.event.location();
-            let seq = i64::try_from(env.seq).unwrap_or(i64::MAX);
-            let inserted = c
-                .execute(
-                    &insert,
-                    &[&env.run, &seq, &env.at_ms, &env.event.type_name(), &stage, &step, &body],
-                )
-                .await?;
-            if inserted == 1 {
+        let rows: Vec<_> = envs
+            .iter()
+            .map(|env| {
+                let body = serde_json::to_string(&env.event).unwrap_or_default();
+                let (stage, step) = env.event.location();
+                let seq = i64::try_from(env.seq).unwrap_or(i64::MAX);
+                (env, seq, env.event.type_name(), stage, step, body)
+            })
+            .collect();
+        let inserted = try_join_all(rows.iter().map(|(env, seq, kind, stage, step, body)| {
+            let params: [Param<'_>; 7] = [&env.run, seq, &env.at_ms, kind, stage, step, body];
+            c.execute_raw(&insert, params)
+        }))
+        .await?;
+        // What an event changes besides the event table, in order, once (not on a retry).
+        for (env, n) in envs.iter().zip(inserted) {
+            if n == 1 {
                 apply(&c, env).await?;
             }
-            if !runs.contains(&env.run) {
-                runs.push(env.run);
-            }
         }
-        for run in &runs {
-            c.execute(
+        let mut runs: Vec<i64> = envs.iter().map(|e| e.run).collect();
+        runs.sort_unstable();
+        runs.dedup();
+        let names: Vec<String> = runs.iter().map(i64::to_string).collect();
+        let (now, pid) = (now_ms(), i64::from(me.pid));
+        let beats = runs.iter().map(|run| {
+            let params: [Param<'_>; 4] = [&now, run, &pid, &me.host];
+            c.execute_raw(
                 "UPDATE runs SET heartbeat_ms = $1 WHERE id = $2 AND finished_ms IS NULL AND pid = $3 AND driver_host = $4",
-                &[&now_ms(), run, &i64::from(me.pid), &me.host],
+                params,
             )
-            .await?;
-            c.execute("SELECT pg_notify($1, $2::text)", &[&EVENTS, &run.to_string()])
-                .await?;
-        }
+        });
+        let notes = names.iter().map(|run| {
+            let params: [Param<'_>; 2] = [&EVENTS, run];
+            c.execute_raw("SELECT pg_notify($1, $2::text)", params)
+        });
+        try_join(try_join_all(beats), try_join_all(notes)).await?;
         Ok(())
     }
     .await;

@@ -50,7 +50,15 @@ pub(super) fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled(format!("{} ", date_time(r.started_ms)), t.fg("muted")),
             Span::styled(format!("{took:>7} "), t.fg("muted")),
             Span::styled(
-                code.map(|c| format!("exit {c}")).unwrap_or_default(),
+                code.map(|c| format!("exit {c:<3} ")).unwrap_or_default(),
+                t.fg("muted"),
+            ),
+            // Who drives it and from where: on a shared journal, runs of other machines.
+            Span::styled(
+                r.driver
+                    .as_deref()
+                    .map(|d| format!("by {d}"))
+                    .unwrap_or_default(),
                 t.fg("muted"),
             ),
         ]));
