@@ -72,6 +72,44 @@ async fn a_canary_that_warns_at_full_weight_waits_for_the_operator() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_names_who_may_promote_a_canary_held_on_a_warning() {
+    let e = env("happy").await;
+    let stages = warning_canary("").replace(
+        "    - name: prod\n",
+        "    - name: prod\n      approvers: [alice]\n",
+    );
+    assert!(stages.contains("approvers: [alice]"), "{stages}");
+    let answer = |who: &[&str]| {
+        let out = e.glidepath(&[&["approve", "1"], who].concat());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let operator = async {
+        e.wait_report(1, Duration::from_secs(120), "the warning hold", |r| {
+            step_status(r, "prod", "release") == "waiting-for-approval"
+        })
+        .await;
+        let outsider = answer(&["--as", "mallory"]);
+        assert!(outsider.starts_with("run 1: approve refused"), "{outsider}");
+        let driver = answer(&["--as", "ci-bot"]);
+        assert!(driver.starts_with("run 1: approve refused"), "{driver}");
+        assert!(driver.contains("drives this run"), "{driver}");
+        assert_eq!(
+            stable_version(&e),
+            "1.0.0",
+            "a refused answer promotes nothing"
+        );
+        assert_eq!(answer(&["--as", "alice"]), "run 1: approve accepted");
+    };
+    let ((code, out), ()) = tokio::join!(
+        e.run(e.pipeline(&stages, "1h"), &["--as", "ci-bot"]),
+        operator
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("approved by alice"), "{out}");
+    assert_eq!(stable_version(&e), "2.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_promote_when_the_pipeline_says_so() {
     let e = env("happy").await;
     let stages = warning_canary(", promoteOn: [pass, warning]");

@@ -25,10 +25,21 @@ impl Engine {
         step: &Step,
         sender: Option<&Sender>,
     ) -> Result<Answer, String> {
-        let rules = match &step.kind {
+        // The step's own rules, else its stage's (a release held for the operator too).
+        let own = match &step.kind {
             StepKind::Approval(a) => a.rules(),
-            _ => ApprovalRules::new(&[], None, None),
+            _ => None,
         };
+        let rules = own
+            .or_else(|| {
+                let stage = self.pipeline.stages.iter().find(|s| {
+                    s.steps
+                        .iter()
+                        .any(|t| t.pos == step.pos && t.name == step.name)
+                })?;
+                Some(stage.approval.clone())
+            })
+            .unwrap_or_else(|| ApprovalRules::new(&[], None, None));
         let Some(sender) = sender else {
             return if rules == ApprovalRules::new(&[], None, None) {
                 Ok(Answer::Decided("the operator".into()))

@@ -341,10 +341,14 @@ fn unknown_template(text: &str, names: &BTreeSet<String>) -> Option<(Pos, String
 /// The most distinct approvers a step may ask for.
 const MAX_APPROVERS: u32 = 50;
 
-/// An approval step's rules: entries are names or `group:NAME`, and `minApprovers` is
-/// between 1 and 50 and no more than the names listed when no group is listed.
-pub fn approval_rules(a: &super::model::ApprovalStep) -> Result<(), (Pos, String)> {
-    for e in &a.approvers {
+/// Approval rules (of a step or a stage): entries are names or `group:NAME`, and
+/// `minApprovers` is between 1 and 50 and no more than the names listed when no group is
+/// listed.
+pub fn approval_rules(
+    approvers: &[Spanned<String>],
+    min: Option<&Spanned<u32>>,
+) -> Result<(), (Pos, String)> {
+    for e in approvers {
         let name = e.value.strip_prefix("group:").unwrap_or(&e.value);
         if name.trim().is_empty() || name.trim() != name {
             return Err((
@@ -356,7 +360,7 @@ pub fn approval_rules(a: &super::model::ApprovalStep) -> Result<(), (Pos, String
             ));
         }
     }
-    let Some(min) = &a.min_approvers else {
+    let Some(min) = min else {
         return Ok(());
     };
     if !(1..=MAX_APPROVERS).contains(&min.value) {
@@ -368,13 +372,13 @@ pub fn approval_rules(a: &super::model::ApprovalStep) -> Result<(), (Pos, String
             ),
         ));
     }
-    let groups = a.approvers.iter().any(|e| e.value.starts_with("group:"));
-    let names: BTreeSet<&str> = a.approvers.iter().map(|e| e.value.as_str()).collect();
-    if !a.approvers.is_empty() && !groups && names.len() < min.value as usize {
+    let groups = approvers.iter().any(|e| e.value.starts_with("group:"));
+    let names: BTreeSet<&str> = approvers.iter().map(|e| e.value.as_str()).collect();
+    if !approvers.is_empty() && !groups && names.len() < min.value as usize {
         return Err((
             min.pos,
             format!(
-                "minApprovers is {} but only {} approver(s) are listed, so the step could never pass; list more approvers or a `group:`",
+                "minApprovers is {} but only {} approver(s) are listed, so it could never be met; list more approvers or a `group:`",
                 min.value,
                 names.len()
             ),

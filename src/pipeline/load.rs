@@ -302,6 +302,8 @@ impl Validator<'_> {
                     ),
                 ));
             }
+            super::checks::approval_rules(&stage.approvers, stage.min_approvers.as_ref())
+                .map_err(|(pos, m)| self.err(pos, m))?;
             let steps = self.steps_of(stage, &earlier, &mut last_deploy)?;
             // The sandbox serves a Prometheus API of its own.
             let has_prometheus = stage.prometheus.is_some()
@@ -328,6 +330,7 @@ impl Validator<'_> {
                     .prometheus
                     .clone()
                     .or_else(|| file.spec.prometheus.clone()),
+                approval: stage.rules(),
                 steps,
             });
         }
@@ -668,7 +671,8 @@ impl Validator<'_> {
             return Ok(StepKind::Gate(g.clone()));
         }
         if let Some(a) = &s.approval {
-            super::checks::approval_rules(a).map_err(|(pos, m)| self.err(pos, m))?;
+            super::checks::approval_rules(&a.approvers, a.min_approvers.as_ref())
+                .map_err(|(pos, m)| self.err(pos, m))?;
             return Ok(StepKind::Approval(a.clone()));
         }
         if let Some(p) = &s.pause {

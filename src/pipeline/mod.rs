@@ -49,6 +49,8 @@ pub struct Stage {
     pub target: Option<Target>,
     /// The stage's Prometheus (its own, or the pipeline's).
     pub prometheus: Option<Prometheus>,
+    /// Who may answer what waits for a person in it, where the step sets no rules.
+    pub approval: crate::identity::ApprovalRules,
     /// Steps in order.
     pub steps: Vec<Step>,
 }

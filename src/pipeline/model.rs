@@ -272,8 +272,41 @@ pub struct Stage {
     /// Destructive operator actions require typing the service name.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub protected: bool,
+    /// Who may answer what waits for a person in this stage when the step names no one
+    /// itself: a release held on a warning or an inconclusive judgement, and approval
+    /// steps without rules of their own. Names and `group:NAME`, as on an approval step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<Spanned<String>>,
+    /// Distinct approvers those answers need (default 1); one reject declines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_approvers: Option<Spanned<u32>>,
+    /// Whether the run's driver may answer them itself. Default: yes when neither
+    /// `approvers` nor `minApprovers` above 1 is set, no otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_self_approval: Option<bool>,
     /// Steps, run in order.
     pub steps: Vec<Spanned<StepSpec>>,
+}
+
+impl Stage {
+    /// The rules for answers in this stage that a step does not set itself.
+    pub fn rules(&self) -> crate::identity::ApprovalRules {
+        rules_of(
+            &self.approvers,
+            self.min_approvers.as_ref(),
+            self.allow_self_approval,
+        )
+    }
+}
+
+/// Approval rules as written (on a step or a stage).
+fn rules_of(
+    approvers: &[Spanned<String>],
+    min: Option<&Spanned<u32>>,
+    allow_self: Option<bool>,
+) -> crate::identity::ApprovalRules {
+    let approvers: Vec<String> = approvers.iter().map(|a| a.value.clone()).collect();
+    crate::identity::ApprovalRules::new(&approvers, min.map(|m| m.value), allow_self)
 }
 
 /// What to do when a step fails.
@@ -686,14 +719,19 @@ pub struct ApprovalStep {
 }
 
 impl ApprovalStep {
-    /// The rules the engine applies to `approve` and `reject`.
-    pub fn rules(&self) -> crate::identity::ApprovalRules {
-        let approvers: Vec<String> = self.approvers.iter().map(|a| a.value.clone()).collect();
-        crate::identity::ApprovalRules::new(
-            &approvers,
-            self.min_approvers.as_ref().map(|m| m.value),
-            self.allow_self_approval,
-        )
+    /// The rules the engine applies to `approve` and `reject`, when the step writes any
+    /// (else its stage's apply).
+    pub fn rules(&self) -> Option<crate::identity::ApprovalRules> {
+        let written = !self.approvers.is_empty()
+            || self.min_approvers.is_some()
+            || self.allow_self_approval.is_some();
+        written.then(|| {
+            rules_of(
+                &self.approvers,
+                self.min_approvers.as_ref(),
+                self.allow_self_approval,
+            )
+        })
     }
 }
 
