@@ -22,6 +22,12 @@ pub(super) fn replay(journal: &Location, args: ReplayArgs) -> Result<i32, Exit> 
         .map_err(|e| bad_input(e.to_string()))?;
     let store = Store::open(journal).map_err(infra)?;
     let record = store.run(args.run).map_err(|e| bad_input(e.to_string()))?;
+    if crate::train::is_train(&record.source) {
+        return Err(bad_input(format!(
+            "run {} is a release train: replay each member's own run instead (`glidepath history` lists them)",
+            args.run
+        )));
+    }
     let events = store.events(args.run).map_err(infra)?;
     let path = Path::new(&record.path);
     let file = pipeline::load_model(
