@@ -520,7 +520,7 @@ fn slo_rules_refuse_templates_nothing_fills_and_promtool_accepts_filled_ones() {
     assert_eq!(code, 2, "{out}");
     assert_eq!(
         err,
-        "error: config/demo/slo.yaml:24:50: SLI `serviceLevel.bad`: `${namespace}` is filled by nothing here, so the query would match nothing; known: window; pass --set namespace=VALUE\n"
+        "error: config/demo/slo.yaml:34:50: SLI `serviceLevel.bad`: `${namespace}` is filled by nothing here, so the query would match nothing; known: window; pass --set namespace=VALUE\n"
     );
     let (code, out, err) = glidepath(&[
         "slo",
