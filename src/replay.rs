@@ -251,6 +251,9 @@ struct Point {
     recorded: Verdict,
     /// Decided by the statistical judge against a baseline, not by the SLO's thresholds.
     statistical: bool,
+    /// The judge could not tell (journaled as a warning): it holds, and never promotes by
+    /// `promoteOn`.
+    inconclusive: bool,
 }
 
 /// What the promotion rules need to know of a release.
@@ -311,6 +314,9 @@ fn release(
                 values: values.clone(),
                 recorded: *verdict,
                 statistical: judgement.is_some(),
+                inconclusive: judgement
+                    .as_ref()
+                    .is_some_and(|j| j.outcome == "inconclusive"),
             }),
             _ => {}
         }
@@ -370,11 +376,13 @@ fn ending(points: &[Point], verdicts: &[Verdict], walk: &Walk) -> Ending {
             continue;
         }
         match tally.clears(&walk.rules) {
-            Some(on) => promoted = Some((n, p.at_ms, on)),
-            None if *v == Verdict::Warning => {
+            Some(on) if !(on == Verdict::Warning && p.inconclusive) => {
+                promoted = Some((n, p.at_ms, on));
+            }
+            _ if *v == Verdict::Warning => {
                 held.get_or_insert((n, p.at_ms));
             }
-            None => {}
+            _ => {}
         }
     }
     match (promoted, held) {

@@ -317,3 +317,32 @@ fn a_statistical_judgement_keeps_its_verdict_under_other_thresholds() {
     assert_eq!(r.decisions[1].replayed, Verdict::Fail);
     assert!(r.decisions[1].why.contains("statistical judge"), "{r:#?}");
 }
+
+#[test]
+fn an_inconclusive_judgement_holds_even_where_warnings_promote() {
+    let pipeline = PIPELINE.replace(
+        "failureLimit: 1 }",
+        "failureLimit: 1, promoteOn: [pass, warning] }",
+    );
+    let judgement: crate::events::Judgement = serde_json::from_value(
+        serde_json::json!({"outcome": "inconclusive", "verdict": "warning"}),
+    )
+    .unwrap();
+    let mut held = analysis(11_000, 0.001, Verdict::Warning, Some(AnalysisPart::Judge));
+    if let Event::Analysis { judgement: j, .. } = &mut held.event {
+        *j = Some(Box::new(judgement));
+    }
+    let events = vec![traffic(8_000, 100), held];
+    let mut files = Files::new(&[], "slo.yaml");
+    let path = files.dir.path().join("pipeline.yaml");
+    let file = crate::pipeline::load_model(&pipeline, &path, &Variables::default()).unwrap();
+    let r = replay(&file, "shop", &events, &mut files).unwrap();
+    assert_eq!(
+        r.steps[0].replayed,
+        Some(Ending::Held {
+            n: 1,
+            at_ms: 11_000
+        }),
+        "{r:#?}"
+    );
+}
