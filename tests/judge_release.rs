@@ -21,7 +21,7 @@ use wait::wait_until_async;
 /// The statistical judge's settings of these tests, with `lookback`.
 fn statistical(lookback: &str) -> String {
     format!(
-        "judge: statistical, statistical: {{ lookback: {lookback}, step: 1s, rateWindow: 5s, metrics: {{ latency_mean_ms: {{ allowedIncrease: 1.15, critical: true }}, latency_p95_ms: {{ allowedIncrease: 1.2 }}, error_ratio: {{ nanStrategy: replace, allowedIncrease: 1.5 }} }}, errors: {{ requests: requests, errors: errors, allowedIncrease: 2, critical: true }} }}"
+        "judge: statistical, statistical: {{ lookback: {lookback}, step: 2s, rateWindow: 2s, metrics: {{ latency_mean_ms: {{ allowedIncrease: 1.15, critical: true }}, latency_p95_ms: {{ allowedIncrease: 1.2 }}, error_ratio: {{ nanStrategy: replace, allowedIncrease: 1.5 }} }}, errors: {{ requests: requests, errors: errors, allowedIncrease: 2, critical: true }} }}"
     )
 }
 

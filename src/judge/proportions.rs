@@ -35,6 +35,11 @@ pub struct ProportionConfig {
     pub allowed_decrease: f64,
     /// A failure or missing data fails the whole judgement.
     pub critical: bool,
+    /// An error rate (0 to 1) the canary may have whatever the baseline's: when even the
+    /// upper end of the canary's one-sided interval (Wilson score, at `confidence`) lies
+    /// under it, the counts pass without a test. Errors that rare never fail or hold a
+    /// release; a rate above the floor is compared as usual.
+    pub floor: Option<f64>,
 }
 
 impl Default for ProportionConfig {
@@ -45,6 +50,7 @@ impl Default for ProportionConfig {
             allowed_increase: 1.0,
             allowed_decrease: 1.0,
             critical: false,
+            floor: None,
         }
     }
 }
@@ -139,6 +145,22 @@ pub fn compare_proportions(
         v.reason = format!("no {side} requests");
         return Ok(v);
     };
+    if let Some(floor) = config.floor {
+        let upper = wilson_upper(canary, config.confidence);
+        if upper < floor {
+            v.reason = format!(
+                "the canary's error rate is under the floor {}% even at the top of its {}% interval ({}%): canary {}/{}, baseline {}/{}",
+                show(floor * 100.0),
+                show(config.confidence * 100.0),
+                show(upper * 100.0),
+                canary.errors,
+                canary.total,
+                baseline.errors,
+                baseline.total
+            );
+            return Ok(v);
+        }
+    }
     if cr == br {
         v.reason = format!("the same error rate ({}) in canary and baseline", show(cr));
         return Ok(v);
@@ -170,6 +192,18 @@ pub fn compare_proportions(
     v.critical = config.critical && matches!(class, Classification::High | Classification::Low);
     v.reason = format!("{why}: {rates}");
     Ok(v)
+}
+
+/// The upper end of the one-sided Wilson score interval of `c`'s error rate at
+/// `confidence` (at least one request).
+fn wilson_upper(c: Counts, confidence: f64) -> f64 {
+    let n = c.total as f64;
+    let p = c.errors as f64 / n;
+    let z = normal_quantile(confidence);
+    let z2 = z * z;
+    let centre = p + z2 / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre + spread) / (1.0 + z2 / n)).min(1.0)
 }
 
 /// High, low or pass for a p-value and the rates in `v`, and why.
@@ -377,6 +411,35 @@ mod tests {
             e.to_string(),
             "the canary has 5 errors in 3 requests: errors cannot exceed requests"
         );
+    }
+
+    #[test]
+    fn errors_under_the_floor_pass_however_few_or_however_significant() {
+        let floor = ProportionConfig {
+            critical: true,
+            floor: Some(0.01),
+            ..ProportionConfig::default()
+        };
+        // 2 errors against none in 1,500 requests: no split could be significant, so
+        // without a floor the counts cannot tell; the canary's rate is at most about 0.5%.
+        let (c, b) = (counts(2, 1500), counts(0, 1500));
+        let v = compare_proportions(c, b, &ProportionConfig::default()).unwrap();
+        assert_eq!(v.classification, Classification::Inconclusive, "{v:?}");
+        let v = compare_proportions(c, b, &floor).unwrap();
+        assert_eq!(v.classification, Classification::Pass, "{v:?}");
+        assert!(v.reason.contains("under the floor 1%"), "{}", v.reason);
+        // 0.1% against none in a million: significant, but under the floor.
+        let v = compare_proportions(counts(1000, 1_000_000), counts(0, 1_000_000), &floor).unwrap();
+        assert_eq!(v.classification, Classification::Pass, "{v:?}");
+        // Few requests: the interval reaches past the floor, so they are compared.
+        let v = compare_proportions(counts(0, 20), counts(0, 20), &floor).unwrap();
+        assert!(v.reason.contains("the same error rate"), "{}", v.reason);
+        // 12% against 0.05%: far above the floor, a failure.
+        let v = compare_proportions(counts(180, 1500), counts(1, 1500), &floor).unwrap();
+        assert_eq!((v.classification, v.critical), (Classification::High, true));
+        // The Wilson bound: 0 of 1,500 at 98% is z^2/(n+z^2), about 0.28%.
+        let upper = wilson_upper(counts(0, 1500), 0.98);
+        assert!((upper - 0.0028).abs() < 0.0001, "{upper}");
     }
 
     #[test]

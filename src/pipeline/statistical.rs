@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::judge::proportions::ProportionConfig;
 use crate::judge::score::ScoreThresholds;
 use crate::judge::{Direction, EffectSizeMeasure, MetricConfig, NanStrategy, OutlierStrategy};
-use crate::units::Span;
+use crate::units::{Percent, Span};
 
 /// Which judge decides an analysis.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -44,7 +44,9 @@ pub struct Statistical {
     /// Time between two samples of a metric (the range query's step). Default 10s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Span>,
-    /// `${window}` in the queries: the rate window of one sample. Default: twice `step`.
+    /// `${window}` in the queries: the rate window of one sample. Default: `step`. Never
+    /// longer than `step`: samples whose windows overlap share requests, and the rank test
+    /// would take one slow burst for several independent values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_window: Option<Span>,
     /// The SLIs judged (by the SLO's SLI name) and how. Default: every SLI the SLO's
@@ -142,6 +144,11 @@ pub struct ErrorCounts {
     /// Confidence, in (0, 1). Default 0.98.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// An error rate the canary may have whatever the baseline's (`0.5%`): when even the
+    /// top of the canary's interval is under it, the counts pass (errors too rare to
+    /// compare never hold a release). Default: none, every rate is compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<Percent>,
 }
 
 /// The name of the metric error counts are judged under.
@@ -171,7 +178,7 @@ impl Statistical {
 
     /// `${window}` of one sample.
     pub fn rate_window(&self) -> std::time::Duration {
-        self.rate_window.map_or(self.step() * 2, Span::get)
+        self.rate_window.map_or(self.step(), Span::get)
     }
 
     /// The score thresholds.
@@ -194,6 +201,7 @@ impl Statistical {
             allowed_increase: e.allowed_increase.unwrap_or(1.0),
             allowed_decrease: 1.0,
             critical: e.critical,
+            floor: e.floor.map(Percent::fraction),
         })
     }
 
@@ -221,7 +229,11 @@ impl Statistical {
                 ));
             }
         }
-        for (field, span) in [("lookback", self.lookback), ("step", self.step)] {
+        for (field, span) in [
+            ("lookback", self.lookback),
+            ("step", self.step),
+            ("rateWindow", self.rate_window),
+        ] {
             if span.is_some_and(|s| s.get().is_zero()) {
                 return Err((
                     format!("statistical.{field}"),
@@ -233,6 +245,16 @@ impl Statistical {
             return Err((
                 "statistical.step".into(),
                 "a step longer than the lookback takes at most one sample: shorten it".into(),
+            ));
+        }
+        if self.rate_window() > self.step() {
+            return Err((
+                "statistical.rateWindow".into(),
+                format!(
+                    "{} is longer than the step ({}): consecutive samples would share requests, and the rank test would count one slow burst as several independent values (a healthy canary fails on noise); make the step at least the rate window",
+                    crate::units::format_duration(self.rate_window()),
+                    crate::units::format_duration(self.step())
+                ),
             ));
         }
         Ok(())
@@ -279,7 +301,7 @@ mod tests {
         let s = parse("{}");
         assert_eq!(s.baseline_version(), "baseline");
         assert_eq!(s.lookback().as_secs(), 60);
-        assert_eq!(s.rate_window().as_secs(), 20);
+        assert_eq!(s.rate_window().as_secs(), 10);
         assert_eq!(s.thresholds().pass, 95.0);
         let c = JudgedMetric::default().config();
         assert_eq!(c.direction, Direction::Increase);
@@ -300,5 +322,19 @@ mod tests {
         assert_eq!(s.check().unwrap_err().0, "statistical.errors");
         let s = parse(r#"{"step": "2m"}"#);
         assert_eq!(s.check().unwrap_err().0, "statistical.step");
+        let s = parse(r#"{"step": "1s", "rateWindow": "5s"}"#);
+        let (field, why) = s.check().unwrap_err();
+        assert_eq!(field, "statistical.rateWindow");
+        assert!(why.contains("5s is longer than the step (1s)"), "{why}");
+        assert!(
+            parse(r#"{"step": "5s", "rateWindow": "5s"}"#)
+                .check()
+                .is_ok()
+        );
+        assert!(
+            parse(r#"{"step": "5s", "rateWindow": "2s"}"#)
+                .check()
+                .is_ok()
+        );
     }
 }

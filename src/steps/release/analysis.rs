@@ -146,6 +146,14 @@ impl Analyst {
         }
     }
 
+    /// Canary and baseline took their weight: the statistical judge's samples start after
+    /// this (the first call of a run counts).
+    pub fn traffic_moved(&self) {
+        if let Some(judge) = &self.statistical {
+            judge.serving_from_now();
+        }
+    }
+
     /// Runs while traffic moves, until the failures or inconclusive results pass their
     /// limits; returns why (watching never ends otherwise).
     pub async fn watch(&self, io: &StepIo) -> Refusal {

@@ -35,7 +35,14 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
     let io = ctx.io.clone();
     let desired = AtomicU8::new(0);
     let moving = AtomicBool::new(false);
-    let steps = traffic_steps(plan, c, ctx, (total, progress), &desired, &moving);
+    let steps = traffic_steps(
+        plan,
+        c,
+        ctx,
+        (total, progress),
+        (&desired, &moving),
+        analyst.as_ref(),
+    );
     let watch = async {
         match &analyst {
             Some(a) => a.watch(&io).await,
@@ -118,14 +125,15 @@ fn promoted_evidence(cleared: Option<&Cleared>) -> Vec<Evidence> {
 /// carries out the step it was in, a pause for the time it had left, and never repeats
 /// the ones before): weights move traffic, pauses wait. Each step is recorded on the
 /// stable Deployment before it begins. `desired` and `moving` tell the traffic follower
-/// what was asked for and when a change is under way.
+/// what was asked for and when a change is under way; the analyst learns when traffic
+/// first reached canary and baseline.
 async fn traffic_steps(
     plan: &Plan,
     c: &Canary,
     ctx: &mut StepCtx,
     (total, from): (i32, Progress),
-    desired: &AtomicU8,
-    moving: &AtomicBool,
+    (desired, moving): (&AtomicU8, &AtomicBool),
+    analyst: Option<&super::analysis::Analyst>,
 ) -> Result<(), Error> {
     let interrupted_at = ctx.resumed.as_ref().and_then(|r| r.interrupted_at_ms);
     // The weight the canary had before the step resumed at.
@@ -148,6 +156,9 @@ async fn traffic_steps(
             let r = set_weight(plan, ctx, w, total).await;
             moving.store(false, Ordering::SeqCst);
             r?;
+            if let (Some(a), true) = (analyst, w > 0) {
+                a.traffic_moved();
+            }
         } else if let Some(p) = &s.value.pause {
             let resumed = (i == from.step).then_some(from.pause_started_ms).flatten();
             let at = Progress {

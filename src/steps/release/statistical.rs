@@ -5,6 +5,7 @@
 //! lines for the step's reports.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::events::{Evidence, Judgement, MetricComparison, Verdict};
@@ -50,6 +51,9 @@ pub(super) struct StatisticalJudge {
     baseline_version: String,
     /// SLI name → its query template and options, in order.
     metrics: Vec<(String, String, JudgedMetric)>,
+    /// When canary and baseline began to take traffic in this run (seconds since the
+    /// epoch): no sample's window reaches back before it.
+    serving_since: Mutex<Option<f64>>,
 }
 
 /// One judgement, ready to report.
@@ -110,7 +114,28 @@ impl StatisticalJudge {
             counts,
             settings,
             metrics,
+            serving_since: Mutex::new(None),
         })
+    }
+
+    /// Canary and baseline now take traffic (the first weight of this run; later calls
+    /// change nothing). From here on, a judgement takes only samples whose rate windows
+    /// lie wholly after this moment: a window that reaches back to when a side had no
+    /// traffic (or no series) measures its first seconds, not how it behaves.
+    pub fn serving_from_now(&self) {
+        let mut since = self.serving_since.lock().unwrap_or_else(|e| e.into_inner());
+        since.get_or_insert_with(epoch_now);
+    }
+
+    /// The judged range ending `end`: the lookback, shortened to windows wholly after
+    /// canary and baseline began to serve. `None`: no window fits yet.
+    fn range_ending(&self, end: f64) -> Option<(f64, f64)> {
+        let mut start = end - self.settings.lookback().as_secs_f64();
+        let since = *self.serving_since.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = since {
+            start = start.max(since + self.settings.rate_window().as_secs_f64());
+        }
+        (start <= end).then_some((start, end))
     }
 
     /// The baseline's `version` label.
@@ -134,10 +159,9 @@ impl StatisticalJudge {
         vars: &BTreeMap<String, String>,
         warming_up: bool,
     ) -> Result<Judged, JudgeError> {
-        let end = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let start = end - self.settings.lookback().as_secs_f64();
+        let end = epoch_now();
+        let range = self.range_ending(end);
+        let (start, _) = range.unwrap_or((end, end));
         let mut base_vars = vars.clone();
         base_vars.insert("version".into(), self.baseline_version().to_owned());
         let sides = [vars, &base_vars];
@@ -147,8 +171,10 @@ impl StatisticalJudge {
             let config = options.config();
             let queries = sides.map(|v| fill(slo, template, v, self.settings.rate_window()));
             let mut samples: [Vec<Option<f64>>; 2] = Default::default();
-            for (i, q) in queries.iter().enumerate() {
-                samples[i] = self.range(client, name, q, (start, end)).await?;
+            if let Some(range) = range {
+                for (i, q) in queries.iter().enumerate() {
+                    samples[i] = self.range(client, name, q, range).await?;
+                }
             }
             let v = judge_metric(&samples[0], &samples[1], &config)
                 .map_err(|e| JudgeError::Settings(format!("metric {name}: {e}")))?;
@@ -167,7 +193,9 @@ impl StatisticalJudge {
             scored.push(scored_metric(&f, v.classification, v.critical));
             facts.push(f);
         }
-        if let Some(f) = self.error_counts(slo, client, sides).await? {
+        // The counts cover the same span as the samples (at least a second).
+        let counted = Duration::from_secs_f64((end - start).max(1.0).ceil());
+        if let Some(f) = self.error_counts(slo, client, sides, counted).await? {
             let class = classification_of(&f.classification);
             scored.push(scored_metric(&f, class, f.critical));
             facts.push(f);
@@ -180,7 +208,9 @@ impl StatisticalJudge {
             m.verdict == Verdict::Pass
                 || matches!(m.classification.as_str(), "nodata" | "nodata-fail")
         });
-        if warming_up && judgement.verdict == Verdict::Fail && only_no_data {
+        // No window fits yet only right after the first weight: as good as warming up.
+        let waiting = warming_up || range.is_none();
+        if waiting && judgement.verdict == Verdict::Fail && only_no_data {
             judgement.outcome = "inconclusive".into();
             judgement.verdict = Verdict::Warning;
             let why = "waiting for data: a side has no samples yet while traffic moves";
@@ -226,12 +256,14 @@ impl StatisticalJudge {
             .collect())
     }
 
-    /// Errors among requests of each side over the lookback, compared as proportions.
+    /// Errors among requests of each side over the last `window` (the judged span),
+    /// compared as proportions.
     async fn error_counts(
         &self,
         slo: &Slo,
         client: &Client,
         sides: [&BTreeMap<String, String>; 2],
+        window: Duration,
     ) -> Result<Option<MetricComparison>, JudgeError> {
         let (Some(e), Some([requests, errors]), Some(config)) = (
             &self.settings.errors,
@@ -240,7 +272,6 @@ impl StatisticalJudge {
         ) else {
             return Ok(None);
         };
-        let window = self.settings.lookback();
         let mut counts = [Counts {
             errors: 0,
             total: 0,
@@ -286,6 +317,13 @@ impl StatisticalJudge {
         Ok(v.filter(|x| x.is_finite() && *x > 0.0)
             .map_or(0, |x| x.round().min(1e15) as u64))
     }
+}
+
+/// Now, in seconds since the epoch.
+fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A metric as the scorer takes it.
