@@ -341,18 +341,17 @@ async fn an_edit_by_another_field_manager_shows_in_diff_and_stops_the_next_apply
     };
     let (code, out) = r.run(r.pipeline(BASELINE, "1h"), &[]).await;
     assert_eq!(code, 0, "{out}");
-    // Someone scales by hand: `kubectl patch` (field manager kubectl-patch).
+    // Someone scales by hand in `kubectl edit` (field manager kubectl-edit); the "editor"
+    // changes the replicas line of the file kubectl hands it.
+    let editor = "sed -i -e 's/^  replicas: 4$/  replicas: 2/'";
     let (code, text) = r
-        .kubectl(&[
-            "patch",
-            "deployment",
-            "checkout",
-            "--type=merge",
-            "-p",
-            "{\"spec\":{\"replicas\":2}}",
-        ])
+        .kubectl_with(
+            &["edit", "deployment", "checkout"],
+            &[("KUBE_EDITOR", editor)],
+        )
         .await;
     assert_eq!(code, 0, "{text}");
+    assert!(text.contains("deployment.apps/checkout edited"), "{text}");
     let path = r.dir.path().join("diff.yaml");
     std::fs::write(&path, r.pipeline(BASELINE, "1h")).unwrap();
     let (code, diff) = glidepath(
@@ -377,7 +376,7 @@ async fn an_edit_by_another_field_manager_shows_in_diff_and_stops_the_next_apply
     let (code, out) = r.run(r.pipeline(BASELINE, "1h"), &[]).await;
     assert_ne!(code, 0, "{out}");
     assert!(
-        out.contains("conflict with \"kubectl-patch\"") && out.contains(".spec.replicas"),
+        out.contains("conflict with \"kubectl-edit\"") && out.contains(".spec.replicas"),
         "{out}"
     );
     let live = r.deployment("checkout").await.unwrap();
