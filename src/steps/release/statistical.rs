@@ -127,15 +127,20 @@ impl StatisticalJudge {
         since.get_or_insert_with(epoch_now);
     }
 
-    /// The judged range ending `end`: the lookback, shortened to windows wholly after
-    /// canary and baseline began to serve. `None`: no window fits yet.
-    fn range_ending(&self, end: f64) -> Option<(f64, f64)> {
-        let mut start = end - self.settings.lookback().as_secs_f64();
+    /// The judged range ending `end`: the samples' times (the lookback, shortened to
+    /// windows wholly after canary and baseline began to serve; `None`: no window fits
+    /// yet), and the span the error counts cover (the same requests, at least a second).
+    fn range_ending(&self, end: f64) -> (Option<(f64, f64)>, Duration) {
+        let lookback = self.settings.lookback().as_secs_f64();
+        let mut start = end - lookback;
+        let mut counted = lookback;
         let since = *self.serving_since.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(since) = since {
             start = start.max(since + self.settings.rate_window().as_secs_f64());
+            counted = counted.min(end - since);
         }
-        (start <= end).then_some((start, end))
+        let counted = Duration::from_secs_f64(counted.max(1.0).ceil());
+        ((start <= end).then_some((start, end)), counted)
     }
 
     /// The baseline's `version` label.
@@ -160,7 +165,7 @@ impl StatisticalJudge {
         warming_up: bool,
     ) -> Result<Judged, JudgeError> {
         let end = epoch_now();
-        let range = self.range_ending(end);
+        let (range, counted) = self.range_ending(end);
         let (start, _) = range.unwrap_or((end, end));
         let mut base_vars = vars.clone();
         base_vars.insert("version".into(), self.baseline_version().to_owned());
@@ -193,8 +198,6 @@ impl StatisticalJudge {
             scored.push(scored_metric(&f, v.classification, v.critical));
             facts.push(f);
         }
-        // The counts cover the same span as the samples (at least a second).
-        let counted = Duration::from_secs_f64((end - start).max(1.0).ceil());
         if let Some(f) = self.error_counts(slo, client, sides, counted).await? {
             let class = classification_of(&f.classification);
             scored.push(scored_metric(&f, class, f.critical));
