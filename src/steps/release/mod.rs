@@ -31,6 +31,7 @@ mod baseline;
 mod bluegreen;
 mod canary;
 mod error;
+pub mod judgement;
 mod lifecycle;
 mod observe;
 mod plan;
