@@ -360,3 +360,77 @@ fn an_inconclusive_judgement_holds_even_where_warnings_promote() {
         "{r:#?}"
     );
 }
+
+/// A judgement of the statistical judge over a canary 30% slower than its baseline, as
+/// `settings` decide it.
+fn slower_canary(settings: &str, ms: i64, part: AnalysisPart) -> Envelope {
+    use crate::steps::release::judgement::{Sampled, decide};
+    let settings: crate::pipeline::model::Statistical = crate::yaml::from_str(settings).unwrap();
+    let side = |base: f64| (0..30).map(|i| Some(base + f64::from(i % 7))).collect();
+    let latency = Sampled {
+        name: "latency".into(),
+        options: settings.metrics["latency"].clone(),
+        samples: [side(130.0), side(100.0)],
+        queries: [None, None],
+    };
+    let judgement = decide(&settings, &[latency], None, false).unwrap();
+    let mut judged = analysis(ms, 0.001, judgement.verdict, Some(part));
+    if let Event::Analysis { judgement: j, .. } = &mut judged.event {
+        *j = Some(Box::new(judgement));
+    }
+    judged
+}
+
+#[test]
+fn another_judge_decides_the_judgements_and_the_slo_the_bake() {
+    let strict = "metrics: { latency: { allowedIncrease: 1.1, critical: true } }\n";
+    let events = vec![
+        traffic(1_000, 100),
+        slower_canary(strict, 4_000, AnalysisPart::Judge),
+        slower_canary(strict, 7_000, AnalysisPart::Judge),
+        analysis(10_000, 0.015, Verdict::Warning, Some(AnalysisPart::Bake)),
+    ];
+    let mut files = Files::new(&[("loose.yaml", slo_text("<=0.02", "<=0.1"))], "loose.yaml");
+    let dir = files.dir.path().to_owned();
+    let judge = |text: &str| {
+        std::fs::write(dir.join("judge.yaml"), text).unwrap();
+        judge::JudgeFile::load(&dir.join("judge.yaml")).unwrap()
+    };
+    let same = judge(strict);
+    let r = replay(&files.pipeline(), "shop", &events, &mut files, Some(&same)).unwrap();
+    let judged: Vec<&Decision> = r
+        .decisions
+        .iter()
+        .filter(|d| !d.metrics.is_empty())
+        .collect();
+    assert_eq!(judged.len(), 2, "{r:#?}");
+    assert!(judged.iter().all(|d| !d.changed()), "{r:#?}");
+    assert!(matches!(
+        r.steps[0].replayed,
+        Some(Ending::Stopped { n: 2, .. })
+    ));
+    let loose = judge("metrics: { latency: { allowedIncrease: 1.5, critical: true } }\n");
+    let r = replay(&files.pipeline(), "shop", &events, &mut files, Some(&loose)).unwrap();
+    assert_eq!(
+        r.decisions[0].metrics[0],
+        judge::MetricChange {
+            metric: "latency".into(),
+            recorded: "high".into(),
+            replayed: "pass".into(),
+            effect_size: r.decisions[0].metrics[0].effect_size,
+            threshold: "allowed 1-1.5".into(),
+        }
+    );
+    // The judgement promotes; the bake, judged by the SLO's thresholds, passes under it.
+    assert_eq!(r.decisions[2].replayed, Verdict::Pass);
+    assert_eq!(
+        r.steps[0].replayed,
+        Some(Ending::Promoted {
+            n: 1,
+            at_ms: 4_000,
+            on: Verdict::Pass,
+            baked: 2
+        }),
+        "{r:#?}"
+    );
+}

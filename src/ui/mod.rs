@@ -394,6 +394,7 @@ impl Cockpit {
         {
             Some(Ok(h)) => {
                 self.app.history = Some(h);
+                self.app.history_selected = 0;
                 self.app.overlay = Some(app::Overlay::History);
             }
             Some(Err(e)) => self.app.toast(format!("history: {e}"), true),
