@@ -77,6 +77,8 @@ pub enum Overlay {
     Detail,
     /// Earlier runs and evaluations.
     History,
+    /// The run selected in the history decided again from its journal.
+    Replay,
     /// glidepath's own log.
     AppLog,
     /// A destructive command waiting for `y` (or the service name, on a protected stage).
@@ -142,6 +144,14 @@ pub struct App {
     pub history_request: bool,
     /// What the history overlay shows, once read.
     pub history: Option<History>,
+    /// The run selected in the history overlay (index into its runs).
+    pub history_selected: usize,
+    /// A replay of this run asked for, to be read from the journal by the loop.
+    pub replay_request: Option<i64>,
+    /// What the replay overlay shows, once read.
+    pub replay: Option<ReplayView>,
+    /// Lines the replay overlay is scrolled down.
+    pub replay_scroll: usize,
     /// Only output lines from this source.
     pub source: Option<String>,
     /// The key bindings in force.
@@ -157,6 +167,19 @@ pub struct App {
     pub help_scroll: usize,
     /// Problems with the theme or settings file, for the `L` log and stderr after exit.
     pub problems: Vec<String>,
+}
+
+/// A past run decided again from its journal with its own SLOs (`glidepath replay RUN`).
+#[derive(Debug, Clone)]
+pub struct ReplayView {
+    /// The run.
+    pub run: i64,
+    /// Its status as it ended (or stands).
+    pub status: String,
+    /// The SLO files it was decided with.
+    pub slos: Vec<String>,
+    /// Every decision, recorded and re-decided, and each step's ending.
+    pub replay: crate::replay::Replay,
 }
 
 /// Earlier runs and evaluations, read from the journal.
@@ -217,6 +240,10 @@ impl App {
             theme_request: None,
             history_request: false,
             history: None,
+            history_selected: 0,
+            replay_request: None,
+            replay: None,
+            replay_scroll: 0,
             source: None,
             keymap: keys::Keymap::default(),
             size: (120, 40),
@@ -470,27 +497,52 @@ impl App {
             self.toast("the run has ended".into(), true);
             return None;
         }
-        if self.overlay == Some(Overlay::Help) && self.scroll_help(action) {
+        if self.move_in_overlay(action) {
             return None;
         }
         self.act(action, &key)
     }
 
-    /// Scrolls the help overlay for a movement key; false for any other key.
-    fn scroll_help(&mut self, action: Action) -> bool {
-        let limit = super::view::help_scroll_limit(self);
+    /// A movement key in an overlay that scrolls (help, replay) or selects (history);
+    /// false for any other key or overlay.
+    fn move_in_overlay(&mut self, action: Action) -> bool {
         let page = usize::from(self.size.1.saturating_sub(4)).max(1);
-        self.help_scroll = match action {
-            Action::Up => self.help_scroll.saturating_sub(1),
-            Action::Down => self.help_scroll + 1,
-            Action::PageUp => self.help_scroll.saturating_sub(page),
-            Action::PageDown => self.help_scroll + page,
-            Action::Top => 0,
-            Action::Bottom => limit,
-            _ => return false,
+        match self.overlay {
+            Some(Overlay::Help) => {
+                let limit = super::view::help_scroll_limit(self);
+                moved(&mut self.help_scroll, action, page, limit)
+            }
+            Some(Overlay::Replay) => {
+                let limit = super::view::replay_scroll_limit(self);
+                moved(&mut self.replay_scroll, action, page, limit)
+            }
+            Some(Overlay::History) => {
+                let last = self
+                    .history
+                    .as_ref()
+                    .map_or(0, |h| h.runs.len())
+                    .saturating_sub(1);
+                moved(&mut self.history_selected, action, 10, last)
+            }
+            _ => false,
         }
-        .min(limit);
-        true
+    }
+
+    /// Opens a replay of the run selected in the history overlay (the loop reads it).
+    fn open_replay(&mut self) {
+        let selected = self
+            .history
+            .as_ref()
+            .filter(|_| self.overlay == Some(Overlay::History))
+            .and_then(|h| h.runs.get(self.history_selected));
+        match selected {
+            Some(r) => self.replay_request = Some(r.id),
+            None => self.toast(
+                "replay: open the history (H), select a run (j k), then press this key again"
+                    .into(),
+                true,
+            ),
+        }
     }
 
     /// Does what a bound key asks; a command for the engine when it is one.
@@ -519,6 +571,7 @@ impl App {
                 self.page_charts(back);
             }
             Action::History => self.history_request = true,
+            Action::Replay => self.open_replay(),
             Action::AppLog => self.overlay = Some(Overlay::AppLog),
             Action::Source => self.next_source(),
             Action::Detail => {
@@ -530,6 +583,10 @@ impl App {
             }
             Action::Search => self.input = Some(Input::Search(String::new())),
             Action::Command => self.input = Some(Input::Command(String::new())),
+            // The replay goes back to the history it was opened from.
+            Action::Back if self.overlay == Some(Overlay::Replay) => {
+                self.overlay = Some(Overlay::History);
+            }
             Action::Back => {
                 if self.overlay.take().is_none() && self.search.take().is_none() {
                     self.quit = true;
@@ -766,4 +823,20 @@ impl App {
         }
         None
     }
+}
+
+/// `at` moved by a movement key within `0..=limit` (a page is `page` lines); false for any
+/// other key.
+fn moved(at: &mut usize, action: Action, page: usize, limit: usize) -> bool {
+    *at = match action {
+        Action::Up => at.saturating_sub(1),
+        Action::Down => *at + 1,
+        Action::PageUp => at.saturating_sub(page),
+        Action::PageDown => *at + page,
+        Action::Top => 0,
+        Action::Bottom => limit,
+        _ => return false,
+    }
+    .min(limit);
+    true
 }

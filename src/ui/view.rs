@@ -12,6 +12,7 @@ mod header;
 mod help;
 mod history;
 mod output;
+mod replay;
 mod stages;
 mod strip;
 mod svg;
@@ -140,11 +141,17 @@ pub fn help_scroll_limit(app: &App) -> usize {
     help::scroll_limit(app, Rect::new(0, 0, app.size.0, app.size.1))
 }
 
+/// How far the replay overlay scrolls at the app's terminal size.
+pub fn replay_scroll_limit(app: &App) -> usize {
+    replay::scroll_limit(app, Rect::new(0, 0, app.size.0, app.size.1))
+}
+
 /// The open overlay, if any, over the whole frame.
 fn draw_overlay(frame: &mut Frame, app: &App, area: Rect) {
     match &app.overlay {
         Some(Overlay::Help) => help::draw_help(frame, app, area),
         Some(Overlay::History) => history::draw_history(frame, app, area),
+        Some(Overlay::Replay) => replay::draw_replay(frame, app, area),
         Some(Overlay::AppLog) => draw_app_log(frame, app, area),
         Some(Overlay::Detail) => detail::draw_detail(frame, app, area),
         Some(Overlay::Confirm {

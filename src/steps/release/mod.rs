@@ -32,6 +32,7 @@ mod baseline;
 mod bluegreen;
 mod canary;
 mod error;
+pub mod judgement;
 mod lifecycle;
 mod observe;
 mod outside;

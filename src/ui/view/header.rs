@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::duration;
 use crate::events::Status;
-use crate::ui::app::{App, Input, Pane};
+use crate::ui::app::{App, Input, Overlay, Pane};
 use crate::ui::keys::{Action, Binding, KEYS};
 
 pub(super) fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
@@ -127,6 +127,7 @@ fn applies(app: &App, b: &Binding) -> bool {
         Action::Promote => live && (app.releasing() || any(Status::Paused)),
         Action::PauseResume | Action::Rollback | Action::Abort => live,
         Action::FocusNext => app.compact(),
+        Action::Replay => app.overlay == Some(Overlay::History),
         Action::ChartPage => app.focus == Pane::Charts && super::chart_pages(app) > 1,
         _ => !b.acts,
     }

@@ -13,29 +13,57 @@ use crate::ui::keys::KEYS;
 
 const LEGEND: &str = "glyphs: ✓ passed · ⚠ warning · ✗ failed · ▶ running · ⏸ paused · ? waits for approval · ○ pending · ↺ rolled back · ■ aborted";
 
-/// The overlay's frame for a terminal of `area`: at most 96 columns, as tall as its lines.
-fn frame_for(area: Rect, lines: usize) -> Rect {
-    let width = area.width.saturating_sub(4).clamp(area.width.min(20), 96);
+/// The help's widest frame.
+const WIDEST: u16 = 96;
+
+/// A scrolling overlay's frame for a terminal of `area`: at most `widest` columns, as
+/// tall as its `lines` (and the terminal).
+fn frame_for(area: Rect, widest: u16, lines: usize) -> Rect {
+    let width = area
+        .width
+        .saturating_sub(4)
+        .clamp(area.width.min(20), widest);
     let height = (lines as u16).saturating_add(2);
     centered(area, width, height)
 }
 
-/// Lines above the last page: how far the help scrolls on a terminal of `area`.
-pub(super) fn scroll_limit(app: &App, area: Rect) -> usize {
-    let width = frame_for(area, 0).width.saturating_sub(2);
-    let lines = lines(app, usize::from(width)).len();
-    let rect = frame_for(area, lines);
+/// The columns a scrolling overlay's text has on a terminal of `area`.
+pub(super) fn text_width(area: Rect, widest: u16) -> usize {
+    usize::from(frame_for(area, widest, 0).width.saturating_sub(2))
+}
+
+/// Lines above the last page of `lines` in a scrolling overlay on a terminal of `area`.
+pub(super) fn limit_of(area: Rect, widest: u16, lines: usize) -> usize {
+    let rect = frame_for(area, widest, lines);
     lines.saturating_sub(usize::from(rect.height.saturating_sub(2)))
 }
 
+/// Lines above the last page: how far the help scrolls on a terminal of `area`.
+pub(super) fn scroll_limit(app: &App, area: Rect) -> usize {
+    limit_of(area, WIDEST, lines(app, text_width(area, WIDEST)).len())
+}
+
 pub(super) fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
-    let width = frame_for(area, 0).width.saturating_sub(2);
-    let lines = lines(app, usize::from(width));
-    let rect = frame_for(area, lines.len());
+    let lines = lines(app, text_width(area, WIDEST));
+    let title = " Keys ─ Esc closes ".to_owned();
+    draw_scrolled(frame, app, (area, WIDEST), title, lines, app.help_scroll);
+}
+
+/// Draws `lines` in an overlay of at most `widest` columns over `area`, scrolled down
+/// `scroll` lines, with the position at the bottom when they do not all fit.
+pub(super) fn draw_scrolled(
+    frame: &mut Frame,
+    app: &App,
+    (area, widest): (Rect, u16),
+    title: String,
+    lines: Vec<Line<'static>>,
+    scroll: usize,
+) {
+    let rect = frame_for(area, widest, lines.len());
     let visible = usize::from(rect.height.saturating_sub(2));
     let limit = lines.len().saturating_sub(visible);
-    let scroll = app.help_scroll.min(limit);
-    let mut block = pane(app, " Keys ─ Esc closes ", true);
+    let scroll = scroll.min(limit);
+    let mut block = pane(app, title, true);
     if limit > 0 {
         let last = (scroll + visible).min(lines.len());
         block = block.title_bottom(
