@@ -507,6 +507,11 @@ fn r_during_a_wave_rolls_back_the_trains_running_members() {
     t.keys(&["a"]);
     let canaries = t.wait_up_to("canary 50%", 120);
     assert!(canaries.contains("▶ prod"), "{canaries}");
+    // Pause all, then resume all: the train's driver answers the cockpit's `p`.
+    t.keys(&["p"]);
+    t.wait_for("the train is paused · p resumes every member");
+    t.keys(&["p"]);
+    t.wait_for("Enter opens payments");
     t.keys(&["r"]);
     let confirm = t.wait_for("Roll back train shop-2 in prod?");
     assert!(
