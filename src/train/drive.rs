@@ -624,14 +624,8 @@ impl Driver {
                 forward(CommandKind::Rollback);
             }
             CommandKind::Pause | CommandKind::Resume => {
-                self.paused = c.kind == CommandKind::Pause;
                 forward(c.kind);
-                let status = if self.paused {
-                    Status::Paused
-                } else {
-                    Status::Running
-                };
-                self.emit(Event::RunState { status })?;
+                self.hold(c.kind == CommandKind::Pause)?;
             }
             _ => {
                 let why = if end.stopping() {
@@ -643,6 +637,17 @@ impl Driver {
             }
         }
         self.answer(&c, true, "")
+    }
+
+    /// Pauses (or resumes) the train: members that start now start paused.
+    fn hold(&mut self, paused: bool) -> Flow<()> {
+        self.paused = paused;
+        let status = if paused {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        self.emit(Event::RunState { status })
     }
 
     /// Stops the partners still running: each rolls its own stage back (`rollbackStage`)
@@ -716,6 +721,12 @@ impl Driver {
                 CommandKind::Reject => (Status::Failed, exit::FAILED, "rejected"),
                 CommandKind::Abort => (Status::Aborted, exit::ABORTED, "aborted"),
                 CommandKind::Rollback => (Status::RolledBack, exit::FAILED, "rolled back"),
+                // Paused, the next stage's members start paused.
+                CommandKind::Pause | CommandKind::Resume => {
+                    self.hold(c.kind == CommandKind::Pause)?;
+                    self.answer(&c, true, "")?;
+                    continue;
+                }
                 _ => {
                     self.answer(
                         &c,
