@@ -35,6 +35,7 @@ mod sandbox;
 mod sender;
 mod slo;
 mod train;
+mod train_cockpit;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -35,7 +35,16 @@ pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, E
     apply_context(&mut train, args.flags.context.as_deref())?;
     let run = new_train_run(journal_path, &train, &args.pipeline, &sets)?;
     let auto_approve = args.flags.auto_approve;
-    drive_train(train, journal_path, run, &args.flags, auto_approve, None).await
+    drive_train(
+        train,
+        journal_path,
+        run,
+        &args.flags,
+        auto_approve,
+        None,
+        None,
+    )
+    .await
 }
 
 /// `--context` for a train: every member stage that delivers to a cluster uses it.
@@ -93,7 +102,8 @@ pub(super) type Production = Box<dyn FnOnce(&EmbeddedSandbox) -> ProductionStart
 pub(super) type ProductionStart =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Exit>> + Send>>;
 
-/// Drives a train to its end, headless; returns its exit code.
+/// Drives a train to its end, in the cockpit (with `banner` under its header) or
+/// headless; returns its exit code.
 pub(super) async fn drive_train(
     mut train: Train,
     journal_path: &Location,
@@ -101,10 +111,10 @@ pub(super) async fn drive_train(
     flags: &DriveFlags,
     auto_approve: bool,
     production: Option<Production>,
+    banner: Option<String>,
 ) -> Result<i32, Exit> {
-    if !flags.headless && interactive(flags) {
-        eprintln!("note: the cockpit has no train view yet, so a train runs headless");
-    }
+    let cockpit =
+        interactive(flags).then(|| super::train_cockpit::options(&train, run, flags, banner));
     let refused = |e: Exit| refuse(journal_path, run, e);
     let pipelines = train.members.iter_mut().map(|m| &mut m.pipeline).collect();
     let sandbox = embed_shared_sandbox(pipelines, &flags.scenario, journal_path)
@@ -139,7 +149,7 @@ pub(super) async fn drive_train(
         journal: Some(journal_path.to_owned()),
         service_addresses: addresses,
     };
-    let outcome = follow(train, journal_path, run, settings).await;
+    let outcome = follow(train, journal_path, run, settings, cockpit).await;
     for l in leases {
         l.release().await;
     }
@@ -203,12 +213,14 @@ async fn train_lease(
     }
 }
 
-/// The train's driver, with its printer, the journal's command inbox and signals.
+/// The train's driver, with its printer (or the cockpit), the journal's command inbox and
+/// signals.
 async fn follow(
     train: Train,
     journal_path: &Location,
     run: i64,
     settings: Settings,
+    cockpit: Option<crate::ui::Options>,
 ) -> Result<TrainOutcome, Exit> {
     let journal = Journal::open(journal_path).map_err(infra)?;
     let secrets: Vec<String> = train
@@ -217,18 +229,28 @@ async fn follow(
         .flat_map(|m| m.pipeline.secrets())
         .collect();
     let emitter = Emitter::redacting(run, 1, Some(journal), crate::redact::Redactor::new(secrets));
-    let printer = tokio::spawn(crate::headless::print(emitter.sender().subscribe()));
     let (tx, rx) = mpsc::unbounded_channel();
+    let screen =
+        cockpit.map(|o| super::train_cockpit::start(&emitter.sender(), tx.clone(), o, run));
+    let printer = screen
+        .is_none()
+        .then(|| tokio::spawn(crate::headless::print(emitter.sender().subscribe())));
     let inbox = tokio::spawn(forward_inbox(journal_path.to_owned(), run, tx.clone()));
     let signals = tokio::spawn(abort_on_signal(tx));
     let crew = Arc::new(Members {
         journal: journal_path.to_owned(),
         pipelines: train.members.iter().map(|m| m.pipeline.clone()).collect(),
+        cockpit: screen.as_ref().map(|s| s.events.clone()),
     });
     let outcome = crate::train::drive::drive(Arc::new(train), emitter, rx, settings, crew).await;
     inbox.abort();
     signals.abort();
-    let _ = printer.await;
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
+    if let Some(screen) = screen {
+        screen.finish().await;
+    }
     Ok(outcome)
 }
 
@@ -258,10 +280,12 @@ fn report(journal_path: &Location, run: i64, flags: &DriveFlags) -> Result<(), E
     Ok(())
 }
 
-/// The CLI's side of a train: a journaled run per member stage, a printer per member.
+/// The CLI's side of a train: a journaled run per member stage, a printer per member (or
+/// its events into the cockpit's stream).
 struct Members {
     journal: Location,
     pipelines: Vec<Pipeline>,
+    cockpit: Option<broadcast::Sender<Envelope>>,
 }
 
 impl Crew for Members {
@@ -288,6 +312,9 @@ impl Crew for Members {
 
     fn follow(&self, member: &str, events: &broadcast::Sender<Envelope>) -> Option<JoinHandle<()>> {
         let rx = events.subscribe();
+        if let Some(to) = &self.cockpit {
+            return Some(tokio::spawn(super::train_cockpit::forward(rx, to.clone())));
+        }
         let member = member.to_owned();
         Some(tokio::spawn(async move {
             crate::headless::print_member(rx, &member).await;

@@ -167,6 +167,8 @@ pub struct App {
     pub help_scroll: usize,
     /// Problems with the theme or settings file, for the `L` log and stderr after exit.
     pub problems: Vec<String>,
+    /// A release train: its grid, its members' runs and the member open in the views.
+    pub train: Option<super::train::TrainView>,
 }
 
 /// A past run decided again from its journal with its own SLOs (`glidepath replay RUN`).
@@ -251,6 +253,7 @@ impl App {
             chart_page: 0,
             help_scroll: 0,
             problems: Vec::new(),
+            train: None,
         }
     }
 
@@ -332,7 +335,7 @@ impl App {
     /// Folds an engine event in; a refused command becomes a toast.
     pub fn apply(&mut self, env: &Envelope) {
         let stage_before = self.run.current_stage().map(|s| s.name.clone());
-        self.run.apply(env);
+        self.fold(env);
         self.now_ms = self.now_ms.max(env.at_ms);
         match &env.event {
             // Every answer to a command is shown, a repeated refusal too.
@@ -384,7 +387,7 @@ impl App {
     /// are shown as pending until they run again.
     pub fn replay(&mut self, events: &[Envelope], interrupted: bool) {
         for env in events {
-            self.run.apply(env);
+            self.fold(env);
             self.now_ms = self.now_ms.max(env.at_ms);
         }
         if interrupted {
@@ -394,6 +397,63 @@ impl App {
             self.follow_active();
         }
         self.choose_view();
+    }
+
+    /// Folds an event into its run's view (a train's member runs have their own).
+    fn fold(&mut self, env: &Envelope) {
+        match &mut self.train {
+            Some(t) => t.apply(&mut self.run, env),
+            None => self.run.apply(env),
+        }
+    }
+
+    /// The train's grid is on screen (a train, no member open).
+    pub fn train_grid(&self) -> bool {
+        self.train.as_ref().is_some_and(|t| t.open.is_none())
+    }
+
+    /// The member the cockpit's commands go to: the one open, if any.
+    pub fn command_member(&self) -> Option<String> {
+        self.train
+            .as_ref()
+            .and_then(|t| t.open.as_ref())
+            .map(|o| o.member.clone())
+    }
+
+    /// A key on a train's grid, or Esc in a member opened from it; None when the key
+    /// does what it does for a pipeline (then it acts on the member open, or the train).
+    fn train_act(&mut self, action: Action) -> Option<Option<CommandKind>> {
+        let quiet = self.overlay.is_none() && self.search.is_none();
+        let train = self.train.as_mut()?;
+        if train.open.is_some() {
+            if action == Action::Back && quiet {
+                train.close(&mut self.run);
+                self.pinned = false;
+                self.follow_active();
+                return Some(None);
+            }
+            return None;
+        }
+        match action {
+            Action::Up | Action::Down => train.move_cursor(&self.run, action == Action::Up),
+            Action::Detail if quiet => {
+                if train.open_selected(&mut self.run) {
+                    self.pinned = false;
+                    self.view_chosen = false;
+                    self.follow_active();
+                    self.choose_view();
+                } else {
+                    self.toast("this member has not started yet".into(), true);
+                }
+            }
+            Action::View | Action::FocusNext | Action::FocusPrev => self.toast(
+                "the train's grid: Enter opens the member's stages, traffic, budget and charts"
+                    .into(),
+                false,
+            ),
+            _ => return None,
+        }
+        Some(None)
     }
 
     /// Shows a message for four seconds.
@@ -547,6 +607,9 @@ impl App {
 
     /// Does what a bound key asks; a command for the engine when it is one.
     fn act(&mut self, action: Action, key: &KeyEvent) -> Option<CommandKind> {
+        if let Some(done) = self.train_act(action) {
+            return done;
+        }
         match action {
             Action::Approve => return Some(CommandKind::Approve),
             Action::Decline => return Some(CommandKind::Reject),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod keys;
 pub mod state;
 pub mod theme;
+pub mod train;
 pub mod view;
 
 use std::time::Duration;
@@ -47,6 +48,8 @@ pub struct Options {
     /// The earlier events are of a run that was interrupted (resumed now, or nobody drives
     /// it): what was in flight then shows as pending.
     pub interrupted: bool,
+    /// The run is a release train's: the grid of members x stages, members' runs within.
+    pub train: Option<train::TrainOptions>,
 }
 
 /// Reads the history overlay's rows for a service and stage, and a replay of a run (the
@@ -272,6 +275,7 @@ fn prepare(options: &Options, earlier: &[Envelope]) -> (App, bool, Duration) {
     );
     app.keymap = keymap;
     app.layout = settings.layout.clone();
+    app.train = options.train.clone().map(train::TrainView::new);
     app.replay(earlier, options.interrupted);
     app.run.lease = options.lease.clone();
     app.banner = options.banner.clone();
@@ -327,7 +331,9 @@ impl Cockpit {
         } else if action == Some(keys::Action::Suspend) {
             self.suspend()?;
         } else if let Some(kind) = self.app.key(k) {
-            let _ = self.commands.send(Command::new(kind, self.who.clone()));
+            let member = self.app.command_member();
+            let command = Command::new(kind, self.who.clone()).for_member(member);
+            let _ = self.commands.send(command);
         }
         if !self.app.quit && action != Some(keys::Action::Back) {
             // Only a second quit in a row leaves a live run.

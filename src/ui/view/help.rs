@@ -9,7 +9,7 @@ use ratatui::widgets::{Clear, Paragraph};
 
 use super::{centered, pane};
 use crate::ui::app::App;
-use crate::ui::keys::KEYS;
+use crate::ui::keys::{Action, KEYS};
 
 const LEGEND: &str = "glyphs: ✓ passed · ⚠ warning · ✗ failed · ▶ running · ⏸ paused · ? waits for approval · ○ pending · ↺ rolled back · ■ aborted";
 
@@ -122,12 +122,72 @@ fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
             );
         }
     }
+    if app.train.is_some() {
+        out.extend(train_lines(app, width));
+    }
     out.push(Line::default());
     out.extend(
         wrap(LEGEND, width.max(8))
             .into_iter()
             .map(|part| Line::from(Span::styled(part, t.fg("muted")))),
     );
+    out
+}
+
+/// What the keys do in a release train's cockpit: on the grid they act on the whole
+/// train, in a member opened from it on that member.
+const TRAIN_KEYS: &[(Action, &str)] = &[
+    (Action::Up, "choose a member in the train's grid"),
+    (
+        Action::Detail,
+        "open the member: its stages, output, traffic, budget and charts (1-6)",
+    ),
+    (Action::Back, "from a member, back to the train's grid"),
+    (
+        Action::Approve,
+        "approve the train's approval between stages: the whole train moves on",
+    ),
+    (
+        Action::PauseResume,
+        "on the grid: pause (or resume) every running member; in a member: that member",
+    ),
+    (
+        Action::Rollback,
+        "on the grid: roll back the train's stage (running members, then those it promoted, later waves first); in a member: roll it back, and the train rolls back the stage; asks first, naming each member",
+    ),
+    (
+        Action::Abort,
+        "abort the train (on the grid) or the member open (asks first)",
+    ),
+];
+
+/// The train's section of the help: each key as the key table labels it.
+fn train_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let mut out = vec![
+        Line::default(),
+        Line::from(Span::styled(
+            "Release train",
+            t.fg("accent").add_modifier(Modifier::BOLD),
+        )),
+    ];
+    for (action, help) in TRAIN_KEYS {
+        if app.read_only && KEYS.iter().any(|b| b.action == *action && b.acts) {
+            continue;
+        }
+        let Some(b) = KEYS.iter().find(|b| b.action == *action) else {
+            continue;
+        };
+        out.push(Line::from(Span::styled(
+            format!(" {}", app.keymap.label(b)),
+            t.fg("accent").add_modifier(Modifier::BOLD),
+        )));
+        out.extend(
+            wrap(help, width.saturating_sub(4).max(8))
+                .into_iter()
+                .map(|part| indented(part, 4, t.fg("text"))),
+        );
+    }
     out
 }
 
