@@ -530,7 +530,8 @@ fn snapshot_the_confirmations_name_what_a_rollback_rolls_back_in_order() {
 fn the_help_lists_the_trains_keys() {
     let mut t = Train::running();
     t.key(KeyCode::Char('?'));
-    let help = t.render(120, 40);
+    // Tall enough for the whole help, the train's section last.
+    let help = t.render(120, 80);
     assert!(help.contains("Release train"), "{help}");
     assert!(help.contains("open the member: its stages"), "{help}");
     assert!(
