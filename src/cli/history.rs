@@ -95,8 +95,13 @@ impl Listed {
         record.status = driver::state(&record);
         let (mut resume, mut not_resumable) = (None, None);
         if record.status == Status::Interrupted {
-            match super::run::resumable(record.id, &record) {
-                Ok(_) => resume = Some(driver::resume_command(record.id)),
+            let checked = if record.service == "train" {
+                super::train::resumable(&record).map(drop)
+            } else {
+                super::run::resumable(record.id, &record).map(drop)
+            };
+            match checked {
+                Ok(()) => resume = Some(driver::resume_command(record.id)),
                 Err(e) => not_resumable = Some(e.message),
             }
         }
