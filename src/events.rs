@@ -675,6 +675,10 @@ pub struct Command {
     /// Who asked, in full, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<crate::identity::Sender>,
+    /// A release train's member the command is for (none: the whole train, or a
+    /// pipeline's run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 impl Command {
@@ -684,6 +688,7 @@ impl Command {
             kind,
             who: who.into(),
             sender: None,
+            member: None,
         }
     }
 
@@ -693,7 +698,13 @@ impl Command {
             kind,
             who: sender.label(),
             sender: Some(sender),
+            member: None,
         }
+    }
+
+    /// The same command, for one member of a release train.
+    pub fn for_member(self, member: Option<String>) -> Self {
+        Command { member, ..self }
     }
 }
 

@@ -15,11 +15,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::events::{AnalysisPart, Envelope, Event, Verdict};
+pub mod judge;
+pub mod words;
+
+use crate::events::{AnalysisPart, Envelope, Event, Judgement, Verdict};
 use crate::pipeline::model::{Analysis, PipelineFile, ReleaseStep, StepSpec};
 use crate::slo::{HistoryEntry, Slo, evaluate};
+use crate::steps::release::judgement::message;
 use crate::steps::release::tally::{BLUE_GREEN_FRESH, CANARY_FRESH, Limit, Rules, Tally};
 use crate::yaml::Spanned;
+use judge::{JudgeFile, MetricChange};
 
 /// One gate or analysis decided again.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +49,13 @@ pub struct Decision {
     pub replayed: Verdict,
     /// The replayed evaluation's reason.
     pub why: String,
+    /// A judgement the statistical judge made again (`--judge`): per metric, its recorded
+    /// and its new classification.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricChange>,
+    /// Journaled metrics the judge file leaves out of the new judgement.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
 }
 
 impl Decision {
@@ -150,7 +162,9 @@ pub trait SloSource {
 }
 
 /// Replays `events` of a run of `service` by the pipeline `file` (as [`load_model`]
-/// reads it: the run's journaled text, templated with its variables).
+/// reads it: the run's journaled text, templated with its variables). Analyses the
+/// statistical judge decided are judged again from their samples by `judge`, or kept as
+/// recorded without one; the others are decided by the SLOs.
 ///
 /// [`load_model`]: crate::pipeline::load_model
 pub fn replay(
@@ -158,6 +172,7 @@ pub fn replay(
     service: &str,
     events: &[Envelope],
     slos: &mut dyn SloSource,
+    judge: Option<&JudgeFile>,
 ) -> Result<Replay, String> {
     let mut out = Replay {
         decisions: Vec::new(),
@@ -175,7 +190,8 @@ pub fn replay(
                         last_weight: last,
                         blue_green: kind == "blue-green",
                     };
-                    release(&mut out, events, at, kind, &slo, &walk);
+                    let by = Deciders { slo: &slo, judge };
+                    release(&mut out, events, at, kind, &by, &walk)?;
                 }
             } else if let Some(e) = &step.evaluate {
                 let slo = slos.slo(&e.slo.value, e.sli.as_ref().map(|s| s.value.as_str()))?;
@@ -239,18 +255,76 @@ fn outcome(events: &[Envelope], (stage, step): (&str, &str)) -> Option<String> {
     })
 }
 
+/// The journaled judgements of a run (the statistical judge's, with their samples).
+pub fn judgements(events: &[Envelope]) -> impl Iterator<Item = &Judgement> {
+    events.iter().filter_map(|e| match &e.event {
+        Event::Analysis {
+            judgement: Some(j), ..
+        } => Some(j.as_ref()),
+        _ => None,
+    })
+}
+
 /// Why an analysis the statistical judge decided keeps its recorded verdict.
-const STATISTICAL: &str = "judged by the statistical judge against its baseline: kept as recorded (replaying it with another judge is not built yet)";
+const STATISTICAL: &str = "judged by the statistical judge against its baseline: kept as recorded (--judge FILE judges its samples again)";
+
+/// What decides a release's analyses again.
+struct Deciders<'a> {
+    /// The thresholds' analyses.
+    slo: &'a Slo,
+    /// The statistical judge's, when given.
+    judge: Option<&'a JudgeFile>,
+}
+
+/// One analysis decided again.
+struct Redecided {
+    verdict: Verdict,
+    inconclusive: bool,
+    why: String,
+    metrics: Vec<MetricChange>,
+    left_out: Vec<String>,
+}
+
+impl Deciders<'_> {
+    fn decide(&self, p: &Point) -> Result<Redecided, String> {
+        let decided = |verdict, inconclusive, why| Redecided {
+            verdict,
+            inconclusive,
+            why,
+            metrics: Vec::new(),
+            left_out: Vec::new(),
+        };
+        Ok(match (p.judgement, self.judge) {
+            (Some(j), Some(file)) => {
+                let r = file.rejudge(j, p.part)?;
+                Redecided {
+                    verdict: r.judgement.verdict,
+                    inconclusive: r.judgement.outcome == "inconclusive",
+                    why: message(&r.judgement),
+                    metrics: r.metrics,
+                    left_out: r.left_out,
+                }
+            }
+            // Another SLO's thresholds do not decide what the statistical judge decided.
+            (Some(_), None) => decided(p.recorded, p.inconclusive, STATISTICAL.to_owned()),
+            (None, _) => {
+                let e = evaluate(self.slo, &p.values, &[]);
+                decided(e.result, false, e.message)
+            }
+        })
+    }
+}
 
 /// One analysis as journaled.
-struct Point {
+struct Point<'a> {
     at_ms: i64,
     part: AnalysisPart,
     weight: Option<u8>,
     values: BTreeMap<String, Option<f64>>,
     recorded: Verdict,
-    /// Decided by the statistical judge against a baseline, not by the SLO's thresholds.
-    statistical: bool,
+    /// The statistical judge's judgement, when it decided (against a baseline) rather than
+    /// the SLO's thresholds.
+    judgement: Option<&'a Judgement>,
     /// The judge could not tell (journaled as a warning): it holds, and never promotes by
     /// `promoteOn`.
     inconclusive: bool,
@@ -286,9 +360,9 @@ fn release(
     events: &[Envelope],
     at: (&str, &str),
     kind: &'static str,
-    slo: &Slo,
+    by: &Deciders,
     walk: &Walk,
-) {
+) -> Result<(), String> {
     let mut weight = None;
     let mut points = Vec::new();
     for env in events {
@@ -313,7 +387,7 @@ fn release(
                 weight,
                 values: values.clone(),
                 recorded: *verdict,
-                statistical: judgement.is_some(),
+                judgement: judgement.as_deref(),
                 inconclusive: judgement
                     .as_ref()
                     .is_some_and(|j| j.outcome == "inconclusive"),
@@ -324,14 +398,8 @@ fn release(
     let name = format!("{}/{}", at.0, at.1);
     let mut replayed = Vec::with_capacity(points.len());
     for (i, p) in points.iter().enumerate() {
-        let (result, why) = if p.statistical {
-            // Another SLO's thresholds do not decide what the statistical judge decided.
-            (p.recorded, STATISTICAL.to_owned())
-        } else {
-            let e = evaluate(slo, &p.values, &[]);
-            (e.result, e.message)
-        };
-        replayed.push(result);
+        let d = by.decide(p)?;
+        replayed.push((d.verdict, d.inconclusive));
         out.decisions.push(Decision {
             at_ms: p.at_ms,
             step: name.clone(),
@@ -340,11 +408,16 @@ fn release(
             weight: p.weight,
             values: p.values.clone(),
             recorded: p.recorded,
-            replayed: result,
-            why,
+            replayed: d.verdict,
+            why: d.why,
+            metrics: d.metrics,
+            left_out: d.left_out,
         });
     }
-    let recorded: Vec<Verdict> = points.iter().map(|p| p.recorded).collect();
+    let recorded: Vec<(Verdict, bool)> = points
+        .iter()
+        .map(|p| (p.recorded, p.inconclusive))
+        .collect();
     out.steps.push(StepReplay {
         step: name,
         kind,
@@ -352,17 +425,18 @@ fn release(
         recorded: Some(ending(&points, &recorded, walk)),
         replayed: Some(ending(&points, &replayed, walk)),
     });
+    Ok(())
 }
 
-/// Where the promotion rules take a release with these verdicts of its analyses. After a
-/// promotion the later analyses are read as its bake: they measured the same new version
-/// under all the traffic.
-fn ending(points: &[Point], verdicts: &[Verdict], walk: &Walk) -> Ending {
+/// Where the promotion rules take a release with these verdicts of its analyses (each with
+/// whether the judge could not tell). After a promotion the later analyses are read as
+/// its bake: they measured the same new version under all the traffic.
+fn ending(points: &[Point], verdicts: &[(Verdict, bool)], walk: &Walk) -> Ending {
     let mut tally = Tally::default();
     let mut promoted: Option<(u32, i64, Verdict)> = None;
     let mut held = None;
     let mut judged = 0u32;
-    for (i, (p, v)) in points.iter().zip(verdicts).enumerate() {
+    for (i, (p, (v, inconclusive))) in points.iter().zip(verdicts).enumerate() {
         let n = i as u32 + 1;
         tally.add(*v);
         if let Some(limit) = tally.past_limit(&walk.rules) {
@@ -376,7 +450,7 @@ fn ending(points: &[Point], verdicts: &[Verdict], walk: &Walk) -> Ending {
             continue;
         }
         match tally.clears(&walk.rules) {
-            Some(on) if !(on == Verdict::Warning && p.inconclusive) => {
+            Some(on) if !(on == Verdict::Warning && *inconclusive) => {
                 promoted = Some((n, p.at_ms, on));
             }
             _ if *v == Verdict::Warning => {
@@ -445,6 +519,8 @@ fn gate(
             recorded: record.result,
             replayed: e.result,
             why: e.message,
+            metrics: Vec::new(),
+            left_out: Vec::new(),
         });
     }
     if found {

@@ -124,7 +124,14 @@ fn bad_canary(part: bool) -> Vec<Envelope> {
 #[test]
 fn a_looser_slo_lets_the_bad_canary_go_on_where_the_records_end() {
     let mut files = Files::new(&[("loose.yaml", slo_text("<=0.1", "<=0.2"))], "loose.yaml");
-    let r = replay(&files.pipeline(), "shop", &bad_canary(true), &mut files).unwrap();
+    let r = replay(
+        &files.pipeline(),
+        "shop",
+        &bad_canary(true),
+        &mut files,
+        None,
+    )
+    .unwrap();
     assert_eq!(r.changed(), 2);
     let step = &r.steps[0];
     assert_eq!(step.step, "prod/release");
@@ -172,7 +179,7 @@ fn a_judgement_that_now_passes_promotes_and_the_rest_is_its_bake() {
         Some(AnalysisPart::Judge),
     ));
     let mut strict = Files::new(&[("slo.yaml", slo_text("<=0.01", "<=0.02"))], "slo.yaml");
-    let same = replay(&strict.pipeline(), "shop", &events, &mut strict).unwrap();
+    let same = replay(&strict.pipeline(), "shop", &events, &mut strict, None).unwrap();
     assert_eq!(
         same.changed(),
         0,
@@ -190,7 +197,7 @@ fn a_judgement_that_now_passes_promotes_and_the_rest_is_its_bake() {
     );
     assert!(!same.outcome_changed());
     let mut loose = Files::new(&[("loose.yaml", slo_text("<=0.02", "<=0.1"))], "loose.yaml");
-    let r = replay(&loose.pipeline(), "shop", &events, &mut loose).unwrap();
+    let r = replay(&loose.pipeline(), "shop", &events, &mut loose, None).unwrap();
     assert_eq!(
         r.steps[0].replayed,
         Some(Ending::Promoted {
@@ -212,7 +219,7 @@ fn a_stricter_slo_stops_the_release_earlier() {
         analysis(11_000, 0.004, Verdict::Pass, Some(AnalysisPart::Judge)),
     ];
     let mut strict = Files::new(&[("s.yaml", slo_text("<=0.001", "<=0.002"))], "s.yaml");
-    let r = replay(&strict.pipeline(), "shop", &events, &mut strict).unwrap();
+    let r = replay(&strict.pipeline(), "shop", &events, &mut strict, None).unwrap();
     assert_eq!(
         r.steps[0].recorded,
         Some(Ending::Promoted {
@@ -243,7 +250,7 @@ fn old_journals_without_parts_judge_at_the_last_weight() {
         analysis(11_000, 0.015, Verdict::Warning, None),
     ];
     let mut loose = Files::new(&[("l.yaml", slo_text("<=0.02", "<=0.1"))], "l.yaml");
-    let r = replay(&loose.pipeline(), "shop", &events, &mut loose).unwrap();
+    let r = replay(&loose.pipeline(), "shop", &events, &mut loose, None).unwrap();
     assert_eq!(r.decisions[1].part, Some(AnalysisPart::Judge));
     assert_eq!(r.decisions[0].part, Some(AnalysisPart::Watch));
     assert_eq!(
@@ -279,7 +286,7 @@ fn a_gate_is_decided_again_from_its_journaled_values() {
         },
     );
     let mut strict = Files::new(&[("s.yaml", slo_text("<=0.001", "<=0.002"))], "s.yaml");
-    let r = replay(&strict.pipeline(), "shop", &[gate], &mut strict).unwrap();
+    let r = replay(&strict.pipeline(), "shop", &[gate], &mut strict, None).unwrap();
     assert_eq!(r.decisions.len(), 1);
     assert_eq!(r.decisions[0].what, "gate");
     assert_eq!(r.decisions[0].replayed, Verdict::Fail);
@@ -291,7 +298,14 @@ fn a_gate_is_decided_again_from_its_journaled_values() {
 fn an_sli_the_run_never_measured_is_no_data_and_never_passes() {
     let other = "apiVersion: glidepath/v1\nkind: SLO\nmetadata: { name: shop }\nspec:\n  slis:\n    saturation: sum(rate(cpu[1m]))\n  objectives:\n    - sli: saturation\n      pass: [\"<0.8\"]\n".to_owned();
     let mut files = Files::new(&[("o.yaml", other)], "o.yaml");
-    let r = replay(&files.pipeline(), "shop", &bad_canary(true), &mut files).unwrap();
+    let r = replay(
+        &files.pipeline(),
+        "shop",
+        &bad_canary(true),
+        &mut files,
+        None,
+    )
+    .unwrap();
     assert!(
         r.decisions.iter().all(|d| d.replayed != Verdict::Pass),
         "{r:#?}"
@@ -312,7 +326,7 @@ fn a_statistical_judgement_keeps_its_verdict_under_other_thresholds() {
         judged,
     ];
     let mut loose = Files::new(&[("l.yaml", slo_text("<=0.5", "<=0.9"))], "l.yaml");
-    let r = replay(&loose.pipeline(), "shop", &events, &mut loose).unwrap();
+    let r = replay(&loose.pipeline(), "shop", &events, &mut loose, None).unwrap();
     assert_eq!(r.changed(), 0, "{r:#?}");
     assert_eq!(r.decisions[1].replayed, Verdict::Fail);
     assert!(r.decisions[1].why.contains("statistical judge"), "{r:#?}");
@@ -336,12 +350,86 @@ fn an_inconclusive_judgement_holds_even_where_warnings_promote() {
     let mut files = Files::new(&[], "slo.yaml");
     let path = files.dir.path().join("pipeline.yaml");
     let file = crate::pipeline::load_model(&pipeline, &path, &Variables::default()).unwrap();
-    let r = replay(&file, "shop", &events, &mut files).unwrap();
+    let r = replay(&file, "shop", &events, &mut files, None).unwrap();
     assert_eq!(
         r.steps[0].replayed,
         Some(Ending::Held {
             n: 1,
             at_ms: 11_000
+        }),
+        "{r:#?}"
+    );
+}
+
+/// A judgement of the statistical judge over a canary 30% slower than its baseline, as
+/// `settings` decide it.
+fn slower_canary(settings: &str, ms: i64, part: AnalysisPart) -> Envelope {
+    use crate::steps::release::judgement::{Sampled, decide};
+    let settings: crate::pipeline::model::Statistical = crate::yaml::from_str(settings).unwrap();
+    let side = |base: f64| (0..30).map(|i| Some(base + f64::from(i % 7))).collect();
+    let latency = Sampled {
+        name: "latency".into(),
+        options: settings.metrics["latency"].clone(),
+        samples: [side(130.0), side(100.0)],
+        queries: [None, None],
+    };
+    let judgement = decide(&settings, &[latency], None, false).unwrap();
+    let mut judged = analysis(ms, 0.001, judgement.verdict, Some(part));
+    if let Event::Analysis { judgement: j, .. } = &mut judged.event {
+        *j = Some(Box::new(judgement));
+    }
+    judged
+}
+
+#[test]
+fn another_judge_decides_the_judgements_and_the_slo_the_bake() {
+    let strict = "metrics: { latency: { allowedIncrease: 1.1, critical: true } }\n";
+    let events = vec![
+        traffic(1_000, 100),
+        slower_canary(strict, 4_000, AnalysisPart::Judge),
+        slower_canary(strict, 7_000, AnalysisPart::Judge),
+        analysis(10_000, 0.015, Verdict::Warning, Some(AnalysisPart::Bake)),
+    ];
+    let mut files = Files::new(&[("loose.yaml", slo_text("<=0.02", "<=0.1"))], "loose.yaml");
+    let dir = files.dir.path().to_owned();
+    let judge = |text: &str| {
+        std::fs::write(dir.join("judge.yaml"), text).unwrap();
+        judge::JudgeFile::load(&dir.join("judge.yaml")).unwrap()
+    };
+    let same = judge(strict);
+    let r = replay(&files.pipeline(), "shop", &events, &mut files, Some(&same)).unwrap();
+    let judged: Vec<&Decision> = r
+        .decisions
+        .iter()
+        .filter(|d| !d.metrics.is_empty())
+        .collect();
+    assert_eq!(judged.len(), 2, "{r:#?}");
+    assert!(judged.iter().all(|d| !d.changed()), "{r:#?}");
+    assert!(matches!(
+        r.steps[0].replayed,
+        Some(Ending::Stopped { n: 2, .. })
+    ));
+    let loose = judge("metrics: { latency: { allowedIncrease: 1.5, critical: true } }\n");
+    let r = replay(&files.pipeline(), "shop", &events, &mut files, Some(&loose)).unwrap();
+    assert_eq!(
+        r.decisions[0].metrics[0],
+        judge::MetricChange {
+            metric: "latency".into(),
+            recorded: "high".into(),
+            replayed: "pass".into(),
+            effect_size: r.decisions[0].metrics[0].effect_size,
+            threshold: "allowed 1-1.5".into(),
+        }
+    );
+    // The judgement promotes; the bake, judged by the SLO's thresholds, passes under it.
+    assert_eq!(r.decisions[2].replayed, Verdict::Pass);
+    assert_eq!(
+        r.steps[0].replayed,
+        Some(Ending::Promoted {
+            n: 1,
+            at_ms: 4_000,
+            on: Verdict::Pass,
+            baked: 2
         }),
         "{r:#?}"
     );

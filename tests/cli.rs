@@ -624,3 +624,32 @@ fn shell_completions_and_man_pages_are_generated() {
     let demo = std::fs::read_to_string(dir.join("glidepath-demo.1")).unwrap();
     assert!(demo.contains(r"\-\-scenario"), "{demo}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_glidepath_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/pipeline.yaml");
+    let check = ["check", demo.to_str().unwrap()];
+    for args in [&["schema"][..], &check[..], &["man"][..]] {
+        // The reading end is closed before glidepath starts: its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(BIN)
+            .args(args)
+            .env("GLIDEPATH_HOME", std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}

@@ -1227,6 +1227,129 @@ fn history_shows_who_drives_runs_of_other_machines_and_whether_they_live() {
     assert!(!screen.contains("run 2 interrupted"), "{screen}");
 }
 
+/// A bad canary's run decided again: fine at 10%, failing twice at 50% as recorded, and
+/// passing under the replayed SLO, so it would have gone on.
+fn replayed_run() -> glidepath::ui::app::ReplayView {
+    use glidepath::replay::{Decision, Ending, Replay, StepReplay};
+    let decision =
+        |n: i64, weight: u8, value: f64, recorded: Verdict, replayed: Verdict| Decision {
+            at_ms: T0 + n * 3_000,
+            step: "prod/release".into(),
+            what: format!("analysis {n}"),
+            part: Some(AnalysisPart::Watch),
+            weight: Some(weight),
+            values: [("error_ratio".to_owned(), Some(value))].into(),
+            recorded,
+            replayed,
+            why: "error_ratio 0.03 <= 0.05: pass".into(),
+            metrics: Vec::new(),
+            left_out: Vec::new(),
+        };
+    let mut decisions = vec![Decision {
+        what: "gate".into(),
+        step: "staging/evaluate".into(),
+        part: None,
+        weight: None,
+        ..decision(0, 0, 0.001, Verdict::Pass, Verdict::Pass)
+    }];
+    for n in 1..=6 {
+        decisions.push(decision(n, 10, 0.001, Verdict::Pass, Verdict::Pass));
+    }
+    decisions.push(decision(7, 50, 0.03, Verdict::Fail, Verdict::Pass));
+    decisions.push(decision(8, 50, 0.04, Verdict::Fail, Verdict::Pass));
+    glidepath::ui::app::ReplayView {
+        run: 41,
+        status: "rolled-back".into(),
+        slos: vec!["config/slo.yaml".into()],
+        replay: Replay {
+            decisions,
+            steps: vec![StepReplay {
+                step: "prod/release".into(),
+                kind: "canary",
+                recorded_outcome: Some("failed: analysis failed 2 times (limit 1)".into()),
+                recorded: Some(Ending::Stopped {
+                    n: 8,
+                    at_ms: T0 + 24_000,
+                    weight: Some(50),
+                    why: "analysis failed 2 times (limit 1)".into(),
+                    in_bake: false,
+                }),
+                replayed: Some(Ending::Open {
+                    analyses: 8,
+                    weight: Some(50),
+                }),
+            }],
+        },
+    }
+}
+
+/// The history view selects a run (j k) and its replay key asks the loop for a replay;
+/// the replay overlay shows each decision recorded and replayed, which changed and where
+/// the release would have ended, scrolls when taller than the terminal, and Esc goes
+/// back to the history.
+#[test]
+fn snapshot_the_history_opens_a_replay_of_the_selected_run() {
+    use glidepath::ui::app::{History, HistoryRun};
+    let mut s = canary_paused();
+    let run = |id: i64, status: Status| HistoryRun {
+        id,
+        pipeline: "checkout".into(),
+        status,
+        started_ms: T0 - id * 60_000,
+        finished_ms: Some(T0 - id * 60_000 + 50_000),
+        exit_code: Some(1),
+        interrupted: None,
+        driver: None,
+    };
+    s.app.key(key('R'));
+    assert_eq!(
+        s.app.replay_request, None,
+        "no run selected outside the history"
+    );
+    let hint = s.app.toast.take().map(|t| t.text).unwrap_or_default();
+    assert!(hint.contains("open the history (H)"), "{hint}");
+    s.app.history = Some(History {
+        runs: vec![run(42, Status::Running), run(41, Status::RolledBack)],
+        evaluations: Vec::new(),
+        stage: "prod".into(),
+    });
+    s.app.overlay = Some(Overlay::History);
+    s.app.key(key('j'));
+    s.app.key(key('j'));
+    assert_eq!(
+        s.app.history_selected, 1,
+        "the selection stops at the last run"
+    );
+    let history = s.render(120, 40);
+    assert!(history.contains("▸↺ run 41"), "{history}");
+    assert!(
+        history.lines().last().unwrap().contains("R replay"),
+        "{history}"
+    );
+    s.app.key(key('R'));
+    assert_eq!(s.app.replay_request, Some(41));
+    // The loop reads it from the journal and opens the overlay.
+    s.app.replay = Some(replayed_run());
+    s.app.overlay = Some(Overlay::Replay);
+    let wide = s.render(120, 40);
+    insta::assert_snapshot!("replay_120x40", wide);
+    assert!(wide.contains("replayed: no limit passed"), "{wide}");
+    let small = s.render(80, 24);
+    insta::assert_snapshot!("replay_80x24", small);
+    assert!(small.contains("j k scroll"), "{small}");
+    s.app.key(key('G'));
+    let bottom = s.render(80, 24);
+    assert!(
+        bottom.contains("2 of 9 decisions change, and the run would have gone otherwise"),
+        "{bottom}"
+    );
+    assert!(s.app.replay_scroll > 0);
+    s.app.key(code(KeyCode::Esc));
+    assert_eq!(s.app.overlay, Some(Overlay::History));
+    s.app.key(code(KeyCode::Esc));
+    assert_eq!(s.app.overlay, None);
+}
+
 #[test]
 fn the_output_filters_by_source_and_the_mouse_finds_panes() {
     let mut s = canary_paused();

@@ -456,3 +456,84 @@ fn every_problem_of_the_settings_and_theme_is_in_the_log_and_on_stderr() {
     assert!(out.status.success(), "{out:?}");
     t.wait_for("EXIT=1");
 }
+
+/// The train demo in the cockpit at 80x24: the members x stages grid, a member opened
+/// from it (its own stages) and Esc back, then `a` approves the whole train into prod,
+/// where every member is promoted.
+#[test]
+fn the_train_demo_opens_a_member_returns_and_approves_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::sized(
+        "demo --scenario train --set pause=1s --set bake=2s",
+        dir.path(),
+        "train",
+        80,
+        24,
+    );
+    let grid = t.wait_up_to("? waits · a approves", 120);
+    assert!(grid.contains("members × stages"), "{grid}");
+    assert!(grid.contains("wave 2"), "{grid}");
+    t.keys(&["Enter"]);
+    let member = t.wait_for("train shop-2 › payments in staging");
+    assert!(
+        member.contains("Stages") && member.contains("deploy"),
+        "{member}"
+    );
+    t.keys(&["Escape"]);
+    t.wait_for("members × stages");
+    t.keys(&["a"]);
+    t.wait_for("✓ approved");
+    let end = t.wait_up_to("every member promoted through staging, prod", 180);
+    assert!(!end.contains("○ pending"), "{end}");
+    t.keys(&["q"]);
+    let after = t.wait_up_to("EXIT=0", 30);
+    for m in ["payments", "inventory", "checkout"] {
+        assert!(after.contains(&format!("{m}: promoted")), "{after}");
+    }
+}
+
+/// `r` while the train's first wave runs its canaries in prod names the members it rolls
+/// back, and `y` rolls them back: the driver takes the cockpit's command, checkout never
+/// starts, and the train exits 1 with each member's final state.
+#[test]
+fn r_during_a_wave_rolls_back_the_trains_running_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::command(
+        "demo --scenario train --set pause=5m --set bake=2s",
+        dir.path(),
+        "train-r",
+    );
+    t.wait_up_to("? waits · a approves", 120);
+    t.keys(&["a"]);
+    let canaries = t.wait_up_to("canary 50%", 120);
+    assert!(canaries.contains("▶ prod"), "{canaries}");
+    // Pause all, then resume all: the train's driver answers the cockpit's `p`.
+    t.keys(&["p"]);
+    t.wait_for("the train is paused · p resumes every member");
+    t.keys(&["p"]);
+    t.wait_for("Enter opens payments");
+    t.keys(&["r"]);
+    let confirm = t.wait_for("Roll back train shop-2 in prod?");
+    assert!(
+        confirm.contains("1. payments 2.0.0: rolls its own prod back"),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains("2. inventory 2.0.0: rolls its own prod back"),
+        "{confirm}"
+    );
+    assert!(!confirm.contains("checkout 2.0.0:"), "{confirm}");
+    t.keys(&["y"]);
+    let end = t.wait_up_to("run ended", 120);
+    assert!(end.contains("rolled back by"), "{end}");
+    let checkout = end.lines().find(|l| l.contains("checkout 2.0.0"));
+    assert!(
+        checkout.is_some_and(|l| l.contains("✓ promoted") && l.contains("- skipped")),
+        "checkout stays in staging and never starts in prod:\n{end}"
+    );
+    t.keys(&["q"]);
+    let after = t.wait_up_to("EXIT=1", 30);
+    for line in ["payments: rolled back", "inventory: rolled back"] {
+        assert!(after.contains(line), "{after}");
+    }
+}

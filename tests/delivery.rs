@@ -644,6 +644,79 @@ async fn a_canary_killed_mid_release_resumes_to_a_known_split() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_scale_of_the_canary_mid_release_stops_the_release() {
+    let e = env("happy").await;
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "replicas",
+            "[ { weight: 25 }, { pause: 60s }, { weight: 100 } ]"
+        )
+    );
+    let running = e.run(e.pipeline(&stages, "1h"), &[]);
+    let scale = async {
+        let replicas = |name: &str| {
+            e.get("apps", "deployments", name)
+                .and_then(|d| d.pointer("/spec/replicas").and_then(|v| v.as_i64()))
+        };
+        let split = wait_until_async(Duration::from_secs(60), async || {
+            replicas("checkout") == Some(3) && replicas("checkout-canary") == Some(1)
+        })
+        .await;
+        assert!(split, "the canary never reached 25%");
+        // A plain update by another client (a GitOps controller's own manager name).
+        let kubeconfig = e.kubeconfig.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["-n", "shop", "patch", "deployment", "checkout-canary"])
+                .args(["--type=merge", "-p", r#"{"spec":{"replicas":3}}"#])
+                .arg("--field-manager=kustomize-controller")
+                .output()
+                .expect("kubectl runs")
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let ((code, out), ()) = tokio::join!(running, scale);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("Deployment shop/checkout-canary has spec.replicas 3, not the 1 the release set at 25%: it was changed outside the release (.spec.replicas now managed by \"kustomize-controller\")"),
+        "{out}"
+    );
+    assert!(out.contains("rolled back"), "{out}");
+    let journal = glidepath::store::Store::open(&e.dir.path().join("journal.db")).unwrap();
+    let evidence: Vec<_> = journal
+        .events(1)
+        .unwrap()
+        .into_iter()
+        .filter_map(|env| match env.event {
+            Event::StepFinished { evidence, .. } => Some(evidence),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let reset = evidence
+        .iter()
+        .find(|e| e.check == "Deployment shop/checkout-canary .spec.replicas")
+        .unwrap_or_else(|| panic!("no evidence of the reset in {evidence:?}"));
+    assert_eq!(
+        reset.value.as_deref(),
+        Some("3 (managed by kustomize-controller)")
+    );
+    assert_eq!(
+        reset.expected.as_deref(),
+        Some("1 (set by the release at 25%)")
+    );
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "1.0.0");
+    assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);
+    assert!(e.get("apps", "deployments", "checkout-canary").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_promotes_past_a_waiting_canary_step() {
     let e = env("happy").await;
     let stages = format!(

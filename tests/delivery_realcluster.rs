@@ -189,6 +189,25 @@ fn gitops_route(ns: &str) -> String {
     )
 }
 
+/// A GitOps controller's sync: `manifest` server-side applied as `manager`, taking every
+/// field it sets from whoever owned it (`--force-conflicts`, as Argo CD's server-side sync).
+async fn gitops_sync(r: &Real, manager: &str, manifest: &str) {
+    let file = r.dir.path().join(format!("gitops-{manager}.yaml"));
+    std::fs::write(&file, manifest).unwrap();
+    let path = file.display().to_string();
+    let manager = format!("--field-manager={manager}");
+    let args = [
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        &manager,
+        "-f",
+        &path,
+    ];
+    let (code, text) = r.kubectl(&args).await;
+    assert_eq!(code, 0, "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gitops_sync_mid_release_that_resets_the_weights_stops_the_release() {
     let Some(r) = real("gitops", "happy").await else {
@@ -216,20 +235,7 @@ async fn a_gitops_sync_mid_release_that_resets_the_weights_stops_the_release() {
         .await;
         assert!(split, "the canary never reached 20%");
         // The GitOps controller syncs the route from its repository, taking the fields.
-        let file = r.dir.path().join("gitops-route.yaml");
-        std::fs::write(&file, gitops_route(&r.ns)).unwrap();
-        let path = file.display().to_string();
-        let (code, text) = r
-            .kubectl(&[
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "--field-manager=argocd-controller",
-                "-f",
-                &path,
-            ])
-            .await;
-        assert_eq!(code, 0, "{text}");
+        gitops_sync(&r, "argocd-controller", &gitops_route(&r.ns)).await;
     };
     let ((code, out), ()) = tokio::join!(running, sync);
     assert_ne!(code, 0, "{out}");
@@ -239,8 +245,91 @@ async fn a_gitops_sync_mid_release_that_resets_the_weights_stops_the_release() {
     );
     assert!(out.contains("\"argocd-controller\""), "{out}");
     assert!(!out.contains("promoted"), "{out}");
+    let evidence = release_evidence(r.dir.path());
+    let reset = evidence
+        .iter()
+        .find(|e| e.check == format!("HTTPRoute {}/checkout .spec.rules", r.ns))
+        .unwrap_or_else(|| panic!("no evidence of the reset in {evidence:?}"));
+    assert_eq!(
+        reset.value.as_deref(),
+        Some("0 (managed by argocd-controller)")
+    );
     let stable = r.deployment("checkout").await.unwrap();
     assert_eq!(template_version(&stable), "1.0.0");
+    assert!(r.deployment("checkout-canary").await.is_none());
+    r.finish().await;
+}
+
+/// The step evidence run 1's release step gave, from the journal in `home`.
+fn release_evidence(home: &std::path::Path) -> Vec<glidepath::events::Evidence> {
+    let journal = glidepath::store::Store::open(&home.join("journal.db")).unwrap();
+    journal
+        .events(1)
+        .unwrap()
+        .into_iter()
+        .filter_map(|env| match env.event {
+            glidepath::events::Event::StepFinished { evidence, .. } => Some(evidence),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_sync_mid_release_that_resets_the_replicas_stops_the_release() {
+    let Some(r) = real("gitopsreplicas", "happy").await else {
+        return;
+    };
+    let stages = format!(
+        "{BASELINE}{}",
+        release(
+            "replicas",
+            "[ { weight: 25 }, { pause: 60s }, { weight: 100 } ]"
+        )
+    );
+    let running = r.run(r.pipeline(&stages, "1h"), &[]);
+    let sync = async {
+        // The release sized stable to 3 and the canary to 1 for 25%.
+        let split = wait_until_async(Duration::from_secs(120), async || {
+            let replicas = async |name| {
+                r.deployment(name)
+                    .await
+                    .and_then(|d| d.pointer("/spec/replicas").and_then(|v| v.as_i64()))
+            };
+            replicas("checkout").await == Some(3) && replicas("checkout-canary").await == Some(1)
+        })
+        .await;
+        assert!(split, "the canary never reached 25%");
+        // The GitOps controller syncs the original Deployment (4 replicas) from its
+        // repository, taking the field.
+        let original =
+            std::fs::read_to_string(real_delivery::fixtures().join("baseline/checkout.yaml"))
+                .unwrap();
+        let deployment = original.split("\n---\n").next().unwrap();
+        assert!(deployment.contains("replicas: 4"), "{deployment}");
+        gitops_sync(&r, "argocd", deployment).await;
+    };
+    let ((code, out), ()) = tokio::join!(running, sync);
+    assert_eq!(code, 1, "{out}");
+    let ns = &r.ns;
+    let why = format!(
+        "Deployment {ns}/checkout has spec.replicas 4, not the 3 the release set at 25%: it was changed outside the release (.spec.replicas now managed by \"argocd\")"
+    );
+    assert!(out.contains(&why), "{out}");
+    assert!(out.contains("rolled back"), "{out}");
+    assert!(!out.contains("promoted"), "{out}");
+    let evidence = release_evidence(r.dir.path());
+    let reset = evidence
+        .iter()
+        .find(|e| e.check == format!("Deployment {ns}/checkout .spec.replicas"))
+        .unwrap_or_else(|| panic!("no evidence of the reset in {evidence:?}"));
+    assert_eq!(reset.value.as_deref(), Some("4 (managed by argocd)"));
+    assert_eq!(
+        reset.expected.as_deref(),
+        Some("3 (set by the release at 25%)")
+    );
+    // Rolled back: stable on the old version at its full size, the canary gone.
+    assert!(available(&r, "checkout", "1.0.0", 4).await);
     assert!(r.deployment("checkout-canary").await.is_none());
     r.finish().await;
 }
@@ -252,18 +341,17 @@ async fn an_edit_by_another_field_manager_shows_in_diff_and_stops_the_next_apply
     };
     let (code, out) = r.run(r.pipeline(BASELINE, "1h"), &[]).await;
     assert_eq!(code, 0, "{out}");
-    // Someone scales by hand: `kubectl patch` (field manager kubectl-patch).
+    // Someone scales by hand in `kubectl edit` (field manager kubectl-edit); the "editor"
+    // changes the replicas line of the file kubectl hands it.
+    let editor = "sed -i -e 's/^  replicas: 4$/  replicas: 2/'";
     let (code, text) = r
-        .kubectl(&[
-            "patch",
-            "deployment",
-            "checkout",
-            "--type=merge",
-            "-p",
-            "{\"spec\":{\"replicas\":2}}",
-        ])
+        .kubectl_with(
+            &["edit", "deployment", "checkout"],
+            &[("KUBE_EDITOR", editor)],
+        )
         .await;
     assert_eq!(code, 0, "{text}");
+    assert!(text.contains("deployment.apps/checkout edited"), "{text}");
     let path = r.dir.path().join("diff.yaml");
     std::fs::write(&path, r.pipeline(BASELINE, "1h")).unwrap();
     let (code, diff) = glidepath(
@@ -288,7 +376,7 @@ async fn an_edit_by_another_field_manager_shows_in_diff_and_stops_the_next_apply
     let (code, out) = r.run(r.pipeline(BASELINE, "1h"), &[]).await;
     assert_ne!(code, 0, "{out}");
     assert!(
-        out.contains("conflict with \"kubectl-patch\"") && out.contains(".spec.replicas"),
+        out.contains("conflict with \"kubectl-edit\"") && out.contains(".spec.replicas"),
         "{out}"
     );
     let live = r.deployment("checkout").await.unwrap();

@@ -805,6 +805,17 @@ async fn kubectl_flows_print_the_same_on_both() {
             vec!["scale", "deployment/web", "-n", &ns, "--replicas=2"],
         ),
         (
+            "who owns the replicas after a scale (the User-Agent names the manager)",
+            vec![
+                "get",
+                "deployment/web",
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.metadata.managedFields[?(@.subresource==\"scale\")].manager} {.metadata.managedFields[?(@.subresource==\"scale\")].fieldsV1}",
+            ],
+        ),
+        (
             "delete",
             vec!["delete", "configmap", "cfg", "-n", &ns, "--wait=false"],
         ),

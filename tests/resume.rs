@@ -46,12 +46,22 @@ fn record(
 
 /// The canary's weight on the HTTPRoute (0 when it has no canary backend).
 fn canary_weight(route: &Value) -> i64 {
+    backend_weight(route, "checkout-canary")
+}
+
+/// The statistical judge's baseline's weight on the HTTPRoute.
+fn baseline_weight(route: &Value) -> i64 {
+    backend_weight(route, "checkout-baseline")
+}
+
+/// The weight of the backend `name` on the HTTPRoute (0 when it has none).
+fn backend_weight(route: &Value, name: &str) -> i64 {
     route
         .pointer("/spec/rules/0/backendRefs")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|b| b["name"] == "checkout-canary")
+        .find(|b| b["name"] == name)
         .and_then(|b| b["weight"].as_i64())
         .unwrap_or(0)
 }
@@ -250,6 +260,51 @@ async fn a_replicas_canary_killed_at_every_step_resumes_without_resizing_back() 
     assert_eq!(stable.pointer("/spec/replicas").unwrap(), 4);
     assert!(e.get("apps", "deployments", "checkout-canary").is_none());
     assert_eq!(sizes.lock().unwrap().clone(), vec![2, 4, 0], "{printed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statistical_canary_killed_at_every_step_resumes_with_its_baseline() {
+    let e = env("happy").await;
+    let judge = "judge: statistical, statistical: { lookback: 20s, step: 2s, rateWindow: 2s, metrics: { latency_mean_ms: { allowedIncrease: 1.15, critical: true } } }";
+    let stages = format!(
+        "{BASELINE}    - name: prod\n      steps:\n        - release:\n            manifests: [{{fixtures}}/app/]\n            canary:\n              router: gateway-api\n              analysis: {{ slo: {{fixtures}}/slo-statistical.yaml, interval: 2s, failureLimit: 1, {judge} }}\n              steps: [ {{ weight: 25 }}, {{ pause: 6s }}, {{ weight: 50 }}, {{ pause: 6s }} ]\n          onFailure: rollback\n"
+    );
+    let path = e.dir.path().join("pipeline.yaml");
+    std::fs::write(&path, e.pipeline(&stages, "1h")).unwrap();
+    let weights = record(&e, "httproutes", "checkout", baseline_weight);
+    let sizes = record(&e, "deployments", "checkout-baseline", replicas);
+    let baseline = |e: &Env| {
+        let route = e.get("gateway.networking.k8s.io", "httproutes", "checkout")?;
+        let pods = e.get("apps", "deployments", "checkout-baseline")?;
+        Some((baseline_weight(&route), replicas(&pods)))
+    };
+    let mut child = driver(&e, &["run", path.to_str().unwrap()]);
+    let mut printed = String::new();
+    // Killed once canary and baseline take each weight, and once in each pause.
+    for (step, expected) in [(0, Some((25, 1))), (1, None), (2, Some((50, 2))), (3, None)] {
+        let label = format!("step {step}");
+        until(&mut child, &label, || match expected {
+            Some(b) => progress(&e).is_some_and(|p| p.0 >= step) && baseline(&e) == Some(b),
+            None => progress(&e).is_some_and(|p| p.0 == step && p.1),
+        })
+        .await;
+        printed.push_str(&kill(child));
+        child = driver(&e, &["resume"]);
+    }
+    let (code, text) = finish(child).await;
+    printed.push_str(&text);
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(printed.contains("statistical judge: pass"), "{printed}");
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "2.0.0");
+    // The baseline went with the canary, and no driver re-created or re-sized it back:
+    // its weight and its pods moved forward only.
+    assert!(e.get("apps", "deployments", "checkout-baseline").is_none());
+    assert!(e.get("", "services", "checkout-baseline").is_none());
+    let weights = weights.lock().unwrap().clone();
+    let from_first: Vec<i64> = weights.iter().copied().skip_while(|w| *w == 0).collect();
+    assert_eq!(from_first, vec![25, 50, 0], "{weights:?}\n{printed}");
+    assert_eq!(sizes.lock().unwrap().clone(), vec![1, 2, 0], "{printed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

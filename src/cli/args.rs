@@ -198,6 +198,11 @@ pub(super) struct ReplayArgs {
     /// pipeline names (which are read again from where the run read them).
     #[arg(long, value_name = "FILE")]
     pub(super) slo: Option<PathBuf>,
+    /// Judge the statistical judge's journaled samples again with these settings (the
+    /// fields of an analysis's `statistical:` block, without lookback, step, rateWindow or
+    /// baselineVersion).
+    #[arg(long, value_name = "FILE")]
+    pub(super) judge: Option<PathBuf>,
     /// Print JSON: every decision with its values and both verdicts, and each step's ending.
     #[arg(long)]
     pub(super) json: bool,

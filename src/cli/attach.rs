@@ -61,6 +61,7 @@ pub(super) async fn attach(
         history: Some(super::history::source(journal_path.to_owned())),
         mouse,
         interrupted: notice.is_some(),
+        train: None,
         banner: None,
         lease: driven.then(|| format!("held by the driver, {}", record.driver())),
         notice,

@@ -83,9 +83,17 @@ pub(super) async fn demo(
     )
     .map_err(infra)?;
     let scenario = crate::sandbox::scenario::Scenario::named(&flags.scenario).unwrap_or_default();
-    eprintln!(
-        "demo · scenario {}: {} (headless; the demo approves its own approval between stages)",
-        scenario.name, scenario.summary
+    // In the cockpit the operator approves the train; headless, the demo approves itself.
+    let cockpit = super::drive::interactive(flags);
+    if !cockpit {
+        eprintln!(
+            "demo · scenario {}: {} (headless; the demo approves its own approval between stages)",
+            scenario.name, scenario.summary
+        );
+    }
+    let banner = format!(
+        "demo · {}: j k choose a member · Enter opens it · a approves the train",
+        scenario.name
     );
     let start: Production = Box::new(move |sandbox: &EmbeddedSandbox| {
         use crate::pipeline::model::{ClusterTarget, Target};
@@ -101,8 +109,17 @@ pub(super) async fn demo(
                 .map_err(|e| infra(format!("cannot start the demo's production: {e}")))
         })
     });
-    // A train runs headless: nobody is there to press `a`, so the demo approves itself.
-    drive_train(train, journal_path, run, flags, true, Some(start)).await
+    let auto_approve = !cockpit || flags.auto_approve;
+    drive_train(
+        train,
+        journal_path,
+        run,
+        flags,
+        auto_approve,
+        Some(start),
+        Some(banner),
+    )
+    .await
 }
 
 /// Writes the train demo's files under the data folder (beside the pipeline demo's), so

@@ -99,6 +99,7 @@ pub(super) async fn drive(
             banner: demo.map(|d| d.banner),
             lease,
             interrupted: !earlier.is_empty(),
+            train: None,
         };
         spawn_cockpit(rx, handle.commands.clone(), options, earlier)
     });

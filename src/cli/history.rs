@@ -265,7 +265,9 @@ fn timestamp(ms: i64) -> String {
 /// it: the newest runs and this service's evaluations in the stage on screen.
 pub fn source(journal: impl Into<Location>) -> crate::ui::HistorySource {
     let journal: Location = journal.into();
+    let replays = journal.clone();
     crate::ui::HistorySource::new(move |service, stage| cockpit_history(&journal, service, stage))
+        .with_replay(move |run| super::replay::for_cockpit(&replays, run))
 }
 
 fn cockpit_history(

@@ -35,6 +35,7 @@ mod sandbox;
 mod sender;
 mod slo;
 mod train;
+mod train_cockpit;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -94,6 +95,7 @@ fn infra(e: impl std::fmt::Display) -> Exit {
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
     crate::tls::install();
+    end_quietly_when_stdout_closes();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -121,6 +123,32 @@ pub fn main() -> i32 {
             e.code
         }
     }
+}
+
+/// A reader that stopped early (`glidepath check … | head`) ends glidepath the way it ends
+/// `cat`: by SIGPIPE, without a word, instead of `println!`'s panic and its backtrace hint.
+/// Only printing to stdout is concerned; every other write keeps its error (SIGPIPE stays
+/// ignored, so a closed socket or child pipe is an error the caller handles).
+fn end_quietly_when_stdout_closes() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        let epipe = format!("(os error {})", libc::EPIPE);
+        if message.starts_with("failed printing to stdout") && message.contains(&epipe) {
+            // SAFETY: resetting SIGPIPE to its default and raising it ends the process
+            // at once, as a write to a closed pipe ends any program that does not catch it.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+        previous(info);
+    }));
 }
 
 /// Log records go to stderr (`GLIDEPATH_LOG`) and to the cockpit's log view.

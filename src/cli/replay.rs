@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::args::ReplayArgs;
 use super::{Exit, bad_input, infra};
-use crate::events::{Verdict, clock, exit};
+use crate::events::exit;
 use crate::pipeline::{self, Variables};
-use crate::replay::{Decision, Ending, Replay, SloSource, StepReplay};
+use crate::replay::judge::JudgeFile;
+use crate::replay::words::{ending_lines, header, left_out, row, summary};
+use crate::replay::{Replay, SloSource};
 use crate::slo::{HistoryEntry, Slo};
 use crate::store::{Location, Store};
 
@@ -20,53 +22,110 @@ pub(super) fn replay(journal: &Location, args: ReplayArgs) -> Result<i32, Exit> 
         .map(|f| Slo::load(f, None).map(|slo| (f.to_path_buf(), slo)))
         .transpose()
         .map_err(|e| bad_input(e.to_string()))?;
+    let judge = args
+        .judge
+        .as_deref()
+        .map(JudgeFile::load)
+        .transpose()
+        .map_err(|e| bad_input(e.to_string()))?;
+    let r = replayed(journal, args.run, over, judge.as_ref())?;
+    if args.json {
+        let doc = serde_json::json!({
+            "run": args.run,
+            "slo": r.used,
+            "judge": judge.as_ref().map(|j| j.path.display().to_string()),
+            "left_out": left_out(&r.replay),
+            "changed": r.replay.changed(),
+            "outcome_changed": r.replay.outcome_changed(),
+            "decisions": r.replay.decisions,
+            "steps": r.replay.steps,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).map_err(infra)?);
+    } else {
+        for line in lines(args.run, &r, judge.as_ref()) {
+            println!("{line}");
+        }
+    }
+    Ok(if r.replay.outcome_changed() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// A run decided again.
+pub struct Replayed {
+    /// The run's status as it ended (or stands).
+    pub status: String,
+    /// The SLO files read.
+    pub used: Vec<String>,
+    /// The decisions and endings.
+    pub replay: Replay,
+}
+
+/// Run `run` of `journal` decided again from its journal: with `over` (an SLO for every
+/// step) or each step's own SLO file, and with `judge` for the statistical judge's
+/// analyses.
+pub fn replayed(
+    journal: &Location,
+    run: i64,
+    over: Option<(PathBuf, Slo)>,
+    judge: Option<&JudgeFile>,
+) -> Result<Replayed, Exit> {
     let store = Store::open(journal).map_err(infra)?;
-    let record = store.run(args.run).map_err(|e| bad_input(e.to_string()))?;
+    let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
     if crate::train::is_train(&record.source) {
         return Err(bad_input(format!(
-            "run {} is a release train: replay each member's own run instead (`glidepath history` lists them)",
-            args.run
+            "run {run} is a release train: replay each member's own run instead (`glidepath history` lists them)"
         )));
     }
-    let events = store.events(args.run).map_err(infra)?;
+    let events = store.events(run).map_err(infra)?;
+    if let Some(file) = judge {
+        if crate::replay::judgements(&events).next().is_none() {
+            return Err(bad_input(format!(
+                "{}: run {run}'s analyses were judged by the SLO's thresholds: it journaled no baseline samples for a statistical judge to judge again; `--slo FILE` replays thresholds",
+                file.path.display()
+            )));
+        }
+        file.fits(run, crate::replay::judgements(&events))
+            .map_err(bad_input)?;
+    }
     let path = Path::new(&record.path);
     let file = pipeline::load_model(
         &record.source,
         path,
         &Variables::from_sets(record.sets.clone()),
     )
-    .map_err(|e| bad_input(format!("run {}'s journaled pipeline: {e}", args.run)))?;
+    .map_err(|e| bad_input(format!("run {run}'s journaled pipeline: {e}")))?;
     let mut slos = Slos {
         base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         over,
         store: &store,
-        run: args.run,
+        run,
         used: Vec::new(),
     };
-    let r = crate::replay::replay(&file, &record.service, &events, &mut slos).map_err(bad_input)?;
+    let r = crate::replay::replay(&file, &record.service, &events, &mut slos, judge)
+        .map_err(bad_input)?;
     if r.decisions.is_empty() {
         return Err(bad_input(format!(
-            "run {} journaled no SLO gate or release analysis: nothing to decide again",
-            args.run
+            "run {run} journaled no SLO gate or release analysis: nothing to decide again"
         )));
     }
-    if args.json {
-        let doc = serde_json::json!({
-            "run": args.run,
-            "slo": slos.used,
-            "changed": r.changed(),
-            "outcome_changed": r.outcome_changed(),
-            "decisions": r.decisions,
-            "steps": r.steps,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(infra)?);
-    } else {
-        print(args.run, &record.status.to_string(), &slos.used, &r);
-    }
-    Ok(if r.outcome_changed() {
-        exit::FAILED
-    } else {
-        exit::OK
+    Ok(Replayed {
+        status: record.status.to_string(),
+        used: slos.used,
+        replay: r,
+    })
+}
+
+/// What the cockpit's history view shows of run `run`: decided again with its own SLOs.
+pub fn for_cockpit(journal: &Location, run: i64) -> Result<crate::ui::app::ReplayView, String> {
+    let r = replayed(journal, run, None, None).map_err(|e| e.message)?;
+    Ok(crate::ui::app::ReplayView {
+        run,
+        status: r.status,
+        slos: r.used,
+        replay: r.replay,
     })
 }
 
@@ -114,158 +173,28 @@ impl Slos<'_> {
 }
 
 /// The replay for a person: every decision with both verdicts, then each release's ending.
-fn print(run: i64, status: &str, used: &[String], r: &Replay) {
-    println!(
-        "run {run} ({status}) decided again with {}",
-        used.join(", ")
-    );
-    println!();
-    println!(
-        "{:<8}  {:<22}  {:<20}  {:>6}  {:<8}  {:<8}",
-        "time", "step", "decision", "weight", "recorded", "replayed"
-    );
-    for d in &r.decisions {
-        println!("{}", row(d));
+fn lines(run: i64, r: &Replayed, judge: Option<&JudgeFile>) -> Vec<String> {
+    let mut by = r.used.join(", ");
+    if let Some(j) = judge {
+        by = format!(
+            "{by}; the statistical judge's judgements with {}",
+            j.path.display()
+        );
     }
-    println!();
-    for s in &r.steps {
-        for line in ending_lines(s) {
-            println!("{line}");
-        }
+    let mut out = vec![format!("run {run} ({}) decided again with {by}", r.status)];
+    let left = left_out(&r.replay);
+    if !left.is_empty() {
+        out.push(format!(
+            "left out of the judgements (the judge file lists other metrics): {}",
+            left.join(", ")
+        ));
     }
-    let n = r.decisions.len();
-    println!();
-    match (r.changed(), r.outcome_changed()) {
-        (0, _) => println!("no decision changes ({n} decided again)"),
-        (c, false) => println!("{c} of {n} decisions change; every step ends as it did"),
-        (c, true) => println!("{c} of {n} decisions change, and the run would have gone otherwise"),
-    }
-}
-
-fn row(d: &Decision) -> String {
-    let what = match d.part {
-        Some(part) => format!("{} ({})", d.what, part.word()),
-        None => d.what.clone(),
-    };
-    let weight = d.weight.map(|w| format!("{w}%")).unwrap_or_default();
-    let mark = if d.changed() {
-        let values: Vec<String> = d
-            .values
-            .iter()
-            .map(|(sli, v)| format!("{sli} {}", short(*v)))
-            .collect();
-        format!("  ← {}: {}", values.join(", "), d.why)
-    } else {
-        String::new()
-    };
-    format!(
-        "{:<8}  {:<22}  {:<20}  {:>6}  {:<8}  {:<8}{mark}",
-        clock(d.at_ms),
-        d.step,
-        what,
-        weight,
-        d.recorded.word(),
-        d.replayed.word()
-    )
-}
-
-/// How one step ended, and how it would have.
-fn ending_lines(s: &StepReplay) -> Vec<String> {
-    let mut out = vec![format!(
-        "{} ({}): {}",
-        s.step,
-        s.kind,
-        s.recorded_outcome.as_deref().unwrap_or("never finished")
-    )];
-    if let (Some(recorded), Some(replayed)) = (&s.recorded, &s.replayed) {
-        out.push(format!("  recorded: {}", said(recorded)));
-        if recorded == replayed {
-            out.push("  replayed: the same".into());
-        } else {
-            out.push(format!("  replayed: {}", said(replayed)));
-            if let (Ending::Stopped { n, .. }, Ending::Open { .. }) = (recorded, replayed) {
-                out.push(format!("            (the run stopped at analysis {n}; what it would have measured after is not in the journal)"));
-            }
-        }
-    }
+    out.push(String::new());
+    out.push(header());
+    out.extend(r.replay.decisions.iter().map(row));
+    out.push(String::new());
+    out.extend(r.replay.steps.iter().flat_map(ending_lines));
+    out.push(String::new());
+    out.push(summary(&r.replay));
     out
-}
-
-/// An ending in words.
-fn said(e: &Ending) -> String {
-    let weight = |w: &Option<u8>| w.map(|w| format!(" at {w}%")).unwrap_or_default();
-    match e {
-        Ending::Stopped {
-            n,
-            at_ms,
-            weight: w,
-            why,
-            in_bake,
-        } => format!(
-            "rolled back at analysis {n}{}{} ({}): {why}",
-            weight(w),
-            if *in_bake { " in the bake" } else { "" },
-            clock(*at_ms)
-        ),
-        Ending::Promoted {
-            n,
-            at_ms,
-            on,
-            baked,
-        } => format!(
-            "promoted at analysis {n} ({}){}{}",
-            clock(*at_ms),
-            if *on == Verdict::Warning {
-                " on a warning (promoteOn lists it)"
-            } else {
-                ""
-            },
-            match baked {
-                0 => String::new(),
-                b => format!(", then {b} analyses in its bake raised no limit"),
-            }
-        ),
-        Ending::Held { n, at_ms } => format!(
-            "held for the operator by a warning at analysis {n} ({}), with no later pass",
-            clock(*at_ms)
-        ),
-        Ending::Open {
-            analyses,
-            weight: w,
-        } => format!(
-            "no limit passed and no judgement cleared it in {analyses} analyses: it would have gone on{}",
-            w.map(|w| format!(" past {w}%")).unwrap_or_default()
-        ),
-    }
-}
-
-/// A measured value in four significant digits or so (`0.01778`, `137.5`), `no data`
-/// when there was none.
-fn short(v: Option<f64>) -> String {
-    match v {
-        None => "no data".into(),
-        Some(x) if x == 0.0 || !x.is_finite() => x.to_string(),
-        Some(x) => {
-            let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
-            let s = format!("{x:.digits$}");
-            if s.contains('.') {
-                s.trim_end_matches('0').trim_end_matches('.').to_owned()
-            } else {
-                s
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn values_are_shown_in_four_significant_digits() {
-        assert_eq!(super::short(Some(0.017777777777777778)), "0.01778");
-        assert_eq!(super::short(Some(137.50000000000023)), "137.5");
-        assert_eq!(super::short(Some(130.41666666666654)), "130.4");
-        assert_eq!(super::short(Some(12345.6)), "12346");
-        assert_eq!(super::short(Some(0.0)), "0");
-        assert_eq!(super::short(None), "no data");
-    }
 }

@@ -36,7 +36,16 @@ pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, E
     apply_context(&mut train, args.flags.context.as_deref())?;
     let run = new_train_run(journal_path, &train, &args.pipeline, &sets)?;
     let auto_approve = args.flags.auto_approve;
-    drive_train(train, journal_path, run, &args.flags, auto_approve, None).await
+    drive_train(
+        train,
+        journal_path,
+        run,
+        &args.flags,
+        auto_approve,
+        None,
+        None,
+    )
+    .await
 }
 
 /// `resume RUN` of a train: every member from its last committed event. Members the train
@@ -174,16 +183,17 @@ pub(super) type Production = Box<dyn FnOnce(&EmbeddedSandbox) -> ProductionStart
 pub(super) type ProductionStart =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Exit>> + Send>>;
 
-/// How a train's driving begins: a new run (with the demo's production, maybe), or an
-/// interrupted one resumed.
+/// How a train's driving begins: a new run (with the demo's production, maybe, and a
+/// banner for the cockpit), or an interrupted one resumed.
 pub(super) enum Start {
     /// A new run.
-    New(Option<Production>),
+    New(Option<Production>, Option<String>),
     /// An interrupted run, from what it had done.
     Resumed(TrainResume),
 }
 
-/// Drives a new train run to its end, headless; returns its exit code.
+/// Drives a new train run to its end, in the cockpit (with `banner` under its header) or
+/// headless; returns its exit code.
 pub(super) async fn drive_train(
     train: Train,
     journal_path: &Location,
@@ -191,12 +201,13 @@ pub(super) async fn drive_train(
     flags: &DriveFlags,
     auto_approve: bool,
     production: Option<Production>,
+    banner: Option<String>,
 ) -> Result<i32, Exit> {
-    let start = Start::New(production);
+    let start = Start::New(production, banner);
     drive_train_from(train, journal_path, run, flags, auto_approve, start).await
 }
 
-/// Drives a train run to its end, headless; returns its exit code.
+/// Drives a train run to its end, in the cockpit or headless; returns its exit code.
 async fn drive_train_from(
     mut train: Train,
     journal_path: &Location,
@@ -205,13 +216,12 @@ async fn drive_train_from(
     auto_approve: bool,
     start: Start,
 ) -> Result<i32, Exit> {
-    let (production, resume) = match start {
-        Start::New(production) => (production, None),
-        Start::Resumed(resume) => (None, Some(resume)),
+    let (production, banner, resume) = match start {
+        Start::New(production, banner) => (production, banner, None),
+        Start::Resumed(resume) => (None, None, Some(resume)),
     };
-    if !flags.headless && interactive(flags) {
-        eprintln!("note: the cockpit has no train view yet, so a train runs headless");
-    }
+    let cockpit =
+        interactive(flags).then(|| super::train_cockpit::options(&train, run, flags, banner));
     let refused = |e: Exit| refuse(journal_path, run, e);
     let pipelines = train.members.iter_mut().map(|m| &mut m.pipeline).collect();
     let sandbox = embed_shared_sandbox(pipelines, &flags.scenario, journal_path)
@@ -247,7 +257,7 @@ async fn drive_train_from(
         service_addresses: addresses,
         resume,
     };
-    let outcome = follow(train, journal_path, run, settings).await;
+    let outcome = follow(train, journal_path, run, settings, cockpit).await;
     for l in leases {
         l.release().await;
     }
@@ -311,12 +321,14 @@ async fn train_lease(
     }
 }
 
-/// The train's driver, with its printer, the journal's command inbox and signals.
+/// The train's driver, with its printer (or the cockpit), the journal's command inbox and
+/// signals.
 async fn follow(
     train: Train,
     journal_path: &Location,
     run: i64,
     settings: Settings,
+    cockpit: Option<crate::ui::Options>,
 ) -> Result<TrainOutcome, Exit> {
     let journal = Journal::open(journal_path).map_err(infra)?;
     let secrets: Vec<String> = train
@@ -331,18 +343,28 @@ async fn follow(
         Some(journal),
         crate::redact::Redactor::new(secrets),
     );
-    let printer = tokio::spawn(crate::headless::print(emitter.sender().subscribe()));
     let (tx, rx) = mpsc::unbounded_channel();
+    let screen =
+        cockpit.map(|o| super::train_cockpit::start(&emitter.sender(), tx.clone(), o, run));
+    let printer = screen
+        .is_none()
+        .then(|| tokio::spawn(crate::headless::print(emitter.sender().subscribe())));
     let inbox = tokio::spawn(forward_inbox(journal_path.to_owned(), run, tx.clone()));
     let signals = tokio::spawn(abort_on_signal(tx));
     let crew = Arc::new(Members {
         journal: journal_path.to_owned(),
         pipelines: train.members.iter().map(|m| m.pipeline.clone()).collect(),
+        cockpit: screen.as_ref().map(|s| s.events.clone()),
     });
     let outcome = crate::train::drive::drive(Arc::new(train), emitter, rx, settings, crew).await;
     inbox.abort();
     signals.abort();
-    let _ = printer.await;
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
+    if let Some(screen) = screen {
+        screen.finish().await;
+    }
     Ok(outcome)
 }
 
@@ -372,10 +394,12 @@ fn report(journal_path: &Location, run: i64, flags: &DriveFlags) -> Result<(), E
     Ok(())
 }
 
-/// The CLI's side of a train: a journaled run per member stage, a printer per member.
+/// The CLI's side of a train: a journaled run per member stage, a printer per member (or
+/// its events into the cockpit's stream).
 struct Members {
     journal: Location,
     pipelines: Vec<Pipeline>,
+    cockpit: Option<broadcast::Sender<Envelope>>,
 }
 
 impl Crew for Members {
@@ -435,6 +459,9 @@ impl Crew for Members {
 
     fn follow(&self, member: &str, events: &broadcast::Sender<Envelope>) -> Option<JoinHandle<()>> {
         let rx = events.subscribe();
+        if let Some(to) = &self.cockpit {
+            return Some(tokio::spawn(super::train_cockpit::forward(rx, to.clone())));
+        }
         let member = member.to_owned();
         Some(tokio::spawn(async move {
             crate::headless::print_member(rx, &member).await;

@@ -76,7 +76,9 @@ impl Engine {
     /// Applies a command if it fits the current state, or refuses it with a reason.
     /// The decision is journaled before it takes effect.
     pub(super) fn on_command(&mut self, command: Command, running: &Running<'_>) -> Flow<()> {
-        let Command { kind, who, sender } = command;
+        let Command {
+            kind, who, sender, ..
+        } = command;
         let sent = Sent {
             kind,
             who,

@@ -36,6 +36,10 @@ pub struct SampleFacts {
     /// The samples as queried, in time order (`null`: missing), at most [`MAX_VALUES`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<Option<f64>>,
+    /// Error counts only: the requests counted (the sample is the errors among them), so a
+    /// replay can compare the counts again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
 }
 
 impl SampleFacts {
@@ -49,12 +53,13 @@ impl SampleFacts {
             median: c.summary.median,
             p95: sample::percentile_sorted(&c.values, 95.0),
             values: raw.iter().take(MAX_VALUES).copied().collect(),
+            requests: None,
         }
     }
 
-    /// A count (one value) as a sample.
-    fn count(n: u64) -> SampleFacts {
-        let v = n as f64;
+    /// Errors among requests as a sample of one value.
+    fn count(c: Counts) -> SampleFacts {
+        let v = c.errors as f64;
         SampleFacts {
             count: 1,
             missing: 0,
@@ -62,6 +67,7 @@ impl SampleFacts {
             median: Some(v),
             p95: Some(v),
             values: vec![Some(v)],
+            requests: Some(c.total),
         }
     }
 }
@@ -285,11 +291,11 @@ pub fn proportion_facts(
     MetricComparison {
         canary: SampleFacts {
             mean: v.canary_rate,
-            ..SampleFacts::count(c.errors)
+            ..SampleFacts::count(c)
         },
         baseline: SampleFacts {
             mean: v.baseline_rate,
-            ..SampleFacts::count(b.errors)
+            ..SampleFacts::count(b)
         },
         test: match v.test {
             Some(ProportionTest::FisherExact) => "fisher-exact",

@@ -93,6 +93,19 @@ pub enum Error {
         /// The server's answer.
         answer: Answer,
     },
+    /// Every write of an update against the resourceVersion it had just read was refused
+    /// with a 409: the object kept changing between glidepath's read and its write.
+    #[error(
+        "{what} kept changing while glidepath updated it: the API server refused each of {tries} writes, each made after a fresh read ({answer}); find the other writer (`kubectl get -o yaml --show-managed-fields` names the field managers) and try again"
+    )]
+    KeptChanging {
+        /// What was written.
+        what: String,
+        /// How many writes were made.
+        tries: u32,
+        /// The server's answer to the last one.
+        answer: Answer,
+    },
     /// RBAC refuses the call (HTTP 403).
     #[error("{what}: forbidden ({})", answer.message)]
     Forbidden {
@@ -346,6 +359,7 @@ impl Error {
         match self {
             Error::NotFound { answer, .. } => answer.as_ref(),
             Error::Conflict { answer, .. }
+            | Error::KeptChanging { answer, .. }
             | Error::Forbidden { answer, .. }
             | Error::Invalid { answer, .. }
             | Error::Rejected { answer, .. } => Some(answer),

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::error::Answer;
 use super::objects::{Cluster, retry};
 use super::{Error, FIELD_MANAGER};
 
@@ -93,6 +94,47 @@ pub async fn replace<K: Kind>(api: &Api<K>, name: &str, o: &K) -> Result<K, Erro
     api.replace(name, &super::ownership::post_params(), o)
         .await
         .map_err(|e| Error::from_kube(what(api, name), e))
+}
+
+/// How many writes [`update`] makes before it gives up on an object that keeps changing.
+pub const UPDATE_TRIES: u32 = 5;
+
+/// Reads `name`, makes its new state with `change` (given the live object, `None` when
+/// there is none) and replaces it against the resourceVersion read. A 409 (someone wrote
+/// in between: a controller's status, another client) reads it again and calls `change`
+/// on the fresh object; after [`UPDATE_TRIES`] refused writes it fails with
+/// [`Error::KeptChanging`]. `change` keeps the resourceVersion it was given.
+pub async fn update<K, E>(
+    api: &Api<K>,
+    name: &str,
+    mut change: impl FnMut(Option<K>) -> Result<K, E>,
+) -> Result<K, E>
+where
+    K: Kind,
+    E: From<Error>,
+{
+    let mut refused = None;
+    for _ in 0..UPDATE_TRIES {
+        let live = get(api, name).await?;
+        let mut next = change(live)?;
+        // The server works out the field managers of an update itself.
+        next.meta_mut().managed_fields = None;
+        match replace(api, name, &next).await {
+            Err(Error::Conflict { answer, .. }) => refused = Some(answer),
+            done => return done.map_err(E::from),
+        }
+    }
+    let answer = refused.unwrap_or_else(|| Answer {
+        code: 409,
+        reason: "Conflict".into(),
+        message: String::new(),
+        causes: Vec::new(),
+    });
+    Err(E::from(Error::KeptChanging {
+        what: what(api, name),
+        tries: UPDATE_TRIES,
+        answer,
+    }))
 }
 
 /// A JSON merge patch of `name` (`null` removes a field).

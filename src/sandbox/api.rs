@@ -44,8 +44,14 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let req = Request {
         method,
+        user_agent,
         path: uri.path().to_owned(),
         query,
         accept,
@@ -69,6 +75,8 @@ struct Request {
     accept: String,
     content_type: String,
     body: Bytes,
+    /// The client's User-Agent (`kubectl/v1.33.4 (linux/amd64) ...`).
+    user_agent: String,
     /// Who the request impersonates; `None` is the sandbox's all-powerful user.
     subject: Option<super::rbac::Subject>,
 }
@@ -79,6 +87,22 @@ impl Request {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// The field manager of an update: `fieldManager`, else the User-Agent up to its first
+    /// `/`, as kube-apiserver names it (`kubectl scale` shows as `kubectl`).
+    fn update_manager(&self) -> String {
+        match self.param("fieldManager") {
+            Some(m) => m.to_owned(),
+            None => self
+                .user_agent
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(128)
+                .collect(),
+        }
     }
 
     fn dry_run(&self) -> bool {
@@ -759,7 +783,9 @@ fn update(
                 .cloned()
                 .ok_or_else(|| ApiError::bad_request("a Scale needs spec.replicas"))?;
             let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| {
+                let before = live.clone();
                 live["spec"]["replicas"] = replicas.clone();
+                record_update(req, &before, live, &t.kind, Some("scale"));
                 Ok(())
             })?;
             Ok(json_response(StatusCode::OK, &project(&obj, Some("scale"))))
@@ -799,12 +825,37 @@ fn update(
                 .map(str::to_owned);
             let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| {
                 check_rv(live, want_rv.as_deref(), &t.kind, name)?;
+                let before = live.clone();
                 replace_keeping_system_fields(live, body.clone(), &t.kind);
+                record_update(req, &before, live, &t.kind, None);
                 Ok(())
             })?;
             Ok(json_response(StatusCode::OK, &obj))
         }
     }
+}
+
+/// Records the fields an update (through `subresource`, if any) changed as its manager's,
+/// taken from every other manager, as kube-apiserver keeps `managedFields`.
+fn record_update(
+    req: &Request,
+    before: &Value,
+    live: &mut Value,
+    kind: &Kind,
+    subresource: Option<&str>,
+) {
+    let fields = ownership::changed(before, live, kind);
+    if fields.is_empty() {
+        return;
+    }
+    let manager = req.update_manager();
+    ownership::record_in(
+        live,
+        (&manager, "Update", subresource),
+        fields.clone(),
+        &fields,
+        kind,
+    );
 }
 
 fn check_rv(live: &Value, want: Option<&str>, kind: &Kind, name: &str) -> Result<(), ApiError> {
@@ -870,9 +921,11 @@ fn patch_object(
     let apply = |live: &mut Value, doc: &Value| apply_patch(&ct, builtin, live, doc);
     let obj = cluster.modify(&t.kind, &k, req.dry_run(), |live| match sub {
         Some("scale") => {
+            let before = live.clone();
             let mut scale = project(live, Some("scale"));
             apply(&mut scale, &body)?;
             live["spec"]["replicas"] = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+            record_update(req, &before, live, &t.kind, Some("scale"));
             Ok(())
         }
         _ => {
@@ -895,10 +948,7 @@ fn patch_object(
                     }
                 }
             }
-            if let Some(manager) = req.param("fieldManager") {
-                let fields = ownership::changed(&before, live, &t.kind);
-                ownership::record(live, manager, "Update", fields.clone(), &fields, &t.kind);
-            }
+            record_update(req, &before, live, &t.kind, None);
             Ok(())
         }
     })?;

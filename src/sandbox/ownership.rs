@@ -241,10 +241,24 @@ pub fn record(
     taken: &BTreeSet<Path>,
     kind: &Kind,
 ) {
+    record_in(obj, (manager, operation, None), paths, taken, kind);
+}
+
+/// [`record`] for a write through a subresource (`scale`, `status`), which kube-apiserver
+/// keeps in an entry of its own (`subresource: scale`).
+pub fn record_in(
+    obj: &mut Value,
+    (manager, operation, subresource): (&str, &str, Option<&str>),
+    paths: BTreeSet<Path>,
+    taken: &BTreeSet<Path>,
+    kind: &Kind,
+) {
     let mut list = Vec::new();
     let mut mine = paths.clone();
     for mut entry in entries(obj) {
-        let same = entry["manager"] == manager && entry["operation"] == operation;
+        let same = entry["manager"] == manager
+            && entry["operation"] == operation
+            && entry.get("subresource").and_then(Value::as_str) == subresource;
         if same {
             if operation != "Apply" {
                 mine.extend(owned(&entry));
@@ -258,10 +272,14 @@ pub fn record(
         entry["fieldsV1"] = fields_v1(&left);
         list.push(entry);
     }
-    list.push(json!({
+    let mut entry = json!({
         "manager": manager, "operation": operation, "apiVersion": kind.api_version(),
         "time": super::now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&mine),
-    }));
+    });
+    if let Some(sub) = subresource {
+        entry["subresource"] = json!(sub);
+    }
+    list.push(entry);
     obj["metadata"]["managedFields"] = Value::Array(list);
 }
 

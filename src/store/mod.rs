@@ -439,6 +439,7 @@ fn command_of(word: &str, who: String, sender: Option<String>) -> Option<crate::
         kind,
         who,
         sender: sender.and_then(|s| serde_json::from_str(&s).ok()),
+        member: None,
     })
 }
 

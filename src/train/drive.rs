@@ -114,6 +114,8 @@ struct Driver {
     crew: Arc<dyn Crew>,
     states: Vec<MemberState>,
     followers: Vec<JoinHandle<()>>,
+    /// The operator paused the whole train: members that start now start paused.
+    paused: bool,
 }
 
 /// Drives `train` to its end; its run's events go to `emitter`, operator commands come
@@ -134,6 +136,7 @@ pub async fn drive(
         crew,
         states,
         followers: Vec::new(),
+        paused: false,
     };
     let outcome = match d.stages().await {
         Ok(o) | Err(Stop::Ended(o)) => o,
@@ -233,14 +236,23 @@ impl Driver {
                     stage: stage.clone(),
                 })?;
             }
-            if let Err(stop) = self.stage(stage).await {
-                for later in &stages[si + 1..] {
-                    self.skip_stage(later)?;
+            let promoted = match self.stage(stage).await {
+                Ok(promoted) => promoted,
+                Err(stop) => {
+                    if let Stop::Ended(o) = &stop {
+                        self.emit(Event::StageFinished {
+                            stage: stage.clone(),
+                            status: o.status,
+                        })?;
+                    }
+                    for later in &stages[si + 1..] {
+                        self.skip_stage(later)?;
+                    }
+                    return Err(stop);
                 }
-                return Err(stop);
-            }
+            };
             if let Some(next) = stages.get(si + 1)
-                && let Err(stop) = self.approval(stage, next).await
+                && let Err(stop) = self.approval(stage, next, &promoted).await
             {
                 self.emit(Event::StageFinished {
                     stage: stage.clone(),
@@ -321,7 +333,8 @@ impl Driver {
     }
 
     /// One stage: each wave after the one before; a failure ends the stage (and the train).
-    async fn stage(&mut self, stage: &str) -> Flow<()> {
+    /// Returns the members it promoted.
+    async fn stage(&mut self, stage: &str) -> Flow<Vec<usize>> {
         let mut promoted: Vec<usize> = Vec::new();
         let waves = self.train.waves.clone();
         for (wi, wave) in waves.iter().enumerate() {
@@ -383,8 +396,16 @@ impl Driver {
                     reason: format!("aborted by {who}"),
                 }));
             }
+            if let Some(who) = end.rolled_back {
+                let why = format!("rolled back by {who}");
+                self.not_started(stage, &waves[wi + 1..], &why)?;
+                let why = format!("{why} in {stage}");
+                return Err(Stop::Ended(
+                    self.roll_back_stage(stage, why, &promoted).await?,
+                ));
+            }
         }
-        Ok(())
+        Ok(promoted)
     }
 
     /// Members of waves the stage never reached.
@@ -422,6 +443,17 @@ impl Driver {
                 reason,
             });
         }
+        self.roll_back_stage(stage, why, promoted).await
+    }
+
+    /// Rolls back the members `stage` promoted, in reverse dependency order; the train's
+    /// outcome, `why` first.
+    async fn roll_back_stage(
+        &mut self,
+        stage: &str,
+        why: String,
+        promoted: &[usize],
+    ) -> Flow<Outcome> {
         let mut rolled = Vec::new();
         let mut broken = Vec::new();
         for m in rollback::reverse_order(&self.train, promoted) {
@@ -431,7 +463,11 @@ impl Driver {
                 false => broken.push(member),
             }
         }
-        let mut reason = format!("{why}; rolled back {}", rolled.join(", "));
+        let mut reason = if rolled.is_empty() {
+            why
+        } else {
+            format!("{why}; rolled back {}", rolled.join(", "))
+        };
         if !broken.is_empty() {
             reason = format!("{reason}; the rollback of {} failed", broken.join(", "));
         }
@@ -495,6 +531,15 @@ struct WaveEnd {
     prior: Vec<usize>,
     failed: Option<usize>,
     aborted: Option<String>,
+    /// Who rolled the train back while the wave ran.
+    rolled_back: Option<String>,
+}
+
+impl WaveEnd {
+    /// The wave is already stopping (a failure, an abort or a rollback).
+    fn stopping(&self) -> bool {
+        self.failed.is_some() || self.aborted.is_some() || self.rolled_back.is_some()
+    }
 }
 
 impl Driver {
@@ -596,6 +641,9 @@ impl Driver {
         });
         self.followers.extend(follower);
         let commands = handle.commands.clone();
+        if self.paused {
+            let _ = commands.send(Command::new(CommandKind::Pause, STOPPED_BY));
+        }
         running.spawn(async move { (m, handle.wait().await) });
         commands
     }
@@ -635,22 +683,13 @@ impl Driver {
                 next = running.join_next() => {
                     let Some(Ok((m, outcome))) = next else { continue };
                     commands.remove(&m);
-                    if outcome.exit_code != exit::OK && end.failed.is_none() && end.aborted.is_none() {
+                    if outcome.exit_code != exit::OK && !end.stopping() {
                         end.failed = Some(m);
                         self.stop_partners(&commands, &self.train.members[m].name);
                     }
                     end.ended.push((m, outcome));
                 }
-                Some(c) = self.commands.recv() => {
-                    let abort = c.kind == CommandKind::Abort;
-                    if abort && end.failed.is_none() && end.aborted.is_none() {
-                        end.aborted = Some(c.who.clone());
-                        for tx in commands.values() {
-                            let _ = tx.send(Command::new(CommandKind::Abort, c.who.clone()));
-                        }
-                    }
-                    self.answer(&c, abort, "while members run, the train takes abort; approve and reject answer its approval between stages")?;
-                }
+                Some(c) = self.commands.recv() => self.wave_command(c, &commands, &mut end)?,
             }
         }
         Ok(end)
@@ -677,6 +716,69 @@ impl Driver {
                 self.stop_partners(running, &self.train.members[*m].name);
             }
         }
+    }
+
+    /// An operator's command while a wave runs: one for a named member goes to its engine
+    /// (whose run journals the answer); the train takes abort, rollback (the running
+    /// members roll their stage back, then the train rolls back what the stage promoted),
+    /// and pause or resume (every running member, and those that start while paused).
+    fn wave_command(
+        &mut self,
+        c: Command,
+        running: &BTreeMap<usize, mpsc::UnboundedSender<Command>>,
+        end: &mut WaveEnd,
+    ) -> Flow<()> {
+        if let Some(name) = c.member.clone() {
+            let target = running
+                .iter()
+                .find(|(m, _)| self.train.members[**m].name == name);
+            return match target {
+                Some((_, tx)) => {
+                    let _ = tx.send(c.for_member(None));
+                    Ok(())
+                }
+                None => self.answer(&c, false, &format!("member {name} is not running now")),
+            };
+        }
+        let forward = |kind: CommandKind| {
+            for tx in running.values() {
+                let _ = tx.send(Command::new(kind, c.who.clone()));
+            }
+        };
+        match c.kind {
+            CommandKind::Abort if !end.stopping() => {
+                end.aborted = Some(c.who.clone());
+                forward(CommandKind::Abort);
+            }
+            CommandKind::Rollback if !end.stopping() => {
+                end.rolled_back = Some(c.who.clone());
+                forward(CommandKind::Rollback);
+            }
+            CommandKind::Pause | CommandKind::Resume => {
+                forward(c.kind);
+                self.hold(c.kind == CommandKind::Pause)?;
+            }
+            _ => {
+                let why = if end.stopping() {
+                    "the train is already stopping"
+                } else {
+                    "while members run, the train takes abort, rollback, pause and resume; approve and reject answer its approval between stages; promote acts on one member"
+                };
+                return self.answer(&c, false, why);
+            }
+        }
+        self.answer(&c, true, "")
+    }
+
+    /// Pauses (or resumes) the train: members that start now start paused.
+    fn hold(&mut self, paused: bool) -> Flow<()> {
+        self.paused = paused;
+        let status = if paused {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        self.emit(Event::RunState { status })
     }
 
     /// Stops the partners still running: each rolls its own stage back (`rollbackStage`)
@@ -709,8 +811,9 @@ impl Driver {
         })
     }
 
-    /// The one approval between `stage` and `next`: the whole train waits for it.
-    async fn approval(&mut self, stage: &str, next: &str) -> Flow<()> {
+    /// The one approval between `stage` and `next`: the whole train waits for it. A
+    /// rollback there rolls back what `stage` promoted.
+    async fn approval(&mut self, stage: &str, next: &str, promoted: &[usize]) -> Flow<()> {
         if let Some(prior) = self
             .settings
             .resume
@@ -753,19 +856,45 @@ impl Driver {
                 }));
             };
             let (status, exit_code, word) = match c.kind {
+                _ if c.member.is_some() => {
+                    self.answer(&c, false, "no member runs while the train waits for its approval; approve, reject, abort or roll back the train")?;
+                    continue;
+                }
                 CommandKind::Approve => (Status::Passed, exit::OK, "approved"),
                 CommandKind::Reject => (Status::Failed, exit::FAILED, "rejected"),
                 CommandKind::Abort => (Status::Aborted, exit::ABORTED, "aborted"),
+                CommandKind::Rollback => (Status::RolledBack, exit::FAILED, "rolled back"),
+                // Paused, the next stage's members start paused.
+                CommandKind::Pause | CommandKind::Resume => {
+                    self.hold(c.kind == CommandKind::Pause)?;
+                    self.answer(&c, true, "")?;
+                    continue;
+                }
                 _ => {
-                    self.answer(&c, false, "the train waits for approve, reject or abort")?;
+                    self.answer(
+                        &c,
+                        false,
+                        "the train waits for approve, reject, abort or rollback",
+                    )?;
                     continue;
                 }
             };
             self.answer(&c, true, "")?;
             let reason = format!("{word} by {} before {next}", c.who);
-            self.finish(stage, APPROVAL, status, reason.clone())?;
+            let approval = if status == Status::RolledBack {
+                Status::Aborted
+            } else {
+                status
+            };
+            self.finish(stage, APPROVAL, approval, reason.clone())?;
             if exit_code == exit::OK {
                 return Ok(());
+            }
+            if status == Status::RolledBack {
+                let why = format!("{reason}; {stage} is rolled back");
+                return Err(Stop::Ended(
+                    self.roll_back_stage(stage, why, promoted).await?,
+                ));
             }
             return Err(Stop::Ended(Outcome {
                 status,

@@ -77,6 +77,8 @@ pub enum Overlay {
     Detail,
     /// Earlier runs and evaluations.
     History,
+    /// The run selected in the history decided again from its journal.
+    Replay,
     /// glidepath's own log.
     AppLog,
     /// A destructive command waiting for `y` (or the service name, on a protected stage).
@@ -142,6 +144,14 @@ pub struct App {
     pub history_request: bool,
     /// What the history overlay shows, once read.
     pub history: Option<History>,
+    /// The run selected in the history overlay (index into its runs).
+    pub history_selected: usize,
+    /// A replay of this run asked for, to be read from the journal by the loop.
+    pub replay_request: Option<i64>,
+    /// What the replay overlay shows, once read.
+    pub replay: Option<ReplayView>,
+    /// Lines the replay overlay is scrolled down.
+    pub replay_scroll: usize,
     /// Only output lines from this source.
     pub source: Option<String>,
     /// The key bindings in force.
@@ -157,6 +167,21 @@ pub struct App {
     pub help_scroll: usize,
     /// Problems with the theme or settings file, for the `L` log and stderr after exit.
     pub problems: Vec<String>,
+    /// A release train: its grid, its members' runs and the member open in the views.
+    pub train: Option<super::train::TrainView>,
+}
+
+/// A past run decided again from its journal with its own SLOs (`glidepath replay RUN`).
+#[derive(Debug, Clone)]
+pub struct ReplayView {
+    /// The run.
+    pub run: i64,
+    /// Its status as it ended (or stands).
+    pub status: String,
+    /// The SLO files it was decided with.
+    pub slos: Vec<String>,
+    /// Every decision, recorded and re-decided, and each step's ending.
+    pub replay: crate::replay::Replay,
 }
 
 /// Earlier runs and evaluations, read from the journal.
@@ -217,6 +242,10 @@ impl App {
             theme_request: None,
             history_request: false,
             history: None,
+            history_selected: 0,
+            replay_request: None,
+            replay: None,
+            replay_scroll: 0,
             source: None,
             keymap: keys::Keymap::default(),
             size: (120, 40),
@@ -224,6 +253,7 @@ impl App {
             chart_page: 0,
             help_scroll: 0,
             problems: Vec::new(),
+            train: None,
         }
     }
 
@@ -305,7 +335,7 @@ impl App {
     /// Folds an engine event in; a refused command becomes a toast.
     pub fn apply(&mut self, env: &Envelope) {
         let stage_before = self.run.current_stage().map(|s| s.name.clone());
-        self.run.apply(env);
+        self.fold(env);
         self.now_ms = self.now_ms.max(env.at_ms);
         match &env.event {
             // Every answer to a command is shown, a repeated refusal too.
@@ -357,7 +387,7 @@ impl App {
     /// are shown as pending until they run again.
     pub fn replay(&mut self, events: &[Envelope], interrupted: bool) {
         for env in events {
-            self.run.apply(env);
+            self.fold(env);
             self.now_ms = self.now_ms.max(env.at_ms);
         }
         if interrupted {
@@ -367,6 +397,63 @@ impl App {
             self.follow_active();
         }
         self.choose_view();
+    }
+
+    /// Folds an event into its run's view (a train's member runs have their own).
+    fn fold(&mut self, env: &Envelope) {
+        match &mut self.train {
+            Some(t) => t.apply(&mut self.run, env),
+            None => self.run.apply(env),
+        }
+    }
+
+    /// The train's grid is on screen (a train, no member open).
+    pub fn train_grid(&self) -> bool {
+        self.train.as_ref().is_some_and(|t| t.open.is_none())
+    }
+
+    /// The member the cockpit's commands go to: the one open, if any.
+    pub fn command_member(&self) -> Option<String> {
+        self.train
+            .as_ref()
+            .and_then(|t| t.open.as_ref())
+            .map(|o| o.member.clone())
+    }
+
+    /// A key on a train's grid, or Esc in a member opened from it; None when the key
+    /// does what it does for a pipeline (then it acts on the member open, or the train).
+    fn train_act(&mut self, action: Action) -> Option<Option<CommandKind>> {
+        let quiet = self.overlay.is_none() && self.search.is_none();
+        let train = self.train.as_mut()?;
+        if train.open.is_some() {
+            if action == Action::Back && quiet {
+                train.close(&mut self.run);
+                self.pinned = false;
+                self.follow_active();
+                return Some(None);
+            }
+            return None;
+        }
+        match action {
+            Action::Up | Action::Down => train.move_cursor(&self.run, action == Action::Up),
+            Action::Detail if quiet => {
+                if train.open_selected(&mut self.run) {
+                    self.pinned = false;
+                    self.view_chosen = false;
+                    self.follow_active();
+                    self.choose_view();
+                } else {
+                    self.toast("this member has not started yet".into(), true);
+                }
+            }
+            Action::View | Action::FocusNext | Action::FocusPrev => self.toast(
+                "the train's grid: Enter opens the member's stages, traffic, budget and charts"
+                    .into(),
+                false,
+            ),
+            _ => return None,
+        }
+        Some(None)
     }
 
     /// Shows a message for four seconds.
@@ -470,31 +557,59 @@ impl App {
             self.toast("the run has ended".into(), true);
             return None;
         }
-        if self.overlay == Some(Overlay::Help) && self.scroll_help(action) {
+        if self.move_in_overlay(action) {
             return None;
         }
         self.act(action, &key)
     }
 
-    /// Scrolls the help overlay for a movement key; false for any other key.
-    fn scroll_help(&mut self, action: Action) -> bool {
-        let limit = super::view::help_scroll_limit(self);
+    /// A movement key in an overlay that scrolls (help, replay) or selects (history);
+    /// false for any other key or overlay.
+    fn move_in_overlay(&mut self, action: Action) -> bool {
         let page = usize::from(self.size.1.saturating_sub(4)).max(1);
-        self.help_scroll = match action {
-            Action::Up => self.help_scroll.saturating_sub(1),
-            Action::Down => self.help_scroll + 1,
-            Action::PageUp => self.help_scroll.saturating_sub(page),
-            Action::PageDown => self.help_scroll + page,
-            Action::Top => 0,
-            Action::Bottom => limit,
-            _ => return false,
+        match self.overlay {
+            Some(Overlay::Help) => {
+                let limit = super::view::help_scroll_limit(self);
+                moved(&mut self.help_scroll, action, page, limit)
+            }
+            Some(Overlay::Replay) => {
+                let limit = super::view::replay_scroll_limit(self);
+                moved(&mut self.replay_scroll, action, page, limit)
+            }
+            Some(Overlay::History) => {
+                let last = self
+                    .history
+                    .as_ref()
+                    .map_or(0, |h| h.runs.len())
+                    .saturating_sub(1);
+                moved(&mut self.history_selected, action, 10, last)
+            }
+            _ => false,
         }
-        .min(limit);
-        true
+    }
+
+    /// Opens a replay of the run selected in the history overlay (the loop reads it).
+    fn open_replay(&mut self) {
+        let selected = self
+            .history
+            .as_ref()
+            .filter(|_| self.overlay == Some(Overlay::History))
+            .and_then(|h| h.runs.get(self.history_selected));
+        match selected {
+            Some(r) => self.replay_request = Some(r.id),
+            None => self.toast(
+                "replay: open the history (H), select a run (j k), then press this key again"
+                    .into(),
+                true,
+            ),
+        }
     }
 
     /// Does what a bound key asks; a command for the engine when it is one.
     fn act(&mut self, action: Action, key: &KeyEvent) -> Option<CommandKind> {
+        if let Some(done) = self.train_act(action) {
+            return done;
+        }
         match action {
             Action::Approve => return Some(CommandKind::Approve),
             Action::Decline => return Some(CommandKind::Reject),
@@ -519,6 +634,7 @@ impl App {
                 self.page_charts(back);
             }
             Action::History => self.history_request = true,
+            Action::Replay => self.open_replay(),
             Action::AppLog => self.overlay = Some(Overlay::AppLog),
             Action::Source => self.next_source(),
             Action::Detail => {
@@ -530,6 +646,10 @@ impl App {
             }
             Action::Search => self.input = Some(Input::Search(String::new())),
             Action::Command => self.input = Some(Input::Command(String::new())),
+            // The replay goes back to the history it was opened from.
+            Action::Back if self.overlay == Some(Overlay::Replay) => {
+                self.overlay = Some(Overlay::History);
+            }
             Action::Back => {
                 if self.overlay.take().is_none() && self.search.take().is_none() {
                     self.quit = true;
@@ -766,4 +886,20 @@ impl App {
         }
         None
     }
+}
+
+/// `at` moved by a movement key within `0..=limit` (a page is `page` lines); false for any
+/// other key.
+fn moved(at: &mut usize, action: Action, page: usize, limit: usize) -> bool {
+    *at = match action {
+        Action::Up => at.saturating_sub(1),
+        Action::Down => *at + 1,
+        Action::PageUp => at.saturating_sub(page),
+        Action::PageDown => *at + page,
+        Action::Top => 0,
+        Action::Bottom => limit,
+        _ => return false,
+    }
+    .min(limit);
+    true
 }

@@ -45,6 +45,8 @@ pub enum Action {
     Command,
     /// Earlier runs and evaluations from the journal.
     History,
+    /// The run selected in the history decided again from its journal.
+    Replay,
     /// Cycle the output's source filter.
     Source,
     /// glidepath's own log (its tracing records).
@@ -278,6 +280,14 @@ pub const KEYS: &[Binding] = &[
         Action::History,
         "history: earlier runs and this stage's evaluations",
         None,
+        false,
+    ),
+    bind(
+        "R",
+        &[KeyCode::Char('R')],
+        Action::Replay,
+        "in the history: replay the selected run (j k select it), each decision as recorded and as its journal decides it again",
+        Some("replay"),
         false,
     ),
     bind(

@@ -11,6 +11,7 @@ pub mod config;
 pub mod keys;
 pub mod state;
 pub mod theme;
+pub mod train;
 pub mod view;
 
 use std::time::Duration;
@@ -47,26 +48,52 @@ pub struct Options {
     /// The earlier events are of a run that was interrupted (resumed now, or nobody drives
     /// it): what was in flight then shows as pending.
     pub interrupted: bool,
+    /// The run is a release train's: the grid of members x stages, members' runs within.
+    pub train: Option<train::TrainOptions>,
 }
 
-/// Reads the history overlay's rows for a service and stage (the CLI reads them from the
-/// journal; the cockpit never opens it itself).
+/// Reads the history overlay's rows for a service and stage, and a replay of a run (the
+/// CLI reads them from the journal; the cockpit never opens it itself).
 #[derive(Clone)]
-pub struct HistorySource(std::sync::Arc<HistoryReader>);
+pub struct HistorySource {
+    read: std::sync::Arc<HistoryReader>,
+    replay: Option<std::sync::Arc<ReplayReader>>,
+}
 
 type HistoryReader = dyn Fn(&str, &str) -> Result<app::History, String> + Send + Sync;
+type ReplayReader = dyn Fn(i64) -> Result<app::ReplayView, String> + Send + Sync;
 
 impl HistorySource {
     /// Rows from `read(service, stage)`.
     pub fn new(
         read: impl Fn(&str, &str) -> Result<app::History, String> + Send + Sync + 'static,
     ) -> Self {
-        HistorySource(std::sync::Arc::new(read))
+        HistorySource {
+            read: std::sync::Arc::new(read),
+            replay: None,
+        }
+    }
+
+    /// Replays of a run from `replay(run)`.
+    pub fn with_replay(
+        mut self,
+        replay: impl Fn(i64) -> Result<app::ReplayView, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.replay = Some(std::sync::Arc::new(replay));
+        self
     }
 
     /// The rows for `service` in `stage`.
     pub fn read(&self, service: &str, stage: &str) -> Result<app::History, String> {
-        (self.0)(service, stage)
+        (self.read)(service, stage)
+    }
+
+    /// Run `run` decided again from its journal.
+    pub fn replay(&self, run: i64) -> Result<app::ReplayView, String> {
+        match &self.replay {
+            Some(replay) => replay(run),
+            None => Err("this cockpit cannot replay runs".into()),
+        }
     }
 }
 
@@ -248,6 +275,7 @@ fn prepare(options: &Options, earlier: &[Envelope]) -> (App, bool, Duration) {
     );
     app.keymap = keymap;
     app.layout = settings.layout.clone();
+    app.train = options.train.clone().map(train::TrainView::new);
     app.replay(earlier, options.interrupted);
     app.run.lease = options.lease.clone();
     app.banner = options.banner.clone();
@@ -303,7 +331,9 @@ impl Cockpit {
         } else if action == Some(keys::Action::Suspend) {
             self.suspend()?;
         } else if let Some(kind) = self.app.key(k) {
-            let _ = self.commands.send(Command::new(kind, self.who.clone()));
+            let member = self.app.command_member();
+            let command = Command::new(kind, self.who.clone()).for_member(member);
+            let _ = self.commands.send(command);
         }
         if !self.app.quit && action != Some(keys::Action::Back) {
             // Only a second quit in a row leaves a live run.
@@ -314,6 +344,9 @@ impl Cockpit {
         }
         if std::mem::take(&mut self.app.history_request) {
             self.open_history();
+        }
+        if let Some(run) = self.app.replay_request.take() {
+            self.open_replay(run);
         }
         if let Some(name) = self.app.theme_request.take() {
             match theme::load(&name, theme::user_dir().as_ref()) {
@@ -367,10 +400,23 @@ impl Cockpit {
         {
             Some(Ok(h)) => {
                 self.app.history = Some(h);
+                self.app.history_selected = 0;
                 self.app.overlay = Some(app::Overlay::History);
             }
             Some(Err(e)) => self.app.toast(format!("history: {e}"), true),
             None => self.app.toast("history: no journal".into(), true),
+        }
+    }
+
+    fn open_replay(&mut self, run: i64) {
+        match self.history.as_ref().map(|source| source.replay(run)) {
+            Some(Ok(r)) => {
+                self.app.replay = Some(r);
+                self.app.replay_scroll = 0;
+                self.app.overlay = Some(app::Overlay::Replay);
+            }
+            Some(Err(e)) => self.app.toast(format!("replay of run {run}: {e}"), true),
+            None => self.app.toast("replay: no journal".into(), true),
         }
     }
 

@@ -12,10 +12,12 @@ mod header;
 mod help;
 mod history;
 mod output;
+mod replay;
 mod stages;
 mod strip;
 mod svg;
 mod traffic;
+mod train;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -29,9 +31,10 @@ use super::app::{App, Overlay, Pane};
 /// Draws the whole cockpit.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let [header, banner, body, footer] = rows(area, app.banner.is_some());
+    let text = train::banner(app).or_else(|| app.banner.clone());
+    let [header, banner, body, footer] = rows(area, text.is_some());
     header::draw_header(frame, app, header);
-    if let Some(text) = &app.banner {
+    if let Some(text) = &text {
         frame.render_widget(
             Paragraph::new(Line::from(Span::styled(
                 format!(" {text}"),
@@ -40,7 +43,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
             banner,
         );
     }
-    draw_body(frame, app, body);
+    if app.train_grid() {
+        train::draw_grid(frame, app, body);
+    } else {
+        draw_body(frame, app, body);
+    }
     header::draw_footer(frame, app, footer);
     draw_overlay(frame, app, area);
     if let Some(t) = &app.toast {
@@ -125,7 +132,7 @@ fn arrange(app: &App, area: Rect, body: Rect, focus: Pane) -> Arrangement {
 /// How many pages the SLO charts take in the charts view at the app's terminal size.
 pub fn chart_pages(app: &App) -> usize {
     let area = Rect::new(0, 0, app.size.0, app.size.1);
-    let [_, _, body, _] = rows(area, app.banner.is_some());
+    let [_, _, body, _] = rows(area, has_banner(app));
     let arrangement = arrange(app, area, body, Pane::Charts);
     let rect = arrangement
         .panes
@@ -140,11 +147,17 @@ pub fn help_scroll_limit(app: &App) -> usize {
     help::scroll_limit(app, Rect::new(0, 0, app.size.0, app.size.1))
 }
 
+/// How far the replay overlay scrolls at the app's terminal size.
+pub fn replay_scroll_limit(app: &App) -> usize {
+    replay::scroll_limit(app, Rect::new(0, 0, app.size.0, app.size.1))
+}
+
 /// The open overlay, if any, over the whole frame.
 fn draw_overlay(frame: &mut Frame, app: &App, area: Rect) {
     match &app.overlay {
         Some(Overlay::Help) => help::draw_help(frame, app, area),
         Some(Overlay::History) => history::draw_history(frame, app, area),
+        Some(Overlay::Replay) => replay::draw_replay(frame, app, area),
         Some(Overlay::AppLog) => draw_app_log(frame, app, area),
         Some(Overlay::Detail) => detail::draw_detail(frame, app, area),
         Some(Overlay::Confirm {
@@ -249,7 +262,7 @@ fn rows(area: Rect, banner: bool) -> [Rect; 4] {
 /// The pane under a terminal cell (for mouse clicks and wheel), as `draw` lays them out.
 pub fn pane_at(app: &App, width: u16, height: u16, column: u16, row: u16) -> Option<Pane> {
     let area = Rect::new(0, 0, width, height);
-    let [_, _, body, _] = rows(area, app.banner.is_some());
+    let [_, _, body, _] = rows(area, has_banner(app));
     let at = ratatui::layout::Position::new(column, row);
     arrange(app, area, body, app.focus)
         .panes
@@ -302,4 +315,9 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
         width: w,
         height: h,
     }
+}
+
+/// Whether the frame has a banner row: the demo's, or the open train member's.
+fn has_banner(app: &App) -> bool {
+    app.banner.is_some() || train::banner(app).is_some()
 }

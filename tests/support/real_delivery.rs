@@ -256,6 +256,11 @@ impl Real {
 
     /// kubectl (1.33 when the SDK ships it) on this cluster: (exit code, output).
     pub async fn kubectl(&self, args: &[&str]) -> (i32, String) {
+        self.kubectl_with(args, &[]).await
+    }
+
+    /// [`Real::kubectl`] with environment variables set (`KUBE_EDITOR` for `kubectl edit`).
+    pub async fn kubectl_with(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         let sdk = Path::new("/usr/lib/google-cloud-sdk/bin/kubectl.1.33");
         let bin: PathBuf = if sdk.exists() {
             sdk.into()
@@ -266,7 +271,7 @@ impl Real {
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .args(["-n", &self.ns]);
-        cmd.args(args);
+        cmd.args(args).envs(env.iter().copied());
         let out = tokio::task::spawn_blocking(move || cmd.output())
             .await
             .unwrap()

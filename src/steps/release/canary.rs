@@ -34,7 +34,9 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
     }
     let io = ctx.io.clone();
     let desired = AtomicU8::new(0);
-    let moving = AtomicBool::new(false);
+    // Nothing is compared with the cluster until the first step has set its traffic: a
+    // resumed run may find the step it was killed in half done.
+    let moving = AtomicBool::new(true);
     let steps = traffic_steps(
         plan,
         c,
@@ -53,7 +55,10 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
         r = steps => r.map_err(Setback::from),
         refusal = watch => Err(Setback::judged(refusal)),
         e = plan.lost(Claim::Release) => Err(Setback::from(e)),
-        why = plan.follow_traffic(&io, &desired, &moving) => Err(Setback::broken(why)),
+        change = plan.follow_traffic(&io, (&desired, total), &moving) => Err(Setback {
+            evidence: vec![change.evidence()],
+            ..Setback::broken(change.why())
+        }),
     };
     let cleared = match outcome {
         Ok(()) => match &analyst {
@@ -160,6 +165,8 @@ async fn traffic_steps(
                 a.traffic_moved();
             }
         } else if let Some(p) = &s.value.pause {
+            // The traffic of the step before holds (set by this run, or before a resume).
+            moving.store(false, Ordering::SeqCst);
             let resumed = (i == from.step).then_some(from.pause_started_ms).flatten();
             let at = Progress {
                 step: i,

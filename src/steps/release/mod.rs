@@ -18,7 +18,8 @@
 //! marked with annotations naming the run.
 //!
 //! Files: `plan` (what the release works on), `routers` (how traffic moves, one interface
-//! for all three routers), `observe` (what the cluster shows of traffic), `analysis` (the
+//! for all three routers), `observe` (what the cluster shows of traffic), `outside` (traffic
+//! changed by another writer mid-release, and who owns the field), `analysis` (the
 //! SLO evaluations and the promotion's judgement), `lifecycle` (start and promotion,
 //! shared by both strategies), `bake` (the analysis after a promotion),
 //! `canary` and `bluegreen` (the strategies), `progress` (where a release stands, for a
@@ -31,8 +32,10 @@ mod baseline;
 mod bluegreen;
 mod canary;
 mod error;
+pub mod judgement;
 mod lifecycle;
 mod observe;
+mod outside;
 mod plan;
 mod progress;
 mod rollback;

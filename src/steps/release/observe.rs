@@ -4,21 +4,29 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
+use super::outside::OutsideChange;
 use super::plan::Plan;
 use crate::events::VersionReplicas;
-use crate::kube::FIELD_MANAGER;
-use crate::kube::objects::reference;
-use crate::kube::route;
 use crate::kube::workload::{deployment, version_of};
 use crate::steps::StepIo;
-use serde_json::Value;
 
 /// What the cluster shows of a release's traffic (`Event::Traffic`).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Observed {
-    actual: Option<u8>,
+    pub actual: Option<u8>,
     planned: Option<u8>,
     replicas: Vec<VersionReplicas>,
+}
+
+impl Observed {
+    /// The replicas the Deployment of `role` (`stable`, `new`, `baseline`) asks for; 0 when
+    /// it does not exist.
+    pub fn desired(&self, role: &str) -> u32 {
+        self.replicas
+            .iter()
+            .find(|r| r.role == role)
+            .map_or(0, |r| r.desired)
+    }
 }
 
 /// A replica count as reported (a negative count, which the API never gives, as 0).
@@ -98,16 +106,18 @@ impl Plan {
 
     /// Reports the traffic again whenever what the cluster shows changes (a pod dies, the
     /// route is edited), every two seconds while the release runs. `desired` is the
-    /// percent the release last asked for; while `moving` (a weight change in progress)
-    /// nothing is reported, and a sample taken across a change is dropped. Returns why the
-    /// release must stop when its HTTPRoute no longer splits traffic as the release set it
-    /// (a re-apply by someone else, such as a GitOps controller's sync, reset its weights).
+    /// percent the release last asked for (out of `total` stable replicas); while `moving`
+    /// (a weight change in progress) nothing is reported, and a sample taken across a
+    /// change is dropped. Returns, logged, what no longer holds when the router's fields
+    /// are not as the release set them: the HTTPRoute's weights, or with the replicas
+    /// router the Deployments' `spec.replicas` (a re-apply by someone else, such as a
+    /// GitOps controller's sync, or a hand scale reset them).
     pub async fn follow_traffic(
         &self,
         io: &StepIo,
-        desired: &AtomicU8,
+        (desired, total): (&AtomicU8, i32),
         moving: &AtomicBool,
-    ) -> String {
+    ) -> OutsideChange {
         let mut last = None;
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -121,15 +131,14 @@ impl Plan {
             if moving.load(Ordering::SeqCst) || desired.load(Ordering::SeqCst) != weight {
                 continue;
             }
-            if let Some(why) = self.changed_outside(weight, &seen).await {
-                io.traffic(
-                    weight,
-                    seen.actual,
-                    seen.planned,
-                    seen.replicas,
-                    why.clone(),
-                );
-                return why;
+            if let Some(change) = self.changed_outside(weight, total, &seen).await {
+                if moving.load(Ordering::SeqCst) || desired.load(Ordering::SeqCst) != weight {
+                    continue;
+                }
+                let why = change.why();
+                io.log("traffic", why.clone());
+                io.traffic(weight, seen.actual, seen.planned, seen.replicas, why);
+                return change;
             }
             let seen = (weight, seen);
             if last.as_ref() != Some(&seen) {
@@ -146,39 +155,5 @@ impl Plan {
                 last = Some(seen);
             }
         }
-    }
-
-    /// Why the live HTTPRoute's split is not the `weight` the release set, naming the other
-    /// field managers of the route; None while it is.
-    async fn changed_outside(&self, weight: u8, seen: &Observed) -> Option<String> {
-        if self.router != super::routers::TrafficRouter::HttpRoute {
-            return None;
-        }
-        let actual = seen.actual?;
-        if actual == weight {
-            return None;
-        }
-        let route = self.route.as_deref()?;
-        let ns = &self.cluster.namespace;
-        let reference = reference(route::API_VERSION, "HTTPRoute", ns, route);
-        let live = self.cluster.get(&reference).await.ok().flatten();
-        let others: Vec<String> = live
-            .as_ref()
-            .and_then(|l| l.pointer("/metadata/managedFields"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["manager"].as_str())
-            .filter(|m| *m != FIELD_MANAGER)
-            .map(|m| format!("\"{m}\""))
-            .collect();
-        let by = if others.is_empty() {
-            String::new()
-        } else {
-            format!(" (its other field managers: {})", others.join(", "))
-        };
-        Some(format!(
-            "HTTPRoute {ns}/{route} sends {actual}% to the new version, not the {weight}% the release set: it was changed outside the release{by}; stop the other writer (a GitOps sync of the route) while glidepath releases, then run again"
-        ))
     }
 }

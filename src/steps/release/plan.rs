@@ -382,3 +382,15 @@ pub(super) fn canary_replicas(total: i32, weight: u8) -> i32 {
             .max(1.0) as i32
     }
 }
+
+/// What the replicas router sizes each Deployment to at `weight`% of `total`: stable,
+/// canary and (with a baseline, as many pods as the canary, taken from stable) baseline.
+/// As Argo Rollouts rounds without a traffic router: both sides rounded up, so stable
+/// keeps serving until the canary takes everything.
+pub(super) fn replicas_split(total: i32, weight: u8, with_baseline: bool) -> [i32; 3] {
+    let canary = canary_replicas(total, weight);
+    let baseline = if with_baseline { canary } else { 0 };
+    let stable =
+        ((i64::from(total) * (100 - i64::from(weight.min(100)))) as f64 / 100.0).ceil() as i32;
+    [(stable - baseline).max(0), canary, baseline]
+}

@@ -81,7 +81,8 @@ impl Plan {
     /// the meantime (`glidepath rollback`) is never put back: that is an outside rollback.
     pub async fn record(&self, progress: Progress) -> Result<(), Error> {
         let api = self.cluster.namespaced::<Deployment>();
-        for _ in 0..5 {
+        let mut refused = None;
+        for _ in 0..kinds::UPDATE_TRIES {
             let live = deployment(&self.cluster, &self.name).await?;
             let Some(live) = live.filter(|l| annotation(l, RELEASE).is_some()) else {
                 return Err(Error::RolledBackOutside {
@@ -94,16 +95,21 @@ impl Plan {
             }});
             match kinds::merge(&api, &self.name, &patch).await {
                 Ok(_) => return Ok(()),
-                Err(crate::kube::Error::Conflict { .. }) => continue,
+                Err(crate::kube::Error::Conflict { answer, .. }) => refused = Some(answer),
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Disappeared {
-            what: format!(
-                "{} (it kept changing under the release)",
-                self.describe(&self.name)
-            ),
-        })
+        match refused {
+            Some(answer) => Err(crate::kube::Error::KeptChanging {
+                what: self.describe(&self.name),
+                tries: kinds::UPDATE_TRIES,
+                answer,
+            }
+            .into()),
+            None => Err(Error::Disappeared {
+                what: self.describe(&self.name),
+            }),
+        }
     }
 
     /// Who rolled the release back, when `glidepath rollback` said so.

@@ -115,7 +115,6 @@ fn restored(mut live: Deployment, template: PodTemplateSpec, by: Option<&str>) -
     if let Some(by) = by {
         marks.insert(ROLLED_BACK_BY.into(), by.into());
     }
-    live.metadata.managed_fields = None;
     live
 }
 
@@ -134,22 +133,13 @@ pub(super) async fn restore(
     // The whole template is replaced (a merge would keep what the newer version added, such
     // as an init container), against the resourceVersion read; a 409 (the Deployment
     // controller wrote its status in between) reads it again.
-    let mut tries = 0;
-    loop {
-        let live = deployment(&plan.cluster, &plan.name)
-            .await?
-            .ok_or_else(|| Error::Disappeared {
-                what: plan.describe(&plan.name),
-            })?;
-        let live = restored(live, template.clone(), by);
-        match kinds::replace(&api, &plan.name, &live).await {
-            Err(crate::kube::Error::Conflict { .. }) if tries < 5 => tries += 1,
-            done => {
-                done?;
-                break;
-            }
-        }
-    }
+    kinds::update(&api, &plan.name, |live| {
+        let live = live.ok_or_else(|| Error::Disappeared {
+            what: plan.describe(&plan.name),
+        })?;
+        Ok::<_, Error>(restored(live, template.clone(), by))
+    })
+    .await?;
     let rolled = plan.rolled_out(io, &plan.name, ROLLOUT_TIMEOUT).await;
     // The owner's strategy comes back whatever happened.
     let back = match &strategy {

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Service;
 use serde_json::{Value, json};
 
 use super::error::Error;
-use super::plan::{Plan, canary_replicas, to_json};
+use super::plan::{Plan, canary_replicas, replicas_split, to_json};
 use super::{ROLLOUT_TIMEOUT, TRACK, fail, infra_failure, meta};
 use crate::kube::kinds;
 use crate::kube::route::{route_share, set_route_shares};
@@ -88,11 +88,7 @@ impl TrafficRouter {
         let baseline = if plan.baseline.is_some() { canary } else { 0 };
         match self {
             TrafficRouter::Replicas => {
-                // As Argo Rollouts rounds without a traffic router: both sides rounded up,
-                // so stable keeps serving until the canary takes everything.
-                let stable =
-                    ((i64::from(total) * (100 - i64::from(weight))) as f64 / 100.0).ceil() as i32;
-                let stable = (stable - baseline).max(0);
+                let [stable, ..] = replicas_split(total, weight, plan.baseline.is_some());
                 scale(&plan.cluster, &plan.name, stable).await?;
                 plan.rolled_out(io, &plan.name, ROLLOUT_TIMEOUT).await?;
                 Ok(if baseline > 0 {

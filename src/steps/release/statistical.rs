@@ -8,19 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::events::{Evidence, Judgement, MetricComparison, Verdict};
-use crate::judge::evidence::{judgement_facts, metric_facts, proportion_facts};
-use crate::judge::proportions::{Counts, compare_proportions};
-use crate::judge::score::ScoredMetric;
-use crate::judge::{Classification, judge_metric, score};
+use super::judgement::{Counted, Sampled, decide, message};
+use crate::events::{Evidence, Judgement};
+use crate::judge::proportions::Counts;
 use crate::metrics::{Client, QueryError};
 use crate::pipeline::model::Statistical;
 use crate::pipeline::statistical::{ERROR_COUNTS, JudgedMetric};
 use crate::slo::Slo;
 use crate::slo::live::fill;
-
-/// The group of metrics the file puts in none.
-const DEFAULT_GROUP: &str = "default";
 
 /// Why a judgement could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -127,15 +122,20 @@ impl StatisticalJudge {
         since.get_or_insert_with(epoch_now);
     }
 
-    /// The judged range ending `end`: the lookback, shortened to windows wholly after
-    /// canary and baseline began to serve. `None`: no window fits yet.
-    fn range_ending(&self, end: f64) -> Option<(f64, f64)> {
-        let mut start = end - self.settings.lookback().as_secs_f64();
+    /// The judged range ending `end`: the samples' times (the lookback, shortened to
+    /// windows wholly after canary and baseline began to serve; `None`: no window fits
+    /// yet), and the span the error counts cover (the same requests, at least a second).
+    fn range_ending(&self, end: f64) -> (Option<(f64, f64)>, Duration) {
+        let lookback = self.settings.lookback().as_secs_f64();
+        let mut start = end - lookback;
+        let mut counted = lookback;
         let since = *self.serving_since.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(since) = since {
             start = start.max(since + self.settings.rate_window().as_secs_f64());
+            counted = counted.min(end - since);
         }
-        (start <= end).then_some((start, end))
+        let counted = Duration::from_secs_f64(counted.max(1.0).ceil());
+        ((start <= end).then_some((start, end)), counted)
     }
 
     /// The baseline's `version` label.
@@ -160,15 +160,13 @@ impl StatisticalJudge {
         warming_up: bool,
     ) -> Result<Judged, JudgeError> {
         let end = epoch_now();
-        let range = self.range_ending(end);
+        let (range, counted) = self.range_ending(end);
         let (start, _) = range.unwrap_or((end, end));
         let mut base_vars = vars.clone();
         base_vars.insert("version".into(), self.baseline_version().to_owned());
         let sides = [vars, &base_vars];
-        let mut facts = Vec::new();
-        let mut scored = Vec::new();
+        let mut sampled = Vec::new();
         for (name, template, options) in &self.metrics {
-            let config = options.config();
             let queries = sides.map(|v| fill(slo, template, v, self.settings.rate_window()));
             let mut samples: [Vec<Option<f64>>; 2] = Default::default();
             if let Some(range) = range {
@@ -176,49 +174,18 @@ impl StatisticalJudge {
                     samples[i] = self.range(client, name, q, range).await?;
                 }
             }
-            let v = judge_metric(&samples[0], &samples[1], &config)
-                .map_err(|e| JudgeError::Settings(format!("metric {name}: {e}")))?;
-            let mut f = metric_facts(
-                &v,
-                [&samples[0], &samples[1]],
-                (config.nan_strategy, config.outliers),
-            );
-            let [cq, bq] = queries;
-            f.metric.clone_from(name);
-            f.group = options
-                .group
-                .clone()
-                .unwrap_or_else(|| DEFAULT_GROUP.into());
-            (f.query, f.baseline_query) = (Some(cq), Some(bq));
-            scored.push(scored_metric(&f, v.classification, v.critical));
-            facts.push(f);
-        }
-        // The counts cover the same span as the samples (at least a second).
-        let counted = Duration::from_secs_f64((end - start).max(1.0).ceil());
-        if let Some(f) = self.error_counts(slo, client, sides, counted).await? {
-            let class = classification_of(&f.classification);
-            scored.push(scored_metric(&f, class, f.critical));
-            facts.push(f);
-        }
-        let thresholds = self.settings.thresholds();
-        let verdict = score(&scored, &self.settings.groups, thresholds)
-            .map_err(|e| JudgeError::Settings(e.to_string()))?;
-        let mut judgement = judgement_facts(&verdict, &self.settings.groups, thresholds, facts);
-        let only_no_data = judgement.metrics.iter().all(|m| {
-            m.verdict == Verdict::Pass
-                || matches!(m.classification.as_str(), "nodata" | "nodata-fail")
-        });
-        // No window fits yet only right after the first weight: as good as warming up.
-        let waiting = warming_up || range.is_none();
-        if waiting && judgement.verdict == Verdict::Fail && only_no_data {
-            judgement.outcome = "inconclusive".into();
-            judgement.verdict = Verdict::Warning;
-            let why = "waiting for data: a side has no samples yet while traffic moves";
-            judgement.reason = Some(match judgement.reason.take() {
-                Some(r) => format!("{why} ({r})"),
-                None => why.to_owned(),
+            sampled.push(Sampled {
+                name: name.clone(),
+                options: options.clone(),
+                samples,
+                queries: queries.map(Some),
             });
         }
+        let counts = self.error_counts(slo, client, sides, counted).await?;
+        // No window fits yet only right after the first weight: as good as warming up.
+        let waiting = warming_up || range.is_none();
+        let mut judgement =
+            decide(&self.settings, &sampled, counts, waiting).map_err(JudgeError::Settings)?;
         let inconclusive = judgement.outcome == "inconclusive";
         judgement.versions = [
             vars.get("version").cloned().unwrap_or_default(),
@@ -256,7 +223,7 @@ impl StatisticalJudge {
             .collect())
     }
 
-    /// Errors among requests of each side over the last `window` (the judged span),
+    /// Errors among requests of each side over the last `window` (the judged span), to be
     /// compared as proportions.
     async fn error_counts(
         &self,
@@ -264,12 +231,8 @@ impl StatisticalJudge {
         client: &Client,
         sides: [&BTreeMap<String, String>; 2],
         window: Duration,
-    ) -> Result<Option<MetricComparison>, JudgeError> {
-        let (Some(e), Some([requests, errors]), Some(config)) = (
-            &self.settings.errors,
-            &self.counts,
-            self.settings.proportions(),
-        ) else {
+    ) -> Result<Option<Counted>, JudgeError> {
+        let (Some(_), Some([requests, errors])) = (&self.settings.errors, &self.counts) else {
             return Ok(None);
         };
         let mut counts = [Counts {
@@ -284,14 +247,10 @@ impl StatisticalJudge {
                 total,
             };
         }
-        let v = compare_proportions(counts[0], counts[1], &config)
-            .map_err(|e| JudgeError::Settings(e.to_string()))?;
-        let mut f = proportion_facts(&v, counts, config.allowed_increase);
-        f.metric = ERROR_COUNTS.into();
-        f.group = e.group.clone().unwrap_or_else(|| DEFAULT_GROUP.into());
-        f.query = Some(fill(slo, errors, sides[0], window));
-        f.baseline_query = Some(fill(slo, errors, sides[1], window));
-        Ok(Some(f))
+        Ok(Some(Counted {
+            counts,
+            queries: sides.map(|vars| Some(fill(slo, errors, vars, window))),
+        }))
     }
 
     /// A count query's value now, rounded; no data is 0.
@@ -324,56 +283,6 @@ fn epoch_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// A metric as the scorer takes it.
-fn scored_metric(f: &MetricComparison, class: Classification, critical: bool) -> ScoredMetric {
-    ScoredMetric {
-        name: f.metric.clone(),
-        groups: vec![f.group.clone()],
-        classification: class,
-        critical,
-        muted: false,
-        reason: f.reason.clone(),
-    }
-}
-
-/// A classification from its name (as the facts carry it).
-fn classification_of(name: &str) -> Classification {
-    [
-        Classification::Pass,
-        Classification::High,
-        Classification::Low,
-        Classification::Nodata,
-        Classification::NodataFail,
-    ]
-    .into_iter()
-    .find(|c| c.name() == name)
-    .unwrap_or(Classification::Inconclusive)
-}
-
-/// `statistical judge: pass, score 100 (pass 95, marginal 75)`, with the reason.
-fn message(j: &Judgement) -> String {
-    let mut m = format!(
-        "statistical judge: {}, score {} (pass {}, marginal {})",
-        j.outcome,
-        crate::judge::show(j.score),
-        crate::judge::show(j.pass),
-        crate::judge::show(j.marginal)
-    );
-    let failing: Vec<&str> = j
-        .metrics
-        .iter()
-        .filter(|m| m.verdict != Verdict::Pass)
-        .map(|m| m.metric.as_str())
-        .collect();
-    if !failing.is_empty() {
-        m.push_str(&format!("; not passing: {}", failing.join(", ")));
-    }
-    if let Some(r) = &j.reason {
-        m.push_str(&format!("; {r}"));
-    }
-    m
 }
 
 /// One evidence line per metric (with its comparison), then the score.
@@ -422,20 +331,6 @@ fn config_of(s: &Statistical, name: &str) -> crate::judge::MetricConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifications_round_trip_through_their_names() {
-        for c in [
-            Classification::Pass,
-            Classification::High,
-            Classification::Low,
-            Classification::Nodata,
-            Classification::NodataFail,
-            Classification::Inconclusive,
-        ] {
-            assert_eq!(classification_of(c.name()), c);
-        }
-    }
 
     #[test]
     fn an_sli_the_file_does_not_list_is_judged_for_increases() {

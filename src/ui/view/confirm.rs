@@ -30,13 +30,17 @@ pub(super) fn draw_confirm(
         }
         _ => format!("Abort run {} of {}?", app.run.run, app.run.pipeline),
     };
-    let mut lines = vec![
-        Line::from(Span::styled(
-            what,
-            t.fg("fail").add_modifier(Modifier::BOLD),
-        )),
-        Line::default(),
-    ];
+    // A train's says what will be rolled back, member by member, in order.
+    let text = super::train::confirm_lines(app, command).unwrap_or_else(|| vec![what]);
+    let mut lines: Vec<Line> = text
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => Line::from(Span::styled(l, t.fg("fail").add_modifier(Modifier::BOLD))),
+            _ => Line::from(Span::styled(l, t.fg("text"))),
+        })
+        .collect();
+    lines.push(Line::default());
     match name {
         Some(n) => {
             lines.push(Line::from(Span::styled(
@@ -56,7 +60,16 @@ pub(super) fn draw_confirm(
             Span::styled("cancel", t.fg("text")),
         ])),
     }
-    let rect = centered(area, 60, lines.len() as u16 + 2);
+    // A train's longer lines get more room; word wrapping may take a few columns more.
+    let (width, slack) = if app.train.is_some() {
+        (66, 6)
+    } else {
+        (60, 0)
+    };
+    let width = width.min(area.width);
+    let inner = usize::from(width.saturating_sub(2 + slack)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let rect = centered(area, width, rows as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)

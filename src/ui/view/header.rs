@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::duration;
 use crate::events::Status;
-use crate::ui::app::{App, Input, Pane};
+use crate::ui::app::{App, Input, Overlay, Pane};
 use crate::ui::keys::{Action, Binding, KEYS};
 
 pub(super) fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
@@ -84,6 +84,7 @@ pub(super) fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
                 keys.sort_by_key(|b| match b.action {
                     Action::Help | Action::Back => 0,
                     Action::Approve | Action::Decline | Action::ChartPage => 1,
+                    Action::Detail if app.train_grid() => 1,
                     _ => 2,
                 });
             }
@@ -91,6 +92,10 @@ pub(super) fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
                 if let Some(hint) = b.hint {
                     let hint = match b.action {
                         Action::PauseResume if resumes(app) => "resume",
+                        // A train's grid: keys for the whole train, Enter opens a member.
+                        Action::PauseResume if app.train_grid() => "pause all",
+                        Action::Detail if app.train_grid() => "open member",
+                        Action::Back if app.command_member().is_some() => "back to train",
                         _ => hint,
                     };
                     spans.push(Span::styled(
@@ -126,7 +131,9 @@ fn applies(app: &App, b: &Binding) -> bool {
         Action::Approve | Action::Decline => live && any(Status::WaitingForApproval),
         Action::Promote => live && (app.releasing() || any(Status::Paused)),
         Action::PauseResume | Action::Rollback | Action::Abort => live,
+        Action::View | Action::FocusNext | Action::Source if app.train_grid() => false,
         Action::FocusNext => app.compact(),
+        Action::Replay => app.overlay == Some(Overlay::History),
         Action::ChartPage => app.focus == Pane::Charts && super::chart_pages(app) > 1,
         _ => !b.acts,
     }

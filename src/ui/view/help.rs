@@ -9,33 +9,61 @@ use ratatui::widgets::{Clear, Paragraph};
 
 use super::{centered, pane};
 use crate::ui::app::App;
-use crate::ui::keys::KEYS;
+use crate::ui::keys::{Action, KEYS};
 
 const LEGEND: &str = "glyphs: ✓ passed · ⚠ warning · ✗ failed · ▶ running · ⏸ paused · ? waits for approval · ○ pending · ↺ rolled back · ■ aborted";
 
-/// The overlay's frame for a terminal of `area`: at most 96 columns, as tall as its lines.
-fn frame_for(area: Rect, lines: usize) -> Rect {
-    let width = area.width.saturating_sub(4).clamp(area.width.min(20), 96);
+/// The help's widest frame.
+const WIDEST: u16 = 96;
+
+/// A scrolling overlay's frame for a terminal of `area`: at most `widest` columns, as
+/// tall as its `lines` (and the terminal).
+fn frame_for(area: Rect, widest: u16, lines: usize) -> Rect {
+    let width = area
+        .width
+        .saturating_sub(4)
+        .clamp(area.width.min(20), widest);
     let height = (lines as u16).saturating_add(2);
     centered(area, width, height)
 }
 
-/// Lines above the last page: how far the help scrolls on a terminal of `area`.
-pub(super) fn scroll_limit(app: &App, area: Rect) -> usize {
-    let width = frame_for(area, 0).width.saturating_sub(2);
-    let lines = lines(app, usize::from(width)).len();
-    let rect = frame_for(area, lines);
+/// The columns a scrolling overlay's text has on a terminal of `area`.
+pub(super) fn text_width(area: Rect, widest: u16) -> usize {
+    usize::from(frame_for(area, widest, 0).width.saturating_sub(2))
+}
+
+/// Lines above the last page of `lines` in a scrolling overlay on a terminal of `area`.
+pub(super) fn limit_of(area: Rect, widest: u16, lines: usize) -> usize {
+    let rect = frame_for(area, widest, lines);
     lines.saturating_sub(usize::from(rect.height.saturating_sub(2)))
 }
 
+/// Lines above the last page: how far the help scrolls on a terminal of `area`.
+pub(super) fn scroll_limit(app: &App, area: Rect) -> usize {
+    limit_of(area, WIDEST, lines(app, text_width(area, WIDEST)).len())
+}
+
 pub(super) fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
-    let width = frame_for(area, 0).width.saturating_sub(2);
-    let lines = lines(app, usize::from(width));
-    let rect = frame_for(area, lines.len());
+    let lines = lines(app, text_width(area, WIDEST));
+    let title = " Keys ─ Esc closes ".to_owned();
+    draw_scrolled(frame, app, (area, WIDEST), title, lines, app.help_scroll);
+}
+
+/// Draws `lines` in an overlay of at most `widest` columns over `area`, scrolled down
+/// `scroll` lines, with the position at the bottom when they do not all fit.
+pub(super) fn draw_scrolled(
+    frame: &mut Frame,
+    app: &App,
+    (area, widest): (Rect, u16),
+    title: String,
+    lines: Vec<Line<'static>>,
+    scroll: usize,
+) {
+    let rect = frame_for(area, widest, lines.len());
     let visible = usize::from(rect.height.saturating_sub(2));
     let limit = lines.len().saturating_sub(visible);
-    let scroll = app.help_scroll.min(limit);
-    let mut block = pane(app, " Keys ─ Esc closes ", true);
+    let scroll = scroll.min(limit);
+    let mut block = pane(app, title, true);
     if limit > 0 {
         let last = (scroll + visible).min(lines.len());
         block = block.title_bottom(
@@ -94,12 +122,72 @@ fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
             );
         }
     }
+    if app.train.is_some() {
+        out.extend(train_lines(app, width));
+    }
     out.push(Line::default());
     out.extend(
         wrap(LEGEND, width.max(8))
             .into_iter()
             .map(|part| Line::from(Span::styled(part, t.fg("muted")))),
     );
+    out
+}
+
+/// What the keys do in a release train's cockpit: on the grid they act on the whole
+/// train, in a member opened from it on that member.
+const TRAIN_KEYS: &[(Action, &str)] = &[
+    (Action::Up, "choose a member in the train's grid"),
+    (
+        Action::Detail,
+        "open the member: its stages, output, traffic, budget and charts (1-6)",
+    ),
+    (Action::Back, "from a member, back to the train's grid"),
+    (
+        Action::Approve,
+        "approve the train's approval between stages: the whole train moves on",
+    ),
+    (
+        Action::PauseResume,
+        "on the grid: pause (or resume) every running member; in a member: that member",
+    ),
+    (
+        Action::Rollback,
+        "on the grid: roll back the train's stage (running members, then those it promoted, later waves first); in a member: roll it back, and the train rolls back the stage; asks first, naming each member",
+    ),
+    (
+        Action::Abort,
+        "abort the train (on the grid) or the member open (asks first)",
+    ),
+];
+
+/// The train's section of the help: each key as the key table labels it.
+fn train_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let mut out = vec![
+        Line::default(),
+        Line::from(Span::styled(
+            "Release train",
+            t.fg("accent").add_modifier(Modifier::BOLD),
+        )),
+    ];
+    for (action, help) in TRAIN_KEYS {
+        if app.read_only && KEYS.iter().any(|b| b.action == *action && b.acts) {
+            continue;
+        }
+        let Some(b) = KEYS.iter().find(|b| b.action == *action) else {
+            continue;
+        };
+        out.push(Line::from(Span::styled(
+            format!(" {}", app.keymap.label(b)),
+            t.fg("accent").add_modifier(Modifier::BOLD),
+        )));
+        out.extend(
+            wrap(help, width.saturating_sub(4).max(8))
+                .into_iter()
+                .map(|part| indented(part, 4, t.fg("text"))),
+        );
+    }
     out
 }
 

@@ -33,18 +33,27 @@ pub(super) fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
         "runs (newest first)",
         t.fg("accent").add_modifier(Modifier::BOLD),
     ))];
-    for r in &h.runs {
+    for (i, r) in h.runs.iter().enumerate() {
         let (id, pipeline, status, code) = (r.id, &r.pipeline, &r.status, r.exit_code);
+        // The selected run, which the replay key decides again.
+        let (mark, name) = if i == app.history_selected {
+            (
+                "▸",
+                t.fg("accent")
+                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            )
+        } else {
+            (" ", t.fg("text").add_modifier(Modifier::BOLD))
+        };
         let took = r
             .finished_ms
             .map(|f| duration(f - r.started_ms))
             .unwrap_or_default();
         lines.push(Line::from(vec![
+            Span::styled(mark, t.fg("accent")),
             Span::styled(format!("{} ", status.glyph()), t.status(*status)),
-            Span::styled(
-                format!("run {id:<5} "),
-                t.fg("text").add_modifier(Modifier::BOLD),
-            ),
+            Span::styled(format!("run {id:<5}"), name),
+            Span::raw(" "),
             Span::styled(format!("{pipeline:<16} "), t.fg("text")),
             Span::styled(format!("{:<12} ", status.to_string()), t.status(*status)),
             Span::styled(format!("{} ", date_time(r.started_ms)), t.fg("muted")),
@@ -95,5 +104,11 @@ pub(super) fn draw_history(frame: &mut Frame, app: &App, area: Rect) {
     if h.evaluations.is_empty() {
         lines.push(Line::from(Span::styled("none yet", t.fg("muted"))));
     }
-    overlay(frame, app, area, " History ─ Esc closes ", lines);
+    overlay(
+        frame,
+        app,
+        area,
+        " History ─ j k select a run · Esc closes ",
+        lines,
+    );
 }
