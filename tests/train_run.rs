@@ -50,15 +50,25 @@ fn target(env: &Env, stage: &str) -> String {
 /// A member pipeline for `app` with `stages`: `base` deploys, `staging` deploys, any other
 /// stage releases a canary judged by the demo's objectives (rolled back on failure).
 fn member(env: &Env, app: &str, stages: &[&str]) -> String {
+    member_on(app, stages, &env.sandbox.url(), |stage| target(env, stage))
+}
+
+/// [`member`] on any cluster: `target` gives each stage's target, `prometheus` the URL of
+/// the Prometheus API that sees its traffic.
+fn member_on(
+    app: &str,
+    stages: &[&str],
+    prometheus: &str,
+    target: impl Fn(&str) -> String,
+) -> String {
     let mut text = format!(
-        "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: {app} }}\nspec:\n  prometheus: {{ url: \"{}\" }}\n  variables: {{ app: {app}, version: \"2.0.0\", errors: \"0.0005\" }}\n  stages:\n",
-        env.sandbox.url()
+        "apiVersion: glidepath/v1\nkind: Pipeline\nmetadata: {{ name: {app} }}\nspec:\n  prometheus: {{ url: \"{prometheus}\" }}\n  variables: {{ app: {app}, version: \"2.0.0\", errors: \"0.0005\", pause: 3s }}\n  stages:\n"
     );
     let manifests = fixture().display().to_string();
     for stage in stages {
         text.push_str(&format!(
             "    - name: {stage}\n      target: {}\n      steps:\n",
-            target(env, stage)
+            target(stage)
         ));
         if matches!(*stage, "base" | "staging") {
             text.push_str(&format!(
@@ -66,7 +76,7 @@ fn member(env: &Env, app: &str, stages: &[&str]) -> String {
             ));
         } else {
             text.push_str(&format!(
-                "        - release:\n            manifests: [{manifests}]\n            canary:\n              analysis: {{ slo: {}, interval: 2s, failureLimit: 1, inconclusiveLimit: 3 }}\n              steps: [{{ weight: 50 }}, {{ pause: 3s }}, {{ weight: 100 }}]\n              bake: 4s\n          onFailure: rollback\n",
+                "        - release:\n            manifests: [{manifests}]\n            canary:\n              analysis: {{ slo: {}, interval: 2s, failureLimit: 1, inconclusiveLimit: 3 }}\n              steps: [{{ weight: 50 }}, {{ pause: \"${{pause}}\" }}, {{ weight: 100 }}]\n              bake: 4s\n          onFailure: rollback\n",
                 slo().display()
             ));
         }
@@ -86,6 +96,17 @@ struct M(
 /// Writes a train `name` through `stages` (and its members' pipelines) into the test's
 /// folder; returns the train file.
 fn train(env: &Env, name: &str, stages: &[&str], members: &[M]) -> PathBuf {
+    train_with(env, name, stages, members, |app| member(env, app, stages))
+}
+
+/// [`train`] with each member's pipeline text from `pipeline(app)`.
+fn train_with(
+    env: &Env,
+    name: &str,
+    stages: &[&str],
+    members: &[M],
+    pipeline: impl Fn(&str) -> String,
+) -> PathBuf {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut text = format!(
@@ -93,7 +114,7 @@ fn train(env: &Env, name: &str, stages: &[&str], members: &[M]) -> PathBuf {
         stages.join(", ")
     );
     for M(app, after, version, errors) in members {
-        std::fs::write(dir.join(format!("{app}.yaml")), member(env, app, stages)).unwrap();
+        std::fs::write(dir.join(format!("{app}.yaml")), pipeline(app)).unwrap();
         text.push_str(&format!(
             "    - name: {app}\n      pipeline: {app}.yaml\n      set: {{ version: \"{version}\", errors: \"{errors}\" }}\n      after: [{}]\n",
             after.join(", ")
@@ -674,4 +695,423 @@ fn the_demo_scenarios_exit_as_documented() {
         // Members' lines carry their name in the headless output.
         assert!(stderr.contains("[checkout] "), "{stderr}");
     }
+}
+
+/// The replica counts the API server stored for Deployment `shop/name`, in order, repeats
+/// dropped (0 when it is deleted), from now on.
+fn sizes_of(env: &Env, name: &'static str) -> Arc<std::sync::Mutex<Vec<i64>>> {
+    watch_deployment(env, name, |d| {
+        d.pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    })
+}
+
+/// The release step marked on Deployment `shop/name` (-1 without a mark), in order,
+/// repeats dropped, from now on.
+fn marks_of(env: &Env, name: &'static str) -> Arc<std::sync::Mutex<Vec<i64>>> {
+    watch_deployment(env, name, |d| {
+        d.pointer("/metadata/annotations/glidepath.dev~1release")
+            .and_then(Value::as_str)
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            .and_then(|m| m["step"].as_i64())
+            .unwrap_or(-1)
+    })
+}
+
+/// What `of` gives of each version the API server stored of Deployment `shop/name`, in
+/// order, repeats dropped (0 when it is deleted), from now on.
+fn watch_deployment(
+    env: &Env,
+    name: &'static str,
+    of: fn(&Value) -> i64,
+) -> Arc<std::sync::Mutex<Vec<i64>>> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut changes = env.sandbox.cluster.store().subscribe();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Ok(c) = changes.recv().await {
+            if c.key.plural != "deployments" || c.key.namespace != "shop" || c.key.name != name {
+                continue;
+            }
+            let size = match c.kind {
+                glidepath::sandbox::store::ChangeKind::Deleted => 0,
+                _ => of(&c.object),
+            };
+            let mut seen = out.lock().unwrap();
+            if seen.last() != Some(&size) {
+                seen.push(size);
+            }
+        }
+    });
+    seen
+}
+
+/// A headless driver of the train at `path` (no auto-approval), its output kept.
+fn spawn_train(env: &Env, path: &Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(["run", path.to_str().unwrap(), "--headless"])
+        .env("GLIDEPATH_HOME", env.dir.path())
+        .env_remove("GLIDEPATH_JOURNAL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (under four minutes) until `what` holds of the train `name`'s events while
+/// `child` still drives it; fails with what it printed when it ended first.
+async fn while_driving(
+    env: &Env,
+    child: &mut std::process::Child,
+    name: &str,
+    label: &str,
+    what: impl Fn(&Store, &[Event]) -> bool,
+) {
+    let journal = env.dir.path().join("journal.db");
+    let mut ended = None;
+    let held = wait::wait_until_async(Duration::from_secs(240), async || {
+        if let Some(status) = child.try_wait().unwrap() {
+            ended = Some(status);
+            return true;
+        }
+        let Ok(store) = Store::open(&journal) else {
+            return false;
+        };
+        let Some(run) = store
+            .runs(50)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|r| r.pipeline == name && r.service == "train")
+        else {
+            return false;
+        };
+        let events: Vec<Event> = store
+            .events(run.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        what(&store, &events)
+    })
+    .await;
+    if let Some(status) = ended {
+        let out = child.stdout.take().map(std::io::read_to_string);
+        let err = child.stderr.take().map(std::io::read_to_string);
+        panic!("the train's driver ended ({status}) before {label}:\n{out:?}\n{err:?}");
+    }
+    assert!(held, "timed out waiting for {label}");
+}
+
+/// Member `member`'s sub-runs in `stage`, as the train's events name them.
+fn sub_runs(events: &[Event], stage: &str, member: &str) -> Vec<i64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Member {
+                stage: s,
+                member: m,
+                run,
+                ..
+            } if s == stage && m == member => Some(*run),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Where member `app`'s release stands, from its stable Deployment's mark: (step, pause begun).
+fn release_progress(cluster: &Cluster, app: &str) -> Option<(u64, bool)> {
+    let stable = deployment(cluster, app)?;
+    let mark = stable.pointer("/metadata/annotations/glidepath.dev~1release")?;
+    let info: Value = serde_json::from_str(mark.as_str()?).ok()?;
+    Some((info["step"].as_u64()?, info.get("pauseStartedMs").is_some()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_mid_wave_continues_every_member_from_its_last_committed_event() {
+    let env = env("happy").await;
+    baseline(&env).await;
+    // Wave 1: payments (quick) beside inventory (its canary pauses two minutes at 50%);
+    // wave 2: checkout. Staging first, with the train's one approval before prod.
+    let stages = ["staging", "prod"];
+    let path = train(
+        &env,
+        "resumed",
+        &stages,
+        &[
+            M("payments", &[], "2.0.0", "0.0005"),
+            M("inventory", &[], "2.0.0", "0.0005"),
+            M("checkout", &["payments", "inventory"], "2.0.0", "0.0005"),
+        ],
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "set: { version: \"2.0.0\", errors: \"0.0005\" }\n      after: []\n    - name: checkout",
+        "set: { version: \"2.0.0\", errors: \"0.0005\", pause: 2m }\n      after: []\n    - name: checkout",
+        1,
+    );
+    assert!(text.contains("pause: 2m"), "{text}");
+    std::fs::write(&path, text).unwrap();
+    let payments = sizes_of(&env, "payments-canary");
+    let inventory = sizes_of(&env, "inventory-canary");
+    let steps = marks_of(&env, "inventory");
+    let mut child = spawn_train(&env, &path);
+    while_driving(
+        &env,
+        &mut child,
+        "resumed",
+        "the approval after staging",
+        |_, events| {
+            events.iter().any(|e| {
+                matches!(e,
+            Event::StepState { step, status: Status::WaitingForApproval, .. } if step == "approve")
+            })
+        },
+    )
+    .await;
+    let (run, _) = train_events(&env, "resumed");
+    let (code, out, err) = glidepath(&env, &["approve", &run.to_string()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // payments has finished prod while inventory's canary pauses between its traffic steps.
+    let cluster = env.sandbox.cluster.clone();
+    while_driving(
+        &env,
+        &mut child,
+        "resumed",
+        "payments done, inventory mid-canary",
+        |store, events| {
+            let done = sub_runs(events, "prod", "payments")
+                .first()
+                .is_some_and(|r| store.run(*r).is_ok_and(|r| r.exit_code == Some(0)));
+            done && release_progress(&cluster, "inventory") == Some((1, true))
+        },
+    )
+    .await;
+    child.kill().unwrap();
+    let killed = child.wait_with_output().unwrap();
+    let (_, before) = train_events(&env, "resumed");
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let home = env.dir.path().to_owned();
+        move || {
+            let out = Command::new(BIN)
+                .args(["resume", &run.to_string(), "--headless"])
+                .env("GLIDEPATH_HOME", &home)
+                .env_remove("GLIDEPATH_JOURNAL")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            (out.status.code(), text(&out.stdout), text(&out.stderr))
+        }
+    })
+    .await
+    .unwrap();
+    let first = String::from_utf8_lossy(&killed.stderr).into_owned();
+    assert_eq!(code, Some(0), "{out}\n{err}\nbefore the kill:\n{first}");
+    for m in ["payments", "inventory", "checkout"] {
+        assert!(out.contains(&format!("{m}: promoted")), "{out}");
+    }
+    assert_eq!(
+        versions(&env.sandbox.cluster, &["payments", "inventory", "checkout"]),
+        vec!["2.0.0"; 3]
+    );
+    for canary in ["payments-canary", "inventory-canary", "checkout-canary"] {
+        assert!(
+            deployment(&env.sandbox.cluster, canary).is_none(),
+            "{canary} is still there"
+        );
+    }
+    // Each canary's traffic steps once, none repeated: payments finished and stayed so;
+    // inventory went on from 50% to 100%, never back to its first step.
+    assert_eq!(*payments.lock().unwrap(), vec![1, 2, 0], "{err}");
+    assert_eq!(*inventory.lock().unwrap(), vec![1, 2, 0], "{err}");
+    // inventory's release mark moved forward only: its driver never went back a step.
+    let steps = steps.lock().unwrap().clone();
+    eprintln!("inventory's release marks: {steps:?}");
+    let marked: Vec<i64> = steps.iter().copied().filter(|s| *s >= 0).collect();
+    assert!(marked.windows(2).all(|w| w[0] < w[1]), "{steps:?}\n{err}");
+    assert!(marked.contains(&1) && marked.len() >= 3, "{steps:?}");
+    let (_, events) = train_events(&env, "resumed");
+    // Nothing restarted: one sub-run per member and stage, inventory's the one it had.
+    for stage in stages {
+        for m in ["payments", "inventory", "checkout"] {
+            assert_eq!(sub_runs(&events, stage, m).len(), 1, "{m} in {stage}");
+        }
+    }
+    assert_eq!(
+        sub_runs(&before, "prod", "inventory"),
+        sub_runs(&events, "prod", "inventory")
+    );
+    assert!(sub_runs(&before, "prod", "checkout").is_empty());
+    // The waves held: checkout started after both members of wave 1 passed.
+    let checkout = started(&events, "prod", "checkout");
+    assert!(finished(&events, "prod", "payments", Status::Passed) < checkout);
+    assert!(finished(&events, "prod", "inventory", Status::Passed) < checkout);
+    // The approval was given once, before the kill, and not asked for again.
+    let asked = events
+        .iter()
+        .filter(|e| matches!(e, Event::StepStarted { step, .. } if step == "approve"))
+        .count();
+    assert_eq!(asked, 1);
+    let history = glidepath(&env, &["history", &run.to_string(), "--json"]);
+    assert_eq!(history.0, 0, "{}", history.2);
+    let report: Value = serde_json::from_str(&history.1).unwrap();
+    assert_eq!(report["status"], "passed", "{report}");
+}
+
+/// Two sandboxes as contexts `east` and `west` of one kubeconfig.
+fn two_contexts(east: &Env, west: &Env) -> PathBuf {
+    let mut text = String::from("apiVersion: v1\nkind: Config\ncurrent-context: east\nclusters:\n");
+    for (name, env) in [("east", east), ("west", west)] {
+        text.push_str(&format!(
+            "- name: {name}\n  cluster: {{ server: \"{}\" }}\n",
+            env.sandbox.url()
+        ));
+    }
+    text.push_str("contexts:\n");
+    for name in ["east", "west"] {
+        text.push_str(&format!(
+            "- name: {name}\n  context: {{ cluster: {name}, user: me, namespace: shop }}\n"
+        ));
+    }
+    text.push_str("users:\n- name: me\n  user: {}\n");
+    let path = east.dir.path().join("contexts.kubeconfig");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_on_two_contexts_land_in_their_own_clusters_and_the_rollback_reaches_both() {
+    let east = env("happy").await;
+    let west = env("happy").await;
+    let kubeconfig = two_contexts(&east, &west);
+    // inventory on west; payments and checkout on east.
+    let pipeline = |stages: &'static [&'static str]| {
+        let kubeconfig = kubeconfig.clone();
+        let (east_url, west_url) = (east.sandbox.url(), west.sandbox.url());
+        move |app: &str| {
+            let (context, url) = if app == "inventory" {
+                ("west", &west_url)
+            } else {
+                ("east", &east_url)
+            };
+            let target = format!(
+                "{{ context: {context}, namespace: shop, kubeconfig: {} }}",
+                kubeconfig.display()
+            );
+            member_on(app, stages, url, |_| target.clone())
+        }
+    };
+    let base = train_with(
+        &east,
+        "two-base",
+        &["base"],
+        &[
+            M("payments", &[], "1.0.0", "0.0005"),
+            M("inventory", &[], "1.0.0", "0.0005"),
+            M("checkout", &[], "1.0.0", "0.0005"),
+        ],
+        pipeline(&["base"]),
+    );
+    let (code, out, err) = run_train(&east, &base, &[]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (e, w) = (&east.sandbox.cluster, &west.sandbox.cluster);
+    assert_eq!(
+        versions(e, &["payments", "inventory", "checkout"]),
+        vec!["1.0.0", "absent", "1.0.0"]
+    );
+    assert_eq!(
+        versions(w, &["payments", "inventory", "checkout"]),
+        vec!["absent", "1.0.0", "absent"]
+    );
+    // checkout fails in the second wave: payments (east) and inventory (west) come back.
+    let path = train_with(
+        &east,
+        "two-contexts",
+        &["prod"],
+        &[
+            M("payments", &[], "2.0.0", "0.0005"),
+            M("inventory", &[], "2.0.0", "0.0005"),
+            M("checkout", &["payments", "inventory"], "2.0.0", "0.3"),
+        ],
+        pipeline(&["prod"]),
+    );
+    let (code, out, err) = run_train(&east, &path, &[]).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("payments: rolled back") && out.contains("inventory: rolled back"),
+        "{out}"
+    );
+    assert!(out.contains("checkout: failed"), "{out}");
+    let marked = |c: &Cluster, m: &str| {
+        deployment(c, m)
+            .as_ref()
+            .and_then(rolled_back_by)
+            .is_some_and(|by| by.contains("train two-contexts"))
+    };
+    assert!(
+        marked(e, "payments"),
+        "payments was not rolled back on east"
+    );
+    assert!(
+        marked(w, "inventory"),
+        "inventory was not rolled back on west"
+    );
+    assert_eq!(
+        versions(e, &["payments", "inventory", "checkout"]),
+        vec!["1.0.0", "absent", "1.0.0"]
+    );
+    assert_eq!(
+        versions(w, &["payments", "inventory", "checkout"]),
+        vec!["absent", "1.0.0", "absent"]
+    );
+    assert!(deployment(e, "checkout-canary").is_none());
+    assert!(deployment(w, "inventory-canary").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_of_a_train_shows_each_members_diff_under_its_name() {
+    let env = env("happy").await;
+    baseline(&env).await;
+    // payments moves to 2.0.0; inventory stays at 1.0.0.
+    let path = train(
+        &env,
+        "diffed",
+        &["prod"],
+        &[
+            M("payments", &[], "2.0.0", "0.0005"),
+            M("inventory", &[], "1.0.0", "0.0005"),
+        ],
+    );
+    let (code, out, err) = glidepath(&env, &["diff", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let payments = out.find("=== member payments (").expect(&out);
+    let inventory = out.find("=== member inventory (").expect(&out);
+    let (first, second) = out.split_at(inventory);
+    assert!(payments < inventory);
+    assert!(
+        first.contains("+++ Deployment shop/payments (prod/release)"),
+        "{out}"
+    );
+    assert!(
+        first.contains("registry.example.org/shop/payments:2.0.0"),
+        "{out}"
+    );
+    assert!(
+        !second.contains("Deployment shop/"),
+        "inventory has nothing to change:\n{out}"
+    );
+    assert!(err.contains("payments: 1 objects would change"), "{err}");
+    assert!(
+        err.contains("inventory: 0 objects would change, 0 would be created"),
+        "{err}"
+    );
+    // Nothing was applied.
+    assert_eq!(versions(&env.sandbox.cluster, &["payments"]), vec!["1.0.0"]);
+    let (code, _, err) = glidepath(
+        &env,
+        &["diff", path.to_str().unwrap(), "--stage", "staging"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has no such stage; it has prod"), "{err}");
 }

@@ -95,8 +95,13 @@ impl Listed {
         record.status = driver::state(&record);
         let (mut resume, mut not_resumable) = (None, None);
         if record.status == Status::Interrupted {
-            match super::run::resumable(record.id, &record) {
-                Ok(_) => resume = Some(driver::resume_command(record.id)),
+            let checked = if record.service == "train" {
+                super::train::resumable(&record).map(drop)
+            } else {
+                super::run::resumable(record.id, &record).map(drop)
+            };
+            match checked {
+                Ok(()) => resume = Some(driver::resume_command(record.id)),
                 Err(e) => not_resumable = Some(e.message),
             }
         }
@@ -111,6 +116,21 @@ impl Listed {
             not_resumable,
             heartbeat_age_s,
         }
+    }
+
+    /// An interrupted member's run of an interrupted train is resumed with its train.
+    fn in_train(mut self, store: &Store) -> Listed {
+        if self.resume.is_some()
+            && self.record.service != "train"
+            && let Some((train, member)) = super::train::train_of(store, self.record.id)
+        {
+            self.resume = None;
+            self.not_resumable = Some(format!(
+                "member {member}'s run in train run {}; `glidepath resume {}` continues the whole train",
+                train.id, train.id
+            ));
+        }
+        self
     }
 
     /// What an interrupted run's row is followed by.
@@ -153,6 +173,7 @@ fn list(store: &Store, json: bool, limit: usize) -> Result<i32, Exit> {
         .map_err(infra)?
         .into_iter()
         .map(Listed::new)
+        .map(|l| l.in_train(store))
         .collect();
     if json {
         return print(serde_json::to_string_pretty(&runs).map_err(infra)? + "\n");

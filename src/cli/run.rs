@@ -55,6 +55,18 @@ pub(super) async fn resume(
         Some(run) => store.run(run).map_err(|e| bad_input(e.to_string()))?,
         None => driver::newest_interrupted(&store, pipeline)?,
     };
+    if record.service == "train" {
+        return super::train::resume(journal_path, &record, flags).await;
+    }
+    if let Some((train, member)) = super::train::train_of(&store, record.id) {
+        if run.is_some() {
+            return Err(bad_input(format!(
+                "run {} is member {member}'s run in train run {}; `glidepath resume {}` continues the whole train",
+                record.id, train.id, train.id
+            )));
+        }
+        return super::train::resume(journal_path, &train, flags).await;
+    }
     let run = record.id;
     let mut p = resumable(run, &record)?;
     apply_context(&mut p, flags.context.as_deref())?;
@@ -80,18 +92,7 @@ pub(super) async fn resume(
 /// The run's pipeline, when the run can be resumed: unfinished, no live process driving
 /// it, and not delivered to an embedded sandbox (which ended with its process).
 pub(super) fn resumable(run: i64, record: &RunRecord) -> Result<Pipeline, Exit> {
-    if let Some(code) = record.exit_code {
-        return Err(bad_input(format!(
-            "run {run} already finished ({}, exit {code}); nothing to resume",
-            record.status
-        )));
-    }
-    if record.pid != Some(std::process::id()) && record.driver_alive() {
-        return Err(bad_input(format!(
-            "run {run} is still being driven ({}); resume it only after that driver has stopped",
-            record.driver()
-        )));
-    }
+    ready_to_resume(record)?;
     let vars = Variables::from_sets(record.sets.clone());
     let p = pipeline::load_str(&record.source, Path::new(&record.path), &vars)
         .map_err(|e| bad_input(e.to_string()))?;
@@ -105,6 +106,24 @@ pub(super) fn resumable(run: i64, record: &RunRecord) -> Result<Pipeline, Exit> 
         )));
     }
     Ok(p)
+}
+
+/// Whether the run can be resumed: unfinished, and no live process drives it.
+pub(super) fn ready_to_resume(record: &RunRecord) -> Result<(), Exit> {
+    let run = record.id;
+    if let Some(code) = record.exit_code {
+        return Err(bad_input(format!(
+            "run {run} already finished ({}, exit {code}); nothing to resume",
+            record.status
+        )));
+    }
+    if record.pid != Some(std::process::id()) && record.driver_alive() {
+        return Err(bad_input(format!(
+            "run {run} is still being driven ({}); resume it only after that driver has stopped",
+            record.driver()
+        )));
+    }
+    Ok(())
 }
 
 /// Records a new run of `p` in the journal.

@@ -18,9 +18,10 @@ use crate::engine::Emitter;
 use crate::events::{Envelope, exit};
 use crate::pipeline::{Pipeline, Variables};
 use crate::report::train::TrainReport;
-use crate::store::{Journal, Location, NewRun, Store};
+use crate::store::{Journal, Location, NewRun, RunRecord, Store};
 use crate::train::Train;
 use crate::train::drive::{Crew, Settings, TrainOutcome};
+use crate::train::resume::{Resumption, TrainResume};
 
 /// `run TRAIN`: a new run of the whole train.
 pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, Exit> {
@@ -45,6 +46,86 @@ pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, E
         None,
     )
     .await
+}
+
+/// `resume RUN` of a train: every member from its last committed event. Members the train
+/// had finished stay finished, an interrupted member's run continues where it stood, the
+/// stages and waves still to go run as they would have.
+pub(super) async fn resume(
+    journal_path: &Location,
+    record: &RunRecord,
+    flags: &DriveFlags,
+) -> Result<i32, Exit> {
+    let run = record.id;
+    let mut train = resumable(record)?;
+    apply_context(&mut train, flags.context.as_deref())?;
+    eprintln!("{}", super::driver::resuming_line(record));
+    let store = Store::open(journal_path).map_err(infra)?;
+    let events = store.events(run).map_err(infra)?;
+    store.claim_run(run).map_err(|e| match e {
+        crate::store::StoreError::Driven { .. } => bad_input(e.to_string()),
+        e => infra(e),
+    })?;
+    let names: Vec<&str> = train.members.iter().map(|m| m.name.as_str()).collect();
+    let resume = TrainResume::from_events(&events, &names);
+    let auto_approve = flags.auto_approve;
+    drive_train_from(
+        train,
+        journal_path,
+        run,
+        flags,
+        auto_approve,
+        Start::Resumed(resume),
+    )
+    .await
+}
+
+/// The train of run `record`, when the run can be resumed: unfinished, no live process
+/// driving it, and no member delivered to an embedded sandbox (it ended with its process).
+pub(super) fn resumable(record: &RunRecord) -> Result<Train, Exit> {
+    super::run::ready_to_resume(record)?;
+    let train = crate::train::load_str(
+        &record.source,
+        Path::new(&record.path),
+        &Variables::from_sets(record.sets.clone()),
+    )
+    .map_err(|e| bad_input(e.to_string()))?;
+    let sandboxed = train.members.iter().find(|m| {
+        m.pipeline
+            .stages
+            .iter()
+            .any(|s| crate::pipeline::load::is_sandbox(s.target.as_ref()))
+    });
+    if let Some(m) = sandboxed {
+        return Err(bad_input(format!(
+            "train run {}: member {} delivered to the embedded sandbox, which lived and ended with the process that drove it; start a new run of the train instead",
+            record.id, m.name
+        )));
+    }
+    Ok(train)
+}
+
+/// The unfinished train run that started `run` as one of its members' sub-runs, and the
+/// member's name.
+pub(super) fn train_of(store: &Store, run: i64) -> Option<(RunRecord, String)> {
+    use crate::events::Event;
+    let trains = store.unfinished().ok()?;
+    trains
+        .into_iter()
+        .filter(|r| r.service == "train" && r.id < run)
+        .find_map(|r| {
+            let member = store
+                .events(r.id)
+                .ok()?
+                .into_iter()
+                .find_map(|e| match e.event {
+                    Event::Member {
+                        member, run: sub, ..
+                    } if sub == run => Some(member),
+                    _ => None,
+                })?;
+            Some((r, member))
+        })
 }
 
 /// `--context` for a train: every member stage that delivers to a cluster uses it.
@@ -102,10 +183,19 @@ pub(super) type Production = Box<dyn FnOnce(&EmbeddedSandbox) -> ProductionStart
 pub(super) type ProductionStart =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Exit>> + Send>>;
 
-/// Drives a train to its end, in the cockpit (with `banner` under its header) or
+/// How a train's driving begins: a new run (with the demo's production, maybe, and a
+/// banner for the cockpit), or an interrupted one resumed.
+pub(super) enum Start {
+    /// A new run.
+    New(Option<Production>, Option<String>),
+    /// An interrupted run, from what it had done.
+    Resumed(TrainResume),
+}
+
+/// Drives a new train run to its end, in the cockpit (with `banner` under its header) or
 /// headless; returns its exit code.
 pub(super) async fn drive_train(
-    mut train: Train,
+    train: Train,
     journal_path: &Location,
     run: i64,
     flags: &DriveFlags,
@@ -113,6 +203,23 @@ pub(super) async fn drive_train(
     production: Option<Production>,
     banner: Option<String>,
 ) -> Result<i32, Exit> {
+    let start = Start::New(production, banner);
+    drive_train_from(train, journal_path, run, flags, auto_approve, start).await
+}
+
+/// Drives a train run to its end, in the cockpit or headless; returns its exit code.
+async fn drive_train_from(
+    mut train: Train,
+    journal_path: &Location,
+    run: i64,
+    flags: &DriveFlags,
+    auto_approve: bool,
+    start: Start,
+) -> Result<i32, Exit> {
+    let (production, banner, resume) = match start {
+        Start::New(production, banner) => (production, banner, None),
+        Start::Resumed(resume) => (None, None, Some(resume)),
+    };
     let cockpit =
         interactive(flags).then(|| super::train_cockpit::options(&train, run, flags, banner));
     let refused = |e: Exit| refuse(journal_path, run, e);
@@ -148,6 +255,7 @@ pub(super) async fn drive_train(
         auto_approve,
         journal: Some(journal_path.to_owned()),
         service_addresses: addresses,
+        resume,
     };
     let outcome = follow(train, journal_path, run, settings, cockpit).await;
     for l in leases {
@@ -228,7 +336,13 @@ async fn follow(
         .iter()
         .flat_map(|m| m.pipeline.secrets())
         .collect();
-    let emitter = Emitter::redacting(run, 1, Some(journal), crate::redact::Redactor::new(secrets));
+    let next_seq = settings.resume.as_ref().map_or(1, |r| r.next_seq);
+    let emitter = Emitter::redacting(
+        run,
+        next_seq,
+        Some(journal),
+        crate::redact::Redactor::new(secrets),
+    );
     let (tx, rx) = mpsc::unbounded_channel();
     let screen =
         cockpit.map(|o| super::train_cockpit::start(&emitter.sender(), tx.clone(), o, run));
@@ -308,6 +422,39 @@ impl Crew for Members {
         let journal = Journal::open(&self.journal).map_err(|e| e.to_string())?;
         let secrets = crate::redact::Redactor::new(p.secrets());
         Ok(Emitter::redacting(run, 1, Some(journal), secrets))
+    }
+
+    fn resume_member(&self, member: usize, _stage: &str, run: i64) -> Result<Resumption, String> {
+        let p = self
+            .pipelines
+            .get(member)
+            .ok_or_else(|| format!("no member {member}"))?;
+        let store = Store::open(&self.journal).map_err(|e| e.to_string())?;
+        let record = store.run(run).map_err(|e| e.to_string())?;
+        let events = store.events(run).map_err(|e| e.to_string())?;
+        if let Some(exit_code) = record.exit_code {
+            let reason = events
+                .iter()
+                .rev()
+                .find_map(|e| match &e.event {
+                    crate::events::Event::RunFinished { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| format!("run {run} ended {}", record.status));
+            return Ok(Resumption::Ended(crate::engine::Outcome {
+                status: record.status,
+                exit_code,
+                reason,
+            }));
+        }
+        store.claim_run(run).map_err(|e| e.to_string())?;
+        let next_seq = events.last().map_or(1, |e| e.seq + 1);
+        let journal = Journal::open(&self.journal).map_err(|e| e.to_string())?;
+        let secrets = crate::redact::Redactor::new(p.secrets());
+        Ok(Resumption::Continue {
+            emitter: Emitter::redacting(run, next_seq, Some(journal), secrets),
+            resumed: crate::engine::Resumed::from_events(&events),
+        })
     }
 
     fn follow(&self, member: &str, events: &broadcast::Sender<Envelope>) -> Option<JoinHandle<()>> {

@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::model::TrainFailure;
+use super::resume::{Prior, Resumption, TrainResume};
 use super::{Train, rollback};
 use crate::engine::{self, Emitter, Outcome, RunOptions};
 use crate::events::{Command, CommandKind, Envelope, Event, StagePlan, Status, StepPlan, exit};
@@ -22,6 +23,8 @@ use crate::events::{Command, CommandKind, Envelope, Event, StagePlan, Status, St
 pub trait Crew: Send + Sync {
     /// A new run for `member` in `stage`, as an emitter for its events.
     fn member_run(&self, member: usize, stage: &str) -> Result<Emitter, String>;
+    /// How `member`'s interrupted sub-run `run` in `stage` goes on (a resumed train).
+    fn resume_member(&self, member: usize, stage: &str, run: i64) -> Result<Resumption, String>;
     /// Subscribes followers (a printer) to a member's events before its first one.
     fn follow(&self, member: &str, events: &broadcast::Sender<Envelope>) -> Option<JoinHandle<()>>;
 }
@@ -35,6 +38,8 @@ pub struct Settings {
     pub journal: Option<crate::store::Location>,
     /// Targets whose Services publish a loopback address (the sandbox).
     pub service_addresses: Option<crate::kube::ServiceAddresses>,
+    /// What an interrupted run of this train had done, when it is resumed.
+    pub resume: Option<TrainResume>,
 }
 
 /// Where a member ended, as reports and the last lines name it.
@@ -214,13 +219,23 @@ impl Driver {
             pipeline: self.train.name.clone(),
             service: "train".into(),
             stages: self.plan(),
-            resumed: false,
+            resumed: self.settings.resume.is_some(),
         })?;
         let stages = self.train.stages.clone();
         for (si, stage) in stages.iter().enumerate() {
-            self.emit(Event::StageStarted {
-                stage: stage.clone(),
-            })?;
+            if self.passed_before(stage) {
+                continue;
+            }
+            if !self
+                .settings
+                .resume
+                .as_ref()
+                .is_some_and(|r| r.started.contains(stage))
+            {
+                self.emit(Event::StageStarted {
+                    stage: stage.clone(),
+                })?;
+            }
             let promoted = match self.stage(stage).await {
                 Ok(promoted) => promoted,
                 Err(stop) => {
@@ -261,6 +276,35 @@ impl Driver {
                 self.train.stages.join(", ")
             ),
         })
+    }
+
+    /// Whether an interrupted run of the train had passed `stage`; its members' states
+    /// are then what that run journaled.
+    fn passed_before(&mut self, stage: &str) -> bool {
+        let Some(r) = &self.settings.resume else {
+            return false;
+        };
+        if !r.passed.contains(stage) {
+            return false;
+        }
+        for (m, member) in self.train.members.iter().enumerate() {
+            if let Some(prior) = r.finished(stage, &member.name) {
+                self.states[m] = prior_state(prior);
+            }
+        }
+        true
+    }
+
+    /// The member's end in `stage` an interrupted run of the train journaled.
+    fn prior(&self, stage: &str, m: usize) -> Option<Prior> {
+        let r = self.settings.resume.as_ref()?;
+        r.finished(stage, &self.train.members[m].name).cloned()
+    }
+
+    /// The member's sub-run in `stage` an interrupted run started and never saw end.
+    fn interrupted(&self, stage: &str, m: usize) -> Option<i64> {
+        let r = self.settings.resume.as_ref()?;
+        r.running(stage, &self.train.members[m].name)
     }
 
     /// A stage the train never reached: every member skipped.
@@ -309,6 +353,9 @@ impl Driver {
                     MemberState::Failed
                 };
                 self.states[*m] = state;
+                if end.prior.contains(m) {
+                    continue;
+                }
                 let name = self.train.members[*m].name.clone();
                 let summary = match (state, outcome.status) {
                     (MemberState::Promoted, Status::Warning) => {
@@ -480,6 +527,8 @@ const STOPPED_BY: &str = "the train";
 #[derive(Default)]
 struct WaveEnd {
     ended: Vec<(usize, Outcome)>,
+    /// Members whose end an interrupted run of the train had journaled already.
+    prior: Vec<usize>,
     failed: Option<usize>,
     aborted: Option<String>,
     /// Who rolled the train back while the wave ran.
@@ -525,11 +574,60 @@ impl Driver {
             run: emitter.run(),
             wave: wave + 1,
         })?;
+        Ok(self.launch(stage, m, emitter, None, running))
+    }
+
+    /// Continues the member's interrupted sub-run `run` in `stage` from its last committed
+    /// event (or takes its end, when it had ended).
+    fn continue_member(
+        &mut self,
+        stage: &str,
+        m: usize,
+        run: i64,
+        running: &mut JoinSet<(usize, Outcome)>,
+    ) -> Flow<mpsc::UnboundedSender<Command>> {
+        let name = self.train.members[m].name.clone();
+        let resumption = self.crew.resume_member(m, stage, run).map_err(|e| {
+            Stop::Ended(Outcome {
+                status: Status::Failed,
+                exit_code: exit::INFRA,
+                reason: format!("cannot resume {name}'s run {run}: {e}"),
+            })
+        })?;
+        match resumption {
+            Resumption::Ended(outcome) => {
+                running.spawn(async move { (m, outcome) });
+                // Nobody is left to command: the member's run had ended.
+                Ok(mpsc::unbounded_channel().0)
+            }
+            Resumption::Continue { emitter, resumed } => {
+                self.emit(Event::StepState {
+                    stage: stage.into(),
+                    step: name,
+                    status: Status::Running,
+                    message: format!("run {run} resumed from its last committed event"),
+                })?;
+                Ok(self.launch(stage, m, emitter, Some(resumed), running))
+            }
+        }
+    }
+
+    /// Starts the member's engine on `stage` (from where it stood, when `resumed`).
+    fn launch(
+        &mut self,
+        stage: &str,
+        m: usize,
+        emitter: Emitter,
+        resumed: Option<engine::Resumed>,
+        running: &mut JoinSet<(usize, Outcome)>,
+    ) -> mpsc::UnboundedSender<Command> {
+        let member = &self.train.members[m];
+        let name = member.name.clone();
         let options = RunOptions {
             stage: Some(stage.into()),
             // The train's one approval between stages covers the member's own.
             auto_approve: true,
-            resumed: None,
+            resumed,
             journal: self.settings.journal.clone(),
             preflight_only: false,
             service_addresses: self.settings.service_addresses.clone(),
@@ -547,7 +645,7 @@ impl Driver {
             let _ = commands.send(Command::new(CommandKind::Pause, STOPPED_BY));
         }
         running.spawn(async move { (m, handle.wait().await) });
-        Ok(commands)
+        commands
     }
 
     /// One wave: its members side by side until each ends; the first failure stops the
@@ -555,8 +653,18 @@ impl Driver {
     async fn wave(&mut self, stage: &str, wi: usize, wave: &[usize]) -> Flow<WaveEnd> {
         let mut running = JoinSet::new();
         let mut commands: BTreeMap<usize, mpsc::UnboundedSender<Command>> = BTreeMap::new();
+        let mut end = WaveEnd::default();
         for &m in wave {
-            match self.start_member(stage, wi, m, &mut running) {
+            if let Some(prior) = self.prior(stage, m) {
+                end.prior.push(m);
+                end.ended.push((m, prior.outcome()));
+                continue;
+            }
+            let started = match self.interrupted(stage, m) {
+                Some(run) => self.continue_member(stage, m, run, &mut running),
+                None => self.start_member(stage, wi, m, &mut running),
+            };
+            match started {
                 Ok(tx) => {
                     commands.insert(m, tx);
                 }
@@ -569,7 +677,7 @@ impl Driver {
                 }
             }
         }
-        let mut end = WaveEnd::default();
+        self.prior_failure(&mut end, &commands);
         while !running.is_empty() {
             tokio::select! {
                 next = running.join_next() => {
@@ -585,6 +693,29 @@ impl Driver {
             }
         }
         Ok(end)
+    }
+
+    /// A failure or an abort among the wave's ends an interrupted run had journaled: the
+    /// partners still running stop as they would have then.
+    fn prior_failure(
+        &self,
+        end: &mut WaveEnd,
+        running: &BTreeMap<usize, mpsc::UnboundedSender<Command>>,
+    ) {
+        for (m, outcome) in &end.ended {
+            if outcome.exit_code == exit::OK || end.failed.is_some() || end.aborted.is_some() {
+                continue;
+            }
+            if outcome.status == Status::Aborted {
+                end.aborted = Some(format!("{} before the train was resumed", STOPPED_BY));
+                for tx in running.values() {
+                    let _ = tx.send(Command::new(CommandKind::Abort, STOPPED_BY));
+                }
+            } else {
+                end.failed = Some(*m);
+                self.stop_partners(running, &self.train.members[*m].name);
+            }
+        }
     }
 
     /// An operator's command while a wave runs: one for a named member goes to its engine
@@ -683,6 +814,18 @@ impl Driver {
     /// The one approval between `stage` and `next`: the whole train waits for it. A
     /// rollback there rolls back what `stage` promoted.
     async fn approval(&mut self, stage: &str, next: &str, promoted: &[usize]) -> Flow<()> {
+        if let Some(prior) = self
+            .settings
+            .resume
+            .as_ref()
+            .and_then(|r| r.approvals.get(stage))
+        {
+            let outcome = prior.outcome();
+            return match outcome.exit_code {
+                exit::OK => Ok(()),
+                _ => Err(Stop::Ended(outcome)),
+            };
+        }
         self.emit(Event::StepStarted {
             stage: stage.into(),
             step: APPROVAL.into(),
@@ -759,5 +902,16 @@ impl Driver {
                 reason,
             }));
         }
+    }
+}
+
+/// A member's state from its end an interrupted run journaled.
+fn prior_state(prior: &Prior) -> MemberState {
+    match prior.status {
+        Status::Passed | Status::Warning => MemberState::Promoted,
+        Status::RolledBack => MemberState::RolledBack,
+        Status::Aborted => MemberState::Stopped,
+        Status::Skipped => MemberState::NotStarted,
+        _ => MemberState::Failed,
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod drive;
 pub mod model;
+pub mod resume;
 pub mod rollback;
 
 use std::collections::BTreeMap;
