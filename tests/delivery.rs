@@ -644,6 +644,61 @@ async fn a_canary_killed_mid_release_resumes_to_a_known_split() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_while_the_last_weight_is_judged_stops_the_release_too() {
+    let e = env("happy").await;
+    // One weight, then the judgement at it, which waits a whole (long) interval first:
+    // the reset lands while nothing but the judgement runs.
+    let stages = format!(
+        "{BASELINE}    - name: prod\n      steps:\n        - release:\n            manifests: [{{fixtures}}/app/]\n            canary:\n              router: replicas\n              analysis: {{ slo: {{fixtures}}/slo.yaml, interval: 90s }}\n              steps: [ {{ weight: 25 }} ]\n          onFailure: rollback\n"
+    );
+    let running = e.run(e.pipeline(&stages, "1h"), &[]);
+    let scale = async {
+        let judged = wait_until_async(Duration::from_secs(60), async || {
+            e.get("apps", "deployments", "checkout-canary")
+                .and_then(|d| d.pointer("/spec/replicas").and_then(|v| v.as_i64()))
+                == Some(1)
+                && e.get("apps", "deployments", "checkout").and_then(|d| {
+                    let mark = d.pointer("/metadata/annotations/glidepath.dev~1release")?;
+                    let mark: serde_json::Value = serde_json::from_str(mark.as_str()?).ok()?;
+                    mark["step"].as_u64()
+                }) == Some(1)
+        })
+        .await;
+        assert!(judged, "the canary never reached its judgement at 25%");
+        let kubeconfig = e.kubeconfig.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args([
+                    "-n",
+                    "shop",
+                    "scale",
+                    "deployment",
+                    "checkout-canary",
+                    "--replicas=0",
+                ])
+                .output()
+                .expect("kubectl runs")
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let ((code, out), ()) = tokio::join!(running, scale);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "Deployment shop/checkout-canary has spec.replicas 0, not the 1 the release set at 25%"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("rolled back"), "{out}");
+    let stable = e.get("apps", "deployments", "checkout").unwrap();
+    assert_eq!(template_version(&stable), "1.0.0", "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_scale_of_the_canary_mid_release_stops_the_release() {
     let e = env("happy").await;
     let stages = format!(

@@ -51,14 +51,18 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
             None => std::future::pending().await,
         }
     };
+    // Traffic changed from outside (a GitOps sync resetting weights or replicas) ends
+    // the release whenever it is seen: while the steps run and while the last weight is
+    // judged.
+    let outside = |change: super::outside::OutsideChange| Setback {
+        evidence: vec![change.evidence()],
+        ..Setback::broken(change.why())
+    };
     let outcome = tokio::select! {
         r = steps => r.map_err(Setback::from),
         refusal = watch => Err(Setback::judged(refusal)),
         e = plan.lost(Claim::Release) => Err(Setback::from(e)),
-        change = plan.follow_traffic(&io, (&desired, total), &moving) => Err(Setback {
-            evidence: vec![change.evidence()],
-            ..Setback::broken(change.why())
-        }),
+        change = plan.follow_traffic(&io, (&desired, total), &moving) => Err(outside(change)),
     };
     let cleared = match outcome {
         Ok(()) => match &analyst {
@@ -66,6 +70,7 @@ pub(super) async fn run(plan: &Plan, c: &Canary, ctx: &mut StepCtx) -> StepResul
             Some(a) => tokio::select! {
                 r = a.judge(ctx, super::tally::CANARY_FRESH, Part::Judge) => r.map(Some).map_err(Setback::judged),
                 e = plan.lost(Claim::Release) => Err(Setback::from(e)),
+                change = plan.follow_traffic(&io, (&desired, total), &moving) => Err(outside(change)),
             },
             None => Ok(None),
         },
