@@ -2,8 +2,10 @@
 # Delivery figures on a real control plane (BENCHMARKS.md, "Delivery on a real control
 # plane"): the control plane's build (cached) and start, then, with the sandbox's data plane
 # simulating nodes for one namespace, failed gate to all traffic on stable (gateway-api and
-# replicas routers) and `glidepath rollback`, three runs each. Starts its own control plane
-# in a fresh state folder and stops it at the end.
+# replicas routers) and `glidepath rollback`, three runs each; then the same figures on the
+# embedded sandbox (`cargo bench --bench delivery`), so both columns of the table come from
+# one run on one machine state. Starts its own control plane in a fresh state folder and
+# stops it at the end.
 #
 #   bash benches/delivery-realcluster.sh
 set -euo pipefail
@@ -20,3 +22,6 @@ echo "control plane start (up.sh to KUBECONFIG=): $(($(ms) - t)) ms"
 export GLIDEPATH_REALCLUSTER_KUBECONFIG="${line#KUBECONFIG=}"
 cargo test --test delivery_realcluster measure_delivery_figures -- --ignored --nocapture 2>&1 |
   grep -E "^(failed gate|glidepath rollback)|panicked|test result"
+bash tests/realcluster/down.sh >/dev/null 2>&1 || true
+echo "the embedded sandbox (cargo bench --bench delivery, release build):"
+cargo bench --bench delivery 2>/dev/null | grep -E "^(failed verdict|glidepath rollback)"

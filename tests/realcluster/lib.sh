@@ -124,7 +124,14 @@ launch() {
   local state="$1" name="$2" bin="$3"
   shift 3
   setsid "$bin" "$@" >"$state/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$state/pids/$name"
+  local pid=$! deadline=$((SECONDS + 10))
+  echo "$pid" >"$state/pids/$name"
+  # Until it execs, the child is a copy of this shell: a check of the process made in that
+  # moment (a loaded machine stretches it) would take the server for one that exited.
+  until live_pid "$state" "$name" >/dev/null || ! kill -0 "$pid" 2>/dev/null ||
+    ((SECONDS >= deadline)); do
+    sleep 0.05
+  done
 }
 
 start_etcd() {
