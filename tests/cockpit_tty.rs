@@ -73,13 +73,26 @@ impl Tmux {
         self.wait_up_to(text, 20)
     }
 
-    /// Waits for `text` on screen at most `secs` seconds.
+    /// Waits for `text` on screen at most `secs` seconds, then for the frame to settle: a
+    /// capture can catch the terminal mid-frame (the new view's title drawn, its body not
+    /// yet), so the screen is returned once two captures 100 ms apart agree (or after a
+    /// second of redraws, the text still there).
     fn wait_up_to(&self, text: &str, secs: u64) -> String {
         let begun = Instant::now();
         loop {
-            let screen = self.screen();
+            let mut screen = self.screen();
             if screen.contains(text) {
-                return screen;
+                for _ in 0..10 {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let again = self.screen();
+                    if again == screen {
+                        break;
+                    }
+                    screen = again;
+                }
+                if screen.contains(text) {
+                    return screen;
+                }
             }
             assert!(
                 begun.elapsed() < Duration::from_secs(secs),
@@ -319,7 +332,7 @@ fn at_80x24_every_pane_of_the_demos_canary_is_one_key_away() {
     assert!(stages.contains("new 10%"), "the strip stays:\n{stages}");
     // Help fits: no description is cut at the border.
     t.keys(&["?"]);
-    let help = t.wait_for("Keys");
+    let help = t.wait_for("j k scroll");
     assert!(help.contains("approve what waits for approval"), "{help}");
     assert!(help.contains("j k scroll"), "{help}");
     t.keys(&["q"]);
