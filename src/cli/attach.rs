@@ -29,18 +29,11 @@ pub(super) async fn attach(
         ));
     }
     let store = Store::open(journal_path).map_err(infra)?;
-    let named = run;
-    let mut run = super::run_or_newest_unfinished(
-        &store,
-        run,
-        "no unfinished run to attach to; name one: attach RUN",
-    )?;
-    let mut part_of = super::train::train_of(&store, run);
-    // The newest unfinished run is a train's member: the train is what its operator steers.
-    if let (None, Some((train, _))) = (named, &part_of) {
-        run = train.id;
-        part_of = None;
-    }
+    let run = match run {
+        Some(run) => run,
+        None => newest(&store)?,
+    };
+    let part_of = super::train::train_of(&store, run);
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
     let train = (record.service == "train").then(|| super::attach_train::options(&record));
     // What the journal holds is shown at once; the follower carries on after it.
@@ -78,6 +71,33 @@ pub(super) async fn attach(
     sender.abort();
     result.map_err(infra)?;
     Ok(exit::OK)
+}
+
+/// The run `attach` without RUN opens: the newest unfinished one, or, when that is a
+/// release train's member run, its train (what the operator steers).
+fn newest(store: &Store) -> Result<i64, Exit> {
+    let run = super::run_or_newest_unfinished(
+        store,
+        None,
+        "no unfinished run to attach to; name one: attach RUN",
+    )?;
+    let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    if record.service == "train" {
+        return Ok(run);
+    }
+    if let Some((train, _)) = super::train::train_of(store, run) {
+        return Ok(train.id);
+    }
+    // A member run its train has not named in the journal yet: the train's own process
+    // created it.
+    let unfinished = store.unfinished().map_err(infra)?;
+    let train = unfinished.iter().find(|t| {
+        t.service == "train"
+            && t.id < run
+            && t.pid.is_some()
+            && (t.pid, &t.host) == (record.pid, &record.host)
+    });
+    Ok(train.map_or(run, |t| t.id))
 }
 
 /// Why the cockpit only watches `run`: a train member's run (its engine takes commands
