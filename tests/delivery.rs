@@ -643,6 +643,25 @@ async fn a_canary_killed_mid_release_resumes_to_a_known_split() {
     assert!(e.get("apps", "deployments", "checkout-canary").is_none());
 }
 
+/// `kubectl -n shop ARGS` against the test's sandbox, off the runtime (the sandbox serves
+/// meanwhile); it must succeed.
+async fn kubectl(e: &Env, args: &[&str]) {
+    let kubeconfig = e.kubeconfig.clone();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["-n", "shop"])
+            .args(&args)
+            .output()
+            .expect("kubectl runs")
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_while_the_last_weight_is_judged_stops_the_release_too() {
     let e = env("happy").await;
@@ -665,25 +684,8 @@ async fn a_reset_while_the_last_weight_is_judged_stops_the_release_too() {
         })
         .await;
         assert!(judged, "the canary never reached its judgement at 25%");
-        let kubeconfig = e.kubeconfig.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .args([
-                    "-n",
-                    "shop",
-                    "scale",
-                    "deployment",
-                    "checkout-canary",
-                    "--replicas=0",
-                ])
-                .output()
-                .expect("kubectl runs")
-        })
-        .await
-        .unwrap();
-        assert!(out.status.success(), "{out:?}");
+        let scale = ["scale", "deployment", "checkout-canary", "--replicas=0"];
+        kubectl(&e, &scale).await;
     };
     let ((code, out), ()) = tokio::join!(running, scale);
     assert_eq!(code, 1, "{out}");
@@ -720,20 +722,13 @@ async fn a_hand_scale_of_the_canary_mid_release_stops_the_release() {
         .await;
         assert!(split, "the canary never reached 25%");
         // A plain update by another client (a GitOps controller's own manager name).
-        let kubeconfig = e.kubeconfig.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .args(["-n", "shop", "patch", "deployment", "checkout-canary"])
-                .args(["--type=merge", "-p", r#"{"spec":{"replicas":3}}"#])
-                .arg("--field-manager=kustomize-controller")
-                .output()
-                .expect("kubectl runs")
-        })
-        .await
-        .unwrap();
-        assert!(out.status.success(), "{out:?}");
+        let patch = ["patch", "deployment", "checkout-canary", "--type=merge"];
+        let by = [
+            "-p",
+            r#"{"spec":{"replicas":3}}"#,
+            "--field-manager=kustomize-controller",
+        ];
+        kubectl(&e, &[&patch[..], &by[..]].concat()).await;
     };
     let ((code, out), ()) = tokio::join!(running, scale);
     assert_eq!(code, 1, "{out}");

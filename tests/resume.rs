@@ -162,6 +162,34 @@ fn analysis_numbers(text: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Drives the pipeline at `path` and kills its driver at each of `points`, resuming it each
+/// time: `(step, Some(v))` once the release reached `step` and `seen` shows `v`, `(step,
+/// None)` once `step`'s pause began (or, for `judged`, the step after the last weight,
+/// once it began). The last driver's exit code and everything the drivers printed.
+async fn killed_at<T: PartialEq + Copy>(
+    e: &Env,
+    path: &std::path::Path,
+    points: &[(u64, Option<T>)],
+    judged: Option<u64>,
+    seen: impl Fn(&Env) -> Option<T>,
+) -> (Option<i32>, String) {
+    let mut child = driver(e, &["run", path.to_str().unwrap()]);
+    let mut printed = String::new();
+    for &(step, expected) in points {
+        let label = format!("step {step}");
+        until(&mut child, &label, || match expected {
+            Some(v) => progress(e).is_some_and(|p| p.0 >= step) && seen(e) == Some(v),
+            None => progress(e).is_some_and(|p| p.0 == step && (p.1 || judged == Some(step))),
+        })
+        .await;
+        printed.push_str(&kill(child));
+        child = driver(e, &["resume"]);
+    }
+    let (code, text) = finish(child).await;
+    printed.push_str(&text);
+    (code, printed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_api_canary_killed_at_every_step_resumes_without_repeating_a_shift() {
     let e = env("happy").await;
@@ -176,8 +204,6 @@ async fn a_gateway_api_canary_killed_at_every_step_resumes_without_repeating_a_s
         e.get("gateway.networking.k8s.io", "httproutes", "checkout")
             .map(|r| canary_weight(&r))
     };
-    let mut child = driver(&e, &["run", path.to_str().unwrap()]);
-    let mut printed = String::new();
     // Each weight as the route shows it, each pause once begun, then the judgement.
     let points: [(u64, Option<i64>); 8] = [
         (0, Some(10)),
@@ -189,19 +215,8 @@ async fn a_gateway_api_canary_killed_at_every_step_resumes_without_repeating_a_s
         (6, Some(100)),
         (7, None),
     ];
-    for (step, weight) in points {
-        let label = format!("step {step}");
-        until(&mut child, &label, || match weight {
-            Some(w) => progress(&e).is_some_and(|p| p.0 >= step) && route(&e) == Some(w),
-            None => progress(&e).is_some_and(|p| p.0 == step && (p.1 || step == 7)),
-        })
-        .await;
-        printed.push_str(&kill(child));
-        child = driver(&e, &["resume"]);
-    }
-    let last = finish(child).await;
-    printed.push_str(&last.1);
-    assert_eq!(last.0, Some(0), "{printed}");
+    let (code, printed) = killed_at(&e, &path, &points, Some(7), route).await;
+    assert_eq!(code, Some(0), "{printed}");
     // As an uninterrupted run ends: promoted, all traffic on stable, no canary left.
     let stable = e.get("apps", "deployments", "checkout").unwrap();
     assert_eq!(template_version(&stable), "2.0.0");
@@ -240,20 +255,8 @@ async fn a_replicas_canary_killed_at_every_step_resumes_without_resizing_back() 
         e.get("apps", "deployments", "checkout-canary")
             .map(|d| replicas(&d))
     };
-    let mut child = driver(&e, &["run", path.to_str().unwrap()]);
-    let mut printed = String::new();
-    for (step, size) in [(0, Some(2)), (1, None), (2, Some(4)), (3, None)] {
-        let label = format!("step {step}");
-        until(&mut child, &label, || match size {
-            Some(n) => progress(&e).is_some_and(|p| p.0 >= step) && canary(&e) == Some(n),
-            None => progress(&e).is_some_and(|p| p.0 == step && (p.1 || step == 3)),
-        })
-        .await;
-        printed.push_str(&kill(child));
-        child = driver(&e, &["resume"]);
-    }
-    let (code, text) = finish(child).await;
-    printed.push_str(&text);
+    let points = [(0, Some(2)), (1, None), (2, Some(4)), (3, None)];
+    let (code, printed) = killed_at(&e, &path, &points, Some(3), canary).await;
     assert_eq!(code, Some(0), "{printed}");
     let stable = e.get("apps", "deployments", "checkout").unwrap();
     assert_eq!(template_version(&stable), "2.0.0");
@@ -278,21 +281,9 @@ async fn a_statistical_canary_killed_at_every_step_resumes_with_its_baseline() {
         let pods = e.get("apps", "deployments", "checkout-baseline")?;
         Some((baseline_weight(&route), replicas(&pods)))
     };
-    let mut child = driver(&e, &["run", path.to_str().unwrap()]);
-    let mut printed = String::new();
     // Killed once canary and baseline take each weight, and once in each pause.
-    for (step, expected) in [(0, Some((25, 1))), (1, None), (2, Some((50, 2))), (3, None)] {
-        let label = format!("step {step}");
-        until(&mut child, &label, || match expected {
-            Some(b) => progress(&e).is_some_and(|p| p.0 >= step) && baseline(&e) == Some(b),
-            None => progress(&e).is_some_and(|p| p.0 == step && p.1),
-        })
-        .await;
-        printed.push_str(&kill(child));
-        child = driver(&e, &["resume"]);
-    }
-    let (code, text) = finish(child).await;
-    printed.push_str(&text);
+    let points = [(0, Some((25, 1))), (1, None), (2, Some((50, 2))), (3, None)];
+    let (code, printed) = killed_at(&e, &path, &points, None, baseline).await;
     assert_eq!(code, Some(0), "{printed}");
     assert!(printed.contains("statistical judge: pass"), "{printed}");
     let stable = e.get("apps", "deployments", "checkout").unwrap();
