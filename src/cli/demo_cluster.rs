@@ -46,13 +46,7 @@ impl DemoCluster {
         release_kubeconfig: &Path,
     ) -> Result<DemoCluster, Exit> {
         let shown = kubeconfig.display();
-        let config = ::kube::config::Kubeconfig::read_from(kubeconfig)
-            .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
-        let context = context.or(config.current_context).ok_or_else(|| {
-            bad_input(format!(
-                "--kubeconfig {shown} names no current context; pass --context NAME"
-            ))
-        })?;
+        let context = context_of(kubeconfig, context)?;
         let target = target(kubeconfig, &context, None);
         install_platform(&target, &scenario, crds)
             .await
@@ -116,6 +110,52 @@ impl DemoCluster {
             crate::sandbox::workload::annotations::ENDPOINT,
         )
     }
+}
+
+/// `context`, else the current context of `kubeconfig`.
+fn context_of(kubeconfig: &Path, context: Option<String>) -> Result<String, Exit> {
+    let shown = kubeconfig.display();
+    let config = ::kube::config::Kubeconfig::read_from(kubeconfig)
+        .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
+    context.or(config.current_context).ok_or_else(|| {
+        bad_input(format!(
+            "--kubeconfig {shown} names no current context; pass --context NAME"
+        ))
+    })
+}
+
+/// Removes what an earlier demo left of `apps` (their `app` label) in `namespaces`, as the
+/// kubeconfig's own user: Deployments, ReplicaSets, Services, and pods at once (the data
+/// plane that ran them has gone). The data plane then starts as on a fresh cluster, with
+/// no version served yet: a version it found serving would count as stable and get a
+/// month of made-up history. Returns how many objects it removed.
+pub(super) async fn clear_apps(
+    admin: &Target,
+    namespaces: &[&str],
+    apps: &[&str],
+) -> Result<usize, Exit> {
+    let client = crate::kube::connect(Some(admin))
+        .await
+        .map_err(|e| bad_input(format!("--kubeconfig: {e}")))?;
+    let selector = format!("app in ({})", apps.join(","));
+    super::demo_clear::clear(&client, namespaces, &selector, PLATFORM_TIMEOUT)
+        .await
+        .map_err(|e| {
+            infra(format!(
+                "cannot remove what an earlier demo left ({selector}): {e:#}; delete those objects (or the namespaces {}) and try again",
+                namespaces.join(", ")
+            ))
+        })
+}
+
+/// The target of `kubeconfig`'s user in `namespace`, on `context` (else the current one).
+pub(super) fn admin_target(
+    kubeconfig: &Path,
+    context: Option<String>,
+    namespace: Option<String>,
+) -> Result<Target, Exit> {
+    let context = context_of(kubeconfig, context)?;
+    Ok(target(kubeconfig, &context, namespace))
 }
 
 fn target(kubeconfig: &Path, context: &str, namespace: Option<String>) -> Target {
