@@ -37,13 +37,15 @@ impl Drop for DemoCluster {
 
 impl DemoCluster {
     /// Installs the demo's platform and RBAC on the API server of `kubeconfig`, writes the
-    /// ServiceAccount's kubeconfig at `release_kubeconfig`, and starts the data plane.
+    /// ServiceAccount's kubeconfig at `release_kubeconfig`, removes what an earlier demo
+    /// left of `leftovers`, and starts the data plane.
     pub(super) async fn start(
         kubeconfig: &Path,
         context: Option<String>,
         scenario: Scenario,
         crds: Option<&Path>,
         release_kubeconfig: &Path,
+        leftovers: Option<&Leftovers<'_>>,
     ) -> Result<DemoCluster, Exit> {
         let shown = kubeconfig.display();
         let context = context_of(kubeconfig, context)?;
@@ -71,6 +73,9 @@ impl DemoCluster {
         let client = crate::kube::connect(Some(&target))
             .await
             .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
+        if let Some(leftovers) = leftovers {
+            leftovers.clear(&client).await?;
+        }
         let options = Options {
             scenario,
             ..Options::default()
@@ -124,28 +129,37 @@ fn context_of(kubeconfig: &Path, context: Option<String>) -> Result<String, Exit
     })
 }
 
-/// Removes what an earlier demo left of `apps` (their `app` label) in `namespaces`, as the
-/// kubeconfig's own user: Deployments, ReplicaSets, Services, and pods at once (the data
-/// plane that ran them has gone). The data plane then starts as on a fresh cluster, with
-/// no version served yet: a version it found serving would count as stable and get a
-/// month of made-up history. Returns how many objects it removed.
-pub(super) async fn clear_apps(
-    admin: &Target,
-    namespaces: &[&str],
-    apps: &[&str],
-) -> Result<usize, Exit> {
-    let client = crate::kube::connect(Some(admin))
-        .await
-        .map_err(|e| bad_input(format!("--kubeconfig: {e}")))?;
-    let selector = format!("app in ({})", apps.join(","));
-    super::demo_clear::clear(&client, namespaces, &selector, PLATFORM_TIMEOUT)
-        .await
-        .map_err(|e| {
-            infra(format!(
-                "cannot remove what an earlier demo left ({selector}): {e:#}; delete those objects (or the namespaces {}) and try again",
-                namespaces.join(", ")
-            ))
-        })
+/// The services an earlier demo may have left on the cluster: the `app` labels of their
+/// objects, and the namespaces they are in.
+pub(super) struct Leftovers<'a> {
+    pub(super) apps: &'a [&'a str],
+    pub(super) namespaces: &'a [&'a str],
+}
+
+impl Leftovers<'_> {
+    /// Removes what an earlier demo left of these services, as the kubeconfig's own user:
+    /// Deployments, ReplicaSets, Services, and pods at once (the data plane that ran them
+    /// has gone). The data plane then starts as on a fresh cluster, with no version served
+    /// yet: a version it found serving would count as stable and get a month of made-up
+    /// history, which a canary of that version would then be judged on.
+    async fn clear(&self, client: &::kube::Client) -> Result<(), Exit> {
+        let selector = format!("app in ({})", self.apps.join(","));
+        let namespaces = self.namespaces.join(", ");
+        let removed = super::demo_clear::clear(client, self.namespaces, &selector, PLATFORM_TIMEOUT)
+            .await
+            .map_err(|e| {
+                infra(format!(
+                    "cannot remove what an earlier demo left ({selector}) in {namespaces}: {e:#}; delete those objects (or the namespaces) and try again"
+                ))
+            })?;
+        if removed > 0 {
+            eprintln!(
+                "removed {removed} objects an earlier demo left of {} in {namespaces}",
+                self.apps.join(", ")
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The target of `kubeconfig`'s user in `namespace`, on `context` (else the current one).

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::args::DriveFlags;
-use super::demo_cluster::{DemoCluster, admin_target, apply_and_wait, clear_apps};
+use super::demo_cluster::{DemoCluster, Leftovers, admin_target, apply_and_wait};
 use super::sandbox::EmbeddedSandbox;
 use super::train::{Production, TrainDemo, drive_train, new_train_run};
 use super::{Exit, bad_input, infra};
@@ -131,19 +131,22 @@ async fn on_cluster(
         let admin = admin_target(kubeconfig, context.clone(), Some(first.clone()))?;
         refuse_if_running(&admin, train, flags.force_unlock).await?;
     }
-    let admin = admin_target(kubeconfig, context.clone(), None)?;
     let apps: Vec<&str> = train.members.iter().map(|m| m.name.as_str()).collect();
     let namespaces: Vec<&str> = namespaces.iter().map(String::as_str).collect();
-    let removed = clear_apps(&admin, &namespaces, &apps).await?;
-    if removed > 0 {
-        eprintln!(
-            "removed {removed} objects an earlier demo left of {} in {}",
-            apps.join(", "),
-            namespaces.join(", ")
-        );
-    }
+    let leftovers = Leftovers {
+        apps: &apps,
+        namespaces: &namespaces,
+    };
     let account = journal_path.with_file_name(format!("demo-{}.kubeconfig", std::process::id()));
-    let cluster = DemoCluster::start(kubeconfig, context, scenario, crds, &account).await?;
+    let cluster = DemoCluster::start(
+        kubeconfig,
+        context,
+        scenario,
+        crds,
+        &account,
+        Some(&leftovers),
+    )
+    .await?;
     for m in &mut train.members {
         cluster.retarget(&mut m.pipeline)?;
     }
