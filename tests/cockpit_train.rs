@@ -2,7 +2,8 @@
 //! journals (the train's run and each member's sub-run): the members x stages grid while
 //! a canary runs, at the approval between stages and after train-bad's rollback, at
 //! 120x40 and 80x24 (tests/snapshots/); a member opened from the grid and back; the
-//! confirmations naming what a rollback rolls back, in order; and the commands keys send.
+//! confirmations naming what a rollback rolls back, in order; the commands keys send; and
+//! an interrupted train's replay (as `attach` shows a train nobody drives).
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,8 @@ struct Train {
     seqs: BTreeMap<i64, u64>,
     /// Each member's run in each stage, as the driver numbers them.
     runs: BTreeMap<(String, String), i64>,
+    /// Every event fed, in order (what an attached cockpit replays from the journal).
+    journal: Vec<Envelope>,
 }
 
 impl Train {
@@ -50,6 +53,7 @@ impl Train {
             at_ms: T0,
             seqs: BTreeMap::new(),
             runs: BTreeMap::new(),
+            journal: Vec::new(),
         };
         t.emit(
             TRAIN,
@@ -68,12 +72,14 @@ impl Train {
         let seq = self.seqs.entry(run).or_insert(0);
         *seq += 1;
         self.at_ms += seconds * 1000;
-        self.app.apply(&Envelope {
+        let env = Envelope {
             run,
             seq: *seq,
             at_ms: self.at_ms,
             event,
-        });
+        };
+        self.app.apply(&env);
+        self.journal.push(env);
         self
     }
 
@@ -557,4 +563,23 @@ fn a_grid_on_tiny_terminals_never_panics() {
     }
     t.key(KeyCode::Enter);
     t.render(30, 8);
+}
+
+/// `attach` on a train nobody drives replays its journal as interrupted: what was in
+/// flight in the train and in each member's run shows as pending, as a resume starts it.
+#[test]
+fn an_interrupted_trains_replay_shows_its_members_steps_in_flight_as_pending() {
+    let mut t = Train::new();
+    t.stage("staging").start("staging", "payments");
+    let mut replayed = Train::new();
+    replayed.app.replay(&t.journal, true);
+    let grid = replayed.render(120, 40);
+    assert!(row(&grid, "payments").contains("○ pending"), "{grid}");
+    replayed.key(KeyCode::Enter);
+    assert_eq!(replayed.app.run.run, t.run_of("staging", "payments"));
+    let deploy = &replayed.app.run.stages[0].steps[0];
+    assert_eq!(
+        (deploy.name.as_str(), deploy.status),
+        ("deploy", Status::Pending)
+    );
 }

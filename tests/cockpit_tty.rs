@@ -212,21 +212,7 @@ fn attach_steers_a_run_that_another_process_drives() {
         .spawn()
         .unwrap();
     // Attach once the driver has journaled its run.
-    let journal = dir.path().join("journal.db");
-    let begun = Instant::now();
-    while !journal.exists()
-        || glidepath::store::Store::open(&journal)
-            .and_then(|s| s.last_unfinished())
-            .ok()
-            .flatten()
-            .is_none()
-    {
-        assert!(
-            begun.elapsed() < Duration::from_secs(20),
-            "the driver never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_a_run(dir.path());
     let t = Tmux::command("attach", dir.path(), "far");
     t.wait_for("next: sign-off waits for approval");
     t.keys(&["a"]);
@@ -549,4 +535,193 @@ fn r_during_a_wave_rolls_back_the_trains_running_members() {
     for line in ["payments: rolled back", "inventory: rolled back"] {
         assert!(after.contains(line), "{after}");
     }
+}
+
+/// `attach` on a release train's run that another process drives headless: the train's
+/// grid with its members, waiting at the approval between stages; `approve` of a member's
+/// sub-run names the train to approve instead, and attaching to that sub-run says whose it
+/// is; `a` in the attached grid approves the train, and the driver moves every member to
+/// prod, whose member runs (started after the attach) show in the attached cockpit.
+#[test]
+fn attach_to_a_train_run_shows_its_grid_and_approves_the_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/train/train.yaml");
+    let mut driver = Driver::headless(dir.path(), &train, &["--set", "bake=2s"]);
+    // Attach once the driver has journaled the train's run (run 1, its first).
+    wait_for_a_run(dir.path());
+    let journal = dir.path().join("journal.db");
+    let t = Tmux::command("attach 1", dir.path(), "train-attach");
+    let grid = t.wait_up_to("? waits · a approves", 120);
+    assert!(grid.contains("members × stages"), "{grid}");
+    for m in ["payments 2.0.0", "inventory 2.0.0", "checkout 2.0.0"] {
+        assert!(grid.contains(m), "{m} in the grid:\n{grid}");
+    }
+    // payments's staging run: its own inbox has no reader, so no command goes there.
+    let sub = payments_staging_run(&journal);
+    let approve = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+        .args(["approve", &sub.to_string()])
+        .env("GLIDEPATH_HOME", dir.path())
+        .env_remove("GLIDEPATH_JOURNAL")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&approve.stderr);
+    assert_eq!(approve.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!(
+            "run {sub} is member payments's run in train run 1"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("`glidepath approve 1`"), "{said}");
+    let member = Tmux::command(&format!("attach {sub}"), dir.path(), "train-member");
+    member.wait_for(&format!(
+        "run {sub} is member payments's run in train run 1: watching only"
+    ));
+    t.keys(&["a"]);
+    t.wait_for("✓ approved");
+    // Prod's member runs start after the attach: their lines reach the attached cockpit.
+    t.wait_up_to("Deployment shop/checkout", 180);
+    t.wait_up_to("every member promoted through staging, prod", 180);
+    let out = driver.0.take().unwrap().wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("run 1 passed"), "{printed}");
+    t.keys(&["q"]);
+    t.wait_up_to("EXIT=0", 30);
+}
+
+/// Two members that each hold at a five-minute pause in every stage.
+const HOLDING_TRAIN: &str = "apiVersion: glidepath/v1
+kind: Train
+metadata: { name: holding }
+spec:
+  stages: [staging, prod]
+  members:
+    - { name: alpha, pipeline: alpha.yaml }
+    - { name: beta, pipeline: beta.yaml }
+";
+
+/// A member pipeline `NAME` whose stages hold at a five-minute pause.
+const HOLDING_MEMBER: &str = "apiVersion: glidepath/v1
+kind: Pipeline
+metadata: { name: NAME }
+spec:
+  stages:
+    - name: staging
+      steps: [{ name: hold, pause: 5m }]
+    - name: prod
+      steps: [{ name: hold, pause: 5m }]
+";
+
+/// A key pressed in a member opened from an attached train's grid reaches that member
+/// alone, through the train's journal inbox: `P` promotes alpha's pause, and alpha's run
+/// passes while beta's still holds.
+#[test]
+fn an_attached_trains_member_command_reaches_that_member_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.yaml"), HOLDING_TRAIN).unwrap();
+    for name in ["alpha", "beta"] {
+        let text = HOLDING_MEMBER.replace("NAME", name);
+        std::fs::write(dir.path().join(format!("{name}.yaml")), text).unwrap();
+    }
+    let _driver = Driver::headless(dir.path(), &dir.path().join("train.yaml"), &[]);
+    wait_for_a_run(dir.path());
+    // Without RUN, attach opens the train, not the newest member run.
+    let t = Tmux::command("attach", dir.path(), "train-member-key");
+    t.wait_up_to("Enter opens alpha", 60);
+    t.wait_for("▶ hold");
+    t.keys(&["Enter"]);
+    t.wait_for("train holding › alpha in staging");
+    t.keys(&["P"]);
+    let journal = glidepath::store::Store::open(&dir.path().join("journal.db")).unwrap();
+    let run_of = |member: &str| {
+        journal
+            .events(1)
+            .unwrap()
+            .into_iter()
+            .find_map(|e| match e.event {
+                glidepath::events::Event::Member { member: m, run, .. } if m == member => Some(run),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let (alpha, beta) = (run_of("alpha"), run_of("beta"));
+    let begun = Instant::now();
+    while journal.run(alpha).unwrap().exit_code.is_none() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(60),
+            "alpha's run {alpha} never ended after P"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(journal.run(alpha).unwrap().exit_code, Some(0));
+    let beta = journal.run(beta).unwrap();
+    assert_eq!(beta.exit_code, None, "beta still holds: {beta:?}");
+    t.wait_for("✓ every stage passed");
+}
+
+/// Waits (up to a minute) for a driver to journal an unfinished run in `home`'s journal.
+fn wait_for_a_run(home: &Path) {
+    let journal = home.join("journal.db");
+    let begun = Instant::now();
+    while !journal.exists()
+        || glidepath::store::Store::open(&journal)
+            .and_then(|s| s.last_unfinished())
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        assert!(
+            begun.elapsed() < Duration::from_secs(60),
+            "the driver never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A driving process, killed if the test ends before it does.
+struct Driver(Option<std::process::Child>);
+
+impl Driver {
+    /// `glidepath run FILE --headless ARGS` with the journal in `home`, its stdout piped.
+    fn headless(home: &Path, file: &Path, args: &[&str]) -> Driver {
+        let child = Command::new(env!("CARGO_BIN_EXE_glidepath"))
+            .arg("run")
+            .arg(file)
+            .arg("--headless")
+            .args(args)
+            .env("GLIDEPATH_HOME", home)
+            .env_remove("GLIDEPATH_JOURNAL")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Driver(Some(child))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The run the train (run 1) started for payments in staging, from the journal.
+fn payments_staging_run(journal: &Path) -> i64 {
+    let store = glidepath::store::Store::open(journal).unwrap();
+    store
+        .events(1)
+        .unwrap()
+        .into_iter()
+        .find_map(|e| match e.event {
+            glidepath::events::Event::Member {
+                stage, member, run, ..
+            } if stage == "staging" && member == "payments" => Some(run),
+            _ => None,
+        })
+        .expect("the train started payments in staging before its approval")
 }

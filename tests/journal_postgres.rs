@@ -117,6 +117,10 @@ fn commands_and_history(location: &Location) {
         ]
     );
     assert!(store.take_commands(second).unwrap().is_empty());
+    // A release train member's command keeps the member it is for.
+    let member = Cmd::new(CommandKind::Rollback, "cy@c").for_member(Some("payments".into()));
+    store.send(second, &member).unwrap();
+    assert_eq!(store.take_commands(second).unwrap(), vec![member]);
     assert!(store.take_commands(first).unwrap().is_empty());
     let ids: Vec<i64> = store.runs(2).unwrap().iter().map(|r| r.id).collect();
     assert_eq!(ids, vec![second, first]);

@@ -661,8 +661,16 @@ async fn the_bad_demo_train_rolls_back_payments_and_inventory_when_checkout_fail
 #[test]
 fn the_demo_scenarios_exit_as_documented() {
     for (scenario, code, states) in [
-        ("train", 0, ["promoted", "promoted", "promoted"]),
-        ("train-bad", 1, ["rolled back", "rolled back", "failed"]),
+        ("train", 0, ["promoted in staging, prod"; 3]),
+        (
+            "train-bad",
+            1,
+            [
+                "rolled back in prod (promoted in staging)",
+                "rolled back in prod (promoted in staging)",
+                "failed in prod (promoted in staging)",
+            ],
+        ),
     ] {
         let home = tempfile::tempdir().unwrap();
         let out = Command::new(BIN)
@@ -1114,4 +1122,172 @@ async fn diff_of_a_train_shows_each_members_diff_under_its_name() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("has no such stage; it has prod"), "{err}");
+}
+
+/// Waits until train `name` (driven by `child`) waits for its approval; its run and the
+/// waiting message.
+async fn at_the_approval(env: &Env, child: &mut std::process::Child, name: &str) -> (i64, String) {
+    let waiting = |e: &Event| matches!(e, Event::StepState { step, status: Status::WaitingForApproval, .. } if step == "approve");
+    while_driving(
+        env,
+        child,
+        name,
+        "the approval after staging",
+        |_, events| events.iter().any(waiting),
+    )
+    .await;
+    let (run, events) = train_events(env, name);
+    let message = events
+        .iter()
+        .find_map(|e| match e {
+            Event::StepState { message, .. } if waiting(e) => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    (run, message)
+}
+
+/// The driver's end: (exit code, stdout, stderr).
+async fn ended(child: std::process::Child) -> (i32, String, String) {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `version` label of Deployment `name` in `shop-staging`, or `absent`.
+fn staging_version(cluster: &Cluster, name: &str) -> String {
+    cluster
+        .get(&Key {
+            group: "apps".into(),
+            plural: "deployments".into(),
+            namespace: "shop-staging".into(),
+            name: name.into(),
+        })
+        .map(|d| template_version(&d).to_owned())
+        .unwrap_or_else(|| "absent".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_at_the_approval_returns_staging_to_its_previous_revision_and_keeps_what_it_created()
+ {
+    let env = env("happy").await;
+    let before = train(
+        &env,
+        "before",
+        &["staging"],
+        &[M("payments", &[], "1.0.0", "0.0005")],
+    );
+    let (code, out, err) = run_train(&env, &before, &[]).await;
+    assert_eq!(code, 0, "payments 1.0.0 in staging:\n{out}\n{err}");
+    let path = train(
+        &env,
+        "shop-3",
+        &["staging", "base"],
+        &[
+            M("payments", &[], "2.0.0", "0.0005"),
+            M("inventory", &["payments"], "2.0.0", "0.0005"),
+        ],
+    );
+    let mut child = spawn_train(&env, &path);
+    let (run, _) = at_the_approval(&env, &mut child, "shop-3").await;
+    let cluster = &env.sandbox.cluster;
+    assert_eq!(staging_version(cluster, "payments"), "2.0.0");
+    let store = Store::open(&env.dir.path().join("journal.db")).unwrap();
+    let rollback =
+        glidepath::events::Command::new(glidepath::events::CommandKind::Rollback, "test");
+    store.send(run, &rollback).unwrap();
+    let (code, out, err) = ended(child).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    // payments ran 1.0.0 in staging before: back on it. inventory is new there: it stays,
+    // and the train says so instead of calling it a failed rollback.
+    assert!(out.contains("payments: rolled back in staging"), "{out}");
+    assert!(out.contains("inventory: promoted in staging"), "{out}");
+    assert!(
+        out.contains("kept inventory (staging created them: nothing earlier to return to)"),
+        "{out}"
+    );
+    assert!(!out.contains("rollback failed"), "{out}");
+    assert_eq!(staging_version(cluster, "payments"), "1.0.0");
+    assert_eq!(staging_version(cluster, "inventory"), "2.0.0");
+    // The next stage never started.
+    assert_eq!(
+        versions(cluster, &["payments", "inventory"]),
+        ["absent", "absent"]
+    );
+    let (_, events) = train_events(&env, "shop-3");
+    let summary = events
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished {
+                stage,
+                step,
+                summary,
+                ..
+            } if stage == "staging" && step == "payments" && summary.starts_with("rolled back") => {
+                Some(summary.clone())
+            }
+            _ => None,
+        })
+        .expect("payments' rollback journaled");
+    assert!(
+        summary.contains("from 2.0.0 to 1.0.0 (revision 1)"),
+        "{summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trains_approval_asks_for_the_approvers_a_members_next_stage_names() {
+    let env = env("happy").await;
+    let stages = ["staging", "base"];
+    let path = train_with(
+        &env,
+        "guarded",
+        &stages,
+        &[
+            M("payments", &[], "2.0.0", "0.0005"),
+            M("inventory", &[], "2.0.0", "0.0005"),
+        ],
+        |app| {
+            let text = member(&env, app, &stages);
+            match app {
+                "payments" => text.replace(
+                    "    - name: base\n",
+                    "    - name: base\n      approvers: [alice, bob]\n      minApprovers: 2\n",
+                ),
+                _ => text,
+            }
+        },
+    );
+    let mut child = spawn_train(&env, &path);
+    let (run, message) = at_the_approval(&env, &mut child, "guarded").await;
+    assert!(
+        message
+            .contains("2 distinct approver(s); payments (stage base): alice, bob, not the driver"),
+        "{message}"
+    );
+    let run = run.to_string();
+    let approve = |who: &str| glidepath(&env, &["approve", &run, "--as", who]);
+    let (code, out, _) = approve("mallory");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("mallory is not among the approvers"), "{out}");
+    assert!(out.contains("payments (stage base)"), "{out}");
+    let (code, out, _) = approve("alice");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("approval 1 of 2"), "{out}");
+    let (code, out, _) = approve("alice");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("approved already"), "{out}");
+    let (code, out, _) = approve("bob");
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = ended(child).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("payments: promoted in staging, base"), "{out}");
+    let (_, events) = train_events(&env, "guarded");
+    let approved = events.iter().any(|e| matches!(e, Event::StepFinished { step, status: Status::Passed, summary, .. } if step == "approve" && summary.starts_with("approved by alice, bob")));
+    assert!(approved, "{events:?}");
 }

@@ -1,5 +1,5 @@
 //! `approve RUN` and `reject RUN`: an operator's command, left in the journal for the
-//! process that drives the run.
+//! process that drives the run (for a release train's member, its train's run).
 
 use crate::store::Location;
 use std::time::Duration;
@@ -16,6 +16,12 @@ pub(super) async fn send(
 ) -> Result<i32, Exit> {
     let store = Store::open(journal_path).map_err(infra)?;
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
+    if let Some((train, member)) = super::train::train_of(&store, run) {
+        return Err(bad_input(format!(
+            "run {run} is member {member}'s run in train run {t}, whose driver takes the commands: `glidepath {kind} {t}` answers the train's approval; a member's own approval is answered in `glidepath attach {t}` with the member open",
+            t = train.id
+        )));
+    }
     if record.exit_code.is_some() {
         return Err(bad_input(format!(
             "run {run} has already finished ({})",

@@ -12,6 +12,7 @@
 mod approve;
 mod args;
 mod attach;
+mod attach_train;
 mod check;
 mod contract;
 mod dataplane;

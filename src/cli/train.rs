@@ -245,11 +245,17 @@ async fn drive_train_from(
         .await
         .map_err(refused)?;
     eprint!("{}", train.plan());
+    let first_target = train
+        .members
+        .iter()
+        .flat_map(|m| &m.pipeline.stages)
+        .find_map(|s| s.target.clone());
     let settings = Settings {
         auto_approve,
         journal: Some(journal_path.to_owned()),
         service_addresses: addresses,
         resume,
+        driver: Some(super::sender::sender_on(first_target.as_ref()).await),
     };
     let outcome = follow(train, journal_path, run, settings, cockpit).await;
     for l in leases {
@@ -258,8 +264,8 @@ async fn drive_train_from(
     drop(sandbox);
     let outcome = outcome?;
     report(journal_path, run, flags)?;
-    for (name, state) in &outcome.members {
-        println!("{name}: {}", state.word());
+    for member in &outcome.members {
+        println!("{}", member.line());
     }
     println!(
         "run {run} {}: {}",
@@ -547,7 +553,12 @@ pub(super) async fn rollback(journal_path: &Location, run: i64, yes: bool) -> Re
             }
         });
         match crate::train::rollback::roll_back_member(&member.pipeline, &stage, &who, log).await {
-            Ok(done) => println!("{}: rolled back ({done})", member.name),
+            Ok(crate::train::rollback::Rolled::Back(done)) => {
+                println!("{}: rolled back ({done})", member.name)
+            }
+            Ok(crate::train::rollback::Rolled::Kept(why)) => {
+                println!("{}: kept ({why})", member.name)
+            }
             Err(e) => {
                 failed += 1;
                 println!("{}: rollback failed: {e}", member.name);

@@ -28,23 +28,28 @@ pub(super) fn options(
     flags: &DriveFlags,
     banner: Option<String>,
 ) -> crate::ui::Options {
-    let versions: BTreeMap<String, String> = train
-        .members
-        .iter()
-        .filter_map(|m| Some((m.name.clone(), m.pipeline.sets.get("version")?.clone())))
-        .collect();
     crate::ui::Options {
         theme: flags.cockpit.theme.clone(),
         read_only: flags.cockpit.read_only,
         target: format!("train of {} members", train.members.len()),
         mouse: flags.cockpit.mouse,
         banner,
-        train: Some(crate::ui::train::TrainOptions {
-            run,
-            versions,
-            stop_on_failure: train.on_failure == crate::train::model::TrainFailure::Stop,
-        }),
+        train: Some(train_options(train, run)),
         ..crate::ui::Options::default()
+    }
+}
+
+/// The train view of `train`'s run `run`: its members' versions, its failure rule.
+pub(super) fn train_options(train: &Train, run: i64) -> crate::ui::train::TrainOptions {
+    let versions: BTreeMap<String, String> = train
+        .members
+        .iter()
+        .filter_map(|m| Some((m.name.clone(), m.pipeline.sets.get("version")?.clone())))
+        .collect();
+    crate::ui::train::TrainOptions {
+        run,
+        versions,
+        stop_on_failure: train.on_failure == crate::train::model::TrainFailure::Stop,
     }
 }
 

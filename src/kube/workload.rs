@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
 use serde_json::{Value, json};
 
 use super::Error;
@@ -106,13 +106,11 @@ pub fn version_of(d: &Deployment) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// The pod-template hash of `d`'s current ReplicaSet: the one of the Deployment's
-/// revision, else the one with pods (mid-rollout an old one may still have some, so the
-/// revision comes first). `None` when no ReplicaSet it owns has a hash yet.
-pub async fn current_template_hash(
+/// The ReplicaSets Deployment `d` owns (its revisions).
+pub async fn owned_replica_sets(
     cluster: &Cluster,
     d: &Deployment,
-) -> Result<Option<String>, Error> {
+) -> Result<Vec<ReplicaSet>, Error> {
     let uid = d.metadata.uid.as_deref().unwrap_or_default();
     let namespace = d
         .metadata
@@ -125,8 +123,8 @@ pub async fn current_template_hash(
             .and_then(|s| s.selector.match_labels.as_ref()),
     );
     let sets = kinds::list(&cluster.namespaced_in::<ReplicaSet>(namespace), &selector).await?;
-    let owned: Vec<&ReplicaSet> = sets
-        .iter()
+    Ok(sets
+        .into_iter()
         .filter(|rs| {
             rs.metadata
                 .owner_references
@@ -134,7 +132,49 @@ pub async fn current_template_hash(
                 .flatten()
                 .any(|r| r.uid == uid)
         })
-        .collect();
+        .collect())
+}
+
+/// The pod template of `d`'s revision before its current one (as `kubectl rollout undo`
+/// finds it: the owned ReplicaSet with the highest revision below the Deployment's), with
+/// that revision; `None` when the current revision is its first.
+pub async fn previous_revision(
+    cluster: &Cluster,
+    d: &Deployment,
+) -> Result<Option<(i64, PodTemplateSpec)>, Error> {
+    let revision_of = |a: Option<&BTreeMap<String, String>>| {
+        a.and_then(|a| a.get(REVISION))
+            .and_then(|r| r.parse::<i64>().ok())
+    };
+    let Some(current) = revision_of(d.metadata.annotations.as_ref()) else {
+        return Ok(None);
+    };
+    let sets = owned_replica_sets(cluster, d).await?;
+    let previous = sets
+        .into_iter()
+        .filter_map(|rs| {
+            let r = revision_of(rs.metadata.annotations.as_ref())?;
+            (r < current).then_some((r, rs))
+        })
+        .max_by_key(|(r, _)| *r);
+    Ok(previous.and_then(|(r, rs)| {
+        let mut template = rs.spec?.template?;
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove(TEMPLATE_HASH);
+        }
+        Some((r, template))
+    }))
+}
+
+/// The pod-template hash of `d`'s current ReplicaSet: the one of the Deployment's
+/// revision, else the one with pods (mid-rollout an old one may still have some, so the
+/// revision comes first). `None` when no ReplicaSet it owns has a hash yet.
+pub async fn current_template_hash(
+    cluster: &Cluster,
+    d: &Deployment,
+) -> Result<Option<String>, Error> {
+    let sets = owned_replica_sets(cluster, d).await?;
+    let owned: Vec<&ReplicaSet> = sets.iter().collect();
     let revision = annotation(d, REVISION);
     let revision_of = |rs: &ReplicaSet| {
         rs.metadata

@@ -1,7 +1,7 @@
 //! Pipelines: the file model, loading with file:line:col errors, templating, the JSON
 //! Schema, and the validated form the engine runs.
 
-mod checks;
+pub(crate) mod checks;
 pub mod load;
 pub mod model;
 pub mod statistical;

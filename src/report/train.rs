@@ -57,11 +57,12 @@ pub struct MemberStage {
     pub report: Option<Report>,
 }
 
-/// The word for where a member ended, from its last stage that did anything.
-pub fn final_state(stages: &[MemberStage]) -> &'static str {
-    let last = stages.iter().rev().find(|s| s.status != Status::Skipped);
+/// The word for where a member ended: its state in `reached`, the last stage the train
+/// reached (a member the train never started there did not start, whatever it did before).
+pub fn final_state(stages: &[MemberStage], reached: Option<&str>) -> &'static str {
+    let last = stages.iter().find(|s| Some(s.stage.as_str()) == reached);
     match last.map(|s| s.status) {
-        None => "not started",
+        None | Some(Status::Skipped) => "not started",
         Some(Status::Passed | Status::Warning) => "promoted",
         Some(Status::RolledBack) => "rolled back",
         Some(Status::Failed) => "failed",
@@ -93,6 +94,19 @@ impl TrainReport {
                 names.push(step.name.clone());
             }
         }
+        // The last stage where any member did anything.
+        let reached = train
+            .stages
+            .iter()
+            .rev()
+            .find(|stage| {
+                train.steps().any(|(st, s)| {
+                    st.name == stage.name
+                        && s.kind == "member"
+                        && !matches!(s.status, Status::Skipped | Status::Pending)
+                })
+            })
+            .map(|stage| stage.name.clone());
         let members = names
             .into_iter()
             .map(|name| {
@@ -114,7 +128,7 @@ impl TrainReport {
                     })
                     .collect();
                 MemberReport {
-                    state: final_state(&stages).to_owned(),
+                    state: final_state(&stages, reached.as_deref()).to_owned(),
                     name,
                     stages,
                 }

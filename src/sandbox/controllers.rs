@@ -252,6 +252,16 @@ fn roll_out(cluster: &Cluster, dk: &Kind, rk: &Kind, d: &Value) {
     let Some(new_rs) = current_replica_set(cluster, rk, d, &owned) else {
         return;
     };
+    // The Deployment carries its current ReplicaSet's revision, as the controller writes it.
+    if let Some(r) = annotation(&new_rs, REVISION)
+        && annotation(d, REVISION) != Some(r)
+    {
+        let r = r.to_owned();
+        let _ = cluster.modify(dk, &key_of(dk, d), false, |o| {
+            o["metadata"]["annotations"][REVISION] = json!(r);
+            Ok(())
+        });
+    }
     let olds: Vec<&Arc<Value>> = owned.iter().filter(|rs| uid(rs) != uid(&new_rs)).collect();
     // Readiness from the pods themselves: a ReplicaSet's status may lag a tick, and
     // a stale count would let a rollout take down pods that are serving.
@@ -302,6 +312,9 @@ fn spec_replicas(rs: &Value) -> i64 {
         .unwrap_or(0)
 }
 
+/// The annotation holding a Deployment's (and its ReplicaSets') revision.
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
 /// The Deployment's ReplicaSet for its current pod template (by `pod-template-hash`),
 /// created at the next revision when there is none; None when it cannot be made.
 fn current_replica_set(
@@ -318,16 +331,24 @@ fn current_replica_set(
             .and_then(Value::as_str)
             == Some(hash.as_str())
     });
-    if let Some(rs) = current {
-        return Some(rs.clone());
-    }
+    let revision_of = |rs: &Value| annotation(rs, REVISION).and_then(|r| r.parse::<i64>().ok());
     let revision = owned
         .iter()
-        .filter_map(|rs| {
-            annotation(rs, "deployment.kubernetes.io/revision").and_then(|r| r.parse::<i64>().ok())
-        })
+        .filter_map(|rs| revision_of(rs))
         .max()
         .unwrap_or(0);
+    if let Some(rs) = current {
+        // As the Deployment controller does: a template back on an older ReplicaSet makes
+        // that one the newest revision again (what `kubectl rollout undo` relies on).
+        if revision_of(rs).unwrap_or(0) < revision {
+            let bumped = cluster.modify(rk, &key_of(rk, rs), false, |o| {
+                o["metadata"]["annotations"][REVISION] = json!((revision + 1).to_string());
+                Ok(())
+            });
+            return Some(bumped.map(Arc::new).unwrap_or_else(|_| rs.clone()));
+        }
+        return Some(rs.clone());
+    }
     let mut t = template.clone();
     t["metadata"]["labels"]["pod-template-hash"] = json!(hash);
     let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
@@ -338,7 +359,7 @@ fn current_replica_set(
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {
             "name": format!("{}-{hash}", name(d)), "namespace": ns, "labels": labels,
-            "annotations": { "deployment.kubernetes.io/revision": (revision + 1).to_string() },
+            "annotations": { REVISION: (revision + 1).to_string() },
             "ownerReferences": owner_ref(d, "Deployment", "apps/v1"),
         },
         "spec": { "replicas": 0, "selector": selector, "template": t },

@@ -432,14 +432,20 @@ fn sender_text(command: &crate::events::Command) -> Option<String> {
         .and_then(|s| serde_json::to_string(s).ok())
 }
 
-/// A command read back from the inbox; an unknown word (from a newer glidepath) is left out.
-fn command_of(word: &str, who: String, sender: Option<String>) -> Option<crate::events::Command> {
+/// A command read back from the inbox (its sender, the train member it is for); an
+/// unknown word (from a newer glidepath) is left out.
+fn command_of(
+    word: &str,
+    who: String,
+    sender: Option<String>,
+    member: Option<String>,
+) -> Option<crate::events::Command> {
     let kind = CommandKind::from_word(word)?;
     Some(crate::events::Command {
         kind,
         who,
         sender: sender.and_then(|s| serde_json::from_str(&s).ok()),
-        member: None,
+        member,
     })
 }
 
@@ -677,6 +683,11 @@ mod tests {
             )]
         );
         assert!(store.take_commands(run).unwrap().is_empty());
+        // A command for one member of a release train keeps its member through the inbox.
+        let rollback = crate::events::Command::new(CommandKind::Rollback, "bob@host")
+            .for_member(Some("payments".into()));
+        store.send(run, &rollback).unwrap();
+        assert_eq!(store.take_commands(run).unwrap(), vec![rollback]);
         assert!(matches!(
             store.send_command(run + 1, CommandKind::Approve, "x"),
             Err(StoreError::NoRun(_))

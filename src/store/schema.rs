@@ -3,11 +3,12 @@
 //! glidepath (a version this binary does not know) is refused, never changed.
 
 /// The newest schema version this binary writes.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 /// SQLite: version 1 is the schema before versioning (hence `IF NOT EXISTS`: a journal from
 /// then is at version 1 already); version 2 names the driver's host and user and its heartbeat;
-/// version 3 keeps who sent each command in full (`inbox.sender`, JSON).
+/// version 3 keeps who sent each command in full (`inbox.sender`, JSON); version 4 the
+/// release train's member a command is for (`inbox.member`).
 pub const SQLITE: &[(i64, &str)] = &[
     (
         1,
@@ -85,6 +86,7 @@ ALTER TABLE runs ADD COLUMN heartbeat_ms INTEGER;
 ",
     ),
     (3, "ALTER TABLE inbox ADD COLUMN sender TEXT;"),
+    (4, "ALTER TABLE inbox ADD COLUMN member TEXT;"),
 ];
 
 /// PostgreSQL, the same tables and versions.
@@ -166,6 +168,7 @@ ALTER TABLE runs ADD COLUMN heartbeat_ms BIGINT;
 ",
     ),
     (3, "ALTER TABLE inbox ADD COLUMN sender TEXT;"),
+    (4, "ALTER TABLE inbox ADD COLUMN member TEXT;"),
 ];
 
 /// The table that records which versions are applied.

@@ -211,8 +211,8 @@ impl Db {
     pub(super) fn send_command(&self, run: i64, command: &Command) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO inbox (run_id, at_ms, command, who, sender) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run, now_ms(), command.kind.word(), command.who, super::sender_text(command)],
+                "INSERT INTO inbox (run_id, at_ms, command, who, sender, member) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run, now_ms(), command.kind.word(), command.who, super::sender_text(command), command.member],
             )
             .map_err(self.sql())?;
         Ok(())
@@ -223,7 +223,7 @@ impl Db {
         let mut out = Vec::new();
         {
             let mut stmt = tx
-                .prepare("SELECT id, command, who, sender FROM inbox WHERE run_id = ?1 AND taken_ms IS NULL ORDER BY id")
+                .prepare("SELECT id, command, who, sender, member FROM inbox WHERE run_id = ?1 AND taken_ms IS NULL ORDER BY id")
                 .map_err(self.sql())?;
             let rows = stmt
                 .query_map([run], |r| {
@@ -232,17 +232,18 @@ impl Db {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
                     ))
                 })
                 .map_err(self.sql())?;
             for row in rows {
-                let (id, command, who, sender) = row.map_err(self.sql())?;
+                let (id, command, who, sender, member) = row.map_err(self.sql())?;
                 tx.execute(
                     "UPDATE inbox SET taken_ms = ?1 WHERE id = ?2",
                     params![now_ms(), id],
                 )
                 .map_err(self.sql())?;
-                out.extend(super::command_of(&command, who, sender));
+                out.extend(super::command_of(&command, who, sender, member));
             }
         }
         tx.commit().map_err(self.sql())?;

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::approval::{Answer, Gate};
 use super::model::TrainFailure;
 use super::resume::{Prior, Resumption, TrainResume};
+use super::rollback::Rolled;
 use super::{Train, rollback};
 use crate::engine::{self, Emitter, Outcome, RunOptions};
 use crate::events::{Command, CommandKind, Envelope, Event, StagePlan, Status, StepPlan, exit};
@@ -40,6 +42,9 @@ pub struct Settings {
     pub service_addresses: Option<crate::kube::ServiceAddresses>,
     /// What an interrupted run of this train had done, when it is resumed.
     pub resume: Option<TrainResume>,
+    /// Who drives the train: its own cockpit's commands come from them, and approval
+    /// rules that forbid self-approval refuse them.
+    pub driver: Option<crate::identity::Sender>,
 }
 
 /// Where a member ended, as reports and the last lines name it.
@@ -89,8 +94,48 @@ impl MemberState {
 pub struct TrainOutcome {
     /// The train's outcome, as a run's.
     pub outcome: Outcome,
-    /// Each member's final state, in the file's order.
-    pub members: Vec<(String, MemberState)>,
+    /// Each member's end, in the file's order.
+    pub members: Vec<MemberEnd>,
+}
+
+/// Where a member ended: its state in each stage the train reached, in order.
+#[derive(Debug, Clone)]
+pub struct MemberEnd {
+    /// Its name in the train.
+    pub name: String,
+    /// Its state in each stage the train reached.
+    pub stages: Vec<(String, MemberState)>,
+}
+
+impl MemberEnd {
+    /// Its final state: where it stands in the last stage the train reached.
+    pub fn state(&self) -> MemberState {
+        self.stages
+            .last()
+            .map_or(MemberState::NotStarted, |(_, s)| *s)
+    }
+
+    /// The last line for it: `checkout: not started in prod (promoted in staging)`,
+    /// `payments: promoted in staging, prod`.
+    pub fn line(&self) -> String {
+        let Some((last, state)) = self.stages.last() else {
+            return format!("{}: not started", self.name);
+        };
+        let promoted: Vec<&str> = self
+            .stages
+            .iter()
+            .filter(|(_, s)| *s == MemberState::Promoted)
+            .map(|(stage, _)| stage.as_str())
+            .collect();
+        if *state == MemberState::Promoted {
+            return format!("{}: promoted in {}", self.name, promoted.join(", "));
+        }
+        let mut line = format!("{}: {} in {last}", self.name, state.word());
+        if !promoted.is_empty() {
+            line.push_str(&format!(" (promoted in {})", promoted.join(", ")));
+        }
+        line
+    }
 }
 
 /// The step of each stage but the last where the train waits for its one approval.
@@ -112,7 +157,8 @@ struct Driver {
     commands: mpsc::UnboundedReceiver<Command>,
     settings: Settings,
     crew: Arc<dyn Crew>,
-    states: Vec<MemberState>,
+    /// Each member's state in each stage the train reached, in order.
+    states: Vec<Vec<(String, MemberState)>>,
     followers: Vec<JoinHandle<()>>,
     /// The operator paused the whole train: members that start now start paused.
     paused: bool,
@@ -127,7 +173,7 @@ pub async fn drive(
     settings: Settings,
     crew: Arc<dyn Crew>,
 ) -> TrainOutcome {
-    let states = vec![MemberState::NotStarted; train.members.len()];
+    let states = vec![Vec::new(); train.members.len()];
     let mut d = Driver {
         train,
         emitter,
@@ -158,8 +204,11 @@ pub async fn drive(
         .train
         .members
         .iter()
-        .zip(&d.states)
-        .map(|(m, s)| (m.name.clone(), *s))
+        .zip(std::mem::take(&mut d.states))
+        .map(|(m, stages)| MemberEnd {
+            name: m.name.clone(),
+            stages,
+        })
         .collect();
     TrainOutcome { outcome, members }
 }
@@ -287,10 +336,11 @@ impl Driver {
         if !r.passed.contains(stage) {
             return false;
         }
-        for (m, member) in self.train.members.iter().enumerate() {
-            if let Some(prior) = r.finished(stage, &member.name) {
-                self.states[m] = prior_state(prior);
-            }
+        let priors: Vec<(usize, MemberState)> = (self.train.members.iter().enumerate())
+            .filter_map(|(m, member)| Some((m, prior_state(r.finished(stage, &member.name)?))))
+            .collect();
+        for (m, state) in priors {
+            self.set_state(m, stage, state);
         }
         true
     }
@@ -352,7 +402,7 @@ impl Driver {
                 } else {
                     MemberState::Failed
                 };
-                self.states[*m] = state;
+                self.set_state(*m, stage, state);
                 if end.prior.contains(m) {
                     continue;
                 }
@@ -409,12 +459,22 @@ impl Driver {
     }
 
     /// Members of waves the stage never reached.
-    fn not_started(&self, stage: &str, waves: &[Vec<usize>], why: &str) -> Flow<()> {
+    fn not_started(&mut self, stage: &str, waves: &[Vec<usize>], why: &str) -> Flow<()> {
         for m in waves.iter().flatten() {
+            self.set_state(*m, stage, MemberState::NotStarted);
             let name = &self.train.members[*m].name;
             self.finish(stage, name, Status::Skipped, format!("not started: {why}"))?;
         }
         Ok(())
+    }
+
+    /// The member's state in `stage` (the last one it reached).
+    fn set_state(&mut self, m: usize, stage: &str, state: MemberState) {
+        let stages = &mut self.states[m];
+        match stages.last_mut() {
+            Some((s, st)) if s == stage => *st = state,
+            _ => stages.push((stage.to_owned(), state)),
+        }
     }
 
     /// A member failed: the train's outcome, after rolling back what this stage promoted
@@ -454,20 +514,25 @@ impl Driver {
         why: String,
         promoted: &[usize],
     ) -> Flow<Outcome> {
-        let mut rolled = Vec::new();
-        let mut broken = Vec::new();
+        let (mut rolled, mut kept, mut broken) = (Vec::new(), Vec::new(), Vec::new());
         for m in rollback::reverse_order(&self.train, promoted) {
             let member = self.train.members[m].name.clone();
             match self.roll_back(stage, m).await? {
-                true => rolled.push(member),
-                false => broken.push(member),
+                MemberState::RolledBack => rolled.push(member),
+                MemberState::Promoted => kept.push(member),
+                _ => broken.push(member),
             }
         }
-        let mut reason = if rolled.is_empty() {
-            why
-        } else {
-            format!("{why}; rolled back {}", rolled.join(", "))
-        };
+        let mut reason = why;
+        if !rolled.is_empty() {
+            reason = format!("{reason}; rolled back {}", rolled.join(", "));
+        }
+        if !kept.is_empty() {
+            reason = format!(
+                "{reason}; kept {} ({stage} created them: nothing earlier to return to)",
+                kept.join(", ")
+            );
+        }
         if !broken.is_empty() {
             reason = format!("{reason}; the rollback of {} failed", broken.join(", "));
         }
@@ -486,8 +551,9 @@ impl Driver {
         })
     }
 
-    /// Rolls one promoted member's stage back, journaled as the member's step; true when done.
-    async fn roll_back(&mut self, stage: &str, m: usize) -> Flow<bool> {
+    /// Rolls one promoted member's stage back, journaled as the member's step; its state
+    /// after (still promoted when the stage created what it deployed: nothing to go back to).
+    async fn roll_back(&mut self, stage: &str, m: usize) -> Flow<MemberState> {
         let name = self.train.members[m].name.clone();
         self.emit(Event::StepState {
             stage: stage.into(),
@@ -510,12 +576,13 @@ impl Driver {
         let who = format!("train {} ({})", self.train.name, crate::events::whoami());
         let p = &self.train.members[m].pipeline;
         let (state, summary) = match rollback::roll_back_member(p, stage, &who, log).await {
-            Ok(done) => (MemberState::RolledBack, format!("rolled back: {done}")),
+            Ok(Rolled::Back(done)) => (MemberState::RolledBack, format!("rolled back: {done}")),
+            Ok(Rolled::Kept(why)) => (MemberState::Promoted, format!("kept: {why}")),
             Err(e) => (MemberState::RollbackFailed, format!("rollback failed: {e}")),
         };
-        self.states[m] = state;
+        self.set_state(m, stage, state);
         self.finish(stage, &name, state.status(), summary)?;
-        Ok(state == MemberState::RolledBack)
+        Ok(state)
     }
 }
 
@@ -839,15 +906,17 @@ impl Driver {
                 "approved by --auto-approve".into(),
             );
         }
+        let mut gate = Gate::before(&self.train, next);
         self.emit(Event::StepState {
             stage: stage.into(),
             step: APPROVAL.into(),
             status: Status::WaitingForApproval,
             message: format!(
-                "every member passed {stage}; approve to move the whole train to {next}"
+                "every member passed {stage}; approve to move the whole train to {next}{}",
+                gate.rules_note()
             ),
         })?;
-        loop {
+        let (status, exit_code, reason) = loop {
             let Some(c) = self.commands.recv().await else {
                 return Err(Stop::Ended(Outcome {
                     status: Status::Aborted,
@@ -855,53 +924,112 @@ impl Driver {
                     reason: "nobody is left to approve the train".into(),
                 }));
             };
-            let (status, exit_code, word) = match c.kind {
-                _ if c.member.is_some() => {
-                    self.answer(&c, false, "no member runs while the train waits for its approval; approve, reject, abort or roll back the train")?;
-                    continue;
-                }
-                CommandKind::Approve => (Status::Passed, exit::OK, "approved"),
-                CommandKind::Reject => (Status::Failed, exit::FAILED, "rejected"),
-                CommandKind::Abort => (Status::Aborted, exit::ABORTED, "aborted"),
-                CommandKind::Rollback => (Status::RolledBack, exit::FAILED, "rolled back"),
-                // Paused, the next stage's members start paused.
-                CommandKind::Pause | CommandKind::Resume => {
-                    self.hold(c.kind == CommandKind::Pause)?;
-                    self.answer(&c, true, "")?;
-                    continue;
-                }
-                _ => {
-                    self.answer(
-                        &c,
-                        false,
-                        "the train waits for approve, reject, abort or rollback",
-                    )?;
-                    continue;
-                }
-            };
-            self.answer(&c, true, "")?;
-            let reason = format!("{word} by {} before {next}", c.who);
-            let approval = if status == Status::RolledBack {
-                Status::Aborted
-            } else {
-                status
-            };
-            self.finish(stage, APPROVAL, approval, reason.clone())?;
-            if exit_code == exit::OK {
-                return Ok(());
+            if let Some(decided) = self.at_approval(&mut gate, &c, next)? {
+                break decided;
             }
-            if status == Status::RolledBack {
-                let why = format!("{reason}; {stage} is rolled back");
-                return Err(Stop::Ended(
-                    self.roll_back_stage(stage, why, promoted).await?,
-                ));
-            }
-            return Err(Stop::Ended(Outcome {
-                status,
-                exit_code,
-                reason,
-            }));
+        };
+        let approval = if status == Status::RolledBack {
+            Status::Aborted
+        } else {
+            status
+        };
+        self.finish(stage, APPROVAL, approval, reason.clone())?;
+        if exit_code == exit::OK {
+            return Ok(());
         }
+        if status == Status::RolledBack {
+            let why = reason.clone();
+            return Err(Stop::Ended(
+                self.roll_back_stage(stage, why, promoted).await?,
+            ));
+        }
+        Err(Stop::Ended(Outcome {
+            status,
+            exit_code,
+            reason,
+        }))
+    }
+}
+
+impl Driver {
+    /// One command while the train waits for its approval before `next`: the approval's
+    /// end (status, exit code, reason) when it decides it, journaled as accepted or
+    /// refused either way.
+    fn at_approval(
+        &mut self,
+        gate: &mut Gate,
+        c: &Command,
+        next: &str,
+    ) -> Flow<Option<(Status, i32, String)>> {
+        let (status, exit_code, word) = match c.kind {
+            _ if c.member.is_some() => {
+                self.answer(c, false, "no member runs while the train waits for its approval; approve, reject, abort or roll back the train")?;
+                return Ok(None);
+            }
+            CommandKind::Approve | CommandKind::Reject => {
+                let Some(by) = self.admit(gate, c)? else {
+                    return Ok(None);
+                };
+                let (status, exit_code, word) = match c.kind {
+                    CommandKind::Approve => (Status::Passed, exit::OK, "approved"),
+                    _ => (Status::Failed, exit::FAILED, "rejected"),
+                };
+                return Ok(Some((
+                    status,
+                    exit_code,
+                    format!("{word} by {by} before {next}"),
+                )));
+            }
+            CommandKind::Abort => (Status::Aborted, exit::ABORTED, "aborted"),
+            CommandKind::Rollback => (Status::RolledBack, exit::FAILED, "rolled back"),
+            // Paused, the next stage's members start paused.
+            CommandKind::Pause | CommandKind::Resume => {
+                self.hold(c.kind == CommandKind::Pause)?;
+                self.answer(c, true, "")?;
+                return Ok(None);
+            }
+            _ => {
+                self.answer(
+                    c,
+                    false,
+                    "the train waits for approve, reject, abort or rollback",
+                )?;
+                return Ok(None);
+            }
+        };
+        self.answer(c, true, "")?;
+        Ok(Some((
+            status,
+            exit_code,
+            format!("{word} by {} before {next}", c.who),
+        )))
+    }
+
+    /// Applies the approval's rules to an approve or reject: who decided it, or None when
+    /// the answer was refused or more approvers are needed (journaled either way). A
+    /// command without a sender is the train's own cockpit's: its driver's.
+    fn admit(&self, gate: &mut Gate, c: &Command) -> Flow<Option<String>> {
+        let sender = c.sender.as_ref().or(self.settings.driver.as_ref());
+        let by = match gate.answer(c.kind, sender, self.settings.driver.as_ref()) {
+            Err(reason) => {
+                self.answer(c, false, &reason)?;
+                return Ok(None);
+            }
+            Ok(Answer::Pending(note)) => {
+                self.emit(Event::Operator {
+                    command: c.kind,
+                    who: c.who.clone(),
+                    sender: c.sender.clone(),
+                    accepted: true,
+                    reason: Some(note),
+                })?;
+                return Ok(None);
+            }
+            Ok(Answer::Decided(by)) if sender.is_some() => by,
+            Ok(Answer::Decided(_)) => c.who.clone(),
+        };
+        self.answer(c, true, "")?;
+        Ok(Some(by))
     }
 }
 

@@ -6,6 +6,7 @@
 //! Inside a stage, members release in dependency waves: a wave's members side by side,
 //! each wave after the one before.
 
+pub mod approval;
 pub mod drive;
 pub mod model;
 pub mod resume;
@@ -33,6 +34,9 @@ pub struct Train {
     pub waves: Vec<Vec<usize>>,
     /// What a failure in a stage does.
     pub on_failure: TrainFailure,
+    /// The train's own rules for its approvals between stages (members' rules add to
+    /// them: [`approval::Gate`]).
+    pub approval: crate::identity::ApprovalRules,
 }
 
 /// One member, its pipeline loaded.
@@ -90,6 +94,15 @@ pub fn load_str(text: &str, path: &Path, vars: &Variables) -> Result<Train, Load
         ));
     }
     let stages = stage_names(&file, &fail)?;
+    let spec = &file.spec;
+    crate::pipeline::checks::approval_rules(&spec.approvers, spec.min_approvers.as_ref())
+        .map_err(|(pos, message)| fail(pos, message))?;
+    let approvers: Vec<String> = spec.approvers.iter().map(|a| a.value.clone()).collect();
+    let approval = crate::identity::ApprovalRules::new(
+        &approvers,
+        spec.min_approvers.as_ref().map(|m| m.value),
+        spec.allow_self_approval,
+    );
     let names = member_names(&file, &fail)?;
     let after = dependencies(&file, &names, &fail)?;
     let waves = waves(&names, &after).map_err(|cycle| {
@@ -127,6 +140,7 @@ pub fn load_str(text: &str, path: &Path, vars: &Variables) -> Result<Train, Load
         members,
         waves,
         on_failure: file.spec.on_failure,
+        approval,
     })
 }
 

@@ -55,6 +55,19 @@ pub struct TrainSpec {
     /// in that stage.
     #[serde(default)]
     pub on_failure: TrainFailure,
+    /// Who may answer the train's approval between stages, besides what each member's
+    /// next stage asks (its stage's and its approval steps' rules, all of which apply):
+    /// names and `group:NAME` (a Kubernetes group of the sender).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<Spanned<String>>,
+    /// Distinct approvers the train's approval needs (default 1; the strictest count of
+    /// every rule that applies wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_approvers: Option<Spanned<u32>>,
+    /// Whether the train's driver may approve it. Default: yes when neither `approvers`
+    /// nor `minApprovers` above 1 is set, no otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_self_approval: Option<bool>,
 }
 
 /// One service of the train.

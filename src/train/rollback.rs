@@ -57,38 +57,140 @@ pub fn released_deployments(p: &Pipeline, stage: &Stage) -> Result<Vec<String>, 
     Ok(names)
 }
 
+/// The Deployments a member's stage deploys with plain `deploy` steps, by name, with the
+/// container images each one's manifest sets.
+pub fn deployed_deployments(
+    p: &Pipeline,
+    stage: &Stage,
+) -> Result<Vec<(String, Vec<String>)>, String> {
+    let vars = p.query_vars(stage);
+    let mut found = Vec::new();
+    for step in &stage.steps {
+        let StepKind::Deploy(d) = &step.kind else {
+            continue;
+        };
+        let paths: Vec<String> = d.manifests.iter().map(|m| m.value.clone()).collect();
+        let objects = crate::kube::objects::load_manifests(&paths, &p.base_dir, &vars)
+            .map_err(|e| format!("stage {}, step {}: {e}", stage.name, step.name))?;
+        for o in objects.iter().filter(|o| o["kind"] == "Deployment") {
+            if let Some(name) = o.pointer("/metadata/name").and_then(Value::as_str) {
+                found.push((name.to_owned(), images(o)));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The container images of a Deployment's pod template, in order.
+fn images(d: &Value) -> Vec<String> {
+    d.pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// What rolling a member's stage back did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rolled {
+    /// Its Deployments are back on the versions before the stage.
+    Back(String),
+    /// Nothing earlier to return to: the stage's deploy created its Deployments. Left as is.
+    Kept(String),
+}
+
 /// Rolls one member's stage back on its cluster; `log` receives what the rollback says.
-/// Returns what was done, or why it could not be.
+/// A stage that releases goes back along `glidepath rollback`'s path; a stage that only
+/// deploys goes back to each Deployment's previous revision, when the live one still runs
+/// what the stage deployed. Returns what was done, or why it could not be.
 pub async fn roll_back_member(
     p: &Pipeline,
     stage: &str,
     who: &str,
     log: Arc<dyn Fn(Event) + Send + Sync>,
-) -> Result<String, String> {
+) -> Result<Rolled, String> {
     let Some(stage) = p.stages.iter().find(|s| s.name == stage) else {
         return Err(format!("{} has no stage {stage}", p.path.display()));
     };
     let names = released_deployments(p, stage)?;
     if names.is_empty() {
-        return Err(format!(
-            "stage {} of {} has no release step, so nothing records the version it replaced; roll it back by redeploying the previous version",
-            stage.name,
-            p.path.display()
-        ));
+        return undeploy(p, stage, who, log).await;
     }
     let mut done = Vec::new();
     for name in names.iter().rev() {
-        let cluster = crate::kube::objects::Cluster::connect(stage.target.as_ref())
-            .await
-            .map_err(|e| format!("cannot reach stage {}'s cluster: {e}", stage.name))?;
-        let (phase, _) = tokio::sync::watch::channel(crate::steps::Phase::Running);
-        let io = crate::steps::StepIo::new(&stage.name, "rollback", log.clone(), phase);
+        let cluster = connect(stage).await?;
+        let io = rollback_io(stage, log.clone());
         let undone = crate::steps::release::rollback_service(cluster, name, &io, who)
             .await
             .map_err(|e| format!("rollback of {name} failed: {e}"))?;
         done.push(undone);
     }
-    Ok(done.join("; "))
+    Ok(Rolled::Back(done.join("; ")))
+}
+
+async fn connect(stage: &Stage) -> Result<crate::kube::objects::Cluster, String> {
+    crate::kube::objects::Cluster::connect(stage.target.as_ref())
+        .await
+        .map_err(|e| format!("cannot reach stage {}'s cluster: {e}", stage.name))
+}
+
+fn rollback_io(stage: &Stage, log: Arc<dyn Fn(Event) + Send + Sync>) -> crate::steps::StepIo {
+    let (phase, _) = tokio::sync::watch::channel(crate::steps::Phase::Running);
+    crate::steps::StepIo::new(&stage.name, "rollback", log, phase)
+}
+
+/// A stage that only deploys, rolled back: each Deployment still on what the stage
+/// deployed goes back to its previous revision; one the stage created stays.
+async fn undeploy(
+    p: &Pipeline,
+    stage: &Stage,
+    who: &str,
+    log: Arc<dyn Fn(Event) + Send + Sync>,
+) -> Result<Rolled, String> {
+    let deployed = deployed_deployments(p, stage)?;
+    if deployed.is_empty() {
+        return Err(format!(
+            "stage {} of {} neither releases nor deploys a Deployment, so there is no earlier version to return to",
+            stage.name,
+            p.path.display()
+        ));
+    }
+    let (mut back, mut kept) = (Vec::new(), Vec::new());
+    for (name, want) in deployed.iter().rev() {
+        let cluster = connect(stage).await?;
+        let live = crate::kube::workload::deployment(&cluster, name)
+            .await
+            .map_err(|e| format!("cannot read Deployment {name}: {e}"))?;
+        let Some(live) = live else {
+            kept.push(format!("{name} is gone"));
+            continue;
+        };
+        let runs = images(&serde_json::to_value(&live).unwrap_or_default());
+        if runs != *want {
+            return Err(format!(
+                "{name} runs {} now, not {} as {} deployed it: someone changed it since; left as is",
+                runs.join(", "),
+                want.join(", "),
+                stage.name
+            ));
+        }
+        let io = rollback_io(stage, log.clone());
+        match crate::steps::release::revert_revision(cluster, name, &io, who).await {
+            Ok(Some(done)) => back.push(done),
+            Ok(None) => kept.push(format!(
+                "{name} has no earlier revision: {} created it, so it stays",
+                stage.name
+            )),
+            Err(e) => return Err(format!("rollback of {name} failed: {e}")),
+        }
+    }
+    let kept = kept.join("; ");
+    Ok(match back.is_empty() {
+        true => Rolled::Kept(kept),
+        false if kept.is_empty() => Rolled::Back(back.join("; ")),
+        false => Rolled::Back(format!("{}; {kept}", back.join("; "))),
+    })
 }
 
 #[cfg(test)]

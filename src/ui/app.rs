@@ -392,6 +392,10 @@ impl App {
         }
         if interrupted {
             self.run.settle();
+            // A train's member runs stopped with it.
+            if let Some(t) = &mut self.train {
+                t.views.values_mut().for_each(RunView::settle);
+            }
         }
         if !self.pinned {
             self.follow_active();

@@ -55,7 +55,7 @@ use crate::pipeline::model::ReleaseStep;
 use plan::Plan;
 
 pub use error::Error;
-pub use rollback::rollback_service;
+pub use rollback::{revert_revision, rollback_service};
 
 /// The label that tells canary pods apart.
 pub const TRACK: &str = "glidepath.dev/track";

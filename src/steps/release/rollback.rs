@@ -179,14 +179,38 @@ pub async fn rollback_service(
         .ok_or_else(|| Error::NothingToRollBack {
             name: name.to_owned(),
         })?;
-    let from = deployment_version(&stable)
-        .unwrap_or("the current version")
-        .to_owned();
-    let to = template_version(&template)
-        .unwrap_or("the previous version")
-        .to_owned();
+    let change = change(name, &stable, &template);
     restore(&plan, io, &stable, template, Some(&by)).await?;
-    Ok(format!("{name} rolled back from {from} to {to}"))
+    Ok(change)
+}
+
+/// `NAME rolled back from 2.0.0 to 1.0.0`, from the live Deployment and the template it
+/// goes back to.
+fn change(name: &str, stable: &Deployment, template: &PodTemplateSpec) -> String {
+    let from = deployment_version(stable).unwrap_or("the current version");
+    let to = template_version(template).unwrap_or("the previous version");
+    format!("{name} rolled back from {from} to {to}")
+}
+
+/// Undoes a plain deploy of Deployment `name` (one no release of glidepath's marked): its
+/// template back to its previous revision's (the ReplicaSet `kubectl rollout undo` would
+/// pick), as fast as the cluster allows, `who` marked on it. `Ok(None)` when the current
+/// revision is its first: the deploy created it, so there is nothing earlier to return to.
+pub async fn revert_revision(
+    cluster: Cluster,
+    name: &str,
+    io: &StepIo,
+    who: &str,
+) -> Result<Option<String>, Error> {
+    let (plan, stable) = Plan::from_cluster(cluster, name).await?;
+    let Some((revision, template)) =
+        crate::kube::workload::previous_revision(&plan.cluster, &stable).await?
+    else {
+        return Ok(None);
+    };
+    let change = change(name, &stable, &template);
+    restore(&plan, io, &stable, template, Some(&rolled_back_by(who))).await?;
+    Ok(Some(format!("{change} (revision {revision})")))
 }
 
 /// `WHO at TIME` (UTC, RFC 3339) for the rolled-back-by mark.

@@ -276,12 +276,13 @@ impl Db {
         let who = command.who.clone();
         let kind = command.kind;
         let sender = super::sender_text(command);
+        let member = command.member.clone();
         self.conn.call(move |c| {
-            let (who, sender) = (who.clone(), sender.clone());
+            let (who, sender, member) = (who.clone(), sender.clone(), member.clone());
             async move {
                 c.execute(
-                    "WITH sent AS (INSERT INTO inbox (run_id, at_ms, command, who, sender) VALUES ($1, $2, $3, $4, $6)) SELECT pg_notify($5, $1::text)",
-                    &[&run, &now_ms(), &kind.word(), &who, &INBOX, &sender],
+                    "WITH sent AS (INSERT INTO inbox (run_id, at_ms, command, who, sender, member) VALUES ($1, $2, $3, $4, $6, $7)) SELECT pg_notify($5, $1::text)",
+                    &[&run, &now_ms(), &kind.word(), &who, &INBOX, &sender, &member],
                 )
                 .await
                 .map(|_| ())
@@ -293,19 +294,24 @@ impl Db {
         self.conn.call(move |c| async move {
             let rows = c
                 .query(
-                    "UPDATE inbox SET taken_ms = $2 WHERE id IN (SELECT id FROM inbox WHERE run_id = $1 AND taken_ms IS NULL ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id, command, who, sender",
+                    "UPDATE inbox SET taken_ms = $2 WHERE id IN (SELECT id FROM inbox WHERE run_id = $1 AND taken_ms IS NULL ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id, command, who, sender, member",
                     &[&run, &now_ms()],
                 )
                 .await?;
-            type Taken = (i64, String, String, Option<String>);
+            type Taken = (i64, String, String, Option<String>, Option<String>);
             let mut taken: Vec<Taken> = rows
                 .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+                .map(|r| {
+                    let (id, command, who) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+                    Ok((id, command, who, r.try_get(3)?, r.try_get(4)?))
+                })
                 .collect::<std::result::Result<_, tokio_postgres::Error>>()?;
             taken.sort_by_key(|t| t.0);
             Ok(taken
                 .into_iter()
-                .filter_map(|(_, command, who, sender)| super::command_of(&command, who, sender))
+                .filter_map(|(_, command, who, sender, member)| {
+                    super::command_of(&command, who, sender, member)
+                })
                 .collect())
         })
     }
