@@ -267,7 +267,7 @@ async fn both_train_scenarios_end_on_a_real_control_plane_as_on_the_sandbox() {
     );
     assert!(
         verdict.ends_with(
-            "payments: promoted\ninventory: promoted\ncheckout: promoted\nrun 1 passed: every member promoted through staging, prod\n"
+            "payments: promoted in staging, prod\ninventory: promoted in staging, prod\ncheckout: promoted in staging, prod\nrun 1 passed: every member promoted through staging, prod\n"
         ),
         "{verdict}"
     );
@@ -284,9 +284,9 @@ async fn both_train_scenarios_end_on_a_real_control_plane_as_on_the_sandbox() {
     assert_eq!(
         members,
         [
-            "payments: rolled back",
-            "inventory: rolled back",
-            "checkout: failed"
+            "payments: rolled back in prod (promoted in staging)",
+            "inventory: rolled back in prod (promoted in staging)",
+            "checkout: failed in prod (promoted in staging)"
         ],
         "{out}{verdict}"
     );
