@@ -18,7 +18,7 @@ pub(super) async fn send(
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
     if let Some((train, member)) = super::train::train_of(&store, run) {
         return Err(bad_input(format!(
-            "run {run} is member {member}'s run in train run {t}, whose driver takes the commands: `glidepath {kind} {t}` answers the train's approval; a member's own approval is answered in `glidepath attach {t}` with the member open",
+            "run {run} is member {member}'s run in train run {t}, whose driver takes the commands: `glidepath {kind} {t}` answers the train's approval between stages, which stands for the members' own approvals",
             t = train.id
         )));
     }

@@ -188,6 +188,12 @@ pub(super) fn confirm_lines(app: &App, command: CommandKind) -> Option<Vec<Strin
             plan.stage
         ));
     }
+    if !plan.promoted.is_empty() {
+        lines.push(format!(
+            "What {} created stays: it has no earlier version.",
+            plan.stage
+        ));
+    }
     if member.is_some() && t.options.stop_on_failure {
         lines.push("onFailure: stop: what the stage promoted stays.".into());
     }
