@@ -113,7 +113,7 @@ pub(super) async fn demo(
             let account =
                 journal_path.with_file_name(format!("demo-{}.kubeconfig", std::process::id()));
             let context = flags.context.clone();
-            Some(DemoCluster::start(k, context, scenario.clone(), crds, &account).await?)
+            Some(DemoCluster::start(k, context, scenario.clone(), crds, &account, None).await?)
         }
         None => None,
     };

@@ -37,22 +37,18 @@ impl Drop for DemoCluster {
 
 impl DemoCluster {
     /// Installs the demo's platform and RBAC on the API server of `kubeconfig`, writes the
-    /// ServiceAccount's kubeconfig at `release_kubeconfig`, and starts the data plane.
+    /// ServiceAccount's kubeconfig at `release_kubeconfig`, removes what an earlier demo
+    /// left of `leftovers`, and starts the data plane.
     pub(super) async fn start(
         kubeconfig: &Path,
         context: Option<String>,
         scenario: Scenario,
         crds: Option<&Path>,
         release_kubeconfig: &Path,
+        leftovers: Option<&Leftovers<'_>>,
     ) -> Result<DemoCluster, Exit> {
         let shown = kubeconfig.display();
-        let config = ::kube::config::Kubeconfig::read_from(kubeconfig)
-            .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
-        let context = context.or(config.current_context).ok_or_else(|| {
-            bad_input(format!(
-                "--kubeconfig {shown} names no current context; pass --context NAME"
-            ))
-        })?;
+        let context = context_of(kubeconfig, context)?;
         let target = target(kubeconfig, &context, None);
         install_platform(&target, &scenario, crds)
             .await
@@ -77,6 +73,9 @@ impl DemoCluster {
         let client = crate::kube::connect(Some(&target))
             .await
             .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
+        if let Some(leftovers) = leftovers {
+            leftovers.clear(&client).await?;
+        }
         let options = Options {
             scenario,
             ..Options::default()
@@ -116,6 +115,61 @@ impl DemoCluster {
             crate::sandbox::workload::annotations::ENDPOINT,
         )
     }
+}
+
+/// `context`, else the current context of `kubeconfig`.
+fn context_of(kubeconfig: &Path, context: Option<String>) -> Result<String, Exit> {
+    let shown = kubeconfig.display();
+    let config = ::kube::config::Kubeconfig::read_from(kubeconfig)
+        .map_err(|e| bad_input(format!("--kubeconfig {shown}: {e}")))?;
+    context.or(config.current_context).ok_or_else(|| {
+        bad_input(format!(
+            "--kubeconfig {shown} names no current context; pass --context NAME"
+        ))
+    })
+}
+
+/// The services an earlier demo may have left on the cluster: the `app` labels of their
+/// objects, and the namespaces they are in.
+pub(super) struct Leftovers<'a> {
+    pub(super) apps: &'a [&'a str],
+    pub(super) namespaces: &'a [&'a str],
+}
+
+impl Leftovers<'_> {
+    /// Removes what an earlier demo left of these services, as the kubeconfig's own user:
+    /// Deployments, ReplicaSets, Services, and pods at once (the data plane that ran them
+    /// has gone). The data plane then starts as on a fresh cluster, with no version served
+    /// yet: a version it found serving would count as stable and get a month of made-up
+    /// history, which a canary of that version would then be judged on.
+    async fn clear(&self, client: &::kube::Client) -> Result<(), Exit> {
+        let selector = format!("app in ({})", self.apps.join(","));
+        let namespaces = self.namespaces.join(", ");
+        let removed = super::demo_clear::clear(client, self.namespaces, &selector, PLATFORM_TIMEOUT)
+            .await
+            .map_err(|e| {
+                infra(format!(
+                    "cannot remove what an earlier demo left ({selector}) in {namespaces}: {e:#}; delete those objects (or the namespaces) and try again"
+                ))
+            })?;
+        if removed > 0 {
+            eprintln!(
+                "removed {removed} objects an earlier demo left of {} in {namespaces}",
+                self.apps.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The target of `kubeconfig`'s user in `namespace`, on `context` (else the current one).
+pub(super) fn admin_target(
+    kubeconfig: &Path,
+    context: Option<String>,
+    namespace: Option<String>,
+) -> Result<Target, Exit> {
+    let context = context_of(kubeconfig, context)?;
+    Ok(target(kubeconfig, &context, namespace))
 }
 
 fn target(kubeconfig: &Path, context: &str, namespace: Option<String>) -> Target {

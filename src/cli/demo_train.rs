@@ -1,18 +1,21 @@
 //! `demo --scenario train` and `--scenario train-bad`: a release train of three services
-//! (checkout after payments and inventory) on one embedded sandbox whose production
-//! already runs each service's stable version. `train-bad`'s checkout canary fails in
-//! production, so the train rolls back payments and inventory, promoted there before it.
+//! (checkout after payments and inventory) on one embedded sandbox, or with `--kubeconfig`
+//! on a real API server ([`DemoCluster`]), whose production already runs each service's
+//! stable version. `train-bad`'s checkout canary fails in production, so the train rolls
+//! back payments and inventory, promoted there before it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::args::DriveFlags;
-use super::demo_cluster::apply_and_wait;
+use super::demo_cluster::{DemoCluster, Leftovers, admin_target, apply_and_wait};
 use super::sandbox::EmbeddedSandbox;
-use super::train::{Production, drive_train, new_train_run};
+use super::train::{Production, TrainDemo, drive_train, new_train_run};
 use super::{Exit, bad_input, infra};
 use crate::pipeline::Variables;
+use crate::sandbox::scenario::Scenario;
 use crate::store::Location;
+use crate::train::Train;
 
 /// The files the train demo runs, by their place in the repository (the train first).
 const TRAIN_FILES: [(&str, &str); 8] = [
@@ -57,32 +60,27 @@ const STABLE: &str = "1.0.0";
 const PRODUCTION: &str = "shop";
 
 /// `demo --scenario train|train-bad`: writes the files out, starts production, runs the
-/// train headless, approving its own approval between stages.
+/// train headless, approving its own approval between stages. With `kubeconfig` (and the
+/// released CRDs' folder, maybe) the train runs on that API server instead of the embedded
+/// sandbox, its nodes simulated by the data plane in this process.
 pub(super) async fn demo(
     journal_path: &Location,
     sets: Vec<(String, String)>,
     flags: &DriveFlags,
-    kubeconfig: Option<&Path>,
+    kubeconfig: Option<(&Path, Option<&Path>)>,
 ) -> Result<i32, Exit> {
-    if kubeconfig.is_some() {
-        return Err(bad_input(format!(
-            "--kubeconfig with --scenario {}: the train demo runs on the embedded sandbox only; drop --kubeconfig",
-            flags.scenario
-        )));
-    }
     let root = write_files(journal_path)?;
     let path = root.join(TRAIN_FILES[0].0);
     let sets: BTreeMap<String, String> = sets.into_iter().collect();
-    let train = crate::train::load_file(&path, &Variables::from_sets(sets.clone()))
+    let mut train = crate::train::load_file(&path, &Variables::from_sets(sets.clone()))
         .map_err(|e| bad_input(e.to_string()))?;
-    let run = new_train_run(journal_path, &train, &path, &sets)?;
     let production = crate::kube::objects::load_manifests(
         &["assets/demo-train/".to_owned()],
         &root,
         &BTreeMap::from([("version".to_owned(), STABLE.to_owned())]),
     )
     .map_err(infra)?;
-    let scenario = crate::sandbox::scenario::Scenario::named(&flags.scenario).unwrap_or_default();
+    let scenario = Scenario::named(&flags.scenario).unwrap_or_default();
     // In the cockpit the operator approves the train; headless, the demo approves itself.
     let cockpit = super::drive::interactive(flags);
     if !cockpit {
@@ -91,11 +89,127 @@ pub(super) async fn demo(
             scenario.name, scenario.summary
         );
     }
-    let banner = format!(
-        "demo · {}: j k choose a member · Enter opens it · a approves the train",
-        scenario.name
-    );
-    let start: Production = Box::new(move |sandbox: &EmbeddedSandbox| {
+    let cluster = match kubeconfig {
+        Some((k, crds)) => {
+            let cluster =
+                on_cluster(&mut train, k, crds, flags, scenario.clone(), journal_path).await?;
+            start_production(&cluster, production.clone()).await?;
+            Some(cluster)
+        }
+        None => None,
+    };
+    let run = new_train_run(journal_path, &train, &path, &sets)?;
+    let demo = TrainDemo {
+        production: cluster.is_none().then(|| on_sandbox(production)),
+        banner: format!(
+            "demo · {}: j k choose a member · Enter opens it · a approves the train",
+            scenario.name
+        ),
+        addresses: cluster.as_ref().map(DemoCluster::service_addresses),
+    };
+    let auto_approve = !cockpit || flags.auto_approve;
+    let code = drive_train(train, journal_path, run, flags, auto_approve, Some(demo)).await;
+    // The data plane simulates the cluster's nodes until the train has ended.
+    drop(cluster);
+    code
+}
+
+/// Installs the demo's platform and ServiceAccount on the API server of `kubeconfig`,
+/// removes what an earlier train demo left there, starts the data plane, and points every
+/// member's sandbox stages at that cluster.
+async fn on_cluster(
+    train: &mut Train,
+    kubeconfig: &Path,
+    crds: Option<&Path>,
+    flags: &DriveFlags,
+    scenario: Scenario,
+    journal_path: &Location,
+) -> Result<DemoCluster, Exit> {
+    let context = flags.context.clone();
+    let namespaces = namespaces(train);
+    if let Some(first) = namespaces.first() {
+        let admin = admin_target(kubeconfig, context.clone(), Some(first.clone()))?;
+        refuse_if_running(&admin, train, flags.force_unlock).await?;
+    }
+    let apps: Vec<&str> = train.members.iter().map(|m| m.name.as_str()).collect();
+    let namespaces: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+    let leftovers = Leftovers {
+        apps: &apps,
+        namespaces: &namespaces,
+    };
+    let account = journal_path.with_file_name(format!("demo-{}.kubeconfig", std::process::id()));
+    let cluster = DemoCluster::start(
+        kubeconfig,
+        context,
+        scenario,
+        crds,
+        &account,
+        Some(&leftovers),
+    )
+    .await?;
+    for m in &mut train.members {
+        cluster.retarget(&mut m.pipeline)?;
+    }
+    Ok(cluster)
+}
+
+/// The namespaces the members' sandbox stages deliver to, in the order the train first
+/// reaches them (its lease lives in the first).
+fn namespaces(train: &Train) -> Vec<String> {
+    use crate::pipeline::model::Target;
+    let mut found: Vec<String> = Vec::new();
+    for s in train.members.iter().flat_map(|m| &m.pipeline.stages) {
+        if let Some(Target::SandboxIn(t)) = &s.target
+            && !found.contains(&t.namespace)
+        {
+            found.push(t.namespace.clone());
+        }
+    }
+    found
+}
+
+/// Another run of this train holds its lease on the cluster: clearing the services under
+/// it would wreck that run, so the demo stops first (exit 4, naming the holder).
+async fn refuse_if_running(
+    admin: &crate::pipeline::model::Target,
+    train: &Train,
+    force: bool,
+) -> Result<(), Exit> {
+    use crate::kube::{Error, lease};
+    let Ok(cluster) = crate::kube::objects::Cluster::connect(Some(admin)).await else {
+        // Unreachable here is unreachable for the platform's install too, which says so.
+        return Ok(());
+    };
+    let holder = format!("{} (demo, before its run)", crate::events::whoami());
+    let name = lease::name("train", &train.name);
+    match lease::acquire(std::sync::Arc::new(cluster), &name, &holder, force).await {
+        Ok(held) => {
+            held.release().await;
+            Ok(())
+        }
+        Err(e @ Error::Held { .. }) => Err(Exit {
+            code: crate::events::exit::INFRA,
+            message: e.to_string(),
+        }),
+        // No namespace yet (a fresh cluster): no train can be running there.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Production before the train, on the real cluster, applied as the kubeconfig's own user.
+async fn start_production(
+    cluster: &DemoCluster,
+    production: Vec<serde_json::Value>,
+) -> Result<(), Exit> {
+    eprintln!("production runs payments, inventory and checkout {STABLE}; starting them");
+    apply_and_wait(&cluster.target(Some(PRODUCTION.into())), production)
+        .await
+        .map_err(|e| infra(format!("cannot start the demo's production: {e}")))
+}
+
+/// Production before the train, on the train's embedded sandbox once it has started.
+fn on_sandbox(production: Vec<serde_json::Value>) -> Production {
+    Box::new(move |sandbox: &EmbeddedSandbox| {
         use crate::pipeline::model::{ClusterTarget, Target};
         let target = Target::Cluster(ClusterTarget {
             context: Some(crate::sandbox::CONTEXT.into()),
@@ -108,18 +222,7 @@ pub(super) async fn demo(
                 .await
                 .map_err(|e| infra(format!("cannot start the demo's production: {e}")))
         })
-    });
-    let auto_approve = !cockpit || flags.auto_approve;
-    drive_train(
-        train,
-        journal_path,
-        run,
-        flags,
-        auto_approve,
-        Some(start),
-        Some(banner),
-    )
-    .await
+    })
 }
 
 /// Writes the train demo's files under the data folder (beside the pipeline demo's), so

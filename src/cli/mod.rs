@@ -18,6 +18,7 @@ mod contract;
 mod dataplane;
 mod demo;
 mod demo_account;
+mod demo_clear;
 mod demo_cluster;
 mod demo_crds;
 mod demo_train;
@@ -246,9 +247,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
             sets,
             flags,
             kubeconfig,
-            ..
+            crds,
         } if flags.scenario.starts_with("train") => {
-            demo_train::demo(journal, sets, &flags, kubeconfig.as_deref()).await
+            let on = kubeconfig.as_deref().map(|k| (k, crds.as_deref()));
+            demo_train::demo(journal, sets, &flags, on).await
         }
         Cmd::Demo {
             sets,

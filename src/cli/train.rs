@@ -36,16 +36,7 @@ pub(super) async fn run(journal_path: &Location, args: RunArgs) -> Result<i32, E
     apply_context(&mut train, args.flags.context.as_deref())?;
     let run = new_train_run(journal_path, &train, &args.pipeline, &sets)?;
     let auto_approve = args.flags.auto_approve;
-    drive_train(
-        train,
-        journal_path,
-        run,
-        &args.flags,
-        auto_approve,
-        None,
-        None,
-    )
-    .await
+    drive_train(train, journal_path, run, &args.flags, auto_approve, None).await
 }
 
 /// `resume RUN` of a train: every member from its last committed event. Members the train
@@ -183,27 +174,37 @@ pub(super) type Production = Box<dyn FnOnce(&EmbeddedSandbox) -> ProductionStart
 pub(super) type ProductionStart =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Exit>> + Send>>;
 
-/// How a train's driving begins: a new run (with the demo's production, maybe, and a
-/// banner for the cockpit), or an interrupted one resumed.
+/// What `glidepath demo` adds to a new train run.
+pub(super) struct TrainDemo {
+    /// Starts production on the train's embedded sandbox (none when the demo runs on a
+    /// real cluster, where it started production itself).
+    pub(super) production: Option<Production>,
+    /// The line under the cockpit's header.
+    pub(super) banner: String,
+    /// Where the Services of the demo's real cluster answer (`demo --kubeconfig`).
+    pub(super) addresses: Option<crate::kube::ServiceAddresses>,
+}
+
+/// How a train's driving begins: a new run (maybe the demo's), or an interrupted one
+/// resumed.
 pub(super) enum Start {
     /// A new run.
-    New(Option<Production>, Option<String>),
+    New(Option<TrainDemo>),
     /// An interrupted run, from what it had done.
     Resumed(TrainResume),
 }
 
-/// Drives a new train run to its end, in the cockpit (with `banner` under its header) or
-/// headless; returns its exit code.
+/// Drives a new train run to its end, in the cockpit (with the demo's banner under its
+/// header) or headless; returns its exit code.
 pub(super) async fn drive_train(
     train: Train,
     journal_path: &Location,
     run: i64,
     flags: &DriveFlags,
     auto_approve: bool,
-    production: Option<Production>,
-    banner: Option<String>,
+    demo: Option<TrainDemo>,
 ) -> Result<i32, Exit> {
-    let start = Start::New(production, banner);
+    let start = Start::New(demo);
     drive_train_from(train, journal_path, run, flags, auto_approve, start).await
 }
 
@@ -216,9 +217,13 @@ async fn drive_train_from(
     auto_approve: bool,
     start: Start,
 ) -> Result<i32, Exit> {
-    let (production, banner, resume) = match start {
-        Start::New(production, banner) => (production, banner, None),
-        Start::Resumed(resume) => (None, None, Some(resume)),
+    let (demo, resume) = match start {
+        Start::New(demo) => (demo, None),
+        Start::Resumed(resume) => (None, Some(resume)),
+    };
+    let (production, banner, demo_addresses) = match demo {
+        Some(d) => (d.production, Some(d.banner), d.addresses),
+        None => (None, None, None),
     };
     let cockpit =
         interactive(flags).then(|| super::train_cockpit::options(&train, run, flags, banner));
@@ -230,26 +235,15 @@ async fn drive_train_from(
     if let (Some(start), Some(sandbox)) = (production, &sandbox) {
         start(sandbox).await.map_err(refused)?;
     }
-    let addresses = train
-        .members
-        .iter()
-        .find_map(|m| sandbox_addresses(&m.pipeline));
-    let mut leases = Vec::new();
-    match train_lease(&train, run, journal_path, flags.force_unlock).await {
-        Ok(held) => leases.extend(held),
-        Err(e) => return Err(refused(e)),
-    }
-    for m in &train.members {
-        match acquire_leases(&m.pipeline, None, run, journal_path, flags.force_unlock).await {
-            Ok(held) => leases.extend(held),
-            Err(e) => {
-                for l in leases {
-                    l.release().await;
-                }
-                return Err(refused(e));
-            }
-        }
-    }
+    let addresses = demo_addresses.or_else(|| {
+        train
+            .members
+            .iter()
+            .find_map(|m| sandbox_addresses(&m.pipeline))
+    });
+    let leases = take_leases(&train, run, journal_path, flags.force_unlock)
+        .await
+        .map_err(refused)?;
     eprint!("{}", train.plan());
     let first_target = train
         .members
@@ -278,6 +272,30 @@ async fn drive_train_from(
         outcome.outcome.status, outcome.outcome.reason
     );
     Ok(outcome.outcome.exit_code)
+}
+
+/// The train's lease and every member's run lease on each of its stages' clusters; none
+/// held when one is refused.
+async fn take_leases(
+    train: &Train,
+    run: i64,
+    journal_path: &Location,
+    force: bool,
+) -> Result<Vec<crate::kube::lease::Held>, Exit> {
+    let mut leases = Vec::new();
+    leases.extend(train_lease(train, run, journal_path, force).await?);
+    for m in &train.members {
+        match acquire_leases(&m.pipeline, None, run, journal_path, force).await {
+            Ok(held) => leases.extend(held),
+            Err(e) => {
+                for l in leases {
+                    l.release().await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(leases)
 }
 
 /// The train's own lease (`glidepath-train-NAME`), on the first cluster a member's stage
