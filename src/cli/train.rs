@@ -89,7 +89,7 @@ pub(super) fn resumable(record: &RunRecord) -> Result<Train, Exit> {
     });
     if let Some(m) = sandboxed {
         return Err(bad_input(format!(
-            "train run {}: member {} delivered to the embedded sandbox, which lived and ended with the process that drove it; start a new run of the train instead",
+            "train run {}: member {} delivered to a sandbox stage (the embedded sandbox, or the simulated nodes of `demo --kubeconfig`), which lived and ended with the process that drove it; start a new run of the train instead",
             record.id, m.name
         )));
     }
@@ -606,7 +606,7 @@ fn refuse_sandbox(train: &Train, stage: &str, run: i64) -> Result<(), Exit> {
     });
     if sandboxed {
         return Err(bad_input(format!(
-            "run {run} delivered {stage} to the embedded sandbox, which ended with the process that drove it; nothing is left to roll back"
+            "run {run} delivered {stage} to a sandbox stage (the embedded sandbox, or the simulated nodes of `demo --kubeconfig`), which ended with the process that drove it; `glidepath rollback SERVICE` rolls back a member still on a cluster"
         )));
     }
     Ok(())
