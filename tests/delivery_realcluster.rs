@@ -508,6 +508,85 @@ async fn infra_prunes_what_left_the_set() {
     r.finish().await;
 }
 
+/// A release train rolled back at its approval after a stage that only deploys, on the real
+/// Deployment controller: the revision before (the ReplicaSet `kubectl rollout undo` would
+/// pick) is rolled out again, and the controller makes it the newest revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_train_rolled_back_at_its_approval_returns_a_deploy_stage_to_the_revision_before() {
+    let Some(r) = real("undo", "happy").await else {
+        return;
+    };
+    let (code, out) = r.run(r.pipeline(BASELINE, "1h"), &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(available(&r, "checkout", "1.0.0", 4).await);
+    let deploy = "      steps:\n        - deploy: { manifests: [{fixtures}/app/], waitFor: { timeout: 60s } }\n";
+    let stages = format!("    - name: staging\n{deploy}    - name: prod\n{deploy}");
+    std::fs::write(
+        r.dir.path().join("checkout.yaml"),
+        r.pipeline(&stages, "1h"),
+    )
+    .unwrap();
+    let train = r.dir.path().join("train.yaml");
+    std::fs::write(
+        &train,
+        "apiVersion: glidepath/v1\nkind: Train\nmetadata: { name: undo }\nspec:\n  stages: [staging, prod]\n  members:\n    - { name: checkout, pipeline: checkout.yaml }\n",
+    )
+    .unwrap();
+    let driver = std::process::Command::new(real_delivery::BIN)
+        .args(["run", train.to_str().unwrap(), "--headless"])
+        .env("GLIDEPATH_HOME", r.dir.path())
+        .env_remove("GLIDEPATH_JOURNAL")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = r.dir.path().join("journal.db");
+    let waiting = wait_until_async(Duration::from_secs(120), async || {
+        let Ok(store) = glidepath::store::Store::open(&journal) else {
+            return false;
+        };
+        let train = store.runs(20).unwrap_or_default().into_iter().find(|t| t.service == "train");
+        train.is_some_and(|t| {
+            store.events(t.id).unwrap_or_default().iter().any(|e| {
+                matches!(&e.event, glidepath::events::Event::StepState { step, status: glidepath::events::Status::WaitingForApproval, .. } if step == "approve")
+            })
+        })
+    })
+    .await;
+    assert!(waiting, "the train never waited for its approval");
+    assert!(available(&r, "checkout", "2.0.0", 4).await);
+    let store = glidepath::store::Store::open(&journal).unwrap();
+    let run = store
+        .runs(20)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.service == "train")
+        .unwrap();
+    let rollback =
+        glidepath::events::Command::new(glidepath::events::CommandKind::Rollback, "test");
+    store.send(run.id, &rollback).unwrap();
+    let out = tokio::task::spawn_blocking(move || driver.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = real_delivery::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("checkout: rolled back in staging"), "{text}");
+    assert!(
+        text.contains("checkout rolled back from 2.0.0 to 1.0.0 (revision 1)"),
+        "{text}"
+    );
+    // Rolled out by the real controller, which made revision 1's ReplicaSet revision 3.
+    assert!(available(&r, "checkout", "1.0.0", 4).await);
+    let d = r.deployment("checkout").await.unwrap();
+    assert_eq!(
+        d.pointer("/metadata/annotations/deployment.kubernetes.io~1revision"),
+        Some(&serde_json::json!("3")),
+        "{d}"
+    );
+    r.finish().await;
+}
+
 /// The milliseconds a run reported from its failed verdict to all traffic on stable.
 fn back_on_stable_ms(out: &str) -> u128 {
     let (_, rest) = out

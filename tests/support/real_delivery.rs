@@ -54,12 +54,16 @@ pub async fn glidepath(home: &Path, args: Vec<String>) -> (i32, String) {
     })
     .await
     .unwrap();
-    let text = format!(
+    (out.status.code().unwrap_or(-1), text(&out))
+}
+
+/// What a process printed: its stdout, then its stderr.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    )
 }
 
 static PLATFORM: OnceLock<()> = OnceLock::new();
