@@ -108,13 +108,6 @@ pub struct MemberEnd {
 }
 
 impl MemberEnd {
-    /// Its final state: where it stands in the last stage the train reached.
-    pub fn state(&self) -> MemberState {
-        self.stages
-            .last()
-            .map_or(MemberState::NotStarted, |(_, s)| *s)
-    }
-
     /// The last line for it: `checkout: not started in prod (promoted in staging)`,
     /// `payments: promoted in staging, prod`.
     pub fn line(&self) -> String {
