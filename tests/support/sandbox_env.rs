@@ -106,13 +106,23 @@ impl Env {
         let deadline = Instant::now() + within;
         loop {
             let out = self.glidepath(&["history", &run.to_string(), "--json"]);
+            let report = serde_json::from_slice::<Value>(&out.stdout).ok();
             if out.status.success()
-                && let Ok(report) = serde_json::from_slice::<Value>(&out.stdout)
-                && pred(&report)
+                && let Some(report) = &report
             {
-                return report;
+                if pred(report) {
+                    return report.clone();
+                }
+                // A run that ended never will: say how it ended, at once.
+                assert!(
+                    report["exit_code"].is_null(),
+                    "run {run} ended before {what}: {report:#}"
+                );
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; run {run} stands at {report:#?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
