@@ -134,11 +134,7 @@ fn glidepath(env: &Env, args: &[&str]) -> (i32, String, String) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    printed(&out)
 }
 
 /// `glidepath run TRAIN --headless ARGS` on a blocking thread (the sandbox serves meanwhile).
@@ -158,11 +154,7 @@ async fn run_train(env: &Env, path: &Path, args: &[&str]) -> (i32, String, Strin
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        printed(&out)
     })
     .await
     .unwrap()
@@ -1152,6 +1144,11 @@ async fn ended(child: std::process::Child) -> (i32, String, String) {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
+    printed(&out)
+}
+
+/// What a finished process gave: (exit code, stdout, stderr).
+fn printed(out: &std::process::Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,8 +1,6 @@
 //! Who may answer a step that waits for approval: the step's rules (approvers, distinct
 //! approvers, self-approval) applied to the command's sender, with the approvals so far.
 
-use std::collections::BTreeMap;
-
 use super::Engine;
 use crate::events::CommandKind;
 use crate::identity::{ApprovalRules, Sender};
@@ -48,7 +46,7 @@ impl Engine {
             };
         };
         let key = format!("{}:{}:{}", step.name, step.pos.line, step.pos.col);
-        let groups = self.approver_groups();
+        let groups = self.pipeline.approver_groups();
         let driver = self.options.driver.clone();
         let approved = self.approvals.entry(key.clone()).or_default();
         let who = sender.principal();
@@ -84,16 +82,5 @@ impl Engine {
             approved.join(", "),
             need - approved.len()
         )))
-    }
-
-    /// `spec.groups`, as names.
-    fn approver_groups(&self) -> BTreeMap<String, Vec<String>> {
-        self.pipeline
-            .file
-            .spec
-            .groups
-            .iter()
-            .map(|(g, members)| (g.clone(), members.iter().map(|m| m.value.clone()).collect()))
-            .collect()
     }
 }

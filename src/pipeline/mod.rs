@@ -186,6 +186,16 @@ fn list(items: &[crate::yaml::Spanned<String>]) -> String {
 }
 
 impl Pipeline {
+    /// `spec.groups`, as names (what `approvers: [group:NAME]` matches).
+    pub fn approver_groups(&self) -> BTreeMap<String, Vec<String>> {
+        self.file
+            .spec
+            .groups
+            .iter()
+            .map(|(g, members)| (g.clone(), members.iter().map(|m| m.value.clone()).collect()))
+            .collect()
+    }
+
     /// The values of the secrets this pipeline names, read now from where it says they
     /// are: Prometheus bearer tokens, basic-auth passwords and header values (`env:` and
     /// `file:` ones read), webhook URLs and their headers. The redactor hides them in

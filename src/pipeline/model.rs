@@ -299,8 +299,8 @@ impl Stage {
     }
 }
 
-/// Approval rules as written (on a step or a stage).
-fn rules_of(
+/// Approval rules as written (on a step, a stage or a train).
+pub(crate) fn rules_of(
     approvers: &[Spanned<String>],
     min: Option<&Spanned<u32>>,
     allow_self: Option<bool>,

@@ -55,13 +55,7 @@ impl Gate {
             let Some(stage) = p.stages.iter().find(|s| s.name == next) else {
                 continue;
             };
-            let groups: BTreeMap<String, Vec<String>> = p
-                .file
-                .spec
-                .groups
-                .iter()
-                .map(|(g, names)| (g.clone(), names.iter().map(|n| n.value.clone()).collect()))
-                .collect();
+            let groups = p.approver_groups();
             let mut found = vec![stage.approval.clone()];
             found.extend(stage.steps.iter().filter_map(|s| match &s.kind {
                 StepKind::Approval(a) => a.rules(),

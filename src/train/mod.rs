@@ -97,10 +97,9 @@ pub fn load_str(text: &str, path: &Path, vars: &Variables) -> Result<Train, Load
     let spec = &file.spec;
     crate::pipeline::checks::approval_rules(&spec.approvers, spec.min_approvers.as_ref())
         .map_err(|(pos, message)| fail(pos, message))?;
-    let approvers: Vec<String> = spec.approvers.iter().map(|a| a.value.clone()).collect();
-    let approval = crate::identity::ApprovalRules::new(
-        &approvers,
-        spec.min_approvers.as_ref().map(|m| m.value),
+    let approval = crate::pipeline::model::rules_of(
+        &spec.approvers,
+        spec.min_approvers.as_ref(),
         spec.allow_self_approval,
     );
     let names = member_names(&file, &fail)?;
