@@ -167,6 +167,21 @@ async fn undeploy(
             continue;
         };
         let runs = images(&serde_json::to_value(&live).unwrap_or_default());
+        let marked =
+            crate::kube::workload::annotation(&live, crate::steps::release::ROLLED_BACK_BY);
+        if runs != *want
+            && let Some(by) = marked
+        {
+            // Rolled back already (a second `rollback --train`): going back again would
+            // return it to what was rolled back.
+            back.push(format!(
+                "{name} runs {} now, not {} as {} deployed it: rolled back already by {by}; left as is",
+                runs.join(", "),
+                want.join(", "),
+                stage.name
+            ));
+            continue;
+        }
         if runs != *want {
             return Err(format!(
                 "{name} runs {} now, not {} as {} deployed it: someone changed it since; left as is",
