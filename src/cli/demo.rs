@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::args::DriveFlags;
-use super::demo_cluster::{DemoCluster, apply_and_wait};
+use super::demo_cluster::{DemoCluster, Leftovers, apply_and_wait};
 use super::drive::{drive, interactive};
 use super::run::new_run;
 use super::sandbox::EmbeddedSandbox;
@@ -110,10 +110,21 @@ pub(super) async fn demo(
     let scenario = Scenario::named(&flags.scenario).unwrap_or_default();
     let cluster = match kubeconfig {
         Some((k, crds)) => {
-            let account =
-                journal_path.with_file_name(format!("demo-{}.kubeconfig", std::process::id()));
+            let account = journal_path.process_file("demo", "kubeconfig");
             let context = flags.context.clone();
-            Some(DemoCluster::start(k, context, scenario.clone(), crds, &account, None).await?)
+            let stages = sandbox_stages(&p);
+            let namespaces: Vec<&str> = stages.iter().map(|(_, ns)| ns.as_str()).collect();
+            let leftovers = Leftovers {
+                apps: &[p.service.as_str()],
+                namespaces: &namespaces,
+                leases: stages
+                    .iter()
+                    .map(|(stage, ns)| (ns.clone(), crate::kube::lease::name(&p.service, stage)))
+                    .collect(),
+                force: flags.force_unlock,
+            };
+            let scenario = scenario.clone();
+            Some(DemoCluster::start(k, context, scenario, crds, &account, Some(&leftovers)).await?)
         }
         None => None,
     };
@@ -144,6 +155,18 @@ pub(super) async fn demo(
         cluster,
     };
     drive(p, journal_path, run, 1, options, flags, Some(demo)).await
+}
+
+/// `(stage, namespace)` of each stage of `p` that delivers to a namespace of the sandbox.
+fn sandbox_stages(p: &crate::pipeline::Pipeline) -> Vec<(String, String)> {
+    use crate::pipeline::model::Target;
+    p.stages
+        .iter()
+        .filter_map(|s| match &s.target {
+            Some(Target::SandboxIn(t)) => Some((s.name.clone(), t.namespace.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The demo ships inside the binary; it is written out (under the data folder) so the

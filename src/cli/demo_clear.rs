@@ -10,10 +10,12 @@ use kube::{Client, Resource, ResourceExt};
 
 use crate::kube::Error;
 use crate::kube::kinds::{self, Kind};
+use crate::kube::route::HttpRoute;
 
-/// Deletes the Deployments, ReplicaSets, Services and pods `selector` matches in each of
-/// `namespaces`, and waits (up to `timeout`) until none is left. Pods go at once: no kubelet
-/// or data plane is there to end them, and a ReplicaSet being deleted may still make one.
+/// Deletes the Deployments, ReplicaSets, Services, HTTPRoutes and pods `selector` matches
+/// in each of `namespaces`, and waits (up to `timeout`) until none is left. Pods go at once:
+/// no kubelet or data plane is there to end them, and a ReplicaSet being deleted may still
+/// make one.
 pub(super) async fn clear(
     client: &Client,
     namespaces: &[&str],
@@ -26,6 +28,12 @@ pub(super) async fn clear(
         removed += delete_all::<Deployment>(client, ns, selector).await?;
         removed += delete_all::<ReplicaSet>(client, ns, selector).await?;
         removed += delete_all::<Service>(client, ns, selector).await?;
+        // Its weights may be where a killed canary left them. A cluster without the
+        // Gateway API has none to remove.
+        removed += match delete_all::<HttpRoute>(client, ns, selector).await {
+            Err(Error::NotFound { .. }) => 0,
+            found => found?,
+        };
     }
     loop {
         let mut left = 0;

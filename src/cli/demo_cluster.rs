@@ -38,7 +38,9 @@ impl Drop for DemoCluster {
 impl DemoCluster {
     /// Installs the demo's platform and RBAC on the API server of `kubeconfig`, writes the
     /// ServiceAccount's kubeconfig at `release_kubeconfig`, removes what an earlier demo
-    /// left of `leftovers`, and starts the data plane.
+    /// left of `leftovers`, and starts the data plane. A run of the demo that still holds
+    /// one of the `leftovers`' leases stops this one before anything is changed. On any
+    /// failure the ServiceAccount's kubeconfig (its token) is removed again.
     pub(super) async fn start(
         kubeconfig: &Path,
         context: Option<String>,
@@ -47,8 +49,34 @@ impl DemoCluster {
         release_kubeconfig: &Path,
         leftovers: Option<&Leftovers<'_>>,
     ) -> Result<DemoCluster, Exit> {
-        let shown = kubeconfig.display();
         let context = context_of(kubeconfig, context)?;
+        if let Some(leftovers) = leftovers {
+            leftovers.refuse_if_running(kubeconfig, &context).await?;
+        }
+        let started = Self::install_and_start(
+            kubeconfig,
+            context,
+            scenario,
+            crds,
+            release_kubeconfig,
+            leftovers,
+        )
+        .await;
+        if started.is_err() {
+            let _ = std::fs::remove_file(release_kubeconfig);
+        }
+        started
+    }
+
+    async fn install_and_start(
+        kubeconfig: &Path,
+        context: String,
+        scenario: Scenario,
+        crds: Option<&Path>,
+        release_kubeconfig: &Path,
+        leftovers: Option<&Leftovers<'_>>,
+    ) -> Result<DemoCluster, Exit> {
+        let shown = kubeconfig.display();
         let target = target(kubeconfig, &context, None);
         install_platform(&target, &scenario, crds)
             .await
@@ -130,18 +158,49 @@ fn context_of(kubeconfig: &Path, context: Option<String>) -> Result<String, Exit
 }
 
 /// The services an earlier demo may have left on the cluster: the `app` labels of their
-/// objects, and the namespaces they are in.
+/// objects, the namespaces they are in, and the run leases (namespace, name) a run of this
+/// demo holds while it goes on.
 pub(super) struct Leftovers<'a> {
     pub(super) apps: &'a [&'a str],
     pub(super) namespaces: &'a [&'a str],
+    pub(super) leases: Vec<(String, String)>,
+    /// `--force-unlock`: clear even under a lease whose holder has not let go.
+    pub(super) force: bool,
 }
 
 impl Leftovers<'_> {
+    /// Another run of this demo holds one of its leases: clearing the services under it
+    /// would wreck that run, so the demo stops first (exit 4, naming the holder). An
+    /// expired lease (its driver was killed) is no obstacle.
+    async fn refuse_if_running(&self, kubeconfig: &Path, context: &str) -> Result<(), Exit> {
+        use crate::kube::{Error, lease};
+        let holder = format!("{} (demo, before its run)", crate::events::whoami());
+        for (namespace, name) in &self.leases {
+            let target = target(kubeconfig, context, Some(namespace.clone()));
+            let Ok(cluster) = Cluster::connect(Some(&target)).await else {
+                // Unreachable here was unreachable for the platform's install too.
+                continue;
+            };
+            match lease::acquire(std::sync::Arc::new(cluster), name, &holder, self.force).await {
+                Ok(held) => held.release().await,
+                Err(e @ Error::Held { .. }) => {
+                    return Err(Exit {
+                        code: crate::events::exit::INFRA,
+                        message: e.to_string(),
+                    });
+                }
+                // Anything else says no run holds it; the clearing reports real trouble.
+                Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Removes what an earlier demo left of these services, as the kubeconfig's own user:
-    /// Deployments, ReplicaSets, Services, and pods at once (the data plane that ran them
-    /// has gone). The data plane then starts as on a fresh cluster, with no version served
-    /// yet: a version it found serving would count as stable and get a month of made-up
-    /// history, which a canary of that version would then be judged on.
+    /// Deployments, ReplicaSets, Services, HTTPRoutes, and pods at once (the data plane
+    /// that ran them has gone). The data plane then starts as on a fresh cluster, with no
+    /// version served yet: a version it found serving would count as stable and get a
+    /// month of made-up history, which a canary of that version would then be judged on.
     async fn clear(&self, client: &::kube::Client) -> Result<(), Exit> {
         let selector = format!("app in ({})", self.apps.join(","));
         let namespaces = self.namespaces.join(", ");
@@ -160,16 +219,6 @@ impl Leftovers<'_> {
         }
         Ok(())
     }
-}
-
-/// The target of `kubeconfig`'s user in `namespace`, on `context` (else the current one).
-pub(super) fn admin_target(
-    kubeconfig: &Path,
-    context: Option<String>,
-    namespace: Option<String>,
-) -> Result<Target, Exit> {
-    let context = context_of(kubeconfig, context)?;
-    Ok(target(kubeconfig, &context, namespace))
 }
 
 fn target(kubeconfig: &Path, context: &str, namespace: Option<String>) -> Target {

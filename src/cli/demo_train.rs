@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::args::DriveFlags;
-use super::demo_cluster::{DemoCluster, Leftovers, admin_target, apply_and_wait};
+use super::demo_cluster::{DemoCluster, Leftovers, apply_and_wait};
 use super::sandbox::EmbeddedSandbox;
 use super::train::{Production, TrainDemo, drive_train, new_train_run};
 use super::{Exit, bad_input, infra};
@@ -127,17 +127,21 @@ async fn on_cluster(
 ) -> Result<DemoCluster, Exit> {
     let context = flags.context.clone();
     let namespaces = namespaces(train);
-    if let Some(first) = namespaces.first() {
-        let admin = admin_target(kubeconfig, context.clone(), Some(first.clone()))?;
-        refuse_if_running(&admin, train, flags.force_unlock).await?;
-    }
+    // The train's lease lives in the first namespace it reaches.
+    let leases = namespaces
+        .first()
+        .map(|ns| (ns.clone(), crate::kube::lease::name("train", &train.name)))
+        .into_iter()
+        .collect();
     let apps: Vec<&str> = train.members.iter().map(|m| m.name.as_str()).collect();
     let namespaces: Vec<&str> = namespaces.iter().map(String::as_str).collect();
     let leftovers = Leftovers {
         apps: &apps,
         namespaces: &namespaces,
+        leases,
+        force: flags.force_unlock,
     };
-    let account = journal_path.with_file_name(format!("demo-{}.kubeconfig", std::process::id()));
+    let account = journal_path.process_file("demo", "kubeconfig");
     let cluster = DemoCluster::start(
         kubeconfig,
         context,
@@ -166,34 +170,6 @@ fn namespaces(train: &Train) -> Vec<String> {
         }
     }
     found
-}
-
-/// Another run of this train holds its lease on the cluster: clearing the services under
-/// it would wreck that run, so the demo stops first (exit 4, naming the holder).
-async fn refuse_if_running(
-    admin: &crate::pipeline::model::Target,
-    train: &Train,
-    force: bool,
-) -> Result<(), Exit> {
-    use crate::kube::{Error, lease};
-    let Ok(cluster) = crate::kube::objects::Cluster::connect(Some(admin)).await else {
-        // Unreachable here is unreachable for the platform's install too, which says so.
-        return Ok(());
-    };
-    let holder = format!("{} (demo, before its run)", crate::events::whoami());
-    let name = lease::name("train", &train.name);
-    match lease::acquire(std::sync::Arc::new(cluster), &name, &holder, force).await {
-        Ok(held) => {
-            held.release().await;
-            Ok(())
-        }
-        Err(e @ Error::Held { .. }) => Err(Exit {
-            code: crate::events::exit::INFRA,
-            message: e.to_string(),
-        }),
-        // No namespace yet (a fresh cluster): no train can be running there.
-        Err(_) => Ok(()),
-    }
 }
 
 /// Production before the train, on the real cluster, applied as the kubeconfig's own user.

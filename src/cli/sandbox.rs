@@ -133,8 +133,7 @@ async fn start_for_run(
     let sandbox = Sandbox::start(0, cluster)
         .await
         .map_err(|e| infra(format!("cannot start the sandbox: {e}")))?;
-    let kubeconfig =
-        journal_path.with_file_name(format!("sandbox-run-{}.kubeconfig", std::process::id()));
+    let kubeconfig = journal_path.process_file("sandbox-run", "kubeconfig");
     sandbox
         .write_kubeconfig(&kubeconfig)
         .map_err(|e| infra(format!("cannot write {}: {e}", kubeconfig.display())))?;

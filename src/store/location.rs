@@ -44,9 +44,43 @@ impl Location {
         }
     }
 
+    /// A file beside the journal that belongs to this process, `PREFIX-PID.EXT` (two
+    /// processes never share one). The files of processes that have ended without removing
+    /// theirs (killed, say) go first: a demo's holds a ServiceAccount token.
+    pub fn process_file(&self, prefix: &str, ext: &str) -> PathBuf {
+        let own = std::process::id();
+        let path = self.with_file_name(format!("{prefix}-{own}.{ext}"));
+        if let Some(dir) = path.parent() {
+            remove_orphans(dir, prefix, ext, own);
+        }
+        path
+    }
+
     /// Whether other machines may share this journal (PostgreSQL).
     pub fn is_shared(&self) -> bool {
         matches!(self, Location::Postgres(_))
+    }
+}
+
+/// Removes each `PREFIX-PID.EXT` in `dir` whose process (on this machine) has ended.
+fn remove_orphans(dir: &Path, prefix: &str, ext: &str, own: u32) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix)?.strip_prefix('-'))
+            .and_then(|n| n.strip_suffix(ext)?.strip_suffix('.'))
+            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != own
+            && !super::driver::process_alive(pid)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -77,5 +111,41 @@ impl AsLocation for Location {
 impl From<PathBuf> for Location {
     fn from(p: PathBuf) -> Location {
         Location::Sqlite(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_file_names_this_process_and_removes_those_of_ended_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Location::Sqlite(dir.path().join("journal.db"));
+        // A child that has ended (and been waited for) left its file behind.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let ended = child.id();
+        child.wait().unwrap();
+        let keep = [
+            "demo-1.kubeconfig".to_owned(), // pid 1 runs
+            "demo-x1.kubeconfig".to_owned(),
+            "demo-.kubeconfig".to_owned(),
+            format!("demo-{ended}.yaml"),
+            format!("sandbox-run-{ended}.kubeconfig"),
+            "other.kubeconfig".to_owned(),
+        ];
+        for name in keep.iter().chain([&format!("demo-{ended}.kubeconfig")]) {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let own = at.process_file("demo", "kubeconfig");
+        assert_eq!(
+            own,
+            dir.path()
+                .join(format!("demo-{}.kubeconfig", std::process::id()))
+        );
+        assert!(!dir.path().join(format!("demo-{ended}.kubeconfig")).exists());
+        for name in &keep {
+            assert!(dir.path().join(name).exists(), "{name} was removed");
+        }
     }
 }
