@@ -81,10 +81,15 @@ pub fn decide(
     let thresholds = settings.thresholds();
     let verdict = score(&scored, &settings.groups, thresholds).map_err(|e| e.to_string())?;
     let mut judgement = judgement_facts(&verdict, &settings.groups, thresholds, facts);
-    let only_no_data = judgement.metrics.iter().all(|m| {
-        m.verdict == Verdict::Pass || matches!(m.classification.as_str(), "nodata" | "nodata-fail")
+    // An empty side, or too few values or requests to tell, says nothing against the canary.
+    let undecided = judgement.metrics.iter().all(|m| {
+        m.verdict == Verdict::Pass
+            || matches!(
+                m.classification.as_str(),
+                "nodata" | "nodata-fail" | "inconclusive"
+            )
     });
-    if waiting && judgement.verdict == Verdict::Fail && only_no_data {
+    if waiting && judgement.verdict == Verdict::Fail && undecided {
         judgement.outcome = "inconclusive".into();
         judgement.verdict = Verdict::Warning;
         let why = "waiting for data: a side has no samples yet while traffic moves";
@@ -182,5 +187,50 @@ mod tests {
         assert_eq!(moving.outcome, "inconclusive");
         let still = decide(&settings, &[empty], None, false).unwrap();
         assert_eq!(still.verdict, Verdict::Fail);
+    }
+
+    /// Seen on a real control plane: the baseline's first requests not yet scraped, one
+    /// error among the canary's first 39 requests. Neither says the canary is worse.
+    #[test]
+    fn missing_data_beside_error_counts_too_few_to_tell_is_inconclusive_while_traffic_moves() {
+        let options = JudgedMetric {
+            critical: true,
+            ..JudgedMetric::default()
+        };
+        let no_baseline = Sampled {
+            samples: [vec![Some(41.0), Some(44.0)], Vec::new()],
+            ..sampled("latency_mean_ms", 100.0, options)
+        };
+        let settings: Statistical = serde_json::from_value(serde_json::json!({
+            "metrics": { "latency_mean_ms": { "critical": true } },
+            "errors": { "requests": "requests", "errors": "errors", "critical": true, "floor": "1%" },
+        }))
+        .unwrap();
+        let counted = Counted {
+            counts: [
+                Counts {
+                    errors: 1,
+                    total: 39,
+                },
+                Counts {
+                    errors: 0,
+                    total: 5,
+                },
+            ],
+            queries: [None, None],
+        };
+        let metrics = std::slice::from_ref(&no_baseline);
+        let moving = decide(&settings, metrics, Some(counted.clone()), true).unwrap();
+        let classes: Vec<&str> = moving
+            .metrics
+            .iter()
+            .map(|m| m.classification.as_str())
+            .collect();
+        assert_eq!(classes, ["nodata", "inconclusive"], "{}", message(&moving));
+        assert_eq!(moving.outcome, "inconclusive", "{}", message(&moving));
+        assert!(message(&moving).contains("waiting for data"));
+        // Once the traffic stands still, a critical metric without data fails as before.
+        let still = decide(&settings, metrics, Some(counted), false).unwrap();
+        assert_eq!(still.verdict, Verdict::Fail, "{}", message(&still));
     }
 }
