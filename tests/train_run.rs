@@ -144,18 +144,12 @@ fn glidepath(env: &Env, args: &[&str]) -> (i32, String, String) {
     printed(&out)
 }
 
-/// `glidepath run TRAIN --headless ARGS` on a blocking thread (the sandbox serves meanwhile).
-async fn run_train(env: &Env, path: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut all = vec![
-        "run".to_owned(),
-        path.display().to_string(),
-        "--headless".into(),
-    ];
-    all.extend(args.iter().map(|a| a.to_string()));
+/// [`glidepath`] on a blocking thread (the sandbox serves meanwhile).
+async fn glidepath_async(env: &Env, args: Vec<String>) -> (i32, String, String) {
     let home = env.dir.path().to_owned();
     tokio::task::spawn_blocking(move || {
         let out = Command::new(BIN)
-            .args(&all)
+            .args(&args)
             .env("GLIDEPATH_HOME", &home)
             .env_remove("GLIDEPATH_JOURNAL")
             .stdin(Stdio::null())
@@ -165,6 +159,17 @@ async fn run_train(env: &Env, path: &Path, args: &[&str]) -> (i32, String, Strin
     })
     .await
     .unwrap()
+}
+
+/// `glidepath run TRAIN --headless ARGS` on a blocking thread.
+async fn run_train(env: &Env, path: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec![
+        "run".to_owned(),
+        path.display().to_string(),
+        "--headless".into(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    glidepath_async(env, all).await
 }
 
 /// payments, inventory and checkout 1.0.0 running in `shop`, released by a train of its own.
@@ -835,17 +840,13 @@ fn release_progress(cluster: &Cluster, app: &str) -> Option<(u64, bool)> {
     Some((info["step"].as_u64()?, info.get("pauseStartedMs").is_some()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_mid_wave_continues_every_member_from_its_last_committed_event() {
-    let env = env("happy").await;
-    baseline(&env).await;
-    // Wave 1: payments (quick) beside inventory (its canary pauses two minutes at 50%);
-    // wave 2: checkout. Staging first, with the train's one approval before prod.
-    let stages = ["staging", "prod"];
+/// A train `name` through `stages` whose first wave is payments (quick) beside inventory
+/// (its canary pausing `pause` at 50%), and whose second is checkout, after both.
+fn paused_wave_train(env: &Env, name: &str, stages: &[&str], pause: &str) -> PathBuf {
     let path = train(
-        &env,
-        "resumed",
-        &stages,
+        env,
+        name,
+        stages,
         &[
             M("payments", &[], "2.0.0", HEALTHY),
             M("inventory", &[], "2.0.0", HEALTHY),
@@ -854,11 +855,43 @@ async fn resume_mid_wave_continues_every_member_from_its_last_committed_event() 
     );
     let text = std::fs::read_to_string(&path).unwrap().replacen(
         "set: { version: \"2.0.0\", errors: \"0\" }\n      after: []\n    - name: checkout",
-        "set: { version: \"2.0.0\", errors: \"0\", pause: 2m }\n      after: []\n    - name: checkout",
+        &format!(
+            "set: {{ version: \"2.0.0\", errors: \"0\", pause: {pause} }}\n      after: []\n    - name: checkout"
+        ),
         1,
     );
-    assert!(text.contains("pause: 2m"), "{text}");
+    assert!(text.contains(&format!("pause: {pause}")), "{text}");
     std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Drives the train `name` until payments has passed prod while inventory's canary pauses
+/// between its traffic steps.
+async fn until_inventory_pauses_in_prod(env: &Env, child: &mut std::process::Child, name: &str) {
+    let cluster = env.sandbox.cluster.clone();
+    while_driving(
+        env,
+        child,
+        name,
+        "payments done, inventory mid-canary",
+        |store, events| {
+            let done = sub_runs(events, "prod", "payments")
+                .first()
+                .is_some_and(|r| store.run(*r).is_ok_and(|r| r.exit_code == Some(0)));
+            done && release_progress(&cluster, "inventory") == Some((1, true))
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_mid_wave_continues_every_member_from_its_last_committed_event() {
+    let env = env("happy").await;
+    baseline(&env).await;
+    // Wave 1: payments (quick) beside inventory (its canary pauses two minutes at 50%);
+    // wave 2: checkout. Staging first, with the train's one approval before prod.
+    let stages = ["staging", "prod"];
+    let path = paused_wave_train(&env, "resumed", &stages, "2m");
     let payments = sizes_of(&env, "payments-canary");
     let inventory = sizes_of(&env, "inventory-canary");
     let steps = marks_of(&env, "inventory");
@@ -879,42 +912,14 @@ async fn resume_mid_wave_continues_every_member_from_its_last_committed_event() 
     let (run, _) = train_events(&env, "resumed");
     let (code, out, err) = glidepath(&env, &["approve", &run.to_string()]);
     assert_eq!(code, 0, "{out}\n{err}");
-    // payments has finished prod while inventory's canary pauses between its traffic steps.
-    let cluster = env.sandbox.cluster.clone();
-    while_driving(
-        &env,
-        &mut child,
-        "resumed",
-        "payments done, inventory mid-canary",
-        |store, events| {
-            let done = sub_runs(events, "prod", "payments")
-                .first()
-                .is_some_and(|r| store.run(*r).is_ok_and(|r| r.exit_code == Some(0)));
-            done && release_progress(&cluster, "inventory") == Some((1, true))
-        },
-    )
-    .await;
+    until_inventory_pauses_in_prod(&env, &mut child, "resumed").await;
     child.kill().unwrap();
     let killed = child.wait_with_output().unwrap();
     let (_, before) = train_events(&env, "resumed");
-    let (code, out, err) = tokio::task::spawn_blocking({
-        let home = env.dir.path().to_owned();
-        move || {
-            let out = Command::new(BIN)
-                .args(["resume", &run.to_string(), "--headless"])
-                .env("GLIDEPATH_HOME", &home)
-                .env_remove("GLIDEPATH_JOURNAL")
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-            (out.status.code(), text(&out.stdout), text(&out.stderr))
-        }
-    })
-    .await
-    .unwrap();
+    let resume = ["resume", &run.to_string(), "--headless"].map(String::from);
+    let (code, out, err) = glidepath_async(&env, resume.to_vec()).await;
     let first = String::from_utf8_lossy(&killed.stderr).into_owned();
-    assert_eq!(code, Some(0), "{out}\n{err}\nbefore the kill:\n{first}");
+    assert_eq!(code, 0, "{out}\n{err}\nbefore the kill:\n{first}");
     for m in ["payments", "inventory", "checkout"] {
         assert!(out.contains(&format!("{m}: promoted")), "{out}");
     }
@@ -964,6 +969,50 @@ async fn resume_mid_wave_continues_every_member_from_its_last_committed_event() 
     assert_eq!(history.0, 0, "{}", history.2);
     let report: Value = serde_json::from_str(&history.1).unwrap();
     assert_eq!(report["status"], "passed", "{report}");
+}
+
+/// An operator in a second shell rolls back a train its driver is still running: payments
+/// promoted in prod, inventory's canary pausing at 50%, checkout's wave not started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rollback_of_a_running_train_from_a_second_shell_goes_through_its_driver() {
+    let env = env("happy").await;
+    baseline(&env).await;
+    let path = paused_wave_train(&env, "incident", &["prod"], "5m");
+    let mut child = spawn_train(&env, &path);
+    until_inventory_pauses_in_prod(&env, &mut child, "incident").await;
+    let (run, _) = train_events(&env, "incident");
+    // Without --yes and without a terminal, it asks for one and changes nothing.
+    let (code, _, err) = glidepath(&env, &["rollback", "--train", &run.to_string()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pass --yes"), "{err}");
+    let rollback = ["rollback", "--train", &run.to_string(), "--yes"].map(String::from);
+    let (code, out, err) = glidepath_async(&env, rollback.to_vec()).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("is being driven"), "{err}");
+    assert!(out.contains("rollback accepted"), "{out}");
+    assert!(
+        out.contains(&format!("run {run} rolled-back")) && out.contains("rolled back payments"),
+        "{out}"
+    );
+    let driven = child.wait_with_output().unwrap();
+    let (code, last, _) = printed(&driven);
+    assert_eq!(code, 1, "{last}");
+    assert!(last.contains("checkout: not started in prod"), "{last}");
+    assert_eq!(
+        versions(&env.sandbox.cluster, &["payments", "inventory", "checkout"]),
+        vec!["1.0.0"; 3]
+    );
+    for canary in ["payments-canary", "inventory-canary", "checkout-canary"] {
+        assert!(
+            deployment(&env.sandbox.cluster, canary).is_none(),
+            "{canary} is still there"
+        );
+    }
+    // Once the train has ended, a second rollback reads the journal: nothing it promoted
+    // in prod is left to roll back.
+    let (code, out, err) = glidepath(&env, &["rollback", "--train", &run.to_string(), "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("no member is promoted in prod"), "{out}");
 }
 
 /// Two sandboxes as contexts `east` and `west` of one kubeconfig.

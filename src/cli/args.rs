@@ -215,7 +215,8 @@ pub(super) struct RollbackArgs {
     #[arg(required_unless_present = "train")]
     pub(super) service: Option<String>,
     /// Roll back a release train's run instead: the members its last stage promoted, in
-    /// reverse dependency order, each along its own rollback path.
+    /// reverse dependency order, each along its own rollback path. A train a process still
+    /// drives gets the rollback through the journal, and this follows it to its end.
     #[arg(long, value_name = "RUN", conflicts_with_all = ["service", "stage", "context", "namespace", "kubeconfig"])]
     pub(super) train: Option<i64>,
     /// The stage whose target to use, when the current directory has no pipeline.

@@ -38,6 +38,7 @@ mod sender;
 mod slo;
 mod train;
 mod train_cockpit;
+mod train_rollback;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -232,7 +233,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Exit> {
         },
         Cmd::Journal { command } => journal::journal(journal, command),
         Cmd::Rollback(args) => match args.train {
-            Some(run) => train::rollback(journal, run, args.yes).await,
+            Some(run) => train_rollback::rollback(journal, run, args.yes).await,
             None => rollback::rollback(args).await,
         },
         Cmd::Diff(args) => diff::diff(journal, args).await,
