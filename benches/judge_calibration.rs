@@ -61,24 +61,11 @@ impl Side {
     }
 }
 
-fn poisson(rng: &mut Rng, mean: f64) -> u32 {
-    // Knuth's method: means here stay under 100.
-    let limit = (-mean).exp();
-    let (mut k, mut p) = (0u32, 1.0);
-    loop {
-        p *= rng.uniform();
-        if p <= limit {
-            return k;
-        }
-        k += 1;
-    }
-}
-
 /// `seconds` of one side's traffic at `rps(t)` requests a second.
 fn traffic(rng: &mut Rng, c: &Conditions, rps: impl Fn(usize) -> f64, seconds: usize) -> Side {
     let seconds = (0..seconds)
         .map(|t| {
-            let n = poisson(rng, rps(t));
+            let n = rng.poisson(rps(t));
             let sum: f64 = (0..n).map(|_| c.sample_latency(rng) * 1e3).sum();
             (n, sum)
         })

@@ -307,6 +307,20 @@ impl Rng {
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
+
+    /// A Poisson count of mean `mean` (Knuth's method: for the small means of a second's
+    /// requests; its cost grows with the mean).
+    pub fn poisson(&mut self, mean: f64) -> u32 {
+        let limit = (-mean).exp();
+        let (mut k, mut p) = (0u32, 1.0);
+        loop {
+            p *= self.uniform();
+            if p <= limit {
+                return k;
+            }
+            k += 1;
+        }
+    }
 }
 
 #[cfg(test)]
