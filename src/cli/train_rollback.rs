@@ -19,7 +19,8 @@ const ANSWER_LIMIT: Duration = Duration::from_secs(10);
 const END_LIMIT: Duration = Duration::from_secs(600);
 
 /// `rollback --train RUN`: the members the train's last stage promoted, rolled back in
-/// reverse dependency order, from their clusters.
+/// reverse dependency order, from their clusters; or, while a live process drives the
+/// train, by that driver ([`roll_back_live`]).
 pub(super) async fn rollback(journal_path: &Location, run: i64, yes: bool) -> Result<i32, Exit> {
     let store = Store::open(journal_path).map_err(infra)?;
     let record = store.run(run).map_err(|e| bad_input(e.to_string()))?;
