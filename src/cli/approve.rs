@@ -28,49 +28,84 @@ pub(super) async fn send(
             record.status
         )));
     }
-    let last = store
-        .events(run)
-        .map_err(infra)?
-        .last()
-        .map(|e| e.seq)
-        .unwrap_or(0);
     let target = super::sender::current_target(&store, &record);
     let command = Command::from(kind, super::sender::sender_on(target.as_ref()).await);
-    let who = command.who.clone();
-    let mut watch = store.watch(run, Topic::Events).map_err(infra)?;
-    store.send(run, &command).map_err(infra)?;
-    // Wait a little for the engine's answer, so the operator knows it took effect.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::time::timeout_at(deadline, watch.changed())
-        .await
-        .is_ok()
-    {
-        for env in store.events_after(run, last).map_err(infra)? {
-            if let Event::Operator {
-                command,
-                who: w,
-                accepted,
-                reason,
-                ..
-            } = env.event
-                && command == kind
-                && w == who
-            {
-                return if accepted {
-                    match reason {
-                        Some(note) => println!("run {run}: {kind} accepted: {note}"),
-                        None => println!("run {run}: {kind} accepted"),
-                    }
-                    Ok(exit::OK)
-                } else {
-                    println!("run {run}: {kind} refused: {}", reason.unwrap_or_default());
-                    Ok(exit::FAILED)
-                };
-            }
-        }
+    if let Some(answer) = send_and_wait(&store, run, &command, Duration::from_secs(5)).await? {
+        return Ok(answer.print(run, kind));
     }
     println!(
         "run {run}: {kind} queued; no process is driving the run right now, it takes effect when the run is resumed"
     );
     Ok(exit::OK)
+}
+
+/// A driver's answer to a command: whether it took it, its note, and the answer's place
+/// in the run's events.
+pub(super) struct Answer {
+    pub(super) accepted: bool,
+    pub(super) reason: Option<String>,
+    pub(super) seq: u64,
+}
+
+impl Answer {
+    /// `run 5: approve accepted` (with its note) or `... refused: why`; exit 0 or 1.
+    pub(super) fn print(&self, run: i64, kind: CommandKind) -> i32 {
+        match (&self.reason, self.accepted) {
+            (Some(note), true) => println!("run {run}: {kind} accepted: {note}"),
+            (None, true) => println!("run {run}: {kind} accepted"),
+            (why, false) => println!(
+                "run {run}: {kind} refused: {}",
+                why.as_deref().unwrap_or_default()
+            ),
+        }
+        if self.accepted {
+            exit::OK
+        } else {
+            exit::FAILED
+        }
+    }
+}
+
+/// Leaves `command` in the run's journal inbox and waits up to `limit` for the driving
+/// process's answer to it; `None` when none came.
+pub(super) async fn send_and_wait(
+    store: &Store,
+    run: i64,
+    command: &Command,
+    limit: Duration,
+) -> Result<Option<Answer>, Exit> {
+    let mut last = store
+        .events(run)
+        .map_err(infra)?
+        .last()
+        .map(|e| e.seq)
+        .unwrap_or(0);
+    let mut watch = store.watch(run, Topic::Events).map_err(infra)?;
+    store.send(run, command).map_err(infra)?;
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::timeout_at(deadline, watch.changed())
+        .await
+        .is_ok()
+    {
+        for env in store.events_after(run, last).map_err(infra)? {
+            last = env.seq;
+            if let Event::Operator {
+                command: kind,
+                who,
+                accepted,
+                reason,
+                ..
+            } = env.event
+                && kind == command.kind
+                && who == command.who
+            {
+                return Ok(Some(Answer {
+                    accepted,
+                    reason,
+                    seq: env.seq,
+                }));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::args::DriveFlags;
-use super::demo_cluster::{DemoCluster, Leftovers, apply_and_wait};
+use super::demo_cluster::{DemoCluster, Leftovers, apply_and_wait, sandbox_stages};
 use super::drive::{drive, interactive};
 use super::run::new_run;
 use super::sandbox::EmbeddedSandbox;
@@ -113,7 +113,12 @@ pub(super) async fn demo(
             let account = journal_path.process_file("demo", "kubeconfig");
             let context = flags.context.clone();
             let stages = sandbox_stages(&p);
-            let namespaces: Vec<&str> = stages.iter().map(|(_, ns)| ns.as_str()).collect();
+            let mut namespaces: Vec<&str> = Vec::new();
+            for (_, ns) in &stages {
+                if !namespaces.contains(&ns.as_str()) {
+                    namespaces.push(ns);
+                }
+            }
             let leftovers = Leftovers {
                 apps: &[p.service.as_str()],
                 namespaces: &namespaces,
@@ -155,18 +160,6 @@ pub(super) async fn demo(
         cluster,
     };
     drive(p, journal_path, run, 1, options, flags, Some(demo)).await
-}
-
-/// `(stage, namespace)` of each stage of `p` that delivers to a namespace of the sandbox.
-fn sandbox_stages(p: &crate::pipeline::Pipeline) -> Vec<(String, String)> {
-    use crate::pipeline::model::Target;
-    p.stages
-        .iter()
-        .filter_map(|s| match &s.target {
-            Some(Target::SandboxIn(t)) => Some((s.name.clone(), t.namespace.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The demo ships inside the binary; it is written out (under the data folder) so the

@@ -145,6 +145,18 @@ impl DemoCluster {
     }
 }
 
+/// `(stage, namespace)` of each stage of `p` that delivers to a namespace of the sandbox.
+pub(super) fn sandbox_stages(p: &crate::pipeline::Pipeline) -> Vec<(String, String)> {
+    use crate::pipeline::model::Target;
+    p.stages
+        .iter()
+        .filter_map(|s| match &s.target {
+            Some(Target::SandboxIn(t)) => Some((s.name.clone(), t.namespace.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `context`, else the current context of `kubeconfig`.
 fn context_of(kubeconfig: &Path, context: Option<String>) -> Result<String, Exit> {
     let shown = kubeconfig.display();

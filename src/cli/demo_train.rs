@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::args::DriveFlags;
-use super::demo_cluster::{DemoCluster, Leftovers, apply_and_wait};
+use super::demo_cluster::{DemoCluster, Leftovers, apply_and_wait, sandbox_stages};
 use super::sandbox::EmbeddedSandbox;
 use super::train::{Production, TrainDemo, drive_train, new_train_run};
 use super::{Exit, bad_input, infra};
@@ -160,13 +160,14 @@ async fn on_cluster(
 /// The namespaces the members' sandbox stages deliver to, in the order the train first
 /// reaches them (its lease lives in the first).
 fn namespaces(train: &Train) -> Vec<String> {
-    use crate::pipeline::model::Target;
     let mut found: Vec<String> = Vec::new();
-    for s in train.members.iter().flat_map(|m| &m.pipeline.stages) {
-        if let Some(Target::SandboxIn(t)) = &s.target
-            && !found.contains(&t.namespace)
-        {
-            found.push(t.namespace.clone());
+    for (_, ns) in train
+        .members
+        .iter()
+        .flat_map(|m| sandbox_stages(&m.pipeline))
+    {
+        if !found.contains(&ns) {
+            found.push(ns);
         }
     }
     found

@@ -111,48 +111,33 @@ async fn roll_back_live(
     if !yes && !super::rollback::confirmed(name)? {
         return Ok(exit::ABORTED);
     }
-    let mut last = store
-        .events(run)
-        .map_err(infra)?
-        .last()
-        .map(|e| e.seq)
-        .unwrap_or(0);
     let command = Command::from(CommandKind::Rollback, super::sender::sender_on(None).await);
-    let who = command.who.clone();
+    let answer = super::approve::send_and_wait(store, run, &command, ANSWER_LIMIT).await?;
+    let Some(answer) = answer else {
+        println!(
+            "run {run}: its driver did not answer in {}; the rollback waits in the journal for it: follow it with `glidepath attach {run}`",
+            crate::units::format_duration(ANSWER_LIMIT)
+        );
+        return Ok(exit::INFRA);
+    };
+    if !answer.accepted {
+        return Ok(answer.print(run, CommandKind::Rollback));
+    }
+    println!("run {run}: rollback accepted; following the train to its end");
+    let mut last = answer.seq;
     let mut watch = store.watch(run, Topic::Events).map_err(infra)?;
-    store.send(run, &command).map_err(infra)?;
-    let started = tokio::time::Instant::now();
-    let mut accepted = false;
+    let deadline = tokio::time::Instant::now() + END_LIMIT;
     loop {
-        let limit = if accepted { END_LIMIT } else { ANSWER_LIMIT };
-        let changed = tokio::time::timeout_at(started + limit, watch.changed()).await;
         for env in store.events_after(run, last).map_err(infra)? {
             last = env.seq;
             match env.event {
-                Event::Operator {
-                    command: CommandKind::Rollback,
-                    who: w,
-                    accepted: took,
-                    reason,
-                    ..
-                } if w == who && !accepted => {
-                    if !took {
-                        println!(
-                            "run {run}: rollback refused: {}",
-                            reason.unwrap_or_default()
-                        );
-                        return Ok(exit::FAILED);
-                    }
-                    println!("run {run}: rollback accepted; following the train to its end");
-                    accepted = true;
-                }
                 Event::StepFinished {
                     stage,
                     step,
                     status,
                     summary,
                     ..
-                } if accepted => println!("  {stage}/{step}: {status}: {summary}"),
+                } => println!("  {stage}/{step}: {status}: {summary}"),
                 Event::RunFinished { status, reason, .. } => {
                     println!("run {run} {status}: {reason}");
                     return Ok(match status {
@@ -163,20 +148,13 @@ async fn roll_back_live(
                 _ => {}
             }
         }
-        if changed.is_err() {
-            let what = if accepted {
-                format!(
-                    "still rolling back after {}",
-                    crate::units::format_duration(END_LIMIT)
-                )
-            } else {
-                format!(
-                    "its driver did not answer in {}",
-                    crate::units::format_duration(ANSWER_LIMIT)
-                )
-            };
+        if tokio::time::timeout_at(deadline, watch.changed())
+            .await
+            .is_err()
+        {
             println!(
-                "run {run}: {what}; the rollback waits in the journal for it: follow it with `glidepath attach {run}`"
+                "run {run}: still rolling back after {}: follow it with `glidepath attach {run}`",
+                crate::units::format_duration(END_LIMIT)
             );
             return Ok(exit::INFRA);
         }
